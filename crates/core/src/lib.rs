@@ -1,0 +1,47 @@
+//! # pseudoform-core
+//!
+//! The published pseudonymisation method of pseudoform, **version 1**, as pure
+//! Rust with no WebAssembly dependencies, so that every rule is tested natively
+//! and the same code runs in the browser, the TTP and the registry.
+//!
+//! The pipeline, one module a step:
+//!
+//! 1. [`fields`]: validate and normalise each identifying field (birth name,
+//!    birth date, sex, initial, postcode, house number and addition, BSN,
+//!    local patient number, provider) to its canonical form.
+//! 2. [`pseudonym_type`]: the ten Wkz pseudonym types and the canonical input
+//!    value of each (`BERGJANS|19800101|2|J` for NGGV, …).
+//! 3. [`derivation`]: the identifier `{"landCode":"NL","type":…,"value":…}` as
+//!    RFC 8785 canonical JSON, and HKDF-SHA256 bound to the recipient.
+//! 4. [`oprf`]: RFC 9497 ristretto255-SHA512 OPRF (blind, evaluate, unblind),
+//!    built on [`xmd`] (RFC 9380 `expand_message_xmd`).
+//!
+//! Errors ([`Error`], [`FieldError`]) name the field and the rule, never the
+//! value. Buffers that hold identifying data are zeroised when dropped.
+//!
+//! The method is described in `docs/method.md`; its known-answer vectors live
+//! in `docs/vectors/method-v1.json` and are run by the tests of this crate and
+//! by the browser tests.
+
+pub mod date;
+pub mod derivation;
+pub mod encoding;
+pub mod error;
+pub mod fields;
+mod fold;
+pub mod identity;
+pub mod oprf;
+pub mod pseudonym_type;
+pub mod xmd;
+
+pub use date::CalendarDate;
+pub use derivation::Recipient;
+pub use error::{Error, Field, FieldError, Rule};
+pub use identity::Identity;
+pub use pseudonym_type::PseudonymType;
+
+/// The version of the published method implemented by this crate.
+///
+/// It is part of the HKDF `info` (`…|v1`) and of the method document; a change
+/// to any normalisation rule or canonical form makes a new version.
+pub const METHOD_VERSION: u32 = 1;

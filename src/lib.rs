@@ -1,0 +1,103 @@
+//! # pseudoform (browser module)
+//!
+//! The thin WebAssembly binding of [`pseudoform_core`]: it converts JS values
+//! to core types and core errors to JS `Error` objects, and does nothing
+//! else. Every rule lives in the core, where it is tested natively.
+//!
+//! Exports (camelCase, see `www/pkg/pseudoform.d.ts`):
+//! - [`normalise`]`(field, value)`: the canonical form of one field;
+//! - [`pseudonym_input`] as `pseudonymInput(type, identity)`: the canonical
+//!   input value of one pseudonym type;
+//! - [`method_version`] as `methodVersion()`.
+//!
+//! Nothing JS can pass makes this module panic: arguments of the wrong type,
+//! missing fields and over-long strings come back as a thrown
+//! `PseudoformError` with a stable `code` and the `field`.
+
+mod convert;
+mod js_error;
+
+use js_sys::JsString;
+use pseudoform_core::{fields, Field, PseudonymType};
+use wasm_bindgen::prelude::*;
+
+use crate::convert::{identity_from_js, text_argument, today};
+pub use crate::js_error::{JsResult, PseudoformError};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &'static str = r#"
+/** An identifying field of the method. */
+export type FieldName =
+  | "birthName" | "birthDate" | "sex" | "initial" | "postcode"
+  | "houseNumber" | "houseNumberAddition" | "bsn" | "mrn" | "provider";
+
+/** A Wkz pseudonym type. */
+export type PseudonymTypeCode =
+  | "B" | "NGGV" | "sNGGV" | "NGG" | "sNGG" | "C" | "RGG" | "GG" | "A" | "MRN";
+
+/** The raw values of a patient's identifying fields, as typed in the form. */
+export interface Identity {
+  birthName?: string;
+  birthDate?: string;
+  sex?: string;
+  initial?: string;
+  postcode?: string;
+  houseNumber?: string;
+  houseNumberAddition?: string;
+  bsn?: string;
+  mrn?: string;
+  /** The supplying provider; scopes the local patient number (MRN). */
+  provider?: string;
+}
+
+/** What every function of this module throws: never a string, never a value. */
+export interface PseudoformError extends Error {
+  name: "PseudoformError";
+  /** Stable code, `<field>.<rule>` such as `bsn.checksum`, or `type.unknown`. */
+  code: string;
+  /** The field or argument the error is about, if any. */
+  field?: string;
+}
+"#;
+
+/// The canonical form of one identifying field by method v1
+/// (`normalise("birthName", "van der Berg-Jansen")` → `"BERGJANSEN"`).
+///
+/// Throws a `PseudoformError` (`birthDate.future`, `bsn.checksum`, …) that
+/// names the field and the rule, never the value.
+#[wasm_bindgen]
+pub fn normalise(
+    #[wasm_bindgen(unchecked_param_type = "FieldName")] field: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "string")] value: JsValue,
+) -> JsResult<JsString> {
+    let name = text_argument(&field, "field")?;
+    let field = Field::from_name(&name).ok_or(pseudoform_core::Error::UnknownField)?;
+    let raw = text_argument(&value, field.name())?;
+    let normalised = fields::normalise(field, &raw, today())?;
+    Ok(JsString::from(normalised.as_str()))
+}
+
+/// The canonical input value of one pseudonym type for an identity
+/// (`pseudonymInput("NGGV", {...})` → `"BERGJANS|19800201|2|J"`): the
+/// normalised fields joined by `|` in the order of the Wkz table.
+///
+/// Throws a `PseudoformError`: `type.unknown`, or the first field the type
+/// needs that is missing (`<field>.required`) or invalid.
+#[wasm_bindgen(js_name = pseudonymInput)]
+pub fn pseudonym_input(
+    #[wasm_bindgen(js_name = "type", unchecked_param_type = "PseudonymTypeCode")]
+    pseudonym_type: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "Identity")] identity: JsValue,
+) -> JsResult<JsString> {
+    let code = text_argument(&pseudonym_type, "type")?;
+    let pseudonym_type: PseudonymType = code.parse()?;
+    let identity = identity_from_js(&identity)?;
+    let input = pseudonym_type.canonical_input(&identity, today())?;
+    Ok(JsString::from(input.as_str()))
+}
+
+/// The version of the published method this module implements.
+#[wasm_bindgen(js_name = methodVersion)]
+pub fn method_version() -> u32 {
+    pseudoform_core::METHOD_VERSION
+}
