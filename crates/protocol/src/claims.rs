@@ -1,0 +1,69 @@
+//! The payloads of the JWEs the TTP encrypts to a recipient.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Payload of the JWE of `POST /oprf/eval`: the national claims plus
+/// pseudoform's `jti`, `key_version` and `pseudonym_type`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvalClaims {
+    /// `pseudonym:eval:` + the evaluated element under the current key version.
+    pub subject: String,
+    /// The recipient organisation.
+    pub aud: String,
+    /// The recipient scope.
+    pub scope: String,
+    /// Protocol version, [`crate::PROTOCOL_VERSION`].
+    pub version: String,
+    /// Issued at, seconds since the Unix epoch.
+    pub iat: i64,
+    /// Expires at: `iat` + [`crate::JWE_LIFETIME_SECONDS`].
+    pub exp: i64,
+    /// Evaluations under older, still active key versions: version → element.
+    #[serde(default)]
+    pub extra_versions: BTreeMap<String, String>,
+    /// pseudoform: unique id of this JWE, so a registry can refuse replays.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub jti: Option<String>,
+    /// pseudoform: the key version of `subject`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub key_version: Option<u32>,
+    /// pseudoform: the pseudonym type; absent means `B`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub pseudonym_type: Option<String>,
+}
+
+/// One evaluation inside a record JWE.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// Pseudonym type code.
+    #[serde(rename = "type")]
+    pub pseudonym_type: String,
+    /// `pseudonym:eval:` + the evaluated element under `key_version`.
+    pub subject: String,
+    /// Evaluations under older, still active key versions: version → element.
+    #[serde(default)]
+    pub extra_versions: BTreeMap<String, String>,
+}
+
+/// Payload of a record JWE of `POST /v1/evaluate`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordClaims {
+    /// The recipient organisation.
+    pub aud: String,
+    /// The recipient scope.
+    pub scope: String,
+    /// Protocol version, [`crate::PROTOCOL_VERSION`].
+    pub version: String,
+    /// Issued at, seconds since the Unix epoch.
+    pub iat: i64,
+    /// Expires at: `iat` + [`crate::JWE_LIFETIME_SECONDS`].
+    pub exp: i64,
+    /// Unique id of this JWE, so a registry can refuse replays.
+    pub jti: String,
+    /// The current key version, of every `subject`.
+    pub key_version: u32,
+    /// One evaluation per item of the record, in request order.
+    pub evaluations: Vec<Evaluation>,
+}

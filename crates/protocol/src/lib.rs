@@ -1,0 +1,53 @@
+//! # pseudoform-protocol
+//!
+//! The wire types shared by the browser module (through its JS layer), the
+//! reference TTP (`crates/ttp`) and the registry receiver (`crates/registry`).
+//! `docs/protocol.md` describes the flow; `docs/openapi.yaml` the endpoints.
+//!
+//! Everything binary travels as padded base64url. Nothing here ever holds an
+//! identifying value: only blinded elements, JWEs, blind factors, labels.
+
+pub mod claims;
+pub mod package;
+pub mod registry;
+pub mod ttp;
+
+/// The protocol version written in the `version` claim, as the national
+/// reference service does.
+pub const PROTOCOL_VERSION: &str = "1.1";
+
+/// Lifetime of a JWE from the TTP, in seconds (the national `exp` is 5 minutes).
+pub const JWE_LIFETIME_SECONDS: i64 = 300;
+
+/// Prefix of the `subject` claim before the base64url evaluated element.
+pub const SUBJECT_PREFIX: &str = "pseudonym:eval:";
+
+/// A problem answer of the TTP or the registry (any 4xx/5xx): a stable
+/// `code`, a human sentence without any input value, and the `field` (a
+/// request member) where there is one. `detail` repeats the message, the
+/// member name FastAPI-style services such as the national reference use.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ErrorBody {
+    /// Stable machine-readable code (`recipient.unknown`, `auth.missingToken`, …).
+    pub code: String,
+    /// Human-readable sentence (English), never containing request values.
+    pub message: String,
+    /// Same sentence, for clients of the national reference service.
+    pub detail: String,
+    /// The request member the error is about, if any.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub field: Option<String>,
+}
+
+impl ErrorBody {
+    /// A problem answer with `code` and `message`.
+    pub fn new(code: &str, message: &str) -> Self {
+        ErrorBody { code: code.into(), message: message.into(), detail: message.into(), field: None }
+    }
+
+    /// The same answer naming the request member it is about.
+    pub fn with_field(mut self, field: &str) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+}

@@ -1,0 +1,1 @@
+//! Registry receiver of pseudoform (being built).

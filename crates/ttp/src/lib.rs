@@ -1,0 +1,1 @@
+//! Reference TTP of pseudoform (being built).
