@@ -68,16 +68,21 @@ build() {
   local wasm="$PKG_DIR/pseudoform_bg.wasm"
   node_modules/.bin/wasm-opt "${WASM_OPT_FEATURES[@]}" -Oz --strip-debug --strip-producers -o "$wasm.opt" "$wasm"
   mv "$wasm.opt" "$wasm"
-  rm -f "$PKG_DIR/.gitignore"
+  rm -f "$PKG_DIR/.gitignore" "$PKG_DIR/package.json" "$PKG_DIR/README.md"
+  # The JS layer (typed API, TTP client, form binding) beside the wasm glue.
+  cp js/*.js js/*.d.ts "$PKG_DIR/"
   sizes
 }
 
 sizes() {
-  local wasm="$PKG_DIR/pseudoform_bg.wasm" js="$PKG_DIR/pseudoform.js"
-  local wz jz
+  local wasm="$PKG_DIR/pseudoform_bg.wasm" js="$PKG_DIR/pseudoform.js" layer
+  local wz jz lz
+  layer=$(cd "$PKG_DIR" && ls ../../js/*.js | xargs -n1 basename | sed "s|^|$PKG_DIR/|")
   wz=$(gzip -9 -c "$wasm" | wc -c); jz=$(gzip -9 -c "$js" | wc -c)
-  printf 'size: pseudoform_bg.wasm %d B (gzip %d B), pseudoform.js %d B (gzip %d B), together gzip %d B\n' \
-    "$(wc -c <"$wasm")" "$wz" "$(wc -c <"$js")" "$jz" "$((wz + jz))"
+  # shellcheck disable=SC2086
+  lz=$(cat $layer | gzip -9 | wc -c)
+  printf 'size: pseudoform_bg.wasm %d B (gzip %d B), pseudoform.js glue %d B (gzip %d B), JS layer gzip %d B; wasm+glue gzip %d B, everything gzip %d B\n' \
+    "$(wc -c <"$wasm")" "$wz" "$(wc -c <"$js")" "$jz" "$lz" "$((wz + jz))" "$((wz + jz + lz))"
 }
 
 lint() {

@@ -8,6 +8,9 @@
 //! - [`normalise`]`(field, value)`: the canonical form of one field;
 //! - [`pseudonym_input`] as `pseudonymInput(type, identity)`: the canonical
 //!   input value of one pseudonym type;
+//! - [`validate`]`(identity)`: every rule broken by a given field;
+//! - [`prepare`]`(identity, options)`: blinded inputs and blind factors per
+//!   pseudonym type, ready for the TTP;
 //! - [`method_version`] as `methodVersion()`.
 //!
 //! Nothing JS can pass makes this module panic: arguments of the wrong type,
@@ -16,6 +19,7 @@
 
 mod convert;
 mod js_error;
+mod prepare;
 
 use js_sys::JsString;
 use pseudoform_core::{fields, Field, PseudonymType};
@@ -48,6 +52,42 @@ export interface Identity {
   mrn?: string;
   /** The supplying provider; scopes the local patient number (MRN). */
   provider?: string;
+}
+
+/** Options of `prepare`. */
+export interface PrepareOptions {
+  /** The registry's organisation, `oin:` + its 20-digit OIN. */
+  recipientOrganization: string;
+  /** The registry's scope (key domain). */
+  recipientScope: string;
+  /** The types to make: an array of codes or one space-separated string. */
+  types: PseudonymTypeCode[] | string;
+  /** The supplying provider, used by MRN when the identity has none. */
+  provider?: string;
+}
+
+/** A type ready for the TTP. */
+export interface PreparedPseudonym {
+  type: PseudonymTypeCode;
+  /** The blinded element for the TTP, padded base64url (44 characters). */
+  blindedInput: string;
+  /** The blind factor for the registry, padded base64url. Keep it secret. */
+  blindFactor: string;
+}
+
+/** A rule broken by a field; `type` is set when it explains a skipped type. */
+export interface FieldProblem {
+  field: FieldName;
+  code: string;
+  message: string;
+  type?: PseudonymTypeCode;
+}
+
+/** The result of `prepare`. */
+export interface Preparation {
+  prepared: PreparedPseudonym[];
+  /** Requested types not made because a field they need is not given. */
+  skipped: FieldProblem[];
 }
 
 /** What every function of this module throws: never a string, never a value. */
@@ -94,6 +134,29 @@ pub fn pseudonym_input(
     let identity = identity_from_js(&identity)?;
     let input = pseudonym_type.canonical_input(&identity, today())?;
     Ok(JsString::from(input.as_str()))
+}
+
+/// Every rule broken by a given field of `identity`, as
+/// `[{ field, code, message }]` in field order (empty when all given fields
+/// are valid). Fields that are not given are not reported.
+#[wasm_bindgen(unchecked_return_type = "FieldProblem[]")]
+pub fn validate(
+    #[wasm_bindgen(unchecked_param_type = "Identity")] identity: JsValue,
+) -> JsResult<js_sys::Array> {
+    prepare::validate(&identity)
+}
+
+/// Prepares a record for the TTP, synchronously and without I/O: for each
+/// requested type, `{ type, blindedInput, blindFactor }` with a fresh random
+/// blind; types whose fields are not given are listed in `skipped` with the
+/// reason. Throws the first invalid field (`bsn.checksum`, …), an unknown
+/// type (`type.unknown`) or a malformed recipient.
+#[wasm_bindgen(unchecked_return_type = "Preparation")]
+pub fn prepare(
+    #[wasm_bindgen(unchecked_param_type = "Identity")] identity: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "PrepareOptions")] options: JsValue,
+) -> JsResult<js_sys::Object> {
+    prepare::prepare(&identity, &options)
 }
 
 /// The version of the published method this module implements.

@@ -1,4 +1,4 @@
-// The demo page with the *built* package (www/pkg after wasm-opt), in real
+// The method page of the demo with the *built* package (www/pkg after wasm-opt), in real
 // headless Chromium under the page's strict CSP: the module loads, every
 // field normalises as the method says, errors are Dutch and never echo the
 // value, and the page makes no request beyond its own static files.
@@ -12,7 +12,7 @@ before(async () => {
   server = await serveWww();
   chrome = await launch();
   page = await chrome.newPage();
-  await page.goto(server.url);
+  await page.goto(new URL("method.html", server.url).toString());
   await page.waitForFunction(() => document.getElementById("method-version").textContent === "1");
 });
 

@@ -31,6 +31,7 @@ pub mod fields;
 mod fold;
 pub mod identity;
 pub mod oprf;
+pub mod preparation;
 pub mod pseudonym_type;
 pub mod xmd;
 

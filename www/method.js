@@ -1,7 +1,6 @@
 // Demo of the method: normalises every field and shows each type's input
 // value as the clinician types. Nothing leaves the page.
-import init, { normalise, pseudonymInput, methodVersion } from "./pkg/pseudoform.js";
-import { describeError } from "./messages.js";
+import { describeError, methodVersion, normalise, pseudonymInput, ready } from "./pkg/index.js";
 
 const FIELDS = {
   birthName: "Geboortenaam", birthDate: "Geboortedatum", sex: "Geslacht", initial: "Voorletter",
@@ -35,7 +34,7 @@ function render(form) {
   for (const type of TYPES) row(types, type, () => pseudonymInput(type, identity));
 }
 
-await init();
+await ready();
 document.getElementById("method-version").textContent = String(methodVersion());
 const form = document.getElementById("identity");
 form.addEventListener("input", () => render(form));

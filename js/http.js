@@ -1,0 +1,81 @@
+// fetch with a timeout, cancellation and fail-closed answer handling. Every
+// failure becomes a PseudoformError with a code for the clinician; request
+// and answer bodies never appear in an error.
+import { PseudoformError } from "./errors.js";
+
+/** Default time allowed for one request, in milliseconds. */
+export const DEFAULT_TIMEOUT_MS = 10_000;
+
+/**
+ * Sends one request and returns the parsed JSON answer for a 2xx status.
+ * @param {"ttp"|"registry"} service who is called, for the error codes
+ * @param {string} url absolute or page-relative URL
+ * @param {RequestInit & { json?: unknown, accessToken?: string }} init
+ * @param {{ timeoutMs?: number, signal?: AbortSignal }} limits
+ */
+export async function requestJson(service, url, init, limits = {}) {
+  const timeoutMs = limits.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => { timedOut = true; controller.abort(); }, timeoutMs);
+  const outer = limits.signal;
+  const onAbort = () => controller.abort();
+  if (outer?.aborted) controller.abort();
+  outer?.addEventListener("abort", onAbort, { once: true });
+
+  const headers = { accept: "application/json" };
+  if (init.json !== undefined) headers["content-type"] = "application/json";
+  if (init.accessToken) headers.authorization = `Bearer ${init.accessToken}`;
+  let response;
+  try {
+    response = await fetch(url, {
+      method: init.method ?? "GET",
+      headers,
+      body: init.json === undefined ? undefined : JSON.stringify(init.json),
+      signal: controller.signal,
+      credentials: service === "registry" ? "same-origin" : "omit",
+      cache: "no-store",
+      redirect: "error",
+      referrerPolicy: "no-referrer",
+    });
+    const body = await readJson(response);
+    if (response.ok) {
+      if (body === undefined) throw malformed(service, response.status);
+      return body;
+    }
+    throw refusal(service, response.status, body);
+  } catch (error) {
+    if (error instanceof PseudoformError) throw error;
+    if (outer?.aborted) throw new PseudoformError("aborted", "the operation was cancelled");
+    if (timedOut) throw new PseudoformError(`${service}.timeout`, `the ${service} did not answer within ${timeoutMs} ms`);
+    throw new PseudoformError(`${service}.unreachable`, `the ${service} cannot be reached`, undefined, { cause: error });
+  } finally {
+    clearTimeout(timer);
+    outer?.removeEventListener("abort", onAbort);
+  }
+}
+
+async function readJson(response) {
+  const type = response.headers.get("content-type") ?? "";
+  if (!type.includes("json")) return undefined;
+  try {
+    return await response.json();
+  } catch {
+    return undefined;
+  }
+}
+
+function malformed(service, status) {
+  return new PseudoformError(`${service}.malformedAnswer`, `the ${service} gave an answer that is not the expected JSON`, undefined, { status });
+}
+
+function refusal(service, status, body) {
+  const serverCode = typeof body?.code === "string" ? body.code : undefined;
+  const code = status === 401 || status === 403 ? `${service}.refused`
+    : status === 429 ? `${service}.rateLimited`
+    : status >= 500 ? `${service}.failed`
+    : `${service}.rejected`;
+  const error = new PseudoformError(code, `the ${service} answered ${status}${serverCode ? ` (${serverCode})` : ""}`, undefined, { status });
+  if (serverCode) error.serverCode = serverCode;
+  return error;
+}
