@@ -4,7 +4,7 @@
 #   setup   install what the build and tests need (idempotent, skips what is there)
 #   build   build the browser package into www/pkg/ (default)
 #   test    setup, lints, native tests, browser tests: the one test command
-#   demo    setup, build, and serve the demo on loopback
+#   demo    setup, build, and run the whole chain (TTP + two registries + demo form) on loopback
 #   lint    cargo fmt --check and clippy -D warnings, native and wasm32
 #   fuzz    run the cargo-fuzz target for a bounded time (installs cargo-fuzz)
 set -euo pipefail
@@ -47,6 +47,9 @@ setup() {
   command -v chromium >/dev/null || missing+=(chromium)
   command -v chromedriver >/dev/null || missing+=(chromium-driver)
   command -v node >/dev/null || missing+=(nodejs npm)
+  # OpenSSL (RSA in the TTP and registry) and pkg-config to find it.
+  dpkg -s libssl-dev >/dev/null 2>&1 || missing+=(libssl-dev)
+  command -v pkg-config >/dev/null || missing+=(pkg-config)
   if [ ${#missing[@]} -gt 0 ]; then
     log "setup: Debian packages ${missing[*]}"
     as_root apt-get update -qq
@@ -105,7 +108,10 @@ test_all() {
   build
   log "test: browser (wasm-pack test --headless --chrome)"
   CHROMEDRIVER="$(command -v chromedriver)" wasm-pack test --headless --chrome --release . 2>&1 | tee -a "$results"
-  log "test: pages of the built package (playwright-core + Chromium)"
+  log "test: TypeScript declarations (tsc --noEmit)"
+  node_modules/.bin/tsc -p tests/types
+  services
+  log "test: pages of the built package against the real chain (playwright-core + Chromium)"
   node --test --test-reporter=tap tests/pages/ 2>&1 | tee -a "$results"
   # One closing line over every runner above (cargo's and node's).
   awk '/test result:/ { for (i = 2; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
@@ -114,12 +120,17 @@ test_all() {
   rm -f "$results"
 }
 
+services() {
+  log "build: TTP, registry and demo binaries (release)"
+  cargo build --release --quiet -p pseudoform-ttp -p pseudoform-registry -p pseudoform-demo
+}
+
 demo() {
   setup
   build
-  local port="${PORT:-8080}"
-  log "demo: http://127.0.0.1:$port/ (Ctrl-C to stop)"
-  python3 tools/serve.py --root www --port "$port"
+  services
+  log "demo: starting the chain (Ctrl-C to stop)"
+  target/release/pseudoform-demo --dir target/demo --www www "$@"
 }
 
 fuzz() {
@@ -133,7 +144,7 @@ case "${1:-build}" in
   setup) setup ;;
   build) build ;;
   test) test_all ;;
-  demo) demo ;;
+  demo) shift; demo "$@" ;;
   lint) lint ;;
   fuzz) fuzz ;;
   sizes) sizes ;;

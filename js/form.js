@@ -79,8 +79,11 @@ export function protectForm(form, options = {}) {
   }
   const status = statusElement(form);
   const submitButtons = [...form.querySelectorAll("button[type=submit], input[type=submit], button:not([type])")];
-  let settings = { ...optionsFromAttributes(form), ...options };
-  let lang = language(settings.lang);
+  // Settings are read at every submit: options given here win over the
+  // form's data attributes, which win over the fetched configuration.
+  let fetched = {};
+  const settings = () => ({ ...fetched, ...optionsFromAttributes(form), ...options });
+  let lang = language(settings().lang);
   let busy = false;
   let retryButton;
 
@@ -159,10 +162,11 @@ export function protectForm(form, options = {}) {
 
   const loadSettings = (async () => {
     await ready();
-    if (settings.config) {
-      const fetched = await requestJson("registry", settings.config, { method: "GET" }, { timeoutMs: 10_000 });
-      settings = { ...fetched, ...settings };
-      lang = language(settings.lang);
+    const configUrl = settings().config;
+    if (configUrl) {
+      const answer = await requestJson("registry", configUrl, { method: "GET" }, { timeoutMs: 10_000 });
+      fetched = answer && typeof answer === "object" ? answer : {};
+      lang = language(settings().lang);
     }
     for (const b of submitButtons) b.disabled = false;
   })();
@@ -180,6 +184,8 @@ export function protectForm(form, options = {}) {
     say(text("busy", lang), "busy");
     try {
       await loadSettings;
+      const current = settings();
+      lang = language(current.lang);
       const typed = identity();
       const problems = validate(typed);
       if (problems.length > 0) {
@@ -189,16 +195,16 @@ export function protectForm(form, options = {}) {
         form.dispatchEvent(new CustomEvent("pseudoform:error", { detail: { code: "validation", fields: problems.map((p) => p.field) } }));
         return;
       }
-      const { pseudonyms, skipped } = await pseudonymise(typed, settings);
+      const { pseudonyms, skipped } = await pseudonymise(typed, current);
       const submission = {
-        recipientOrganization: settings.recipientOrganization,
-        recipientScope: settings.recipientScope,
+        recipientOrganization: current.recipientOrganization,
+        recipientScope: current.recipientScope,
         methodVersion: methodVersion(),
         pseudonyms,
         data: clinicalData(),
       };
       const receipt = await requestJson("registry", form.action,
-        { method: "POST", json: submission }, { timeoutMs: settings.timeoutMs });
+        { method: "POST", json: submission }, { timeoutMs: current.timeoutMs });
       form.reset();
       clearFieldErrors();
       say(`${text("submitted", lang)}${receipt?.recordId !== undefined ? ` (record ${receipt.recordId})` : ""}`, "success");

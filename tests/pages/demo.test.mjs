@@ -1,18 +1,19 @@
-// The method page of the demo with the *built* package (www/pkg after wasm-opt), in real
-// headless Chromium under the page's strict CSP: the module loads, every
+// The method page of the demo with the *built* package (www/pkg after wasm-opt), served by
+// the demo registry, in real headless Chromium under the page's strict CSP: the module loads, every
 // field normalises as the method says, errors are Dutch and never echo the
 // value, and the page makes no request beyond its own static files.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { launch, serveWww } from "./support.mjs";
+import { launch } from "./support.mjs";
+import { startChain } from "./chain.mjs";
 
 let server, chrome, page;
 
 before(async () => {
-  server = await serveWww();
+  server = await startChain();
   chrome = await launch();
   page = await chrome.newPage();
-  await page.goto(new URL("method.html", server.url).toString());
+  await page.goto(`${server.urls.registryA}/method.html`);
   await page.waitForFunction(() => document.getElementById("method-version").textContent === "1");
 });
 
@@ -58,7 +59,7 @@ test("an invalid value gets a Dutch message that does not echo it", async () => 
 });
 
 test("nothing typed ever leaves the page", async () => {
-  const origin = new URL(server.url).origin;
+  const origin = new URL(server.urls.registryA).origin;
   assert.ok(chrome.requests.length > 0);
   for (const request of chrome.requests) {
     assert.equal(new URL(request.url).origin, origin, request.url);

@@ -1,7 +1,8 @@
 // A real HTTP proxy in front of the real TTP, for the faults a healthy TTP
 // cannot be made to produce on demand. Modes:
 //   pass            forward unchanged
-//   down            accept the connection and drop it (TTP unreachable)
+//   down            accept the connection and drop it (service unreachable)
+//   downForPost     drop only POST requests (a registry whose page loaded but whose API is down)
 //   error500        answer 500 (with CORS headers, so the page sees the status)
 //   slow            forward, but only after `slowMs`
 //   malformed       answer 200 with JSON that holds no valid JWE
@@ -12,7 +13,7 @@ import http from "node:http";
 import { once } from "node:events";
 
 export async function startFaultProxy(target, { otherRecipient } = {}) {
-  const state = { mode: "pass", slowMs: 3000, requests: [] };
+  const state = { mode: "pass", slowMs: 3000, requests: [], target, otherRecipient };
   const cors = (req) => ({
     "access-control-allow-origin": req.headers.origin ?? "*",
     "access-control-allow-headers": "authorization, content-type",
@@ -27,7 +28,7 @@ export async function startFaultProxy(target, { otherRecipient } = {}) {
     state.requests.push({ method: req.method, url: req.url, headers: { ...req.headers }, body: body.toString("utf8") });
     const mode = state.mode;
 
-    if (mode === "down") { req.socket.destroy(); return; }
+    if (mode === "down" || (mode === "downForPost" && req.method === "POST")) { req.socket.destroy(); return; }
     if (mode === "error500" && req.method !== "OPTIONS") {
       res.writeHead(500, { "content-type": "application/json", ...cors(req) });
       res.end(JSON.stringify({ code: "internal", message: "internal error", detail: "internal error" }));
@@ -38,16 +39,17 @@ export async function startFaultProxy(target, { otherRecipient } = {}) {
       res.end(JSON.stringify({ records: [{ jwe: "this.is.not.a.jwe!" }], jwe: 42 }));
       return;
     }
-    if (mode === "wrongRecipient" && req.method === "POST" && body.length > 0 && otherRecipient) {
+    const other = state.otherRecipient;
+    if (mode === "wrongRecipient" && req.method === "POST" && body.length > 0 && other) {
       const json = JSON.parse(body.toString("utf8"));
-      json.recipientOrganization = otherRecipient.organization;
-      json.recipientScope = otherRecipient.scope;
+      json.recipientOrganization = other.organization;
+      json.recipientScope = other.scope;
       body = Buffer.from(JSON.stringify(json));
     }
     if (mode === "slow") await new Promise((r) => setTimeout(r, state.slowMs));
 
-    const headers = { ...req.headers, host: new URL(target).host, "content-length": String(body.length) };
-    const upstream = http.request(new URL(req.url, target), { method: req.method, headers }, (up) => {
+    const headers = { ...req.headers, host: new URL(state.target).host, "content-length": String(body.length) };
+    const upstream = http.request(new URL(req.url, state.target), { method: req.method, headers }, (up) => {
       const out = { ...up.headers };
       if (mode === "noCors") {
         for (const h of Object.keys(out)) if (h.startsWith("access-control-")) delete out[h];
@@ -65,6 +67,8 @@ export async function startFaultProxy(target, { otherRecipient } = {}) {
     url,
     state,
     setMode(mode) { state.mode = mode; },
+    /** Points the proxy at its upstream (when that starts after the proxy). */
+    setTarget(url, otherRecipient) { state.target = url; state.otherRecipient = otherRecipient ?? state.otherRecipient; },
     async stop() { server.closeAllConnections(); server.close(); },
   };
 }

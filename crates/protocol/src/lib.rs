@@ -42,7 +42,12 @@ pub struct ErrorBody {
 impl ErrorBody {
     /// A problem answer with `code` and `message`.
     pub fn new(code: &str, message: &str) -> Self {
-        ErrorBody { code: code.into(), message: message.into(), detail: message.into(), field: None }
+        ErrorBody {
+            code: code.into(),
+            message: message.into(),
+            detail: message.into(),
+            field: None,
+        }
     }
 
     /// The same answer naming the request member it is about.

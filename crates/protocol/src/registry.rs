@@ -50,6 +50,13 @@ pub fn label(pseudonym_type: &str, key_version: u32, element_b64: &str) -> Strin
 /// Names of form fields that identify a patient; a registry refuses a
 /// submission whose `data` has any of them.
 pub const IDENTIFYING_FIELD_NAMES: &[&str] = &[
-    "birthName", "birthDate", "sex", "initial", "postcode", "houseNumber",
-    "houseNumberAddition", "bsn", "mrn",
+    "birthName",
+    "birthDate",
+    "sex",
+    "initial",
+    "postcode",
+    "houseNumber",
+    "houseNumberAddition",
+    "bsn",
+    "mrn",
 ];

@@ -1,1 +1,154 @@
-//! Reference TTP of pseudoform (being built).
+//! # pseudoform-ttp
+//!
+//! The reference Trusted Third Party of pseudoform: it evaluates the OPRF on
+//! blinded elements with one key per recipient key domain and returns the
+//! result as a JWE that only the recipient can read. It never sees an
+//! identity, an unblinded hash or a definitive pseudonym, and stores none.
+//!
+//! Endpoints (see `docs/openapi-ttp.yaml`):
+//!
+//! - `POST /oprf/eval` — one blinded element, wire-compatible with the
+//!   national reference service;
+//! - `POST /v1/evaluate` — a batch of records, one JWE per record;
+//! - `GET /v1/policy` — the types a recipient may receive and its key version;
+//! - `POST /v1/rekey` — moves blinded pseudonyms between key versions;
+//! - `GET /health`.
+//!
+//! Modules, one concern each: [`config`] (the TOML file), [`keys`] (key
+//! versions, encryption at rest, cache), [`jwe`] (encryption to the
+//! recipient), [`auth`] (callers, rate limits), [`audit`] (hash-chained
+//! log), [`evaluation`] (the CPU work), [`handlers`] (HTTP), [`state`],
+//! [`error`].
+//!
+//! Embedding: [`app`] gives an [`axum::Router`]; [`serve`] runs it on a
+//! listener until Ctrl-C/SIGTERM, [`serve_with_shutdown`] until a future ends.
+
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod evaluation;
+pub mod handlers;
+pub mod jwe;
+pub mod keys;
+pub mod state;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderValue, Method, Request};
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::LatencyUnit;
+
+pub use config::TtpConfig;
+
+/// Largest request body, in bytes (1 MiB); larger ones get 413.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The router and the audit writer thread behind it.
+fn build(config: &TtpConfig) -> anyhow::Result<(Router, JoinHandle<()>)> {
+    let (state, audit_thread) = state::AppState::new(config)?;
+    let origins = state
+        .all_origins
+        .iter()
+        .map(|o| HeaderValue::from_str(o))
+        .collect::<Result<Vec<_>, _>>()
+        .context("an allowed origin is not a valid header value")?;
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .expose_headers([header::RETRY_AFTER, header::WWW_AUTHENTICATE])
+        .max_age(state.cors_max_age);
+    // Method, path, status and latency only: never headers, queries or bodies.
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|request: &Request<_>| {
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+        })
+        .on_request(())
+        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO).latency_unit(LatencyUnit::Micros))
+        .on_failure(());
+    let router = Router::new()
+        .route("/oprf/eval", post(handlers::oprf_eval))
+        .route("/v1/evaluate", post(handlers::evaluate))
+        .route("/v1/policy", get(handlers::policy))
+        .route("/v1/rekey", post(handlers::rekey))
+        .route("/health", get(handlers::health))
+        .fallback(handlers::not_found)
+        .method_not_allowed_fallback(handlers::method_not_allowed)
+        .with_state(Arc::new(state))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(cors)
+        .layer(trace);
+    Ok((router, audit_thread))
+}
+
+/// The TTP as an [`axum::Router`], for embedding. It opens the database,
+/// checks the master key and starts the audit writer, which writes until
+/// the router (and every clone) is dropped.
+pub fn app(config: TtpConfig) -> anyhow::Result<Router> {
+    Ok(build(&config)?.0)
+}
+
+/// Serves the TTP on `listener` until Ctrl-C or SIGTERM, then finishes the
+/// requests in flight and the audit log.
+pub async fn serve(config: TtpConfig, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
+    serve_with_shutdown(config, listener, shutdown_signal()).await
+}
+
+/// Serves the TTP on `listener` until `shutdown` completes, then finishes
+/// the requests in flight and the audit log.
+pub async fn serve_with_shutdown<F>(
+    config: TtpConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: F,
+) -> anyhow::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let (router, audit_thread) = build(&config)?;
+    if let Ok(address) = listener.local_addr() {
+        tracing::info!(%address, "pseudoform-ttp listening");
+    }
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("server failed")?;
+    let joined = tokio::task::spawn_blocking(move || audit_thread.join());
+    match tokio::time::timeout(Duration::from_secs(10), joined).await {
+        Ok(Ok(Ok(()))) => {}
+        _ => tracing::warn!("the audit writer did not finish in time"),
+    }
+    Ok(())
+}
+
+/// Completes on Ctrl-C or (on Unix) SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

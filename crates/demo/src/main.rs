@@ -1,0 +1,317 @@
+//! `pseudoform-demo`: the whole chain on one machine, for a new user and for
+//! the page tests.
+//!
+//! It creates (once) development keys in `--dir`: an RSA key pair for each
+//! of two demo registries, the TTP's master key, and a provider access token.
+//! It writes real configuration files for the reference TTP and both
+//! registries and serves them, in this one process, on loopback:
+//!
+//! - the TTP (`pseudoform-ttp`),
+//! - registry A, which serves the demo form at `/` and may not receive the BSN,
+//! - registry B, a second registry with its own key domain.
+//!
+//! Each runs on its own port, so the form (registry origin) and the TTP are
+//! different origins, as in production. With `--json` it prints one line of
+//! JSON with the URLs, for scripts and tests.
+
+use std::fs;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use base64ct::{Base64Url, Encoding};
+use clap::Parser;
+use openssl::rsa::Rsa;
+use sha2::{Digest, Sha256};
+use tokio::net::TcpListener;
+
+/// Command-line options.
+#[derive(Parser, Debug)]
+#[command(about = "Runs the pseudoform chain (TTP + two registries) on loopback")]
+struct Options {
+    /// Folder for development keys, configuration and databases.
+    #[arg(long, default_value = "target/demo")]
+    dir: PathBuf,
+    /// Folder served by registry A (the demo form and the built package).
+    #[arg(long, default_value = "www")]
+    www: PathBuf,
+    /// Port of the TTP (0 picks a free port).
+    #[arg(long, default_value_t = 8470)]
+    ttp_port: u16,
+    /// Port of registry A, which serves the demo form.
+    #[arg(long, default_value_t = 8480)]
+    registry_port: u16,
+    /// Port of registry B.
+    #[arg(long, default_value_t = 8481)]
+    second_registry_port: u16,
+    /// The TTP URL the forms are given, if not the TTP itself (a proxy in tests).
+    #[arg(long)]
+    public_ttp_url: Option<String>,
+    /// Another origin from which forms may call the TTP for either registry
+    /// (a proxy in front of registry A in the page tests); repeatable.
+    #[arg(long)]
+    extra_origin: Vec<String>,
+    /// Evaluations per minute per caller at the TTP.
+    #[arg(long, default_value_t = 60_000)]
+    rate_limit: u32,
+    /// Print the URLs as one line of JSON instead of prose.
+    #[arg(long)]
+    json: bool,
+}
+
+/// One demo registry.
+struct Registry {
+    name: &'static str,
+    organization: &'static str,
+    scope: &'static str,
+    allowed_types: &'static str,
+}
+
+const REGISTRY_A: Registry = Registry {
+    name: "registry-a",
+    organization: "oin:00000001000000001000",
+    scope: "kwaliteitsregistratie-a",
+    allowed_types: r#"["NGGV", "sNGGV", "NGG", "sNGG", "C", "RGG", "GG", "A", "MRN"]"#,
+};
+
+const REGISTRY_B: Registry = Registry {
+    name: "registry-b",
+    organization: "oin:00000001000000002000",
+    scope: "kwaliteitsregistratie-b",
+    allowed_types: r#"["B", "NGGV", "sNGGV", "NGG", "sNGG", "C", "RGG", "GG", "A", "MRN"]"#,
+};
+
+/// The demo provider, whose TTP token the demo form uses.
+const PROVIDER: &str = "ura:00000001";
+
+fn random_b64(bytes: usize) -> anyhow::Result<String> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::getrandom(&mut buf).context("no system randomness")?;
+    Ok(Base64Url::encode_string(&buf))
+}
+
+/// Writes `content` to `path` readable by the owner only.
+fn write_secret(path: &Path, content: &[u8]) -> anyhow::Result<()> {
+    fs::write(path, content).with_context(|| format!("cannot write {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+/// A secret file's content, created with `make` on first use.
+fn secret(path: &Path, make: impl FnOnce() -> anyhow::Result<Vec<u8>>) -> anyhow::Result<Vec<u8>> {
+    if let Ok(existing) = fs::read(path) {
+        return Ok(existing);
+    }
+    let content = make()?;
+    write_secret(path, &content)?;
+    Ok(content)
+}
+
+/// The registry's RSA key pair (3072 bits), created on first use.
+fn registry_keys(dir: &Path, registry: &Registry) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let private = dir.join(format!("{}-key.pem", registry.name));
+    let public = dir.join(format!("{}-public.pem", registry.name));
+    let pem = secret(&private, || Ok(Rsa::generate(3072)?.private_key_to_pem()?))?;
+    if !public.exists() {
+        let rsa = Rsa::private_key_from_pem(&pem)?;
+        fs::write(&public, rsa.public_key_to_pem()?)?;
+    }
+    Ok((private, public))
+}
+
+fn toml_string(value: &str) -> String {
+    serde_json::Value::String(value.into()).to_string()
+}
+
+async fn bind(port: u16) -> anyhow::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| {
+            format!("cannot listen on 127.0.0.1:{port} (choose another with the port options)")
+        })?;
+    let address = listener.local_addr()?;
+    Ok((listener, address))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let options = Options::parse();
+    let dir = &options.dir;
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let www = fs::canonicalize(&options.www)
+        .with_context(|| format!("no folder {}", options.www.display()))?;
+
+    let (ttp_listener, ttp_address) = bind(options.ttp_port).await?;
+    let (a_listener, a_address) = bind(options.registry_port).await?;
+    let (b_listener, b_address) = bind(options.second_registry_port).await?;
+    let ttp_url = format!("http://{ttp_address}");
+    let public_ttp_url = options
+        .public_ttp_url
+        .clone()
+        .unwrap_or_else(|| ttp_url.clone());
+    let a_url = format!("http://{a_address}");
+    let b_url = format!("http://{b_address}");
+    let origins = |address: SocketAddr, extra: &[String]| {
+        let mut list = vec![
+            format!("http://{address}"),
+            format!("http://localhost:{}", address.port()),
+        ];
+        list.extend(extra.iter().cloned());
+        list.iter()
+            .map(|o| toml_string(o))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+
+    // Development secrets, made once and kept in --dir.
+    let master_key = dir.join("ttp-master-key");
+    secret(&master_key, || Ok(random_b64(32)?.into_bytes()))?;
+    let token = String::from_utf8(secret(&dir.join("provider-token"), || {
+        Ok(random_b64(32)?.into_bytes())
+    })?)?;
+    let token_sha256 = hex::encode(Sha256::digest(token.as_bytes()));
+    let (a_private, a_public) = registry_keys(dir, &REGISTRY_A)?;
+    let (b_private, b_public) = registry_keys(dir, &REGISTRY_B)?;
+
+    let recipient = |r: &Registry, public: &Path, address: SocketAddr, extra: &[String]| {
+        format!(
+            "[[recipients]]\norganization = {}\nscope = {}\npublic_key = {}\nallowed_types = {}\nallowed_origins = [{}]\n\n",
+            toml_string(r.organization),
+            toml_string(r.scope),
+            toml_string(&public.to_string_lossy()),
+            r.allowed_types,
+            origins(address, extra),
+        )
+    };
+    let refs = format!(
+        "[{{ organization = {}, scope = {} }}, {{ organization = {}, scope = {} }}]",
+        toml_string(REGISTRY_A.organization),
+        toml_string(REGISTRY_A.scope),
+        toml_string(REGISTRY_B.organization),
+        toml_string(REGISTRY_B.scope)
+    );
+    let ttp_toml = format!(
+        "# Development configuration written by pseudoform-demo.\nlisten = {}\ndatabase = {}\nmaster_key_file = {}\n\n[rate_limit]\nevaluations_per_minute = {}\nburst = {}\n\n{}{}[[callers]]\nname = \"demo-provider\"\ntoken_sha256 = {}\nrecipients = {}\n",
+        toml_string(&ttp_address.to_string()),
+        toml_string(&dir.join("ttp.sqlite").to_string_lossy()),
+        toml_string(&master_key.to_string_lossy()),
+        options.rate_limit,
+        options.rate_limit.clamp(1, 10_000),
+        recipient(&REGISTRY_A, &a_public, a_address, &options.extra_origin),
+        recipient(&REGISTRY_B, &b_public, b_address, &options.extra_origin),
+        toml_string(&token_sha256),
+        refs,
+    );
+    let ttp_config_path = dir.join("ttp.toml");
+    fs::write(&ttp_config_path, ttp_toml)?;
+    let ttp_config = pseudoform_ttp::TtpConfig::from_toml_file(&ttp_config_path)?;
+
+    let registry_toml = |r: &Registry, private: &Path, address: SocketAddr| {
+        format!(
+            "# Development configuration written by pseudoform-demo.\nlisten = {}\nrecipient_organization = {}\nrecipient_scope = {}\nallowed_types = {}\ndatabase = {}\nwww_dir = {}\nttp_url = {}\nprovider = {}\naccess_token = {}\n\n[[keys]]\npath = {}\n",
+            toml_string(&address.to_string()),
+            toml_string(r.organization),
+            toml_string(r.scope),
+            r.allowed_types,
+            toml_string(&dir.join(format!("{}.sqlite", r.name)).to_string_lossy()),
+            toml_string(&www.to_string_lossy()),
+            toml_string(&public_ttp_url),
+            toml_string(PROVIDER),
+            toml_string(&token),
+            toml_string(&private.to_string_lossy()),
+        )
+    };
+    let mut registries = Vec::new();
+    for (r, private, address) in [
+        (&REGISTRY_A, &a_private, a_address),
+        (&REGISTRY_B, &b_private, b_address),
+    ] {
+        let path = dir.join(format!("{}.toml", r.name));
+        fs::write(&path, registry_toml(r, private, address))?;
+        registries.push(pseudoform_registry::RegistryConfig::from_toml_file(&path)?);
+    }
+    let b_config = registries.pop().context("registry B")?;
+    let a_config = registries.pop().context("registry A")?;
+
+    if options.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "ttp": ttp_url, "publicTtp": public_ttp_url, "registryA": a_url, "registryB": b_url,
+                "form": format!("{a_url}/"), "dir": dir,
+                "recipientA": { "organization": REGISTRY_A.organization, "scope": REGISTRY_A.scope },
+                "recipientB": { "organization": REGISTRY_B.organization, "scope": REGISTRY_B.scope },
+                "provider": PROVIDER,
+            })
+        );
+    } else {
+        println!("pseudoform demo: the whole chain on loopback");
+        println!("  TTP          {ttp_url}");
+        println!("  registry A   {a_url}/registry   (may not receive the BSN)");
+        println!("  registry B   {b_url}/registry");
+        println!();
+        println!("  Open the demo form:  {a_url}/");
+        println!(
+            "  Development keys and databases in {} (Ctrl-C stops)",
+            dir.display()
+        );
+    }
+
+    // One shutdown for the whole chain: on Ctrl-C or SIGTERM the TTP drains
+    // its requests and audit log, and the registries stop with it.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let ttp_stopped = {
+        let mut rx = stopped.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let registry = |config, listener, mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        tokio::select! {
+            result = pseudoform_registry::serve(config, listener) => result,
+            _ = rx.wait_for(|s| *s) => Ok(()),
+        }
+    };
+    let chain = async {
+        tokio::try_join!(
+            pseudoform_ttp::serve_with_shutdown(ttp_config, ttp_listener, ttp_stopped),
+            registry(a_config, a_listener, stopped.clone()),
+            registry(b_config, b_listener, stopped.clone()),
+        )
+    };
+    tokio::pin!(chain);
+    tokio::select! {
+        result = &mut chain => { result?; }
+        () = termination() => {
+            let _ = stop.send(true);
+            chain.await?;
+        }
+    }
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn termination() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

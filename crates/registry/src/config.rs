@@ -1,0 +1,175 @@
+//! The registry's configuration, read from a TOML file.
+//!
+//! ```toml
+//! listen = "127.0.0.1:8081"
+//! recipient_organization = "oin:00000001000000001000"
+//! recipient_scope = "kwaliteitsregistratie-a"
+//! allowed_types = ["NGGV", "sNGGV", "RGG", "MRN"]
+//! database = "registry.sqlite"
+//! www_dir = "www"
+//! ttp_url = "http://127.0.0.1:8080"
+//! provider = "ura:00000001"
+//! access_token = "demo-provider-token"
+//!
+//! [[keys]]
+//! path = "keys/registry-key.pem"
+//! # kid = "…"   # default: the RFC 7638 thumbprint of the public key
+//! ```
+//!
+//! Relative paths (`database`, `www_dir`, `keys[].path`) are taken relative
+//! to the directory of the configuration file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+/// One RSA private key of the registry: a PEM file or the PEM itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyConfig {
+    /// Path of a PEM file with the RSA private key (PKCS#8 or PKCS#1).
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// The PEM text itself, instead of `path`.
+    #[serde(default)]
+    pub pem: Option<String>,
+    /// The `kid` the TTP puts in JWEs for this key; default the RFC 7638
+    /// JWK thumbprint of the public key.
+    #[serde(default)]
+    pub kid: Option<String>,
+}
+
+/// The configuration of a registry receiver and its demo server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// Address the demo server listens on (`serve` without `--listen`).
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The registry's organisation: `oin:` followed by its 20-digit OIN.
+    pub recipient_organization: String,
+    /// The registry's scope (key domain at the TTP).
+    pub recipient_scope: String,
+    /// Pseudonym type codes this registry accepts (`B` only if it may
+    /// process the BSN).
+    pub allowed_types: Vec<String>,
+    /// The registry's RSA private keys; JWEs select one by `kid`. Keep the
+    /// old key here after a rotation until JWEs made for it have expired.
+    pub keys: Vec<KeyConfig>,
+    /// The SQLite database file.
+    #[serde(default = "default_database")]
+    pub database: PathBuf,
+    /// Directory of the static demo files served at `/`.
+    #[serde(default = "default_www_dir")]
+    pub www_dir: PathBuf,
+    /// Base URL of the TTP, for `/api/form-config`, the page's CSP
+    /// `connect-src` and the rekey.
+    pub ttp_url: String,
+    /// The supplying provider of the demo form (`ura:…`), for
+    /// `/api/form-config`; scopes MRN pseudonyms.
+    #[serde(default)]
+    pub provider: String,
+    /// DEMO ONLY: the provider's TTP caller token, handed to the demo form
+    /// by `/api/form-config`. A production form page gets it from the
+    /// provider's login session, never from the registry.
+    #[serde(default)]
+    pub access_token: String,
+    /// Allowed clock difference with the TTP, in seconds.
+    #[serde(default = "default_skew")]
+    pub clock_skew_seconds: i64,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8081))
+}
+
+fn default_database() -> PathBuf {
+    PathBuf::from("registry.sqlite")
+}
+
+fn default_www_dir() -> PathBuf {
+    PathBuf::from("www")
+}
+
+fn default_skew() -> i64 {
+    30
+}
+
+impl RegistryConfig {
+    /// Parses a configuration from TOML text; relative paths stay as they are.
+    pub fn from_toml_str(text: &str) -> anyhow::Result<Self> {
+        toml::from_str(text).context("the registry configuration is invalid")
+    }
+
+    /// Reads a configuration file; relative paths in it are resolved against
+    /// the file's directory.
+    pub fn from_toml_file(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the configuration {}", path.display()))?;
+        let mut config = Self::from_toml_str(&text)?;
+        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        config.resolve_paths(base);
+        Ok(config)
+    }
+
+    /// Makes the relative paths of the configuration relative to `base`.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        resolve(&mut self.database);
+        resolve(&mut self.www_dir);
+        for key in &mut self.keys {
+            if let Some(p) = key.path.as_mut() {
+                resolve(p);
+            }
+        }
+    }
+
+    /// The origin (`scheme://host[:port]`) of `ttp_url`.
+    pub fn ttp_origin(&self) -> anyhow::Result<String> {
+        let url = reqwest::Url::parse(&self.ttp_url).context("ttp_url is not a URL")?;
+        let origin = url.origin();
+        anyhow::ensure!(origin.is_tuple(), "ttp_url has no origin");
+        Ok(origin.ascii_serialization())
+    }
+}
+
+/// Checks the form of a recipient organisation: `oin:` and 20 digits.
+pub fn is_oin(organization: &str) -> bool {
+    organization
+        .strip_prefix("oin:")
+        .is_some_and(|digits| digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_configuration_parses() {
+        let mut config =
+            RegistryConfig::from_toml_str(include_str!("../registry.example.toml")).unwrap();
+        assert!(is_oin(&config.recipient_organization));
+        assert_eq!(config.ttp_origin().unwrap(), "http://127.0.0.1:8080");
+        config.resolve_paths(Path::new("/etc/registry"));
+        assert_eq!(config.database, Path::new("/etc/registry/registry.sqlite"));
+        assert_eq!(
+            config.keys[0].path.as_deref(),
+            Some(Path::new("/etc/registry/keys/registry-key.pem"))
+        );
+    }
+
+    #[test]
+    fn oins() {
+        assert!(is_oin("oin:00000001000000001000"));
+        assert!(!is_oin("oin:0000000100000000100"));
+        assert!(!is_oin("00000001000000001000"));
+        assert!(!is_oin("oin:0000000100000000100x"));
+    }
+}

@@ -1,0 +1,213 @@
+//! Why a submission is refused: a typed error with a stable code, an HTTP
+//! status and a sentence that never contains a submitted value.
+//!
+//! The `field` of an error names the request member it is about
+//! (`pseudonyms[1].temporaryPseudonym`, `data`), never its content. The one
+//! exception is [`ReceiveError::IdentifyingField`], which names the refused
+//! data key, always one of the fixed names of
+//! [`pseudoform_protocol::registry::IDENTIFYING_FIELD_NAMES`].
+
+use pseudoform_protocol::ErrorBody;
+
+/// A refused submission. Nothing of the record is stored when one is returned.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ReceiveError {
+    /// `recipientOrganization` or `recipientScope` is not this registry's.
+    #[error("the submission is addressed to another registry")]
+    RecipientMismatch {
+        /// `recipientOrganization` or `recipientScope`.
+        field: &'static str,
+    },
+    /// `methodVersion` is not a method version this registry supports.
+    #[error("the method version is not supported")]
+    UnsupportedMethod,
+    /// The submission has no pseudonyms.
+    #[error("the submission has no pseudonyms")]
+    NoPseudonyms,
+    /// More pseudonyms than there are pseudonym types.
+    #[error("the submission has too many pseudonyms")]
+    TooManyPseudonyms,
+    /// A pseudonym type code is not one of the Wkz types.
+    #[error("the pseudonym type is unknown")]
+    UnknownType {
+        /// Index in `pseudonyms`.
+        index: usize,
+    },
+    /// A pseudonym type this registry may not receive.
+    #[error("this registry may not receive this pseudonym type")]
+    TypeNotAllowed {
+        /// Index in `pseudonyms`.
+        index: usize,
+    },
+    /// The same pseudonym type appears twice.
+    #[error("a pseudonym type appears more than once")]
+    DuplicateType {
+        /// Index in `pseudonyms` of the second occurrence.
+        index: usize,
+    },
+    /// `data` has more fields than allowed.
+    #[error("the data has too many fields")]
+    TooManyFields,
+    /// A `data` key is empty, too long or has characters other than
+    /// `A-Z a-z 0-9 _ -`.
+    #[error("a data field name is invalid")]
+    InvalidFieldName,
+    /// A `data` value is too long.
+    #[error("a data value is too long")]
+    ValueTooLong,
+    /// A `data` key is the name of an identifying field.
+    #[error("the data contains an identifying field")]
+    IdentifyingField {
+        /// The identifying field name it matched (a fixed name, not input).
+        name: &'static str,
+    },
+    /// The temporary pseudonym is not a well-formed package.
+    #[error("the temporary pseudonym is malformed")]
+    MalformedPseudonym {
+        /// Index in `pseudonyms`.
+        index: usize,
+    },
+    /// The JWE uses a key-management or content-encryption algorithm (or a
+    /// header parameter) this registry does not accept.
+    #[error("the pseudonym's encryption algorithm is not accepted")]
+    UnsupportedAlgorithm {
+        /// Index in `pseudonyms`.
+        index: usize,
+    },
+    /// The JWE does not decrypt with any key of this registry: tampered,
+    /// truncated or made for another recipient.
+    #[error("the pseudonym cannot be decrypted by this registry")]
+    Undecryptable {
+        /// Index in `pseudonyms`.
+        index: usize,
+    },
+    /// The decrypted claims are not a valid evaluation or record payload.
+    #[error("the pseudonym's claims are invalid")]
+    InvalidClaims {
+        /// Index in `pseudonyms`.
+        index: usize,
+    },
+    /// The claims' `aud` or `scope` is not this registry's.
+    #[error("the pseudonym was made for another recipient")]
+    WrongRecipient {
+        /// Index in `pseudonyms`.
+        index: usize,
+    },
+    /// The JWE has expired.
+    #[error("the pseudonym has expired")]
+    Expired {
+        /// Index in `pseudonyms`.
+        index: usize,
+    },
+    /// The JWE was issued in the future.
+    #[error("the pseudonym is not valid yet")]
+    NotYetValid {
+        /// Index in `pseudonyms`.
+        index: usize,
+    },
+    /// The JWE holds no evaluation for the submitted type.
+    #[error("the pseudonym is not of the submitted type")]
+    TypeMismatch {
+        /// Index in `pseudonyms`.
+        index: usize,
+    },
+    /// The evaluated element is not a valid group element.
+    #[error("the pseudonym's evaluated element is invalid")]
+    InvalidEvaluation {
+        /// Index in `pseudonyms`.
+        index: usize,
+    },
+    /// The blind factor is not a valid non-zero scalar.
+    #[error("the pseudonym's blind factor is invalid")]
+    InvalidBlind {
+        /// Index in `pseudonyms`.
+        index: usize,
+    },
+    /// A JWE of this submission was already used by an earlier one.
+    #[error("the pseudonym was already used")]
+    Replayed,
+    /// The store failed; nothing was stored.
+    #[error("the record could not be stored")]
+    Storage,
+}
+
+impl ReceiveError {
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ReceiveError::RecipientMismatch { .. } => "recipient.mismatch",
+            ReceiveError::UnsupportedMethod => "method.unsupported",
+            ReceiveError::NoPseudonyms => "pseudonyms.empty",
+            ReceiveError::TooManyPseudonyms => "pseudonyms.tooMany",
+            ReceiveError::UnknownType { .. } => "type.unknown",
+            ReceiveError::TypeNotAllowed { .. } => "type.notAllowed",
+            ReceiveError::DuplicateType { .. } => "type.duplicate",
+            ReceiveError::TooManyFields => "data.tooManyFields",
+            ReceiveError::InvalidFieldName => "data.invalidFieldName",
+            ReceiveError::ValueTooLong => "data.valueTooLong",
+            ReceiveError::IdentifyingField { .. } => "data.identifyingField",
+            ReceiveError::MalformedPseudonym { .. } => "pseudonym.malformed",
+            ReceiveError::UnsupportedAlgorithm { .. } => "pseudonym.unsupportedAlgorithm",
+            ReceiveError::Undecryptable { .. } => "pseudonym.undecryptable",
+            ReceiveError::InvalidClaims { .. } => "pseudonym.invalidClaims",
+            ReceiveError::WrongRecipient { .. } => "pseudonym.wrongRecipient",
+            ReceiveError::Expired { .. } => "pseudonym.expired",
+            ReceiveError::NotYetValid { .. } => "pseudonym.notYetValid",
+            ReceiveError::TypeMismatch { .. } => "pseudonym.typeMismatch",
+            ReceiveError::InvalidEvaluation { .. } => "pseudonym.invalidEvaluation",
+            ReceiveError::InvalidBlind { .. } => "pseudonym.invalidBlind",
+            ReceiveError::Replayed => "pseudonym.replayed",
+            ReceiveError::Storage => "internal",
+        }
+    }
+
+    /// The HTTP status of the refusal.
+    pub fn status(&self) -> u16 {
+        match self {
+            ReceiveError::TypeNotAllowed { .. } => 403,
+            ReceiveError::Replayed => 409,
+            ReceiveError::Storage => 500,
+            _ => 422,
+        }
+    }
+
+    /// The request member the error is about, if any.
+    pub fn field(&self) -> Option<String> {
+        match self {
+            ReceiveError::RecipientMismatch { field } => Some((*field).to_owned()),
+            ReceiveError::UnsupportedMethod => Some("methodVersion".into()),
+            ReceiveError::NoPseudonyms | ReceiveError::TooManyPseudonyms => {
+                Some("pseudonyms".into())
+            }
+            ReceiveError::UnknownType { index }
+            | ReceiveError::TypeNotAllowed { index }
+            | ReceiveError::DuplicateType { index } => Some(format!("pseudonyms[{index}].type")),
+            ReceiveError::TooManyFields
+            | ReceiveError::InvalidFieldName
+            | ReceiveError::ValueTooLong => Some("data".into()),
+            ReceiveError::IdentifyingField { name } => Some(format!("data.{name}")),
+            ReceiveError::MalformedPseudonym { index }
+            | ReceiveError::UnsupportedAlgorithm { index }
+            | ReceiveError::Undecryptable { index }
+            | ReceiveError::InvalidClaims { index }
+            | ReceiveError::WrongRecipient { index }
+            | ReceiveError::Expired { index }
+            | ReceiveError::NotYetValid { index }
+            | ReceiveError::TypeMismatch { index }
+            | ReceiveError::InvalidEvaluation { index }
+            | ReceiveError::InvalidBlind { index } => {
+                Some(format!("pseudonyms[{index}].temporaryPseudonym"))
+            }
+            ReceiveError::Replayed | ReceiveError::Storage => None,
+        }
+    }
+
+    /// The problem answer for this error.
+    pub fn to_body(&self) -> ErrorBody {
+        let body = ErrorBody::new(self.code(), &self.to_string());
+        match self.field() {
+            Some(field) => body.with_field(&field),
+            None => body,
+        }
+    }
+}

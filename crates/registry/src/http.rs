@@ -1,0 +1,361 @@
+//! The demo registry server (axum).
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /api/submissions` | a [`Submission`] → 201 [`Receipt`], or an [`ErrorBody`] |
+//! | `GET /api/records` | the stored records (newest first, `?limit=`, default 500) |
+//! | `GET /api/form-config` | what the demo form needs: TTP, recipient, provider, token, types |
+//! | `GET /registry` | HTML page of what the registry holds (Dutch) |
+//! | `GET /health` | `{"status":"ok"}` |
+//! | `GET /*` | static files of `www_dir` |
+//!
+//! Request bodies are limited to 256 KiB (413). Every response carries
+//! `Cache-Control: no-store`, `X-Content-Type-Options: nosniff` and
+//! `Referrer-Policy: no-referrer`; the static files a CSP that allows only
+//! this origin's scripts (and wasm) and connections to this origin and the
+//! TTP. The log has one line per request: method, path, status, latency —
+//! never a body, a label or data.
+//!
+//! `GET /api/records`, `/registry` and the access token of
+//! `/api/form-config` make this a DEMO server: a production registry puts
+//! its records behind authentication, and a production form page gets the
+//! provider's TTP token from the provider's own login session.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Query, Request, State};
+use axum::http::header::{self, HeaderName, HeaderValue};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use pseudoform_protocol::registry::{Receipt, Submission};
+use pseudoform_protocol::ErrorBody;
+use serde::{Deserialize, Serialize};
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::config::RegistryConfig;
+use crate::receiver::Receiver;
+use crate::store::StoredRecord;
+use crate::view;
+
+/// Largest request body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// Default and largest number of records `GET /api/records` returns.
+pub const DEFAULT_RECORD_LIMIT: u32 = 500;
+/// Largest `limit` of `GET /api/records`.
+pub const MAX_RECORD_LIMIT: u32 = 10_000;
+
+/// The CSP of the registry page.
+const REGISTRY_PAGE_CSP: &str =
+    "default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'";
+
+/// `GET /api/form-config` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FormConfig {
+    /// Base URL of the TTP.
+    pub ttp: String,
+    /// The registry's organisation.
+    pub recipient_organization: String,
+    /// The registry's scope.
+    pub recipient_scope: String,
+    /// The supplying provider of the demo form.
+    pub provider: String,
+    /// DEMO ONLY: the provider's TTP caller token. In production the form
+    /// page gets it from the provider's login session.
+    pub access_token: String,
+    /// Pseudonym types the registry accepts.
+    pub types: Vec<String>,
+}
+
+/// One record in `GET /api/records`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordView {
+    /// The record id.
+    pub id: i64,
+    /// When it was received, RFC 3339 UTC.
+    pub received_at: String,
+    /// Its labels `TYPE:vN:<base64url>`: current ones first, then those of
+    /// older key versions.
+    pub pseudonyms: Vec<String>,
+    /// The clinical fields.
+    pub data: std::collections::BTreeMap<String, String>,
+}
+
+impl From<StoredRecord> for RecordView {
+    fn from(record: StoredRecord) -> Self {
+        let (current, old): (Vec<_>, Vec<_>) =
+            record.pseudonyms.into_iter().partition(|p| p.is_current);
+        RecordView {
+            id: record.id,
+            received_at: view::rfc3339(record.received_at),
+            pseudonyms: current.into_iter().chain(old).map(|p| p.label).collect(),
+            data: record.data,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    receiver: Arc<Receiver>,
+    form_config: Arc<FormConfig>,
+}
+
+#[derive(Deserialize)]
+struct RecordsQuery {
+    limit: Option<u32>,
+}
+
+fn problem(status: StatusCode, body: ErrorBody) -> Response {
+    (status, Json(body)).into_response()
+}
+
+fn internal() -> Response {
+    problem(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorBody::new("internal", "the registry failed; nothing was stored"),
+    )
+}
+
+fn rejection(rejection: &JsonRejection) -> Response {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => problem(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorBody::new(
+                "submission.contentType",
+                "the body must be sent as application/json",
+            ),
+        ),
+        JsonRejection::BytesRejection(b) if b.status() == StatusCode::PAYLOAD_TOO_LARGE => problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorBody::new("submission.tooLarge", "the body is too large"),
+        ),
+        JsonRejection::BytesRejection(_) => problem(
+            StatusCode::BAD_REQUEST,
+            ErrorBody::new("submission.unreadable", "the body could not be read"),
+        ),
+        _ => problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorBody::new("submission.malformed", "the body is not a valid submission"),
+        ),
+    }
+}
+
+async fn submit(
+    State(state): State<AppState>,
+    body: Result<Json<Submission>, JsonRejection>,
+) -> Response {
+    let submission = match body {
+        Ok(Json(submission)) => submission,
+        Err(err) => return rejection(&err),
+    };
+    let receiver = Arc::clone(&state.receiver);
+    match tokio::task::spawn_blocking(move || receiver.receive(submission)).await {
+        Ok(Ok(receipt)) => (StatusCode::CREATED, Json::<Receipt>(receipt)).into_response(),
+        Ok(Err(err)) => {
+            let status =
+                StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            problem(status, err.to_body())
+        }
+        Err(_) => internal(),
+    }
+}
+
+async fn records(
+    State(state): State<AppState>,
+    query: Result<Query<RecordsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let limit = match query {
+        Ok(Query(q)) => q
+            .limit
+            .unwrap_or(DEFAULT_RECORD_LIMIT)
+            .min(MAX_RECORD_LIMIT),
+        Err(_) => {
+            return problem(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorBody::new("query.invalid", "limit must be a non-negative integer")
+                    .with_field("limit"),
+            )
+        }
+    };
+    let receiver = Arc::clone(&state.receiver);
+    match tokio::task::spawn_blocking(move || receiver.store().records(limit)).await {
+        Ok(Ok(records)) => Json(
+            records
+                .into_iter()
+                .map(RecordView::from)
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Ok(Err(err)) => {
+            tracing::error!(error = %err, "reading records failed");
+            internal()
+        }
+        Err(_) => internal(),
+    }
+}
+
+async fn registry_page(State(state): State<AppState>) -> Response {
+    let receiver = Arc::clone(&state.receiver);
+    let records =
+        tokio::task::spawn_blocking(move || receiver.store().records(DEFAULT_RECORD_LIMIT)).await;
+    match records {
+        Ok(Ok(records)) => {
+            let html = view::registry_page(
+                state.receiver.organization(),
+                state.receiver.scope(),
+                &records,
+            );
+            (
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("text/html; charset=utf-8"),
+                    ),
+                    (
+                        header::CONTENT_SECURITY_POLICY,
+                        HeaderValue::from_static(REGISTRY_PAGE_CSP),
+                    ),
+                ],
+                html,
+            )
+                .into_response()
+        }
+        Ok(Err(err)) => {
+            tracing::error!(error = %err, "reading records failed");
+            internal()
+        }
+        Err(_) => internal(),
+    }
+}
+
+async fn stylesheet() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/css; charset=utf-8"),
+        )],
+        view::STYLESHEET,
+    )
+        .into_response()
+}
+
+async fn form_config(State(state): State<AppState>) -> Json<FormConfig> {
+    Json((*state.form_config).clone())
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn api_not_found() -> Response {
+    problem(
+        StatusCode::NOT_FOUND,
+        ErrorBody::new("notFound", "no such endpoint"),
+    )
+}
+
+/// Logs method, path, status and latency of every request; nothing else.
+async fn log_request(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let start = Instant::now();
+    let response = next.run(request).await;
+    tracing::info!(
+        %method,
+        path = %path,
+        status = response.status().as_u16(),
+        latency_ms = start.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
+}
+
+/// The CSP of the static files: scripts and wasm from this origin only,
+/// connections to this origin and the TTP.
+pub fn static_csp(ttp_origin: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self' {ttp_origin}; \
+         object-src 'none'; base-uri 'none'; form-action 'self'"
+    )
+}
+
+/// The router of a registry around an existing [`Receiver`]; `config`
+/// gives the static directory and the form configuration.
+pub fn router(receiver: Arc<Receiver>, config: &RegistryConfig) -> anyhow::Result<Router> {
+    let ttp_origin = config.ttp_origin()?;
+    let csp = HeaderValue::from_str(&static_csp(&ttp_origin))
+        .context("ttp_url makes an invalid CSP header")?;
+    let state = AppState {
+        receiver,
+        form_config: Arc::new(FormConfig {
+            ttp: config.ttp_url.clone(),
+            recipient_organization: config.recipient_organization.clone(),
+            recipient_scope: config.recipient_scope.clone(),
+            provider: config.provider.clone(),
+            access_token: config.access_token.clone(),
+            types: config.allowed_types.clone(),
+        }),
+    };
+    let statics = ServeDir::new(&config.www_dir).append_index_html_on_directories(true);
+    Ok(Router::new()
+        .route("/api/submissions", post(submit))
+        .route("/api/records", get(records))
+        .route("/api/form-config", get(form_config))
+        .route("/api/{*rest}", any(api_not_found))
+        .route("/registry", get(registry_page))
+        .route(view::STYLESHEET_PATH, get(stylesheet))
+        .route("/health", get(health))
+        .fallback_service(statics)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            csp,
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("referrer-policy"),
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(middleware::from_fn(log_request)))
+}
+
+/// The registry's router from its configuration: loads the keys, opens the
+/// database and builds [`router`].
+pub fn app(config: RegistryConfig) -> anyhow::Result<Router> {
+    let receiver = Receiver::from_config(&config)?;
+    if !config.www_dir.is_dir() {
+        tracing::warn!(
+            www_dir = %config.www_dir.display(),
+            "the static directory does not exist; / will answer 404"
+        );
+    }
+    router(Arc::new(receiver), &config)
+}
+
+/// Serves the registry on `listener` until the task is dropped or fails.
+pub async fn serve(
+    config: RegistryConfig,
+    listener: tokio::net::TcpListener,
+) -> anyhow::Result<()> {
+    let app = app(config)?;
+    axum::serve(listener, app)
+        .await
+        .context("the registry server failed")
+}

@@ -1,0 +1,240 @@
+//! The registry's RSA private keys and the decryption of the TTP's compact
+//! JWEs.
+//!
+//! Accepted: `alg` `RSA-OAEP-256` (pseudoform's TTP default) or `RSA-OAEP`
+//! (SHA-1, what the national service uses), `enc` `A256GCM`, no `zip`, no
+//! `crit`. The key is selected by the JWE's `kid` (the RFC 7638 thumbprint of
+//! the public key unless the configuration names another), so that keys can
+//! rotate: the registry keeps the old key while JWEs made for it may still
+//! arrive. A JWE without `kid` is tried against every key.
+
+use base64ct::{Base64UrlUnpadded, Encoding};
+use josekit::jwe::alg::rsaes::RsaesJweDecrypter;
+use openssl::pkey::{PKey, Private};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+/// `alg` of the pseudoform TTP's JWEs.
+pub const ALG_RSA_OAEP_256: &str = "RSA-OAEP-256";
+/// `alg` of the national reference service's JWEs (SHA-1 OAEP).
+pub const ALG_RSA_OAEP: &str = "RSA-OAEP";
+/// The only accepted content encryption.
+pub const ENC_A256GCM: &str = "A256GCM";
+
+/// Longest protected header accepted, in characters of base64url.
+const MAX_HEADER: usize = 4096;
+
+/// Why a key could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The PEM is not an RSA private key.
+    #[error("the key is not a PEM RSA private key")]
+    NotRsaPrivateKey,
+    /// The key is too short (under 2048 bits).
+    #[error("the RSA key is shorter than 2048 bits")]
+    TooShort,
+    /// Two keys have the same `kid`.
+    #[error("two registry keys have the same kid")]
+    DuplicateKid,
+    /// No key was given.
+    #[error("no registry key is configured")]
+    NoKeys,
+}
+
+/// Why a JWE was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum JweError {
+    /// Not decryptable with our keys: malformed, tampered or for another
+    /// recipient.
+    #[error("the JWE cannot be decrypted")]
+    Undecryptable,
+    /// An algorithm or header parameter this registry refuses.
+    #[error("the JWE algorithm is not accepted")]
+    UnsupportedAlgorithm,
+}
+
+/// One private key of the registry, with its decrypters for both accepted
+/// algorithms.
+struct RegistryKey {
+    kid: String,
+    oaep256: RsaesJweDecrypter,
+    oaep: RsaesJweDecrypter,
+}
+
+/// The registry's private keys, selected by `kid`.
+#[derive(Default)]
+pub struct KeyRing {
+    keys: Vec<RegistryKey>,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRing")
+            .field("kids", &self.kids())
+            .finish()
+    }
+}
+
+/// The RFC 7638 JWK thumbprint (SHA-256, unpadded base64url) of an RSA
+/// public key given by its modulus and public exponent (big-endian bytes).
+pub fn rsa_thumbprint(modulus: &[u8], exponent: &[u8]) -> String {
+    let canonical = format!(
+        r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
+        Base64UrlUnpadded::encode_string(exponent),
+        Base64UrlUnpadded::encode_string(modulus)
+    );
+    Base64UrlUnpadded::encode_string(&Sha256::digest(canonical.as_bytes()))
+}
+
+/// The RFC 7638 thumbprint of the public half of an RSA private key.
+pub fn thumbprint_of_key(key: &PKey<Private>) -> Result<String, KeyError> {
+    let rsa = key.rsa().map_err(|_| KeyError::NotRsaPrivateKey)?;
+    Ok(rsa_thumbprint(&rsa.n().to_vec(), &rsa.e().to_vec()))
+}
+
+impl KeyRing {
+    /// An empty key ring.
+    pub fn new() -> Self {
+        KeyRing::default()
+    }
+
+    /// Adds a PEM private key (PKCS#8 or PKCS#1). `kid` defaults to the
+    /// RFC 7638 thumbprint of its public key. Returns the `kid`.
+    pub fn add_pem(&mut self, pem: &[u8], kid: Option<&str>) -> Result<String, KeyError> {
+        let key = PKey::private_key_from_pem(pem).map_err(|_| KeyError::NotRsaPrivateKey)?;
+        let rsa = key.rsa().map_err(|_| KeyError::NotRsaPrivateKey)?;
+        if rsa.size() < 256 {
+            return Err(KeyError::TooShort);
+        }
+        let kid = match kid {
+            Some(kid) => kid.to_owned(),
+            None => thumbprint_of_key(&key)?,
+        };
+        if self.keys.iter().any(|k| k.kid == kid) {
+            return Err(KeyError::DuplicateKid);
+        }
+        let der = Zeroizing::new(
+            key.private_key_to_der()
+                .map_err(|_| KeyError::NotRsaPrivateKey)?,
+        );
+        let oaep256 = josekit::jwe::RSA_OAEP_256
+            .decrypter_from_der(der.as_slice())
+            .map_err(|_| KeyError::NotRsaPrivateKey)?;
+        let oaep = josekit::jwe::RSA_OAEP
+            .decrypter_from_der(der.as_slice())
+            .map_err(|_| KeyError::NotRsaPrivateKey)?;
+        self.keys.push(RegistryKey {
+            kid: kid.clone(),
+            oaep256,
+            oaep,
+        });
+        Ok(kid)
+    }
+
+    /// The `kid`s of the keys, in the order they were added.
+    pub fn kids(&self) -> Vec<&str> {
+        self.keys.iter().map(|k| k.kid.as_str()).collect()
+    }
+
+    /// Whether the ring has no key.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Decrypts a compact JWE made for one of our keys; returns the payload.
+    pub fn decrypt(&self, compact: &str) -> Result<Zeroizing<Vec<u8>>, JweError> {
+        let header = protected_header(compact)?;
+        let alg = header
+            .get("alg")
+            .and_then(|v| v.as_str())
+            .ok_or(JweError::UnsupportedAlgorithm)?;
+        let enc = header
+            .get("enc")
+            .and_then(|v| v.as_str())
+            .ok_or(JweError::UnsupportedAlgorithm)?;
+        if enc != ENC_A256GCM
+            || !(alg == ALG_RSA_OAEP_256 || alg == ALG_RSA_OAEP)
+            || header.contains_key("zip")
+            || header.contains_key("crit")
+        {
+            return Err(JweError::UnsupportedAlgorithm);
+        }
+        let candidates: Vec<&RegistryKey> = match header.get("kid") {
+            Some(serde_json::Value::String(kid)) => {
+                self.keys.iter().filter(|k| &k.kid == kid).collect()
+            }
+            Some(_) => return Err(JweError::Undecryptable),
+            None => self.keys.iter().collect(),
+        };
+        for key in candidates {
+            let decrypter = if alg == ALG_RSA_OAEP_256 {
+                &key.oaep256
+            } else {
+                &key.oaep
+            };
+            if let Ok((payload, _)) = josekit::jwe::deserialize_compact(compact, decrypter) {
+                return Ok(Zeroizing::new(payload));
+            }
+        }
+        Err(JweError::Undecryptable)
+    }
+}
+
+/// The protected header of a compact JWE as a JSON object.
+fn protected_header(compact: &str) -> Result<serde_json::Map<String, serde_json::Value>, JweError> {
+    if compact.split('.').count() != 5 {
+        return Err(JweError::Undecryptable);
+    }
+    let header_b64 = compact.split('.').next().ok_or(JweError::Undecryptable)?;
+    if header_b64.len() > MAX_HEADER {
+        return Err(JweError::Undecryptable);
+    }
+    let bytes = Base64UrlUnpadded::decode_vec(header_b64).map_err(|_| JweError::Undecryptable)?;
+    serde_json::from_slice(&bytes).map_err(|_| JweError::Undecryptable)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thumbprint_matches_rfc7638_example() {
+        // RFC 7638 §3.1.
+        let n = Base64UrlUnpadded::decode_vec(concat!(
+            "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECP",
+            "ebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY",
+            "368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0f",
+            "M4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"
+        ))
+        .unwrap();
+        let e = Base64UrlUnpadded::decode_vec("AQAB").unwrap();
+        assert_eq!(
+            rsa_thumbprint(&n, &e),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
+    }
+
+    #[test]
+    fn refuses_garbage() {
+        let ring = KeyRing::new();
+        assert_eq!(ring.decrypt("a.b.c"), Err(JweError::Undecryptable));
+        assert_eq!(ring.decrypt("....."), Err(JweError::Undecryptable));
+        let header = Base64UrlUnpadded::encode_string(br#"{"alg":"RSA1_5","enc":"A256GCM"}"#);
+        assert_eq!(
+            ring.decrypt(&format!("{header}.a.b.c.d")),
+            Err(JweError::UnsupportedAlgorithm)
+        );
+        let header = Base64UrlUnpadded::encode_string(br#"{"alg":"RSA-OAEP","enc":"A128GCM"}"#);
+        assert_eq!(
+            ring.decrypt(&format!("{header}.a.b.c.d")),
+            Err(JweError::UnsupportedAlgorithm)
+        );
+        let header =
+            Base64UrlUnpadded::encode_string(br#"{"alg":"RSA-OAEP","enc":"A256GCM","zip":"DEF"}"#);
+        assert_eq!(
+            ring.decrypt(&format!("{header}.a.b.c.d")),
+            Err(JweError::UnsupportedAlgorithm)
+        );
+    }
+}

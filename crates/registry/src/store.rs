@@ -1,0 +1,344 @@
+//! The registry's SQLite store.
+//!
+//! ```sql
+//! records(id, received_at, data_json)
+//! pseudonyms(record_id, type, key_version, label, is_current)  -- index on label
+//! used_jwe(jti, expires_at)
+//! ```
+//!
+//! Only definitive pseudonyms (as labels `TYPE:vN:<base64url>`) and the
+//! clinical fields are stored; never a blind factor, a JWE or anything
+//! identifying. `used_jwe` holds the `jti` (or a SHA-256 of the JWE) of every
+//! JWE used, until it has expired, so that a JWE cannot be used twice.
+//! `is_current` marks the label under the key version that was current when
+//! the label was made (the `subject` of a JWE, or the target of a rekey);
+//! labels under older versions (from `extra_versions`, or the source of a
+//! rekey) have it 0.
+//!
+//! Every write is one transaction: a record is stored whole or not at all.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+/// A store error (SQLite failure or a poisoned lock). Carries no data.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    /// A stored row could not be read back.
+    #[error("a stored row is corrupt")]
+    Corrupt,
+    /// The connection lock was poisoned by a panic elsewhere.
+    #[error("the store lock is poisoned")]
+    Poisoned,
+    /// A JWE of the submission was already used.
+    #[error("a JWE was already used")]
+    Replayed,
+}
+
+/// One definitive pseudonym of a record, to be stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewPseudonym {
+    /// Pseudonym type code.
+    pub pseudonym_type: String,
+    /// The key version it was made under.
+    pub key_version: u32,
+    /// The label `TYPE:vN:<base64url of N>`.
+    pub label: String,
+    /// Whether `key_version` was the current one.
+    pub is_current: bool,
+}
+
+/// A used JWE, to be recorded for replay protection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsedJwe {
+    /// The JWE's `jti`, or `sha256:` + hex of the JWE when it has none.
+    pub jti: String,
+    /// Its `exp`, seconds since the Unix epoch.
+    pub expires_at: i64,
+}
+
+/// A stored record as read back.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredRecord {
+    /// The record id.
+    pub id: i64,
+    /// When it was received, seconds since the Unix epoch.
+    pub received_at: i64,
+    /// Its labels, ordered by type and key version.
+    pub pseudonyms: Vec<StoredPseudonym>,
+    /// The clinical fields.
+    pub data: BTreeMap<String, String>,
+}
+
+/// A stored label of a record.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredPseudonym {
+    /// Pseudonym type code.
+    #[serde(rename = "type")]
+    pub pseudonym_type: String,
+    /// Key version.
+    pub key_version: u32,
+    /// The label `TYPE:vN:<base64url>`.
+    pub label: String,
+    /// Whether this is the label under the current key version.
+    pub is_current: bool,
+}
+
+/// A pseudonym of one key version, as the rekey reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VersionedPseudonym {
+    /// The record it belongs to.
+    pub record_id: i64,
+    /// Pseudonym type code.
+    pub pseudonym_type: String,
+    /// The label.
+    pub label: String,
+}
+
+/// The SQLite store; safe to share between threads.
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Store")
+    }
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS records (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    received_at INTEGER NOT NULL,
+    data_json TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pseudonyms (
+    record_id INTEGER NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+    type TEXT NOT NULL,
+    key_version INTEGER NOT NULL,
+    label TEXT NOT NULL,
+    is_current INTEGER NOT NULL,
+    PRIMARY KEY (record_id, type, key_version)
+);
+CREATE INDEX IF NOT EXISTS pseudonyms_label ON pseudonyms(label);
+CREATE INDEX IF NOT EXISTS pseudonyms_version ON pseudonyms(key_version);
+CREATE TABLE IF NOT EXISTS used_jwe (
+    jti TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS used_jwe_expires ON used_jwe(expires_at);
+";
+
+impl Store {
+    /// Opens (creating if needed) the database file at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        Self::init(conn)
+    }
+
+    /// A store in memory, for tests and experiments.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<Self, StoreError> {
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        self.conn.lock().map_err(|_| StoreError::Poisoned)
+    }
+
+    /// Stores one record with its labels and records its JWEs as used, in
+    /// one transaction. A JWE already used (and not yet purged) makes the
+    /// whole write fail with [`StoreError::Replayed`]; nothing is stored
+    /// then. Used JWEs that expired before `purge_before` are forgotten.
+    pub fn insert_record(
+        &self,
+        received_at: i64,
+        data: &BTreeMap<String, String>,
+        pseudonyms: &[NewPseudonym],
+        used: &[UsedJwe],
+        purge_before: i64,
+    ) -> Result<i64, StoreError> {
+        let data_json = serde_json::to_string(data).map_err(|_| StoreError::Corrupt)?;
+        let mut conn = self.lock()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "DELETE FROM used_jwe WHERE expires_at < ?1",
+            params![purge_before],
+        )?;
+        for jwe in used {
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO used_jwe (jti, expires_at) VALUES (?1, ?2)",
+                params![jwe.jti, jwe.expires_at],
+            )?;
+            if inserted == 0 {
+                // Dropping the transaction rolls it back.
+                return Err(StoreError::Replayed);
+            }
+        }
+        tx.execute(
+            "INSERT INTO records (received_at, data_json) VALUES (?1, ?2)",
+            params![received_at, data_json],
+        )?;
+        let record_id = tx.last_insert_rowid();
+        for p in pseudonyms {
+            tx.execute(
+                "INSERT INTO pseudonyms (record_id, type, key_version, label, is_current)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    record_id,
+                    p.pseudonym_type,
+                    p.key_version,
+                    p.label,
+                    p.is_current
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(record_id)
+    }
+
+    /// Number of stored records.
+    pub fn record_count(&self) -> Result<i64, StoreError> {
+        let conn = self.lock()?;
+        Ok(conn.query_row("SELECT COUNT(*) FROM records", [], |row| row.get(0))?)
+    }
+
+    /// Number of stored labels.
+    pub fn pseudonym_count(&self) -> Result<i64, StoreError> {
+        let conn = self.lock()?;
+        Ok(conn.query_row("SELECT COUNT(*) FROM pseudonyms", [], |row| row.get(0))?)
+    }
+
+    /// The ids of the records that hold `label`.
+    pub fn records_with_label(&self, label: &str) -> Result<Vec<i64>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt =
+            conn.prepare("SELECT record_id FROM pseudonyms WHERE label = ?1 ORDER BY record_id")?;
+        let rows = stmt.query_map(params![label], |row| row.get(0))?;
+        Ok(rows.collect::<Result<Vec<i64>, _>>()?)
+    }
+
+    /// The newest `limit` records, newest first, with their labels.
+    pub fn records(&self, limit: u32) -> Result<Vec<StoredRecord>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt = conn
+            .prepare("SELECT id, received_at, data_json FROM records ORDER BY id DESC LIMIT ?1")?;
+        let rows = stmt.query_map(params![limit], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut labels = conn.prepare(
+            "SELECT type, key_version, label, is_current FROM pseudonyms
+             WHERE record_id = ?1 ORDER BY type, key_version",
+        )?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, received_at, data_json) = row?;
+            let data: BTreeMap<String, String> =
+                serde_json::from_str(&data_json).map_err(|_| StoreError::Corrupt)?;
+            let pseudonyms = labels
+                .query_map(params![id], |row| {
+                    Ok(StoredPseudonym {
+                        pseudonym_type: row.get(0)?,
+                        key_version: row.get(1)?,
+                        label: row.get(2)?,
+                        is_current: row.get(3)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            out.push(StoredRecord {
+                id,
+                received_at,
+                pseudonyms,
+                data,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Every label of key version `version` whose record has no label of
+    /// the same type under `unless_version` yet (what a rekey still has to
+    /// move), ordered by record and type.
+    pub fn pseudonyms_to_rekey(
+        &self,
+        version: u32,
+        unless_version: u32,
+    ) -> Result<Vec<VersionedPseudonym>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare(
+            "SELECT p.record_id, p.type, p.label FROM pseudonyms p
+             WHERE p.key_version = ?1 AND NOT EXISTS (
+                 SELECT 1 FROM pseudonyms q
+                 WHERE q.record_id = p.record_id AND q.type = p.type AND q.key_version = ?2)
+             ORDER BY p.record_id, p.type",
+        )?;
+        let rows = stmt.query_map(params![version, unless_version], |row| {
+            Ok(VersionedPseudonym {
+                record_id: row.get(0)?,
+                pseudonym_type: row.get(1)?,
+                label: row.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Stores labels made by a rekey from `from` to `to`, in one
+    /// transaction: each new label is current and the `from` label of the
+    /// same record and type is not current any more. A label that already
+    /// exists for its record, type and version is left as it is. Returns
+    /// how many labels were added.
+    pub fn insert_rekeyed(
+        &self,
+        from: u32,
+        to: u32,
+        labels: &[(i64, String, String)],
+    ) -> Result<usize, StoreError> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut added = 0;
+        for (record_id, pseudonym_type, label) in labels {
+            let exists: Option<i64> = tx
+                .query_row(
+                    "SELECT 1 FROM pseudonyms WHERE record_id = ?1 AND type = ?2 AND key_version = ?3",
+                    params![record_id, pseudonym_type, to],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            if exists.is_some() {
+                continue;
+            }
+            tx.execute(
+                "INSERT INTO pseudonyms (record_id, type, key_version, label, is_current)
+                 VALUES (?1, ?2, ?3, ?4, 1)",
+                params![record_id, pseudonym_type, to, label],
+            )?;
+            tx.execute(
+                "UPDATE pseudonyms SET is_current = 0
+                 WHERE record_id = ?1 AND type = ?2 AND key_version = ?3",
+                params![record_id, pseudonym_type, from],
+            )?;
+            added += 1;
+        }
+        tx.commit()?;
+        Ok(added)
+    }
+}

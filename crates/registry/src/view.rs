@@ -1,0 +1,158 @@
+//! The HTML page of what the registry holds (`GET /registry`), in Dutch.
+//!
+//! Every stored value is HTML-escaped; the page has no script and no inline
+//! style, so it works under `Content-Security-Policy: default-src 'self'`.
+//! Its stylesheet ([`STYLESHEET`]) is served by the server itself.
+
+use std::fmt::Write as _;
+
+use crate::store::StoredRecord;
+
+/// The page's stylesheet, served at [`STYLESHEET_PATH`].
+pub const STYLESHEET: &str = include_str!("../assets/registry.css");
+
+/// Where the server serves [`STYLESHEET`].
+pub const STYLESHEET_PATH: &str = "/registry/registry.css";
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month as u32, day as u32)
+}
+
+fn parts(unix: i64) -> (i64, u32, u32, i64, i64, i64) {
+    let (y, mo, d) = civil_from_days(unix.div_euclid(86_400));
+    let secs = unix.rem_euclid(86_400);
+    (y, mo, d, secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
+/// RFC 3339 UTC time (`2026-11-23T14:05:09Z`) of a Unix time.
+pub fn rfc3339(unix: i64) -> String {
+    let (y, mo, d, h, mi, s) = parts(unix);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+}
+
+/// Readable UTC time (`23-11-2026 14:05:09 UTC`, Dutch date order).
+pub fn readable_time(unix: i64) -> String {
+    let (y, mo, d, h, mi, s) = parts(unix);
+    format!("{d:02}-{mo:02}-{y:04} {h:02}:{mi:02}:{s:02} UTC")
+}
+
+/// The page listing `records` for the registry `organization` / `scope`.
+pub fn registry_page(organization: &str, scope: &str, records: &[StoredRecord]) -> String {
+    let mut html = String::with_capacity(4096 + records.len() * 1024);
+    // `write!` into a String cannot fail; results are ignored deliberately.
+    let _ = write!(
+        html,
+        concat!(
+            "<!DOCTYPE html>\n<html lang=\"nl\">\n<head>\n<meta charset=\"utf-8\">\n",
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n",
+            "<title>Registratie: ontvangen records</title>\n",
+            "<link rel=\"stylesheet\" href=\"{css}\">\n</head>\n<body>\n",
+            "<header>\n<h1>Registratie: ontvangen records</h1>\n",
+            "<p>Ontvanger <code>{org}</code>, scope <code>{scope}</code>. ",
+            "Deze registratie bewaart alleen definitieve pseudoniemen en klinische gegevens, ",
+            "geen identificerende gegevens.</p>\n</header>\n<main>\n"
+        ),
+        css = STYLESHEET_PATH,
+        org = escape(organization),
+        scope = escape(scope),
+    );
+    if records.is_empty() {
+        html.push_str("<p class=\"empty\">Nog geen records ontvangen.</p>\n");
+    } else {
+        let _ = writeln!(
+            html,
+            "<p class=\"summary\">{} {} (nieuwste eerst).</p>",
+            records.len(),
+            if records.len() == 1 {
+                "record"
+            } else {
+                "records"
+            }
+        );
+        html.push_str(concat!(
+            "<table>\n<thead><tr><th scope=\"col\">Record</th><th scope=\"col\">Ontvangen</th>",
+            "<th scope=\"col\">Pseudoniemen</th><th scope=\"col\">Gegevens</th></tr></thead>\n<tbody>\n"
+        ));
+        for record in records {
+            let _ = write!(
+                html,
+                "<tr id=\"record-{id}\"><td>{id}</td><td><time datetime=\"{iso}\">{time}</time></td><td><ul class=\"labels\">",
+                id = record.id,
+                iso = rfc3339(record.received_at),
+                time = readable_time(record.received_at),
+            );
+            for p in &record.pseudonyms {
+                let _ = write!(html, "<li><code>{}</code>", escape(&p.label));
+                if !p.is_current {
+                    html.push_str(" <span class=\"old\">(oudere sleutelversie)</span>");
+                }
+                html.push_str("</li>");
+            }
+            html.push_str("</ul></td><td>");
+            if record.data.is_empty() {
+                html.push_str("<span class=\"empty\">geen gegevens</span>");
+            } else {
+                html.push_str("<dl class=\"data\">");
+                for (key, value) in &record.data {
+                    let _ = write!(html, "<dt>{}</dt><dd>{}</dd>", escape(key), escape(value));
+                }
+                html.push_str("</dl>");
+            }
+            html.push_str("</td></tr>\n");
+        }
+        html.push_str("</tbody>\n</table>\n");
+    }
+    html.push_str(concat!(
+        "</main>\n<footer>Een pseudoniem heeft de vorm <code>TYPE:vN:&lt;base64url&gt;</code>: ",
+        "het pseudoniemtype, de sleutelversie van de TTP en het definitieve pseudoniem. ",
+        "Dezelfde persoon krijgt bij dezelfde registratie en sleutelversie steeds hetzelfde pseudoniem.</footer>\n",
+        "</body>\n</html>\n"
+    ));
+    html
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_795_435_509), "2026-11-23T12:05:09Z");
+        assert_eq!(readable_time(951_782_400), "29-02-2000 00:00:00 UTC");
+    }
+
+    #[test]
+    fn escapes() {
+        assert_eq!(
+            escape("<script>alert('x')</script> & \"q\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
+        );
+    }
+}

@@ -1,0 +1,636 @@
+//! The registry over HTTP: a real server on 127.0.0.1:0, real SQLite in a
+//! temporary directory, JWEs made the way the TTP makes them, and the
+//! method's derivation vectors as the expected definitive pseudonyms.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod common;
+
+use common::*;
+use pseudoform_core::encoding::encode;
+use pseudoform_registry::store::Store;
+use serde_json::{json, Value};
+
+fn labels(body: &Value) -> Vec<String> {
+    body["pseudonyms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn happy_path_stores_the_record_and_the_vector_pseudonym() {
+    let registry = Registry::start().await;
+    let v = vector("NGGV");
+    // The vector's own blind and server key: the stored label must end with
+    // the vector's pseudonym.
+    let r = pseudoform_core::oprf::Blind::from_bytes(&v.blind).unwrap();
+    let blinded = blind_vector(&v, &r);
+    let subject = subject(&server_key_v1(), &blinded);
+    assert_eq!(subject, format!("pseudonym:eval:{}", v.evaluated));
+    let tp = package(
+        &jwe(&eval_claims("NGGV", &subject), oaep256(), registry_key()),
+        &r,
+    );
+    let (status, body) = registry
+        .submit(&submission(
+            vec![("NGGV", tp)],
+            &[("diagnose", "C50.9"), ("stadium", "II")],
+        ))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let expected = format!("NGGV:v1:{}", v.pseudonym);
+    assert_eq!(labels(&body), vec![expected.clone()]);
+    let id = body["recordId"].as_i64().unwrap();
+
+    let records = registry.records().await;
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["id"].as_i64(), Some(id));
+    assert_eq!(records[0]["pseudonyms"], json!([expected]));
+    assert_eq!(
+        records[0]["data"],
+        json!({"diagnose": "C50.9", "stadium": "II"})
+    );
+    assert!(records[0]["receivedAt"].as_str().unwrap().ends_with('Z'));
+
+    // Nothing but labels and data: no blind factor, no JWE in the database.
+    let store = Store::open(&registry.db()).unwrap();
+    assert_eq!(store.records_with_label(&expected).unwrap(), vec![id]);
+    let raw = std::fs::read(registry.db()).unwrap();
+    let raw = String::from_utf8_lossy(&raw);
+    assert!(!raw.contains(&encode(&v.blind)));
+    assert!(!raw.contains("eyJ"), "no JWE may be stored");
+}
+
+#[tokio::test]
+async fn the_same_person_twice_gets_the_same_label() {
+    let registry = Registry::start().await;
+    let (s1, b1) = registry
+        .submit(&submission(
+            vec![("RGG", temporary("RGG"))],
+            &[("bezoek", "1")],
+        ))
+        .await;
+    let (s2, b2) = registry
+        .submit(&submission(
+            vec![("RGG", temporary("RGG"))],
+            &[("bezoek", "2")],
+        ))
+        .await;
+    assert_eq!((s1, s2), (201, 201));
+    let expected = format!("RGG:v1:{}", vector("RGG").pseudonym);
+    assert_eq!(labels(&b1), vec![expected.clone()]);
+    assert_eq!(labels(&b2), vec![expected.clone()]);
+    let store = Store::open(&registry.db()).unwrap();
+    assert_eq!(store.records_with_label(&expected).unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_record_jwe_with_three_types() {
+    let registry = Registry::start().await;
+    let k1 = server_key_v1();
+    let types = ["NGGV", "RGG", "MRN"];
+    let blinds: Vec<_> = types.iter().map(|_| random_blind()).collect();
+    let evaluations: Vec<(&str, String)> = types
+        .iter()
+        .zip(&blinds)
+        .map(|(t, r)| (*t, subject(&k1, &blind_vector(&vector(t), r))))
+        .collect();
+    let record_jwe = jwe(&record_claims(&evaluations), oaep256(), registry_key());
+    // One JWE shared by the three pseudonyms of one submission: not a replay.
+    let pseudonyms = types
+        .iter()
+        .zip(&blinds)
+        .map(|(t, r)| (*t, package(&record_jwe, r)))
+        .collect();
+    let (status, body) = registry
+        .submit(&submission(pseudonyms, &[("ok", "ja")]))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let expected: Vec<String> = types
+        .iter()
+        .map(|t| format!("{t}:v1:{}", vector(t).pseudonym))
+        .collect();
+    assert_eq!(labels(&body), expected);
+
+    // The same record JWE again: replay.
+    let again = types
+        .iter()
+        .zip(&blinds)
+        .take(1)
+        .map(|(t, r)| (*t, package(&record_jwe, r)))
+        .collect();
+    assert_refused(
+        &registry,
+        &submission(again, &[]),
+        409,
+        "pseudonym.replayed",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn both_jwe_algorithms_and_national_claims() {
+    let registry = Registry::start_with(&["B", "NGGV", "sNGGV"]).await;
+    let k1 = server_key_v1();
+
+    // pseudoform claims, RSA-OAEP (SHA-1).
+    let v = vector("sNGGV");
+    let r = random_blind();
+    let claims = eval_claims("sNGGV", &subject(&k1, &blind_vector(&v, &r)));
+    let tp = package(&jwe(&claims, oaep(), registry_key()), &r);
+    let (status, body) = registry.submit(&submission(vec![("sNGGV", tp)], &[])).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(labels(&body), vec![format!("sNGGV:v1:{}", v.pseudonym)]);
+
+    // Exactly the national service's claims (no jti, key_version or
+    // pseudonym_type: type B), RSA-OAEP.
+    let v = vector("B");
+    let r = random_blind();
+    let iat = now();
+    let national = json!({
+        "subject": subject(&k1, &blind_vector(&v, &r)),
+        "aud": ORG, "scope": SCOPE, "version": "1.1",
+        "iat": iat, "exp": iat + 300, "extra_versions": {},
+    });
+    let national_jwe = jwe(&national, oaep(), registry_key());
+    let tp = package(&national_jwe, &r);
+    let (status, body) = registry
+        .submit(&submission(vec![("B", tp.clone())], &[]))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(labels(&body), vec![format!("B:v1:{}", v.pseudonym)]);
+    // Without jti, the JWE's hash guards against its replay.
+    assert_refused(
+        &registry,
+        &submission(vec![("B", tp)], &[]),
+        409,
+        "pseudonym.replayed",
+    )
+    .await;
+
+    // A JWE without kid is tried against every key.
+    let r = random_blind();
+    let claims = eval_claims("NGGV", &subject(&k1, &blind_vector(&vector("NGGV"), &r)));
+    let tp = package(&jwe_with_kid(&claims, oaep256(), rotated_key(), None), &r);
+    let (status, _) = registry.submit(&submission(vec![("NGGV", tp)], &[])).await;
+    assert_eq!(status, 201);
+}
+
+#[tokio::test]
+async fn rotated_keys_are_selected_by_kid() {
+    let registry = Registry::start().await;
+    let r = random_blind();
+    let claims = eval_claims(
+        "GG",
+        &subject(&server_key_v1(), &blind_vector(&vector("GG"), &r)),
+    );
+    let tp = package(&jwe(&claims, oaep256(), rotated_key()), &r);
+    let (status, body) = registry.submit(&submission(vec![("GG", tp)], &[])).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        labels(&body),
+        vec![format!("GG:v1:{}", vector("GG").pseudonym)]
+    );
+}
+
+/// A change to the claims of a JWE.
+type ClaimsEdit = Box<dyn Fn(&mut Value)>;
+
+fn flip_char(jwe: &str, part: usize) -> String {
+    let mut parts: Vec<String> = jwe.split('.').map(str::to_owned).collect();
+    let p = &mut parts[part];
+    let mid = p.len() / 2;
+    let c = p.as_bytes()[mid];
+    let replacement = if c == b'A' { "B" } else { "A" };
+    p.replace_range(mid..=mid, replacement);
+    parts.join(".")
+}
+
+#[tokio::test]
+async fn tampered_and_foreign_jwes_are_refused_and_nothing_is_stored() {
+    let registry = Registry::start().await;
+    let v = vector("NGGV");
+    let r = random_blind();
+    let claims = eval_claims("NGGV", &subject(&server_key_v1(), &blind_vector(&v, &r)));
+    let good = jwe(&claims, oaep256(), registry_key());
+    for part in [1, 2, 3, 4] {
+        let tp = package(&flip_char(&good, part), &r);
+        assert_refused(
+            &registry,
+            &submission(vec![("NGGV", tp)], &[]),
+            422,
+            "pseudonym.undecryptable",
+        )
+        .await;
+    }
+    // Encrypted to another recipient's key (its kid, or ours as a lie).
+    let foreign = jwe(&claims, oaep256(), stranger_key());
+    let lying = jwe_with_kid(
+        &claims,
+        oaep256(),
+        stranger_key(),
+        Some(&registry_key().kid),
+    );
+    for bad in [foreign, lying] {
+        assert_refused(
+            &registry,
+            &submission(vec![("NGGV", package(&bad, &r))], &[]),
+            422,
+            "pseudonym.undecryptable",
+        )
+        .await;
+    }
+    // Not a package at all.
+    assert_refused(
+        &registry,
+        &submission(vec![("NGGV", "bm90IGEgcGFja2FnZQ==".into())], &[]),
+        422,
+        "pseudonym.malformed",
+    )
+    .await;
+    // The good JWE was never marked used by the refusals.
+    let (status, _) = registry
+        .submit(&submission(vec![("NGGV", package(&good, &r))], &[]))
+        .await;
+    assert_eq!(status, 201);
+}
+
+#[tokio::test]
+async fn claims_for_another_recipient_expired_or_future_are_refused() {
+    let registry = Registry::start().await;
+    let v = vector("C");
+    let k1 = server_key_v1();
+    let cases: Vec<(ClaimsEdit, &str)> = vec![
+        (
+            Box::new(|c| c["aud"] = json!(OTHER_ORG)),
+            "pseudonym.wrongRecipient",
+        ),
+        (
+            Box::new(|c| c["scope"] = json!("kwaliteitsregistratie-b")),
+            "pseudonym.wrongRecipient",
+        ),
+        (
+            Box::new(|c| {
+                c["iat"] = json!(now() - 400);
+                c["exp"] = json!(now() - 100);
+            }),
+            "pseudonym.expired",
+        ),
+        (
+            Box::new(|c| {
+                c["iat"] = json!(now() + 120);
+                c["exp"] = json!(now() + 420);
+            }),
+            "pseudonym.notYetValid",
+        ),
+        (
+            Box::new(|c| c["pseudonym_type"] = json!("RGG")),
+            "pseudonym.typeMismatch",
+        ),
+        (
+            Box::new(|c| c["subject"] = json!("pseudonym:eval:AAAA")),
+            "pseudonym.invalidEvaluation",
+        ),
+        (Box::new(|c| c["aud"] = json!(7)), "pseudonym.invalidClaims"),
+        (
+            Box::new(|c| {
+                let bare = c["subject"].as_str().unwrap()["pseudonym:eval:".len()..].to_owned();
+                c["subject"] = json!(bare);
+            }),
+            "pseudonym.invalidEvaluation",
+        ),
+    ];
+    for (edit, code) in cases {
+        let r = random_blind();
+        let mut claims = eval_claims("C", &subject(&k1, &blind_vector(&v, &r)));
+        edit(&mut claims);
+        let tp = package(&jwe(&claims, oaep256(), registry_key()), &r);
+        assert_refused(&registry, &submission(vec![("C", tp)], &[]), 422, code).await;
+    }
+    // Within the 30 s skew is fine.
+    let r = random_blind();
+    let mut claims = eval_claims("C", &subject(&k1, &blind_vector(&v, &r)));
+    claims["exp"] = json!(now() - 10);
+    claims["iat"] = json!(now() - 310);
+    let tp = package(&jwe(&claims, oaep256(), registry_key()), &r);
+    let (status, _) = registry.submit(&submission(vec![("C", tp)], &[])).await;
+    assert_eq!(status, 201);
+
+    // A record JWE without the submitted type.
+    let r = random_blind();
+    let claims = record_claims(&[("NGGV", subject(&k1, &blind_vector(&vector("NGGV"), &r)))]);
+    let tp = package(&jwe(&claims, oaep256(), registry_key()), &r);
+    assert_refused(
+        &registry,
+        &submission(vec![("C", tp)], &[]),
+        422,
+        "pseudonym.typeMismatch",
+    )
+    .await;
+
+    // A zero blind factor.
+    let claims = eval_claims("C", &subject(&k1, &blind_vector(&v, &random_blind())));
+    let tp = pseudoform_protocol::package::TemporaryPseudonym {
+        evaluated_output: jwe(&claims, oaep256(), registry_key()),
+        blind_factor: encode(&[0u8; 32]),
+    }
+    .encode();
+    assert_refused(
+        &registry,
+        &submission(vec![("C", tp)], &[]),
+        422,
+        "pseudonym.invalidBlind",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn replay_is_refused_and_a_failed_submission_stores_nothing() {
+    let registry = Registry::start().await;
+    let tp = temporary("NGG");
+    let (status, _) = registry
+        .submit(&submission(vec![("NGG", tp.clone())], &[]))
+        .await;
+    assert_eq!(status, 201);
+    assert_refused(
+        &registry,
+        &submission(vec![("NGG", tp)], &[]),
+        409,
+        "pseudonym.replayed",
+    )
+    .await;
+
+    // Two pseudonyms, the second tampered: the first's JWE is not used up.
+    let first = temporary("sNGG");
+    let r = random_blind();
+    let claims = eval_claims(
+        "GG",
+        &subject(&server_key_v1(), &blind_vector(&vector("GG"), &r)),
+    );
+    let second = package(&flip_char(&jwe(&claims, oaep256(), registry_key()), 3), &r);
+    let pseudonyms_before = Store::open(&registry.db())
+        .unwrap()
+        .pseudonym_count()
+        .unwrap();
+    assert_refused(
+        &registry,
+        &submission(vec![("sNGG", first.clone()), ("GG", second)], &[]),
+        422,
+        "pseudonym.undecryptable",
+    )
+    .await;
+    assert_eq!(
+        Store::open(&registry.db())
+            .unwrap()
+            .pseudonym_count()
+            .unwrap(),
+        pseudonyms_before
+    );
+    let (status, _) = registry
+        .submit(&submission(vec![("sNGG", first)], &[]))
+        .await;
+    assert_eq!(status, 201);
+}
+
+#[tokio::test]
+async fn envelope_types_and_data_are_checked() {
+    let registry = Registry::start().await;
+    // B is not allowed for this registry (it may not process the BSN).
+    assert_refused(
+        &registry,
+        &submission(vec![("B", temporary("NGGV"))], &[]),
+        403,
+        "type.notAllowed",
+    )
+    .await;
+    assert_refused(
+        &registry,
+        &submission(vec![("XYZ", temporary("NGGV"))], &[]),
+        422,
+        "type.unknown",
+    )
+    .await;
+    assert_refused(
+        &registry,
+        &submission(
+            vec![("NGGV", temporary("NGGV")), ("NGGV", temporary("NGGV"))],
+            &[],
+        ),
+        422,
+        "type.duplicate",
+    )
+    .await;
+    assert_refused(&registry, &submission(vec![], &[]), 422, "pseudonyms.empty").await;
+
+    for (key, code) in [
+        ("bsn", "data.identifyingField"),
+        ("birthName", "data.identifyingField"),
+        ("Birth_Date", "data.identifyingField"),
+        ("bad key", "data.invalidFieldName"),
+    ] {
+        let (status, body) = registry
+            .submit(&submission(
+                vec![("NGGV", temporary("NGGV"))],
+                &[(key, "x")],
+            ))
+            .await;
+        assert_eq!((status, body["code"].as_str()), (422, Some(code)), "{body}");
+        // The message never echoes the value.
+        assert!(!body.to_string().contains("\"x\""));
+    }
+    let long = "a".repeat(4097);
+    assert_refused(
+        &registry,
+        &submission(vec![("NGGV", temporary("NGGV"))], &[("opmerking", &long)]),
+        422,
+        "data.valueTooLong",
+    )
+    .await;
+
+    let mut wrong = submission(vec![("NGGV", temporary("NGGV"))], &[]);
+    wrong.recipient_organization = OTHER_ORG.into();
+    assert_refused(&registry, &wrong, 422, "recipient.mismatch").await;
+    let mut wrong = submission(vec![("NGGV", temporary("NGGV"))], &[]);
+    wrong.recipient_scope = "andere".into();
+    assert_refused(&registry, &wrong, 422, "recipient.mismatch").await;
+    let mut wrong = submission(vec![("NGGV", temporary("NGGV"))], &[]);
+    wrong.method_version = 2;
+    assert_refused(&registry, &wrong, 422, "method.unsupported").await;
+    assert_eq!(registry.count().await, 0);
+}
+
+#[tokio::test]
+async fn malformed_and_huge_bodies_are_4xx_never_5xx() {
+    let registry = Registry::start().await;
+    let post = |body: Vec<u8>, content_type: &'static str| {
+        registry
+            .client
+            .post(registry.url("/api/submissions"))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let cases: Vec<(Vec<u8>, &str, u16, &str)> = vec![
+        (b"{not json".to_vec(), "application/json", 422, "submission.malformed"),
+        (b"[]".to_vec(), "application/json", 422, "submission.malformed"),
+        (b"{}".to_vec(), "application/json", 422, "submission.malformed"),
+        (
+            br#"{"recipientOrganization":"x","recipientScope":"y","methodVersion":"1","pseudonyms":[],"data":{}}"#.to_vec(),
+            "application/json",
+            422,
+            "submission.malformed",
+        ),
+        (
+            br#"{"recipientOrganization":"x","recipientScope":"y","methodVersion":1,"pseudonyms":[],"data":{"a":1}}"#.to_vec(),
+            "application/json",
+            422,
+            "submission.malformed",
+        ),
+        (
+            br#"{"recipientOrganization":"x","recipientScope":"y","methodVersion":1,"pseudonyms":[],"data":{},"bsn":"1"}"#.to_vec(),
+            "application/json",
+            422,
+            "submission.malformed",
+        ),
+        (vec![0xff, 0xfe, 0x00], "application/json", 422, "submission.malformed"),
+        (b"{}".to_vec(), "text/plain", 415, "submission.contentType"),
+        (
+            format!("{{\"data\":\"{}\"}}", "a".repeat(300 * 1024)).into_bytes(),
+            "application/json",
+            413,
+            "submission.tooLarge",
+        ),
+    ];
+    for (body, content_type, status, code) in cases {
+        let response = post(body, content_type).await.unwrap();
+        assert_eq!(response.status().as_u16(), status);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["code"].as_str(), Some(code), "{body}");
+        assert!(body["message"].is_string() && body["detail"].is_string());
+    }
+    let response = registry
+        .client
+        .get(registry.url("/api/nothing"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    assert_eq!(registry.count().await, 0);
+}
+
+#[tokio::test]
+async fn extra_versions_are_stored_as_older_labels() {
+    let registry = Registry::start().await;
+    let v = vector("NGGV");
+    let (k1, k2) = (server_key_v1(), server_key_v2());
+    let r = random_blind();
+    let blinded = blind_vector(&v, &r);
+    let mut claims = eval_claims("NGGV", &subject(&k2, &blinded));
+    claims["key_version"] = json!(2);
+    claims["extra_versions"] = json!({ "1": encode(&k1.evaluate(&blinded).unwrap()) });
+    let tp = package(&jwe(&claims, oaep256(), registry_key()), &r);
+    let (status, body) = registry.submit(&submission(vec![("NGGV", tp)], &[])).await;
+    assert_eq!(status, 201, "{body}");
+    let v2 = format!("NGGV:v2:{}", expected_pseudonym(&v, &k2));
+    let v1 = format!("NGGV:v1:{}", v.pseudonym);
+    assert_eq!(labels(&body), vec![v2.clone()]);
+    assert_eq!(registry.records().await[0]["pseudonyms"], json!([v2, v1]));
+
+    // The national form: no key_version; the subject is the latest version.
+    let r = random_blind();
+    let blinded = blind_vector(&v, &r);
+    let iat = now();
+    let national = json!({
+        "subject": subject(&k2, &blinded),
+        "aud": ORG, "scope": SCOPE, "version": "1.1", "iat": iat, "exp": iat + 300,
+        "extra_versions": { "1": encode(&k1.evaluate(&blinded).unwrap()) },
+        "pseudonym_type": "NGGV",
+    });
+    let tp = package(&jwe(&national, oaep(), registry_key()), &r);
+    let (status, body) = registry.submit(&submission(vec![("NGGV", tp)], &[])).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(labels(&body), vec![v2]);
+}
+
+#[tokio::test]
+async fn the_registry_page_lists_labels_and_escapes_data() {
+    let registry = Registry::start().await;
+    let (status, body) = registry
+        .submit(&submission(
+            vec![("MRN", temporary("MRN"))],
+            &[("opmerking", "<script>alert('x')</script> & \"meer\"")],
+        ))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let response = registry
+        .client
+        .get(registry.url("/registry"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let headers = response.headers().clone();
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.starts_with("default-src 'self'"));
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Registratie: ontvangen records"));
+    assert!(html.contains(&format!("MRN:v1:{}", vector("MRN").pseudonym)));
+    assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;meer&quot;"));
+    assert!(!html.contains("<script"));
+    assert!(!html.contains("style="));
+    let css = registry
+        .client
+        .get(registry.url("/registry/registry.css"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(css.status().as_u16(), 200);
+    assert!(css.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/css"));
+}
+
+#[tokio::test]
+async fn static_files_form_config_and_health() {
+    let registry = Registry::start().await;
+    let get = |path: &str| registry.client.get(registry.url(path)).send();
+
+    let index = get("/").await.unwrap();
+    assert_eq!(index.status().as_u16(), 200);
+    let h = index.headers();
+    assert_eq!(
+        h["content-security-policy"].to_str().unwrap(),
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self' http://127.0.0.1:9; object-src 'none'; base-uri 'none'; form-action 'self'"
+    );
+    assert_eq!(h["cache-control"], "no-store");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["referrer-policy"], "no-referrer");
+
+    let wasm = get("/pseudoform_bg.wasm").await.unwrap();
+    assert_eq!(wasm.status().as_u16(), 200);
+    assert_eq!(wasm.headers()["content-type"], "application/wasm");
+
+    let config: Value = get("/api/form-config").await.unwrap().json().await.unwrap();
+    assert_eq!(
+        config,
+        json!({
+            "ttp": "http://127.0.0.1:9/",
+            "recipientOrganization": ORG,
+            "recipientScope": SCOPE,
+            "provider": "ura:00000001",
+            "accessToken": "demo-provider-token",
+            "types": DEFAULT_TYPES,
+        })
+    );
+    let health: Value = get("/health").await.unwrap().json().await.unwrap();
+    assert_eq!(health, json!({"status": "ok"}));
+    assert_eq!(get("/missing.html").await.unwrap().status().as_u16(), 404);
+}

@@ -1,0 +1,245 @@
+//! The CPU work of the TTP: OPRF evaluation under every active key version,
+//! the JWE claims and their encryption, and rekeying. Synchronous on purpose:
+//! the handlers run it on the rayon pool (`run`), never on the async
+//! executor; batches are spread over the pool record by record.
+
+use std::collections::BTreeMap;
+
+use curve25519_dalek::scalar::Scalar;
+use pseudoform_core::encoding;
+use pseudoform_core::oprf::{ServerKey, ELEMENT_BYTES};
+use pseudoform_core::PseudonymType;
+use pseudoform_protocol::claims::{EvalClaims, Evaluation, RecordClaims};
+use pseudoform_protocol::{JWE_LIFETIME_SECONDS, PROTOCOL_VERSION, SUBJECT_PREFIX};
+use rayon::prelude::*;
+use zeroize::Zeroizing;
+
+use crate::error::ApiError;
+use crate::jwe::RecipientKey;
+use crate::keys::DomainKeys;
+
+/// Runs `work` on the rayon pool and waits for it without blocking the
+/// executor. A panic (there should be none) becomes a 500.
+pub(crate) async fn run<T, F>(work: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    rayon::spawn(move || {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+            .unwrap_or_else(|_| Err(ApiError::internal()));
+        let _ = tx.send(result);
+    });
+    rx.await.unwrap_or_else(|_| Err(ApiError::internal()))
+}
+
+/// One blinded input to evaluate, with the request member it came from.
+pub(crate) struct Item {
+    /// The pseudonym type.
+    pub pseudonym_type: PseudonymType,
+    /// The blinded element as sent (padded base64url).
+    pub element: String,
+    /// The request member, for an error answer.
+    pub field: String,
+}
+
+/// The 32 bytes of a padded base64url element, or 400 naming `field`.
+pub(crate) fn decode(text: &str, field: &str) -> Result<[u8; ELEMENT_BYTES], ApiError> {
+    encoding::decode_array::<ELEMENT_BYTES>(text).map_err(|_| ApiError::blinded_invalid(field))
+}
+
+/// The current-version subject and the older versions' elements of one
+/// blinded element.
+fn evaluate_element(
+    keys: &DomainKeys,
+    blinded: &[u8; ELEMENT_BYTES],
+    field: &str,
+) -> Result<(String, BTreeMap<String, String>), ApiError> {
+    let mut subject = None;
+    let mut extra = BTreeMap::new();
+    for (version, key) in keys.active() {
+        let evaluated = key
+            .evaluate(blinded)
+            .map_err(|_| ApiError::blinded_invalid(field))?;
+        let text = encoding::encode(&evaluated);
+        if subject.is_none() {
+            subject = Some(format!("{SUBJECT_PREFIX}{text}"));
+        } else {
+            extra.insert(version.to_string(), text);
+        }
+    }
+    let subject = subject.ok_or_else(ApiError::internal)?;
+    Ok((subject, extra))
+}
+
+/// A random 128-bit `jti`, hex.
+fn jti() -> Result<String, ApiError> {
+    let mut bytes = [0u8; 16];
+    getrandom::getrandom(&mut bytes).map_err(|_| ApiError::internal())?;
+    Ok(hex::encode(bytes))
+}
+
+fn encrypt<T: serde::Serialize>(recipient: &RecipientKey, claims: &T) -> Result<String, ApiError> {
+    let payload = serde_json::to_vec(claims).map_err(|_| ApiError::internal())?;
+    recipient.encrypt(&payload).map_err(|e| {
+        tracing::error!(error = %e, "JWE encryption failed");
+        ApiError::internal()
+    })
+}
+
+/// Who a JWE is for.
+pub(crate) struct Audience<'a> {
+    /// The recipient organisation.
+    pub organization: &'a str,
+    /// The recipient scope.
+    pub scope: &'a str,
+    /// The recipient's public key.
+    pub key: &'a RecipientKey,
+}
+
+/// `POST /oprf/eval`: one element, one JWE of [`EvalClaims`].
+pub(crate) fn single(
+    to: &Audience<'_>,
+    keys: &DomainKeys,
+    item: &Item,
+    iat: i64,
+) -> Result<String, ApiError> {
+    let blinded = decode(&item.element, &item.field)?;
+    let (subject, extra_versions) = evaluate_element(keys, &blinded, &item.field)?;
+    let (version, _) = keys.current().ok_or_else(ApiError::internal)?;
+    let claims = EvalClaims {
+        subject,
+        aud: to.organization.to_owned(),
+        scope: to.scope.to_owned(),
+        version: PROTOCOL_VERSION.to_owned(),
+        iat,
+        exp: iat + JWE_LIFETIME_SECONDS,
+        extra_versions,
+        jti: Some(jti()?),
+        key_version: Some(version),
+        pseudonym_type: Some(item.pseudonym_type.code().to_owned()),
+    };
+    encrypt(to.key, &claims)
+}
+
+fn record(
+    to: &Audience<'_>,
+    keys: &DomainKeys,
+    items: &[Item],
+    iat: i64,
+) -> Result<String, ApiError> {
+    let (version, _) = keys.current().ok_or_else(ApiError::internal)?;
+    let mut evaluations = Vec::with_capacity(items.len());
+    for item in items {
+        let blinded = decode(&item.element, &item.field)?;
+        let (subject, extra_versions) = evaluate_element(keys, &blinded, &item.field)?;
+        evaluations.push(Evaluation {
+            pseudonym_type: item.pseudonym_type.code().to_owned(),
+            subject,
+            extra_versions,
+        });
+    }
+    let claims = RecordClaims {
+        aud: to.organization.to_owned(),
+        scope: to.scope.to_owned(),
+        version: PROTOCOL_VERSION.to_owned(),
+        iat,
+        exp: iat + JWE_LIFETIME_SECONDS,
+        jti: jti()?,
+        key_version: version,
+        evaluations,
+    };
+    encrypt(to.key, &claims)
+}
+
+/// `POST /v1/evaluate`: one JWE of [`RecordClaims`] per record, in order.
+/// Any invalid element fails the whole batch; the error names the first
+/// invalid item in request order.
+pub(crate) fn batch(
+    to: &Audience<'_>,
+    keys: &DomainKeys,
+    records: &[Vec<Item>],
+    iat: i64,
+) -> Result<Vec<String>, ApiError> {
+    // Cheap syntax check first, in order, so the error names the first bad item.
+    for item in records.iter().flatten() {
+        decode(&item.element, &item.field)?;
+    }
+    let results: Vec<Result<String, ApiError>> = records
+        .par_iter()
+        .map(|items| record(to, keys, items, iat))
+        .collect();
+    results.into_iter().collect()
+}
+
+/// The scalar of a key (inside this crate only, for rekeying).
+fn scalar_of(key: &ServerKey) -> Result<Zeroizing<Scalar>, ApiError> {
+    let bytes = key.to_bytes();
+    Option::<Scalar>::from(Scalar::from_canonical_bytes(*bytes))
+        .map(Zeroizing::new)
+        .ok_or_else(ApiError::internal)
+}
+
+/// The rekey factor `k_to · k_from⁻¹` as a key: evaluating an element with
+/// it moves a pseudonym (blinded or not) from version `from` to `to`.
+pub fn rekey_factor(from: &ServerKey, to: &ServerKey) -> Result<ServerKey, ApiError> {
+    let k_from = scalar_of(from)?;
+    let k_to = scalar_of(to)?;
+    let inverse = Zeroizing::new(k_from.invert());
+    let factor = Zeroizing::new(*k_to * *inverse);
+    let bytes = Zeroizing::new(factor.to_bytes());
+    ServerKey::from_bytes(&bytes).map_err(|_| ApiError::internal())
+}
+
+/// `POST /v1/rekey`: `factor·E` for each element, in order.
+pub(crate) fn rekey(factor: &ServerKey, elements: &[String]) -> Result<Vec<String>, ApiError> {
+    let fields: Vec<String> = (0..elements.len())
+        .map(|i| format!("blindedPseudonyms[{i}]"))
+        .collect();
+    let decoded = elements
+        .iter()
+        .zip(&fields)
+        .map(|(e, f)| decode(e, f))
+        .collect::<Result<Vec<_>, _>>()?;
+    let results: Vec<Result<String, ApiError>> = decoded
+        .par_iter()
+        .zip(fields.par_iter())
+        .map(|(element, field)| {
+            factor
+                .evaluate(element)
+                .map(|out| encoding::encode(&out))
+                .map_err(|_| ApiError::blinded_invalid(field))
+        })
+        .collect();
+    results.into_iter().collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use pseudoform_core::oprf::{blind, unblind, Blind};
+
+    #[test]
+    fn rekey_factor_moves_a_pseudonym_between_versions() {
+        let k1 = ServerKey::from_uniform_bytes(&[3; 64]).unwrap();
+        let k2 = ServerKey::from_uniform_bytes(&[4; 64]).unwrap();
+        let r = Blind::from_uniform_bytes(&[5; 64]).unwrap();
+        let blinded = blind(b"input", &r).unwrap();
+        let n1 = unblind(&r, &k1.evaluate(&blinded).unwrap()).unwrap();
+        let n2 = unblind(&r, &k2.evaluate(&blinded).unwrap()).unwrap();
+        let factor = rekey_factor(&k1, &k2).unwrap();
+        assert_eq!(factor.evaluate(&n1).unwrap(), n2);
+        // Through a registry's blind s: s·N1 → factor·s·N1 → N2.
+        let s = Blind::from_uniform_bytes(&[6; 64]).unwrap();
+        let s_n1 = Blind::from_bytes(&s.to_bytes()).unwrap();
+        let sn1 = ServerKey::from_bytes(&s_n1.to_bytes())
+            .unwrap()
+            .evaluate(&n1)
+            .unwrap();
+        let moved = rekey(&factor, &[encoding::encode(&sn1)]).unwrap();
+        let moved = encoding::decode_array::<32>(&moved[0]).unwrap();
+        assert_eq!(unblind(&s, &moved).unwrap(), n2);
+    }
+}

@@ -1,0 +1,160 @@
+//! Compact JWEs to a recipient's RSA public key: `RSA-OAEP-256` (default) or
+//! `RSA-OAEP`, content encryption `A256GCM`, protected header with
+//! `cty: application/json` and the recipient key's `kid` — the format of the
+//! national reference service. RSA is OpenSSL's (through `josekit`).
+
+use anyhow::{anyhow, Context};
+use base64ct::{Base64UrlUnpadded, Encoding};
+use josekit::jwe::alg::rsaes::RsaesJweEncrypter;
+use josekit::jwe::{self, JweHeader};
+use openssl::pkey::PKey;
+use openssl::rsa::Rsa;
+use sha2::{Digest, Sha256};
+
+use crate::config::JweAlg;
+
+/// A recipient's public key, ready to encrypt.
+pub struct RecipientKey {
+    encrypter: RsaesJweEncrypter,
+    header: JweHeader,
+    kid: String,
+    alg: JweAlg,
+}
+
+impl std::fmt::Debug for RecipientKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecipientKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish()
+    }
+}
+
+/// The RSA public key of a PEM text (SPKI `PUBLIC KEY` or PKCS#1 `RSA PUBLIC KEY`).
+fn parse_rsa_public(pem: &[u8]) -> anyhow::Result<Rsa<openssl::pkey::Public>> {
+    if let Ok(key) = PKey::public_key_from_pem(pem) {
+        return key.rsa().context("the public key is not an RSA key");
+    }
+    Rsa::public_key_from_pem_pkcs1(pem).context("not a PEM RSA public key")
+}
+
+/// The RFC 7638 JWK thumbprint (SHA-256, unpadded base64url) of an RSA
+/// public key given as PEM.
+pub fn rsa_thumbprint(pem: &[u8]) -> anyhow::Result<String> {
+    let rsa = parse_rsa_public(pem)?;
+    let n = Base64UrlUnpadded::encode_string(&rsa.n().to_vec());
+    let e = Base64UrlUnpadded::encode_string(&rsa.e().to_vec());
+    // Members in lexicographic order, no whitespace (RFC 7638 §3.2).
+    let canonical = format!("{{\"e\":\"{e}\",\"kty\":\"RSA\",\"n\":\"{n}\"}}");
+    Ok(Base64UrlUnpadded::encode_string(&Sha256::digest(
+        canonical.as_bytes(),
+    )))
+}
+
+impl RecipientKey {
+    /// A recipient key from PEM; `kid` defaults to the RFC 7638 thumbprint.
+    /// Keys under 2048 bits are refused.
+    pub fn from_pem(pem: &[u8], alg: JweAlg, kid: Option<&str>) -> anyhow::Result<Self> {
+        let rsa = parse_rsa_public(pem)?;
+        if rsa.size() < 256 {
+            return Err(anyhow!("the RSA key has fewer than 2048 bits"));
+        }
+        let spki = PKey::from_rsa(rsa)?.public_key_to_der()?;
+        let algorithm = match alg {
+            JweAlg::RsaOaep256 => jwe::RSA_OAEP_256,
+            JweAlg::RsaOaep => jwe::RSA_OAEP,
+        };
+        let encrypter = algorithm
+            .encrypter_from_der(&spki)
+            .map_err(|e| anyhow!("unusable RSA public key: {e}"))?;
+        let kid = match kid {
+            Some(kid) => kid.to_owned(),
+            None => rsa_thumbprint(pem)?,
+        };
+        let mut header = JweHeader::new();
+        header.set_content_encryption("A256GCM");
+        header.set_content_type("application/json");
+        header.set_key_id(&kid);
+        Ok(RecipientKey {
+            encrypter,
+            header,
+            kid,
+            alg,
+        })
+    }
+
+    /// The `kid` written in every JWE.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The key-management algorithm.
+    pub fn alg(&self) -> JweAlg {
+        self.alg
+    }
+
+    /// Encrypts `payload` (JSON) into a compact JWE.
+    pub fn encrypt(&self, payload: &[u8]) -> anyhow::Result<String> {
+        jwe::serialize_compact(payload, &self.header, &self.encrypter)
+            .map_err(|e| anyhow!("JWE encryption failed: {e}"))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thumbprint_of_rfc7638_example() {
+        // The RSA key of RFC 7638 §3.1, whose thumbprint the RFC gives.
+        let n = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+        let n =
+            openssl::bn::BigNum::from_slice(&Base64UrlUnpadded::decode_vec(n).unwrap()).unwrap();
+        let e = openssl::bn::BigNum::from_u32(65537).unwrap();
+        let rsa = Rsa::from_public_components(n, e).unwrap();
+        let pem = rsa.public_key_to_pem().unwrap();
+        assert_eq!(
+            rsa_thumbprint(&pem).unwrap(),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
+        let pkcs1 = rsa.public_key_to_pem_pkcs1().unwrap();
+        assert_eq!(
+            rsa_thumbprint(&pkcs1).unwrap(),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
+        let key = RecipientKey::from_pem(&pem, JweAlg::RsaOaep256, None).unwrap();
+        assert_eq!(key.kid(), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+    }
+
+    #[test]
+    fn encrypts_to_the_key_with_the_national_header() {
+        let rsa = Rsa::generate(2048).unwrap();
+        let private = PKey::from_rsa(rsa.clone())
+            .unwrap()
+            .private_key_to_pem_pkcs8()
+            .unwrap();
+        let public = rsa.public_key_to_pem().unwrap();
+        for (alg, decrypter) in [
+            (
+                JweAlg::RsaOaep256,
+                jwe::RSA_OAEP_256.decrypter_from_pem(&private).unwrap(),
+            ),
+            (
+                JweAlg::RsaOaep,
+                jwe::RSA_OAEP.decrypter_from_pem(&private).unwrap(),
+            ),
+        ] {
+            let key = RecipientKey::from_pem(&public, alg, Some("reg-a")).unwrap();
+            let token = key.encrypt(b"{\"a\":1}").unwrap();
+            let (payload, header) = jwe::deserialize_compact(&token, &decrypter).unwrap();
+            assert_eq!(payload, b"{\"a\":1}");
+            assert_eq!(header.algorithm(), Some(alg.name()));
+            assert_eq!(header.content_encryption(), Some("A256GCM"));
+            assert_eq!(header.content_type(), Some("application/json"));
+            assert_eq!(header.key_id(), Some("reg-a"));
+        }
+        let small = Rsa::generate(1024).unwrap().public_key_to_pem().unwrap();
+        assert!(RecipientKey::from_pem(&small, JweAlg::RsaOaep256, None).is_err());
+    }
+}

@@ -1,0 +1,514 @@
+//! OPRF keys per key domain `(organisation, scope)`, versioned, encrypted at
+//! rest, and cached decrypted in memory.
+//!
+//! - Each version's 32-byte scalar is stored in SQLite encrypted with
+//!   AES-256-GCM under the master key, with a random 96-bit nonce and the
+//!   associated data `pseudoform-ttp/oprf-key/v1|{org}|{scope}|{version}`, so
+//!   a ciphertext moved to another domain or version does not decrypt.
+//! - The **current** version is the highest active one; older active
+//!   versions are still evaluated (into `extra_versions`) until retired.
+//!   Retiring destroys the ciphertext: a retired version can never be used
+//!   again, and its number is never reused.
+//! - The first version of a configured recipient is made on first use.
+//! - [`KeyCache`] keeps decrypted keys ([`ServerKey`] wipes itself on drop)
+//!   for [`crate::TtpConfig::key_refresh_seconds`].
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use anyhow::{anyhow, bail, Context};
+use pseudoform_core::encoding;
+use pseudoform_core::oprf::ServerKey;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use zeroize::Zeroizing;
+
+use crate::config::TtpConfig;
+
+/// Environment variable holding the master key (padded base64url of 32 bytes).
+pub const MASTER_KEY_ENV: &str = "PSEUDOFORM_TTP_MASTER_KEY";
+
+const NONCE_BYTES: usize = 12;
+
+/// The key that encrypts OPRF keys at rest; wiped on drop.
+pub struct MasterKey(Zeroizing<[u8; 32]>);
+
+impl MasterKey {
+    /// A master key from its padded base64url text (surrounding whitespace ignored).
+    pub fn from_text(text: &str) -> anyhow::Result<Self> {
+        let bytes = encoding::decode_array::<32>(text.trim()).map_err(|_| {
+            anyhow!("the master key must be 32 bytes as padded base64url (44 characters)")
+        })?;
+        Ok(MasterKey(Zeroizing::new(bytes)))
+    }
+
+    /// A fresh random master key.
+    pub fn generate() -> anyhow::Result<Self> {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        getrandom::getrandom(bytes.as_mut()).context("no system randomness")?;
+        Ok(MasterKey(bytes))
+    }
+
+    /// The padded base64url text of the key.
+    pub fn to_text(&self) -> Zeroizing<String> {
+        Zeroizing::new(encoding::encode(self.0.as_ref()))
+    }
+
+    /// The master key of `config`: from `master_key_file`, or else from the
+    /// environment variable [`MASTER_KEY_ENV`]. Both at once is refused.
+    pub fn load(config: &TtpConfig) -> anyhow::Result<Self> {
+        let env = std::env::var(MASTER_KEY_ENV).ok().map(Zeroizing::new);
+        match (&config.master_key_file, env) {
+            (Some(_), Some(_)) => bail!(
+                "both master_key_file and {MASTER_KEY_ENV} are set; give the master key one way"
+            ),
+            (Some(path), None) => {
+                let text =
+                    Zeroizing::new(std::fs::read_to_string(path).with_context(|| {
+                        format!("cannot read master key file {}", path.display())
+                    })?);
+                MasterKey::from_text(&text)
+            }
+            (None, Some(text)) => MasterKey::from_text(&text),
+            (None, None) => {
+                bail!("no master key: set master_key_file in the configuration or {MASTER_KEY_ENV}")
+            }
+        }
+    }
+
+    fn cipher(&self) -> Aes256Gcm {
+        Aes256Gcm::new(self.0.as_ref().into())
+    }
+}
+
+/// Associated data binding a stored key to its domain and version.
+fn aad(organization: &str, scope: &str, version: u32) -> Vec<u8> {
+    format!("pseudoform-ttp/oprf-key/v1|{organization}|{scope}|{version}").into_bytes()
+}
+
+/// Opens (and if needed creates) the TTP database with the pragmas both the
+/// key store and the audit log use.
+pub(crate) fn open_database(path: &Path) -> anyhow::Result<Connection> {
+    let conn = Connection::open(path)
+        .with_context(|| format!("cannot open database {}", path.display()))?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(conn)
+}
+
+/// Status of a key version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyStatus {
+    /// Evaluated: the current version, or an older one during a rotation.
+    Active,
+    /// Retired: its key material is destroyed.
+    Retired,
+}
+
+/// What is known about one key version (never the key itself).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyVersionInfo {
+    /// The version number (1, 2, …).
+    pub version: u32,
+    /// Active or retired.
+    pub status: KeyStatus,
+    /// Creation time, seconds since the Unix epoch.
+    pub created_at: i64,
+    /// Retirement time, if retired.
+    pub retired_at: Option<i64>,
+}
+
+/// The decrypted active keys of one domain, the current version first.
+pub struct DomainKeys {
+    versions: Vec<(u32, ServerKey)>,
+}
+
+impl DomainKeys {
+    /// The current version and its key.
+    pub fn current(&self) -> Option<(u32, &ServerKey)> {
+        self.versions.first().map(|(v, k)| (*v, k))
+    }
+
+    /// Every active version, the current first, then older ones descending.
+    pub fn active(&self) -> impl Iterator<Item = (u32, &ServerKey)> {
+        self.versions.iter().map(|(v, k)| (*v, k))
+    }
+
+    /// The key of an active version.
+    pub fn version(&self, version: u32) -> Option<&ServerKey> {
+        self.versions
+            .iter()
+            .find(|(v, _)| *v == version)
+            .map(|(_, k)| k)
+    }
+
+    /// The active version numbers, the current first.
+    pub fn version_numbers(&self) -> Vec<u32> {
+        self.versions.iter().map(|(v, _)| *v).collect()
+    }
+}
+
+/// The key store: key versions of every domain in SQLite.
+pub struct KeyStore {
+    conn: Connection,
+    master: MasterKey,
+}
+
+fn now_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl KeyStore {
+    /// Opens the key store in the database at `path`, creating its table.
+    pub fn open(path: &Path, master: MasterKey) -> anyhow::Result<Self> {
+        let conn = open_database(path)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS key_versions (
+                organization TEXT NOT NULL,
+                scope TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                status TEXT NOT NULL CHECK (status IN ('active', 'retired')),
+                created_at INTEGER NOT NULL,
+                retired_at INTEGER,
+                nonce BLOB,
+                ciphertext BLOB,
+                PRIMARY KEY (organization, scope, version)
+            );",
+        )?;
+        Ok(KeyStore { conn, master })
+    }
+
+    /// Opens the key store of `config` with its master key.
+    pub fn open_config(config: &TtpConfig) -> anyhow::Result<Self> {
+        KeyStore::open(&config.database, MasterKey::load(config)?)
+    }
+
+    /// Every version of a domain, ascending.
+    pub fn versions(&self, organization: &str, scope: &str) -> anyhow::Result<Vec<KeyVersionInfo>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT version, status, created_at, retired_at FROM key_versions
+             WHERE organization = ?1 AND scope = ?2 ORDER BY version",
+        )?;
+        let rows = stmt.query_map(params![organization, scope], |row| {
+            let status: String = row.get(1)?;
+            Ok(KeyVersionInfo {
+                version: row.get(0)?,
+                status: if status == "active" {
+                    KeyStatus::Active
+                } else {
+                    KeyStatus::Retired
+                },
+                created_at: row.get(2)?,
+                retired_at: row.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Decrypts the active keys of a domain, current first. Empty when the
+    /// domain has no key yet.
+    pub fn load(&self, organization: &str, scope: &str) -> anyhow::Result<DomainKeys> {
+        let mut stmt = self.conn.prepare(
+            "SELECT version, nonce, ciphertext FROM key_versions
+             WHERE organization = ?1 AND scope = ?2 AND status = 'active' ORDER BY version DESC",
+        )?;
+        let rows = stmt.query_map(params![organization, scope], |row| {
+            Ok((
+                row.get::<_, u32>(0)?,
+                row.get::<_, Vec<u8>>(1)?,
+                row.get::<_, Vec<u8>>(2)?,
+            ))
+        })?;
+        let cipher = self.master.cipher();
+        let mut versions = Vec::new();
+        for row in rows {
+            let (version, nonce, ciphertext) = row?;
+            let nonce: [u8; NONCE_BYTES] = nonce
+                .as_slice()
+                .try_into()
+                .map_err(|_| anyhow!("stored key {organization}/{scope} v{version} is damaged"))?;
+            let aad = aad(organization, scope, version);
+            let plain = Zeroizing::new(
+                cipher
+                    .decrypt(&Nonce::from(nonce), Payload { msg: &ciphertext, aad: &aad })
+                    .map_err(|_| {
+                        anyhow!(
+                            "cannot decrypt key {organization}/{scope} v{version}: wrong master key or tampered database"
+                        )
+                    })?,
+            );
+            let bytes: [u8; 32] = plain
+                .as_slice()
+                .try_into()
+                .map_err(|_| anyhow!("stored key {organization}/{scope} v{version} is damaged"))?;
+            let bytes = Zeroizing::new(bytes);
+            let key = ServerKey::from_bytes(&bytes).map_err(|_| {
+                anyhow!("stored key {organization}/{scope} v{version} is not a valid scalar")
+            })?;
+            versions.push((version, key));
+        }
+        Ok(DomainKeys { versions })
+    }
+
+    fn insert(
+        &mut self,
+        organization: &str,
+        scope: &str,
+        key: &ServerKey,
+        only_if_empty: bool,
+    ) -> anyhow::Result<Option<u32>> {
+        let mut nonce = [0u8; NONCE_BYTES];
+        getrandom::getrandom(&mut nonce).context("no system randomness")?;
+        let cipher = self.master.cipher();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let last: Option<u32> = tx
+            .query_row(
+                "SELECT MAX(version) FROM key_versions WHERE organization = ?1 AND scope = ?2",
+                params![organization, scope],
+                |row| row.get(0),
+            )
+            .optional()?
+            .flatten();
+        if only_if_empty && last.is_some() {
+            return Ok(None);
+        }
+        let version = last
+            .unwrap_or(0)
+            .checked_add(1)
+            .ok_or_else(|| anyhow!("too many key versions"))?;
+        let key_bytes = key.to_bytes();
+        let aad = aad(organization, scope, version);
+        let ciphertext = cipher
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: key_bytes.as_ref(),
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| anyhow!("key encryption failed"))?;
+        tx.execute(
+            "INSERT INTO key_versions (organization, scope, version, status, created_at, nonce, ciphertext)
+             VALUES (?1, ?2, ?3, 'active', ?4, ?5, ?6)",
+            params![organization, scope, version, now_seconds(), nonce.as_slice(), ciphertext],
+        )?;
+        tx.commit()?;
+        Ok(Some(version))
+    }
+
+    fn random_key() -> anyhow::Result<ServerKey> {
+        let mut wide = Zeroizing::new([0u8; 64]);
+        getrandom::getrandom(wide.as_mut()).context("no system randomness")?;
+        ServerKey::from_uniform_bytes(&wide).map_err(|_| anyhow!("drew a zero key"))
+    }
+
+    /// Makes version 1 of a domain with a random key if it has no version yet.
+    /// Returns the version made, if one was.
+    pub fn ensure(&mut self, organization: &str, scope: &str) -> anyhow::Result<Option<u32>> {
+        let key = KeyStore::random_key()?;
+        self.insert(organization, scope, &key, true)
+    }
+
+    /// Makes a new random version current; older active versions stay active.
+    pub fn rotate(&mut self, organization: &str, scope: &str) -> anyhow::Result<u32> {
+        let key = KeyStore::random_key()?;
+        self.insert(organization, scope, &key, false)?
+            .ok_or_else(|| anyhow!("no version was made"))
+    }
+
+    /// Makes `key` the new current version (migration from another TTP,
+    /// known-answer tests). Returns its version.
+    pub fn import(
+        &mut self,
+        organization: &str,
+        scope: &str,
+        key: &ServerKey,
+    ) -> anyhow::Result<u32> {
+        self.insert(organization, scope, key, false)?
+            .ok_or_else(|| anyhow!("no version was made"))
+    }
+
+    /// Retires an older version: it is no longer evaluated and its key
+    /// material is destroyed. The current version cannot be retired (rotate
+    /// first).
+    pub fn retire(&mut self, organization: &str, scope: &str, version: u32) -> anyhow::Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let current: Option<u32> = tx
+            .query_row(
+                "SELECT MAX(version) FROM key_versions
+                 WHERE organization = ?1 AND scope = ?2 AND status = 'active'",
+                params![organization, scope],
+                |row| row.get(0),
+            )
+            .optional()?
+            .flatten();
+        let status: Option<String> = tx
+            .query_row(
+                "SELECT status FROM key_versions WHERE organization = ?1 AND scope = ?2 AND version = ?3",
+                params![organization, scope, version],
+                |row| row.get(0),
+            )
+            .optional()?;
+        match status.as_deref() {
+            None => bail!("{organization}/{scope} has no key version {version}"),
+            Some("retired") => bail!("{organization}/{scope} v{version} is already retired"),
+            _ => {}
+        }
+        if current == Some(version) {
+            bail!("v{version} is the current version of {organization}/{scope}; rotate first");
+        }
+        tx.execute(
+            "UPDATE key_versions SET status = 'retired', retired_at = ?4, nonce = NULL, ciphertext = NULL
+             WHERE organization = ?1 AND scope = ?2 AND version = ?3",
+            params![organization, scope, version, now_seconds()],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+struct CachedDomain {
+    keys: Arc<DomainKeys>,
+    loaded: Instant,
+}
+
+/// The server's view of the key store: decrypted domains cached in memory.
+pub struct KeyCache {
+    store: Mutex<KeyStore>,
+    domains: RwLock<HashMap<(String, String), CachedDomain>>,
+    refresh: Duration,
+}
+
+impl KeyCache {
+    /// A cache over `store`, re-reading a domain after `refresh`.
+    pub fn new(store: KeyStore, refresh: Duration) -> Self {
+        KeyCache {
+            store: Mutex::new(store),
+            domains: RwLock::new(HashMap::new()),
+            refresh,
+        }
+    }
+
+    /// The domain's keys if cached and fresh; never blocks on the database.
+    pub fn cached(&self, organization: &str, scope: &str) -> Option<Arc<DomainKeys>> {
+        if self.refresh.is_zero() {
+            return None;
+        }
+        let domains = self.domains.read().ok()?;
+        let key = (organization.to_owned(), scope.to_owned());
+        domains
+            .get(&key)
+            .filter(|d| d.loaded.elapsed() < self.refresh)
+            .map(|d| Arc::clone(&d.keys))
+    }
+
+    /// The domain's keys, read (and on first use made) from the database.
+    /// Blocking: call it off the async executor.
+    pub fn load(&self, organization: &str, scope: &str) -> anyhow::Result<Arc<DomainKeys>> {
+        if let Some(keys) = self.cached(organization, scope) {
+            return Ok(keys);
+        }
+        let keys = {
+            let mut store = self
+                .store
+                .lock()
+                .map_err(|_| anyhow!("key store lock poisoned"))?;
+            let mut keys = store.load(organization, scope)?;
+            if keys.current().is_none() {
+                store.ensure(organization, scope)?;
+                keys = store.load(organization, scope)?;
+            }
+            Arc::new(keys)
+        };
+        if keys.current().is_none() {
+            bail!("{organization}/{scope} has no active key");
+        }
+        if let Ok(mut domains) = self.domains.write() {
+            domains.insert(
+                (organization.to_owned(), scope.to_owned()),
+                CachedDomain {
+                    keys: Arc::clone(&keys),
+                    loaded: Instant::now(),
+                },
+            );
+        }
+        Ok(keys)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    const ORG: &str = "oin:00000001000000001000";
+
+    fn store(dir: &Path, master: [u8; 32]) -> KeyStore {
+        KeyStore::open(&dir.join("keys.sqlite"), MasterKey(Zeroizing::new(master))).unwrap()
+    }
+
+    #[test]
+    fn versions_rotate_retire_and_encryption_at_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(dir.path(), [7; 32]);
+        assert!(s.load(ORG, "a").unwrap().current().is_none());
+        assert_eq!(s.ensure(ORG, "a").unwrap(), Some(1));
+        assert_eq!(s.ensure(ORG, "a").unwrap(), None);
+        let k1 = s.load(ORG, "a").unwrap().current().unwrap().1.to_bytes();
+        assert_eq!(s.rotate(ORG, "a").unwrap(), 2);
+        let d = s.load(ORG, "a").unwrap();
+        assert_eq!(d.version_numbers(), vec![2, 1]);
+        assert_eq!(*d.version(1).unwrap().to_bytes(), *k1);
+        assert!(s.retire(ORG, "a", 2).is_err(), "current cannot be retired");
+        s.retire(ORG, "a", 1).unwrap();
+        assert!(s.retire(ORG, "a", 1).is_err());
+        assert!(s.retire(ORG, "a", 9).is_err());
+        assert_eq!(s.load(ORG, "a").unwrap().version_numbers(), vec![2]);
+        assert_eq!(s.rotate(ORG, "a").unwrap(), 3);
+        // Other domains are separate.
+        assert_eq!(s.ensure(ORG, "b").unwrap(), Some(1));
+        let infos = s.versions(ORG, "a").unwrap();
+        assert_eq!(infos.len(), 3);
+        assert_eq!(infos[0].status, KeyStatus::Retired);
+        drop(s);
+
+        // The wrong master key does not decrypt.
+        let wrong = store(dir.path(), [8; 32]);
+        assert!(wrong.load(ORG, "a").is_err());
+
+        // A ciphertext moved to another version does not decrypt (AAD).
+        let conn = Connection::open(dir.path().join("keys.sqlite")).unwrap();
+        conn.execute(
+            "UPDATE key_versions SET nonce = (SELECT nonce FROM key_versions WHERE scope = 'b'),
+             ciphertext = (SELECT ciphertext FROM key_versions WHERE scope = 'b')
+             WHERE scope = 'a' AND version = 3",
+            [],
+        )
+        .unwrap();
+        drop(conn);
+        let s = store(dir.path(), [7; 32]);
+        assert!(s.load(ORG, "a").is_err());
+        assert!(s.load(ORG, "b").is_ok());
+    }
+
+    #[test]
+    fn master_key_text_round_trip() {
+        let m = MasterKey::generate().unwrap();
+        let text = m.to_text();
+        assert_eq!(text.len(), 44);
+        let again = MasterKey::from_text(&format!(" {}\n", &*text)).unwrap();
+        assert_eq!(*again.0, *m.0);
+        assert!(MasterKey::from_text("short").is_err());
+    }
+}

@@ -1,0 +1,229 @@
+//! `pseudoform-ttp`: serve the TTP, manage key versions, verify the audit
+//! log, and make the secrets a configuration needs.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Context};
+use clap::{Parser, Subcommand};
+use pseudoform_core::encoding;
+use pseudoform_core::oprf::ServerKey;
+use pseudoform_ttp::keys::{KeyStatus, KeyStore, MasterKey};
+use pseudoform_ttp::{audit, auth, TtpConfig};
+use zeroize::Zeroizing;
+
+/// Reference TTP of pseudoform.
+#[derive(Parser)]
+#[command(name = "pseudoform-ttp", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Selects one key domain.
+#[derive(clap::Args)]
+struct Domain {
+    /// The configuration file.
+    #[arg(long)]
+    config: PathBuf,
+    /// Recipient organisation (`oin:` + 20 digits).
+    #[arg(long)]
+    organization: String,
+    /// Recipient scope.
+    #[arg(long)]
+    scope: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the TTP until Ctrl-C or SIGTERM.
+    Serve {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Address to listen on (overrides `listen` of the file).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Make a new random key version current; older versions stay active.
+    Rotate {
+        #[command(flatten)]
+        domain: Domain,
+    },
+    /// Retire an older key version: no longer evaluated, key destroyed.
+    Retire {
+        #[command(flatten)]
+        domain: Domain,
+        /// The version to retire.
+        #[arg(long)]
+        version: u32,
+    },
+    /// Make a given key (padded base64url scalar; `-` reads stdin) the new
+    /// current version: migration and known-answer tests.
+    ImportKey {
+        #[command(flatten)]
+        domain: Domain,
+        /// The key, or `-` to read it from standard input.
+        #[arg(long)]
+        key: String,
+    },
+    /// List the key versions of a domain.
+    ListKeys {
+        #[command(flatten)]
+        domain: Domain,
+    },
+    /// Verify the hash chain of the audit log.
+    VerifyAudit {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Print the SHA-256 (hex) of a bearer token, for `token_sha256`.
+    HashToken {
+        /// The token.
+        token: String,
+    },
+    /// Print a new random bearer token and its SHA-256.
+    GenToken,
+    /// Print a new random master key (padded base64url).
+    GenMasterKey,
+}
+
+fn configured(domain: &Domain) -> anyhow::Result<(TtpConfig, KeyStore)> {
+    let config = TtpConfig::from_toml_file(&domain.config)?;
+    if config
+        .recipient(&domain.organization, &domain.scope)
+        .is_none()
+    {
+        return Err(anyhow!(
+            "{}/{} is not a configured recipient",
+            domain.organization,
+            domain.scope
+        ));
+    }
+    let store = KeyStore::open_config(&config)?;
+    Ok((config, store))
+}
+
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve { config, listen } => {
+            let config = TtpConfig::from_toml_file(&config)?;
+            let address = listen.unwrap_or_else(|| config.listen.clone());
+            let listener = tokio::net::TcpListener::bind(&address)
+                .await
+                .with_context(|| format!("cannot listen on {address}"))?;
+            pseudoform_ttp::serve(config, listener).await?;
+        }
+        Command::Rotate { domain } => {
+            let (_, mut store) = configured(&domain)?;
+            let version = store.rotate(&domain.organization, &domain.scope)?;
+            println!(
+                "{}/{}: version {version} is current",
+                domain.organization, domain.scope
+            );
+        }
+        Command::Retire { domain, version } => {
+            let (_, mut store) = configured(&domain)?;
+            store.retire(&domain.organization, &domain.scope, version)?;
+            println!(
+                "{}/{}: version {version} is retired",
+                domain.organization, domain.scope
+            );
+        }
+        Command::ImportKey { domain, key } => {
+            let (_, mut store) = configured(&domain)?;
+            let text = Zeroizing::new(if key == "-" {
+                let mut s = String::new();
+                std::io::stdin().read_to_string(&mut s)?;
+                s
+            } else {
+                key
+            });
+            let bytes = Zeroizing::new(
+                encoding::decode_array::<32>(text.trim())
+                    .map_err(|_| anyhow!("the key must be 32 bytes as padded base64url"))?,
+            );
+            let server_key = ServerKey::from_bytes(&bytes)
+                .map_err(|_| anyhow!("the key is not a canonical non-zero scalar"))?;
+            let version = store.import(&domain.organization, &domain.scope, &server_key)?;
+            println!(
+                "{}/{}: imported as version {version} (current)",
+                domain.organization, domain.scope
+            );
+        }
+        Command::ListKeys { domain } => {
+            let (_, store) = configured(&domain)?;
+            let versions = store.versions(&domain.organization, &domain.scope)?;
+            let current = versions
+                .iter()
+                .filter(|v| v.status == KeyStatus::Active)
+                .map(|v| v.version)
+                .max();
+            for v in versions {
+                let status = match v.status {
+                    KeyStatus::Retired => "retired",
+                    KeyStatus::Active if Some(v.version) == current => "current",
+                    KeyStatus::Active => "active",
+                };
+                println!("v{}\t{status}\tcreated {}", v.version, v.created_at);
+            }
+        }
+        Command::VerifyAudit { config } => {
+            let config = TtpConfig::from_toml_file(&config)?;
+            let v = audit::verify(&config.database)?;
+            if let (Some(row), Some(problem)) = (v.first_bad_row, &v.problem) {
+                println!("audit log BROKEN at row {row}: {problem}");
+                println!(
+                    "{} rows verified before it; last good hash {}",
+                    v.rows, v.head
+                );
+            } else {
+                println!("audit log OK: {} rows, head {}", v.rows, v.head);
+            }
+            if !v.triggers_present {
+                println!("WARNING: the append-only triggers are missing");
+            }
+            return Ok(if v.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
+        }
+        Command::HashToken { token } => println!("{}", auth::hash_token(&token)),
+        Command::GenToken => {
+            let token = Zeroizing::new(auth::generate_token()?);
+            println!("token:        {}", &*token);
+            println!("token_sha256: {}", auth::hash_token(&token));
+        }
+        Command::GenMasterKey => println!("{}", &*MasterKey::generate()?.to_text()),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("pseudoform-ttp: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("pseudoform-ttp: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

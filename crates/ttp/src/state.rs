@@ -1,0 +1,136 @@
+//! The running TTP's shared state, built once from a [`TtpConfig`]:
+//! recipients with their loaded public keys, callers, the key cache and the
+//! audit log.
+
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use pseudoform_core::PseudonymType;
+
+use crate::audit::{self, AuditLog};
+use crate::auth::Callers;
+use crate::config::TtpConfig;
+use crate::jwe::RecipientKey;
+use crate::keys::{DomainKeys, KeyCache, KeyStore, MasterKey};
+
+/// A configured recipient, ready to serve.
+pub struct RecipientState {
+    /// The recipient organisation.
+    pub organization: String,
+    /// The recipient scope.
+    pub scope: String,
+    /// Types it may receive, in the order of the Wkz table.
+    pub allowed_types: Vec<PseudonymType>,
+    /// Its form origins, lowercase.
+    pub allowed_origins: HashSet<String>,
+    /// Its public key.
+    pub key: RecipientKey,
+}
+
+/// Everything the request handlers share.
+pub struct AppState {
+    /// Recipients by `(organization, scope)`.
+    pub recipients: HashMap<(String, String), Arc<RecipientState>>,
+    /// The callers.
+    pub callers: Callers,
+    /// The decrypted keys.
+    pub keys: Arc<KeyCache>,
+    /// The audit log.
+    pub audit: AuditLog,
+    /// Every recipient's origins (for CORS).
+    pub all_origins: Vec<String>,
+    /// `Access-Control-Max-Age`.
+    pub cors_max_age: Duration,
+}
+
+impl AppState {
+    /// Builds the state: reads the recipients' public keys and the master
+    /// key, opens the database, checks that every existing key decrypts, and
+    /// starts the audit writer (whose thread handle is returned).
+    pub fn new(config: &TtpConfig) -> anyhow::Result<(AppState, JoinHandle<()>)> {
+        config.validate()?;
+        let mut recipients = HashMap::new();
+        let mut all_origins = Vec::new();
+        for r in &config.recipients {
+            let pem = std::fs::read(&r.public_key)
+                .with_context(|| format!("cannot read public key {}", r.public_key.display()))?;
+            let key =
+                RecipientKey::from_pem(&pem, r.jwe_alg.unwrap_or(config.jwe_alg), r.kid.as_deref())
+                    .with_context(|| format!("public key {}", r.public_key.display()))?;
+            let mut allowed_types = r
+                .allowed_types
+                .iter()
+                .map(|t| PseudonymType::from_str(t).map_err(|_| anyhow!("unknown type {t:?}")))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            allowed_types.sort();
+            let allowed_origins: HashSet<String> = r
+                .allowed_origins
+                .iter()
+                .map(|o| o.to_ascii_lowercase())
+                .collect();
+            for o in &allowed_origins {
+                if !all_origins.contains(o) {
+                    all_origins.push(o.clone());
+                }
+            }
+            recipients.insert(
+                (r.organization.clone(), r.scope.clone()),
+                Arc::new(RecipientState {
+                    organization: r.organization.clone(),
+                    scope: r.scope.clone(),
+                    allowed_types,
+                    allowed_origins,
+                    key,
+                }),
+            );
+        }
+        let callers = Callers::new(config)?;
+        let store = KeyStore::open(&config.database, MasterKey::load(config)?)?;
+        for r in &config.recipients {
+            // Fails early on a wrong master key or a damaged database.
+            store.load(&r.organization, &r.scope)?;
+        }
+        let keys = Arc::new(KeyCache::new(
+            store,
+            Duration::from_secs(config.key_refresh_seconds),
+        ));
+        let (audit, audit_thread) = audit::open(&config.database)?;
+        let state = AppState {
+            recipients,
+            callers,
+            keys,
+            audit,
+            all_origins,
+            cors_max_age: Duration::from_secs(config.cors_max_age_seconds),
+        };
+        Ok((state, audit_thread))
+    }
+
+    /// The configured recipient, if any.
+    pub fn recipient(&self, organization: &str, scope: &str) -> Option<Arc<RecipientState>> {
+        self.recipients
+            .get(&(organization.to_owned(), scope.to_owned()))
+            .cloned()
+    }
+
+    /// The keys of a recipient's domain (made on first use), without
+    /// blocking the executor.
+    pub async fn domain_keys(
+        &self,
+        organization: &str,
+        scope: &str,
+    ) -> anyhow::Result<Arc<DomainKeys>> {
+        if let Some(keys) = self.keys.cached(organization, scope) {
+            return Ok(keys);
+        }
+        let cache = Arc::clone(&self.keys);
+        let (org, scope) = (organization.to_owned(), scope.to_owned());
+        tokio::task::spawn_blocking(move || cache.load(&org, &scope))
+            .await
+            .map_err(|e| anyhow!("key loading task failed: {e}"))?
+    }
+}

@@ -1,0 +1,251 @@
+//! The `pseudoform-ttp` binary: secrets, key management (rotate, retire,
+//! import-key, list-keys), the master key from the environment, and
+//! `serve` with a graceful stop on SIGTERM.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::process::{Command, Output, Stdio};
+
+use common::*;
+use pseudoform_core::encoding;
+use pseudoform_ttp::keys::KeyStore;
+
+fn ttp(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pseudoform-ttp"))
+        .args(args)
+        .env_remove(pseudoform_ttp::keys::MASTER_KEY_ENV)
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn secrets() {
+    let o = ttp(&["hash-token", "test"]);
+    assert!(o.status.success());
+    assert_eq!(
+        stdout(&o).trim(),
+        "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+    );
+    let o = ttp(&["gen-master-key"]);
+    let key = stdout(&o);
+    assert_eq!(encoding::decode_array::<32>(key.trim()).map(|_| ()), Ok(()));
+    assert_ne!(stdout(&ttp(&["gen-master-key"])), key);
+    let o = ttp(&["gen-token"]);
+    let text = stdout(&o);
+    let token = text
+        .lines()
+        .next()
+        .unwrap()
+        .strip_prefix("token:")
+        .unwrap()
+        .trim();
+    let hash = text
+        .lines()
+        .nth(1)
+        .unwrap()
+        .strip_prefix("token_sha256:")
+        .unwrap()
+        .trim();
+    assert_eq!(pseudoform_ttp::auth::hash_token(token), hash);
+}
+
+#[test]
+fn key_management_commands() {
+    let (_dir, path, config) = prepare("");
+    let path = path.to_str().unwrap();
+    let domain = [
+        "--config",
+        path,
+        "--organization",
+        ORG_A,
+        "--scope",
+        SCOPE_A,
+    ];
+    let run = |cmd: &str, extra: &[&str]| {
+        let mut args = vec![cmd];
+        args.extend_from_slice(&domain);
+        args.extend_from_slice(extra);
+        ttp(&args)
+    };
+    let key = encoding::encode(vector_key().to_bytes().as_slice());
+    let o = run("import-key", &["--key", &key]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout(&o).contains("version 1"));
+    let o = run("rotate", &[]);
+    assert!(stdout(&o).contains("version 2 is current"));
+    let o = run("rotate", &[]);
+    assert!(stdout(&o).contains("version 3 is current"));
+    let o = run("retire", &["--version", "3"]);
+    assert!(!o.status.success(), "the current version cannot be retired");
+    let o = run("retire", &["--version", "1"]);
+    assert!(o.status.success());
+    let o = run("list-keys", &[]);
+    let listing = stdout(&o);
+    assert!(
+        listing.contains("v1\tretired")
+            && listing.contains("v2\tactive")
+            && listing.contains("v3\tcurrent"),
+        "{listing}"
+    );
+    // Unknown domains and bad keys are refused.
+    let o = ttp(&[
+        "rotate",
+        "--config",
+        path,
+        "--organization",
+        ORG_A,
+        "--scope",
+        "nope",
+    ]);
+    assert!(!o.status.success());
+    let o = run("import-key", &["--key", "AAAA"]);
+    assert!(!o.status.success());
+    let store = KeyStore::open_config(&config).unwrap();
+    assert_eq!(
+        store.load(ORG_A, SCOPE_A).unwrap().version_numbers(),
+        vec![3, 2]
+    );
+    // The key material is not in the database in the clear.
+    drop(store);
+    let bytes = std::fs::read(&config.database).unwrap();
+    let raw = vector_key().to_bytes();
+    assert!(!bytes.windows(32).any(|w| w == raw.as_slice()));
+    assert!(!bytes.windows(key.len()).any(|w| w == key.as_bytes()));
+}
+
+#[test]
+fn master_key_from_environment_and_wrong_key() {
+    let (dir, path, _) = prepare("");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("master_key_file = \"master.key\"\n", "");
+    let env_path = dir.path().join("env.toml");
+    std::fs::write(&env_path, text).unwrap();
+    let master = std::fs::read_to_string(dir.path().join("master.key")).unwrap();
+    let args = [
+        "rotate",
+        "--config",
+        env_path.to_str().unwrap(),
+        "--organization",
+        ORG_A,
+        "--scope",
+        SCOPE_A,
+    ];
+    let with_env = |value: &str| {
+        Command::new(env!("CARGO_BIN_EXE_pseudoform-ttp"))
+            .args(args)
+            .env(pseudoform_ttp::keys::MASTER_KEY_ENV, value)
+            .output()
+            .unwrap()
+    };
+    assert!(with_env(master.trim()).status.success());
+    // Without any master key, and with both, it refuses.
+    assert!(!ttp(&args).status.success());
+    let both = Command::new(env!("CARGO_BIN_EXE_pseudoform-ttp"))
+        .args([
+            "rotate",
+            "--config",
+            path.to_str().unwrap(),
+            "--organization",
+            ORG_A,
+            "--scope",
+            SCOPE_A,
+        ])
+        .env(pseudoform_ttp::keys::MASTER_KEY_ENV, master.trim())
+        .output()
+        .unwrap();
+    assert!(!both.status.success());
+    // A wrong master key cannot start a server on that database.
+    let wrong = encoding::encode(&[9u8; 32]);
+    let o = Command::new(env!("CARGO_BIN_EXE_pseudoform-ttp"))
+        .args([
+            "serve",
+            "--config",
+            env_path.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env(pseudoform_ttp::keys::MASTER_KEY_ENV, &wrong)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot decrypt"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_answers_and_stops_on_sigterm() {
+    let (_dir, path, _) = prepare("");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pseudoform-ttp"))
+        .args([
+            "serve",
+            "--config",
+            path.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env_remove(pseudoform_ttp::keys::MASTER_KEY_ENV)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let mut healthy = false;
+    for _ in 0..100 {
+        if let Ok(r) = client
+            .get(format!("http://127.0.0.1:{port}/health"))
+            .send()
+            .await
+        {
+            healthy = r.status().is_success();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(healthy);
+    let element = encoding::encode(&blinded(b"cli", "cli").1);
+    let r = client
+        .post(format!("http://127.0.0.1:{port}/oprf/eval"))
+        .bearer_auth(TOKEN_FORM)
+        .json(
+            &serde_json::json!({"encryptedPersonalId": element, "recipientOrganization": ORG_A,
+            "recipientScope": SCOPE_A, "pseudonymType": "GG"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = tokio::task::spawn_blocking(move || {
+        let status = child.wait().unwrap();
+        let mut err = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+        (status, err)
+    })
+    .await
+    .unwrap();
+    assert!(output.0.success(), "graceful exit: {}", output.1);
+    // Logs: method, path, status, latency — never the body or the token.
+    assert!(output.1.contains("/oprf/eval"), "{}", output.1);
+    assert!(
+        !output.1.contains(&element) && !output.1.contains(TOKEN_FORM),
+        "{}",
+        output.1
+    );
+    let v = pseudoform_ttp::audit::verify(&path.parent().unwrap().join("ttp.sqlite")).unwrap();
+    assert!(v.ok());
+    assert_eq!(v.rows, 1);
+}

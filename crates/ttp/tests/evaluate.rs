@@ -1,0 +1,266 @@
+//! Evaluation end to end: known answers against the method vectors, the JWE
+//! format and claims of `/oprf/eval` and `/v1/evaluate`, the policy, CORS
+//! and health.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod common;
+
+use common::*;
+use pseudoform_core::encoding;
+use pseudoform_core::oprf::{unblind, Blind};
+use serde_json::{json, Value};
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oprf_eval_matches_the_method_vectors() {
+    let ttp = TestTtp::start(true).await;
+    for (i, v) in vectors()["derivations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        let a = v["recipientOrganization"] == ORG_A;
+        let mut request = json!({
+            "encryptedPersonalId": v["blindedInput"],
+            "recipientOrganization": v["recipientOrganization"],
+            "recipientScope": v["recipientScope"],
+        });
+        if v["type"] != "B" {
+            request["pseudonymType"] = v["type"].clone();
+        }
+        let (status, headers, body) = ttp.post("/oprf/eval", Some(TOKEN_FORM), &request).await;
+        if !a && v["type"] == "B" {
+            // Recipient B may not receive BSN pseudonyms.
+            assert_error(status, &body, 403, "type.notAllowed");
+            continue;
+        }
+        assert_eq!(status, 200, "vector {i}: {body}");
+        assert_eq!(headers["content-type"], "application/json");
+        assert_eq!(body.as_object().unwrap().len(), 1);
+        let token = body["jwe"].as_str().unwrap();
+        assert_eq!(token.split('.').count(), 5, "compact JWE");
+        let (header, claims) = open_jwe(token, a);
+        assert_eq!(
+            header.algorithm(),
+            Some(if a { "RSA-OAEP-256" } else { "RSA-OAEP" })
+        );
+        assert_eq!(header.content_encryption(), Some("A256GCM"));
+        assert_eq!(header.content_type(), Some("application/json"));
+        if a {
+            assert_eq!(header.key_id(), Some("registry-a-2026"));
+        } else {
+            let thumbprint =
+                pseudoform_ttp::jwe::rsa_thumbprint(&key_pairs().1.public_pem).unwrap();
+            assert_eq!(header.key_id(), Some(thumbprint.as_str()));
+        }
+
+        assert_eq!(
+            claims["subject"],
+            format!("pseudonym:eval:{}", v["evaluatedElement"].as_str().unwrap())
+        );
+        assert_eq!(claims["aud"], v["recipientOrganization"]);
+        assert_eq!(claims["scope"], v["recipientScope"]);
+        assert_eq!(claims["version"], "1.1");
+        let iat = claims["iat"].as_i64().unwrap();
+        assert!((iat - now()).abs() < 60);
+        assert_eq!(claims["exp"].as_i64().unwrap(), iat + 300);
+        assert_eq!(claims["extra_versions"], json!({}));
+        let jti = claims["jti"].as_str().unwrap();
+        assert_eq!(jti.len(), 32);
+        assert!(jti.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(claims["key_version"], 1);
+        assert_eq!(claims["pseudonym_type"], v["type"]);
+
+        // De-blinding gives the pseudonym of the vector.
+        let r =
+            Blind::from_bytes(&encoding::decode_array::<32>(v["blind"].as_str().unwrap()).unwrap())
+                .unwrap();
+        let n = unblind(&r, &subject_element(&claims["subject"])).unwrap();
+        assert_eq!(
+            encoding::encode(&n),
+            v["pseudonym"].as_str().unwrap(),
+            "vector {i}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_gives_one_jwe_per_record_in_order() {
+    let ttp = TestTtp::start(false).await;
+    let types = ["NGGV", "RGG", "GG"];
+    let mut records = Vec::new();
+    let mut blinds = Vec::new();
+    for rec in 0..7 {
+        let mut items = Vec::new();
+        let mut rb = Vec::new();
+        for t in types.iter().take(1 + rec % 3) {
+            let input = format!("record {rec} type {t}");
+            let (r, b) = blinded(input.as_bytes(), &input);
+            items.push(json!({"type": t, "blindedInput": encoding::encode(&b)}));
+            rb.push((input, r));
+        }
+        records.push(json!({ "items": items }));
+        blinds.push(rb);
+    }
+    let request =
+        json!({"recipientOrganization": ORG_B, "recipientScope": SCOPE_B, "records": records});
+    let (status, _, body) = ttp.post("/v1/evaluate", Some(TOKEN_FORM), &request).await;
+    assert_eq!(status, 200, "{body}");
+    let results = body["records"].as_array().unwrap();
+    assert_eq!(results.len(), 7);
+
+    // The key the TTP made on first use, read back through the key store.
+    let store = pseudoform_ttp::keys::KeyStore::open_config(&ttp.config).unwrap();
+    let keys = store.load(ORG_B, SCOPE_B).unwrap();
+    let (version, key) = keys.current().unwrap();
+    assert_eq!(version, 1);
+
+    let mut jtis = std::collections::HashSet::new();
+    for (rec, result) in results.iter().enumerate() {
+        let (header, claims) = open_jwe(result["jwe"].as_str().unwrap(), false);
+        assert_eq!(header.algorithm(), Some("RSA-OAEP"));
+        assert_eq!(claims["aud"], ORG_B);
+        assert_eq!(claims["scope"], SCOPE_B);
+        assert_eq!(claims["version"], "1.1");
+        assert_eq!(claims["key_version"], 1);
+        assert_eq!(
+            claims["exp"].as_i64().unwrap(),
+            claims["iat"].as_i64().unwrap() + 300
+        );
+        assert!(jtis.insert(claims["jti"].as_str().unwrap().to_owned()));
+        let evaluations = claims["evaluations"].as_array().unwrap();
+        assert_eq!(evaluations.len(), 1 + rec % 3);
+        for (j, e) in evaluations.iter().enumerate() {
+            assert_eq!(e["type"], types[j]);
+            assert_eq!(e["extra_versions"], json!({}));
+            let (input, r) = &blinds[rec][j];
+            let (_, b) = blinded(input.as_bytes(), input);
+            assert_eq!(subject_element(&e["subject"]), key.evaluate(&b).unwrap());
+            // And the recipient de-blinds to k·H(input).
+            let n = unblind(r, &subject_element(&e["subject"])).unwrap();
+            let direct = key
+                .evaluate(
+                    &pseudoform_core::oprf::hash_to_group(input.as_bytes())
+                        .unwrap()
+                        .compress()
+                        .to_bytes(),
+                )
+                .unwrap();
+            assert_eq!(n, direct);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_health_and_cors() {
+    let ttp = TestTtp::start(false).await;
+    let (status, _, body) = ttp.get("/health", None).await;
+    assert_eq!((status, body), (200, json!({"status": "ok"})));
+
+    let q = |org: &str, scope: &str| {
+        format!("/v1/policy?recipientOrganization={org}&recipientScope={scope}")
+    };
+    let (status, headers, body) = ttp.get(&q(ORG_A, SCOPE_A), Some(ORIGIN_A)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["access-control-allow-origin"], ORIGIN_A);
+    assert_eq!(
+        body,
+        json!({
+            "recipientOrganization": ORG_A,
+            "recipientScope": SCOPE_A,
+            "allowedTypes": ["B", "NGGV", "sNGGV", "NGG", "sNGG", "C", "RGG", "GG", "A", "MRN"],
+            "keyVersion": 1,
+            "maxRecordsPerRequest": 1000,
+        })
+    );
+    let (status, _, body) = ttp.get(&q(ORG_B, SCOPE_B), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["allowedTypes"],
+        json!(["NGGV", "RGG", "GG"]),
+        "no B where BSN is not allowed"
+    );
+
+    let (status, _, body) = ttp.get(&q("oin:00000001000000009999", SCOPE_A), None).await;
+    assert_error(status, &body, 404, "recipient.unknown");
+    let (status, _, body) = ttp.get(&q(ORG_A, "other-scope"), None).await;
+    assert_error(status, &body, 404, "recipient.unknown");
+    let (status, _, body) = ttp.get(&q("999990007", SCOPE_A), None).await;
+    assert_error(status, &body, 422, "recipientOrganization.invalid");
+    assert!(!body.to_string().contains("999990007"));
+    let (status, _, body) = ttp
+        .get(&format!("/v1/policy?recipientOrganization={ORG_A}"), None)
+        .await;
+    assert_error(status, &body, 422, "request.missingMember");
+    assert_eq!(body["field"], "recipientScope");
+
+    // A disallowed origin gets no CORS grant.
+    let (_, headers, _) = ttp
+        .get(&q(ORG_A, SCOPE_A), Some("https://evil.example"))
+        .await;
+    assert!(headers.get("access-control-allow-origin").is_none());
+
+    // Preflight of an evaluation from a form origin.
+    let response = ttp
+        .client
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/v1/evaluate", ttp.base),
+        )
+        .header("origin", ORIGIN_B)
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    let h = response.headers();
+    assert_eq!(h["access-control-allow-origin"], ORIGIN_B);
+    let methods = h["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .to_ascii_uppercase();
+    assert!(methods.contains("POST") && methods.contains("GET"));
+    let allowed = h["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(allowed.contains("authorization") && allowed.contains("content-type"));
+    assert_eq!(h["access-control-max-age"], "600");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn national_field_names_and_default_type_b() {
+    let ttp = TestTtp::start(true).await;
+    let v: &Value = &vectors()["derivations"][0];
+    // Exactly the national request: no pseudonymType means B.
+    let raw = format!(
+        "{{\"encryptedPersonalId\":\"{}\",\"recipientOrganization\":\"{ORG_A}\",\"recipientScope\":\"{SCOPE_A}\"}}",
+        v["blindedInput"].as_str().unwrap()
+    );
+    let (status, _, body) = ttp
+        .post_raw(
+            "/oprf/eval",
+            Some(TOKEN_FORM),
+            Some(ORIGIN_A),
+            raw.into_bytes(),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, claims) = open_jwe(body["jwe"].as_str().unwrap(), true);
+    assert_eq!(claims["pseudonym_type"], "B");
+    // The claims parse as the protocol type.
+    let parsed: pseudoform_protocol::claims::EvalClaims = serde_json::from_value(claims).unwrap();
+    assert_eq!(parsed.key_version, Some(1));
+}
