@@ -74,7 +74,26 @@ build() {
   rm -f "$PKG_DIR/.gitignore" "$PKG_DIR/package.json" "$PKG_DIR/README.md"
   # The JS layer (typed API, TTP client, form binding) beside the wasm glue.
   cp js/*.js js/*.d.ts "$PKG_DIR/"
+  integrity
   sizes
+}
+
+sri() { # file: its Subresource Integrity value
+  printf 'sha384-%s' "$(openssl dgst -sha384 -binary "$1" | openssl base64 -A)"
+}
+
+# Subresource Integrity: the wasm's hash goes into the JS, the one-tag bundle
+# (JS layer + glue + that hash) gets its own hash, which the form page carries.
+integrity() {
+  local wasm_sri bundle_sri
+  wasm_sri=$(sri "$PKG_DIR/pseudoform_bg.wasm")
+  printf '// Written by build.sh: the SRI hash of pseudoform_bg.wasm.\nexport const WASM_INTEGRITY = "%s";\n' \
+    "$wasm_sri" >"$PKG_DIR/wasm-integrity.js"
+  node_modules/.bin/esbuild "$PKG_DIR/auto.js" --bundle --format=esm --minify --log-level=warning \
+    --outfile="$PKG_DIR/pseudoform-auto.js"
+  bundle_sri=$(sri "$PKG_DIR/pseudoform-auto.js")
+  sed "s|@@PSEUDOFORM_AUTO_INTEGRITY@@|$bundle_sri|g" www/index.template.html >www/index.html
+  printf 'sri: pkg/pseudoform-auto.js %s\nsri: pkg/pseudoform_bg.wasm %s\n' "$bundle_sri" "$wasm_sri"
 }
 
 sizes() {

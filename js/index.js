@@ -8,6 +8,7 @@
 import init, * as wasm from "./pseudoform.js";
 import { PseudoformError } from "./errors.js";
 import { DEFAULT_TIMEOUT_MS } from "./http.js";
+import { WASM_INTEGRITY } from "./wasm-integrity.js";
 import { evaluateNational, evaluateRecords, fetchPolicy, packTemporaryPseudonym } from "./ttp.js";
 
 export { PseudoformError } from "./errors.js";
@@ -19,10 +20,15 @@ let loading;
 /**
  * Loads the wasm module once. `source` is passed to wasm-bindgen's init
  * (a URL, Response, bytes or WebAssembly.Module); by default the
- * `pseudoform_bg.wasm` next to this file.
+ * `pseudoform_bg.wasm` next to this file, fetched with its Subresource
+ * Integrity hash so a tampered module is refused.
  */
 export function ready(source) {
-  loading ??= init(source === undefined ? undefined : { module_or_path: source }).catch((error) => {
+  const wasm = source ?? fetch(new URL("pseudoform_bg.wasm", import.meta.url), {
+    integrity: WASM_INTEGRITY || undefined,
+    credentials: "same-origin",
+  });
+  loading ??= init({ module_or_path: wasm }).catch((error) => {
     loading = undefined;
     throw new PseudoformError("module.unavailable", "the pseudonymisation module could not be loaded", undefined, { cause: error });
   });

@@ -8,6 +8,8 @@
 //   malformed       answer 200 with JSON that holds no valid JWE
 //   wrongRecipient  forward with the recipient swapped: a real JWE for another registry
 //   noCors          forward, but strip the CORS headers (TTP refusing the form's origin)
+//   tamper          forward, but change one byte of the answer for `state.tamperPath`
+//                   (a tampered script or wasm on the way to the browser)
 // Every request that reaches the proxy is recorded (method, url, headers, body).
 import http from "node:http";
 import { once } from "node:events";
@@ -49,10 +51,19 @@ export async function startFaultProxy(target, { otherRecipient } = {}) {
     if (mode === "slow") await new Promise((r) => setTimeout(r, state.slowMs));
 
     const headers = { ...req.headers, host: new URL(state.target).host, "content-length": String(body.length) };
-    const upstream = http.request(new URL(req.url, state.target), { method: req.method, headers }, (up) => {
+    const upstream = http.request(new URL(req.url, state.target), { method: req.method, headers }, async (up) => {
       const out = { ...up.headers };
       if (mode === "noCors") {
         for (const h of Object.keys(out)) if (h.startsWith("access-control-")) delete out[h];
+      }
+      if (mode === "tamper" && new URL(req.url, "http://x").pathname === state.tamperPath) {
+        const parts = [];
+        for await (const c of up) parts.push(c);
+        const bytes = Buffer.concat(parts);
+        bytes[bytes.length - 2] ^= 0x01;
+        res.writeHead(up.statusCode ?? 502, { ...out, "content-length": String(bytes.length) });
+        res.end(bytes);
+        return;
       }
       res.writeHead(up.statusCode ?? 502, out);
       up.pipe(res);

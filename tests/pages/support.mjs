@@ -16,7 +16,7 @@ export async function launch() {
   const requests = [];
   const errors = [];
   const newPage = async () => {
-    const page = await browser.newPage();
+    const page = await browser.newPage({ locale: "nl-NL", timezoneId: "Europe/Amsterdam" });
     page.on("request", (r) => requests.push({ url: r.url(), method: r.method(), body: r.postData() ?? "" }));
     page.on("pageerror", (e) => errors.push(e.message));
     page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
