@@ -38,6 +38,10 @@ setup() {
     log "setup: wasm-bindgen-cli $want"
     cargo_install wasm-bindgen-cli --version "$want"
   fi
+  if ! command -v geckodriver >/dev/null; then
+    log "setup: geckodriver (for the Firefox run of the browser tests)"
+    cargo_install geckodriver
+  fi
   if ! command -v wasm-pack >/dev/null; then
     log "setup: wasm-pack"
     cargo_install wasm-pack
@@ -46,6 +50,7 @@ setup() {
   local missing=()
   command -v chromium >/dev/null || missing+=(chromium)
   command -v chromedriver >/dev/null || missing+=(chromium-driver)
+  command -v firefox-esr >/dev/null || missing+=(firefox-esr)
   command -v node >/dev/null || missing+=(nodejs npm)
   # OpenSSL (RSA in the TTP and registry) and pkg-config to find it.
   dpkg -s libssl-dev >/dev/null 2>&1 || missing+=(libssl-dev)
@@ -127,6 +132,8 @@ test_all() {
   build
   log "test: browser (wasm-pack test --headless --chrome)"
   CHROMEDRIVER="$(command -v chromedriver)" wasm-pack test --headless --chrome --release . 2>&1 | tee -a "$results"
+  log "test: browser (wasm-pack test --headless --firefox)"
+  GECKODRIVER="$(command -v geckodriver)" wasm-pack test --headless --firefox --release . 2>&1 | tee -a "$results"
   log "test: TypeScript declarations (tsc --noEmit)"
   node_modules/.bin/tsc -p tests/types
   services

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { launch } from "./support.mjs";
+import { fillForm, launch, submitForm } from "./support.mjs";
 import { ROOT, startChain } from "./chain.mjs";
 import { generateIdentities, needlesOf } from "./identities.mjs";
 
@@ -39,25 +39,11 @@ async function openForm(url) {
 }
 
 async function type(page, typed) {
-  for (const [field, value] of Object.entries(typed)) {
-    if (field === "sex") await page.selectOption("#sex", value);
-    else await page.fill(`#${field}`, value);
-  }
   await page.selectOption("#diagnose", { index: 1 });
-  await page.fill("#opmerking", "geen bijzonderheden");
+  await fillForm(page, typed, "geen bijzonderheden");
 }
 
-async function submit(page) {
-  await page.click("button[type=submit]");
-  await page.waitForFunction(() => {
-    const kind = document.querySelector("[data-pseudoform-status]").dataset.kind;
-    return kind && kind !== "busy";
-  });
-  return page.evaluate(() => {
-    const s = document.querySelector("[data-pseudoform-status]");
-    return { kind: s.dataset.kind, text: s.textContent };
-  });
-}
+const submit = submitForm;
 
 /** The normalised forms and canonical inputs, by the page's own module. */
 async function derivedForms(page, typed) {

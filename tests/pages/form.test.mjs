@@ -4,7 +4,7 @@
 // stores nothing, and a retry after recovery succeeds.
 import { after, before, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { launch } from "./support.mjs";
+import { fillForm, launch, submitForm } from "./support.mjs";
 import { startChain } from "./chain.mjs";
 
 const PATIENT = {
@@ -35,25 +35,8 @@ async function openForm() {
   await page.evaluate(() => { document.querySelector("form").dataset.pseudoformTimeoutMs = "1500"; });
 }
 
-async function fill(identity) {
-  for (const [field, value] of Object.entries(identity)) {
-    if (field === "sex") await page.selectOption("#sex", value);
-    else await page.fill(`#${field}`, value);
-  }
-  await page.fill("#opmerking", "controle na zes weken");
-}
-
-async function submitAndWait() {
-  await page.click("button[type=submit]");
-  await page.waitForFunction(() => {
-    const kind = document.querySelector("[data-pseudoform-status]").dataset.kind;
-    return kind && kind !== "busy";
-  });
-  return page.evaluate(() => {
-    const s = document.querySelector("[data-pseudoform-status]");
-    return { kind: s.dataset.kind, text: s.textContent, retry: Boolean(s.querySelector("button")) };
-  });
-}
+const fill = (identity) => fillForm(page, identity);
+const submitAndWait = () => submitForm(page);
 
 const formValues = () => page.evaluate(() =>
   Object.fromEntries([...document.querySelectorAll("[data-pseudoform-field]")]

@@ -24,3 +24,25 @@ export async function launch() {
   };
   return { browser, newPage, requests, errors };
 }
+
+/** Types an identity into the demo form (the sex is a select) and a remark. */
+export async function fillForm(page, identity, remark = "controle na zes weken") {
+  for (const [field, value] of Object.entries(identity)) {
+    if (field === "sex") await page.selectOption("#sex", value);
+    else await page.fill(`#${field}`, value);
+  }
+  await page.fill("#opmerking", remark);
+}
+
+/** Presses submit and waits for the outcome; `{ kind, text, retry }` of the status line. */
+export async function submitForm(page) {
+  await page.click("button[type=submit]");
+  await page.waitForFunction(() => {
+    const kind = document.querySelector("[data-pseudoform-status]").dataset.kind;
+    return kind && kind !== "busy";
+  });
+  return page.evaluate(() => {
+    const s = document.querySelector("[data-pseudoform-status]");
+    return { kind: s.dataset.kind, text: s.textContent, retry: Boolean(s.querySelector("button")) };
+  });
+}

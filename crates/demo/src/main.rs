@@ -286,32 +286,10 @@ async fn main() -> anyhow::Result<()> {
     tokio::pin!(chain);
     tokio::select! {
         result = &mut chain => { result?; }
-        () = termination() => {
+        () = pseudoform_ttp::shutdown_signal() => {
             let _ = stop.send(true);
             chain.await?;
         }
     }
     Ok(())
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-async fn termination() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
-    }
 }

@@ -288,6 +288,24 @@ async fn keys_of(
         })
 }
 
+/// Audits and answers an evaluating request: its response if the audit row
+/// is written (else a refusal, so nothing is answered unaudited), or the
+/// refusal of its error.
+async fn conclude(
+    state: &Arc<AppState>,
+    path: &'static str,
+    draft: Draft,
+    result: Result<Response, ApiError>,
+) -> Response {
+    match result {
+        Ok(response) => match accept(state, draft, response).await {
+            Ok(r) => r,
+            Err(e) => refuse(state, Draft::new(path), e).await,
+        },
+        Err(e) => refuse(state, draft, e).await,
+    }
+}
+
 /// `POST /oprf/eval`.
 pub async fn oprf_eval(
     State(state): Shared,
@@ -295,13 +313,8 @@ pub async fn oprf_eval(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let mut draft = Draft::new("/oprf/eval");
-    match oprf_eval_inner(&state, &headers, body, &mut draft).await {
-        Ok(response) => match accept(&state, draft, response).await {
-            Ok(r) => r,
-            Err(e) => refuse(&state, Draft::new("/oprf/eval"), e).await,
-        },
-        Err(e) => refuse(&state, draft, e).await,
-    }
+    let result = oprf_eval_inner(&state, &headers, body, &mut draft).await;
+    conclude(&state, "/oprf/eval", draft, result).await
 }
 
 async fn oprf_eval_inner(
@@ -360,13 +373,8 @@ pub async fn evaluate(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let mut draft = Draft::new("/v1/evaluate");
-    match evaluate_inner(&state, &headers, body, &mut draft).await {
-        Ok(response) => match accept(&state, draft, response).await {
-            Ok(r) => r,
-            Err(e) => refuse(&state, Draft::new("/v1/evaluate"), e).await,
-        },
-        Err(e) => refuse(&state, draft, e).await,
-    }
+    let result = evaluate_inner(&state, &headers, body, &mut draft).await;
+    conclude(&state, "/v1/evaluate", draft, result).await
 }
 
 /// The items of a batch, with types checked, limits enforced and counted.
@@ -479,13 +487,8 @@ pub async fn rekey(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let mut draft = Draft::new("/v1/rekey");
-    match rekey_inner(&state, &headers, body, &mut draft).await {
-        Ok(response) => match accept(&state, draft, response).await {
-            Ok(r) => r,
-            Err(e) => refuse(&state, Draft::new("/v1/rekey"), e).await,
-        },
-        Err(e) => refuse(&state, draft, e).await,
-    }
+    let result = rekey_inner(&state, &headers, body, &mut draft).await;
+    conclude(&state, "/v1/rekey", draft, result).await
 }
 
 async fn rekey_inner(
