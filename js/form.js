@@ -28,6 +28,7 @@ function optionsFromAttributes(form) {
     if (d[attribute] !== undefined && d[attribute] !== "") options[option] = d[attribute];
   }
   if (d.pseudoformTimeoutMs) options.timeoutMs = Number(d.pseudoformTimeoutMs);
+  if (d.pseudoformAllowedTypes) options.allowedTypes = d.pseudoformAllowedTypes.split(/\s+/).filter(Boolean);
   return options;
 }
 
@@ -65,9 +66,18 @@ function statusElement(form) {
  * Returns `{ destroy(), submit(), ready }`; the form dispatches
  * `pseudoform:submitted`, `pseudoform:error` and `pseudoform:optout`.
  */
+const bindings = new WeakMap();
+
 export function protectForm(form, options = {}) {
   if (!(form instanceof HTMLFormElement)) {
     throw new PseudoformError("config.invalid", "protectForm needs a form element", "form");
+  }
+  // Binding twice would submit twice: a form has one binding. A form bound
+  // by another copy of the module (the one-tag bundle next to the module
+  // API) is refused rather than bound again.
+  if (bindings.has(form)) return bindings.get(form);
+  if ("pseudoformBound" in form.dataset) {
+    throw new PseudoformError("config.alreadyBound", "the form is already bound by another copy of pseudoform", "form");
   }
   const inputs = [...form.querySelectorAll("[data-pseudoform-field]")];
   for (const input of inputs) {
@@ -139,10 +149,16 @@ export function protectForm(form, options = {}) {
 
   const optedOut = () => inputs.some((i) => i.dataset.pseudoformField === "optOut" && i.checked);
 
+  // Clinical data: the named controls, never one marked as identifying
+  // (checked on the element at submit time, so inputs added later count too).
   const clinicalData = () => {
     const data = {};
-    for (const [name, value] of new FormData(form)) {
-      if (typeof value === "string" && !IDENTIFYING.includes(name)) data[name] = value;
+    for (const element of form.elements) {
+      if (!element.name || element.disabled || "pseudoformField" in element.dataset) continue;
+      if (IDENTIFYING.includes(element.name)) continue;
+      if ((element.type === "checkbox" || element.type === "radio") && !element.checked) continue;
+      if (element.type === "file" || element.type === "submit" || element.type === "button") continue;
+      data[element.name] = element.value;
     }
     return data;
   };
@@ -160,17 +176,33 @@ export function protectForm(form, options = {}) {
     form.dispatchEvent(new CustomEvent("pseudoform:error", { detail: { code: e.code, field: e.field } }));
   };
 
-  const loadSettings = (async () => {
-    await ready();
-    const configUrl = settings().config;
-    if (configUrl) {
-      const answer = await requestJson("registry", configUrl, { method: "GET" }, { timeoutMs: 10_000 });
-      fetched = answer && typeof answer === "object" ? answer : {};
-      lang = language(settings().lang);
-    }
-    for (const b of submitButtons) b.disabled = false;
-  })();
-  loadSettings.catch(fail);
+  // Loads the module and the settings once; after a failure the next
+  // submit (or retry) tries again.
+  let loading;
+  const loadSettings = () => {
+    loading ??= (async () => {
+      await ready();
+      const configUrl = settings().config;
+      if (configUrl) {
+        const answer = await requestJson("registry", configUrl, { method: "GET" }, { timeoutMs: 10_000 });
+        fetched = answer && typeof answer === "object" ? answer : {};
+        lang = language(settings().lang);
+      }
+      for (const b of submitButtons) b.disabled = false;
+    })().catch((error) => {
+      loading = undefined;
+      throw error;
+    });
+    return loading;
+  };
+  const initial = loadSettings();
+  initial.catch(fail);
+
+  // A submission the registry may or may not have stored (timeout, dropped
+  // connection, 5xx): a retry with the form unchanged sends exactly this
+  // again, so the registry refuses a duplicate by its JWE id instead of
+  // storing the record twice. Held in memory only, like the form's values.
+  let unconfirmed;
 
   async function submit() {
     if (busy) return;
@@ -183,10 +215,17 @@ export function protectForm(form, options = {}) {
     setBusy(true);
     say(text("busy", lang), "busy");
     try {
-      await loadSettings;
+      await loadSettings();
       const current = settings();
       lang = language(current.lang);
+      const timeoutMs = Number.isFinite(current.timeoutMs) && current.timeoutMs > 0 ? current.timeoutMs : undefined;
       const typed = identity();
+      const content = JSON.stringify([typed, clinicalData()]);
+      if (unconfirmed && unconfirmed.content === content) {
+        await resend(timeoutMs);
+        return;
+      }
+      unconfirmed = undefined;
       const problems = validate(typed);
       if (problems.length > 0) {
         for (const p of problems) showFieldError(p.field, p);
@@ -203,19 +242,57 @@ export function protectForm(form, options = {}) {
         pseudonyms,
         data: clinicalData(),
       };
-      const receipt = await requestJson("registry", form.action,
-        { method: "POST", json: submission }, { timeoutMs: current.timeoutMs });
-      form.reset();
-      clearFieldErrors();
-      say(`${text("submitted", lang)}${receipt?.recordId !== undefined ? ` (record ${receipt.recordId})` : ""}`, "success");
-      form.dispatchEvent(new CustomEvent("pseudoform:submitted", {
-        detail: { recordId: receipt?.recordId, types: pseudonyms.map((p) => p.type), skipped: skipped.map((s) => ({ type: s.type, code: s.code })) },
-      }));
+      const detail = { types: pseudonyms.map((p) => p.type), skipped: skipped.map((s) => ({ type: s.type, code: s.code })) };
+      unconfirmed = { submission, detail, content };
+      await deliver(timeoutMs);
     } catch (error) {
       fail(error);
     } finally {
       setBusy(false);
     }
+  }
+
+  /** Posts the unconfirmed submission; settles it on any 2xx. */
+  async function deliver(timeoutMs) {
+    let receipt;
+    try {
+      receipt = await requestJson("registry", form.action,
+        { method: "POST", json: unconfirmed.submission }, { timeoutMs, allowEmpty: true });
+    } catch (error) {
+      const e = PseudoformError.from(error);
+      // A refusal (4xx) means nothing was stored: the next try starts afresh.
+      if (e.code === "registry.rejected" || e.code === "registry.refused") unconfirmed = undefined;
+      throw e;
+    }
+    succeed(receipt?.recordId, unconfirmed.detail);
+  }
+
+  /** Retry after an unclear registry failure: the same submission again. */
+  async function resend(timeoutMs) {
+    const pending = unconfirmed;
+    try {
+      await deliver(timeoutMs);
+    } catch (error) {
+      const e = PseudoformError.from(error);
+      if (e.serverCode === "pseudonym.replayed") {
+        // The first attempt was stored after all.
+        succeed(undefined, pending.detail);
+        return;
+      }
+      if (e.serverCode === "pseudonym.expired") {
+        // Too late to resend: the next submit pseudonymises afresh.
+        unconfirmed = undefined;
+      }
+      throw e;
+    }
+  }
+
+  function succeed(recordId, detail) {
+    unconfirmed = undefined;
+    form.reset();
+    clearFieldErrors();
+    say(`${text("submitted", lang)}${recordId !== undefined ? ` (record ${recordId})` : ""}`, "success");
+    form.dispatchEvent(new CustomEvent("pseudoform:submitted", { detail: { recordId, ...detail } }));
   }
 
   const onSubmit = (event) => {
@@ -225,9 +302,9 @@ export function protectForm(form, options = {}) {
   form.addEventListener("submit", onSubmit);
   form.dataset.pseudoformBound = "";
 
-  return {
+  const controller = {
     /** Resolves when the module and the settings are loaded. */
-    ready: loadSettings,
+    ready: initial,
     /** Runs the same steps as pressing the submit button. */
     submit,
     /** Unbinds the form and removes the module's messages. */
@@ -237,8 +314,11 @@ export function protectForm(form, options = {}) {
       for (const el of form.querySelectorAll("[data-pseudoform-error-for]")) el.remove();
       status.textContent = "";
       delete form.dataset.pseudoformBound;
+      bindings.delete(form);
     },
   };
+  bindings.set(form, controller);
+  return controller;
 }
 
 /** The labels of the identifying fields, for pages that build their own UI. */

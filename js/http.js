@@ -11,7 +11,9 @@ export const DEFAULT_TIMEOUT_MS = 10_000;
  * @param {"ttp"|"registry"} service who is called, for the error codes
  * @param {string} url absolute or page-relative URL
  * @param {RequestInit & { json?: unknown, accessToken?: string }} init
- * @param {{ timeoutMs?: number, signal?: AbortSignal }} limits
+ * @param {{ timeoutMs?: number, signal?: AbortSignal, allowEmpty?: boolean }} limits
+ *   `allowEmpty`: a 2xx without a JSON body resolves to undefined instead of
+ *   failing (the registry has stored the record whatever its body says)
  */
 export async function requestJson(service, url, init, limits = {}) {
   const timeoutMs = limits.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -40,7 +42,7 @@ export async function requestJson(service, url, init, limits = {}) {
     });
     const body = await readJson(response);
     if (response.ok) {
-      if (body === undefined) throw malformed(service, response.status);
+      if (body === undefined && !limits.allowEmpty) throw malformed(service, response.status);
       return body;
     }
     throw refusal(service, response.status, body);

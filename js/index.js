@@ -161,12 +161,12 @@ export async function pseudonymiseBatch(records, options, { onProgress, signal, 
   const results = new Array(records.length);
   const pending = [];
   records.forEach((identity, index) => {
-    const errors = validate(identity);
-    if (errors.length > 0) {
-      results[index] = { ok: false, errors };
-      return;
-    }
     try {
+      const errors = validate(identity);
+      if (errors.length > 0) {
+        results[index] = { ok: false, errors };
+        return;
+      }
       pending.push({ index, ...prepareRecord(identity, o, permitted) });
     } catch (error) {
       const e = PseudoformError.from(error);

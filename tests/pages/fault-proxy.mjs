@@ -8,6 +8,8 @@
 //   malformed       answer 200 with JSON that holds no valid JWE
 //   wrongRecipient  forward with the recipient swapped: a real JWE for another registry
 //   noCors          forward, but strip the CORS headers (TTP refusing the form's origin)
+//   dropAnswer      forward a POST, then drop the connection before answering
+//                   (the registry stored the record but the page never hears it)
 //   tamper          forward, but change one byte of the answer for `state.tamperPath`
 //                   (a tampered script or wasm on the way to the browser)
 // Every request that reaches the proxy is recorded (method, url, headers, body).
@@ -55,6 +57,11 @@ export async function startFaultProxy(target, { otherRecipient } = {}) {
       const out = { ...up.headers };
       if (mode === "noCors") {
         for (const h of Object.keys(out)) if (h.startsWith("access-control-")) delete out[h];
+      }
+      if (mode === "dropAnswer" && req.method === "POST") {
+        up.resume();
+        up.on("end", () => req.socket.destroy());
+        return;
       }
       if (mode === "tamper" && new URL(req.url, "http://x").pathname === state.tamperPath) {
         const parts = [];

@@ -130,6 +130,55 @@ describe("the demo form against the real chain", () => {
     assert.deepEqual(JSON.parse(sent[0].body).records[0].items.map((i) => i.type), ["NGGV"]);
   });
 
+  test("an answer lost after the registry stored the record: the retry does not store it twice", async () => {
+    const before = (await chain.records()).length;
+    await fill(PATIENT);
+    chain.registryProxy.setMode("dropAnswer");
+    let status;
+    try {
+      status = await submitAndWait();
+    } finally {
+      chain.registryProxy.setMode("pass");
+    }
+    assert.equal(status.kind, "error");
+    assert.ok(status.retry);
+    assert.equal((await chain.records()).length, before + 1, "the registry did store it");
+    await page.click("[data-pseudoform-status] button");
+    await page.waitForFunction(() => document.querySelector("[data-pseudoform-status]").dataset.kind === "success");
+    assert.equal((await chain.records()).length, before + 1, "stored twice");
+    assertNoIdentityLeft();
+  });
+
+  test("binding a form twice keeps one binding, and clinical data never includes an identifying input", async () => {
+    const before = (await chain.records()).length;
+    const outcome = await page.evaluate(async () => {
+      const m = await import("/pkg/index.js");
+      const form = document.querySelector("form");
+      // A page script adds a named identifying input after binding.
+      const extra = document.createElement("input");
+      extra.name = "geboortedatum_extra";
+      extra.dataset.pseudoformField = "birthDate";
+      extra.value = "01-02-1980";
+      form.append(extra);
+      // The one-tag bundle bound this form; the module API must not bind it again.
+      let refused;
+      try { m.protectForm(form); } catch (e) { refused = e.code; }
+      // Within one copy of the module, binding twice returns the same binding.
+      const other = document.createElement("form");
+      document.body.append(other);
+      const same = m.protectForm(other) === m.protectForm(other);
+      other.remove();
+      return { refused, same };
+    });
+    assert.deepEqual(outcome, { refused: "config.alreadyBound", same: true });
+    await fill(PATIENT);
+    assert.equal((await submitAndWait()).kind, "success");
+    assert.equal((await chain.records()).length, before + 1, "one submit, one record");
+    const record = (await chain.records())[0];
+    assert.deepEqual(Object.keys(record.data).sort(), ["asa", "diagnose", "ingreepdatum", "opmerking"]);
+    assertNoIdentityLeft();
+  });
+
   const FAULTS = [
     ["the TTP unreachable", "ttp", "down", /niet bereikbaar/],
     ["the TTP answering 500", "ttp", "error500", /gaf een fout/],

@@ -85,11 +85,14 @@ impl Drop for Blind {
 
 /// `Blind` of RFC 9497 with a given blind: `r·HashToGroup(input)`, encoded.
 pub fn blind(input: &[u8], r: &Blind) -> Result<[u8; ELEMENT_BYTES], Error> {
-    let point = hash_to_group(input)?;
+    // H(x) is an unblinded hash of the input: wiped as soon as it is blinded.
+    let mut point = hash_to_group(input)?;
     if point.is_identity() {
         return Err(Error::InvalidElement);
     }
-    Ok((point * r.0).compress().to_bytes())
+    let blinded = (point * r.0).compress().to_bytes();
+    point.zeroize();
+    Ok(blinded)
 }
 
 /// The recipient's de-blinding: `N = r⁻¹·Z` for the evaluated element `Z`.

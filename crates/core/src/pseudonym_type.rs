@@ -109,7 +109,9 @@ impl PseudonymType {
         identity: &Identity,
         today: CalendarDate,
     ) -> Result<Zeroizing<String>, FieldError> {
-        let mut out = Zeroizing::new(String::with_capacity(48));
+        // Large enough for the longest input (MRN: 64 + 1 + 64) so that no
+        // reallocation leaves an unwiped copy behind.
+        let mut out = Zeroizing::new(String::with_capacity(160));
         for (i, field) in self.fields().iter().enumerate() {
             let value = identity.normalised(*field, today)?;
             let part: &str = match field {

@@ -2,6 +2,7 @@
 //! expander that RFC 9497 uses for ristretto255-SHA512.
 
 use sha2::{Digest, Sha512};
+use zeroize::Zeroizing;
 
 use crate::Error;
 
@@ -30,16 +31,21 @@ pub fn expand_message_xmd(msg_parts: &[&[u8]], dst: &[u8], out: &mut [u8]) -> Re
     h.update([0u8]);
     h.update(dst);
     h.update([dst_len]);
-    let b0 = h.finalize();
+    // The intermediate blocks derive from the message (an identifier's hash
+    // input): wiped on drop like the output buffer the caller owns.
+    let b0 = Zeroizing::new(<[u8; B_IN_BYTES]>::from(h.finalize()));
 
-    let mut previous = [0u8; B_IN_BYTES];
+    let mut previous = Zeroizing::new([0u8; B_IN_BYTES]);
+    let mut mixed = Zeroizing::new([0u8; B_IN_BYTES]);
     for (i, chunk) in out.chunks_mut(B_IN_BYTES).enumerate() {
         let mut h = Sha512::new();
         if i == 0 {
-            h.update(b0);
+            h.update(b0.as_ref());
         } else {
-            let mixed: Vec<u8> = b0.iter().zip(previous.iter()).map(|(a, b)| a ^ b).collect();
-            h.update(mixed);
+            for ((m, a), b) in mixed.iter_mut().zip(b0.iter()).zip(previous.iter()) {
+                *m = a ^ b;
+            }
+            h.update(mixed.as_ref());
         }
         h.update([u8::try_from(i + 1).map_err(|_| Error::Encoding)?]);
         h.update(dst);

@@ -1,5 +1,7 @@
 //! BSN, local patient number (MRN) and provider identifier.
 
+use zeroize::Zeroizing;
+
 use crate::Rule;
 
 /// Longest MRN and provider identifier, in characters.
@@ -8,7 +10,8 @@ pub const MAX_IDENTIFIER: usize = 64;
 /// BSN: nine digits (eight get a leading zero), dots and spaces ignored;
 /// not all zeros; passes the 11-test.
 pub(super) fn bsn(value: &str) -> Result<String, Rule> {
-    let mut digits: Vec<u8> = Vec::with_capacity(9);
+    // Capacity for the digits and a leading zero: no reallocation leaves a copy.
+    let mut digits = Zeroizing::new(Vec::<u8>::with_capacity(11));
     for c in value.chars() {
         match c {
             '0'..='9' => digits.push(c as u8 - b'0'),

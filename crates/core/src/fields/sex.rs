@@ -2,6 +2,8 @@
 //! 9 not applicable. Accepts the digit, Dutch and English words and letters,
 //! case-insensitively.
 
+use zeroize::Zeroizing;
+
 use crate::Rule;
 
 /// Accepted spellings (uppercase, inner spaces collapsed) and their code.
@@ -32,14 +34,20 @@ pub const SPELLINGS: &[(&str, &str)] = &[
 
 /// Normalises a sex value (already trimmed, non-empty).
 pub(super) fn sex(value: &str) -> Result<String, Rule> {
-    let upper: Vec<String> = value
+    let upper: Vec<Zeroizing<String>> = value
         .split_whitespace()
-        .map(str::to_ascii_uppercase)
+        .map(|w| Zeroizing::new(w.to_ascii_uppercase()))
         .collect();
-    let key = upper.join(" ");
+    let key = Zeroizing::new(
+        upper
+            .iter()
+            .map(|w| w.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
     SPELLINGS
         .iter()
-        .find(|(spelling, _)| *spelling == key)
+        .find(|(spelling, _)| *spelling == key.as_str())
         .map(|(_, code)| (*code).to_string())
         .ok_or(Rule::UnknownValue)
 }
