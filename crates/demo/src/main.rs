@@ -2,7 +2,8 @@
 //! the page tests.
 //!
 //! It creates (once) development keys in `--dir`: an RSA key pair for each
-//! of two demo registries, the TTP's master key, and a provider access token.
+//! of two demo registries, the TTP's master key, the TTP's P-256 signing key
+//! (whose public half both registries pin), and a provider access token.
 //! It writes real configuration files for the reference TTP and both
 //! registries and serves them, in this one process, on loopback:
 //!
@@ -123,6 +124,20 @@ fn registry_keys(dir: &Path, registry: &Registry) -> anyhow::Result<(PathBuf, Pa
     Ok((private, public))
 }
 
+/// The TTP's signing key (P-256), created on first use, and its public PEM.
+fn ttp_signing_key(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let private = dir.join("ttp-signing-key.pem");
+    let public = dir.join("ttp-signing-public.pem");
+    let pem = secret(&private, || {
+        Ok(pseudoform_ttp::signing::generate_pem()?.to_vec())
+    })?;
+    let key = pseudoform_ttp::signing::SigningKey::from_pem(&pem)
+        .with_context(|| format!("{} is not a usable signing key", private.display()))?;
+    fs::write(&public, key.public_pem())
+        .with_context(|| format!("cannot write {}", public.display()))?;
+    Ok((private, public))
+}
+
 fn toml_string(value: &str) -> String {
     serde_json::Value::String(value.into()).to_string()
 }
@@ -176,6 +191,7 @@ async fn main() -> anyhow::Result<()> {
     let token_sha256 = hex::encode(Sha256::digest(token.as_bytes()));
     let (a_private, a_public) = registry_keys(dir, &REGISTRY_A)?;
     let (b_private, b_public) = registry_keys(dir, &REGISTRY_B)?;
+    let (signing_private, signing_public) = ttp_signing_key(dir)?;
 
     let recipient = |r: &Registry, public: &Path, address: SocketAddr, extra: &[String]| {
         format!(
@@ -195,10 +211,11 @@ async fn main() -> anyhow::Result<()> {
         toml_string(REGISTRY_B.scope)
     );
     let ttp_toml = format!(
-        "# Development configuration written by pseudoform-demo.\nlisten = {}\ndatabase = {}\nmaster_key_file = {}\n\n[rate_limit]\nevaluations_per_minute = {}\nburst = {}\n\n{}{}[[callers]]\nname = \"demo-provider\"\ntoken_sha256 = {}\nrecipients = {}\n",
+        "# Development configuration written by pseudoform-demo.\nlisten = {}\ndatabase = {}\nmaster_key_file = {}\nsigning_key = {}\n\n[rate_limit]\nevaluations_per_minute = {}\nburst = {}\n\n{}{}[[callers]]\nname = \"demo-provider\"\ntoken_sha256 = {}\nrecipients = {}\n",
         toml_string(&ttp_address.to_string()),
         toml_string(&dir.join("ttp.sqlite").to_string_lossy()),
         toml_string(&master_key.to_string_lossy()),
+        toml_string(&signing_private.to_string_lossy()),
         options.rate_limit,
         options.rate_limit.clamp(1, 10_000),
         recipient(&REGISTRY_A, &a_public, a_address, &options.extra_origin),
@@ -212,7 +229,7 @@ async fn main() -> anyhow::Result<()> {
 
     let registry_toml = |r: &Registry, private: &Path, address: SocketAddr| {
         format!(
-            "# Development configuration written by pseudoform-demo.\nlisten = {}\nrecipient_organization = {}\nrecipient_scope = {}\nallowed_types = {}\ndatabase = {}\nwww_dir = {}\nttp_url = {}\nprovider = {}\naccess_token = {}\n\n[[keys]]\npath = {}\n",
+            "# Development configuration written by pseudoform-demo.\nlisten = {}\nrecipient_organization = {}\nrecipient_scope = {}\nallowed_types = {}\ndatabase = {}\nwww_dir = {}\nttp_url = {}\nprovider = {}\naccess_token = {}\nttp_signing_keys = [{}]\n\n[[keys]]\npath = {}\n",
             toml_string(&address.to_string()),
             toml_string(r.organization),
             toml_string(r.scope),
@@ -222,6 +239,7 @@ async fn main() -> anyhow::Result<()> {
             toml_string(&public_ttp_url),
             toml_string(PROVIDER),
             toml_string(&token),
+            toml_string(&signing_public.to_string_lossy()),
             toml_string(&private.to_string_lossy()),
         )
     };

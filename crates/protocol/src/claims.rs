@@ -1,4 +1,6 @@
-//! The payloads of the JWEs the TTP encrypts to a recipient.
+//! The claims the TTP signs (compact JWS, `ES256`) and encrypts to a
+//! recipient: the plaintext of each JWE is that JWS (`cty: JWT`, a nested
+//! JWT, RFC 7519 §5.2).
 
 use std::collections::BTreeMap;
 

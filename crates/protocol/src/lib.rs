@@ -8,6 +8,7 @@
 //! identifying value: only blinded elements, JWEs, blind factors, labels.
 
 pub mod claims;
+pub mod jwk;
 pub mod package;
 pub mod registry;
 pub mod ttp;
@@ -19,8 +20,39 @@ pub const PROTOCOL_VERSION: &str = "1.1";
 /// Lifetime of a JWE from the TTP, in seconds (the national `exp` is 5 minutes).
 pub const JWE_LIFETIME_SECONDS: i64 = 300;
 
+/// The JWS algorithm of the TTP's signature on the claims (ECDSA P-256 with
+/// SHA-256).
+pub const SIGNATURE_ALG: &str = "ES256";
+
+/// `cty` of a JWE whose plaintext is a signed JWT (nested JWT, RFC 7519
+/// §5.2), and `typ` of that JWS.
+pub const NESTED_JWT: &str = "JWT";
+
 /// Prefix of the `subject` claim before the base64url evaluated element.
 pub const SUBJECT_PREFIX: &str = "pseudonym:eval:";
+
+/// Whether `organization` is `oin:` followed by exactly 20 digits.
+pub fn is_oin(organization: &str) -> bool {
+    organization
+        .strip_prefix("oin:")
+        .is_some_and(|digits| digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn since_epoch() -> std::time::Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// Current time, seconds since the Unix epoch (0 before it).
+pub fn unix_now() -> i64 {
+    i64::try_from(since_epoch().as_secs()).unwrap_or(i64::MAX)
+}
+
+/// Current time, milliseconds since the Unix epoch (0 before it).
+pub fn unix_now_millis() -> i64 {
+    i64::try_from(since_epoch().as_millis()).unwrap_or(i64::MAX)
+}
 
 /// A problem answer of the TTP or the registry (any 4xx/5xx): a stable
 /// `code`, a human sentence without any input value, and the `field` (a
@@ -54,5 +86,26 @@ impl ErrorBody {
     pub fn with_field(mut self, field: &str) -> Self {
         self.field = Some(field.into());
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oin_format() {
+        assert!(is_oin("oin:00000001000000001000"));
+        assert!(!is_oin("oin:0000000100000000100"));
+        assert!(!is_oin("00000001000000001000"));
+        assert!(!is_oin("OIN:00000001000000001000"));
+        assert!(!is_oin("oin:0000000100000000100x"));
+    }
+
+    #[test]
+    fn clock() {
+        let (s, ms) = (unix_now(), unix_now_millis());
+        assert!(s > 1_700_000_000);
+        assert!((ms / 1000 - s).abs() <= 1);
     }
 }

@@ -47,8 +47,10 @@ pub fn label(pseudonym_type: &str, key_version: u32, element_b64: &str) -> Strin
     format!("{pseudonym_type}:v{key_version}:{element_b64}")
 }
 
-/// Names of form fields that identify a patient; a registry refuses a
-/// submission whose `data` has any of them.
+/// Names of form fields that identify a patient, English and Dutch; a
+/// registry refuses a submission whose `data` has any of them (compared
+/// without case, `_` and `-`). `postcode`, `bsn` and `mrn` are the same in
+/// both languages.
 pub const IDENTIFYING_FIELD_NAMES: &[&str] = &[
     "birthName",
     "birthDate",
@@ -59,4 +61,24 @@ pub const IDENTIFYING_FIELD_NAMES: &[&str] = &[
     "houseNumberAddition",
     "bsn",
     "mrn",
+    // The Dutch names a form would use.
+    "geboortenaam",
+    "achternaam",
+    "naam",
+    "voornaam",
+    "voorletter",
+    "voorletters",
+    "geboortedatum",
+    "geslacht",
+    "huisnummer",
+    "toevoeging",
+    "huisnummertoevoeging",
+    "adres",
+    "straat",
+    "woonplaats",
+    "burgerservicenummer",
+    "patientnummer",
+    "patiëntnummer",
+    "patientid",
+    "ziekenhuisnummer",
 ];

@@ -10,13 +10,16 @@
 //! ttp_url = "http://127.0.0.1:8080"
 //! provider = "ura:00000001"
 //! access_token = "demo-provider-token"
+//! ttp_signing_keys = ["keys/ttp-signing-public.pem"]
+//! accept_unsigned = false
 //!
 //! [[keys]]
 //! path = "keys/registry-key.pem"
 //! # kid = "…"   # default: the RFC 7638 thumbprint of the public key
 //! ```
 //!
-//! Relative paths (`database`, `www_dir`, `keys[].path`) are taken relative
+//! Relative paths (`database`, `www_dir`, `keys[].path`,
+//! `ttp_signing_keys`) are taken relative
 //! to the directory of the configuration file.
 
 use std::net::SocketAddr;
@@ -79,6 +82,17 @@ pub struct RegistryConfig {
     /// Allowed clock difference with the TTP, in seconds.
     #[serde(default = "default_skew")]
     pub clock_skew_seconds: i64,
+    /// PEM files of the TTP's public signing keys (P-256, `ES256`), pinned:
+    /// the claims inside every JWE must be a JWS of one of them, selected by
+    /// `kid` (the RFC 7638 thumbprint). Several during a rotation.
+    #[serde(default)]
+    pub ttp_signing_keys: Vec<PathBuf>,
+    /// Accept JWEs whose plaintext is the bare claims, not signed: only for
+    /// a TTP that does not sign (the national reference service). Anybody
+    /// who has the registry's public key can make such a JWE. Signed ones
+    /// are verified all the same.
+    #[serde(default)]
+    pub accept_unsigned: bool,
 }
 
 fn default_listen() -> SocketAddr {
@@ -123,6 +137,9 @@ impl RegistryConfig {
         };
         resolve(&mut self.database);
         resolve(&mut self.www_dir);
+        for p in &mut self.ttp_signing_keys {
+            resolve(p);
+        }
         for key in &mut self.keys {
             if let Some(p) = key.path.as_mut() {
                 resolve(p);
@@ -140,11 +157,7 @@ impl RegistryConfig {
 }
 
 /// Checks the form of a recipient organisation: `oin:` and 20 digits.
-pub fn is_oin(organization: &str) -> bool {
-    organization
-        .strip_prefix("oin:")
-        .is_some_and(|digits| digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()))
-}
+pub use pseudoform_protocol::is_oin;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
@@ -163,6 +176,11 @@ mod tests {
             config.keys[0].path.as_deref(),
             Some(Path::new("/etc/registry/keys/registry-key.pem"))
         );
+        assert_eq!(
+            config.ttp_signing_keys,
+            [Path::new("/etc/registry/keys/ttp-signing-public.pem")]
+        );
+        assert!(!config.accept_unsigned);
     }
 
     #[test]

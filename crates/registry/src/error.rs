@@ -81,6 +81,38 @@ pub enum ReceiveError {
         /// Index in `pseudonyms`.
         index: usize,
     },
+    /// The decrypted plaintext is bare claims, not signed by the TTP, and
+    /// this registry does not accept unsigned claims.
+    #[error("the pseudonym's claims are not signed by the TTP")]
+    Unsigned {
+        /// Index in `pseudonyms`.
+        index: usize,
+    },
+    /// The claims' signature is not a valid signature of a pinned TTP key.
+    #[error("the signature on the pseudonym's claims is not valid")]
+    BadSignature {
+        /// Index in `pseudonyms`.
+        index: usize,
+    },
+    /// The claims' `version` is not the protocol version.
+    #[error("the pseudonym's protocol version is not supported")]
+    VersionUnsupported {
+        /// Index in `pseudonyms`.
+        index: usize,
+    },
+    /// The JWE's lifetime (`exp - iat`) is longer than the protocol allows.
+    #[error("the pseudonym's lifetime is too long")]
+    LifetimeTooLong {
+        /// Index in `pseudonyms`.
+        index: usize,
+    },
+    /// The pseudonyms come from more than one JWE while one of them is a
+    /// record JWE: one submission is one record of one patient.
+    #[error("the pseudonyms come from different records")]
+    MixedRecords {
+        /// Index in `pseudonyms` of the first pseudonym from another JWE.
+        index: usize,
+    },
     /// The decrypted claims are not a valid evaluation or record payload.
     #[error("the pseudonym's claims are invalid")]
     InvalidClaims {
@@ -150,6 +182,11 @@ impl ReceiveError {
             ReceiveError::UnsupportedAlgorithm { .. } => "pseudonym.unsupportedAlgorithm",
             ReceiveError::Undecryptable { .. } => "pseudonym.undecryptable",
             ReceiveError::InvalidClaims { .. } => "pseudonym.invalidClaims",
+            ReceiveError::Unsigned { .. } => "pseudonym.unsigned",
+            ReceiveError::BadSignature { .. } => "pseudonym.badSignature",
+            ReceiveError::VersionUnsupported { .. } => "pseudonym.versionUnsupported",
+            ReceiveError::LifetimeTooLong { .. } => "pseudonym.lifetimeTooLong",
+            ReceiveError::MixedRecords { .. } => "pseudonyms.mixedRecords",
             ReceiveError::WrongRecipient { .. } => "pseudonym.wrongRecipient",
             ReceiveError::Expired { .. } => "pseudonym.expired",
             ReceiveError::NotYetValid { .. } => "pseudonym.notYetValid",
@@ -176,9 +213,9 @@ impl ReceiveError {
         match self {
             ReceiveError::RecipientMismatch { field } => Some((*field).to_owned()),
             ReceiveError::UnsupportedMethod => Some("methodVersion".into()),
-            ReceiveError::NoPseudonyms | ReceiveError::TooManyPseudonyms => {
-                Some("pseudonyms".into())
-            }
+            ReceiveError::NoPseudonyms
+            | ReceiveError::TooManyPseudonyms
+            | ReceiveError::MixedRecords { .. } => Some("pseudonyms".into()),
             ReceiveError::UnknownType { index }
             | ReceiveError::TypeNotAllowed { index }
             | ReceiveError::DuplicateType { index } => Some(format!("pseudonyms[{index}].type")),
@@ -190,6 +227,10 @@ impl ReceiveError {
             | ReceiveError::UnsupportedAlgorithm { index }
             | ReceiveError::Undecryptable { index }
             | ReceiveError::InvalidClaims { index }
+            | ReceiveError::Unsigned { index }
+            | ReceiveError::BadSignature { index }
+            | ReceiveError::VersionUnsupported { index }
+            | ReceiveError::LifetimeTooLong { index }
             | ReceiveError::WrongRecipient { index }
             | ReceiveError::Expired { index }
             | ReceiveError::NotYetValid { index }

@@ -7,11 +7,20 @@
 //! the public key unless the configuration names another), so that keys can
 //! rotate: the registry keeps the old key while JWEs made for it may still
 //! arrive. A JWE without `kid` is tried against every key.
+//!
+//! The plaintext of a JWE of the pseudoform TTP is a compact JWS of the
+//! claims (a nested JWT, RFC 7519 §5.2), signed with the TTP's P-256 key
+//! (`ES256`); [`SignatureKeys`] holds the pinned public keys and verifies it.
+//! Without that signature anybody who has the registry's public key could
+//! make a JWE of claims `Z = r·N` for a pseudonym `N` they know.
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use josekit::jwe::alg::rsaes::RsaesJweDecrypter;
+use josekit::jws::alg::ecdsa::EcdsaJwsVerifier;
+use openssl::bn::{BigNum, BigNumContext};
+use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
-use sha2::{Digest, Sha256};
+use pseudoform_protocol::{NESTED_JWT, SIGNATURE_ALG};
 use zeroize::Zeroizing;
 
 /// `alg` of the pseudoform TTP's JWEs.
@@ -77,14 +86,7 @@ impl std::fmt::Debug for KeyRing {
 
 /// The RFC 7638 JWK thumbprint (SHA-256, unpadded base64url) of an RSA
 /// public key given by its modulus and public exponent (big-endian bytes).
-pub fn rsa_thumbprint(modulus: &[u8], exponent: &[u8]) -> String {
-    let canonical = format!(
-        r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
-        Base64UrlUnpadded::encode_string(exponent),
-        Base64UrlUnpadded::encode_string(modulus)
-    );
-    Base64UrlUnpadded::encode_string(&Sha256::digest(canonical.as_bytes()))
-}
+pub use pseudoform_protocol::jwk::rsa_thumbprint;
 
 /// The RFC 7638 thumbprint of the public half of an RSA private key.
 pub fn thumbprint_of_key(key: &PKey<Private>) -> Result<String, KeyError> {
@@ -182,15 +184,152 @@ impl KeyRing {
 
 /// The protected header of a compact JWE as a JSON object.
 fn protected_header(compact: &str) -> Result<serde_json::Map<String, serde_json::Value>, JweError> {
-    if compact.split('.').count() != 5 {
-        return Err(JweError::Undecryptable);
+    first_header(compact, 5).ok_or(JweError::Undecryptable)
+}
+
+/// The decoded first part of a compact serialisation of `parts` parts.
+fn first_header(compact: &str, parts: usize) -> Option<serde_json::Map<String, serde_json::Value>> {
+    if compact.split('.').count() != parts {
+        return None;
     }
-    let header_b64 = compact.split('.').next().ok_or(JweError::Undecryptable)?;
+    let header_b64 = compact.split('.').next()?;
     if header_b64.len() > MAX_HEADER {
-        return Err(JweError::Undecryptable);
+        return None;
     }
-    let bytes = Base64UrlUnpadded::decode_vec(header_b64).map_err(|_| JweError::Undecryptable)?;
-    serde_json::from_slice(&bytes).map_err(|_| JweError::Undecryptable)
+    let bytes = Base64UrlUnpadded::decode_vec(header_b64).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Why the signature on decrypted claims was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    /// The plaintext is not a JWS: bare claims, which this registry refuses.
+    #[error("the claims are not signed")]
+    Unsigned,
+    /// A JWS, but not a valid `ES256` signature of a pinned key.
+    #[error("the signature on the claims is not valid")]
+    BadSignature,
+}
+
+/// Why a TTP signing key could not be pinned.
+#[derive(Debug, thiserror::Error)]
+pub enum SigningKeyError {
+    /// The PEM is not a P-256 public key.
+    #[error("the TTP signing key is not a PEM P-256 public key")]
+    NotP256PublicKey,
+    /// The same key is pinned twice.
+    #[error("the same TTP signing key is pinned twice")]
+    Duplicate,
+}
+
+struct PinnedKey {
+    kid: String,
+    verifier: EcdsaJwsVerifier,
+}
+
+/// The pinned public signing keys of the TTP, selected by `kid`.
+#[derive(Default)]
+pub struct SignatureKeys {
+    keys: Vec<PinnedKey>,
+}
+
+impl std::fmt::Debug for SignatureKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignatureKeys")
+            .field("kids", &self.kids())
+            .finish()
+    }
+}
+
+/// What a decrypted plaintext is.
+pub enum Plaintext {
+    /// The claims of a verified JWS.
+    Signed(Zeroizing<Vec<u8>>),
+    /// Bare claims (JSON), not signed.
+    Unsigned,
+}
+
+impl SignatureKeys {
+    /// No pinned key.
+    pub fn new() -> Self {
+        SignatureKeys::default()
+    }
+
+    /// Pins a PEM (SPKI) P-256 public key; returns its `kid`, the RFC 7638
+    /// thumbprint.
+    pub fn add_pem(&mut self, pem: &[u8]) -> Result<String, SigningKeyError> {
+        let bad = |_| SigningKeyError::NotP256PublicKey;
+        let key = PKey::public_key_from_pem(pem).map_err(bad)?;
+        let ec = key.ec_key().map_err(bad)?;
+        if ec.group().curve_name() != Some(Nid::X9_62_PRIME256V1) {
+            return Err(SigningKeyError::NotP256PublicKey);
+        }
+        ec.check_key().map_err(bad)?;
+        let mut ctx = BigNumContext::new().map_err(bad)?;
+        let (mut x, mut y) = (BigNum::new().map_err(bad)?, BigNum::new().map_err(bad)?);
+        ec.public_key()
+            .affine_coordinates(ec.group(), &mut x, &mut y, &mut ctx)
+            .map_err(bad)?;
+        let kid = pseudoform_protocol::jwk::ec_thumbprint(
+            "P-256",
+            &x.to_vec_padded(32).map_err(bad)?,
+            &y.to_vec_padded(32).map_err(bad)?,
+        );
+        if self.keys.iter().any(|k| k.kid == kid) {
+            return Err(SigningKeyError::Duplicate);
+        }
+        let spki = key.public_key_to_der().map_err(bad)?;
+        let verifier = josekit::jws::ES256
+            .verifier_from_der(&spki)
+            .map_err(|_| SigningKeyError::NotP256PublicKey)?;
+        self.keys.push(PinnedKey {
+            kid: kid.clone(),
+            verifier,
+        });
+        Ok(kid)
+    }
+
+    /// The `kid`s of the pinned keys.
+    pub fn kids(&self) -> Vec<&str> {
+        self.keys.iter().map(|k| k.kid.as_str()).collect()
+    }
+
+    /// Whether no key is pinned.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Classifies and verifies a decrypted plaintext: a compact JWS whose
+    /// header names `alg: ES256` and the `kid` of a pinned key, without
+    /// `crit`, with a valid signature, gives its payload; bare JSON claims
+    /// are [`Plaintext::Unsigned`]; anything else is a bad signature.
+    pub fn verify(&self, plaintext: &[u8]) -> Result<Plaintext, SignatureError> {
+        let text = std::str::from_utf8(plaintext).map_err(|_| SignatureError::BadSignature)?;
+        let text = text.trim_ascii();
+        if text.starts_with('{') {
+            return Ok(Plaintext::Unsigned);
+        }
+        let header = first_header(text, 3).ok_or(SignatureError::BadSignature)?;
+        let str_of = |name: &str| header.get(name).and_then(|v| v.as_str());
+        if str_of("alg") != Some(SIGNATURE_ALG)
+            || header.contains_key("crit")
+            || header.contains_key("b64")
+            || header
+                .get("typ")
+                .is_some_and(|t| t.as_str() != Some(NESTED_JWT))
+        {
+            return Err(SignatureError::BadSignature);
+        }
+        let kid = str_of("kid").ok_or(SignatureError::BadSignature)?;
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.kid == kid)
+            .ok_or(SignatureError::BadSignature)?;
+        let (payload, _) = josekit::jws::deserialize_compact(text, &key.verifier)
+            .map_err(|_| SignatureError::BadSignature)?;
+        Ok(Plaintext::Signed(Zeroizing::new(payload)))
+    }
 }
 
 #[cfg(test)]

@@ -2,11 +2,14 @@
 //! temporary pseudonyms to definitive ones and stores the record.
 //!
 //! For each temporary pseudonym: the package decodes; its JWE decrypts with
-//! one of the registry's keys ([`crate::jwe`]); the claims are a record
+//! one of the registry's keys ([`crate::jwe`]); its plaintext is a JWS of
+//! the claims with a valid signature of a pinned TTP key (bare claims only
+//! where `accept_unsigned` allows them); the claims are a record
 //! payload ([`RecordClaims`], has `evaluations`) or a single evaluation
-//! ([`EvalClaims`], has `subject`); `aud` and `scope` are the registry's; the
-//! JWE has not expired and was not issued in the future (30 s of clock skew
-//! by default); it holds the evaluation of the submitted type; the evaluated
+//! ([`EvalClaims`], has `subject`); `version` is the protocol's; `aud` and
+//! `scope` are the registry's; `exp - iat` is at most the protocol's 300 s
+//! (plus the clock skew); the JWE has not expired and was not issued in the
+//! future (30 s of clock skew by default); it holds the evaluation of the submitted type; the evaluated
 //! element and the blind factor are valid; `N = r⁻¹·Z`. Evaluations under
 //! older key versions (`extra_versions`) are de-blinded and stored too, so
 //! that records received during a key rotation link to older ones.
@@ -14,7 +17,10 @@
 //! Finally the record, its labels and the JWEs' ids are written in one
 //! transaction; a JWE used before makes the whole submission fail
 //! ([`ReceiveError::Replayed`]). Several pseudonyms of one submission may
-//! share one record JWE: that is what a batch evaluation produces.
+//! share one record JWE: that is what a batch evaluation produces. A record
+//! JWE is one patient's record: when one pseudonym comes from a record JWE,
+//! all of them must come from that one ([`ReceiveError::MixedRecords`]).
+//! Single evaluations (`/oprf/eval`) are one JWE per pseudonym.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -26,12 +32,13 @@ use pseudoform_core::PseudonymType;
 use pseudoform_protocol::claims::{EvalClaims, RecordClaims};
 use pseudoform_protocol::package::TemporaryPseudonym;
 use pseudoform_protocol::registry::{label, Receipt, Submission, IDENTIFYING_FIELD_NAMES};
-use pseudoform_protocol::SUBJECT_PREFIX;
+use pseudoform_protocol::{JWE_LIFETIME_SECONDS, PROTOCOL_VERSION, SUBJECT_PREFIX};
 use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
 use crate::config::{is_oin, RegistryConfig};
 use crate::error::ReceiveError;
-use crate::jwe::{JweError, KeyRing};
+use crate::jwe::{JweError, KeyRing, Plaintext, SignatureError, SignatureKeys};
 use crate::store::{NewPseudonym, Store, StoreError, UsedJwe};
 
 /// Most fields in `data`.
@@ -54,6 +61,8 @@ pub struct Receiver {
     scope: String,
     allowed: BTreeSet<PseudonymType>,
     keys: KeyRing,
+    signature_keys: SignatureKeys,
+    accept_unsigned: bool,
     store: Arc<Store>,
     skew: i64,
 }
@@ -78,17 +87,13 @@ struct Evaluated<'a> {
 }
 
 /// Current time, seconds since the Unix epoch.
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+pub use pseudoform_protocol::unix_now;
 
 impl Receiver {
     /// A receiver for the registry `organization` (`oin:` + 20 digits) and
     /// `scope`, accepting `allowed_types`, decrypting with `keys` and
-    /// storing into `store`.
+    /// storing into `store`. It pins no TTP signing key: give them with
+    /// [`Receiver::with_ttp_signing_keys`], or every JWE is refused.
     pub fn new(
         organization: &str,
         scope: &str,
@@ -109,9 +114,26 @@ impl Receiver {
             scope: scope.to_owned(),
             allowed: allowed_types.iter().copied().collect(),
             keys,
+            signature_keys: SignatureKeys::new(),
+            accept_unsigned: false,
             store,
             skew: DEFAULT_CLOCK_SKEW,
         })
+    }
+
+    /// The same receiver verifying the claims' signatures with `keys`, the
+    /// TTP's pinned public signing keys.
+    pub fn with_ttp_signing_keys(mut self, keys: SignatureKeys) -> Self {
+        self.signature_keys = keys;
+        self
+    }
+
+    /// The same receiver accepting (`true`) or refusing (`false`, the
+    /// default) JWEs whose claims are not signed. Only for a TTP that does
+    /// not sign: anybody with the registry's public key can make them.
+    pub fn accepting_unsigned(mut self, accept: bool) -> Self {
+        self.accept_unsigned = accept;
+        self
     }
 
     /// The same receiver with another allowed clock skew (seconds, ≥ 0).
@@ -124,15 +146,28 @@ impl Receiver {
     pub fn from_config(config: &RegistryConfig) -> anyhow::Result<Self> {
         let mut keys = KeyRing::new();
         for (i, key) in config.keys.iter().enumerate() {
-            let pem = match (&key.path, &key.pem) {
+            let pem = Zeroizing::new(match (&key.path, &key.pem) {
                 (Some(path), None) => std::fs::read(path)
                     .with_context(|| format!("cannot read registry key {}", path.display()))?,
                 (None, Some(pem)) => pem.as_bytes().to_vec(),
                 _ => anyhow::bail!("keys[{i}] needs exactly one of path and pem"),
-            };
+            });
             keys.add_pem(&pem, key.kid.as_deref())
                 .with_context(|| format!("keys[{i}] cannot be used"))?;
         }
+        let mut signature_keys = SignatureKeys::new();
+        for path in &config.ttp_signing_keys {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("cannot read TTP signing key {}", path.display()))?;
+            signature_keys
+                .add_pem(&pem)
+                .with_context(|| format!("TTP signing key {}", path.display()))?;
+        }
+        anyhow::ensure!(
+            !signature_keys.is_empty() || config.accept_unsigned,
+            "ttp_signing_keys is empty: pin the TTP's public signing key \
+             (`pseudoform-ttp signing-key --public-pem`)"
+        );
         let allowed = parse_types(&config.allowed_types)?;
         let store = Store::open(&config.database)
             .with_context(|| format!("cannot open the database {}", config.database.display()))?;
@@ -143,7 +178,9 @@ impl Receiver {
             keys,
             Arc::new(store),
         )?
-        .with_clock_skew(config.clock_skew_seconds))
+        .with_clock_skew(config.clock_skew_seconds)
+        .with_ttp_signing_keys(signature_keys)
+        .accepting_unsigned(config.accept_unsigned))
     }
 
     /// The store the receiver writes to.
@@ -196,6 +233,15 @@ impl Receiver {
             let jwe = package.evaluated_output.as_str();
             if !opened.contains_key(jwe) {
                 let o = self.open(jwe, now, index)?;
+                // A record JWE is one patient's record: no pseudonym of
+                // another JWE may join it, and it may join no other.
+                let is_record = |o: &Opened| matches!(o.claims, Claims::Record(_));
+                if opened
+                    .values()
+                    .any(|p| (is_record(p) || is_record(&o)) && p.jti != o.jti)
+                {
+                    return Err(ReceiveError::MixedRecords { index });
+                }
                 opened.insert(jwe, o);
             }
             let o = opened.get(jwe).ok_or(ReceiveError::Storage)?;
@@ -303,10 +349,18 @@ impl Receiver {
 
     /// Decrypts one JWE and checks its claims.
     fn open(&self, jwe: &str, now: i64, index: usize) -> Result<Opened, ReceiveError> {
-        let payload = self.keys.decrypt(jwe).map_err(|e| match e {
+        let plaintext = self.keys.decrypt(jwe).map_err(|e| match e {
             JweError::Undecryptable => ReceiveError::Undecryptable { index },
             JweError::UnsupportedAlgorithm => ReceiveError::UnsupportedAlgorithm { index },
         })?;
+        let payload = match self.signature_keys.verify(&plaintext) {
+            Ok(Plaintext::Signed(claims)) => claims,
+            Ok(Plaintext::Unsigned) if self.accept_unsigned => plaintext,
+            Ok(Plaintext::Unsigned) | Err(SignatureError::Unsigned) => {
+                return Err(ReceiveError::Unsigned { index })
+            }
+            Err(SignatureError::BadSignature) => return Err(ReceiveError::BadSignature { index }),
+        };
         let invalid = || ReceiveError::InvalidClaims { index };
         let value: serde_json::Value = serde_json::from_slice(&payload).map_err(|_| invalid())?;
         let object = value.as_object().ok_or_else(invalid)?;
@@ -317,15 +371,28 @@ impl Receiver {
         } else {
             return Err(invalid());
         };
-        let (aud, scope, iat, exp, jti) = match &claims {
-            Claims::Eval(c) => (&c.aud, &c.scope, c.iat, c.exp, c.jti.clone()),
-            Claims::Record(c) => (&c.aud, &c.scope, c.iat, c.exp, Some(c.jti.clone())),
+        let (version, aud, scope, iat, exp, jti) = match &claims {
+            Claims::Eval(c) => (&c.version, &c.aud, &c.scope, c.iat, c.exp, c.jti.clone()),
+            Claims::Record(c) => (
+                &c.version,
+                &c.aud,
+                &c.scope,
+                c.iat,
+                c.exp,
+                Some(c.jti.clone()),
+            ),
         };
+        if version != PROTOCOL_VERSION {
+            return Err(ReceiveError::VersionUnsupported { index });
+        }
         if *aud != self.organization || *scope != self.scope {
             return Err(ReceiveError::WrongRecipient { index });
         }
         if exp < iat {
             return Err(invalid());
+        }
+        if exp.saturating_sub(iat) > JWE_LIFETIME_SECONDS.saturating_add(self.skew) {
+            return Err(ReceiveError::LifetimeTooLong { index });
         }
         if exp < now.saturating_sub(self.skew) {
             return Err(ReceiveError::Expired { index });

@@ -71,8 +71,8 @@ fn blind_label(stored: &VersionedPseudonym) -> anyhow::Result<Blinded> {
     let factor = Blind::from_uniform_bytes(&random)
         .map_err(|_| anyhow::anyhow!("drawing a blinding factor failed"))?;
     let s: Option<Scalar> = Scalar::from_canonical_bytes(*factor.to_bytes()).into();
-    let s = s.context("drawing a blinding factor failed")?;
-    let element = encoding::encode((n * s).compress().as_bytes());
+    let s = zeroize::Zeroizing::new(s.context("drawing a blinding factor failed")?);
+    let element = encoding::encode((n * *s).compress().as_bytes());
     Ok(Blinded { factor, element })
 }
 

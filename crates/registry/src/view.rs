@@ -6,6 +6,8 @@
 
 use std::fmt::Write as _;
 
+use pseudoform_core::CalendarDate;
+
 use crate::store::StoredRecord;
 
 /// The page's stylesheet, served at [`STYLESHEET_PATH`].
@@ -30,22 +32,15 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month as u32, day as u32)
-}
-
 fn parts(unix: i64) -> (i64, u32, u32, i64, i64, i64) {
-    let (y, mo, d) = civil_from_days(unix.div_euclid(86_400));
+    // Stored times are the registry's own clock: always within years 1..65535.
+    let date =
+        CalendarDate::from_days_since_epoch(unix.div_euclid(86_400)).unwrap_or(CalendarDate::EPOCH);
+    let (y, mo, d) = (
+        i64::from(date.year()),
+        u32::from(date.month()),
+        u32::from(date.day()),
+    );
     let secs = unix.rem_euclid(86_400);
     (y, mo, d, secs / 3600, secs % 3600 / 60, secs % 60)
 }

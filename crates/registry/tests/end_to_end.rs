@@ -34,6 +34,8 @@ struct Ttp {
 
 async fn start_ttp(dir: &std::path::Path) -> Ttp {
     std::fs::write(dir.join("registry-public.pem"), &registry_key().public_pem).unwrap();
+    // The TTP signs with the key the test registries pin.
+    std::fs::write(dir.join("signing.pem"), &ttp_signing_key().private_pem).unwrap();
     std::fs::write(
         dir.join("master.key"),
         MasterKey::generate().unwrap().to_text().as_str(),
@@ -43,6 +45,7 @@ async fn start_ttp(dir: &std::path::Path) -> Ttp {
         r#"
 database = "ttp.sqlite"
 master_key_file = "master.key"
+signing_key = "signing.pem"
 key_refresh_seconds = 0
 
 [[recipients]]
@@ -230,4 +233,38 @@ async fn browser_ttp_registry_rotation_and_rekey() {
     );
     assert!(labels[..3].contains(&nggv_v2.as_str()));
     assert!(labels[3..].iter().all(|l| l.contains(":v1:")));
+}
+
+#[tokio::test]
+async fn the_ttp_publishes_its_signing_key_and_other_pins_refuse_its_jwes() {
+    let ttp_dir = tempfile::tempdir().unwrap();
+    let ttp = start_ttp(ttp_dir.path()).await;
+    let jwks: serde_json::Value = ttp
+        .client
+        .get(format!("{}/v1/signing-keys", ttp.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks["keys"][0]["kid"], ttp_signing_key().kid.as_str());
+    assert_eq!(jwks["keys"][0]["alg"], "ES256");
+    assert_eq!(jwks["keys"][0]["crv"], "P-256");
+
+    // A registry that pins another key refuses the TTP's JWEs.
+    let other = Registry::start_configured(DEFAULT_TYPES, |config| {
+        let path = config.database.with_file_name("other-signing-public.pem");
+        std::fs::write(&path, &forger_signing_key().public_pem).unwrap();
+        config.ttp_signing_keys = vec![path];
+    })
+    .await;
+    let r = random_blind();
+    let jwe = ttp.eval("NGGV", &r).await;
+    let refused = submission(vec![("NGGV", package(&jwe, &r))], &[]);
+    assert_refused(&other, &refused, 422, "pseudonym.badSignature").await;
+    // The registry that pins the TTP's key accepts the same JWE.
+    let registry = Registry::start().await;
+    let (status, body) = registry.submit(&refused).await;
+    assert_eq!(status, 201, "{body}");
 }

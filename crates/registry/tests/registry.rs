@@ -6,6 +6,7 @@
 
 mod common;
 
+use base64ct::Encoding as _;
 use common::*;
 use pseudoform_core::encoding::encode;
 use pseudoform_registry::store::Store;
@@ -633,4 +634,264 @@ async fn static_files_form_config_and_health() {
     let health: Value = get("/health").await.unwrap().json().await.unwrap();
     assert_eq!(health, json!({"status": "ok"}));
     assert_eq!(get("/missing.html").await.unwrap().status().as_u16(), 404);
+}
+
+/// A single evaluation of `code` (vector key, fresh blind): claims and blind.
+fn fresh_eval(code: &str) -> (Value, pseudoform_core::oprf::Blind) {
+    let r = random_blind();
+    let claims = eval_claims(
+        code,
+        &subject(&server_key_v1(), &blind_vector(&vector(code), &r)),
+    );
+    (claims, r)
+}
+
+#[tokio::test]
+async fn only_claims_signed_by_a_pinned_ttp_key_are_accepted() {
+    let registry = Registry::start().await;
+
+    // Encrypted to the registry but not signed: what anybody with the
+    // registry's public key can make.
+    let (claims, r) = fresh_eval("NGGV");
+    let tp = package(&jwe_unsigned(&claims, oaep256(), registry_key()), &r);
+    assert_refused(
+        &registry,
+        &submission(vec![("NGGV", tp)], &[]),
+        422,
+        "pseudonym.unsigned",
+    )
+    .await;
+
+    // Signed by another key: under its own kid, and under the pinned kid.
+    let forger = forger_signing_key();
+    for kid in [forger.kid.as_str(), ttp_signing_key().kid.as_str()] {
+        let (claims, r) = fresh_eval("NGGV");
+        let tp = package(&jwe_signed_by(&claims, forger, kid, registry_key()), &r);
+        assert_refused(
+            &registry,
+            &submission(vec![("NGGV", tp)], &[]),
+            422,
+            "pseudonym.badSignature",
+        )
+        .await;
+    }
+
+    // `alg: none`, a signature over other claims, a JWS that is not one.
+    let (claims, r) = fresh_eval("NGGV");
+    let header = base64ct::Base64UrlUnpadded::encode_string(
+        format!(r#"{{"alg":"none","kid":"{}"}}"#, ttp_signing_key().kid).as_bytes(),
+    );
+    let body = base64ct::Base64UrlUnpadded::encode_string(&serde_json::to_vec(&claims).unwrap());
+    let signed = sign_with(&claims, ttp_signing_key(), &ttp_signing_key().kid);
+    let signature = signed.rsplit('.').next().unwrap();
+    let (other, _) = fresh_eval("NGGV");
+    let other_signed = sign_with(&other, ttp_signing_key(), &ttp_signing_key().kid);
+    let (other_header, _) = other_signed.split_once('.').unwrap();
+    for plaintext in [
+        format!("{header}.{body}."),
+        format!("{header}.{body}.{signature}"),
+        format!(
+            "{other_header}.{body}.{}",
+            other_signed.rsplit('.').next().unwrap()
+        ),
+        "not a jws".to_owned(),
+    ] {
+        let jwe = encrypt_plaintext(
+            plaintext.as_bytes(),
+            "JWT",
+            oaep256(),
+            registry_key(),
+            Some(&registry_key().kid),
+        );
+        assert_refused(
+            &registry,
+            &submission(vec![("NGGV", package(&jwe, &r))], &[]),
+            422,
+            "pseudonym.badSignature",
+        )
+        .await;
+    }
+
+    // Correctly signed: accepted.
+    let (claims, r) = fresh_eval("NGGV");
+    let tp = package(&jwe(&claims, oaep256(), registry_key()), &r);
+    let (status, body) = registry.submit(&submission(vec![("NGGV", tp)], &[])).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        labels(&body),
+        vec![format!("NGGV:v1:{}", vector("NGGV").pseudonym)]
+    );
+}
+
+#[tokio::test]
+async fn accept_unsigned_takes_the_national_unsigned_jwe_and_still_checks_signatures() {
+    let registry = Registry::start_configured(&["B", "NGGV"], |c| c.accept_unsigned = true).await;
+    let k1 = server_key_v1();
+    // The national reference service's JWE: bare claims, RSA-OAEP, no jti.
+    let v = vector("B");
+    let r = random_blind();
+    let iat = now();
+    let national = json!({
+        "subject": subject(&k1, &blind_vector(&v, &r)),
+        "aud": ORG, "scope": SCOPE, "version": "1.1",
+        "iat": iat, "exp": iat + 300, "extra_versions": {},
+    });
+    let tp = package(&jwe_unsigned(&national, oaep(), registry_key()), &r);
+    let (status, body) = registry.submit(&submission(vec![("B", tp)], &[])).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(labels(&body), vec![format!("B:v1:{}", v.pseudonym)]);
+    // A signed one that does not verify is refused all the same.
+    let (claims, r) = fresh_eval("NGGV");
+    let forger = forger_signing_key();
+    let tp = package(
+        &jwe_signed_by(&claims, forger, &forger.kid, registry_key()),
+        &r,
+    );
+    assert_refused(
+        &registry,
+        &submission(vec![("NGGV", tp)], &[]),
+        422,
+        "pseudonym.badSignature",
+    )
+    .await;
+}
+
+#[test]
+fn a_registry_without_pinned_keys_must_say_it_accepts_unsigned() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), DEFAULT_TYPES);
+    config.ttp_signing_keys.clear();
+    let err = pseudoform_registry::receiver::Receiver::from_config(&config).unwrap_err();
+    assert!(format!("{err:#}").contains("ttp_signing_keys"), "{err:#}");
+    config.accept_unsigned = true;
+    assert!(pseudoform_registry::receiver::Receiver::from_config(&config).is_ok());
+    // A pinned key that is not a P-256 public key is refused.
+    let bad = dir.path().join("bad.pem");
+    std::fs::write(&bad, &registry_key().public_pem).unwrap();
+    config.ttp_signing_keys = vec![bad];
+    assert!(pseudoform_registry::receiver::Receiver::from_config(&config).is_err());
+}
+
+#[tokio::test]
+async fn pseudonyms_of_one_submission_come_from_one_record() {
+    let registry = Registry::start().await;
+    let k1 = server_key_v1();
+    let record = |t: &'static str| {
+        let r = random_blind();
+        let s = subject(&k1, &blind_vector(&vector(t), &r));
+        (jwe(&record_claims(&[(t, s)]), oaep256(), registry_key()), r)
+    };
+    // Two record JWEs (two patients' records) mixed in one submission.
+    let (a, ra) = record("NGGV");
+    let (b, rb) = record("RGG");
+    assert_refused(
+        &registry,
+        &submission(
+            vec![("NGGV", package(&a, &ra)), ("RGG", package(&b, &rb))],
+            &[],
+        ),
+        422,
+        "pseudonyms.mixedRecords",
+    )
+    .await;
+    // A record JWE with a single evaluation's JWE.
+    let (single, rs) = fresh_eval("RGG");
+    let single = jwe(&single, oaep256(), registry_key());
+    assert_refused(
+        &registry,
+        &submission(
+            vec![("NGGV", package(&a, &ra)), ("RGG", package(&single, &rs))],
+            &[],
+        ),
+        422,
+        "pseudonyms.mixedRecords",
+    )
+    .await;
+    // Single evaluations, one JWE each, may be combined (the national flow).
+    let (c1, r1) = fresh_eval("NGGV");
+    let (c2, r2) = fresh_eval("RGG");
+    let (status, body) = registry
+        .submit(&submission(
+            vec![
+                ("NGGV", package(&jwe(&c1, oaep256(), registry_key()), &r1)),
+                ("RGG", package(&jwe(&c2, oaep256(), registry_key()), &r2)),
+            ],
+            &[],
+        ))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    // Each record JWE on its own is still fine.
+    let (status, body) = registry
+        .submit(&submission(vec![("NGGV", package(&a, &ra))], &[]))
+        .await;
+    assert_eq!(status, 201, "{body}");
+}
+
+#[tokio::test]
+async fn version_and_lifetime_are_checked() {
+    let registry = Registry::start().await;
+    let cases: Vec<(ClaimsEdit, &str)> = vec![
+        (
+            Box::new(|c| c["version"] = json!("1.0")),
+            "pseudonym.versionUnsupported",
+        ),
+        (
+            Box::new(|c| c["version"] = json!("2")),
+            "pseudonym.versionUnsupported",
+        ),
+        (
+            Box::new(|c| c["exp"] = json!(c["iat"].as_i64().unwrap() + 3600)),
+            "pseudonym.lifetimeTooLong",
+        ),
+        (
+            Box::new(|c| c["exp"] = json!(c["iat"].as_i64().unwrap() + 300 + 31)),
+            "pseudonym.lifetimeTooLong",
+        ),
+    ];
+    for (edit, code) in cases {
+        let (mut claims, r) = fresh_eval("C");
+        edit(&mut claims);
+        let tp = package(&jwe(&claims, oaep256(), registry_key()), &r);
+        assert_refused(&registry, &submission(vec![("C", tp)], &[]), 422, code).await;
+    }
+    // A record JWE is checked the same way.
+    let r = random_blind();
+    let mut claims = record_claims(&[(
+        "C",
+        subject(&server_key_v1(), &blind_vector(&vector("C"), &r)),
+    )]);
+    claims["exp"] = json!(claims["iat"].as_i64().unwrap() + 86_400);
+    let tp = package(&jwe(&claims, oaep256(), registry_key()), &r);
+    assert_refused(
+        &registry,
+        &submission(vec![("C", tp)], &[]),
+        422,
+        "pseudonym.lifetimeTooLong",
+    )
+    .await;
+    // 300 s plus the skew is the longest accepted.
+    let (mut claims, r) = fresh_eval("C");
+    claims["exp"] = json!(claims["iat"].as_i64().unwrap() + 330);
+    let tp = package(&jwe(&claims, oaep256(), registry_key()), &r);
+    let (status, body) = registry.submit(&submission(vec![("C", tp)], &[])).await;
+    assert_eq!(status, 201, "{body}");
+}
+
+#[tokio::test]
+async fn dutch_identifying_field_names_are_refused() {
+    let registry = Registry::start().await;
+    for name in [
+        "geboortedatum",
+        "Achter_Naam",
+        "huisnummer-toevoeging",
+        "BSN",
+    ] {
+        assert_refused(
+            &registry,
+            &submission(vec![("NGGV", temporary("NGGV"))], &[(name, "x")]),
+            422,
+            "data.identifyingField",
+        )
+        .await;
+    }
 }

@@ -31,6 +31,11 @@ pub struct TtpConfig {
     /// [`crate::keys::MASTER_KEY_ENV`]; giving both is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub master_key_file: Option<PathBuf>,
+    /// PEM file of the TTP's P-256 private signing key (PKCS#8 or SEC 1,
+    /// `pseudoform-ttp gen-signing-key`). Every JWE's plaintext is a JWS of
+    /// its claims made with it; registries pin its public key
+    /// (`GET /v1/signing-keys`, `pseudoform-ttp signing-key --public-pem`).
+    pub signing_key: PathBuf,
     /// Key-management algorithm of the JWEs, unless a recipient sets its own.
     #[serde(default)]
     pub jwe_alg: JweAlg,
@@ -163,11 +168,7 @@ fn default_key_refresh() -> u64 {
 }
 
 /// Whether `organization` is `oin:` followed by exactly 20 digits.
-pub fn is_oin_organization(organization: &str) -> bool {
-    organization
-        .strip_prefix("oin:")
-        .is_some_and(|digits| digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()))
-}
+pub use pseudoform_protocol::is_oin as is_oin_organization;
 
 /// Whether `origin` is a serialised web origin `scheme://host[:port]`.
 fn is_origin(origin: &str) -> bool {
@@ -208,6 +209,7 @@ impl TtpConfig {
             }
         };
         resolve(&mut self.database);
+        resolve(&mut self.signing_key);
         if let Some(p) = self.master_key_file.as_mut() {
             resolve(p);
         }
@@ -309,6 +311,7 @@ mod tests {
     const MINIMAL: &str = r#"
 database = "ttp.sqlite"
 master_key_file = "master.key"
+signing_key = "signing.pem"
 
 [[recipients]]
 organization = "oin:00000001000000001000"
@@ -327,6 +330,7 @@ recipients = [{ organization = "oin:00000001000000001000", scope = "kwaliteitsre
     fn minimal_file_parses_with_defaults() {
         let c = TtpConfig::from_toml_str(MINIMAL, Path::new("/etc/ttp")).unwrap();
         assert_eq!(c.database, PathBuf::from("/etc/ttp/ttp.sqlite"));
+        assert_eq!(c.signing_key, PathBuf::from("/etc/ttp/signing.pem"));
         assert_eq!(
             c.recipients[0].public_key,
             PathBuf::from("/etc/ttp/registry-a.pem")

@@ -17,6 +17,7 @@ use zeroize::Zeroizing;
 use crate::error::ApiError;
 use crate::jwe::RecipientKey;
 use crate::keys::DomainKeys;
+use crate::signing::SigningKey;
 
 /// Runs `work` on the rayon pool and waits for it without blocking the
 /// executor. A panic (there should be none) becomes a 500.
@@ -80,9 +81,14 @@ fn jti() -> Result<String, ApiError> {
     Ok(hex::encode(bytes))
 }
 
-fn encrypt<T: serde::Serialize>(recipient: &RecipientKey, claims: &T) -> Result<String, ApiError> {
+/// Signs the claims and encrypts the JWS to the recipient (a nested JWT).
+fn encrypt<T: serde::Serialize>(to: &Audience<'_>, claims: &T) -> Result<String, ApiError> {
     let payload = serde_json::to_vec(claims).map_err(|_| ApiError::internal())?;
-    recipient.encrypt(&payload).map_err(|e| {
+    let jws = to.signer.sign(&payload).map_err(|e| {
+        tracing::error!(error = %e, "signing the claims failed");
+        ApiError::internal()
+    })?;
+    to.key.encrypt(jws.as_bytes()).map_err(|e| {
         tracing::error!(error = %e, "JWE encryption failed");
         ApiError::internal()
     })
@@ -96,6 +102,8 @@ pub(crate) struct Audience<'a> {
     pub scope: &'a str,
     /// The recipient's public key.
     pub key: &'a RecipientKey,
+    /// The TTP's signing key.
+    pub signer: &'a SigningKey,
 }
 
 /// `POST /oprf/eval`: one element, one JWE of [`EvalClaims`].
@@ -120,7 +128,7 @@ pub(crate) fn single(
         key_version: Some(version),
         pseudonym_type: Some(item.pseudonym_type.code().to_owned()),
     };
-    encrypt(to.key, &claims)
+    encrypt(to, &claims)
 }
 
 fn record(
@@ -150,7 +158,7 @@ fn record(
         key_version: version,
         evaluations,
     };
-    encrypt(to.key, &claims)
+    encrypt(to, &claims)
 }
 
 /// `POST /v1/evaluate`: one JWE of [`RecordClaims`] per record, in order.

@@ -54,15 +54,6 @@ const MEMBERS: &[&str] = &[
 
 type Shared = State<Arc<AppState>>;
 
-fn now() -> (i64, i64) {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
-    let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
-    (secs, ms)
-}
-
 /// Whether a serde path (`records[3].items[0].type`) consists of known
 /// member names and indices only.
 fn is_member_path(path: &str) -> bool {
@@ -249,7 +240,7 @@ impl Draft {
     }
 
     fn finish(mut self, status: StatusCode, outcome: &str) -> AuditEvent {
-        self.event.time_ms = now().1;
+        self.event.time_ms = pseudoform_protocol::unix_now_millis();
         self.event.status = status.as_u16();
         self.event.outcome = outcome.to_owned();
         self.event
@@ -353,12 +344,14 @@ async fn oprf_eval_inner(
         element: request.encrypted_personal_id,
         field: "encryptedPersonalId".into(),
     };
-    let iat = now().0;
+    let iat = pseudoform_protocol::unix_now();
+    let signer = Arc::clone(&state.signing_key);
     let jwe = evaluation::run(move || {
         let to = Audience {
             organization: &recipient.organization,
             scope: &recipient.scope,
             key: &recipient.key,
+            signer: &signer,
         };
         evaluation::single(&to, &keys, &item, iat)
     })
@@ -464,12 +457,14 @@ async fn evaluate_inner(
     caller.take(draft.event.total)?;
     let keys = keys_of(state, &recipient).await?;
     draft.event.key_versions = keys.version_numbers();
-    let iat = now().0;
+    let iat = pseudoform_protocol::unix_now();
+    let signer = Arc::clone(&state.signing_key);
     let jwes = evaluation::run(move || {
         let to = Audience {
             organization: &recipient.organization,
             scope: &recipient.scope,
             key: &recipient.key,
+            signer: &signer,
         };
         evaluation::batch(&to, &keys, &records, iat)
     })
@@ -613,6 +608,12 @@ async fn policy_inner(
         key_version,
         max_records_per_request: MAX_RECORDS_PER_REQUEST,
     })
+}
+
+/// `GET /v1/signing-keys`: public, no token. The JWKS of the key that signs
+/// the claims inside every JWE, for registries to pin.
+pub async fn signing_keys(State(state): Shared) -> Response {
+    Json(serde_json::json!({ "keys": [state.signing_key.public_jwk()] })).into_response()
 }
 
 /// `GET /health`.

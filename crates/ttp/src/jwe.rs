@@ -1,15 +1,16 @@
 //! Compact JWEs to a recipient's RSA public key: `RSA-OAEP-256` (default) or
-//! `RSA-OAEP`, content encryption `A256GCM`, protected header with
-//! `cty: application/json` and the recipient key's `kid` — the format of the
-//! national reference service. RSA is OpenSSL's (through `josekit`).
+//! `RSA-OAEP`, content encryption `A256GCM`, protected header with the
+//! recipient key's `kid` — the format of the national reference service —
+//! and `cty: JWT`: the plaintext is the TTP's compact JWS of the claims
+//! ([`crate::signing`]), a nested JWT (RFC 7519 §5.2). RSA is OpenSSL's
+//! (through `josekit`).
 
 use anyhow::{anyhow, Context};
-use base64ct::{Base64UrlUnpadded, Encoding};
 use josekit::jwe::alg::rsaes::RsaesJweEncrypter;
 use josekit::jwe::{self, JweHeader};
 use openssl::pkey::PKey;
 use openssl::rsa::Rsa;
-use sha2::{Digest, Sha256};
+use pseudoform_protocol::NESTED_JWT;
 
 use crate::config::JweAlg;
 
@@ -42,13 +43,10 @@ fn parse_rsa_public(pem: &[u8]) -> anyhow::Result<Rsa<openssl::pkey::Public>> {
 /// public key given as PEM.
 pub fn rsa_thumbprint(pem: &[u8]) -> anyhow::Result<String> {
     let rsa = parse_rsa_public(pem)?;
-    let n = Base64UrlUnpadded::encode_string(&rsa.n().to_vec());
-    let e = Base64UrlUnpadded::encode_string(&rsa.e().to_vec());
-    // Members in lexicographic order, no whitespace (RFC 7638 §3.2).
-    let canonical = format!("{{\"e\":\"{e}\",\"kty\":\"RSA\",\"n\":\"{n}\"}}");
-    Ok(Base64UrlUnpadded::encode_string(&Sha256::digest(
-        canonical.as_bytes(),
-    )))
+    Ok(pseudoform_protocol::jwk::rsa_thumbprint(
+        &rsa.n().to_vec(),
+        &rsa.e().to_vec(),
+    ))
 }
 
 impl RecipientKey {
@@ -73,7 +71,7 @@ impl RecipientKey {
         };
         let mut header = JweHeader::new();
         header.set_content_encryption("A256GCM");
-        header.set_content_type("application/json");
+        header.set_content_type(NESTED_JWT);
         header.set_key_id(&kid);
         Ok(RecipientKey {
             encrypter,
@@ -93,7 +91,7 @@ impl RecipientKey {
         self.alg
     }
 
-    /// Encrypts `payload` (JSON) into a compact JWE.
+    /// Encrypts `payload` (the compact JWS of the claims) into a compact JWE.
     pub fn encrypt(&self, payload: &[u8]) -> anyhow::Result<String> {
         jwe::serialize_compact(payload, &self.header, &self.encrypter)
             .map_err(|e| anyhow!("JWE encryption failed: {e}"))
@@ -104,6 +102,7 @@ impl RecipientKey {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use base64ct::{Base64UrlUnpadded, Encoding};
 
     #[test]
     fn thumbprint_of_rfc7638_example() {
@@ -151,7 +150,7 @@ mod tests {
             assert_eq!(payload, b"{\"a\":1}");
             assert_eq!(header.algorithm(), Some(alg.name()));
             assert_eq!(header.content_encryption(), Some("A256GCM"));
-            assert_eq!(header.content_type(), Some("application/json"));
+            assert_eq!(header.content_type(), Some("JWT"));
             assert_eq!(header.key_id(), Some("reg-a"));
         }
         let small = Rsa::generate(1024).unwrap().public_key_to_pem().unwrap();

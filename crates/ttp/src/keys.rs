@@ -23,6 +23,7 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use anyhow::{anyhow, bail, Context};
 use pseudoform_core::encoding;
 use pseudoform_core::oprf::ServerKey;
+use pseudoform_protocol::unix_now as now_seconds;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use zeroize::Zeroizing;
 
@@ -156,13 +157,6 @@ impl DomainKeys {
 pub struct KeyStore {
     conn: Connection,
     master: MasterKey,
-}
-
-fn now_seconds() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 impl KeyStore {

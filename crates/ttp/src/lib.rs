@@ -11,12 +11,13 @@
 //!   national reference service;
 //! - `POST /v1/evaluate` — a batch of records, one JWE per record;
 //! - `GET /v1/policy` — the types a recipient may receive and its key version;
+//! - `GET /v1/signing-keys` — the JWKS of the key that signs every JWE's claims;
 //! - `POST /v1/rekey` — moves blinded pseudonyms between key versions;
 //! - `GET /health`.
 //!
 //! Modules, one concern each: [`config`] (the TOML file), [`keys`] (key
-//! versions, encryption at rest, cache), [`jwe`] (encryption to the
-//! recipient), [`auth`] (callers, rate limits), [`audit`] (hash-chained
+//! versions, encryption at rest, cache), [`signing`] (the signature on the
+//! claims), [`jwe`] (encryption to the recipient), [`auth`] (callers, rate limits), [`audit`] (hash-chained
 //! log), [`evaluation`] (the CPU work), [`handlers`] (HTTP), [`state`],
 //! [`error`].
 //!
@@ -31,6 +32,7 @@ pub mod evaluation;
 pub mod handlers;
 pub mod jwe;
 pub mod keys;
+pub mod signing;
 pub mod state;
 
 use std::future::Future;
@@ -79,6 +81,7 @@ fn build(config: &TtpConfig) -> anyhow::Result<(Router, JoinHandle<()>)> {
         .route("/oprf/eval", post(handlers::oprf_eval))
         .route("/v1/evaluate", post(handlers::evaluate))
         .route("/v1/policy", get(handlers::policy))
+        .route("/v1/signing-keys", get(handlers::signing_keys))
         .route("/v1/rekey", post(handlers::rekey))
         .route("/health", get(handlers::health))
         .fallback(handlers::not_found)

@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use pseudoform_core::encoding;
 use pseudoform_core::oprf::ServerKey;
 use pseudoform_ttp::keys::{KeyStatus, KeyStore, MasterKey};
-use pseudoform_ttp::{audit, auth, TtpConfig};
+use pseudoform_ttp::{audit, auth, signing, TtpConfig};
 use zeroize::Zeroizing;
 
 /// Reference TTP of pseudoform.
@@ -88,6 +88,41 @@ enum Command {
     GenToken,
     /// Print a new random master key (padded base64url).
     GenMasterKey,
+    /// Write a new P-256 signing key (PKCS#8 PEM, owner-only) for `signing_key`.
+    GenSigningKey {
+        /// The file to create; an existing file is never overwritten.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print the public half of the configured signing key: its JWK (with
+    /// `kid`), or with `--public-pem` the PEM a registry pins in
+    /// `ttp_signing_keys`.
+    SigningKey {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Print the SPKI PEM instead of the JWK.
+        #[arg(long)]
+        public_pem: bool,
+    },
+}
+
+/// Creates `path` with `content`, readable by the owner only; refuses to
+/// overwrite.
+fn create_secret(path: &std::path::Path, content: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
+    file.write_all(content)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn configured(domain: &Domain) -> anyhow::Result<(TtpConfig, KeyStore)> {
@@ -198,6 +233,21 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             println!("token_sha256: {}", auth::hash_token(&token));
         }
         Command::GenMasterKey => println!("{}", &*MasterKey::generate()?.to_text()),
+        Command::GenSigningKey { out } => {
+            let pem = signing::generate_pem()?;
+            let key = signing::SigningKey::from_pem(&pem)?;
+            create_secret(&out, &pem)?;
+            println!("{}: signing key, kid {}", out.display(), key.kid());
+        }
+        Command::SigningKey { config, public_pem } => {
+            let config = TtpConfig::from_toml_file(&config)?;
+            let key = signing::SigningKey::from_file(&config.signing_key)?;
+            if public_pem {
+                print!("{}", key.public_pem());
+            } else {
+                println!("{}", key.public_jwk());
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

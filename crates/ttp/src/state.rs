@@ -16,6 +16,7 @@ use crate::auth::Callers;
 use crate::config::TtpConfig;
 use crate::jwe::RecipientKey;
 use crate::keys::{DomainKeys, KeyCache, KeyStore, MasterKey};
+use crate::signing::SigningKey;
 
 /// A configured recipient, ready to serve.
 pub struct RecipientState {
@@ -37,6 +38,8 @@ pub struct AppState {
     pub recipients: HashMap<(String, String), Arc<RecipientState>>,
     /// The callers.
     pub callers: Callers,
+    /// The key that signs the claims of every JWE.
+    pub signing_key: Arc<SigningKey>,
     /// The decrypted keys.
     pub keys: Arc<KeyCache>,
     /// The audit log.
@@ -88,6 +91,7 @@ impl AppState {
                 }),
             );
         }
+        let signing_key = Arc::new(SigningKey::from_file(&config.signing_key)?);
         let callers = Callers::new(config)?;
         let store = KeyStore::open(&config.database, MasterKey::load(config)?)?;
         for r in &config.recipients {
@@ -102,6 +106,7 @@ impl AppState {
         let state = AppState {
             recipients,
             callers,
+            signing_key,
             keys,
             audit,
             all_origins,

@@ -249,3 +249,43 @@ async fn serve_answers_and_stops_on_sigterm() {
     assert!(v.ok());
     assert_eq!(v.rows, 1);
 }
+
+#[test]
+fn signing_key_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("signing.pem");
+    let o = ttp(&["gen-signing-key", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let key = pseudoform_ttp::signing::SigningKey::from_file(&out).unwrap();
+    assert!(stdout(&o).contains(key.kid()));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&out).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "owner only");
+    }
+    // It never overwrites a key.
+    let before = std::fs::read(&out).unwrap();
+    assert!(!ttp(&["gen-signing-key", "--out", out.to_str().unwrap()])
+        .status
+        .success());
+    assert_eq!(std::fs::read(&out).unwrap(), before);
+
+    // The public half of the configured key.
+    let (_config_dir, path, _) = prepare("");
+    let (public, kid) = signing_public();
+    let o = ttp(&[
+        "signing-key",
+        "--config",
+        path.to_str().unwrap(),
+        "--public-pem",
+    ]);
+    assert!(o.status.success());
+    assert_eq!(stdout(&o), public);
+    assert!(!stdout(&o).contains("PRIVATE"));
+    let o = ttp(&["signing-key", "--config", path.to_str().unwrap()]);
+    assert!(o.status.success());
+    let jwk: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(jwk["kid"], kid.as_str());
+    assert!(jwk.get("d").is_none());
+}

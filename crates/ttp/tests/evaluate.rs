@@ -53,7 +53,7 @@ async fn oprf_eval_matches_the_method_vectors() {
             Some(if a { "RSA-OAEP-256" } else { "RSA-OAEP" })
         );
         assert_eq!(header.content_encryption(), Some("A256GCM"));
-        assert_eq!(header.content_type(), Some("application/json"));
+        assert_eq!(header.content_type(), Some("JWT"));
         if a {
             assert_eq!(header.key_id(), Some("registry-a-2026"));
         } else {
@@ -263,4 +263,39 @@ async fn national_field_names_and_default_type_b() {
     // The claims parse as the protocol type.
     let parsed: pseudoform_protocol::claims::EvalClaims = serde_json::from_value(claims).unwrap();
     assert_eq!(parsed.key_version, Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_keys_are_published_as_a_jwks() {
+    let ttp = TestTtp::start(true).await;
+    let (status, headers, body) = ttp.get("/v1/signing-keys", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["content-type"], "application/json");
+    let keys = body["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    let (_, kid) = signing_public();
+    assert_eq!(keys[0]["kid"], kid.as_str());
+    assert_eq!(keys[0]["kty"], "EC");
+    assert_eq!(keys[0]["crv"], "P-256");
+    assert_eq!(keys[0]["alg"], "ES256");
+    assert_eq!(keys[0]["use"], "sig");
+    assert!(keys[0].get("d").is_none(), "never the private key");
+    // The JWK verifies the JWS inside a JWE of the TTP.
+    let jwk = josekit::jwk::Jwk::from_bytes(serde_json::to_vec(&keys[0]).unwrap()).unwrap();
+    let verifier = josekit::jws::ES256.verifier_from_jwk(&jwk).unwrap();
+    let v = &vectors()["derivations"][0];
+    let request = json!({
+        "encryptedPersonalId": v["blindedInput"],
+        "recipientOrganization": ORG_A,
+        "recipientScope": SCOPE_A,
+        "pseudonymType": "NGGV",
+    });
+    let (status, _, body) = ttp.post("/oprf/eval", Some(TOKEN_FORM), &request).await;
+    assert_eq!(status, 200, "{body}");
+    let decrypter = josekit::jwe::RSA_OAEP_256
+        .decrypter_from_pem(&key_pairs().0.private_pem)
+        .unwrap();
+    let (jws, _) =
+        josekit::jwe::deserialize_compact(body["jwe"].as_str().unwrap(), &decrypter).unwrap();
+    assert!(josekit::jws::deserialize_compact(&jws, &verifier).is_ok());
 }

@@ -1,4 +1,5 @@
-//! Test fixtures: RSA keys, JWEs built the way the TTP builds them, OPRF
+//! Test fixtures: RSA keys, the TTP's signing key, JWEs built the way the
+//! TTP builds them (a JWS of the claims inside), OPRF
 //! evaluations of the method's derivation vectors, and a real registry
 //! server on 127.0.0.1:0 with SQLite in a temporary directory.
 
@@ -60,6 +61,54 @@ pub fn rotated_key() -> &'static TestKey {
 
 pub fn stranger_key() -> &'static TestKey {
     &keys()[2]
+}
+
+/// A P-256 signing key as PEMs, with its kid (RFC 7638 thumbprint).
+#[derive(Clone)]
+pub struct SigningKey {
+    pub private_pem: String,
+    pub public_pem: String,
+    pub kid: String,
+}
+
+fn generate_signing_key() -> SigningKey {
+    let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap();
+    let key =
+        openssl::pkey::PKey::from_ec_key(openssl::ec::EcKey::generate(&group).unwrap()).unwrap();
+    let public_pem = String::from_utf8(key.public_key_to_pem().unwrap()).unwrap();
+    let kid = pseudoform_registry::jwe::SignatureKeys::new()
+        .add_pem(public_pem.as_bytes())
+        .unwrap();
+    SigningKey {
+        private_pem: String::from_utf8(key.private_key_to_pem_pkcs8().unwrap()).unwrap(),
+        public_pem,
+        kid,
+    }
+}
+
+/// The TTP's signing key (pinned by the test registry) and a forger's.
+pub fn signing_keys() -> &'static [SigningKey; 2] {
+    static KEYS: OnceLock<[SigningKey; 2]> = OnceLock::new();
+    KEYS.get_or_init(|| [generate_signing_key(), generate_signing_key()])
+}
+
+pub fn ttp_signing_key() -> &'static SigningKey {
+    &signing_keys()[0]
+}
+
+pub fn forger_signing_key() -> &'static SigningKey {
+    &signing_keys()[1]
+}
+
+/// The compact JWS of `claims` with `key`, naming `kid` (ES256, typ JWT).
+pub fn sign_with(claims: &Value, key: &SigningKey, kid: &str) -> String {
+    let mut header = josekit::jws::JwsHeader::new();
+    header.set_token_type("JWT");
+    header.set_key_id(kid);
+    let signer = josekit::jws::ES256
+        .signer_from_pem(key.private_pem.as_bytes())
+        .unwrap();
+    josekit::jws::serialize_compact(&serde_json::to_vec(claims).unwrap(), &header, &signer).unwrap()
 }
 
 /// One derivation vector of docs/vectors/method-v1.json.
@@ -150,7 +199,7 @@ pub fn jti() -> String {
 }
 
 /// A compact JWE as the TTP makes it: `alg` (RSA-OAEP-256 or RSA-OAEP),
-/// A256GCM, `cty: application/json`, `kid`.
+/// A256GCM, `cty: JWT`, `kid`, around the TTP's JWS of the claims.
 pub fn jwe(claims: &Value, alg: RsaesJweAlgorithm, to: &TestKey) -> String {
     jwe_with_kid(claims, alg, to, Some(&to.kid))
 }
@@ -161,15 +210,46 @@ pub fn jwe_with_kid(
     to: &TestKey,
     kid: Option<&str>,
 ) -> String {
+    let key = ttp_signing_key();
+    let jws = sign_with(claims, key, &key.kid);
+    encrypt_plaintext(jws.as_bytes(), "JWT", alg, to, kid)
+}
+
+/// A JWE of the bare claims, unsigned, as the national reference service
+/// makes it (`cty: application/json`).
+pub fn jwe_unsigned(claims: &Value, alg: RsaesJweAlgorithm, to: &TestKey) -> String {
+    encrypt_plaintext(
+        &serde_json::to_vec(claims).unwrap(),
+        "application/json",
+        alg,
+        to,
+        Some(&to.kid),
+    )
+}
+
+/// A JWE (RSA-OAEP-256) to `to` of a JWS of the claims signed by `key`
+/// naming `kid`.
+pub fn jwe_signed_by(claims: &Value, key: &SigningKey, kid: &str, to: &TestKey) -> String {
+    let jws = sign_with(claims, key, kid);
+    encrypt_plaintext(jws.as_bytes(), "JWT", oaep256(), to, Some(&to.kid))
+}
+
+/// A JWE (A256GCM) of any plaintext with content type `cty`.
+pub fn encrypt_plaintext(
+    plaintext: &[u8],
+    cty: &str,
+    alg: RsaesJweAlgorithm,
+    to: &TestKey,
+    kid: Option<&str>,
+) -> String {
     let mut header = JweHeader::new();
     header.set_content_encryption("A256GCM");
-    header.set_content_type("application/json");
+    header.set_content_type(cty);
     if let Some(kid) = kid {
         header.set_key_id(kid);
     }
     let encrypter = alg.encrypter_from_pem(to.public_pem.as_bytes()).unwrap();
-    josekit::jwe::serialize_compact(&serde_json::to_vec(claims).unwrap(), &header, &encrypter)
-        .unwrap()
+    josekit::jwe::serialize_compact(plaintext, &header, &encrypter).unwrap()
 }
 
 pub fn oaep256() -> RsaesJweAlgorithm {
@@ -267,6 +347,8 @@ pub const DEFAULT_TYPES: &[&str] = &["NGGV", "sNGGV", "NGG", "sNGG", "C", "RGG",
 pub fn config(dir: &std::path::Path, types: &[&str]) -> RegistryConfig {
     let key_path = dir.join("registry-key.pem");
     std::fs::write(&key_path, &registry_key().private_pem).unwrap();
+    let signing_path = dir.join("ttp-signing-public.pem");
+    std::fs::write(&signing_path, &ttp_signing_key().public_pem).unwrap();
     let www = dir.join("www");
     std::fs::create_dir_all(&www).unwrap();
     std::fs::write(www.join("index.html"), "<!DOCTYPE html><title>form</title>").unwrap();
@@ -294,6 +376,8 @@ pub fn config(dir: &std::path::Path, types: &[&str]) -> RegistryConfig {
         provider: "ura:00000001".into(),
         access_token: "demo-provider-token".into(),
         clock_skew_seconds: 30,
+        ttp_signing_keys: vec![signing_path],
+        accept_unsigned: false,
     }
 }
 
@@ -303,8 +387,17 @@ impl Registry {
     }
 
     pub async fn start_with(types: &[&str]) -> Self {
+        Self::start_configured(types, |_| {}).await
+    }
+
+    /// A registry whose configuration `change` adjusts first.
+    pub async fn start_configured(
+        types: &[&str],
+        change: impl FnOnce(&mut RegistryConfig),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let config = config(dir.path(), types);
+        let mut config = config(dir.path(), types);
+        change(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let served = config.clone();

@@ -58,6 +58,18 @@ fn generate() -> KeyPair {
     }
 }
 
+/// The TTP's signing key (P-256, PKCS#8 PEM), made once per test binary.
+pub fn signing_pem() -> &'static [u8] {
+    static KEY: OnceLock<Vec<u8>> = OnceLock::new();
+    KEY.get_or_init(|| pseudoform_ttp::signing::generate_pem().unwrap().to_vec())
+}
+
+/// The public half of [`signing_pem`] as SPKI PEM, and its kid.
+pub fn signing_public() -> (String, String) {
+    let key = pseudoform_ttp::signing::SigningKey::from_pem(signing_pem()).unwrap();
+    (key.public_pem().to_owned(), key.kid().to_owned())
+}
+
 /// The key pairs of recipients A and B, made once per test binary.
 pub fn key_pairs() -> &'static (KeyPair, KeyPair) {
     static KEYS: OnceLock<(KeyPair, KeyPair)> = OnceLock::new();
@@ -87,6 +99,7 @@ pub fn config_text(extra_global: &str) -> String {
         r#"
 database = "ttp.sqlite"
 master_key_file = "master.key"
+signing_key = "signing.pem"
 key_refresh_seconds = 0
 {extra_global}
 
@@ -145,6 +158,7 @@ pub fn prepare(extra_global: &str) -> (tempfile::TempDir, PathBuf, TtpConfig) {
     let (a, b) = key_pairs();
     std::fs::write(dir.path().join("a.pem"), &a.public_pem).unwrap();
     std::fs::write(dir.path().join("b.pem"), &b.public_pem).unwrap();
+    std::fs::write(dir.path().join("signing.pem"), signing_pem()).unwrap();
     std::fs::write(
         dir.path().join("master.key"),
         format!("{}\n", encoding::encode(&[0x42; 32])),
@@ -304,8 +318,9 @@ pub fn blinded(input: &[u8], label: &str) -> (Blind, [u8; 32]) {
     (r, b)
 }
 
-/// Decrypts a JWE of recipient A (`a = true`) or B; returns the protected
-/// header and the JSON claims.
+/// Decrypts a JWE of recipient A (`a = true`) or B, checks that its
+/// plaintext is a JWS of the claims with the TTP's signing key (ES256, kid,
+/// typ JWT); returns the JWE's protected header and the JSON claims.
 pub fn open_jwe(token: &str, a: bool) -> (JweHeader, Value) {
     let (pair_a, pair_b) = key_pairs();
     let decrypter = if a {
@@ -318,7 +333,16 @@ pub fn open_jwe(token: &str, a: bool) -> (JweHeader, Value) {
             .unwrap()
     };
     let (payload, header) = jwe::deserialize_compact(token, &decrypter).unwrap();
-    (header, serde_json::from_slice(&payload).unwrap())
+    assert_eq!(header.content_type(), Some("JWT"));
+    let (public, kid) = signing_public();
+    let verifier = josekit::jws::ES256
+        .verifier_from_pem(public.as_bytes())
+        .unwrap();
+    let (claims, jws_header) = josekit::jws::deserialize_compact(&payload, &verifier).unwrap();
+    assert_eq!(jws_header.algorithm(), Some("ES256"));
+    assert_eq!(jws_header.key_id(), Some(kid.as_str()));
+    assert_eq!(jws_header.token_type(), Some("JWT"));
+    (header, serde_json::from_slice(&claims).unwrap())
 }
 
 /// The element of a `subject` claim.

@@ -1,0 +1,178 @@
+//! The TTP's signing key: every JWE's plaintext is a compact JWS (`ES256`,
+//! ECDSA P-256 with SHA-256, through OpenSSL) of its claims, so that a
+//! registry can tell an evaluation of this TTP from one anybody could build
+//! with the registry's public key (a nested JWT, RFC 7519 §5.2). The public
+//! key is published at `GET /v1/signing-keys` and pinned by the registries;
+//! its `kid` is its RFC 7638 thumbprint.
+
+use anyhow::{anyhow, bail, Context};
+use base64ct::{Base64UrlUnpadded, Encoding};
+use josekit::jws::alg::ecdsa::EcdsaJwsSigner;
+use josekit::jws::{self, JwsHeader};
+use openssl::bn::BigNumContext;
+use openssl::ec::{EcGroup, EcKey};
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Private};
+use pseudoform_protocol::jwk::ec_thumbprint;
+use pseudoform_protocol::{NESTED_JWT, SIGNATURE_ALG};
+use serde_json::{json, Value};
+use zeroize::Zeroizing;
+
+/// The curve of the signing key, as a JWK names it.
+const CRV: &str = "P-256";
+
+/// The TTP's private signing key, ready to sign.
+pub struct SigningKey {
+    signer: EcdsaJwsSigner,
+    kid: String,
+    x: Vec<u8>,
+    y: Vec<u8>,
+    public_pem: String,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A new random P-256 private key as PKCS#8 PEM.
+pub fn generate_pem() -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
+    let key = PKey::from_ec_key(EcKey::generate(&group)?)?;
+    Ok(Zeroizing::new(key.private_key_to_pem_pkcs8()?))
+}
+
+fn p256(key: &PKey<Private>) -> anyhow::Result<EcKey<Private>> {
+    let ec = key
+        .ec_key()
+        .map_err(|_| anyhow!("the signing key is not an EC key"))?;
+    if ec.group().curve_name() != Some(Nid::X9_62_PRIME256V1) {
+        bail!("the signing key is not on curve P-256");
+    }
+    ec.check_key()
+        .map_err(|_| anyhow!("the signing key is invalid"))?;
+    Ok(ec)
+}
+
+impl SigningKey {
+    /// A signing key from a PEM P-256 private key (PKCS#8 or SEC 1).
+    pub fn from_pem(pem: &[u8]) -> anyhow::Result<Self> {
+        let key = PKey::private_key_from_pem(pem)
+            .map_err(|_| anyhow!("the signing key is not a PEM private key"))?;
+        let ec = p256(&key)?;
+        let mut ctx = BigNumContext::new()?;
+        let (mut x, mut y) = (openssl::bn::BigNum::new()?, openssl::bn::BigNum::new()?);
+        ec.public_key()
+            .affine_coordinates(ec.group(), &mut x, &mut y, &mut ctx)?;
+        let (x, y) = (x.to_vec_padded(32)?, y.to_vec_padded(32)?);
+        let kid = ec_thumbprint(CRV, &x, &y);
+        let public_pem = String::from_utf8(key.public_key_to_pem()?)
+            .context("the public key PEM is not text")?;
+        let der = Zeroizing::new(key.private_key_to_pkcs8()?);
+        let mut signer = jws::ES256
+            .signer_from_der(der.as_slice())
+            .map_err(|e| anyhow!("unusable signing key: {e}"))?;
+        signer.set_key_id(&kid);
+        Ok(SigningKey {
+            signer,
+            kid,
+            x,
+            y,
+            public_pem,
+        })
+    }
+
+    /// Reads a signing key from a PEM file.
+    pub fn from_file(path: &std::path::Path) -> anyhow::Result<Self> {
+        let pem = Zeroizing::new(
+            std::fs::read(path)
+                .with_context(|| format!("cannot read signing key {}", path.display()))?,
+        );
+        SigningKey::from_pem(&pem).with_context(|| format!("signing key {}", path.display()))
+    }
+
+    /// The `kid`: the RFC 7638 thumbprint of the public key.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The public key as SPKI PEM, for a registry's `ttp_signing_keys`.
+    pub fn public_pem(&self) -> &str {
+        &self.public_pem
+    }
+
+    /// The public key as a JWK (with `kid`, `alg` and `use`).
+    pub fn public_jwk(&self) -> Value {
+        json!({
+            "kty": "EC",
+            "crv": CRV,
+            "x": Base64UrlUnpadded::encode_string(&self.x),
+            "y": Base64UrlUnpadded::encode_string(&self.y),
+            "kid": self.kid,
+            "alg": SIGNATURE_ALG,
+            "use": "sig",
+        })
+    }
+
+    /// The compact JWS of `claims` (JSON): protected header `alg`, `kid`,
+    /// `typ: JWT`.
+    pub fn sign(&self, claims: &[u8]) -> anyhow::Result<String> {
+        let mut header = JwsHeader::new();
+        header.set_token_type(NESTED_JWT);
+        header.set_key_id(&self.kid);
+        jws::serialize_compact(claims, &header, &self.signer)
+            .map_err(|e| anyhow!("signing failed: {e}"))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signs_verifiably_with_the_thumbprint_kid() {
+        let pem = generate_pem().unwrap();
+        let key = SigningKey::from_pem(&pem).unwrap();
+        assert_eq!(key.kid().len(), 43);
+        let token = key.sign(b"{\"a\":1}").unwrap();
+        let verifier = jws::ES256
+            .verifier_from_pem(key.public_pem().as_bytes())
+            .unwrap();
+        let (payload, header) = jws::deserialize_compact(&token, &verifier).unwrap();
+        assert_eq!(payload, b"{\"a\":1}");
+        assert_eq!(header.algorithm(), Some("ES256"));
+        assert_eq!(header.key_id(), Some(key.kid()));
+        assert_eq!(header.token_type(), Some("JWT"));
+        let jwk = key.public_jwk();
+        assert_eq!(jwk["kid"], key.kid());
+        assert_eq!(jwk["crv"], "P-256");
+        // The same key from its SEC 1 form has the same kid.
+        let sec1 = PKey::private_key_from_pem(&pem)
+            .unwrap()
+            .ec_key()
+            .unwrap()
+            .private_key_to_pem()
+            .unwrap();
+        assert_eq!(SigningKey::from_pem(&sec1).unwrap().kid(), key.kid());
+    }
+
+    #[test]
+    fn other_keys_are_refused() {
+        let rsa = PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap())
+            .unwrap()
+            .private_key_to_pem_pkcs8()
+            .unwrap();
+        assert!(SigningKey::from_pem(&rsa).is_err());
+        let p384 = EcGroup::from_curve_name(Nid::SECP384R1).unwrap();
+        let p384 = PKey::from_ec_key(EcKey::generate(&p384).unwrap())
+            .unwrap()
+            .private_key_to_pem_pkcs8()
+            .unwrap();
+        assert!(SigningKey::from_pem(&p384).is_err());
+        assert!(SigningKey::from_pem(b"not a key").is_err());
+    }
+}
