@@ -7,6 +7,7 @@
 #   demo    setup, build, and run the whole chain (TTP + two registries + demo form) on loopback
 #   lint    cargo fmt --check and clippy -D warnings, native and wasm32
 #   fuzz    run the cargo-fuzz target for a bounded time (installs cargo-fuzz)
+#   bench   setup, build, release binaries; TTP load, size and browser benchmarks: one table
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -74,7 +75,7 @@ build() {
   log "build: browser package -> $PKG_DIR"
   wasm-pack build --release --target web --out-dir "$PKG_DIR" --out-name pseudoform --no-pack .
   local wasm="$PKG_DIR/pseudoform_bg.wasm"
-  node_modules/.bin/wasm-opt "${WASM_OPT_FEATURES[@]}" -Oz --strip-debug --strip-producers -o "$wasm.opt" "$wasm"
+  node_modules/.bin/wasm-opt "${WASM_OPT_FEATURES[@]}" -Oz --converge --strip-debug --strip-producers -o "$wasm.opt" "$wasm"
   mv "$wasm.opt" "$wasm"
   rm -f "$PKG_DIR/.gitignore" "$PKG_DIR/package.json" "$PKG_DIR/README.md"
   # The JS layer (typed API, TTP client, form binding) beside the wasm glue.
@@ -166,6 +167,19 @@ fuzz() {
   (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run normalise -- -max_total_time="$seconds" -max_len=4096)
 }
 
+bench() {
+  setup
+  build
+  services
+  mkdir -p bench/results
+  log "bench: the TTP on loopback under load (bench/ttp-load.mjs)"
+  node bench/ttp-load.mjs --out bench/results/ttp.json
+  log "bench: the package with curve25519-dalek at opt-level \"s\", for both numbers (bench/variants.mjs)"
+  local variant; variant=$(node bench/variants.mjs dalek-s)
+  log "bench: size and browser, side by side with the peers (bench/run.mjs)"
+  node bench/run.mjs --wait-quiet 120 --variant "$variant" --ttp bench/results/ttp.json
+}
+
 case "${1:-build}" in
   setup) setup ;;
   build) build ;;
@@ -174,5 +188,6 @@ case "${1:-build}" in
   lint) lint ;;
   fuzz) fuzz ;;
   sizes) sizes ;;
-  *) echo "usage: $0 [setup|build|test|demo|lint|fuzz|sizes]" >&2; exit 2 ;;
+  bench) bench ;;
+  *) echo "usage: $0 [setup|build|test|demo|lint|fuzz|sizes|bench]" >&2; exit 2 ;;
 esac

@@ -214,7 +214,12 @@ async function throughput(cfg) {
   };
 }
 
-window.bench = async (cfg) => {
+/**
+ * `variants`: other builds of the package ({ label, url } of their index.js,
+ * from run.mjs --variant): each one's prepare GG canonical is timed in the
+ * same rounds as www/pkg's, so a profile choice shows both its numbers.
+ */
+window.bench = async (cfg, variants = []) => {
   status("loading modules");
   await ready();
   await initPep();
@@ -255,6 +260,15 @@ window.bench = async (cfg) => {
     },
     { id: "pf.three.raw", label: "pseudoform prepare NGGV+RGG+MRN, raw form values", blinds: 3, fn: () => prepare(FORM, THREE).prepared.length },
   ];
+  for (const [i, variant] of variants.entries()) {
+    const other = await import(variant.url);
+    await other.ready();
+    if (other.prepare(GG_CANONICAL, GG).prepared.length !== 1) throw new Error(`variant ${variant.label}: GG was not prepared`);
+    ops.push({
+      id: `variant.${i}`, label: `${variant.label}: prepare GG, canonical values`, peer: "pf.gg.canonical",
+      fn: () => other.prepare(GG_CANONICAL, GG).prepared.length,
+    });
+  }
   const timings = measureAll(ops, cfg.timing, resolutionUs);
   const tput = await throughput(cfg.throughput);
   status("done");

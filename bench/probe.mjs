@@ -3,16 +3,18 @@
 //
 // Builds bench/probe (each piece of a blind as a wasm export that loops n
 // times inside wasm) with the browser package's release profile and
-// wasm-opt -Oz, twice — curve25519-dalek's 64-bit field backend (what
-// .cargo/config.toml selects for wasm32 today) and its 32-bit one — and
-// times every piece in headless Chromium; and builds the browser package
-// itself with the 32-bit backend to time its prepare() beside www/pkg's.
+// wasm-opt -Oz, twice — curve25519-dalek at opt-level 2 (the package's
+// profile) and at "s" (6.7 KB smaller, docs/size.md) — and times every piece
+// in headless Chromium; and times the browser package built with "s"
+// (bench/variants.mjs dalek-s) beside www/pkg's prepare(). Both builds use
+// curve25519-dalek's 32-bit field backend, its default on wasm32 (the 64-bit
+// one is 2.4× slower there: no 64×64→128-bit multiply in wasm).
 // Needs what `./build.sh setup` installs (wasm32 target,
 // wasm-bindgen CLI, npm ci); builds go to target/bench-probe/. Prints one
 // table; exits 0.
 import { spawnSync } from "node:child_process";
 import { createServer } from "node:http";
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { extname, join, normalize, sep } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,7 +22,8 @@ import { chromium } from "playwright-core";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
 const TARGET = join(ROOT, "target", "bench-probe");
-const VARIANTS = { u64: "64", u32: "32" };
+/** name → curve25519-dalek's opt-level (the rest of the probe at "z", as the package). */
+const VARIANTS = { o2: "2", os: '"s"' };
 const WASM_OPT_FEATURES = ["--enable-bulk-memory", "--enable-nontrapping-float-to-int", "--enable-sign-ext",
   "--enable-reference-types", "--enable-multivalue", "--enable-mutable-globals"];
 const PIECES = [
@@ -39,35 +42,16 @@ function run(cmd, args, env = {}, cwd = join(ROOT, "bench", "probe"), check = tr
   return r.status === 0;
 }
 
-/**
- * The browser package itself with the 32-bit backend, beside www/pkg (which
- * has the 64-bit one): same sources, Cargo.lock (--locked), profile and
- * wasm-opt; the JS layer copied from www/pkg. Returns false if it cannot be
- * built without touching Cargo.lock.
- */
-function buildPackage32() {
-  const target = join(TARGET, "pkg32");
-  process.stderr.write("probe: building the browser package with curve25519_dalek_bits=32\n");
-  if (!run("cargo", ["build", "--locked", "--release", "--target", "wasm32-unknown-unknown", "-p", "pseudoform", "--quiet"],
-    { CARGO_TARGET_DIR: target, RUSTFLAGS: '--cfg curve25519_dalek_bits="32"' }, ROOT, false)) return false;
-  const out = join(target, "pkg");
-  mkdirSync(out, { recursive: true });
-  for (const f of readdirSync(join(ROOT, "www", "pkg")).filter((f) => f.endsWith(".js") && f !== "pseudoform.js")) {
-    copyFileSync(join(ROOT, "www", "pkg", f), join(out, f));
-  }
-  run("wasm-bindgen", ["--target", "web", "--out-dir", out, "--out-name", "pseudoform",
-    join(target, "wasm32-unknown-unknown", "release", "pseudoform.wasm")]);
-  const wasm = join(out, "pseudoform_bg.wasm");
-  run(join(ROOT, "node_modules", ".bin", "wasm-opt"), [...WASM_OPT_FEATURES, "-Oz", "--strip-debug", "--strip-producers", "-o", wasm, wasm]);
-  return true;
+/** The browser package with curve25519-dalek at "s" (bench/variants.mjs), for its prepare(). */
+function buildPackageS() {
+  return run("node", [join(ROOT, "bench", "variants.mjs"), "dalek-s"], {}, ROOT, false);
 }
 
-function build(name, bits) {
+function build(name, level) {
   const target = join(TARGET, name);
-  process.stderr.write(`probe: building ${name} (curve25519_dalek_bits=${bits})\n`);
-  // RUSTFLAGS replaces the [target] rustflags of .cargo/config.toml.
-  run("cargo", ["build", "--release", "--target", "wasm32-unknown-unknown", "--quiet"],
-    { CARGO_TARGET_DIR: target, RUSTFLAGS: `--cfg curve25519_dalek_bits="${bits}"` });
+  process.stderr.write(`probe: building ${name} (curve25519-dalek opt-level ${level})\n`);
+  run("cargo", ["build", "--release", "--target", "wasm32-unknown-unknown", "--quiet",
+    "--config", `profile.release.package.curve25519-dalek.opt-level=${level}`], { CARGO_TARGET_DIR: target });
   const out = join(target, "pkg");
   run("wasm-bindgen", ["--target", "web", "--out-dir", out, "--out-name", "probe",
     join(target, "wasm32-unknown-unknown", "release", "pseudoform_bench_probe.wasm")]);
@@ -115,8 +99,10 @@ function serve() {
     const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
     const headers = { "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp", "Cache-Control": "no-store" };
     if (path === "/") return res.writeHead(200, { ...headers, "Content-Type": "text/html" }).end(PAGE);
+    const variants = join(ROOT, "target", "bench-variants");
     const [base, file] = path.startsWith("/probe/") ? [TARGET, normalize(join(TARGET, path.slice(7)))]
-      : path.startsWith("/www/pkg/") ? [join(ROOT, "www", "pkg"), normalize(join(ROOT, path))] : [null, null];
+      : path.startsWith("/variant/") ? [variants, normalize(join(variants, path.slice(9)))]
+        : path.startsWith("/www/pkg/") ? [join(ROOT, "www", "pkg"), normalize(join(ROOT, path))] : [null, null];
     if (!base || !file.startsWith(base + sep) || !existsSync(file) || !statSync(file).isFile() || !mime[extname(file)]) {
       return res.writeHead(404, headers).end();
     }
@@ -128,8 +114,8 @@ function serve() {
 for (const [name, bits] of Object.entries(VARIANTS)) build(name, bits);
 if (!existsSync(join(ROOT, "www", "pkg", "index.js"))) run(join(ROOT, "build.sh"), ["build"], {}, ROOT);
 const packages = { "www/pkg": "/www/pkg/index.js" };
-if (buildPackage32()) packages.pkg32 = "/probe/pkg32/pkg/index.js";
-else process.stderr.write("probe: the 32-bit package could not be built with --locked; skipped\n");
+if (buildPackageS()) packages.pkgS = "/variant/dalek-s/pkg/index.js";
+else process.stderr.write("probe: the package with curve25519-dalek at \"s\" could not be built; skipped\n");
 const server = await serve();
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
@@ -142,15 +128,15 @@ try {
   await page.waitForFunction(() => typeof window.probe === "function");
   const r = await page.evaluate(([v, p, k]) => window.probe(v, p, k), [Object.keys(VARIANTS), PIECES.map(([id]) => id), packages]);
   const f = (x) => `${x.median.toFixed(1).padStart(7)} µs (min ${x.min.toFixed(1).padStart(6)})`;
-  const rows = [["piece (µs per call, median of 25 batches)", "64-bit backend (today)", "32-bit backend"]];
-  for (const [id, label] of PIECES) rows.push([`${id}: ${label}`, f(r[`u64.${id}`]), f(r[`u32.${id}`])]);
+  const rows = [["piece (µs per call, median of 25 batches)", "curve25519-dalek opt-level 2 (today)", "opt-level \"s\""]];
+  for (const [id, label] of PIECES) rows.push([`${id}: ${label}`, f(r[`o2.${id}`]), f(r[`os.${id}`])]);
   const gz = (dir) => `${(gzipSync(readFileSync(join(dir, "pseudoform_bg.wasm")), { level: 9 }).length / 1024).toFixed(1)} KB gz wasm`;
-  rows.push(["the package: prepare() GG, canonical (JS API)", f(r["www/pkg"]), r.pkg32 ? f(r.pkg32) : "(not built)"]);
-  rows.push(["the package: size", gz(join(ROOT, "www", "pkg")), r.pkg32 ? gz(join(TARGET, "pkg32", "pkg")) : ""]);
+  rows.push(["the package: prepare() GG, canonical (JS API)", f(r["www/pkg"]), r.pkgS ? f(r.pkgS) : "(not built)"]);
+  rows.push(["the package: size", gz(join(ROOT, "www", "pkg")), r.pkgS ? gz(join(ROOT, "target", "bench-variants", "dalek-s", "pkg")) : ""]);
   const w = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
   for (const row of rows) console.log(row.map((c, i) => c.padEnd(w[i])).join("  "));
-  console.log(`Chromium ${browser.version()}; share of r·P in Blind: ${(100 * r["u64.mul"].median / r["u64.blind"].median).toFixed(0)} % (64-bit), `
-    + `${(100 * r["u32.mul"].median / r["u32.blind"].median).toFixed(0)} % (32-bit)`);
+  console.log(`Chromium ${browser.version()}; share of r·P in Blind: ${(100 * r["o2.mul"].median / r["o2.blind"].median).toFixed(0)} % (opt-level 2), `
+    + `${(100 * r["os.mul"].median / r["os.blind"].median).toFixed(0)} % ("s")`);
 } finally {
   await browser.close();
   server.close();

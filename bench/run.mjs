@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 // Benchmarks of pseudoform side by side with its peers:
 //
-//   node bench/run.mjs [--quick] [--pkg DIR] [--out DIR]
+//   node bench/run.mjs [--quick] [--pkg DIR] [--out DIR] [--variant LABEL=DIR]... [--ttp FILE]
 //
 //   --quick      smoke run: few iterations (~10 s); results go to a temporary folder
 //   --pkg DIR    measure another build of www/pkg (e.g. a candidate build); ditto
 //   --out DIR    where to write latest.txt, latest.json and browser.svg
 //   --wait-quiet S  first wait up to S seconds until other processes leave the cores idle
+//   --variant LABEL=DIR  also time (same page, same rounds) and size another build of
+//                the package, e.g. one of bench/variants.mjs: both numbers of a profile choice
+//   --ttp FILE   add the TTP load figures of bench/ttp-load.mjs (its JSON) to the table
 //
 //  1. size of the built browser package (www/pkg), raw / gzip -9 / brotli -q 11,
 //     against the budget of 40 KB (40 960 B) gzipped for wasm + glue;
@@ -38,7 +41,15 @@ const QUICK = argv.includes("--quick");
 const OUT = argv.includes("--out") ? resolve(argv[argv.indexOf("--out") + 1])
   : QUICK || argv.includes("--pkg") ? join(tmpdir(), "pseudoform-bench") : join(ROOT, "bench", "results");
 const BUDGET_GZIP = 40 * 1024;
-const TARGETS = { blindMedianUs: 150, vsNoble: 2, vsLibpep: 3 };
+const TARGETS = { blindMedianUs: 150, vsNoble: 2, vsLibpep: 3, ttpEvaluationsPerSecond: 10_000, ttpP99Ms: 50 };
+/** --variant LABEL=DIR (repeatable): other builds timed beside www/pkg. */
+const VARIANTS = argv.flatMap((a, i) => (a === "--variant" && argv[i + 1] ? [argv[i + 1]] : []))
+  .map((spec) => {
+    const at = spec.lastIndexOf("=");
+    return { label: spec.slice(0, at), dir: resolve(spec.slice(at + 1)) };
+  });
+/** --ttp FILE: the TTP load figures of bench/ttp-load.mjs. */
+const TTP_FILE = argv.includes("--ttp") ? resolve(argv[argv.indexOf("--ttp") + 1]) : null;
 
 const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
   "--disable-component-update", "--no-first-run"];
@@ -82,14 +93,21 @@ function sizeOf(files) {
 function sizes() {
   const wasm = sizeOf([join(PKG, "pseudoform_bg.wasm")]);
   const glue = sizeOf([join(PKG, "pseudoform.js")]);
-  const layerFiles = readdirSync(PKG).filter((f) => f.endsWith(".js") && f !== "pseudoform.js").sort();
+  // The one-tag bundle (build.sh: the JS layer + glue, minified) repeats
+  // the others: listed on its own, not added to them.
+  const BUNDLE = "pseudoform-auto.js";
+  const layerFiles = readdirSync(PKG).filter((f) => f.endsWith(".js") && f !== "pseudoform.js" && f !== BUNDLE).sort();
   const layer = sizeOf(layerFiles.map((f) => join(PKG, f)));
+  const bundle = existsSync(join(PKG, BUNDLE)) ? sizeOf([join(PKG, BUNDLE)]) : null;
   const sum = (...xs) => ({ raw: xs.reduce((a, x) => a + x.raw, 0), gzip: xs.reduce((a, x) => a + x.gzip, 0), brotli: xs.reduce((a, x) => a + x.brotli, 0) });
   const core = sum(wasm, glue);
   const pepDir = join(ROOT, "node_modules", "@nolai", "libpep-wasm", "pkg-web");
   const libpep = sizeOf([join(pepDir, "libpep_bg.wasm"), join(pepDir, "libpep.js")]);
+  const variants = VARIANTS.map((v) => ({
+    label: v.label, ...sizeOf([join(v.dir, "pseudoform_bg.wasm"), join(v.dir, "pseudoform.js")]),
+  }));
   return {
-    wasm, glue, layer, layerFiles, core, all: sum(wasm, glue, layer), libpep,
+    wasm, glue, layer, layerFiles, bundle, core, all: sum(wasm, glue, layer), libpep, variants,
     budget: BUDGET_GZIP, verdict: core.gzip <= BUDGET_GZIP ? "PASS" : "OVER",
   };
 }
@@ -108,9 +126,12 @@ function serve() {
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
     const inPkg = path.startsWith("/www/pkg/");
-    const base = inPkg ? PKG : ROOT;
-    const file = normalize(inPkg ? join(PKG, path.slice("/www/pkg/".length)) : join(ROOT, path));
-    const ok = req.method === "GET" && SERVED.some((p) => path.startsWith(p)) && !path.includes("..")
+    const variant = /^\/variant\/(\d+)\//.exec(path);
+    const variantDir = variant ? VARIANTS[Number(variant[1])]?.dir : undefined;
+    const base = inPkg ? PKG : variantDir ?? ROOT;
+    const file = normalize(inPkg ? join(PKG, path.slice("/www/pkg/".length))
+      : variantDir ? join(variantDir, path.slice(variant[0].length)) : join(ROOT, path));
+    const ok = req.method === "GET" && (SERVED.some((p) => path.startsWith(p)) || variantDir) && !path.includes("..")
       && file.startsWith(base + sep) && existsSync(file) && statSync(file).isFile() && MIME[extname(file)];
     const headers = {
       "Cross-Origin-Opener-Policy": "same-origin",
@@ -180,7 +201,8 @@ async function browserBench() {
       throw new Error(`the benchmark page did not load: ${errors.join(" | ") || error.message}`);
     }
     const before = cpuSnapshot();
-    const results = await page.evaluate((cfg) => window.bench(cfg), CONFIG);
+    const variants = VARIANTS.map((v, i) => ({ label: v.label, url: `/variant/${i}/index.js` }));
+    const results = await page.evaluate(([cfg, vs]) => window.bench(cfg, vs), [CONFIG, variants]);
     results.othersCores = othersCores(before, cpuSnapshot());
     results.browserVersion = browser.version();
     results.pageErrors = errors;
@@ -195,6 +217,29 @@ async function browserBench() {
 
 const n0 = (x) => Math.round(x).toLocaleString("en-US").replace(/,/g, " ");
 const us = (x) => (x >= 1000 ? `${(x / 1000).toFixed(2)} ms` : `${x.toFixed(1)} µs`);
+const ms = (x) => (x >= 1000 ? `${(x / 1000).toFixed(2)} s` : `${x < 10 ? x.toFixed(2) : x < 100 ? x.toFixed(1) : x.toFixed(0)} ms`);
+
+/** curve25519-dalek's opt-level in the release profile of Cargo.toml (what www/pkg was built with). */
+function dalekOptLevel() {
+  const toml = readFileSync(join(ROOT, "Cargo.toml"), "utf8");
+  return /\[profile\.release\.package\.curve25519-dalek\][^[]*?opt-level\s*=\s*("?\w+"?)/.exec(toml)?.[1] ?? "?";
+}
+
+/** The TTP targets, judged on bench/ttp-load.mjs's figures. */
+function ttpTargets(ttp) {
+  if (!ttp) return [];
+  const batch = ttp.scenarios.filter((s) => s.mode === "batch");
+  const best = Math.max(...batch.map((s) => s.evaluationsPerSecond));
+  const at64 = (mode) => ttp.scenarios.find((s) => s.mode === mode && s.clients === 64);
+  const errors = ttp.scenarios.reduce((a, s) => a + s.errors, 0);
+  const p99 = (s) => (s ? { value: ms(s.p99Ms), verdict: s.p99Ms < TARGETS.ttpP99Ms ? "MET" : "MISSED" } : { value: "?", verdict: "MISSED" });
+  return [
+    { name: `TTP ≥ ${n0(TARGETS.ttpEvaluationsPerSecond)} evaluations/s with batch requests (best of ${batch.map((s) => s.clients).join("/")} clients)`, value: `${n0(best)}/s`, verdict: best >= TARGETS.ttpEvaluationsPerSecond ? "MET" : "MISSED" },
+    { name: `TTP p99 < ${TARGETS.ttpP99Ms} ms at 64 clients, single requests`, ...p99(at64("single")) },
+    { name: `TTP p99 < ${TARGETS.ttpP99Ms} ms at 64 clients, batch requests of ${ttp.records}×${ttp.types.length}`, ...p99(at64("batch")) },
+    { name: "TTP zero errors", value: String(errors), verdict: errors === 0 ? "MET" : "MISSED" },
+  ];
+}
 const kb = (b) => `${(b / 1024).toFixed(1)} KB`;
 
 function version(pkg) {
@@ -205,7 +250,7 @@ function version(pkg) {
   }
 }
 
-function analyse(size, b) {
+function analyse(size, b, ttp) {
   const t = Object.fromEntries(b.timings.map((x) => [x.id, x]));
   const pf = t["pf.gg.canonical"];
   const ratio = (id) => t[id].median / pf.median;
@@ -216,6 +261,7 @@ function analyse(size, b) {
     { name: `blind ≤ ${TARGETS.blindMedianUs} µs median (prepare GG, canonical)`, value: us(pf.median), verdict: pf.median <= TARGETS.blindMedianUs ? "MET" : "MISSED" },
     { name: `≥ ${TARGETS.vsNoble}× faster than @noble/curves`, value: `${ratio("noble.blind").toFixed(2)}×`, verdict: ratio("noble.blind") >= TARGETS.vsNoble ? "MET" : "MISSED" },
     { name: `≥ ${TARGETS.vsLibpep}× faster than @nolai/libpep-wasm`, value: `${ratio("libpep.encrypt").toFixed(2)}×`, verdict: ratio("libpep.encrypt") >= TARGETS.vsLibpep ? "MET" : "MISSED" },
+    ...ttpTargets(ttp),
   ];
   // Sanity: one operation timed two ways must agree.
   // (Only where single calls are the headline: a 5 µs operation cannot be
@@ -232,7 +278,7 @@ function analyse(size, b) {
   return { t, targets, checks, ratio };
 }
 
-function table(size, b, a, meta) {
+function table(size, b, a, meta, ttp) {
   const { t, targets, checks, ratio } = a;
   const rows = [];
   const head = (title, cols) => rows.push({ head: title, cols });
@@ -244,6 +290,7 @@ function table(size, b, a, meta) {
   row(["wasm + glue", n0(size.core.raw), n0(size.core.gzip), n0(size.core.brotli), "", `≤ ${n0(BUDGET_GZIP)} gz`, size.verdict]);
   row([`JS layer (${size.layerFiles.length} files, each compressed)`, n0(size.layer.raw), n0(size.layer.gzip), n0(size.layer.brotli), "", "", ""]);
   row(["everything", n0(size.all.raw), n0(size.all.gzip), n0(size.all.brotli), "", "", ""]);
+  if (size.bundle) row(["one-tag bundle pseudoform-auto.js (+ wasm)", n0(size.bundle.raw), n0(size.bundle.gzip), n0(size.bundle.brotli), "", "", ""]);
   row(["peer: libpep-wasm pkg-web wasm + js", n0(size.libpep.raw), n0(size.libpep.gzip), n0(size.libpep.brotli), "", "", ""]);
 
   head("ONE BLIND (Chromium, main thread)", ["median", "p95", "batch mean", "fastest", "peer / pf", "target"]);
@@ -258,11 +305,33 @@ function table(size, b, a, meta) {
   op("libpep.encrypt", `libpep-wasm ${version("@nolai/libpep-wasm")} fromHash+encrypt`, `${ratio("libpep.encrypt").toFixed(2)}×`, `≥ ${TARGETS.vsLibpep}× ${targets[4].verdict}`);
   op("pf.three.raw", "pseudoform prepare NGGV+RGG+MRN, raw", `${us(t["pf.three.raw"].median / 3)}/type`);
 
+  if (size.variants.length) {
+    head("PER-CRATE OPT-LEVEL (prepare GG canonical)", ["wasm+glue gz", "median", "p95", "batch mean", "fastest", "time / pf"]);
+    const pf = t["pf.gg.canonical"];
+    row([`curve25519-dalek opt-level ${dalekOptLevel()} (www/pkg)`, n0(size.core.gzip), us(pf.median), us(pf.p95), `${us(pf.batch.mean)} k=${pf.k}`, us(pf.batch.min), "1.00×"]);
+    size.variants.forEach((v, i) => {
+      const x = t[`variant.${i}`];
+      row([v.label, n0(v.gzip), us(x.median), us(x.p95), `${us(x.batch.mean)} k=${x.k}`, us(x.batch.min), `${(x.median / pf.median).toFixed(2)}×`]);
+    });
+  }
+
   const tp = b.throughput;
   head(`THROUGHPUT NGGV+RGG+MRN, ${n0(tp.records)} rec.`, ["records/s", "types/s", "speed-up", "", "", ""]);
   row(["main thread", n0(tp.mainThread.recordsPerSecond), n0(3 * tp.mainThread.recordsPerSecond), "", "", "", ""]);
   row(["1 Web Worker", n0(tp.single.recordsPerSecond), n0(3 * tp.single.recordsPerSecond), "1.00×", "", "", ""]);
   row([`${tp.workers} Web Workers (hardwareConcurrency)`, n0(tp.parallel.recordsPerSecond), n0(3 * tp.parallel.recordsPerSecond), `${checks.speedup.toFixed(2)}×`, "", "", ""]);
+
+  if (ttp) {
+    head(`TTP ON LOOPBACK (${ttp.seconds} s each)`, ["evals/s", "requests/s", "p50", "p99", "errors", "target"]);
+    for (const s of ttp.scenarios) {
+      const clients = `${s.clients} client${s.clients === 1 ? "" : "s"}`;
+      const name = s.mode === "single" ? `single /oprf/eval, ${clients}` : `batch /v1/evaluate ${s.records}×${s.types.length}, ${clients}`;
+      const goals = [];
+      if (s.mode === "batch") goals.push(`≥ 10k/s ${s.evaluationsPerSecond >= TARGETS.ttpEvaluationsPerSecond ? "MET" : "MISSED"}`);
+      if (s.clients === 64) goals.push(`p99 ${s.p99Ms < TARGETS.ttpP99Ms ? "MET" : "MISSED"}`);
+      row([name, n0(s.evaluationsPerSecond), n0(s.requestsPerSecond), ms(s.p50Ms), ms(s.p99Ms), String(s.errors), goals.join(", ")]);
+    }
+  }
 
   const widths = [0, 0, 0, 0, 0, 0, 0];
   for (const r of rows) (r.cells ?? [r.head, ...r.cols]).forEach((c, i) => { widths[i] = Math.max(widths[i], c.length); });
@@ -287,6 +356,12 @@ function table(size, b, a, meta) {
     }
   });
   out.push(rule("└", "┴", "┘"));
+  if (ttp) {
+    const cores = (x) => (x === null || x === undefined ? "?" : x.toFixed(2));
+    out.push(`ttp: ${ttp.server} on ${new URL(ttp.loopback).hostname}, caller's rate limit ${n0(ttp.rateLimitPerMinute)}/min; `
+      + `load generator bench/ttp-load (1 thread, one keep-alive connection per client, HDR histogram) on the same ${ttp.cores} cores: `
+      + `the TTP took ${cores(ttp.cpu.ttpCores)} cores and the generator ${cores(ttp.cpu.loadGeneratorCores)} over the runs (${ttp.date})`);
+  }
   out.push(`targets: ${targets.map((x) => `${x.name}: ${x.value} ${x.verdict}`).join("; ")}`);
   out.push(`checks: pseudoform blindedInput = r·HashToGroup(x) by @noble/curves: ${b.equivalent ? "yes" : "NO"}; `
     + `single-call median vs batch median: ${checks.agreement.map((x) => `${x.id} ${x.diff >= 0 ? "+" : ""}${(100 * x.diff).toFixed(1)} %`).join(", ")}; `
@@ -370,14 +445,15 @@ const meta = {
   packages: { "@noble/curves": version("@noble/curves"), "@nolai/libpep-wasm": version("@nolai/libpep-wasm"), "playwright-core": version("playwright-core") },
   commit: spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).stdout.trim() || null,
 };
-const analysis = analyse(size, b);
-const text = table(size, b, analysis, meta);
+const ttp = TTP_FILE ? JSON.parse(readFileSync(TTP_FILE, "utf8")) : null;
+const analysis = analyse(size, b, ttp);
+const text = table(size, b, analysis, meta, ttp);
 process.stdout.write(`${text}\n`);
 if (b.pageErrors.length) log(`bench: page errors: ${b.pageErrors.join(" | ")}`);
 
 mkdirSync(OUT, { recursive: true });
 writeFileSync(join(OUT, "latest.txt"), `${text}\n`);
-writeFileSync(join(OUT, "latest.json"), `${JSON.stringify({ meta, config: CONFIG, size, browser: b, targets: analysis.targets, checks: analysis.checks }, null, 2)}\n`);
+writeFileSync(join(OUT, "latest.json"), `${JSON.stringify({ meta, config: CONFIG, size, browser: b, ttp, targets: analysis.targets, checks: analysis.checks }, null, 2)}\n`);
 writeFileSync(join(OUT, "browser.svg"), svg(b, analysis, meta));
 log(`bench: wrote ${join(OUT, "latest.txt")}, latest.json, browser.svg (${meta.seconds} s in the browser)`);
 process.exit(0);

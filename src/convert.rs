@@ -1,6 +1,8 @@
 //! Conversion of JS arguments to core types, with every check a JS caller
 //! can trip: wrong types, absent members, over-long strings, throwing getters.
 
+use alloc::string::String;
+
 use js_sys::{Date, JsString, Reflect};
 use pseudoform_core::fields::MAX_INPUT_CHARS;
 use pseudoform_core::{CalendarDate, Field, FieldError, Identity, Rule};

@@ -17,9 +17,14 @@
 //! missing fields and over-long strings come back as a thrown
 //! `PseudoformError` with a stable `code` and the `field`.
 
+#![cfg_attr(all(target_arch = "wasm32", not(feature = "std")), no_std)]
+
+extern crate alloc;
+
 mod convert;
 mod js_error;
 mod prepare;
+mod random;
 
 use js_sys::JsString;
 use pseudoform_core::{fields, Field, PseudonymType};
@@ -27,6 +32,22 @@ use wasm_bindgen::prelude::*;
 
 use crate::convert::{identity_from_js, text_argument, today};
 pub use crate::js_error::{JsResult, PseudoformError};
+
+/// Without std (the browser build) a panic is a trap, as with std and
+/// `panic = "abort"`, but without std's panic hook and message formatting.
+/// Nothing JS can pass makes this module panic (see the tests).
+#[cfg(all(target_arch = "wasm32", not(feature = "std")))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    core::arch::wasm32::unreachable()
+}
+
+/// The module's allocator in the browser: a small free list (the module is
+/// single-threaded and allocates little) instead of std's dlmalloc.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
+    lol_alloc::LockedAllocator::new(lol_alloc::FreeListAllocator::new());
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"

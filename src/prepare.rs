@@ -1,6 +1,10 @@
 //! `validate` and `prepare`: JS objects in, JS objects out, the work in
 //! [`pseudoform_core::preparation`].
 
+use alloc::borrow::ToOwned;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
 use js_sys::{Array, JsString, Object, Reflect};
 use pseudoform_core::encoding::encode;
 use pseudoform_core::preparation::{self, Outcome};
@@ -61,7 +65,7 @@ fn field_error_object(error: &FieldError) -> Object {
     let object = Object::new();
     set(&object, "field", error.field.name());
     set(&object, "code", error.code());
-    set(&object, "message", error.to_string());
+    set(&object, "message", error.message());
     object
 }
 
@@ -100,8 +104,11 @@ pub(crate) fn prepare(identity: &JsValue, options: &JsValue) -> JsResult<Object>
         );
     }
 
-    let random =
-        |bytes: &mut [u8; 64]| getrandom::getrandom(bytes).map_err(|_| Error::RandomUnavailable);
+    let random = |bytes: &mut [u8; 64]| {
+        crate::random::fill(bytes)
+            .then_some(())
+            .ok_or(Error::RandomUnavailable)
+    };
     let outcomes = preparation::prepare(&identity, &recipient, &types, today(), random)?;
 
     let prepared = Array::new();

@@ -1,5 +1,7 @@
 //! A proleptic Gregorian calendar date, enough for birth dates.
 
+use alloc::string::String;
+
 use core::fmt;
 
 /// A calendar date that is known to exist (no 31 February).
@@ -42,11 +44,18 @@ impl CalendarDate {
 
     /// The canonical form of the method: `YYYYMMDD`.
     pub fn to_compact(self) -> String {
-        format!("{:04}{:02}{:02}", self.year, self.month, self.day)
+        // The same as `format!("{:04}{:02}{:02}", …)`, without core::fmt
+        // (size of the browser module).
+        let mut out = String::with_capacity(8);
+        push_padded(&mut out, self.year, 4);
+        push_padded(&mut out, self.month.into(), 2);
+        push_padded(&mut out, self.day.into(), 2);
+        out
     }
 
     /// Today's date in UTC from the system clock (native targets only; the
     /// browser module passes the local date from JavaScript instead).
+    #[cfg(feature = "std")]
     pub fn today_utc() -> Option<Self> {
         let secs = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -81,6 +90,24 @@ impl fmt::Display for CalendarDate {
     }
 }
 
+/// Appends `n` in decimal, zero-padded on the left to `width` digits.
+fn push_padded(out: &mut String, n: u16, width: usize) {
+    let mut digits = [0u8; 5];
+    let mut rest = n;
+    let mut len = 0;
+    for slot in digits.iter_mut().rev() {
+        *slot = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        len += 1;
+        if rest == 0 && len >= width {
+            break;
+        }
+    }
+    for &d in digits.iter().skip(digits.len() - len) {
+        out.push(char::from(d));
+    }
+}
+
 fn is_leap(year: u16) -> bool {
     (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
 }
@@ -108,6 +135,26 @@ mod tests {
         assert!(CalendarDate::new(2023, 4, 31).is_none());
         assert!(CalendarDate::new(2023, 13, 1).is_none());
         assert!(CalendarDate::new(2023, 1, 0).is_none());
+    }
+
+    #[test]
+    fn compact_form_equals_zero_padded_format() {
+        for (year, month, day) in [
+            (1, 1, 1),
+            (999, 9, 9),
+            (1890, 1, 1),
+            (1980, 12, 31),
+            (65535, 6, 15),
+        ] {
+            let date = CalendarDate::new(year, month, day).unwrap();
+            assert_eq!(date.to_compact(), format!("{year:04}{month:02}{day:02}"));
+        }
+        for n in 0..=u16::MAX {
+            let (mut two, mut four) = (String::new(), String::new());
+            push_padded(&mut two, n, 2);
+            push_padded(&mut four, n, 4);
+            assert_eq!((two, four), (format!("{n:02}"), format!("{n:04}")));
+        }
     }
 
     #[test]

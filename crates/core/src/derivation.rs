@@ -7,8 +7,9 @@
 //! construction of the national Generic Function Pseudonymisation, so that a
 //! type-B pseudonym equals the national one for the same recipient.
 
-use hkdf::Hkdf;
-use sha2::Sha256;
+use alloc::string::String;
+
+use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::{CalendarDate, Error, Identity, PseudonymType, Rule};
@@ -61,7 +62,7 @@ impl Recipient {
 
     /// The HKDF info: `"{organization}|{scope}|v1"`.
     pub fn hkdf_info(&self) -> String {
-        format!("{}|{}|v1", self.organization, self.scope)
+        crate::concat(&[&self.organization, "|", &self.scope, "|v1"])
     }
 }
 
@@ -79,7 +80,13 @@ fn push_json_string(out: &mut String, s: &str) {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if c < ' ' => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c if c < ' ' => {
+                // `\u00xx`, lowercase hex (without core::fmt).
+                let hex = |n: u32| char::from_digit(n, 16).unwrap_or('0');
+                out.push_str("\\u00");
+                out.push(hex(c as u32 >> 4));
+                out.push(hex(c as u32 & 15));
+            }
             c => out.push(c),
         }
     }
@@ -99,11 +106,53 @@ pub fn identifier_json(identifier_type: &str, value: &str) -> Zeroizing<String> 
     out
 }
 
-/// HKDF-SHA256 (RFC 5869) with no salt: `length`-byte output key material.
+/// HMAC-SHA256 (RFC 2104) with a 32-byte key over the concatenation of
+/// `parts`.
+fn hmac_sha256(key: &[u8; 32], parts: &[&[u8]]) -> Zeroizing<[u8; 32]> {
+    let mut pad = Zeroizing::new([0x36u8; 64]);
+    for (p, k) in pad.iter_mut().zip(key) {
+        *p ^= k;
+    }
+    let mut inner = Sha256::new();
+    inner.update(pad.as_ref());
+    for part in parts {
+        inner.update(part);
+    }
+    let inner_hash = Zeroizing::new(<[u8; 32]>::from(inner.finalize()));
+    // 0x5c = 0x36 ^ 0x6a: the outer pad from the inner one.
+    for p in pad.iter_mut() {
+        *p ^= 0x6a;
+    }
+    let mut outer = Sha256::new();
+    outer.update(pad.as_ref());
+    outer.update(inner_hash.as_ref());
+    Zeroizing::new(outer.finalize().into())
+}
+
+/// HKDF-SHA256 (RFC 5869) with no salt: `okm.len()`-byte output key
+/// material, at most 255 · 32 bytes. Written on `sha2` directly rather than
+/// with the `hkdf` crate, whose generic code weighs on the browser module
+/// (docs/size.md); the tests check it against RFC 5869 and that crate.
 pub fn hkdf_sha256(ikm: &[u8], info: &[u8], okm: &mut [u8]) -> Result<(), Error> {
-    Hkdf::<Sha256>::new(None, ikm)
-        .expand(info, okm)
-        .map_err(|_| Error::Encoding)
+    if okm.len() > 255 * 32 {
+        return Err(Error::Encoding);
+    }
+    // Extract: no salt is a salt of 32 zero bytes.
+    let prk = hmac_sha256(&[0u8; 32], &[ikm]);
+    // Expand: T(i) = HMAC(PRK, T(i-1) | info | i).
+    let mut previous = Zeroizing::new([0u8; 32]);
+    for (i, chunk) in (1u8..=255).zip(okm.chunks_mut(32)) {
+        let t_len = if i == 1 { 0 } else { 32 };
+        let block = hmac_sha256(
+            &prk,
+            &[previous.get(..t_len).unwrap_or_default(), info, &[i]],
+        );
+        for (out, byte) in chunk.iter_mut().zip(block.iter()) {
+            *out = *byte;
+        }
+        *previous = *block;
+    }
+    Ok(())
 }
 
 /// The 32-byte OPRF input of a canonical input value for `recipient`.
@@ -152,6 +201,49 @@ mod tests {
             .unwrap();
             assert_eq!(identifier_json("BSN", value).as_str(), expected);
         }
+    }
+
+    #[test]
+    fn every_control_character_escapes_like_serde_jcs() {
+        for c in ('\u{0}'..=' ').chain(['"', '\\', '\u{7f}']) {
+            let value = c.to_string();
+            let expected = serde_jcs::to_string(&serde_json::json!({
+                "value": value, "type": "GG", "landCode": "NL"
+            }))
+            .unwrap();
+            assert_eq!(identifier_json("GG", &value).as_str(), expected);
+        }
+    }
+
+    #[test]
+    fn hkdf_equals_the_hkdf_crate() {
+        let ikm = b"{\"landCode\":\"NL\",\"type\":\"GG\",\"value\":\"19800201|2\"}";
+        for info in [&b""[..], b"oin:00000001234567890000|nkr|v1", &[0xa5; 200]] {
+            for len in (0..=100).chain([255 * 32 - 1, 255 * 32]) {
+                let mut ours = vec![0u8; len];
+                let mut theirs = vec![0u8; len];
+                hkdf_sha256(ikm, info, &mut ours).unwrap();
+                hkdf::Hkdf::<Sha256>::new(None, ikm)
+                    .expand(info, &mut theirs)
+                    .unwrap();
+                assert_eq!(ours, theirs, "length {len}");
+            }
+        }
+        let long_ikm = [7u8; 300];
+        let (mut ours, mut theirs) = ([0u8; 32], [0u8; 32]);
+        hkdf_sha256(&long_ikm, b"i", &mut ours).unwrap();
+        hkdf::Hkdf::<Sha256>::new(None, &long_ikm)
+            .expand(b"i", &mut theirs)
+            .unwrap();
+        assert_eq!(ours, theirs);
+        let mut too_long = vec![0u8; 255 * 32 + 1];
+        assert_eq!(hkdf_sha256(ikm, b"", &mut too_long), Err(Error::Encoding));
+    }
+
+    #[test]
+    fn hkdf_info_joins_organization_scope_and_version() {
+        let recipient = Recipient::new("oin:00000001234567890000", "nkr").unwrap();
+        assert_eq!(recipient.hkdf_info(), "oin:00000001234567890000|nkr|v1");
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! No error type in this crate can carry the rejected value: messages are
 //! static strings, so nothing identifying reaches a log through an error.
 
+use alloc::string::String;
+
 use core::fmt;
 
 /// An input field of the method: the identifying fields of a form plus the
@@ -185,17 +187,25 @@ impl FieldError {
 
     /// The stable code, `<field>.<rule>` (`bsn.checksum`).
     pub fn code(&self) -> String {
-        format!("{}.{}", self.field.name(), self.rule.name())
+        // Concatenation rather than `format!`: no core::fmt in the browser
+        // module's reachable code (its size, docs/size.md).
+        crate::concat(&[self.field.name(), ".", self.rule.name()])
+    }
+
+    /// The English message, `<field>: <rule description>`: the same text as
+    /// `to_string()`, made without core::fmt.
+    pub fn message(&self) -> String {
+        crate::concat(&[self.field.name(), ": ", self.rule.description()])
     }
 }
 
 impl fmt::Display for FieldError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.field.name(), self.rule.description())
+        f.write_str(&self.message())
     }
 }
 
-impl std::error::Error for FieldError {}
+impl core::error::Error for FieldError {}
 
 /// Any error of the method.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -228,7 +238,7 @@ impl Error {
     pub fn code(&self) -> String {
         match self {
             Error::Field(e) => e.code(),
-            Error::Recipient { part, rule } => format!("{part}.{}", rule.name()),
+            Error::Recipient { part, rule } => crate::concat(&[part, ".", rule.name()]),
             Error::UnknownField => "field.unknown".into(),
             Error::UnknownType => "type.unknown".into(),
             Error::Encoding => "encoding.base64url".into(),
@@ -248,22 +258,30 @@ impl Error {
     }
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Error {
+    /// The English message: the same text as `to_string()`, made without
+    /// core::fmt (size of the browser module).
+    pub fn message(&self) -> String {
         match self {
-            Error::Field(e) => e.fmt(f),
-            Error::Recipient { part, rule } => write!(f, "{part}: {}", rule.description()),
-            Error::UnknownField => f.write_str("unknown field name"),
-            Error::UnknownType => f.write_str("unknown pseudonym type"),
-            Error::Encoding => f.write_str("not padded base64url of the expected length"),
-            Error::InvalidElement => f.write_str("not a valid ristretto255 element"),
-            Error::InvalidScalar => f.write_str("not a valid non-zero scalar"),
-            Error::RandomUnavailable => f.write_str("no secure random numbers available"),
+            Error::Field(e) => e.message(),
+            Error::Recipient { part, rule } => crate::concat(&[part, ": ", rule.description()]),
+            Error::UnknownField => "unknown field name".into(),
+            Error::UnknownType => "unknown pseudonym type".into(),
+            Error::Encoding => "not padded base64url of the expected length".into(),
+            Error::InvalidElement => "not a valid ristretto255 element".into(),
+            Error::InvalidScalar => "not a valid non-zero scalar".into(),
+            Error::RandomUnavailable => "no secure random numbers available".into(),
         }
     }
 }
 
-impl std::error::Error for Error {}
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl core::error::Error for Error {}
 
 impl From<FieldError> for Error {
     fn from(e: FieldError) -> Self {

@@ -1,5 +1,8 @@
 //! The raw identity a form holds: one optional text per [`Field`].
 
+use alloc::string::String;
+use alloc::vec::Vec;
+
 use zeroize::Zeroizing;
 
 use crate::fields::{self, Normalised};

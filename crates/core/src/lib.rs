@@ -23,6 +23,13 @@
 //! in `docs/vectors/method-v1.json` and are run by the tests of this crate and
 //! by the browser tests.
 
+// `no_std` (with `alloc`) unless the `std` feature is on (the default): the
+// browser module builds the core without std, so that no std panic and
+// formatting machinery reaches its wasm (docs/size.md).
+#![cfg_attr(not(any(feature = "std", test)), no_std)]
+
+extern crate alloc;
+
 pub mod date;
 pub mod derivation;
 pub mod encoding;
@@ -40,6 +47,16 @@ pub use derivation::Recipient;
 pub use error::{Error, Field, FieldError, Rule};
 pub use identity::Identity;
 pub use pseudonym_type::PseudonymType;
+
+/// `parts` joined into one string: what `[..].concat()` or `format!` would
+/// make, without their generic code (size of the browser module).
+pub(crate) fn concat(parts: &[&str]) -> alloc::string::String {
+    let mut out = alloc::string::String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for part in parts {
+        out.push_str(part);
+    }
+    out
+}
 
 /// The version of the published method implemented by this crate.
 ///

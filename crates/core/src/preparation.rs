@@ -5,6 +5,8 @@
 //! (the clinician must correct it). A field that is simply not given only
 //! stops the types that need it, which are skipped with that reason.
 
+use alloc::vec::Vec;
+
 use crate::derivation::oprf_input_of;
 use crate::oprf::{self, Blind, ELEMENT_BYTES};
 use crate::{CalendarDate, Error, Field, FieldError, Identity, PseudonymType, Recipient};

@@ -5,6 +5,8 @@
 //! `PC6|number|addition` (empty addition when there is none), MRN is
 //! `provider|mrn` so that equal numbers at two providers never collide.
 
+use alloc::string::String;
+
 use core::fmt;
 use core::str::FromStr;
 

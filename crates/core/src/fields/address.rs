@@ -1,5 +1,7 @@
 //! Postcode, house number and house-number addition.
 
+use alloc::string::{String, ToString};
+
 use crate::fold::{fold_char, Folded};
 use crate::Rule;
 

@@ -2,6 +2,8 @@
 //! `.`; one-digit day and month allowed) or the canonical `YYYYMMDD`; a real
 //! date between 1890-01-01 and today. Canonical form `YYYYMMDD`.
 
+use alloc::string::String;
+
 use crate::{CalendarDate, Rule};
 
 /// The earliest birth date the method accepts.
@@ -16,9 +18,14 @@ fn digits(part: &str, min: usize, max: usize) -> Result<u16, Rule> {
 
 fn parse(value: &str) -> Result<(u16, u16, u16), Rule> {
     if value.len() == 8 && value.bytes().all(|b| b.is_ascii_digit()) {
-        let (y, md) = value.split_at(4);
-        let (m, d) = md.split_at(2);
-        return Ok((digits(y, 4, 4)?, digits(m, 2, 2)?, digits(d, 2, 2)?));
+        // `get` rather than `split_at`: no panic path (and its formatting
+        // code) in the browser module.
+        let part = |range| value.get(range).ok_or(Rule::Format);
+        return Ok((
+            digits(part(0..4)?, 4, 4)?,
+            digits(part(4..6)?, 2, 2)?,
+            digits(part(6..8)?, 2, 2)?,
+        ));
     }
     let separator = value
         .chars()

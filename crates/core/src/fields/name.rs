@@ -4,6 +4,9 @@
 //! more name follows, keep letters only. "van der Berg-Jansen" → `BERGJANSEN`;
 //! the pseudonym types cut this to 8 (`BERGJANS`) or 4 (`BERG`) letters.
 
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
 use zeroize::Zeroizing;
 
 use crate::fold::{fold_char, Folded};
@@ -45,8 +48,13 @@ fn split_at_apostrophes(word: &str, into: &mut Words) {
             current.push_str(piece);
             continue;
         }
-        let closing = Zeroizing::new(format!("{}'", current.as_str()));
-        let opening = Zeroizing::new(format!("'{piece}"));
+        // Concatenation rather than `format!` (size of the browser module).
+        let mut closing = Zeroizing::new(String::with_capacity(current.len() + 1));
+        closing.push_str(&current);
+        closing.push('\'');
+        let mut opening = Zeroizing::new(String::with_capacity(piece.len() + 1));
+        opening.push('\'');
+        opening.push_str(piece);
         if !current.is_empty() && is_particle(&closing) {
             into.push(closing);
             current.clear();

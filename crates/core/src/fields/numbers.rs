@@ -1,5 +1,8 @@
 //! BSN, local patient number (MRN) and provider identifier.
 
+use alloc::string::String;
+use alloc::vec::Vec;
+
 use zeroize::Zeroizing;
 
 use crate::Rule;
@@ -49,7 +52,8 @@ fn visible_ascii(value: &str) -> Result<String, Rule> {
     if !out.chars().all(|c| c.is_ascii_graphic() && c != '|') {
         return Err(Rule::Characters);
     }
-    if out.chars().count() > MAX_IDENTIFIER {
+    // All visible ASCII by now: bytes are characters.
+    if out.len() > MAX_IDENTIFIER {
         return Err(Rule::TooLong);
     }
     Ok(out)

@@ -2,6 +2,8 @@
 //! 9 not applicable. Accepts the digit, Dutch and English words and letters,
 //! case-insensitively.
 
+use alloc::string::{String, ToString};
+
 use zeroize::Zeroizing;
 
 use crate::Rule;
@@ -34,17 +36,16 @@ pub const SPELLINGS: &[(&str, &str)] = &[
 
 /// Normalises a sex value (already trimmed, non-empty).
 pub(super) fn sex(value: &str) -> Result<String, Rule> {
-    let upper: Vec<Zeroizing<String>> = value
-        .split_whitespace()
-        .map(|w| Zeroizing::new(w.to_ascii_uppercase()))
-        .collect();
-    let key = Zeroizing::new(
-        upper
-            .iter()
-            .map(|w| w.as_str())
-            .collect::<Vec<_>>()
-            .join(" "),
-    );
+    // The words in ASCII uppercase joined by one space, built in place: the
+    // capacity (the input's length) is never exceeded, so no reallocation
+    // leaves a copy, and no join code reaches the browser module.
+    let mut key = Zeroizing::new(String::with_capacity(value.len()));
+    for word in value.split_whitespace() {
+        if !key.is_empty() {
+            key.push(' ');
+        }
+        key.extend(word.chars().map(|c| c.to_ascii_uppercase()));
+    }
     SPELLINGS
         .iter()
         .find(|(spelling, _)| *spelling == key.as_str())
