@@ -338,23 +338,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn thumbprint_matches_rfc7638_example() {
-        // RFC 7638 §3.1.
-        let n = Base64UrlUnpadded::decode_vec(concat!(
-            "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECP",
-            "ebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY",
-            "368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0f",
-            "M4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"
-        ))
-        .unwrap();
-        let e = Base64UrlUnpadded::decode_vec("AQAB").unwrap();
-        assert_eq!(
-            rsa_thumbprint(&n, &e),
-            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
-        );
-    }
-
-    #[test]
     fn refuses_garbage() {
         let ring = KeyRing::new();
         assert_eq!(ring.decrypt("a.b.c"), Err(JweError::Undecryptable));

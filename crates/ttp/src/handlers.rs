@@ -174,6 +174,44 @@ fn resolve_recipient(
         .ok_or_else(ApiError::recipient_unknown)
 }
 
+/// What a caller asks of a recipient: evaluations, or re-keying.
+#[derive(Clone, Copy)]
+enum Permission {
+    Evaluate,
+    Rekey,
+}
+
+/// The checks every evaluating request makes once its body is parsed: the
+/// recipient exists, the caller may ask this of it, and the request's
+/// `Origin` is one of the recipient's forms. Records the recipient in the
+/// audit draft.
+fn admit(
+    state: &AppState,
+    headers: &HeaderMap,
+    caller: &Caller,
+    (organization, scope): (&str, &str),
+    permission: Permission,
+    draft: &mut Draft,
+) -> Result<Arc<RecipientState>, ApiError> {
+    let recipient = resolve_recipient(state, organization, scope)?;
+    draft.recipient(&recipient);
+    let (allowed, refusal) = match permission {
+        Permission::Evaluate => (
+            caller.may_call(&recipient.organization, &recipient.scope),
+            "the caller may not request evaluations for this recipient",
+        ),
+        Permission::Rekey => (
+            caller.may_rekey(&recipient.organization, &recipient.scope),
+            "the caller may not rekey for this recipient",
+        ),
+    };
+    if !allowed {
+        return Err(ApiError::caller_not_allowed(refusal));
+    }
+    check_origin(headers, &recipient)?;
+    Ok(recipient)
+}
+
 /// 403 when the request carries an `Origin` that is not the recipient's.
 fn check_origin(headers: &HeaderMap, recipient: &RecipientState) -> Result<(), ApiError> {
     match headers.get(header::ORIGIN) {
@@ -317,18 +355,14 @@ async fn oprf_eval_inner(
     let caller = state.callers.authenticate(headers)?;
     draft.caller(&caller);
     let request: EvalRequest = parse_json(&body_bytes(body)?)?;
-    let recipient = resolve_recipient(
+    let recipient = admit(
         state,
-        &request.recipient_organization,
-        &request.recipient_scope,
+        headers,
+        &caller,
+        (&request.recipient_organization, &request.recipient_scope),
+        Permission::Evaluate,
+        draft,
     )?;
-    draft.recipient(&recipient);
-    if !caller.may_call(&recipient.organization, &recipient.scope) {
-        return Err(ApiError::caller_not_allowed(
-            "the caller may not request evaluations for this recipient",
-        ));
-    }
-    check_origin(headers, &recipient)?;
     let code = request.pseudonym_type.as_deref().unwrap_or("B");
     let pseudonym_type = check_type(&recipient, code, "pseudonymType").inspect_err(|_| {
         if let Ok(t) = PseudonymType::from_str(code) {
@@ -441,18 +475,14 @@ async fn evaluate_inner(
     let caller = state.callers.authenticate(headers)?;
     draft.caller(&caller);
     let request: BatchRequest = parse_json(&body_bytes(body)?)?;
-    let recipient = resolve_recipient(
+    let recipient = admit(
         state,
-        &request.recipient_organization,
-        &request.recipient_scope,
+        headers,
+        &caller,
+        (&request.recipient_organization, &request.recipient_scope),
+        Permission::Evaluate,
+        draft,
     )?;
-    draft.recipient(&recipient);
-    if !caller.may_call(&recipient.organization, &recipient.scope) {
-        return Err(ApiError::caller_not_allowed(
-            "the caller may not request evaluations for this recipient",
-        ));
-    }
-    check_origin(headers, &recipient)?;
     let records = batch_items(&recipient, request, draft)?;
     caller.take(draft.event.total)?;
     let keys = keys_of(state, &recipient).await?;
@@ -495,18 +525,14 @@ async fn rekey_inner(
     let caller = state.callers.authenticate(headers)?;
     draft.caller(&caller);
     let request: RekeyRequest = parse_json(&body_bytes(body)?)?;
-    let recipient = resolve_recipient(
+    let recipient = admit(
         state,
-        &request.recipient_organization,
-        &request.recipient_scope,
+        headers,
+        &caller,
+        (&request.recipient_organization, &request.recipient_scope),
+        Permission::Rekey,
+        draft,
     )?;
-    draft.recipient(&recipient);
-    if !caller.may_rekey(&recipient.organization, &recipient.scope) {
-        return Err(ApiError::caller_not_allowed(
-            "the caller may not rekey for this recipient",
-        ));
-    }
-    check_origin(headers, &recipient)?;
     let n = request.blinded_pseudonyms.len();
     if n == 0 {
         return Err(ApiError::unprocessable(
