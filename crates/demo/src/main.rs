@@ -91,24 +91,14 @@ fn random_b64(bytes: usize) -> anyhow::Result<String> {
     Ok(Base64Url::encode_string(&buf))
 }
 
-/// Writes `content` to `path` readable by the owner only.
-fn write_secret(path: &Path, content: &[u8]) -> anyhow::Result<()> {
-    fs::write(path, content).with_context(|| format!("cannot write {}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
-    }
-    Ok(())
-}
-
 /// A secret file's content, created with `make` on first use.
 fn secret(path: &Path, make: impl FnOnce() -> anyhow::Result<Vec<u8>>) -> anyhow::Result<Vec<u8>> {
     if let Ok(existing) = fs::read(path) {
         return Ok(existing);
     }
     let content = make()?;
-    write_secret(path, &content)?;
+    pseudoform_protocol::secret_file::create(path, &content)
+        .with_context(|| format!("cannot create {}", path.display()))?;
     Ok(content)
 }
 

@@ -11,6 +11,7 @@ pub mod claims;
 pub mod jwk;
 pub mod package;
 pub mod registry;
+pub mod secret_file;
 pub mod ttp;
 
 /// The protocol version written in the `version` claim, as the national

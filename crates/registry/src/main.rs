@@ -217,17 +217,6 @@ fn keygen(out: &Path) -> anyhow::Result<()> {
 }
 
 fn write_private(path: &Path, pem: &[u8]) -> anyhow::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(pem)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    pseudoform_protocol::secret_file::create(path, pem)
+        .with_context(|| format!("cannot create {}", path.display()))
 }

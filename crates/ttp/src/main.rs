@@ -110,19 +110,8 @@ enum Command {
 /// Creates `path` with `content`, readable by the owner only; refuses to
 /// overwrite.
 fn create_secret(path: &std::path::Path, content: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
-    file.write_all(content)
-        .with_context(|| format!("cannot write {}", path.display()))
+    pseudoform_protocol::secret_file::create(path, content)
+        .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))
 }
 
 fn configured(domain: &Domain) -> anyhow::Result<(TtpConfig, KeyStore)> {
