@@ -24,6 +24,15 @@ wasm_bindgen_test_configure!(run_in_browser);
 struct Vectors {
     fields: Vec<FieldVector>,
     pseudonym_inputs: Vec<InputVector>,
+    recipients: Vec<RecipientVector>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RecipientVector {
+    recipient_organization: String,
+    recipient_scope: String,
+    error: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -122,6 +131,46 @@ fn pseudonym_input_vectors_in_the_browser() {
             _ => panic!("vector needs output or error"),
         };
         assert_eq!(got, want, "{}", case.pseudonym_type);
+    }
+}
+
+/// The recipient vectors through `prepare`: a valid recipient prepares a
+/// GG pseudonym, an invalid one throws its code.
+#[wasm_bindgen_test]
+fn recipient_vectors_in_the_browser() {
+    let v = vectors();
+    let members: BTreeMap<String, String> = [("birthDate", "1980-03-07"), ("sex", "v")]
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+    for case in &v.recipients {
+        let options = Object::new();
+        for (key, value) in [
+            (
+                "recipientOrganization",
+                case.recipient_organization.as_str(),
+            ),
+            ("recipientScope", case.recipient_scope.as_str()),
+            ("types", "GG"),
+        ] {
+            Reflect::set(&options, &key.into(), &value.into()).unwrap();
+        }
+        let got = outcome(
+            pseudoform::prepare(identity(&members), options.into()).map(|result| {
+                let prepared = Array::from(&get(&result.into(), "prepared"));
+                assert_eq!(prepared.length(), 1, "one GG pseudonym prepared");
+                "prepared".into()
+            }),
+        );
+        let want = match &case.error {
+            Some(code) => Err(code.clone()),
+            None => Ok("prepared".to_owned()),
+        };
+        assert_eq!(
+            got, want,
+            "{:?} {:?}",
+            case.recipient_organization, case.recipient_scope
+        );
     }
 }
 
@@ -306,7 +355,7 @@ fn prepare_gives_the_known_pseudonyms() {
             checked += 1;
         }
     }
-    // 14 vectors: all but A-with-addition and the second provider's MRN match.
+    // 15 vectors: all but A-with-addition and the two other MRNs match.
     assert_eq!(checked, 12, "vectors reproduced in the browser");
 }
 

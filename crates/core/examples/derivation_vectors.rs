@@ -31,6 +31,8 @@ fn main() {
         ("A", "1234AB|12|A2", registry_a),
         ("MRN", "ura:00000001|PAT-0001", registry_a),
         ("MRN", "ura:00000002|PAT-0001", registry_a),
+        // `"` and `\` are escaped in the identifier's JSON (method §5.1).
+        ("MRN", "ura:00000001|A\"12\\3", registry_a),
     ];
     let r = Blind::from_bytes(&blind).unwrap();
     let k = ServerKey::from_bytes(&key).unwrap();

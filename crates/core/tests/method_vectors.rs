@@ -13,6 +13,7 @@ use pseudoform_core::derivation::{identifier_json, oprf_input_of};
 use pseudoform_core::encoding::{decode_array, encode};
 use pseudoform_core::oprf::{self, Blind, ServerKey};
 use pseudoform_core::{fields, CalendarDate, Field, Identity, PseudonymType, Recipient};
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -25,6 +26,14 @@ struct Vectors {
     fields: Vec<FieldVector>,
     pseudonym_inputs: Vec<InputVector>,
     derivations: Vec<DerivationVector>,
+    recipients: Vec<RecipientVector>,
+    blind_factors: Vec<BlindFactorVector>,
+    // The hand-over formats of method §5.4 are not the core's: they are run
+    // by `crates/protocol/tests/method_vectors.rs`.
+    #[allow(dead_code)]
+    temporary_pseudonyms: IgnoredAny,
+    #[allow(dead_code)]
+    jwk_thumbprints: IgnoredAny,
 }
 
 #[derive(Deserialize)]
@@ -65,6 +74,28 @@ struct DerivationVector {
     server_key: String,
     evaluated_element: String,
     pseudonym: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RecipientVector {
+    recipient_organization: String,
+    recipient_scope: String,
+    hkdf_info: Option<String>,
+    error: Option<String>,
+    #[allow(dead_code)]
+    note: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct BlindFactorVector {
+    blind_factor: String,
+    /// The decoded 32 bytes in hex.
+    output: Option<String>,
+    error: Option<String>,
+    #[allow(dead_code)]
+    note: Option<String>,
 }
 
 fn load() -> Vectors {
@@ -242,5 +273,53 @@ fn derivation_vectors() {
         assert_eq!(encode(&evaluated), case.evaluated_element);
         let n = oprf::unblind(&r, &evaluated).unwrap();
         assert_eq!(encode(&n), case.pseudonym);
+    }
+}
+
+#[test]
+fn recipient_vectors() {
+    let v = load();
+    assert!(v.recipients.len() >= 8);
+    for case in &v.recipients {
+        let got = Recipient::new(&case.recipient_organization, &case.recipient_scope)
+            .map(|r| r.hkdf_info())
+            .map_err(|e| e.code());
+        let want = match (&case.hkdf_info, &case.error) {
+            (Some(info), None) => Ok(info.clone()),
+            (None, Some(code)) => Err(code.clone()),
+            _ => panic!("vector needs hkdfInfo or error"),
+        };
+        assert_eq!(
+            got, want,
+            "{:?} {:?}",
+            case.recipient_organization, case.recipient_scope
+        );
+    }
+}
+
+/// The recipient's reading of a blind factor: exactly the two steps of the
+/// registry (`decode_array`, then `Blind::from_bytes`).
+#[test]
+fn blind_factor_vectors() {
+    let v = load();
+    assert!(v.blind_factors.len() >= 10);
+    for case in &v.blind_factors {
+        let got = decode_array::<32>(&case.blind_factor)
+            .map_err(|e| e.code())
+            .and_then(|bytes| {
+                Blind::from_bytes(&bytes)
+                    .map(|blind| hex::encode(blind.to_bytes().as_ref()))
+                    .map_err(|e| e.code())
+            });
+        let want = match (&case.output, &case.error) {
+            (Some(hex), None) => Ok(hex.clone()),
+            (None, Some(code)) => Err(code.clone()),
+            _ => panic!("vector needs output or error"),
+        };
+        assert_eq!(got, want, "{:?}", case.blind_factor);
+        // A valid blind factor is the canonical text of its bytes.
+        if let Ok(hex) = &got {
+            assert_eq!(encode(&hex::decode(hex).unwrap()), case.blind_factor);
+        }
     }
 }
