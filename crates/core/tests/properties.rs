@@ -3,8 +3,6 @@
 //! whitespace and diacritics do not change the result; normalising twice
 //! changes nothing.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
-
 use proptest::prelude::*;
 use pseudoform_core::{fields::normalise, CalendarDate, Field, Rule};
 
