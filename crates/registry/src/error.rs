@@ -1,5 +1,7 @@
-//! Why a submission is refused: a typed error with a stable code, an HTTP
-//! status and a sentence that never contains a submitted value.
+//! The registry's refusals: [`ReceiveError`], why the receiver refuses a
+//! submission, and [`ApiError`], every problem answer of its HTTP API. Each
+//! has a stable code, an HTTP status and a sentence that never contains a
+//! submitted value, and answers as an [`ErrorBody`] (`IntoResponse`).
 //!
 //! The `field` of an error names the request member it is about
 //! (`pseudonyms[1].temporaryPseudonym`, `data`), never its content. The one
@@ -7,6 +9,10 @@
 //! data key, always one of the fixed names of
 //! [`pseudoform_protocol::registry::IDENTIFYING_FIELD_NAMES`].
 
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
 use pseudoform_protocol::ErrorBody;
 
 /// A refused submission. Nothing of the record is stored when one is returned.
@@ -199,12 +205,12 @@ impl ReceiveError {
     }
 
     /// The HTTP status of the refusal.
-    pub fn status(&self) -> u16 {
+    pub fn status(&self) -> StatusCode {
         match self {
-            ReceiveError::TypeNotAllowed { .. } => 403,
-            ReceiveError::Replayed => 409,
-            ReceiveError::Storage => 500,
-            _ => 422,
+            ReceiveError::TypeNotAllowed { .. } => StatusCode::FORBIDDEN,
+            ReceiveError::Replayed => StatusCode::CONFLICT,
+            ReceiveError::Storage => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 
@@ -250,5 +256,101 @@ impl ReceiveError {
             Some(field) => body.with_field(&field),
             None => body,
         }
+    }
+}
+
+impl IntoResponse for ReceiveError {
+    fn into_response(self) -> Response {
+        (self.status(), Json(self.to_body())).into_response()
+    }
+}
+
+/// A problem answer of the registry's HTTP API.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// The receiver refused the submission.
+    #[error(transparent)]
+    Receive(#[from] ReceiveError),
+    /// 415 `submission.contentType`: the body is not sent as JSON.
+    #[error("the body must be sent as application/json")]
+    ContentType,
+    /// 413 `submission.tooLarge`: a body over the limit.
+    #[error("the body is too large")]
+    TooLarge,
+    /// 400 `submission.unreadable`: the body could not be read.
+    #[error("the body could not be read")]
+    Unreadable,
+    /// 422 `submission.malformed`: the body is not a submission.
+    #[error("the body is not a valid submission")]
+    Malformed,
+    /// 422 `query.invalid`: `limit` is not a non-negative integer.
+    #[error("limit must be a non-negative integer")]
+    InvalidLimit,
+    /// 404 `notFound`: no such API endpoint.
+    #[error("no such endpoint")]
+    NotFound,
+    /// 500 `internal`: the details go to the log.
+    #[error("the registry failed; nothing was stored")]
+    Internal,
+}
+
+impl ApiError {
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Receive(e) => e.code(),
+            ApiError::ContentType => "submission.contentType",
+            ApiError::TooLarge => "submission.tooLarge",
+            ApiError::Unreadable => "submission.unreadable",
+            ApiError::Malformed => "submission.malformed",
+            ApiError::InvalidLimit => "query.invalid",
+            ApiError::NotFound => "notFound",
+            ApiError::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Receive(e) => e.status(),
+            ApiError::ContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unreadable => StatusCode::BAD_REQUEST,
+            ApiError::Malformed | ApiError::InvalidLimit => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The problem answer.
+    pub fn to_body(&self) -> ErrorBody {
+        match self {
+            ApiError::Receive(e) => e.to_body(),
+            ApiError::InvalidLimit => {
+                ErrorBody::new(self.code(), &self.to_string()).with_field("limit")
+            }
+            _ => ErrorBody::new(self.code(), &self.to_string()),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    /// The answer to a body that is no submission; serde's message (which
+    /// can quote the body) is dropped.
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::MissingJsonContentType(_) => ApiError::ContentType,
+            JsonRejection::BytesRejection(b) if b.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::TooLarge
+            }
+            JsonRejection::BytesRejection(_) => ApiError::Unreadable,
+            _ => ApiError::Malformed,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status(), Json(self.to_body())).into_response()
     }
 }
