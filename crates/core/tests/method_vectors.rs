@@ -2,6 +2,8 @@
 //! (`docs/vectors/method-v1.json`) natively. The browser tests run the same
 //! file through the wasm module.
 
+#![cfg(test)]
+
 use pseudoform_core::derivation::{identifier_json, oprf_input_of};
 use pseudoform_core::encoding::{decode_array, encode};
 use pseudoform_core::oprf::{self, Blind, ServerKey};

@@ -3,6 +3,8 @@
 //! whitespace and diacritics do not change the result; normalising twice
 //! changes nothing.
 
+#![cfg(test)]
+
 use proptest::prelude::*;
 use pseudoform_core::{fields::normalise, CalendarDate, Field, Rule};
 

@@ -19,9 +19,6 @@ pub mod ttp;
 /// reference service does.
 pub const PROTOCOL_VERSION: &str = "1.1";
 
-/// Lifetime of a JWE from the TTP, in seconds (the national `exp` is 5 minutes).
-pub const JWE_LIFETIME_SECONDS: i64 = 300;
-
 /// `alg` of a JWE to a recipient: RSAES-OAEP with SHA-256 and MGF1-SHA-256,
 /// the pseudoform TTP's default.
 pub const JWE_ALG_RSA_OAEP_256: &str = "RSA-OAEP-256";
@@ -32,6 +29,9 @@ pub const JWE_ALG_RSA_OAEP: &str = "RSA-OAEP";
 
 /// `enc` of every JWE to a recipient, the only content encryption accepted.
 pub const JWE_ENC_A256GCM: &str = "A256GCM";
+
+/// Lifetime of a JWE from the TTP, in seconds (the national `exp` is 5 minutes).
+pub const JWE_LIFETIME_SECONDS: i64 = 300;
 
 /// The JWS algorithm of the TTP's signature on the claims (ECDSA P-256 with
 /// SHA-256).

@@ -172,80 +172,77 @@ pub enum ReceiveError {
 impl ReceiveError {
     /// The stable machine-readable code.
     pub fn code(&self) -> &'static str {
+        use ReceiveError::*;
         match self {
-            ReceiveError::RecipientMismatch { .. } => "recipient.mismatch",
-            ReceiveError::UnsupportedMethod => "method.unsupported",
-            ReceiveError::NoPseudonyms => "pseudonyms.empty",
-            ReceiveError::TooManyPseudonyms => "pseudonyms.tooMany",
-            ReceiveError::UnknownType { .. } => "type.unknown",
-            ReceiveError::TypeNotAllowed { .. } => "type.notAllowed",
-            ReceiveError::DuplicateType { .. } => "type.duplicate",
-            ReceiveError::TooManyFields => "data.tooManyFields",
-            ReceiveError::InvalidFieldName => "data.invalidFieldName",
-            ReceiveError::ValueTooLong => "data.valueTooLong",
-            ReceiveError::IdentifyingField { .. } => "data.identifyingField",
-            ReceiveError::MalformedPseudonym { .. } => "pseudonym.malformed",
-            ReceiveError::UnsupportedAlgorithm { .. } => "pseudonym.unsupportedAlgorithm",
-            ReceiveError::Undecryptable { .. } => "pseudonym.undecryptable",
-            ReceiveError::InvalidClaims { .. } => "pseudonym.invalidClaims",
-            ReceiveError::Unsigned { .. } => "pseudonym.unsigned",
-            ReceiveError::BadSignature { .. } => "pseudonym.badSignature",
-            ReceiveError::VersionUnsupported { .. } => "pseudonym.versionUnsupported",
-            ReceiveError::LifetimeTooLong { .. } => "pseudonym.lifetimeTooLong",
-            ReceiveError::MixedRecords { .. } => "pseudonyms.mixedRecords",
-            ReceiveError::WrongRecipient { .. } => "pseudonym.wrongRecipient",
-            ReceiveError::Expired { .. } => "pseudonym.expired",
-            ReceiveError::NotYetValid { .. } => "pseudonym.notYetValid",
-            ReceiveError::TypeMismatch { .. } => "pseudonym.typeMismatch",
-            ReceiveError::InvalidEvaluation { .. } => "pseudonym.invalidEvaluation",
-            ReceiveError::InvalidBlind { .. } => "pseudonym.invalidBlind",
-            ReceiveError::Replayed => "pseudonym.replayed",
-            ReceiveError::Storage => "internal",
+            UnsupportedMethod => "method.unsupported",
+            NoPseudonyms => "pseudonyms.empty",
+            TooManyPseudonyms => "pseudonyms.tooMany",
+            TooManyFields => "data.tooManyFields",
+            InvalidFieldName => "data.invalidFieldName",
+            ValueTooLong => "data.valueTooLong",
+            Replayed => "pseudonym.replayed",
+            Storage => "internal",
+            RecipientMismatch { .. } => "recipient.mismatch",
+            UnknownType { .. } => "type.unknown",
+            TypeNotAllowed { .. } => "type.notAllowed",
+            DuplicateType { .. } => "type.duplicate",
+            IdentifyingField { .. } => "data.identifyingField",
+            MalformedPseudonym { .. } => "pseudonym.malformed",
+            UnsupportedAlgorithm { .. } => "pseudonym.unsupportedAlgorithm",
+            Undecryptable { .. } => "pseudonym.undecryptable",
+            InvalidClaims { .. } => "pseudonym.invalidClaims",
+            Unsigned { .. } => "pseudonym.unsigned",
+            BadSignature { .. } => "pseudonym.badSignature",
+            VersionUnsupported { .. } => "pseudonym.versionUnsupported",
+            LifetimeTooLong { .. } => "pseudonym.lifetimeTooLong",
+            MixedRecords { .. } => "pseudonyms.mixedRecords",
+            WrongRecipient { .. } => "pseudonym.wrongRecipient",
+            Expired { .. } => "pseudonym.expired",
+            NotYetValid { .. } => "pseudonym.notYetValid",
+            TypeMismatch { .. } => "pseudonym.typeMismatch",
+            InvalidEvaluation { .. } => "pseudonym.invalidEvaluation",
+            InvalidBlind { .. } => "pseudonym.invalidBlind",
         }
     }
 
     /// The HTTP status of the refusal.
     pub fn status(&self) -> StatusCode {
+        use ReceiveError::*;
         match self {
-            ReceiveError::TypeNotAllowed { .. } => StatusCode::FORBIDDEN,
-            ReceiveError::Replayed => StatusCode::CONFLICT,
-            ReceiveError::Storage => StatusCode::INTERNAL_SERVER_ERROR,
+            TypeNotAllowed { .. } => StatusCode::FORBIDDEN,
+            Replayed => StatusCode::CONFLICT,
+            Storage => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 
     /// The request member the error is about, if any.
     pub fn field(&self) -> Option<String> {
+        use ReceiveError::*;
         match self {
-            ReceiveError::RecipientMismatch { field } => Some((*field).to_owned()),
-            ReceiveError::UnsupportedMethod => Some("methodVersion".into()),
-            ReceiveError::NoPseudonyms
-            | ReceiveError::TooManyPseudonyms
-            | ReceiveError::MixedRecords { .. } => Some("pseudonyms".into()),
-            ReceiveError::UnknownType { index }
-            | ReceiveError::TypeNotAllowed { index }
-            | ReceiveError::DuplicateType { index } => Some(format!("pseudonyms[{index}].type")),
-            ReceiveError::TooManyFields
-            | ReceiveError::InvalidFieldName
-            | ReceiveError::ValueTooLong => Some("data".into()),
-            ReceiveError::IdentifyingField { name } => Some(format!("data.{name}")),
-            ReceiveError::MalformedPseudonym { index }
-            | ReceiveError::UnsupportedAlgorithm { index }
-            | ReceiveError::Undecryptable { index }
-            | ReceiveError::InvalidClaims { index }
-            | ReceiveError::Unsigned { index }
-            | ReceiveError::BadSignature { index }
-            | ReceiveError::VersionUnsupported { index }
-            | ReceiveError::LifetimeTooLong { index }
-            | ReceiveError::WrongRecipient { index }
-            | ReceiveError::Expired { index }
-            | ReceiveError::NotYetValid { index }
-            | ReceiveError::TypeMismatch { index }
-            | ReceiveError::InvalidEvaluation { index }
-            | ReceiveError::InvalidBlind { index } => {
-                Some(format!("pseudonyms[{index}].temporaryPseudonym"))
+            RecipientMismatch { field } => Some((*field).to_owned()),
+            UnsupportedMethod => Some("methodVersion".into()),
+            NoPseudonyms | TooManyPseudonyms | MixedRecords { .. } => Some("pseudonyms".into()),
+            UnknownType { index } | TypeNotAllowed { index } | DuplicateType { index } => {
+                Some(format!("pseudonyms[{index}].type"))
             }
-            ReceiveError::Replayed | ReceiveError::Storage => None,
+            TooManyFields | InvalidFieldName | ValueTooLong => Some("data".into()),
+            IdentifyingField { name } => Some(format!("data.{name}")),
+            MalformedPseudonym { index }
+            | UnsupportedAlgorithm { index }
+            | Undecryptable { index }
+            | InvalidClaims { index }
+            | Unsigned { index }
+            | BadSignature { index }
+            | VersionUnsupported { index }
+            | LifetimeTooLong { index }
+            | WrongRecipient { index }
+            | Expired { index }
+            | NotYetValid { index }
+            | TypeMismatch { index }
+            | InvalidEvaluation { index }
+            | InvalidBlind { index } => Some(format!("pseudonyms[{index}].temporaryPseudonym")),
+            Replayed | Storage => None,
         }
     }
 

@@ -20,8 +20,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use pseudoform_protocol::ttp::{
-    BatchRequest, BatchResponse, EvalRequest, EvalResponse, Policy, RecordResult, RekeyRequest,
-    RekeyResponse, MAX_ITEMS_PER_RECORD, MAX_RECORDS_PER_REQUEST, MAX_REKEY_ELEMENTS,
+    BatchRecord, BatchRequest, BatchResponse, EvalRequest, EvalResponse, Policy, RecordResult,
+    RekeyRequest, RekeyResponse, MAX_ITEMS_PER_RECORD, MAX_RECORDS_PER_REQUEST, MAX_REKEY_ELEMENTS,
 };
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -37,24 +37,40 @@ use crate::state::{AppState, RecipientState};
 
 type Shared = State<Arc<AppState>>;
 
-/// The request of an evaluating endpoint: what it asks once its caller is
-/// authenticated and its body parsed. [`audited`] is its handler.
+/// The request of an evaluating endpoint: what it asks of which recipient,
+/// answered once its caller is authenticated, its body parsed and the
+/// caller admitted. [`audited`] is its handler.
 pub trait Evaluating: DeserializeOwned + Send + 'static {
     /// The endpoint's path, as routed and audited.
     const PATH: &'static str;
+    /// What the caller must be allowed for the recipient.
+    const PERMISSION: Permission;
 
-    /// Admits and answers the request of `caller`, filling in `draft`.
+    /// The recipient `(organization, scope)` the request names.
+    fn recipient(&self) -> (&str, &str);
+
+    /// Answers the admitted request, filling in `draft`.
     fn answer(
         self,
-        state: &AppState,
-        headers: &HeaderMap,
-        caller: &Caller,
+        to: Admitted<'_>,
         draft: &mut AuditDraft,
     ) -> impl Future<Output = Result<Response, ApiError>> + Send;
 }
 
+/// An admitted request's context: the state, its recipient and its caller.
+#[derive(Debug)]
+pub struct Admitted<'a> {
+    /// The TTP's state.
+    pub state: &'a AppState,
+    /// The recipient the caller may ask this of.
+    pub recipient: Arc<RecipientState>,
+    /// The authenticated caller.
+    pub caller: &'a Caller,
+}
+
 /// The handler of every evaluating endpoint: authenticates, parses the
-/// body as `R`, answers it, and audits the request whatever the outcome.
+/// body as `R`, admits the caller to its recipient, answers it, and audits
+/// the request whatever the outcome.
 pub async fn audited<R: Evaluating>(
     State(state): Shared,
     headers: HeaderMap,
@@ -66,7 +82,20 @@ pub async fn audited<R: Evaluating>(
         let Authenticated(caller) = caller?;
         draft.caller(caller.name());
         let ApiJson(request) = body?;
-        request.answer(&state, &headers, &caller, &mut draft).await
+        let recipient = admission::admit(
+            &state,
+            &headers,
+            &caller,
+            request.recipient(),
+            R::PERMISSION,
+            &mut draft,
+        )?;
+        let to = Admitted {
+            state: &state,
+            recipient,
+            caller: &caller,
+        };
+        request.answer(to, &mut draft).await
     }
     .await;
     conclude(&state, draft, result).await
@@ -115,50 +144,59 @@ async fn keys_of(
         })
 }
 
+/// Runs `work` on the rayon pool with the JWEs' audience, the recipient's
+/// keys (recorded in `draft`) and the time of issue.
+async fn evaluate_for<T, F>(
+    to: &Admitted<'_>,
+    draft: &mut AuditDraft,
+    work: F,
+) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Audience<'_>, &DomainKeys, i64) -> Result<T, ApiError> + Send + 'static,
+{
+    let keys = keys_of(to.state, &to.recipient).await?;
+    draft.key_versions(keys.version_numbers());
+    let iat = pseudoform_protocol::unix_now();
+    let recipient = Arc::clone(&to.recipient);
+    let signer = Arc::clone(&to.state.signing_key);
+    evaluation::run(move || work(&Audience::of(&recipient, &signer), &keys, iat)).await
+}
+
 /// `POST /oprf/eval`: one blinded element, the national request.
 impl Evaluating for EvalRequest {
     const PATH: &'static str = "/oprf/eval";
+    const PERMISSION: Permission = Permission::Evaluate;
 
-    async fn answer(
-        self,
-        state: &AppState,
-        headers: &HeaderMap,
-        caller: &Caller,
-        draft: &mut AuditDraft,
-    ) -> Result<Response, ApiError> {
-        let to = (
-            self.recipient_organization.as_str(),
-            self.recipient_scope.as_str(),
-        );
-        let recipient = admission::admit(state, headers, caller, to, Permission::Evaluate, draft)?;
+    async fn answer(self, to: Admitted<'_>, draft: &mut AuditDraft) -> Result<Response, ApiError> {
         const FIELD: &str = "pseudonymType";
         // No type is the national request: the BSN.
-        let pseudonym_type =
-            admission::known_type(self.pseudonym_type.as_deref().unwrap_or("B"), FIELD)?;
+        let code = self.pseudonym_type.as_deref().unwrap_or("B");
+        let pseudonym_type = admission::known_type(code, FIELD)?;
         draft.count(pseudonym_type.code(), 1);
-        admission::allowed_type(&recipient, pseudonym_type, FIELD)?;
-        caller.take(1)?;
-        let keys = keys_of(state, &recipient).await?;
-        draft.key_versions(keys.version_numbers());
+        admission::allowed_type(&to.recipient, pseudonym_type, FIELD)?;
+        to.caller.take(1)?;
         let item = Item {
             pseudonym_type,
             element: self.encrypted_personal_id,
             field: "encryptedPersonalId".into(),
         };
-        let iat = pseudoform_protocol::unix_now();
-        let signer = Arc::clone(&state.signing_key);
-        let jwe = evaluation::run(move || {
-            evaluation::single(&Audience::of(&recipient, &signer), &keys, &item, iat)
+        let jwe = evaluate_for(&to, draft, move |audience, keys, iat| {
+            evaluation::single(audience, keys, &item, iat)
         })
         .await?;
         Ok(Json(EvalResponse { jwe }).into_response())
+    }
+
+    fn recipient(&self) -> (&str, &str) {
+        (&self.recipient_organization, &self.recipient_scope)
     }
 }
 
 /// The items of a batch, with types checked, limits enforced and counted.
 fn batch_items(
     recipient: &RecipientState,
-    records: Vec<pseudoform_protocol::ttp::BatchRecord>,
+    records: Vec<BatchRecord>,
     draft: &mut AuditDraft,
 ) -> Result<Vec<Vec<Item>>, ApiError> {
     if records.is_empty() {
@@ -201,50 +239,30 @@ fn batch_items(
 /// `POST /v1/evaluate`: a batch of records, one JWE per record.
 impl Evaluating for BatchRequest {
     const PATH: &'static str = "/v1/evaluate";
+    const PERMISSION: Permission = Permission::Evaluate;
 
-    async fn answer(
-        self,
-        state: &AppState,
-        headers: &HeaderMap,
-        caller: &Caller,
-        draft: &mut AuditDraft,
-    ) -> Result<Response, ApiError> {
-        let to = (
-            self.recipient_organization.as_str(),
-            self.recipient_scope.as_str(),
-        );
-        let recipient = admission::admit(state, headers, caller, to, Permission::Evaluate, draft)?;
-        let records = batch_items(&recipient, self.records, draft)?;
-        caller.take(draft.total())?;
-        let keys = keys_of(state, &recipient).await?;
-        draft.key_versions(keys.version_numbers());
-        let iat = pseudoform_protocol::unix_now();
-        let signer = Arc::clone(&state.signing_key);
-        let jwes = evaluation::run(move || {
-            evaluation::batch(&Audience::of(&recipient, &signer), &keys, &records, iat)
+    async fn answer(self, to: Admitted<'_>, draft: &mut AuditDraft) -> Result<Response, ApiError> {
+        let records = batch_items(&to.recipient, self.records, draft)?;
+        to.caller.take(draft.total())?;
+        let jwes = evaluate_for(&to, draft, move |audience, keys, iat| {
+            evaluation::batch(audience, keys, &records, iat)
         })
         .await?;
         let records = jwes.into_iter().map(|jwe| RecordResult { jwe }).collect();
         Ok(Json(BatchResponse { records }).into_response())
+    }
+
+    fn recipient(&self) -> (&str, &str) {
+        (&self.recipient_organization, &self.recipient_scope)
     }
 }
 
 /// `POST /v1/rekey`: blinded pseudonyms moved between key versions.
 impl Evaluating for RekeyRequest {
     const PATH: &'static str = "/v1/rekey";
+    const PERMISSION: Permission = Permission::Rekey;
 
-    async fn answer(
-        self,
-        state: &AppState,
-        headers: &HeaderMap,
-        caller: &Caller,
-        draft: &mut AuditDraft,
-    ) -> Result<Response, ApiError> {
-        let to = (
-            self.recipient_organization.as_str(),
-            self.recipient_scope.as_str(),
-        );
-        let recipient = admission::admit(state, headers, caller, to, Permission::Rekey, draft)?;
+    async fn answer(self, to: Admitted<'_>, draft: &mut AuditDraft) -> Result<Response, ApiError> {
         let n = self.blinded_pseudonyms.len();
         if n == 0 {
             return Err(ApiError::NoElements);
@@ -257,18 +275,22 @@ impl Evaluating for RekeyRequest {
         }
         draft.count("rekey", u64::try_from(n).unwrap_or(u64::MAX));
         draft.key_versions(vec![self.from_version, self.to_version]);
-        let keys = keys_of(state, &recipient).await?;
+        let keys = keys_of(to.state, &to.recipient).await?;
         let version = |version, field| {
             keys.version(version)
                 .ok_or(ApiError::VersionNotActive { field })
         };
         let from = version(self.from_version, "fromVersion")?;
-        let to = version(self.to_version, "toVersion")?;
-        let factor = evaluation::rekey_factor(from, to)?;
-        caller.take(draft.total())?;
+        let to_key = version(self.to_version, "toVersion")?;
+        let factor = evaluation::rekey_factor(from, to_key)?;
+        to.caller.take(draft.total())?;
         let elements = self.blinded_pseudonyms;
         let elements = evaluation::run(move || evaluation::rekey(&factor, &elements)).await?;
         Ok(Json(RekeyResponse { elements }).into_response())
+    }
+
+    fn recipient(&self) -> (&str, &str) {
+        (&self.recipient_organization, &self.recipient_scope)
     }
 }
 
