@@ -44,11 +44,14 @@ pub const NESTED_JWT: &str = "JWT";
 /// Prefix of the `subject` claim before the base64url evaluated element.
 pub const SUBJECT_PREFIX: &str = "pseudonym:eval:";
 
-/// Whether `organization` is `oin:` followed by exactly 20 digits.
+/// The number of digits of an OIN (Organisatie-identificatienummer).
+pub const OIN_DIGITS: usize = 20;
+
+/// Whether `organization` is `oin:` followed by exactly [`OIN_DIGITS`] digits.
 pub fn is_oin(organization: &str) -> bool {
-    organization
-        .strip_prefix("oin:")
-        .is_some_and(|digits| digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()))
+    organization.strip_prefix("oin:").is_some_and(|digits| {
+        digits.len() == OIN_DIGITS && digits.bytes().all(|b| b.is_ascii_digit())
+    })
 }
 
 fn since_epoch() -> std::time::Duration {

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use pseudoform_core::PseudonymType;
 use pseudoform_protocol::package::TemporaryPseudonym;
 use pseudoform_protocol::registry::{Receipt, Submission};
-use pseudoform_protocol::unix_now;
+use pseudoform_protocol::{unix_now, OIN_DIGITS};
 
 use crate::claims::{evaluation_of, Opened, Opener, DEFAULT_CLOCK_SKEW};
 use crate::deblind::{decode_blind, labels};
@@ -52,7 +52,7 @@ impl Receiver {
     ) -> anyhow::Result<Self> {
         anyhow::ensure!(
             pseudoform_protocol::is_oin(organization),
-            "recipient_organization must be oin: followed by 20 digits"
+            "recipient_organization must be oin: followed by {OIN_DIGITS} digits"
         );
         pseudoform_core::Recipient::new(organization, scope)
             .map_err(|_| anyhow::anyhow!("recipient_scope is invalid"))?;

@@ -12,8 +12,11 @@ use std::str::FromStr;
 
 use anyhow::{bail, Context};
 use pseudoform_core::{PseudonymType, Recipient};
-use pseudoform_protocol::{JWE_ALG_RSA_OAEP, JWE_ALG_RSA_OAEP_256};
+use pseudoform_protocol::{JWE_ALG_RSA_OAEP, JWE_ALG_RSA_OAEP_256, OIN_DIGITS};
 use serde::{Deserialize, Serialize};
+
+/// Longest caller name, in bytes (it is written in every audit row).
+pub const MAX_CALLER_NAME: usize = 128;
 
 /// Default address of `serve` when neither the file nor the command line names one.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8470";
@@ -232,7 +235,7 @@ impl TtpConfig {
         for r in &self.recipients {
             let what = format!("recipient {}/{}", r.organization, r.scope);
             if !pseudoform_protocol::is_oin(&r.organization) {
-                bail!("{what}: organization must be `oin:` followed by 20 digits");
+                bail!("{what}: organization must be `oin:` followed by {OIN_DIGITS} digits");
             }
             Recipient::new(&r.organization, &r.scope)
                 .map_err(|e| anyhow::anyhow!("{what}: invalid scope ({e:?})"))?;
@@ -262,8 +265,11 @@ impl TtpConfig {
         let mut names = HashSet::new();
         let mut hashes = HashSet::new();
         for c in &self.callers {
-            if c.name.is_empty() || c.name.len() > 128 || c.name.chars().any(char::is_control) {
-                bail!("caller names must be 1 to 128 printable characters");
+            if c.name.is_empty()
+                || c.name.len() > MAX_CALLER_NAME
+                || c.name.chars().any(char::is_control)
+            {
+                bail!("caller names must be 1 to {MAX_CALLER_NAME} printable characters");
             }
             if !names.insert(c.name.as_str()) {
                 bail!("caller {}: configured twice", c.name);

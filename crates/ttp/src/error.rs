@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use pseudoform_core::derivation::MAX_RECIPIENT_PART;
 use pseudoform_protocol::ttp::{MAX_ITEMS_PER_RECORD, MAX_RECORDS_PER_REQUEST, MAX_REKEY_ELEMENTS};
-use pseudoform_protocol::ErrorBody;
+use pseudoform_protocol::{ErrorBody, OIN_DIGITS};
 
 use crate::MAX_BODY_BYTES;
 
@@ -88,7 +88,7 @@ pub enum ApiError {
         field: &'static str,
     },
     /// 422 `recipientOrganization.invalid`.
-    #[error("recipientOrganization must be `oin:` followed by 20 digits")]
+    #[error("recipientOrganization must be `oin:` followed by {OIN_DIGITS} digits")]
     OrganizationInvalid,
     /// 422 `recipientScope.invalid`.
     #[error(

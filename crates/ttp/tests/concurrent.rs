@@ -15,8 +15,8 @@ use pseudoform_testkit::vectors::*;
 use serde_json::{json, Value};
 
 const CLIENTS: usize = 4;
-const REQUESTS: usize = 3;
-const RECORDS: usize = 5;
+const REQUESTS: usize = 2;
+const RECORDS: usize = 3;
 const TYPES: [&str; 5] = ["NGGV", "sNGGV", "C", "RGG", "GG"];
 
 /// A batch body whose elements are made from `salt`, and those elements
