@@ -76,13 +76,6 @@ impl Blind {
     }
 }
 
-impl core::fmt::Debug for Blind {
-    /// Never the scalar.
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Blind").finish_non_exhaustive()
-    }
-}
-
 impl Drop for Blind {
     fn drop(&mut self) {
         self.0.zeroize();
@@ -155,16 +148,22 @@ impl ServerKey {
     }
 }
 
-impl core::fmt::Debug for ServerKey {
-    /// Never the scalar.
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("ServerKey").finish_non_exhaustive()
-    }
-}
-
 impl Drop for ServerKey {
     fn drop(&mut self) {
         self.0.zeroize();
+    }
+}
+
+// `Debug` of the secret scalars: their name, never their value.
+impl core::fmt::Debug for Blind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Blind(..)")
+    }
+}
+
+impl core::fmt::Debug for ServerKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("ServerKey(..)")
     }
 }
 
@@ -230,6 +229,13 @@ mod tests {
             let again = unblind(&other, &key.evaluate(&blind(&input, &other).unwrap()).unwrap());
             assert_eq!(n, again.unwrap());
         }
+    }
+
+    #[test]
+    fn debug_never_shows_a_scalar() {
+        let blind = Blind::from_uniform_bytes(&[1; 64]).unwrap();
+        let key = ServerKey::from_uniform_bytes(&[2; 64]).unwrap();
+        assert_eq!(format!("{blind:?} {key:?}"), "Blind(..) ServerKey(..)");
     }
 
     /// Cross-check against the `voprf` crate: for the same inputs and
