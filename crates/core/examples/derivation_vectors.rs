@@ -4,6 +4,7 @@
 //! The vector test checks the file against the code; this example shows how
 //! the file was made. Run: `cargo run -p pseudoform-core --example derivation_vectors`.
 
+// An example, not a test: it stops at the first fault.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use pseudoform_core::derivation::{identifier_json, oprf_input_of};

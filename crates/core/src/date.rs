@@ -122,7 +122,6 @@ fn days_in_month(year: u16, month: u8) -> u8 {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -64,7 +64,6 @@ pub fn decode_array<const N: usize>(text: &str) -> Result<[u8; N], Error> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -9,80 +9,7 @@ use alloc::string::String;
 
 use core::fmt;
 
-/// An input field of the method: the identifying fields of a form plus the
-/// supplying provider that scopes the local patient number.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Field {
-    /// Birth name (geslachtsnaam at birth, with or without particles).
-    BirthName,
-    /// Birth date.
-    BirthDate,
-    /// Sex, as ISO/IEC 5218.
-    Sex,
-    /// Initial of the first given name.
-    Initial,
-    /// Dutch postcode, PC6 (`1234AB`) or PC4 (`1234`).
-    Postcode,
-    /// House number, 1 to 99999.
-    HouseNumber,
-    /// House-number addition (huisletter and toevoeging), may be empty.
-    HouseNumberAddition,
-    /// Burgerservicenummer.
-    Bsn,
-    /// Local patient number (medical record number) at the supplying provider.
-    Mrn,
-    /// Identifier of the supplying provider, which scopes the MRN.
-    Provider,
-}
-
-impl Field {
-    /// Every field, in the order of the method document.
-    pub const ALL: [Field; 10] = [
-        Field::BirthName,
-        Field::BirthDate,
-        Field::Sex,
-        Field::Initial,
-        Field::Postcode,
-        Field::HouseNumber,
-        Field::HouseNumberAddition,
-        Field::Bsn,
-        Field::Mrn,
-        Field::Provider,
-    ];
-
-    /// The field's name in the JS API, the vectors and error codes
-    /// (`birthName`, `birthDate`, …).
-    pub const fn name(self) -> &'static str {
-        match self {
-            Field::BirthName => "birthName",
-            Field::BirthDate => "birthDate",
-            Field::Sex => "sex",
-            Field::Initial => "initial",
-            Field::Postcode => "postcode",
-            Field::HouseNumber => "houseNumber",
-            Field::HouseNumberAddition => "houseNumberAddition",
-            Field::Bsn => "bsn",
-            Field::Mrn => "mrn",
-            Field::Provider => "provider",
-        }
-    }
-
-    /// The field with this API name, if there is one (case-sensitive).
-    pub fn from_name(name: &str) -> Option<Field> {
-        Field::ALL.into_iter().find(|f| f.name() == name)
-    }
-
-    /// The position of this field in [`Field::ALL`].
-    pub(crate) const fn index(self) -> usize {
-        self as usize
-    }
-}
-
-impl fmt::Display for Field {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+use crate::Field;
 
 /// A rule of the method that an input can break.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -225,6 +152,10 @@ pub enum Error {
     UnknownType,
     /// Binary data that is not padded base64url of the expected length.
     Encoding,
+    /// A length outside what a hash construction allows: an
+    /// `expand_message_xmd` output or domain tag, an HKDF output, or a
+    /// length-prefixed input of more than 65535 bytes.
+    UnsupportedLength,
     /// A group element that does not decode, or is the identity element.
     InvalidElement,
     /// A scalar that does not decode, or is zero.
@@ -242,6 +173,7 @@ impl Error {
             Error::UnknownField => "field.unknown".into(),
             Error::UnknownType => "type.unknown".into(),
             Error::Encoding => "encoding.base64url".into(),
+            Error::UnsupportedLength => "length.unsupported".into(),
             Error::InvalidElement => "oprf.invalidElement".into(),
             Error::InvalidScalar => "oprf.invalidScalar".into(),
             Error::RandomUnavailable => "random.unavailable".into(),
@@ -268,6 +200,7 @@ impl Error {
             Error::UnknownField => "unknown field name".into(),
             Error::UnknownType => "unknown pseudonym type".into(),
             Error::Encoding => "not padded base64url of the expected length".into(),
+            Error::UnsupportedLength => "a length the hash construction does not support".into(),
             Error::InvalidElement => "not a valid ristretto255 element".into(),
             Error::InvalidScalar => "not a valid non-zero scalar".into(),
             Error::RandomUnavailable => "no secure random numbers available".into(),

@@ -72,7 +72,6 @@ pub(crate) fn fold_char(c: char) -> Folded {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
     use unicode_normalization::char::{decompose_canonical, is_combining_mark};

@@ -44,7 +44,8 @@ pub mod xmd;
 
 pub use date::CalendarDate;
 pub use derivation::Recipient;
-pub use error::{Error, Field, FieldError, Rule};
+pub use error::{Error, FieldError, Rule};
+pub use fields::Field;
 pub use identity::Identity;
 pub use pseudonym_type::PseudonymType;
 

@@ -4,13 +4,12 @@
 //! [`ServerKey::evaluate`]s the blinded element without learning anything
 //! about the input; the recipient [`unblind`]s the evaluation to
 //! `N = k·HashToGroup(input)`. As in the national reference, `N` itself
-//! (32 bytes) is the definitive pseudonym: no `Finalize` hash is applied.
-//! [`finalize`] exists to check the RFC's output vectors.
+//! (32 bytes) is the definitive pseudonym: no `Finalize` hash is applied
+//! (the tests apply it to check the RFC's output vectors).
 
 use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::IsIdentity;
-use sha2::{Digest, Sha512};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::xmd::expand_message_xmd;
@@ -104,19 +103,6 @@ pub fn unblind(r: &Blind, evaluated: &[u8; ELEMENT_BYTES]) -> Result<[u8; ELEMEN
     Ok(n)
 }
 
-/// `Finalize` of RFC 9497: `SHA-512(len‖input‖len‖N‖"Finalize")`. Not part of
-/// the pseudonym (see the module documentation); kept for the RFC vectors.
-pub fn finalize(input: &[u8], unblinded: &[u8; ELEMENT_BYTES]) -> Result<[u8; 64], Error> {
-    let input_len = u16::try_from(input.len()).map_err(|_| Error::Encoding)?;
-    let mut h = Sha512::new();
-    h.update(input_len.to_be_bytes());
-    h.update(input);
-    h.update((ELEMENT_BYTES as u16).to_be_bytes());
-    h.update(unblinded);
-    h.update(b"Finalize");
-    Ok(h.finalize().into())
-}
-
 /// The TTP's OPRF key `k` for one key domain and version, wiped on drop.
 pub struct ServerKey(Scalar);
 
@@ -129,7 +115,7 @@ impl ServerKey {
 
     /// `DeriveKeyPair(seed, info)` of RFC 9497 §3.2.1.
     pub fn derive(seed: &[u8; 32], info: &[u8]) -> Result<Self, Error> {
-        let info_len = u16::try_from(info.len()).map_err(|_| Error::Encoding)?;
+        let info_len = u16::try_from(info.len()).map_err(|_| Error::UnsupportedLength)?;
         for counter in 0u8..=255 {
             let mut wide = Zeroizing::new([0u8; 64]);
             expand_message_xmd(
@@ -165,5 +151,125 @@ impl ServerKey {
 impl Drop for ServerKey {
     fn drop(&mut self) {
         self.0.zeroize();
+    }
+}
+
+// `Debug` of the secret scalars: their name, never their value.
+impl core::fmt::Debug for Blind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Blind(..)")
+    }
+}
+
+impl core::fmt::Debug for ServerKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("ServerKey(..)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngCore, SeedableRng};
+    use sha2::{Digest, Sha512};
+    use voprf::{OprfClient, OprfServer, Ristretto255};
+
+    /// `Finalize` of RFC 9497: `SHA-512(len‖input‖len‖N‖"Finalize")`. Not
+    /// part of the pseudonym (see the module documentation); the RFC's
+    /// output vectors are of it.
+    fn finalize(input: &[u8], unblinded: &[u8; ELEMENT_BYTES]) -> [u8; 64] {
+        let mut h = Sha512::new();
+        h.update(u16::try_from(input.len()).unwrap().to_be_bytes());
+        h.update(input);
+        h.update((ELEMENT_BYTES as u16).to_be_bytes());
+        h.update(unblinded);
+        h.update(b"Finalize");
+        h.finalize().into()
+    }
+
+    fn unhex<const N: usize>(s: &str) -> [u8; N] {
+        hex::decode(s).unwrap().try_into().unwrap()
+    }
+
+    /// RFC 9497 Appendix A.1.1 (ristretto255-SHA512, OPRF mode): input,
+    /// blinded element, evaluated element and output of both vectors.
+    #[test]
+    fn rfc9497_oprf_mode_vectors() {
+        let key = ServerKey::from_bytes(&unhex(
+            "5ebcea5ee37023ccb9fc2d2019f9d7737be85591ae8652ffa9ef0f4d37063b0e",
+        ))
+        .unwrap();
+        let r = Blind::from_bytes(&unhex(
+            "64d37aed22a27f5191de1c1d69fadb899d8862b58eb4220029e036ec4c1f6706",
+        ))
+        .unwrap();
+        for (input, blinded_hex, evaluated_hex, output) in [
+            (
+                "00",
+                "609a0ae68c15a3cf6903766461307e5c8bb2f95e7e6550e1ffa2dc99e412803c",
+                "7ec6578ae5120958eb2db1745758ff379e77cb64fe77b0b2d8cc917ea0869c7e",
+                "527759c3d9366f277d8c6020418d96bb393ba2afb20ff90df23fb7708264e2f3ab9135e3bd69955851de4b1f9fe8a0973396719b7912ba9ee8aa7d0b5e24bcf6",
+            ),
+            (
+                "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a",
+                "da27ef466870f5f15296299850aa088629945a17d1f5b7f5ff043f76b3c06418",
+                "b4cbf5a4f1eeda5a63ce7b77c7d23f461db3fcab0dd28e4e17cecb5c90d02c25",
+                "f4a74c9c592497375e796aa837e907b1a045d34306a749db9f34221f7e750cb4f2a6413a6bf6fa5e19ba6348eb673934a722a7ede2e7621306d18951e7cf2c73",
+            ),
+        ] {
+            let input = hex::decode(input).unwrap();
+            let blinded = blind(&input, &r).unwrap();
+            assert_eq!(hex::encode(blinded), blinded_hex);
+            let evaluated = key.evaluate(&blinded).unwrap();
+            assert_eq!(hex::encode(evaluated), evaluated_hex);
+            let n = unblind(&r, &evaluated).unwrap();
+            assert_eq!(hex::encode(finalize(&input, &n)), output);
+            // N is the unblinded evaluation: k·HashToGroup(input), whatever the blind.
+            let other = Blind::from_uniform_bytes(&[0x5a; 64]).unwrap();
+            let again = unblind(&other, &key.evaluate(&blind(&input, &other).unwrap()).unwrap());
+            assert_eq!(n, again.unwrap());
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_a_scalar() {
+        let blind = Blind::from_uniform_bytes(&[1; 64]).unwrap();
+        let key = ServerKey::from_uniform_bytes(&[2; 64]).unwrap();
+        assert_eq!(format!("{blind:?} {key:?}"), "Blind(..) ServerKey(..)");
+    }
+
+    /// Cross-check against the `voprf` crate: for the same inputs and
+    /// blinds, the same blinded and evaluated elements and the same RFC 9497
+    /// output.
+    #[test]
+    fn same_elements_as_voprf() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9497);
+        for round in 0..64 {
+            let mut input = vec![0u8; (round * 7) % 80];
+            rng.fill_bytes(&mut input);
+            let mut wide = [0u8; 64];
+            rng.fill_bytes(&mut wide);
+            let blind_scalar = Scalar::from_bytes_mod_order_wide(&wide);
+            let mut seed = [0u8; 32];
+            rng.fill_bytes(&mut seed);
+
+            let server = OprfServer::<Ristretto255>::new_from_seed(&seed, b"cross-check").unwrap();
+            let key = ServerKey::derive(&seed, b"cross-check").unwrap();
+
+            let theirs =
+                OprfClient::<Ristretto255>::deterministic_blind_unchecked(&input, blind_scalar)
+                    .unwrap();
+            let r = Blind::from_bytes(&blind_scalar.to_bytes()).unwrap();
+            let ours = blind(&input, &r).unwrap();
+            assert_eq!(&theirs.message.serialize()[..], ours.as_slice());
+
+            let their_eval = server.blind_evaluate(&theirs.message);
+            let our_eval = key.evaluate(&ours).unwrap();
+            assert_eq!(&their_eval.serialize()[..], our_eval.as_slice());
+
+            let their_out = theirs.state.finalize(&input, &their_eval).unwrap();
+            let n = unblind(&r, &our_eval).unwrap();
+            assert_eq!(&their_out[..], &finalize(&input, &n)[..]);
+        }
     }
 }

@@ -13,6 +13,7 @@ use crate::{CalendarDate, Error, Field, FieldError, Identity, PseudonymType, Rec
 
 /// A type that is ready to send: the blinded element for the TTP and the
 /// blind the recipient will need to de-blind the evaluation.
+#[derive(Debug)]
 pub struct PreparedItem {
     /// The pseudonym type.
     pub pseudonym_type: PseudonymType,
@@ -23,6 +24,7 @@ pub struct PreparedItem {
 }
 
 /// What became of one requested type.
+#[derive(Debug)]
 pub enum Outcome {
     /// Made: send `blinded_input` to the TTP.
     Prepared(PreparedItem),
@@ -94,7 +96,6 @@ pub fn prepare(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::oprf::ServerKey;

@@ -20,7 +20,7 @@ pub fn expand_message_xmd(msg_parts: &[&[u8]], dst: &[u8], out: &mut [u8]) -> Re
         u8::try_from(dst.len()),
         ell <= 255 && len > 0 && !dst.is_empty(),
     ) else {
-        return Err(Error::Encoding);
+        return Err(Error::UnsupportedLength);
     };
     let mut h = Sha512::new();
     h.update([0u8; S_IN_BYTES]);
@@ -47,11 +47,15 @@ pub fn expand_message_xmd(msg_parts: &[&[u8]], dst: &[u8], out: &mut [u8]) -> Re
             }
             h.update(mixed.as_ref());
         }
-        h.update([u8::try_from(i + 1).map_err(|_| Error::Encoding)?]);
+        h.update([u8::try_from(i + 1).map_err(|_| Error::UnsupportedLength)?]);
         h.update(dst);
         h.update([dst_len]);
         previous.copy_from_slice(&h.finalize());
-        chunk.copy_from_slice(previous.get(..chunk.len()).ok_or(Error::Encoding)?);
+        chunk.copy_from_slice(
+            previous
+                .get(..chunk.len())
+                .ok_or(Error::UnsupportedLength)?,
+        );
     }
     Ok(())
 }

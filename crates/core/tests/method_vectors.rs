@@ -2,12 +2,7 @@
 //! (`docs/vectors/method-v1.json`) natively. The browser tests run the same
 //! file through the wasm module.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+#![cfg(test)]
 
 use pseudoform_core::derivation::{identifier_json, oprf_input_of};
 use pseudoform_core::encoding::{decode_array, encode};

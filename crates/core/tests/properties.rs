@@ -3,7 +3,7 @@
 //! whitespace and diacritics do not change the result; normalising twice
 //! changes nothing.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![cfg(test)]
 
 use proptest::prelude::*;
 use pseudoform_core::{fields::normalise, CalendarDate, Field, Rule};

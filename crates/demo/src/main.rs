@@ -23,6 +23,7 @@ use anyhow::Context;
 use base64ct::{Base64Url, Encoding};
 use clap::Parser;
 use openssl::rsa::Rsa;
+use pseudoform_core::PseudonymType;
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 
@@ -65,21 +66,35 @@ struct Registry {
     name: &'static str,
     organization: &'static str,
     scope: &'static str,
-    allowed_types: &'static str,
+    /// Whether it may process the BSN, and so receive type B.
+    may_process_bsn: bool,
+}
+
+impl Registry {
+    /// The types it may receive, as a TOML array: every pseudonym type of
+    /// the core, B only where the BSN may be processed.
+    fn allowed_types(&self) -> String {
+        let codes: Vec<String> = PseudonymType::ALL
+            .into_iter()
+            .filter(|t| self.may_process_bsn || *t != PseudonymType::B)
+            .map(|t| toml_string(t.code()))
+            .collect();
+        format!("[{}]", codes.join(", "))
+    }
 }
 
 const REGISTRY_A: Registry = Registry {
     name: "registry-a",
     organization: "oin:00000001000000001000",
     scope: "kwaliteitsregistratie-a",
-    allowed_types: r#"["NGGV", "sNGGV", "NGG", "sNGG", "C", "RGG", "GG", "A", "MRN"]"#,
+    may_process_bsn: false,
 };
 
 const REGISTRY_B: Registry = Registry {
     name: "registry-b",
     organization: "oin:00000001000000002000",
     scope: "kwaliteitsregistratie-b",
-    allowed_types: r#"["B", "NGGV", "sNGGV", "NGG", "sNGG", "C", "RGG", "GG", "A", "MRN"]"#,
+    may_process_bsn: true,
 };
 
 /// The demo provider, whose TTP token the demo form uses.
@@ -189,7 +204,7 @@ async fn main() -> anyhow::Result<()> {
             toml_string(r.organization),
             toml_string(r.scope),
             toml_string(&public.to_string_lossy()),
-            r.allowed_types,
+            r.allowed_types(),
             origins(address, extra),
         )
     };
@@ -223,7 +238,7 @@ async fn main() -> anyhow::Result<()> {
             toml_string(&address.to_string()),
             toml_string(r.organization),
             toml_string(r.scope),
-            r.allowed_types,
+            r.allowed_types(),
             toml_string(&dir.join(format!("{}.sqlite", r.name)).to_string_lossy()),
             toml_string(&www.to_string_lossy()),
             toml_string(&public_ttp_url),

@@ -30,7 +30,6 @@ pub fn ec_thumbprint(crv: &str, x: &[u8], y: &[u8]) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -52,18 +51,16 @@ mod tests {
     }
 
     #[test]
-    fn ec_member_order() {
-        // The canonical form of RFC 7638 §3.2 for an EC key: crv, kty, x, y.
-        let t = ec_thumbprint("P-256", &[1; 32], &[2; 32]);
-        let canonical = format!(
-            r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
-            Base64UrlUnpadded::encode_string(&[1; 32]),
-            Base64UrlUnpadded::encode_string(&[2; 32])
-        );
+    fn rfc9449_example() {
+        // The P-256 key of the DPoP examples of RFC 9449 (§6.1) and the
+        // `jkt` (its RFC 7638 thumbprint) that the RFC gives for it.
+        let x =
+            Base64UrlUnpadded::decode_vec("l8tFrhx-34tV3hRICRDY9zCkDlpBhF42UQUfWVAWBFs").unwrap();
+        let y =
+            Base64UrlUnpadded::decode_vec("9VE4jf_Ok_o64zbTTlcuNJajHmt6v9TDVrU0CdvGRDA").unwrap();
         assert_eq!(
-            t,
-            Base64UrlUnpadded::encode_string(&Sha256::digest(canonical.as_bytes()))
+            ec_thumbprint("P-256", &x, &y),
+            "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
         );
-        assert_eq!(t.len(), 43);
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! The wire types shared by the browser module (through its JS layer), the
 //! reference TTP (`crates/ttp`) and the registry receiver (`crates/registry`).
-//! `docs/protocol.md` describes the flow; `docs/openapi.yaml` the endpoints.
+//! `docs/protocol.md` describes the flow; `docs/openapi-ttp.yaml` and
+//! `docs/openapi-registry.yaml` the endpoints.
 //!
 //! Everything binary travels as padded base64url. Nothing here ever holds an
 //! identifying value: only blinded elements, JWEs, blind factors, labels.
@@ -18,6 +19,17 @@ pub mod ttp;
 /// reference service does.
 pub const PROTOCOL_VERSION: &str = "1.1";
 
+/// `alg` of a JWE to a recipient: RSAES-OAEP with SHA-256 and MGF1-SHA-256,
+/// the pseudoform TTP's default.
+pub const JWE_ALG_RSA_OAEP_256: &str = "RSA-OAEP-256";
+
+/// `alg` of a JWE to a recipient: RSAES-OAEP with SHA-1, what the national
+/// reference service uses since August 2026.
+pub const JWE_ALG_RSA_OAEP: &str = "RSA-OAEP";
+
+/// `enc` of every JWE to a recipient, the only content encryption accepted.
+pub const JWE_ENC_A256GCM: &str = "A256GCM";
+
 /// Lifetime of a JWE from the TTP, in seconds (the national `exp` is 5 minutes).
 pub const JWE_LIFETIME_SECONDS: i64 = 300;
 
@@ -32,11 +44,14 @@ pub const NESTED_JWT: &str = "JWT";
 /// Prefix of the `subject` claim before the base64url evaluated element.
 pub const SUBJECT_PREFIX: &str = "pseudonym:eval:";
 
-/// Whether `organization` is `oin:` followed by exactly 20 digits.
+/// The number of digits of an OIN (Organisatie-identificatienummer).
+pub const OIN_DIGITS: usize = 20;
+
+/// Whether `organization` is `oin:` followed by exactly [`OIN_DIGITS`] digits.
 pub fn is_oin(organization: &str) -> bool {
-    organization
-        .strip_prefix("oin:")
-        .is_some_and(|digits| digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()))
+    organization.strip_prefix("oin:").is_some_and(|digits| {
+        digits.len() == OIN_DIGITS && digits.bytes().all(|b| b.is_ascii_digit())
+    })
 }
 
 fn since_epoch() -> std::time::Duration {

@@ -68,8 +68,8 @@ pub struct BatchRequest {
 /// Most records in one batch request.
 pub const MAX_RECORDS_PER_REQUEST: usize = 1000;
 
-/// Most items in one record (one per pseudonym type).
-pub const MAX_ITEMS_PER_RECORD: usize = 10;
+/// Most items in one record: one per pseudonym type of the core.
+pub const MAX_ITEMS_PER_RECORD: usize = pseudoform_core::PseudonymType::ALL.len();
 
 /// The answer for one record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,6 +119,9 @@ pub struct RekeyRequest {
     /// `s·N` for each pseudonym `N`, padded base64url.
     pub blinded_pseudonyms: Vec<String>,
 }
+
+/// Most blinded pseudonyms in one `POST /v1/rekey`.
+pub const MAX_REKEY_ELEMENTS: usize = 10_000;
 
 /// `POST /v1/rekey` answer: `(k_to/k_from)·s·N` for each element, in order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,5 +1,7 @@
-//! Why a submission is refused: a typed error with a stable code, an HTTP
-//! status and a sentence that never contains a submitted value.
+//! The registry's refusals: [`ReceiveError`], why the receiver refuses a
+//! submission, and [`ApiError`], every problem answer of its HTTP API. Each
+//! has a stable code, an HTTP status and a sentence that never contains a
+//! submitted value, and answers as an [`ErrorBody`] (`IntoResponse`).
 //!
 //! The `field` of an error names the request member it is about
 //! (`pseudonyms[1].temporaryPseudonym`, `data`), never its content. The one
@@ -7,6 +9,10 @@
 //! data key, always one of the fixed names of
 //! [`pseudoform_protocol::registry::IDENTIFYING_FIELD_NAMES`].
 
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
 use pseudoform_protocol::ErrorBody;
 
 /// A refused submission. Nothing of the record is stored when one is returned.
@@ -166,80 +172,77 @@ pub enum ReceiveError {
 impl ReceiveError {
     /// The stable machine-readable code.
     pub fn code(&self) -> &'static str {
+        use ReceiveError::*;
         match self {
-            ReceiveError::RecipientMismatch { .. } => "recipient.mismatch",
-            ReceiveError::UnsupportedMethod => "method.unsupported",
-            ReceiveError::NoPseudonyms => "pseudonyms.empty",
-            ReceiveError::TooManyPseudonyms => "pseudonyms.tooMany",
-            ReceiveError::UnknownType { .. } => "type.unknown",
-            ReceiveError::TypeNotAllowed { .. } => "type.notAllowed",
-            ReceiveError::DuplicateType { .. } => "type.duplicate",
-            ReceiveError::TooManyFields => "data.tooManyFields",
-            ReceiveError::InvalidFieldName => "data.invalidFieldName",
-            ReceiveError::ValueTooLong => "data.valueTooLong",
-            ReceiveError::IdentifyingField { .. } => "data.identifyingField",
-            ReceiveError::MalformedPseudonym { .. } => "pseudonym.malformed",
-            ReceiveError::UnsupportedAlgorithm { .. } => "pseudonym.unsupportedAlgorithm",
-            ReceiveError::Undecryptable { .. } => "pseudonym.undecryptable",
-            ReceiveError::InvalidClaims { .. } => "pseudonym.invalidClaims",
-            ReceiveError::Unsigned { .. } => "pseudonym.unsigned",
-            ReceiveError::BadSignature { .. } => "pseudonym.badSignature",
-            ReceiveError::VersionUnsupported { .. } => "pseudonym.versionUnsupported",
-            ReceiveError::LifetimeTooLong { .. } => "pseudonym.lifetimeTooLong",
-            ReceiveError::MixedRecords { .. } => "pseudonyms.mixedRecords",
-            ReceiveError::WrongRecipient { .. } => "pseudonym.wrongRecipient",
-            ReceiveError::Expired { .. } => "pseudonym.expired",
-            ReceiveError::NotYetValid { .. } => "pseudonym.notYetValid",
-            ReceiveError::TypeMismatch { .. } => "pseudonym.typeMismatch",
-            ReceiveError::InvalidEvaluation { .. } => "pseudonym.invalidEvaluation",
-            ReceiveError::InvalidBlind { .. } => "pseudonym.invalidBlind",
-            ReceiveError::Replayed => "pseudonym.replayed",
-            ReceiveError::Storage => "internal",
+            UnsupportedMethod => "method.unsupported",
+            NoPseudonyms => "pseudonyms.empty",
+            TooManyPseudonyms => "pseudonyms.tooMany",
+            TooManyFields => "data.tooManyFields",
+            InvalidFieldName => "data.invalidFieldName",
+            ValueTooLong => "data.valueTooLong",
+            Replayed => "pseudonym.replayed",
+            Storage => "internal",
+            RecipientMismatch { .. } => "recipient.mismatch",
+            UnknownType { .. } => "type.unknown",
+            TypeNotAllowed { .. } => "type.notAllowed",
+            DuplicateType { .. } => "type.duplicate",
+            IdentifyingField { .. } => "data.identifyingField",
+            MalformedPseudonym { .. } => "pseudonym.malformed",
+            UnsupportedAlgorithm { .. } => "pseudonym.unsupportedAlgorithm",
+            Undecryptable { .. } => "pseudonym.undecryptable",
+            InvalidClaims { .. } => "pseudonym.invalidClaims",
+            Unsigned { .. } => "pseudonym.unsigned",
+            BadSignature { .. } => "pseudonym.badSignature",
+            VersionUnsupported { .. } => "pseudonym.versionUnsupported",
+            LifetimeTooLong { .. } => "pseudonym.lifetimeTooLong",
+            MixedRecords { .. } => "pseudonyms.mixedRecords",
+            WrongRecipient { .. } => "pseudonym.wrongRecipient",
+            Expired { .. } => "pseudonym.expired",
+            NotYetValid { .. } => "pseudonym.notYetValid",
+            TypeMismatch { .. } => "pseudonym.typeMismatch",
+            InvalidEvaluation { .. } => "pseudonym.invalidEvaluation",
+            InvalidBlind { .. } => "pseudonym.invalidBlind",
         }
     }
 
     /// The HTTP status of the refusal.
-    pub fn status(&self) -> u16 {
+    pub fn status(&self) -> StatusCode {
+        use ReceiveError::*;
         match self {
-            ReceiveError::TypeNotAllowed { .. } => 403,
-            ReceiveError::Replayed => 409,
-            ReceiveError::Storage => 500,
-            _ => 422,
+            TypeNotAllowed { .. } => StatusCode::FORBIDDEN,
+            Replayed => StatusCode::CONFLICT,
+            Storage => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 
     /// The request member the error is about, if any.
     pub fn field(&self) -> Option<String> {
+        use ReceiveError::*;
         match self {
-            ReceiveError::RecipientMismatch { field } => Some((*field).to_owned()),
-            ReceiveError::UnsupportedMethod => Some("methodVersion".into()),
-            ReceiveError::NoPseudonyms
-            | ReceiveError::TooManyPseudonyms
-            | ReceiveError::MixedRecords { .. } => Some("pseudonyms".into()),
-            ReceiveError::UnknownType { index }
-            | ReceiveError::TypeNotAllowed { index }
-            | ReceiveError::DuplicateType { index } => Some(format!("pseudonyms[{index}].type")),
-            ReceiveError::TooManyFields
-            | ReceiveError::InvalidFieldName
-            | ReceiveError::ValueTooLong => Some("data".into()),
-            ReceiveError::IdentifyingField { name } => Some(format!("data.{name}")),
-            ReceiveError::MalformedPseudonym { index }
-            | ReceiveError::UnsupportedAlgorithm { index }
-            | ReceiveError::Undecryptable { index }
-            | ReceiveError::InvalidClaims { index }
-            | ReceiveError::Unsigned { index }
-            | ReceiveError::BadSignature { index }
-            | ReceiveError::VersionUnsupported { index }
-            | ReceiveError::LifetimeTooLong { index }
-            | ReceiveError::WrongRecipient { index }
-            | ReceiveError::Expired { index }
-            | ReceiveError::NotYetValid { index }
-            | ReceiveError::TypeMismatch { index }
-            | ReceiveError::InvalidEvaluation { index }
-            | ReceiveError::InvalidBlind { index } => {
-                Some(format!("pseudonyms[{index}].temporaryPseudonym"))
+            RecipientMismatch { field } => Some((*field).to_owned()),
+            UnsupportedMethod => Some("methodVersion".into()),
+            NoPseudonyms | TooManyPseudonyms | MixedRecords { .. } => Some("pseudonyms".into()),
+            UnknownType { index } | TypeNotAllowed { index } | DuplicateType { index } => {
+                Some(format!("pseudonyms[{index}].type"))
             }
-            ReceiveError::Replayed | ReceiveError::Storage => None,
+            TooManyFields | InvalidFieldName | ValueTooLong => Some("data".into()),
+            IdentifyingField { name } => Some(format!("data.{name}")),
+            MalformedPseudonym { index }
+            | UnsupportedAlgorithm { index }
+            | Undecryptable { index }
+            | InvalidClaims { index }
+            | Unsigned { index }
+            | BadSignature { index }
+            | VersionUnsupported { index }
+            | LifetimeTooLong { index }
+            | WrongRecipient { index }
+            | Expired { index }
+            | NotYetValid { index }
+            | TypeMismatch { index }
+            | InvalidEvaluation { index }
+            | InvalidBlind { index } => Some(format!("pseudonyms[{index}].temporaryPseudonym")),
+            Replayed | Storage => None,
         }
     }
 
@@ -250,5 +253,101 @@ impl ReceiveError {
             Some(field) => body.with_field(&field),
             None => body,
         }
+    }
+}
+
+impl IntoResponse for ReceiveError {
+    fn into_response(self) -> Response {
+        (self.status(), Json(self.to_body())).into_response()
+    }
+}
+
+/// A problem answer of the registry's HTTP API.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// The receiver refused the submission.
+    #[error(transparent)]
+    Receive(#[from] ReceiveError),
+    /// 415 `submission.contentType`: the body is not sent as JSON.
+    #[error("the body must be sent as application/json")]
+    ContentType,
+    /// 413 `submission.tooLarge`: a body over the limit.
+    #[error("the body is too large")]
+    TooLarge,
+    /// 400 `submission.unreadable`: the body could not be read.
+    #[error("the body could not be read")]
+    Unreadable,
+    /// 422 `submission.malformed`: the body is not a submission.
+    #[error("the body is not a valid submission")]
+    Malformed,
+    /// 422 `query.invalid`: `limit` is not a non-negative integer.
+    #[error("limit must be a non-negative integer")]
+    InvalidLimit,
+    /// 404 `notFound`: no such API endpoint.
+    #[error("no such endpoint")]
+    NotFound,
+    /// 500 `internal`: the details go to the log.
+    #[error("the registry failed; nothing was stored")]
+    Internal,
+}
+
+impl ApiError {
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Receive(e) => e.code(),
+            ApiError::ContentType => "submission.contentType",
+            ApiError::TooLarge => "submission.tooLarge",
+            ApiError::Unreadable => "submission.unreadable",
+            ApiError::Malformed => "submission.malformed",
+            ApiError::InvalidLimit => "query.invalid",
+            ApiError::NotFound => "notFound",
+            ApiError::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Receive(e) => e.status(),
+            ApiError::ContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unreadable => StatusCode::BAD_REQUEST,
+            ApiError::Malformed | ApiError::InvalidLimit => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The problem answer.
+    pub fn to_body(&self) -> ErrorBody {
+        match self {
+            ApiError::Receive(e) => e.to_body(),
+            ApiError::InvalidLimit => {
+                ErrorBody::new(self.code(), &self.to_string()).with_field("limit")
+            }
+            _ => ErrorBody::new(self.code(), &self.to_string()),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    /// The answer to a body that is no submission; serde's message (which
+    /// can quote the body) is dropped.
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::MissingJsonContentType(_) => ApiError::ContentType,
+            JsonRejection::BytesRejection(b) if b.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::TooLarge
+            }
+            JsonRejection::BytesRejection(_) => ApiError::Unreadable,
+            _ => ApiError::Malformed,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status(), Json(self.to_body())).into_response()
     }
 }

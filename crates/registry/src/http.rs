@@ -2,7 +2,7 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `POST /api/submissions` | a [`Submission`] → 201 [`Receipt`], or an [`ErrorBody`] |
+//! | `POST /api/submissions` | a [`Submission`] → 201 [`Receipt`], or an [`ApiError`] |
 //! | `GET /api/records` | the stored records (newest first, `?limit=`, default 500) |
 //! | `GET /api/form-config` | what the demo form needs: TTP, recipient, provider, token, types |
 //! | `GET /registry` | HTML page of what the registry holds (Dutch) |
@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Query, Request, State};
 use axum::http::header::{self, HeaderName, HeaderValue};
 use axum::http::StatusCode;
@@ -34,20 +34,21 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use pseudoform_protocol::registry::{Receipt, Submission};
-use pseudoform_protocol::ErrorBody;
 use serde::{Deserialize, Serialize};
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::config::RegistryConfig;
+use crate::error::ApiError;
 use crate::receiver::Receiver;
-use crate::store::StoredRecord;
+use crate::store::{StoreError, StoredRecord};
 use crate::view;
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
-/// Default and largest number of records `GET /api/records` returns.
+/// Number of records `GET /api/records` returns without `limit`, and the
+/// registry page shows.
 pub const DEFAULT_RECORD_LIMIT: u32 = 500;
 /// Largest `limit` of `GET /api/records`.
 pub const MAX_RECORD_LIMIT: u32 = 10_000;
@@ -103,138 +104,81 @@ impl From<StoredRecord> for RecordView {
     }
 }
 
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 struct AppState {
     receiver: Arc<Receiver>,
     form_config: Arc<FormConfig>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 struct RecordsQuery {
     limit: Option<u32>,
 }
 
-fn problem(status: StatusCode, body: ErrorBody) -> Response {
-    (status, Json(body)).into_response()
+/// Runs blocking store work off the async executor; a failed task is a 500.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or(Err(ApiError::Internal))
 }
 
-fn internal() -> Response {
-    problem(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        ErrorBody::new("internal", "the registry failed; nothing was stored"),
-    )
-}
-
-fn rejection(rejection: &JsonRejection) -> Response {
-    match rejection {
-        JsonRejection::MissingJsonContentType(_) => problem(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ErrorBody::new(
-                "submission.contentType",
-                "the body must be sent as application/json",
-            ),
-        ),
-        JsonRejection::BytesRejection(b) if b.status() == StatusCode::PAYLOAD_TOO_LARGE => problem(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorBody::new("submission.tooLarge", "the body is too large"),
-        ),
-        JsonRejection::BytesRejection(_) => problem(
-            StatusCode::BAD_REQUEST,
-            ErrorBody::new("submission.unreadable", "the body could not be read"),
-        ),
-        _ => problem(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorBody::new("submission.malformed", "the body is not a valid submission"),
-        ),
-    }
+/// A store error as an answer: logged, and a 500 without its details.
+fn read_failed(err: StoreError) -> ApiError {
+    tracing::error!(error = %err, "reading records failed");
+    ApiError::Internal
 }
 
 async fn submit(
     State(state): State<AppState>,
     body: Result<Json<Submission>, JsonRejection>,
-) -> Response {
-    let submission = match body {
-        Ok(Json(submission)) => submission,
-        Err(err) => return rejection(&err),
-    };
+) -> Result<(StatusCode, Json<Receipt>), ApiError> {
+    let Json(submission) = body?;
     let receiver = Arc::clone(&state.receiver);
-    match tokio::task::spawn_blocking(move || receiver.receive(submission)).await {
-        Ok(Ok(receipt)) => (StatusCode::CREATED, Json::<Receipt>(receipt)).into_response(),
-        Ok(Err(err)) => {
-            let status =
-                StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            problem(status, err.to_body())
-        }
-        Err(_) => internal(),
-    }
+    let receipt = blocking(move || Ok(receiver.receive(submission)?)).await?;
+    Ok((StatusCode::CREATED, Json(receipt)))
 }
 
 async fn records(
     State(state): State<AppState>,
-    query: Result<Query<RecordsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let limit = match query {
-        Ok(Query(q)) => q
-            .limit
-            .unwrap_or(DEFAULT_RECORD_LIMIT)
-            .min(MAX_RECORD_LIMIT),
-        Err(_) => {
-            return problem(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                ErrorBody::new("query.invalid", "limit must be a non-negative integer")
-                    .with_field("limit"),
-            )
-        }
-    };
+    query: Result<Query<RecordsQuery>, QueryRejection>,
+) -> Result<Json<Vec<RecordView>>, ApiError> {
+    let Query(query) = query.map_err(|_| ApiError::InvalidLimit)?;
+    let limit = query
+        .limit
+        .unwrap_or(DEFAULT_RECORD_LIMIT)
+        .min(MAX_RECORD_LIMIT);
     let receiver = Arc::clone(&state.receiver);
-    match tokio::task::spawn_blocking(move || receiver.store().records(limit)).await {
-        Ok(Ok(records)) => Json(
-            records
-                .into_iter()
-                .map(RecordView::from)
-                .collect::<Vec<_>>(),
-        )
-        .into_response(),
-        Ok(Err(err)) => {
-            tracing::error!(error = %err, "reading records failed");
-            internal()
-        }
-        Err(_) => internal(),
-    }
+    let records = blocking(move || receiver.store().records(limit).map_err(read_failed)).await?;
+    Ok(Json(records.into_iter().map(RecordView::from).collect()))
 }
 
-async fn registry_page(State(state): State<AppState>) -> Response {
+async fn registry_page(State(state): State<AppState>) -> Result<Response, ApiError> {
     let receiver = Arc::clone(&state.receiver);
-    let records =
-        tokio::task::spawn_blocking(move || receiver.store().records(DEFAULT_RECORD_LIMIT)).await;
-    match records {
-        Ok(Ok(records)) => {
-            let html = view::registry_page(
-                state.receiver.organization(),
-                state.receiver.scope(),
-                &records,
-            );
-            (
-                [
-                    (
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static("text/html; charset=utf-8"),
-                    ),
-                    (
-                        header::CONTENT_SECURITY_POLICY,
-                        HeaderValue::from_static(REGISTRY_PAGE_CSP),
-                    ),
-                ],
-                html,
-            )
-                .into_response()
-        }
-        Ok(Err(err)) => {
-            tracing::error!(error = %err, "reading records failed");
-            internal()
-        }
-        Err(_) => internal(),
-    }
+    let records = blocking(move || {
+        receiver
+            .store()
+            .records(DEFAULT_RECORD_LIMIT)
+            .map_err(read_failed)
+    })
+    .await?;
+    let html = view::registry_page(
+        state.receiver.organization(),
+        state.receiver.scope(),
+        &records,
+    );
+    let headers = [
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        ),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(REGISTRY_PAGE_CSP),
+        ),
+    ];
+    Ok((headers, html).into_response())
 }
 
 async fn stylesheet() -> Response {
@@ -256,11 +200,8 @@ async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
-async fn api_not_found() -> Response {
-    problem(
-        StatusCode::NOT_FOUND,
-        ErrorBody::new("notFound", "no such endpoint"),
-    )
+async fn api_not_found() -> ApiError {
+    ApiError::NotFound
 }
 
 /// Logs method, path, status and latency of every request; nothing else.

@@ -20,15 +20,11 @@ use josekit::jws::alg::ecdsa::EcdsaJwsVerifier;
 use openssl::bn::{BigNum, BigNumContext};
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
-use pseudoform_protocol::{NESTED_JWT, SIGNATURE_ALG};
+use pseudoform_protocol::jwk::rsa_thumbprint;
+use pseudoform_protocol::{
+    JWE_ALG_RSA_OAEP, JWE_ALG_RSA_OAEP_256, JWE_ENC_A256GCM, NESTED_JWT, SIGNATURE_ALG,
+};
 use zeroize::Zeroizing;
-
-/// `alg` of the pseudoform TTP's JWEs.
-pub const ALG_RSA_OAEP_256: &str = "RSA-OAEP-256";
-/// `alg` of the national reference service's JWEs (SHA-1 OAEP).
-pub const ALG_RSA_OAEP: &str = "RSA-OAEP";
-/// The only accepted content encryption.
-pub const ENC_A256GCM: &str = "A256GCM";
 
 /// Longest protected header accepted, in characters of base64url.
 const MAX_HEADER: usize = 4096;
@@ -45,9 +41,6 @@ pub enum KeyError {
     /// Two keys have the same `kid`.
     #[error("two registry keys have the same kid")]
     DuplicateKid,
-    /// No key was given.
-    #[error("no registry key is configured")]
-    NoKeys,
 }
 
 /// Why a JWE was refused.
@@ -83,10 +76,6 @@ impl std::fmt::Debug for KeyRing {
             .finish()
     }
 }
-
-/// The RFC 7638 JWK thumbprint (SHA-256, unpadded base64url) of an RSA
-/// public key given by its modulus and public exponent (big-endian bytes).
-pub use pseudoform_protocol::jwk::rsa_thumbprint;
 
 /// The RFC 7638 thumbprint of the public half of an RSA private key.
 pub fn thumbprint_of_key(key: &PKey<Private>) -> Result<String, KeyError> {
@@ -154,8 +143,8 @@ impl KeyRing {
             .get("enc")
             .and_then(|v| v.as_str())
             .ok_or(JweError::UnsupportedAlgorithm)?;
-        if enc != ENC_A256GCM
-            || !(alg == ALG_RSA_OAEP_256 || alg == ALG_RSA_OAEP)
+        if enc != JWE_ENC_A256GCM
+            || !(alg == JWE_ALG_RSA_OAEP_256 || alg == JWE_ALG_RSA_OAEP)
             || header.contains_key("zip")
             || header.contains_key("crit")
         {
@@ -169,7 +158,7 @@ impl KeyRing {
             None => self.keys.iter().collect(),
         };
         for key in candidates {
-            let decrypter = if alg == ALG_RSA_OAEP_256 {
+            let decrypter = if alg == JWE_ALG_RSA_OAEP_256 {
                 &key.oaep256
             } else {
                 &key.oaep
@@ -247,6 +236,16 @@ pub enum Plaintext {
     Signed(Zeroizing<Vec<u8>>),
     /// Bare claims (JSON), not signed.
     Unsigned,
+}
+
+impl std::fmt::Debug for Plaintext {
+    /// Never the claims.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Plaintext::Signed(_) => "Plaintext::Signed(..)",
+            Plaintext::Unsigned => "Plaintext::Unsigned",
+        })
+    }
 }
 
 impl SignatureKeys {
@@ -333,7 +332,6 @@ impl SignatureKeys {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

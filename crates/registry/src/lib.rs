@@ -8,21 +8,30 @@
 //! factors nor JWEs.
 //!
 //! - [`config`]: [`RegistryConfig`], read from TOML.
-//! - [`receiver`]: [`Receiver::receive`], all checks of a submission.
+//! - [`receiver`]: [`Receiver::receive`], a submission from checks to store.
+//! - [`submission`]: the checks of a submission's envelope, types and data.
+//! - [`claims`]: opening a pseudonym's JWE and checking its claims.
+//! - [`deblind`]: from an evaluation and a blind factor to stored labels.
+//! - [`load`]: [`Receiver::from_config`], the receiver's files.
 //! - [`jwe`]: the registry's keys and JWE decryption.
 //! - [`store`]: the SQLite store.
 //! - [`rekey`]: re-pseudonymisation to a new key version through the TTP.
 //! - [`http`]: the demo server ([`app`], [`serve`]).
 //! - [`view`]: the HTML page of what the registry holds.
-//! - [`error`]: [`ReceiveError`], stable codes and statuses.
+//! - [`error`]: [`ReceiveError`] and [`error::ApiError`], stable codes and
+//!   statuses, answered as problem bodies.
 
+pub mod claims;
 pub mod config;
+pub mod deblind;
 pub mod error;
 pub mod http;
 pub mod jwe;
+pub mod load;
 pub mod receiver;
 pub mod rekey;
 pub mod store;
+pub mod submission;
 pub mod view;
 
 pub use config::RegistryConfig;

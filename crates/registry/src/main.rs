@@ -109,6 +109,13 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
+/// The configuration at `path` and its store.
+fn configured(path: &Path) -> anyhow::Result<(RegistryConfig, Store)> {
+    let config = RegistryConfig::from_toml_file(path)?;
+    let store = Store::open(&config.database).context("cannot open the database")?;
+    Ok((config, store))
+}
+
 fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve { config, listen } => {
@@ -137,8 +144,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             to,
             chunk,
         } => {
-            let config = RegistryConfig::from_toml_file(&config)?;
-            let store = Store::open(&config.database).context("cannot open the database")?;
+            let (config, store) = configured(&config)?;
             let rekey = Rekey {
                 ttp_url: ttp.unwrap_or_else(|| config.ttp_url.clone()),
                 token,
@@ -160,8 +166,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             limit,
             json,
         } => {
-            let config = RegistryConfig::from_toml_file(&config)?;
-            let store = Store::open(&config.database).context("cannot open the database")?;
+            let (_, store) = configured(&config)?;
             let records: Vec<RecordView> = store
                 .records(limit)
                 .context("cannot read the records")?

@@ -2,24 +2,18 @@
 //! temporary directory, JWEs made the way the TTP makes them, and the
 //! method's derivation vectors as the expected definitive pseudonyms.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
-
-mod common;
+#![cfg(test)]
 
 use base64ct::Encoding as _;
-use common::*;
 use pseudoform_core::encoding::encode;
+use pseudoform_protocol::unix_now;
 use pseudoform_registry::store::Store;
+use pseudoform_testkit::jose::*;
+use pseudoform_testkit::keys::*;
+use pseudoform_testkit::registry::*;
+use pseudoform_testkit::ttp::{ORG_A, ORG_B, SCOPE_A};
+use pseudoform_testkit::vectors::*;
 use serde_json::{json, Value};
-
-fn labels(body: &Value) -> Vec<String> {
-    body["pseudonyms"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l.as_str().unwrap().to_owned())
-        .collect()
-}
 
 #[tokio::test]
 async fn happy_path_stores_the_record_and_the_vector_pseudonym() {
@@ -32,16 +26,15 @@ async fn happy_path_stores_the_record_and_the_vector_pseudonym() {
     let subject = subject(&server_key_v1(), &blinded);
     assert_eq!(subject, format!("pseudonym:eval:{}", v.evaluated));
     let tp = package(
-        &jwe(&eval_claims("NGGV", &subject), oaep256(), registry_key()),
+        &jwe(&eval_claims("NGGV", &subject), oaep256(), recipient_a()),
         &r,
     );
-    let (status, body) = registry
-        .submit(&submission(
+    let body = registry
+        .accept(&submission(
             vec![("NGGV", tp)],
             &[("diagnose", "C50.9"), ("stadium", "II")],
         ))
         .await;
-    assert_eq!(status, 201, "{body}");
     let expected = format!("NGGV:v1:{}", v.pseudonym);
     assert_eq!(labels(&body), vec![expected.clone()]);
     let id = body["recordId"].as_i64().unwrap();
@@ -99,21 +92,16 @@ async fn a_record_jwe_with_three_types() {
         .zip(&blinds)
         .map(|(t, r)| (*t, subject(&k1, &blind_vector(&vector(t), r))))
         .collect();
-    let record_jwe = jwe(&record_claims(&evaluations), oaep256(), registry_key());
+    let record_jwe = jwe(&record_claims(&evaluations), oaep256(), recipient_a());
     // One JWE shared by the three pseudonyms of one submission: not a replay.
-    let pseudonyms = types
-        .iter()
-        .zip(&blinds)
-        .map(|(t, r)| (*t, package(&record_jwe, r)))
-        .collect();
-    let (status, body) = registry
-        .submit(&submission(pseudonyms, &[("ok", "ja")]))
+    let pseudonyms = packages(
+        &record_jwe,
+        &types.iter().copied().zip(&blinds).collect::<Vec<_>>(),
+    );
+    let body = registry
+        .accept(&submission(pseudonyms, &[("ok", "ja")]))
         .await;
-    assert_eq!(status, 201, "{body}");
-    let expected: Vec<String> = types
-        .iter()
-        .map(|t| format!("{t}:v1:{}", vector(t).pseudonym))
-        .collect();
+    let expected = v1_labels(&types);
     assert_eq!(labels(&body), expected);
 
     // The same record JWE again: replay.
@@ -123,13 +111,9 @@ async fn a_record_jwe_with_three_types() {
         .take(1)
         .map(|(t, r)| (*t, package(&record_jwe, r)))
         .collect();
-    assert_refused(
-        &registry,
-        &submission(again, &[]),
-        409,
-        "pseudonym.replayed",
-    )
-    .await;
+    registry
+        .refuse(&submission(again, &[]), 409, "pseudonym.replayed")
+        .await;
 }
 
 #[tokio::test]
@@ -141,43 +125,29 @@ async fn both_jwe_algorithms_and_national_claims() {
     let v = vector("sNGGV");
     let r = random_blind();
     let claims = eval_claims("sNGGV", &subject(&k1, &blind_vector(&v, &r)));
-    let tp = package(&jwe(&claims, oaep(), registry_key()), &r);
-    let (status, body) = registry.submit(&submission(vec![("sNGGV", tp)], &[])).await;
-    assert_eq!(status, 201, "{body}");
-    assert_eq!(labels(&body), vec![format!("sNGGV:v1:{}", v.pseudonym)]);
+    let tp = package(&jwe(&claims, oaep(), recipient_a()), &r);
+    let body = registry.accept(&one("sNGGV", tp)).await;
+    assert_eq!(labels(&body), v1_labels(&["sNGGV"]));
 
     // Exactly the national service's claims (no jti, key_version or
     // pseudonym_type: type B), RSA-OAEP.
     let v = vector("B");
     let r = random_blind();
-    let iat = now();
-    let national = json!({
-        "subject": subject(&k1, &blind_vector(&v, &r)),
-        "aud": ORG, "scope": SCOPE, "version": "1.1",
-        "iat": iat, "exp": iat + 300, "extra_versions": {},
-    });
-    let national_jwe = jwe(&national, oaep(), registry_key());
+    let national = national_claims(&subject(&k1, &blind_vector(&v, &r)));
+    let national_jwe = jwe(&national, oaep(), recipient_a());
     let tp = package(&national_jwe, &r);
-    let (status, body) = registry
-        .submit(&submission(vec![("B", tp.clone())], &[]))
-        .await;
-    assert_eq!(status, 201, "{body}");
-    assert_eq!(labels(&body), vec![format!("B:v1:{}", v.pseudonym)]);
+    let body = registry.accept(&one("B", tp.clone())).await;
+    assert_eq!(labels(&body), v1_labels(&["B"]));
     // Without jti, the JWE's hash guards against its replay.
-    assert_refused(
-        &registry,
-        &submission(vec![("B", tp)], &[]),
-        409,
-        "pseudonym.replayed",
-    )
-    .await;
+    registry
+        .refuse(&one("B", tp), 409, "pseudonym.replayed")
+        .await;
 
     // A JWE without kid is tried against every key.
     let r = random_blind();
     let claims = eval_claims("NGGV", &subject(&k1, &blind_vector(&vector("NGGV"), &r)));
-    let tp = package(&jwe_with_kid(&claims, oaep256(), rotated_key(), None), &r);
-    let (status, _) = registry.submit(&submission(vec![("NGGV", tp)], &[])).await;
-    assert_eq!(status, 201);
+    let tp = package(&jwe_with_kid(&claims, oaep256(), rotated_a(), None), &r);
+    registry.accept(&one("NGGV", tp)).await;
 }
 
 #[tokio::test]
@@ -188,13 +158,9 @@ async fn rotated_keys_are_selected_by_kid() {
         "GG",
         &subject(&server_key_v1(), &blind_vector(&vector("GG"), &r)),
     );
-    let tp = package(&jwe(&claims, oaep256(), rotated_key()), &r);
-    let (status, body) = registry.submit(&submission(vec![("GG", tp)], &[])).await;
-    assert_eq!(status, 201, "{body}");
-    assert_eq!(
-        labels(&body),
-        vec![format!("GG:v1:{}", vector("GG").pseudonym)]
-    );
+    let tp = package(&jwe(&claims, oaep256(), rotated_a()), &r);
+    let body = registry.accept(&one("GG", tp)).await;
+    assert_eq!(labels(&body), v1_labels(&["GG"]));
 }
 
 /// A change to the claims of a JWE.
@@ -216,47 +182,27 @@ async fn tampered_and_foreign_jwes_are_refused_and_nothing_is_stored() {
     let v = vector("NGGV");
     let r = random_blind();
     let claims = eval_claims("NGGV", &subject(&server_key_v1(), &blind_vector(&v, &r)));
-    let good = jwe(&claims, oaep256(), registry_key());
+    let good = jwe(&claims, oaep256(), recipient_a());
     for part in [1, 2, 3, 4] {
         let tp = package(&flip_char(&good, part), &r);
-        assert_refused(
-            &registry,
-            &submission(vec![("NGGV", tp)], &[]),
-            422,
-            "pseudonym.undecryptable",
-        )
-        .await;
+        registry
+            .refuse(&one("NGGV", tp), 422, "pseudonym.undecryptable")
+            .await;
     }
     // Encrypted to another recipient's key (its kid, or ours as a lie).
-    let foreign = jwe(&claims, oaep256(), stranger_key());
-    let lying = jwe_with_kid(
-        &claims,
-        oaep256(),
-        stranger_key(),
-        Some(&registry_key().kid),
-    );
+    let foreign = jwe(&claims, oaep256(), recipient_b());
+    let lying = jwe_with_kid(&claims, oaep256(), recipient_b(), Some(&recipient_a().kid));
     for bad in [foreign, lying] {
-        assert_refused(
-            &registry,
-            &submission(vec![("NGGV", package(&bad, &r))], &[]),
-            422,
-            "pseudonym.undecryptable",
-        )
-        .await;
+        let refused = one("NGGV", package(&bad, &r));
+        registry
+            .refuse(&refused, 422, "pseudonym.undecryptable")
+            .await;
     }
     // Not a package at all.
-    assert_refused(
-        &registry,
-        &submission(vec![("NGGV", "bm90IGEgcGFja2FnZQ==".into())], &[]),
-        422,
-        "pseudonym.malformed",
-    )
-    .await;
+    let refused = one("NGGV", "bm90IGEgcGFja2FnZQ==".into());
+    registry.refuse(&refused, 422, "pseudonym.malformed").await;
     // The good JWE was never marked used by the refusals.
-    let (status, _) = registry
-        .submit(&submission(vec![("NGGV", package(&good, &r))], &[]))
-        .await;
-    assert_eq!(status, 201);
+    registry.accept(&one("NGGV", package(&good, &r))).await;
 }
 
 #[tokio::test]
@@ -266,7 +212,7 @@ async fn claims_for_another_recipient_expired_or_future_are_refused() {
     let k1 = server_key_v1();
     let cases: Vec<(ClaimsEdit, &str)> = vec![
         (
-            Box::new(|c| c["aud"] = json!(OTHER_ORG)),
+            Box::new(|c| c["aud"] = json!(ORG_B)),
             "pseudonym.wrongRecipient",
         ),
         (
@@ -275,15 +221,15 @@ async fn claims_for_another_recipient_expired_or_future_are_refused() {
         ),
         (
             Box::new(|c| {
-                c["iat"] = json!(now() - 400);
-                c["exp"] = json!(now() - 100);
+                c["iat"] = json!(unix_now() - 400);
+                c["exp"] = json!(unix_now() - 100);
             }),
             "pseudonym.expired",
         ),
         (
             Box::new(|c| {
-                c["iat"] = json!(now() + 120);
-                c["exp"] = json!(now() + 420);
+                c["iat"] = json!(unix_now() + 120);
+                c["exp"] = json!(unix_now() + 420);
             }),
             "pseudonym.notYetValid",
         ),
@@ -308,61 +254,45 @@ async fn claims_for_another_recipient_expired_or_future_are_refused() {
         let r = random_blind();
         let mut claims = eval_claims("C", &subject(&k1, &blind_vector(&v, &r)));
         edit(&mut claims);
-        let tp = package(&jwe(&claims, oaep256(), registry_key()), &r);
-        assert_refused(&registry, &submission(vec![("C", tp)], &[]), 422, code).await;
+        let tp = package(&jwe(&claims, oaep256(), recipient_a()), &r);
+        registry.refuse(&one("C", tp), 422, code).await;
     }
     // Within the 30 s skew is fine.
     let r = random_blind();
     let mut claims = eval_claims("C", &subject(&k1, &blind_vector(&v, &r)));
-    claims["exp"] = json!(now() - 10);
-    claims["iat"] = json!(now() - 310);
-    let tp = package(&jwe(&claims, oaep256(), registry_key()), &r);
-    let (status, _) = registry.submit(&submission(vec![("C", tp)], &[])).await;
-    assert_eq!(status, 201);
+    claims["exp"] = json!(unix_now() - 10);
+    claims["iat"] = json!(unix_now() - 310);
+    let tp = package(&jwe(&claims, oaep256(), recipient_a()), &r);
+    registry.accept(&one("C", tp)).await;
 
     // A record JWE without the submitted type.
     let r = random_blind();
     let claims = record_claims(&[("NGGV", subject(&k1, &blind_vector(&vector("NGGV"), &r)))]);
-    let tp = package(&jwe(&claims, oaep256(), registry_key()), &r);
-    assert_refused(
-        &registry,
-        &submission(vec![("C", tp)], &[]),
-        422,
-        "pseudonym.typeMismatch",
-    )
-    .await;
+    let tp = package(&jwe(&claims, oaep256(), recipient_a()), &r);
+    registry
+        .refuse(&one("C", tp), 422, "pseudonym.typeMismatch")
+        .await;
 
     // A zero blind factor.
     let claims = eval_claims("C", &subject(&k1, &blind_vector(&v, &random_blind())));
     let tp = pseudoform_protocol::package::TemporaryPseudonym {
-        evaluated_output: jwe(&claims, oaep256(), registry_key()),
+        evaluated_output: jwe(&claims, oaep256(), recipient_a()),
         blind_factor: encode(&[0u8; 32]),
     }
     .encode();
-    assert_refused(
-        &registry,
-        &submission(vec![("C", tp)], &[]),
-        422,
-        "pseudonym.invalidBlind",
-    )
-    .await;
+    registry
+        .refuse(&one("C", tp), 422, "pseudonym.invalidBlind")
+        .await;
 }
 
 #[tokio::test]
 async fn replay_is_refused_and_a_failed_submission_stores_nothing() {
     let registry = Registry::start().await;
     let tp = temporary("NGG");
-    let (status, _) = registry
-        .submit(&submission(vec![("NGG", tp.clone())], &[]))
+    registry.accept(&one("NGG", tp.clone())).await;
+    registry
+        .refuse(&one("NGG", tp), 409, "pseudonym.replayed")
         .await;
-    assert_eq!(status, 201);
-    assert_refused(
-        &registry,
-        &submission(vec![("NGG", tp)], &[]),
-        409,
-        "pseudonym.replayed",
-    )
-    .await;
 
     // Two pseudonyms, the second tampered: the first's JWE is not used up.
     let first = temporary("sNGG");
@@ -371,18 +301,18 @@ async fn replay_is_refused_and_a_failed_submission_stores_nothing() {
         "GG",
         &subject(&server_key_v1(), &blind_vector(&vector("GG"), &r)),
     );
-    let second = package(&flip_char(&jwe(&claims, oaep256(), registry_key()), 3), &r);
+    let second = package(&flip_char(&jwe(&claims, oaep256(), recipient_a()), 3), &r);
     let pseudonyms_before = Store::open(&registry.db())
         .unwrap()
         .pseudonym_count()
         .unwrap();
-    assert_refused(
-        &registry,
-        &submission(vec![("sNGG", first.clone()), ("GG", second)], &[]),
-        422,
-        "pseudonym.undecryptable",
-    )
-    .await;
+    registry
+        .refuse(
+            &submission(vec![("sNGG", first.clone()), ("GG", second)], &[]),
+            422,
+            "pseudonym.undecryptable",
+        )
+        .await;
     assert_eq!(
         Store::open(&registry.db())
             .unwrap()
@@ -390,41 +320,32 @@ async fn replay_is_refused_and_a_failed_submission_stores_nothing() {
             .unwrap(),
         pseudonyms_before
     );
-    let (status, _) = registry
-        .submit(&submission(vec![("sNGG", first)], &[]))
-        .await;
-    assert_eq!(status, 201);
+    registry.accept(&one("sNGG", first)).await;
 }
 
 #[tokio::test]
 async fn envelope_types_and_data_are_checked() {
     let registry = Registry::start().await;
     // B is not allowed for this registry (it may not process the BSN).
-    assert_refused(
-        &registry,
-        &submission(vec![("B", temporary("NGGV"))], &[]),
-        403,
-        "type.notAllowed",
-    )
-    .await;
-    assert_refused(
-        &registry,
-        &submission(vec![("XYZ", temporary("NGGV"))], &[]),
-        422,
-        "type.unknown",
-    )
-    .await;
-    assert_refused(
-        &registry,
-        &submission(
-            vec![("NGGV", temporary("NGGV")), ("NGGV", temporary("NGGV"))],
-            &[],
-        ),
-        422,
-        "type.duplicate",
-    )
-    .await;
-    assert_refused(&registry, &submission(vec![], &[]), 422, "pseudonyms.empty").await;
+    registry
+        .refuse(&one("B", temporary("NGGV")), 403, "type.notAllowed")
+        .await;
+    registry
+        .refuse(&one("XYZ", temporary("NGGV")), 422, "type.unknown")
+        .await;
+    registry
+        .refuse(
+            &submission(
+                vec![("NGGV", temporary("NGGV")), ("NGGV", temporary("NGGV"))],
+                &[],
+            ),
+            422,
+            "type.duplicate",
+        )
+        .await;
+    registry
+        .refuse(&submission(vec![], &[]), 422, "pseudonyms.empty")
+        .await;
 
     for (key, code) in [
         ("bsn", "data.identifyingField"),
@@ -443,23 +364,23 @@ async fn envelope_types_and_data_are_checked() {
         assert!(!body.to_string().contains("\"x\""));
     }
     let long = "a".repeat(4097);
-    assert_refused(
-        &registry,
-        &submission(vec![("NGGV", temporary("NGGV"))], &[("opmerking", &long)]),
-        422,
-        "data.valueTooLong",
-    )
-    .await;
+    registry
+        .refuse(
+            &submission(vec![("NGGV", temporary("NGGV"))], &[("opmerking", &long)]),
+            422,
+            "data.valueTooLong",
+        )
+        .await;
 
-    let mut wrong = submission(vec![("NGGV", temporary("NGGV"))], &[]);
-    wrong.recipient_organization = OTHER_ORG.into();
-    assert_refused(&registry, &wrong, 422, "recipient.mismatch").await;
-    let mut wrong = submission(vec![("NGGV", temporary("NGGV"))], &[]);
+    let mut wrong = one("NGGV", temporary("NGGV"));
+    wrong.recipient_organization = ORG_B.into();
+    registry.refuse(&wrong, 422, "recipient.mismatch").await;
+    let mut wrong = one("NGGV", temporary("NGGV"));
     wrong.recipient_scope = "andere".into();
-    assert_refused(&registry, &wrong, 422, "recipient.mismatch").await;
-    let mut wrong = submission(vec![("NGGV", temporary("NGGV"))], &[]);
+    registry.refuse(&wrong, 422, "recipient.mismatch").await;
+    let mut wrong = one("NGGV", temporary("NGGV"));
     wrong.method_version = 2;
-    assert_refused(&registry, &wrong, 422, "method.unsupported").await;
+    registry.refuse(&wrong, 422, "method.unsupported").await;
     assert_eq!(registry.count().await, 0);
 }
 
@@ -512,12 +433,7 @@ async fn malformed_and_huge_bodies_are_4xx_never_5xx() {
         assert_eq!(body["code"].as_str(), Some(code), "{body}");
         assert!(body["message"].is_string() && body["detail"].is_string());
     }
-    let response = registry
-        .client
-        .get(registry.url("/api/nothing"))
-        .send()
-        .await
-        .unwrap();
+    let response = registry.get("/api/nothing").await;
     assert_eq!(response.status().as_u16(), 404);
     assert_eq!(registry.count().await, 0);
 }
@@ -532,9 +448,8 @@ async fn extra_versions_are_stored_as_older_labels() {
     let mut claims = eval_claims("NGGV", &subject(&k2, &blinded));
     claims["key_version"] = json!(2);
     claims["extra_versions"] = json!({ "1": encode(&k1.evaluate(&blinded).unwrap()) });
-    let tp = package(&jwe(&claims, oaep256(), registry_key()), &r);
-    let (status, body) = registry.submit(&submission(vec![("NGGV", tp)], &[])).await;
-    assert_eq!(status, 201, "{body}");
+    let tp = package(&jwe(&claims, oaep256(), recipient_a()), &r);
+    let body = registry.accept(&one("NGGV", tp)).await;
     let v2 = format!("NGGV:v2:{}", expected_pseudonym(&v, &k2));
     let v1 = format!("NGGV:v1:{}", v.pseudonym);
     assert_eq!(labels(&body), vec![v2.clone()]);
@@ -543,35 +458,24 @@ async fn extra_versions_are_stored_as_older_labels() {
     // The national form: no key_version; the subject is the latest version.
     let r = random_blind();
     let blinded = blind_vector(&v, &r);
-    let iat = now();
-    let national = json!({
-        "subject": subject(&k2, &blinded),
-        "aud": ORG, "scope": SCOPE, "version": "1.1", "iat": iat, "exp": iat + 300,
-        "extra_versions": { "1": encode(&k1.evaluate(&blinded).unwrap()) },
-        "pseudonym_type": "NGGV",
-    });
-    let tp = package(&jwe(&national, oaep(), registry_key()), &r);
-    let (status, body) = registry.submit(&submission(vec![("NGGV", tp)], &[])).await;
-    assert_eq!(status, 201, "{body}");
+    let mut national = national_claims(&subject(&k2, &blinded));
+    national["extra_versions"] = json!({ "1": encode(&k1.evaluate(&blinded).unwrap()) });
+    national["pseudonym_type"] = json!("NGGV");
+    let tp = package(&jwe(&national, oaep(), recipient_a()), &r);
+    let body = registry.accept(&one("NGGV", tp)).await;
     assert_eq!(labels(&body), vec![v2]);
 }
 
 #[tokio::test]
 async fn the_registry_page_lists_labels_and_escapes_data() {
     let registry = Registry::start().await;
-    let (status, body) = registry
-        .submit(&submission(
+    registry
+        .accept(&submission(
             vec![("MRN", temporary("MRN"))],
             &[("opmerking", "<script>alert('x')</script> & \"meer\"")],
         ))
         .await;
-    assert_eq!(status, 201, "{body}");
-    let response = registry
-        .client
-        .get(registry.url("/registry"))
-        .send()
-        .await
-        .unwrap();
+    let response = registry.get("/registry").await;
     assert_eq!(response.status().as_u16(), 200);
     let headers = response.headers().clone();
     assert!(headers["content-type"]
@@ -586,12 +490,7 @@ async fn the_registry_page_lists_labels_and_escapes_data() {
     assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;meer&quot;"));
     assert!(!html.contains("<script"));
     assert!(!html.contains("style="));
-    let css = registry
-        .client
-        .get(registry.url("/registry/registry.css"))
-        .send()
-        .await
-        .unwrap();
+    let css = registry.get("/registry/registry.css").await;
     assert_eq!(css.status().as_u16(), 200);
     assert!(css.headers()["content-type"]
         .to_str()
@@ -624,8 +523,8 @@ async fn static_files_form_config_and_health() {
         config,
         json!({
             "ttp": "http://127.0.0.1:9/",
-            "recipientOrganization": ORG,
-            "recipientScope": SCOPE,
+            "recipientOrganization": ORG_A,
+            "recipientScope": SCOPE_A,
             "provider": "ura:00000001",
             "accessToken": "demo-provider-token",
             "types": DEFAULT_TYPES,
@@ -636,16 +535,6 @@ async fn static_files_form_config_and_health() {
     assert_eq!(get("/missing.html").await.unwrap().status().as_u16(), 404);
 }
 
-/// A single evaluation of `code` (vector key, fresh blind): claims and blind.
-fn fresh_eval(code: &str) -> (Value, pseudoform_core::oprf::Blind) {
-    let r = random_blind();
-    let claims = eval_claims(
-        code,
-        &subject(&server_key_v1(), &blind_vector(&vector(code), &r)),
-    );
-    (claims, r)
-}
-
 #[tokio::test]
 async fn only_claims_signed_by_a_pinned_ttp_key_are_accepted() {
     let registry = Registry::start().await;
@@ -653,39 +542,31 @@ async fn only_claims_signed_by_a_pinned_ttp_key_are_accepted() {
     // Encrypted to the registry but not signed: what anybody with the
     // registry's public key can make.
     let (claims, r) = fresh_eval("NGGV");
-    let tp = package(&jwe_unsigned(&claims, oaep256(), registry_key()), &r);
-    assert_refused(
-        &registry,
-        &submission(vec![("NGGV", tp)], &[]),
-        422,
-        "pseudonym.unsigned",
-    )
-    .await;
+    let tp = package(&jwe_unsigned(&claims, oaep256(), recipient_a()), &r);
+    registry
+        .refuse(&one("NGGV", tp), 422, "pseudonym.unsigned")
+        .await;
 
     // Signed by another key: under its own kid, and under the pinned kid.
-    let forger = forger_signing_key();
-    for kid in [forger.kid.as_str(), ttp_signing_key().kid.as_str()] {
+    let forger = forger_signing();
+    for kid in [forger.kid.as_str(), ttp_signing().kid.as_str()] {
         let (claims, r) = fresh_eval("NGGV");
-        let tp = package(&jwe_signed_by(&claims, forger, kid, registry_key()), &r);
-        assert_refused(
-            &registry,
-            &submission(vec![("NGGV", tp)], &[]),
-            422,
-            "pseudonym.badSignature",
-        )
-        .await;
+        let tp = package(&jwe_signed_by(&claims, forger, kid, recipient_a()), &r);
+        registry
+            .refuse(&one("NGGV", tp), 422, "pseudonym.badSignature")
+            .await;
     }
 
     // `alg: none`, a signature over other claims, a JWS that is not one.
     let (claims, r) = fresh_eval("NGGV");
     let header = base64ct::Base64UrlUnpadded::encode_string(
-        format!(r#"{{"alg":"none","kid":"{}"}}"#, ttp_signing_key().kid).as_bytes(),
+        format!(r#"{{"alg":"none","kid":"{}"}}"#, ttp_signing().kid).as_bytes(),
     );
     let body = base64ct::Base64UrlUnpadded::encode_string(&serde_json::to_vec(&claims).unwrap());
-    let signed = sign_with(&claims, ttp_signing_key(), &ttp_signing_key().kid);
+    let signed = sign_with(&claims, ttp_signing(), &ttp_signing().kid);
     let signature = signed.rsplit('.').next().unwrap();
     let (other, _) = fresh_eval("NGGV");
-    let other_signed = sign_with(&other, ttp_signing_key(), &ttp_signing_key().kid);
+    let other_signed = sign_with(&other, ttp_signing(), &ttp_signing().kid);
     let (other_header, _) = other_signed.split_once('.').unwrap();
     for plaintext in [
         format!("{header}.{body}."),
@@ -700,27 +581,20 @@ async fn only_claims_signed_by_a_pinned_ttp_key_are_accepted() {
             plaintext.as_bytes(),
             "JWT",
             oaep256(),
-            registry_key(),
-            Some(&registry_key().kid),
+            recipient_a(),
+            Some(&recipient_a().kid),
         );
-        assert_refused(
-            &registry,
-            &submission(vec![("NGGV", package(&jwe, &r))], &[]),
-            422,
-            "pseudonym.badSignature",
-        )
-        .await;
+        let refused = one("NGGV", package(&jwe, &r));
+        registry
+            .refuse(&refused, 422, "pseudonym.badSignature")
+            .await;
     }
 
     // Correctly signed: accepted.
     let (claims, r) = fresh_eval("NGGV");
-    let tp = package(&jwe(&claims, oaep256(), registry_key()), &r);
-    let (status, body) = registry.submit(&submission(vec![("NGGV", tp)], &[])).await;
-    assert_eq!(status, 201, "{body}");
-    assert_eq!(
-        labels(&body),
-        vec![format!("NGGV:v1:{}", vector("NGGV").pseudonym)]
-    );
+    let tp = package(&jwe(&claims, oaep256(), recipient_a()), &r);
+    let body = registry.accept(&one("NGGV", tp)).await;
+    assert_eq!(labels(&body), v1_labels(&["NGGV"]));
 }
 
 #[tokio::test]
@@ -730,30 +604,20 @@ async fn accept_unsigned_takes_the_national_unsigned_jwe_and_still_checks_signat
     // The national reference service's JWE: bare claims, RSA-OAEP, no jti.
     let v = vector("B");
     let r = random_blind();
-    let iat = now();
-    let national = json!({
-        "subject": subject(&k1, &blind_vector(&v, &r)),
-        "aud": ORG, "scope": SCOPE, "version": "1.1",
-        "iat": iat, "exp": iat + 300, "extra_versions": {},
-    });
-    let tp = package(&jwe_unsigned(&national, oaep(), registry_key()), &r);
-    let (status, body) = registry.submit(&submission(vec![("B", tp)], &[])).await;
-    assert_eq!(status, 201, "{body}");
-    assert_eq!(labels(&body), vec![format!("B:v1:{}", v.pseudonym)]);
+    let national = national_claims(&subject(&k1, &blind_vector(&v, &r)));
+    let tp = package(&jwe_unsigned(&national, oaep(), recipient_a()), &r);
+    let body = registry.accept(&one("B", tp)).await;
+    assert_eq!(labels(&body), v1_labels(&["B"]));
     // A signed one that does not verify is refused all the same.
     let (claims, r) = fresh_eval("NGGV");
-    let forger = forger_signing_key();
+    let forger = forger_signing();
     let tp = package(
-        &jwe_signed_by(&claims, forger, &forger.kid, registry_key()),
+        &jwe_signed_by(&claims, forger, &forger.kid, recipient_a()),
         &r,
     );
-    assert_refused(
-        &registry,
-        &submission(vec![("NGGV", tp)], &[]),
-        422,
-        "pseudonym.badSignature",
-    )
-    .await;
+    registry
+        .refuse(&one("NGGV", tp), 422, "pseudonym.badSignature")
+        .await;
 }
 
 #[test]
@@ -767,7 +631,7 @@ fn a_registry_without_pinned_keys_must_say_it_accepts_unsigned() {
     assert!(pseudoform_registry::receiver::Receiver::from_config(&config).is_ok());
     // A pinned key that is not a P-256 public key is refused.
     let bad = dir.path().join("bad.pem");
-    std::fs::write(&bad, &registry_key().public_pem).unwrap();
+    std::fs::write(&bad, &recipient_a().public_pem).unwrap();
     config.ttp_signing_keys = vec![bad];
     assert!(pseudoform_registry::receiver::Receiver::from_config(&config).is_err());
 }
@@ -779,52 +643,35 @@ async fn pseudonyms_of_one_submission_come_from_one_record() {
     let record = |t: &'static str| {
         let r = random_blind();
         let s = subject(&k1, &blind_vector(&vector(t), &r));
-        (jwe(&record_claims(&[(t, s)]), oaep256(), registry_key()), r)
+        (jwe(&record_claims(&[(t, s)]), oaep256(), recipient_a()), r)
     };
-    // Two record JWEs (two patients' records) mixed in one submission.
+    let (single, rs) = fresh_eval("RGG");
+    let single = jwe(&single, oaep256(), recipient_a());
     let (a, ra) = record("NGGV");
     let (b, rb) = record("RGG");
-    assert_refused(
-        &registry,
-        &submission(
-            vec![("NGGV", package(&a, &ra)), ("RGG", package(&b, &rb))],
+    let mixed = |other: &str, r| {
+        submission(
+            vec![("NGGV", package(&a, &ra)), ("RGG", package(other, r))],
             &[],
-        ),
-        422,
-        "pseudonyms.mixedRecords",
-    )
-    .await;
-    // A record JWE with a single evaluation's JWE.
-    let (single, rs) = fresh_eval("RGG");
-    let single = jwe(&single, oaep256(), registry_key());
-    assert_refused(
-        &registry,
-        &submission(
-            vec![("NGGV", package(&a, &ra)), ("RGG", package(&single, &rs))],
-            &[],
-        ),
-        422,
-        "pseudonyms.mixedRecords",
-    )
-    .await;
+        )
+    };
+    // Two record JWEs (two patients' records) mixed in one submission, and
+    // a record JWE with a single evaluation's JWE.
+    for refused in [mixed(&b, &rb), mixed(&single, &rs)] {
+        registry
+            .refuse(&refused, 422, "pseudonyms.mixedRecords")
+            .await;
+    }
     // Single evaluations, one JWE each, may be combined (the national flow).
     let (c1, r1) = fresh_eval("NGGV");
     let (c2, r2) = fresh_eval("RGG");
-    let (status, body) = registry
-        .submit(&submission(
-            vec![
-                ("NGGV", package(&jwe(&c1, oaep256(), registry_key()), &r1)),
-                ("RGG", package(&jwe(&c2, oaep256(), registry_key()), &r2)),
-            ],
-            &[],
-        ))
-        .await;
-    assert_eq!(status, 201, "{body}");
+    let singles = vec![
+        ("NGGV", package(&jwe(&c1, oaep256(), recipient_a()), &r1)),
+        ("RGG", package(&jwe(&c2, oaep256(), recipient_a()), &r2)),
+    ];
+    registry.accept(&submission(singles, &[])).await;
     // Each record JWE on its own is still fine.
-    let (status, body) = registry
-        .submit(&submission(vec![("NGGV", package(&a, &ra))], &[]))
-        .await;
-    assert_eq!(status, 201, "{body}");
+    registry.accept(&one("NGGV", package(&a, &ra))).await;
 }
 
 #[tokio::test]
@@ -851,8 +698,8 @@ async fn version_and_lifetime_are_checked() {
     for (edit, code) in cases {
         let (mut claims, r) = fresh_eval("C");
         edit(&mut claims);
-        let tp = package(&jwe(&claims, oaep256(), registry_key()), &r);
-        assert_refused(&registry, &submission(vec![("C", tp)], &[]), 422, code).await;
+        let tp = package(&jwe(&claims, oaep256(), recipient_a()), &r);
+        registry.refuse(&one("C", tp), 422, code).await;
     }
     // A record JWE is checked the same way.
     let r = random_blind();
@@ -861,20 +708,15 @@ async fn version_and_lifetime_are_checked() {
         subject(&server_key_v1(), &blind_vector(&vector("C"), &r)),
     )]);
     claims["exp"] = json!(claims["iat"].as_i64().unwrap() + 86_400);
-    let tp = package(&jwe(&claims, oaep256(), registry_key()), &r);
-    assert_refused(
-        &registry,
-        &submission(vec![("C", tp)], &[]),
-        422,
-        "pseudonym.lifetimeTooLong",
-    )
-    .await;
+    let tp = package(&jwe(&claims, oaep256(), recipient_a()), &r);
+    registry
+        .refuse(&one("C", tp), 422, "pseudonym.lifetimeTooLong")
+        .await;
     // 300 s plus the skew is the longest accepted.
     let (mut claims, r) = fresh_eval("C");
     claims["exp"] = json!(claims["iat"].as_i64().unwrap() + 330);
-    let tp = package(&jwe(&claims, oaep256(), registry_key()), &r);
-    let (status, body) = registry.submit(&submission(vec![("C", tp)], &[])).await;
-    assert_eq!(status, 201, "{body}");
+    let tp = package(&jwe(&claims, oaep256(), recipient_a()), &r);
+    registry.accept(&one("C", tp)).await;
 }
 
 #[tokio::test]
@@ -886,12 +728,12 @@ async fn dutch_identifying_field_names_are_refused() {
         "huisnummer-toevoeging",
         "BSN",
     ] {
-        assert_refused(
-            &registry,
-            &submission(vec![("NGGV", temporary("NGGV"))], &[(name, "x")]),
-            422,
-            "data.identifyingField",
-        )
-        .await;
+        registry
+            .refuse(
+                &submission(vec![("NGGV", temporary("NGGV"))], &[(name, "x")]),
+                422,
+                "data.identifyingField",
+            )
+            .await;
     }
 }

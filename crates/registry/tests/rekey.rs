@@ -6,16 +6,13 @@
 //! ever sees blinded elements); the real reference TTP runs the same rekey
 //! in `end_to_end.rs`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
-
-mod common;
+#![cfg(test)]
 
 use std::sync::{Arc, Mutex};
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
-use common::*;
 use curve25519_dalek::scalar::Scalar;
 use pseudoform_core::encoding::{decode_array, encode};
 use pseudoform_core::oprf::decode_element;
@@ -23,6 +20,11 @@ use pseudoform_protocol::ttp::{RekeyRequest, RekeyResponse};
 use pseudoform_registry::jwe::KeyRing;
 use pseudoform_registry::rekey::Rekey;
 use pseudoform_registry::store::Store;
+use pseudoform_testkit::jose::*;
+use pseudoform_testkit::keys::*;
+use pseudoform_testkit::registry::*;
+use pseudoform_testkit::ttp::{ORG_A, SCOPE_A};
+use pseudoform_testkit::vectors::*;
 use serde_json::json;
 
 const TOKEN: &str = "registry-rekey-token";
@@ -48,8 +50,8 @@ async fn stand_in_ttp() -> (String, Arc<Mutex<Vec<String>>>) {
                         Json(json!({"code": "auth.invalidToken", "message": "no", "detail": "no"})),
                     ));
                 }
-                assert_eq!(req.recipient_organization, ORG);
-                assert_eq!(req.recipient_scope, SCOPE);
+                assert_eq!(req.recipient_organization, ORG_A);
+                assert_eq!(req.recipient_scope, SCOPE_A);
                 assert_eq!((req.from_version, req.to_version), (1, 2));
                 let factor = scalar(&server_key_v2()) * scalar(&server_key_v1()).invert();
                 let elements = req
@@ -75,8 +77,8 @@ fn rekey(ttp_url: &str, token: &str) -> Rekey {
     Rekey {
         ttp_url: ttp_url.into(),
         token: token.into(),
-        recipient_organization: ORG.into(),
-        recipient_scope: SCOPE.into(),
+        recipient_organization: ORG_A.into(),
+        recipient_scope: SCOPE_A.into(),
         from: 1,
         to: 2,
         chunk: 2,
@@ -92,10 +94,9 @@ async fn rekey_moves_stored_pseudonyms_to_the_new_key_version() {
     let registry = Registry::start().await;
     let (ttp, seen) = stand_in_ttp().await;
     for code in ["NGGV", "RGG", "MRN"] {
-        let (status, _) = registry
-            .submit(&submission(vec![(code, temporary(code))], &[]))
+        registry
+            .accept(&submission(vec![(code, temporary(code))], &[]))
             .await;
-        assert_eq!(status, 201);
     }
     let store = Store::open(&registry.db()).unwrap();
 
@@ -132,9 +133,8 @@ async fn rekey_moves_stored_pseudonyms_to_the_new_key_version() {
     let r = random_blind();
     let mut claims = eval_claims("NGGV", &subject(&k2, &blind_vector(&v, &r)));
     claims["key_version"] = json!(2);
-    let tp = package(&jwe(&claims, oaep256(), registry_key()), &r);
-    let (status, body) = registry.submit(&submission(vec![("NGGV", tp)], &[])).await;
-    assert_eq!(status, 201, "{body}");
+    let tp = package(&jwe(&claims, oaep256(), recipient_a()), &r);
+    let body = registry.accept(&one("NGGV", tp)).await;
     let label = body["pseudonyms"][0].as_str().unwrap().to_owned();
     assert_eq!(store.records_with_label(&label).unwrap().len(), 2);
 

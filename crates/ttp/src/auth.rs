@@ -2,16 +2,21 @@
 //! per-caller rate limits.
 //!
 //! The configuration holds only the SHA-256 of each token; a presented token
-//! is hashed and looked up by its hash. Each caller has a token bucket that
-//! counts **evaluations** (elements evaluated), not requests, since each
-//! evaluation is one guess an attacker could test against the OPRF oracle.
+//! is hashed and looked up by its hash. Each caller has a rate limit
+//! (`governor`'s GCRA, a token bucket of `burst` that refills at
+//! `evaluations_per_minute`) that counts **evaluations** (elements
+//! evaluated), not requests, since each evaluation is one guess an attacker
+//! could test against the OPRF oracle.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::http::{header, HeaderMap};
+use governor::clock::Clock;
+use governor::{DefaultDirectRateLimiter, Quota};
 use sha2::{Digest, Sha256};
 
 use crate::config::{RateLimitConfig, TtpConfig};
@@ -29,21 +34,46 @@ pub fn generate_token() -> anyhow::Result<String> {
     Ok(hex::encode(bytes))
 }
 
-struct Bucket {
-    tokens: f64,
-    updated: Instant,
-}
-
 /// One configured caller.
+#[derive(Debug)]
 pub struct Caller {
     name: String,
     recipients: HashSet<(String, String)>,
     may_rekey: bool,
-    limit: RateLimitConfig,
-    bucket: Mutex<Bucket>,
+    limiter: DefaultDirectRateLimiter,
+}
+
+/// The longest `Retry-After` ever answered, in seconds (a day).
+const MAX_RETRY_AFTER: u64 = 86_400;
+
+/// Whole seconds of `wait`, rounded up; at least 1, at most a day.
+fn retry_seconds(wait: Duration) -> u64 {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    seconds.clamp(1, MAX_RETRY_AFTER)
 }
 
 impl Caller {
+    /// A caller with a full budget of `limit`.
+    fn new(
+        name: &str,
+        recipients: HashSet<(String, String)>,
+        may_rekey: bool,
+        limit: RateLimitConfig,
+    ) -> anyhow::Result<Self> {
+        let positive = |n: u32| {
+            NonZeroU32::new(n)
+                .with_context(|| format!("caller {name}: rate_limit values must be positive"))
+        };
+        let quota = Quota::per_minute(positive(limit.evaluations_per_minute)?)
+            .allow_burst(positive(limit.burst)?);
+        Ok(Caller {
+            name: name.to_owned(),
+            recipients,
+            may_rekey,
+            limiter: DefaultDirectRateLimiter::direct(quota),
+        })
+    }
+
     /// The caller's name (as in the audit log).
     pub fn name(&self) -> &str {
         &self.name
@@ -60,41 +90,37 @@ impl Caller {
         self.may_rekey && self.may_call(organization, scope)
     }
 
-    /// Takes `count` evaluations from the caller's bucket, or answers 429
-    /// with the seconds after which they would be available.
+    /// Takes `count` evaluations from the caller's budget, or answers 429:
+    /// with the seconds after which they would be available, or without
+    /// them when `count` is more than the burst and can never pass.
     pub fn take(&self, count: u64) -> Result<(), ApiError> {
-        let burst = f64::from(self.limit.burst);
-        let per_second = f64::from(self.limit.evaluations_per_minute) / 60.0;
-        #[allow(clippy::cast_precision_loss)]
-        let wanted = count as f64;
-        if wanted > burst {
-            return Err(ApiError::rate_limited(
-                None,
-                "the request has more evaluations than the caller may make at once; split it",
-            ));
-        }
-        let mut bucket = self.bucket.lock().map_err(|_| ApiError::internal())?;
-        let now = Instant::now();
-        let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * per_second).min(burst);
-        bucket.updated = now;
-        if bucket.tokens >= wanted {
-            bucket.tokens -= wanted;
+        if count == 0 {
             return Ok(());
         }
-        let wait = ((wanted - bucket.tokens) / per_second).ceil().max(1.0);
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let wait = wait.min(86_400.0) as u64;
-        Err(ApiError::rate_limited(
-            Some(wait),
-            "too many evaluations; retry after the given seconds",
-        ))
+        let n = u32::try_from(count)
+            .ok()
+            .and_then(NonZeroU32::new)
+            .ok_or(ApiError::OverBurst)?;
+        match self.limiter.check_n(n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(ApiError::RateLimited {
+                retry_after: retry_seconds(not_until.wait_time_from(self.limiter.clock().now())),
+            }),
+            Err(_insufficient_capacity) => Err(ApiError::OverBurst),
+        }
     }
 }
 
 /// All configured callers, by token hash.
 pub struct Callers {
     by_hash: HashMap<[u8; 32], Arc<Caller>>,
+}
+
+impl std::fmt::Debug for Callers {
+    /// The callers, without their token hashes.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.by_hash.values()).finish()
+    }
 }
 
 /// The bearer token of a request, if there is one.
@@ -106,28 +132,20 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 impl Callers {
-    /// The callers of `config`, each with a full bucket.
+    /// The callers of `config`, each with a full budget.
     pub fn new(config: &TtpConfig) -> anyhow::Result<Self> {
         let mut by_hash = HashMap::new();
         for c in &config.callers {
             let mut hash = [0u8; 32];
             hex::decode_to_slice(&c.token_sha256, &mut hash)
                 .with_context(|| format!("caller {}: token_sha256 is not hex", c.name))?;
+            let recipients = c
+                .recipients
+                .iter()
+                .map(|r| (r.organization.clone(), r.scope.clone()))
+                .collect();
             let limit = c.rate_limit.unwrap_or(config.rate_limit);
-            let caller = Caller {
-                name: c.name.clone(),
-                recipients: c
-                    .recipients
-                    .iter()
-                    .map(|r| (r.organization.clone(), r.scope.clone()))
-                    .collect(),
-                may_rekey: c.may_rekey,
-                limit,
-                bucket: Mutex::new(Bucket {
-                    tokens: f64::from(limit.burst),
-                    updated: Instant::now(),
-                }),
-            };
+            let caller = Caller::new(&c.name, recipients, c.may_rekey, limit)?;
             by_hash.insert(hash, Arc::new(caller));
         }
         Ok(Callers { by_hash })
@@ -135,35 +153,26 @@ impl Callers {
 
     /// The caller presenting the request's bearer token, or 401.
     pub fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<Caller>, ApiError> {
-        let token = bearer(headers).ok_or_else(ApiError::missing_token)?;
+        let token = bearer(headers).ok_or(ApiError::MissingToken)?;
         let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         self.by_hash
             .get(&hash)
             .cloned()
-            .ok_or_else(ApiError::invalid_token)
+            .ok_or(ApiError::InvalidToken)
     }
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
 
     fn caller(per_minute: u32, burst: u32) -> Caller {
-        Caller {
-            name: "c".into(),
-            recipients: HashSet::new(),
-            may_rekey: false,
-            limit: RateLimitConfig {
-                evaluations_per_minute: per_minute,
-                burst,
-            },
-            bucket: Mutex::new(Bucket {
-                tokens: f64::from(burst),
-                updated: Instant::now(),
-            }),
-        }
+        let limit = RateLimitConfig {
+            evaluations_per_minute: per_minute,
+            burst,
+        };
+        Caller::new("c", HashSet::new(), false, limit).unwrap()
     }
 
     #[test]
@@ -175,7 +184,20 @@ mod tests {
         assert_eq!(e.status().as_u16(), 429);
         assert!(matches!(e.retry_after(), Some(3 | 4)));
         let e = c.take(11).unwrap_err();
+        assert_eq!(e.status().as_u16(), 429);
         assert_eq!(e.retry_after(), None);
+        assert_eq!(c.take(u64::MAX), Err(ApiError::OverBurst));
+    }
+
+    #[test]
+    fn retry_after_rounds_up_within_a_day() {
+        assert_eq!(retry_seconds(Duration::ZERO), 1);
+        assert_eq!(retry_seconds(Duration::from_millis(2001)), 3);
+        assert_eq!(retry_seconds(Duration::from_secs(5)), 5);
+        assert_eq!(
+            retry_seconds(Duration::from_secs(1_000_000)),
+            MAX_RETRY_AFTER
+        );
     }
 
     #[test]

@@ -1,177 +1,272 @@
-//! Problem answers of the TTP: an HTTP status, a
-//! [`pseudoform_protocol::ErrorBody`] and the headers some statuses need
-//! (`WWW-Authenticate` on 401, `Retry-After` on 429).
+//! Problem answers of the TTP: every refusal is an [`ApiError`], which
+//! answers as an HTTP status, a [`pseudoform_protocol::ErrorBody`] and the
+//! headers some statuses need (`WWW-Authenticate` on 401, `Retry-After` on
+//! 429).
 //!
-//! Messages are fixed sentences: no error ever repeats a request value.
+//! Messages are fixed sentences (limits are formatted from their
+//! constants): no error ever repeats a request value. A `field` names a
+//! request member, never its content.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use pseudoform_protocol::ErrorBody;
+use pseudoform_core::derivation::MAX_RECIPIENT_PART;
+use pseudoform_protocol::ttp::{MAX_ITEMS_PER_RECORD, MAX_RECORDS_PER_REQUEST, MAX_REKEY_ELEMENTS};
+use pseudoform_protocol::{ErrorBody, OIN_DIGITS};
+
+use crate::MAX_BODY_BYTES;
 
 /// The `WWW-Authenticate` challenge of the TTP.
 const CHALLENGE: &str = "Bearer realm=\"pseudoform-ttp\"";
 /// The challenge when a token was presented but is not known.
 const CHALLENGE_INVALID: &str = "Bearer realm=\"pseudoform-ttp\", error=\"invalid_token\"";
 
-/// An error answer of the TTP API (boxed: errors are rare, results small).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ApiError(Box<Inner>);
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Inner {
-    status: StatusCode,
-    body: ErrorBody,
-    retry_after: Option<u64>,
-    challenge: Option<&'static str>,
+/// A refusal of the TTP API, with its stable code ([`ApiError::code`]),
+/// status ([`ApiError::status`]) and the request member it is about
+/// ([`ApiError::field`]); its `Display` is the message.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// 401 `auth.missingToken`: no bearer token.
+    #[error("a bearer token is required (Authorization: Bearer …)")]
+    MissingToken,
+    /// 401 `auth.invalidToken`: a token that is not a configured caller's.
+    #[error("the bearer token is not valid")]
+    InvalidToken,
+    /// 403 `caller.notAllowed`: the caller may not evaluate for the recipient.
+    #[error("the caller may not request evaluations for this recipient")]
+    MayNotEvaluate,
+    /// 403 `caller.notAllowed`: the caller may not rekey for the recipient.
+    #[error("the caller may not rekey for this recipient")]
+    MayNotRekey,
+    /// 403 `type.notAllowed`: a pseudonym type the recipient may not receive.
+    #[error("the recipient may not receive this pseudonym type")]
+    TypeNotAllowed {
+        /// The request member of the type.
+        field: String,
+    },
+    /// 403 `origin.notAllowed`: an `Origin` that is not one of the
+    /// recipient's form origins.
+    #[error("requests from this origin are not allowed for the recipient")]
+    OriginNotAllowed,
+    /// 404 `recipient.unknown`: no such recipient organisation and scope.
+    #[error("the recipient organisation and scope are not known to this TTP")]
+    RecipientUnknown,
+    /// 400 `blindedInput.invalid`: not a canonical non-identity element.
+    #[error("not a valid blinded element: padded base64url of a canonical, non-identity ristretto255 element is required")]
+    BlindedInvalid {
+        /// The request member of the element.
+        field: String,
+    },
+    /// 400 `request.unreadable`: the body could not be read.
+    #[error("the request body could not be read")]
+    Unreadable,
+    /// 413 `request.tooLarge`: a body over [`MAX_BODY_BYTES`].
+    #[error("the request body is larger than {} MiB", MAX_BODY_BYTES >> 20)]
+    TooLarge,
+    /// 422 `request.malformedJson`: the body is not JSON.
+    #[error("the request body is not valid JSON")]
+    MalformedJson,
+    /// 422 `request.missingMember`: a required member of the body is absent.
+    #[error("a required member is missing")]
+    MissingMember {
+        /// The absent member, where it is a known member's path.
+        field: Option<String>,
+    },
+    /// 422 `request.invalid`: a member of the body has the wrong type.
+    #[error("the request body does not have the required shape (a member has the wrong type)")]
+    WrongShape {
+        /// The member, where it is a known member's path.
+        field: Option<String>,
+    },
+    /// 422 `request.invalid`: the query string does not parse.
+    #[error("the query must have recipientOrganization and recipientScope")]
+    WrongQuery,
+    /// 422 `request.missingMember`: a required query parameter is absent.
+    #[error("a required query parameter is missing")]
+    MissingParameter {
+        /// The parameter.
+        field: &'static str,
+    },
+    /// 422 `recipientOrganization.invalid`.
+    #[error("recipientOrganization must be `oin:` followed by {OIN_DIGITS} digits")]
+    OrganizationInvalid,
+    /// 422 `recipientScope.invalid`.
+    #[error(
+        "recipientScope must be 1 to {MAX_RECIPIENT_PART} visible ASCII characters without `|`"
+    )]
+    ScopeInvalid,
+    /// 422 `pseudonymType.unknown`: not a pseudonym type code of the core.
+    #[error("not a known pseudonym type code")]
+    TypeUnknown {
+        /// The request member of the type.
+        field: String,
+    },
+    /// 422 `records.empty`.
+    #[error("records must not be empty")]
+    NoRecords,
+    /// 422 `records.tooMany`: over [`MAX_RECORDS_PER_REQUEST`].
+    #[error("too many records in one request (at most {MAX_RECORDS_PER_REQUEST})")]
+    TooManyRecords,
+    /// 422 `record.empty`: a record without items.
+    #[error("a record must have at least one item")]
+    EmptyRecord {
+        /// The record's `items`.
+        field: String,
+    },
+    /// 422 `record.tooManyItems`: over [`MAX_ITEMS_PER_RECORD`].
+    #[error("too many items in one record (at most {MAX_ITEMS_PER_RECORD})")]
+    TooManyItems {
+        /// The record's `items`.
+        field: String,
+    },
+    /// 422 `record.duplicateType`: a type twice in one record.
+    #[error("each pseudonym type may occur once per record")]
+    DuplicateType {
+        /// The second item's `type`.
+        field: String,
+    },
+    /// 422 `blindedPseudonyms.empty`.
+    #[error("blindedPseudonyms must not be empty")]
+    NoElements,
+    /// 422 `blindedPseudonyms.tooMany`: over [`MAX_REKEY_ELEMENTS`].
+    #[error("too many elements in one request (at most {MAX_REKEY_ELEMENTS})")]
+    TooManyElements,
+    /// 422 `rekey.sameVersion`.
+    #[error("fromVersion and toVersion must differ")]
+    SameVersion,
+    /// 422 `keyVersion.notActive`.
+    #[error("the key version is not an active version of the recipient")]
+    VersionNotActive {
+        /// `fromVersion` or `toVersion`.
+        field: &'static str,
+    },
+    /// 429 `rateLimited` without `Retry-After`: more evaluations in one
+    /// request than the caller's burst, which can never pass.
+    #[error("the request has more evaluations than the caller may make at once; split it")]
+    OverBurst,
+    /// 429 `rateLimited`: the caller's budget is spent for now.
+    #[error("too many evaluations; retry after the given seconds")]
+    RateLimited {
+        /// Seconds for `Retry-After`.
+        retry_after: u64,
+    },
+    /// 404 `notFound`: no such endpoint.
+    #[error("no such endpoint")]
+    NotFound,
+    /// 405 `methodNotAllowed`.
+    #[error("the endpoint does not support this method")]
+    MethodNotAllowed,
+    /// 500 `internal`: the details go to the log, not to the caller.
+    #[error("the TTP could not complete the request")]
+    Internal,
 }
 
 impl ApiError {
-    /// An answer with `status`, `code` and a fixed `message`.
-    pub fn new(status: StatusCode, code: &str, message: &str) -> Self {
-        ApiError(Box::new(Inner {
-            status,
-            body: ErrorBody::new(code, message),
-            retry_after: None,
-            challenge: None,
-        }))
+    /// The stable code of the answer (what the audit log records as outcome).
+    pub fn code(&self) -> &'static str {
+        use ApiError::*;
+        match self {
+            MissingToken => "auth.missingToken",
+            InvalidToken => "auth.invalidToken",
+            MayNotEvaluate | MayNotRekey => "caller.notAllowed",
+            TypeNotAllowed { .. } => "type.notAllowed",
+            OriginNotAllowed => "origin.notAllowed",
+            RecipientUnknown => "recipient.unknown",
+            BlindedInvalid { .. } => "blindedInput.invalid",
+            Unreadable => "request.unreadable",
+            TooLarge => "request.tooLarge",
+            MalformedJson => "request.malformedJson",
+            MissingMember { .. } | MissingParameter { .. } => "request.missingMember",
+            WrongShape { .. } | WrongQuery => "request.invalid",
+            OrganizationInvalid => "recipientOrganization.invalid",
+            ScopeInvalid => "recipientScope.invalid",
+            TypeUnknown { .. } => "pseudonymType.unknown",
+            NoRecords => "records.empty",
+            TooManyRecords => "records.tooMany",
+            EmptyRecord { .. } => "record.empty",
+            TooManyItems { .. } => "record.tooManyItems",
+            DuplicateType { .. } => "record.duplicateType",
+            NoElements => "blindedPseudonyms.empty",
+            TooManyElements => "blindedPseudonyms.tooMany",
+            SameVersion => "rekey.sameVersion",
+            VersionNotActive { .. } => "keyVersion.notActive",
+            OverBurst | RateLimited { .. } => "rateLimited",
+            NotFound => "notFound",
+            MethodNotAllowed => "methodNotAllowed",
+            Internal => "internal",
+        }
     }
 
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
-        self.0.status
+        use ApiError::*;
+        match self {
+            MissingToken | InvalidToken => StatusCode::UNAUTHORIZED,
+            MayNotEvaluate | MayNotRekey | TypeNotAllowed { .. } | OriginNotAllowed => {
+                StatusCode::FORBIDDEN
+            }
+            RecipientUnknown | NotFound => StatusCode::NOT_FOUND,
+            BlindedInvalid { .. } | Unreadable => StatusCode::BAD_REQUEST,
+            TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            OverBurst | RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            // The request does not have the shape, values or limits required.
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        }
     }
 
-    /// The JSON body.
-    pub fn body(&self) -> &ErrorBody {
-        &self.0.body
+    /// The request member the answer is about, if any.
+    pub fn field(&self) -> Option<&str> {
+        use ApiError::*;
+        match self {
+            TypeNotAllowed { field }
+            | BlindedInvalid { field }
+            | TypeUnknown { field }
+            | EmptyRecord { field }
+            | TooManyItems { field }
+            | DuplicateType { field } => Some(field),
+            MissingMember { field } | WrongShape { field } => field.as_deref(),
+            MissingParameter { field } | VersionNotActive { field } => Some(field),
+            OrganizationInvalid => Some("recipientOrganization"),
+            ScopeInvalid => Some("recipientScope"),
+            NoRecords | TooManyRecords => Some("records"),
+            NoElements | TooManyElements => Some("blindedPseudonyms"),
+            SameVersion => Some("toVersion"),
+            _ => None,
+        }
     }
 
     /// Seconds for `Retry-After` (429 only).
     pub fn retry_after(&self) -> Option<u64> {
-        self.0.retry_after
+        match self {
+            ApiError::RateLimited { retry_after } => Some(*retry_after),
+            _ => None,
+        }
     }
 
-    /// The same answer naming the request member it is about.
-    pub fn field(mut self, field: &str) -> Self {
-        self.0.body.field = Some(field.into());
-        self
-    }
-
-    /// The stable code of the answer (what the audit log records as outcome).
-    pub fn code(&self) -> &str {
-        &self.0.body.code
-    }
-
-    /// 401: no bearer token.
-    pub fn missing_token() -> Self {
-        let mut e = ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "auth.missingToken",
-            "a bearer token is required (Authorization: Bearer …)",
-        );
-        e.0.challenge = Some(CHALLENGE);
-        e
-    }
-
-    /// 401: a token that is not a configured caller's.
-    pub fn invalid_token() -> Self {
-        let mut e = ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "auth.invalidToken",
-            "the bearer token is not valid",
-        );
-        e.0.challenge = Some(CHALLENGE_INVALID);
-        e
-    }
-
-    /// 403: the caller may not call for this recipient (or may not rekey).
-    pub fn caller_not_allowed(message: &str) -> Self {
-        ApiError::new(StatusCode::FORBIDDEN, "caller.notAllowed", message)
-    }
-
-    /// 403: a pseudonym type the recipient may not receive.
-    pub fn type_not_allowed(field: &str) -> Self {
-        ApiError::new(
-            StatusCode::FORBIDDEN,
-            "type.notAllowed",
-            "the recipient may not receive this pseudonym type",
-        )
-        .field(field)
-    }
-
-    /// 403: an `Origin` that is not one of the recipient's form origins.
-    pub fn origin_not_allowed() -> Self {
-        ApiError::new(
-            StatusCode::FORBIDDEN,
-            "origin.notAllowed",
-            "requests from this origin are not allowed for the recipient",
-        )
-    }
-
-    /// 404: no such recipient organisation and scope.
-    pub fn recipient_unknown() -> Self {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "recipient.unknown",
-            "the recipient organisation and scope are not known to this TTP",
-        )
-    }
-
-    /// 400: a blinded element that is not a canonical non-identity element.
-    pub fn blinded_invalid(field: &str) -> Self {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "blindedInput.invalid",
-            "not a valid blinded element: padded base64url of a canonical, non-identity ristretto255 element is required",
-        )
-        .field(field)
-    }
-
-    /// 422: a request that does not have the required shape.
-    pub fn unprocessable(code: &str, message: &str) -> Self {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
-    }
-
-    /// 429: the caller's evaluation budget is spent.
-    pub fn rate_limited(retry_after: Option<u64>, message: &str) -> Self {
-        let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rateLimited", message);
-        e.0.retry_after = retry_after;
-        e
-    }
-
-    /// 413: a body over the limit.
-    pub fn too_large() -> Self {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "request.tooLarge",
-            "the request body is larger than 1 MiB",
-        )
-    }
-
-    /// 500: an internal fault; the details go to the log, not to the caller.
-    pub fn internal() -> Self {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "the TTP could not complete the request",
-        )
+    /// The JSON body.
+    pub fn body(&self) -> ErrorBody {
+        let body = ErrorBody::new(self.code(), &self.to_string());
+        match self.field() {
+            Some(field) => body.with_field(field),
+            None => body,
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let Inner {
-            status,
-            body,
-            retry_after,
-            challenge,
-        } = *self.0;
-        let mut response = (status, Json(body)).into_response();
+        let mut response = (self.status(), Json(self.body())).into_response();
         let headers = response.headers_mut();
-        if let Some(seconds) = retry_after {
+        if let Some(seconds) = self.retry_after() {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
+        let challenge = match self {
+            ApiError::MissingToken => Some(CHALLENGE),
+            ApiError::InvalidToken => Some(CHALLENGE_INVALID),
+            _ => None,
+        };
         if let Some(challenge) = challenge {
             headers.insert(
                 header::WWW_AUTHENTICATE,

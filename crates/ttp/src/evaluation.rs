@@ -18,6 +18,7 @@ use crate::error::ApiError;
 use crate::jwe::RecipientKey;
 use crate::keys::DomainKeys;
 use crate::signing::SigningKey;
+use crate::state::RecipientState;
 
 /// Runs `work` on the rayon pool and waits for it without blocking the
 /// executor. A panic (there should be none) becomes a 500.
@@ -29,13 +30,14 @@ where
     let (tx, rx) = tokio::sync::oneshot::channel();
     rayon::spawn(move || {
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
-            .unwrap_or_else(|_| Err(ApiError::internal()));
+            .unwrap_or_else(|_| Err(ApiError::Internal));
         let _ = tx.send(result);
     });
-    rx.await.unwrap_or_else(|_| Err(ApiError::internal()))
+    rx.await.unwrap_or_else(|_| Err(ApiError::Internal))
 }
 
 /// One blinded input to evaluate, with the request member it came from.
+#[derive(Debug)]
 pub(crate) struct Item {
     /// The pseudonym type.
     pub pseudonym_type: PseudonymType,
@@ -47,7 +49,9 @@ pub(crate) struct Item {
 
 /// The 32 bytes of a padded base64url element, or 400 naming `field`.
 pub(crate) fn decode(text: &str, field: &str) -> Result<[u8; ELEMENT_BYTES], ApiError> {
-    encoding::decode_array::<ELEMENT_BYTES>(text).map_err(|_| ApiError::blinded_invalid(field))
+    encoding::decode_array::<ELEMENT_BYTES>(text).map_err(|_| ApiError::BlindedInvalid {
+        field: field.to_owned(),
+    })
 }
 
 /// The current-version subject and the older versions' elements of one
@@ -62,7 +66,9 @@ fn evaluate_element(
     for (version, key) in keys.active() {
         let evaluated = key
             .evaluate(blinded)
-            .map_err(|_| ApiError::blinded_invalid(field))?;
+            .map_err(|_| ApiError::BlindedInvalid {
+                field: field.to_owned(),
+            })?;
         let text = encoding::encode(&evaluated);
         if subject.is_none() {
             subject = Some(format!("{SUBJECT_PREFIX}{text}"));
@@ -70,31 +76,32 @@ fn evaluate_element(
             extra.insert(version.to_string(), text);
         }
     }
-    let subject = subject.ok_or_else(ApiError::internal)?;
+    let subject = subject.ok_or(ApiError::Internal)?;
     Ok((subject, extra))
 }
 
 /// A random 128-bit `jti`, hex.
 fn jti() -> Result<String, ApiError> {
     let mut bytes = [0u8; 16];
-    getrandom::getrandom(&mut bytes).map_err(|_| ApiError::internal())?;
+    getrandom::getrandom(&mut bytes).map_err(|_| ApiError::Internal)?;
     Ok(hex::encode(bytes))
 }
 
 /// Signs the claims and encrypts the JWS to the recipient (a nested JWT).
 fn encrypt<T: serde::Serialize>(to: &Audience<'_>, claims: &T) -> Result<String, ApiError> {
-    let payload = serde_json::to_vec(claims).map_err(|_| ApiError::internal())?;
+    let payload = serde_json::to_vec(claims).map_err(|_| ApiError::Internal)?;
     let jws = to.signer.sign(&payload).map_err(|e| {
         tracing::error!(error = %e, "signing the claims failed");
-        ApiError::internal()
+        ApiError::Internal
     })?;
     to.key.encrypt(jws.as_bytes()).map_err(|e| {
         tracing::error!(error = %e, "JWE encryption failed");
-        ApiError::internal()
+        ApiError::Internal
     })
 }
 
 /// Who a JWE is for.
+#[derive(Debug)]
 pub(crate) struct Audience<'a> {
     /// The recipient organisation.
     pub organization: &'a str,
@@ -106,6 +113,18 @@ pub(crate) struct Audience<'a> {
     pub signer: &'a SigningKey,
 }
 
+impl<'a> Audience<'a> {
+    /// The JWEs for `recipient`, signed by `signer`.
+    pub fn of(recipient: &'a RecipientState, signer: &'a SigningKey) -> Self {
+        Audience {
+            organization: &recipient.organization,
+            scope: &recipient.scope,
+            key: &recipient.key,
+            signer,
+        }
+    }
+}
+
 /// `POST /oprf/eval`: one element, one JWE of [`EvalClaims`].
 pub(crate) fn single(
     to: &Audience<'_>,
@@ -115,7 +134,7 @@ pub(crate) fn single(
 ) -> Result<String, ApiError> {
     let blinded = decode(&item.element, &item.field)?;
     let (subject, extra_versions) = evaluate_element(keys, &blinded, &item.field)?;
-    let (version, _) = keys.current().ok_or_else(ApiError::internal)?;
+    let (version, _) = keys.current().ok_or(ApiError::Internal)?;
     let claims = EvalClaims {
         subject,
         aud: to.organization.to_owned(),
@@ -137,7 +156,7 @@ fn record(
     items: &[Item],
     iat: i64,
 ) -> Result<String, ApiError> {
-    let (version, _) = keys.current().ok_or_else(ApiError::internal)?;
+    let (version, _) = keys.current().ok_or(ApiError::Internal)?;
     let mut evaluations = Vec::with_capacity(items.len());
     for item in items {
         let blinded = decode(&item.element, &item.field)?;
@@ -186,7 +205,7 @@ fn scalar_of(key: &ServerKey) -> Result<Zeroizing<Scalar>, ApiError> {
     let bytes = key.to_bytes();
     Option::<Scalar>::from(Scalar::from_canonical_bytes(*bytes))
         .map(Zeroizing::new)
-        .ok_or_else(ApiError::internal)
+        .ok_or(ApiError::Internal)
 }
 
 /// The rekey factor `k_to · k_from⁻¹` as a key: evaluating an element with
@@ -197,7 +216,7 @@ pub fn rekey_factor(from: &ServerKey, to: &ServerKey) -> Result<ServerKey, ApiEr
     let inverse = Zeroizing::new(k_from.invert());
     let factor = Zeroizing::new(*k_to * *inverse);
     let bytes = Zeroizing::new(factor.to_bytes());
-    ServerKey::from_bytes(&bytes).map_err(|_| ApiError::internal())
+    ServerKey::from_bytes(&bytes).map_err(|_| ApiError::Internal)
 }
 
 /// `POST /v1/rekey`: `factor·E` for each element, in order.
@@ -217,14 +236,15 @@ pub(crate) fn rekey(factor: &ServerKey, elements: &[String]) -> Result<Vec<Strin
             factor
                 .evaluate(element)
                 .map(|out| encoding::encode(&out))
-                .map_err(|_| ApiError::blinded_invalid(field))
+                .map_err(|_| ApiError::BlindedInvalid {
+                    field: field.to_owned(),
+                })
         })
         .collect();
     results.into_iter().collect()
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use pseudoform_core::oprf::{blind, unblind, Blind};

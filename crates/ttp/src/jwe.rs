@@ -10,7 +10,7 @@ use josekit::jwe::alg::rsaes::RsaesJweEncrypter;
 use josekit::jwe::{self, JweHeader};
 use openssl::pkey::PKey;
 use openssl::rsa::Rsa;
-use pseudoform_protocol::NESTED_JWT;
+use pseudoform_protocol::{JWE_ENC_A256GCM, NESTED_JWT};
 
 use crate::config::JweAlg;
 
@@ -70,7 +70,7 @@ impl RecipientKey {
             None => rsa_thumbprint(pem)?,
         };
         let mut header = JweHeader::new();
-        header.set_content_encryption("A256GCM");
+        header.set_content_encryption(JWE_ENC_A256GCM);
         header.set_content_type(NESTED_JWT);
         header.set_key_id(&kid);
         Ok(RecipientKey {
@@ -99,7 +99,6 @@ impl RecipientKey {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use base64ct::{Base64UrlUnpadded, Encoding};

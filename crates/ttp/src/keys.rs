@@ -23,7 +23,7 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use anyhow::{anyhow, bail, Context};
 use pseudoform_core::encoding;
 use pseudoform_core::oprf::ServerKey;
-use pseudoform_protocol::unix_now as now_seconds;
+use pseudoform_protocol::unix_now;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use zeroize::Zeroizing;
 
@@ -36,6 +36,13 @@ const NONCE_BYTES: usize = 12;
 
 /// The key that encrypts OPRF keys at rest; wiped on drop.
 pub struct MasterKey(Zeroizing<[u8; 32]>);
+
+impl std::fmt::Debug for MasterKey {
+    /// Never the key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MasterKey").finish_non_exhaustive()
+    }
+}
 
 impl MasterKey {
     /// A master key from its padded base64url text (surrounding whitespace ignored).
@@ -123,7 +130,9 @@ pub struct KeyVersionInfo {
     pub retired_at: Option<i64>,
 }
 
-/// The decrypted active keys of one domain, the current version first.
+/// The decrypted active keys of one domain, the current version first
+/// (`Debug` shows the versions; [`ServerKey`] never shows a key).
+#[derive(Debug)]
 pub struct DomainKeys {
     versions: Vec<(u32, ServerKey)>,
 }
@@ -154,6 +163,7 @@ impl DomainKeys {
 }
 
 /// The key store: key versions of every domain in SQLite.
+#[derive(Debug)]
 pub struct KeyStore {
     conn: Connection,
     master: MasterKey,
@@ -293,7 +303,7 @@ impl KeyStore {
         tx.execute(
             "INSERT INTO key_versions (organization, scope, version, status, created_at, nonce, ciphertext)
              VALUES (?1, ?2, ?3, 'active', ?4, ?5, ?6)",
-            params![organization, scope, version, now_seconds(), nonce.as_slice(), ciphertext],
+            params![organization, scope, version, unix_now(), nonce.as_slice(), ciphertext],
         )?;
         tx.commit()?;
         Ok(Some(version))
@@ -365,19 +375,21 @@ impl KeyStore {
         tx.execute(
             "UPDATE key_versions SET status = 'retired', retired_at = ?4, nonce = NULL, ciphertext = NULL
              WHERE organization = ?1 AND scope = ?2 AND version = ?3",
-            params![organization, scope, version, now_seconds()],
+            params![organization, scope, version, unix_now()],
         )?;
         tx.commit()?;
         Ok(())
     }
 }
 
+#[derive(Debug)]
 struct CachedDomain {
     keys: Arc<DomainKeys>,
     loaded: Instant,
 }
 
 /// The server's view of the key store: decrypted domains cached in memory.
+#[derive(Debug)]
 pub struct KeyCache {
     store: Mutex<KeyStore>,
     domains: RwLock<HashMap<(String, String), CachedDomain>>,
@@ -442,7 +454,6 @@ impl KeyCache {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -17,18 +17,22 @@
 //!
 //! Modules, one concern each: [`config`] (the TOML file), [`keys`] (key
 //! versions, encryption at rest, cache), [`signing`] (the signature on the
-//! claims), [`jwe`] (encryption to the recipient), [`auth`] (callers, rate limits), [`audit`] (hash-chained
-//! log), [`evaluation`] (the CPU work), [`handlers`] (HTTP), [`state`],
-//! [`error`].
+//! claims), [`jwe`] (encryption to the recipient), [`auth`] (callers, rate
+//! limits), [`admission`] (who may ask what of which recipient), [`audit`]
+//! (hash-chained log and the draft of a request's row), [`evaluation`] (the
+//! CPU work), [`extract`] (the JSON body and the caller of a request),
+//! [`handlers`] (the endpoints), [`state`], [`error`] (the problem answers).
 //!
 //! Embedding: [`app`] gives an [`axum::Router`]; [`serve`] runs it on a
 //! listener until Ctrl-C/SIGTERM, [`serve_with_shutdown`] until a future ends.
 
+pub mod admission;
 pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod error;
 pub mod evaluation;
+pub mod extract;
 pub mod handlers;
 pub mod jwe;
 pub mod keys;
@@ -48,6 +52,9 @@ use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_http::LatencyUnit;
+
+use handlers::Evaluating as _;
+use pseudoform_protocol::ttp::{BatchRequest, EvalRequest, RekeyRequest};
 
 pub use config::TtpConfig;
 
@@ -78,11 +85,11 @@ fn build(config: &TtpConfig) -> anyhow::Result<(Router, JoinHandle<()>)> {
         .on_response(DefaultOnResponse::new().level(tracing::Level::INFO).latency_unit(LatencyUnit::Micros))
         .on_failure(());
     let router = Router::new()
-        .route("/oprf/eval", post(handlers::oprf_eval))
-        .route("/v1/evaluate", post(handlers::evaluate))
+        .route(EvalRequest::PATH, post(handlers::audited::<EvalRequest>))
+        .route(BatchRequest::PATH, post(handlers::audited::<BatchRequest>))
         .route("/v1/policy", get(handlers::policy))
         .route("/v1/signing-keys", get(handlers::signing_keys))
-        .route("/v1/rekey", post(handlers::rekey))
+        .route(RekeyRequest::PATH, post(handlers::audited::<RekeyRequest>))
         .route("/health", get(handlers::health))
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)

@@ -21,12 +21,25 @@ struct Cli {
     command: Command,
 }
 
+/// `--config`: the configuration file, read and checked.
+#[derive(clap::Args)]
+struct ConfigFile {
+    /// The configuration file.
+    #[arg(long = "config")]
+    path: PathBuf,
+}
+
+impl ConfigFile {
+    fn load(&self) -> anyhow::Result<TtpConfig> {
+        TtpConfig::from_toml_file(&self.path)
+    }
+}
+
 /// Selects one key domain.
 #[derive(clap::Args)]
 struct Domain {
-    /// The configuration file.
-    #[arg(long)]
-    config: PathBuf,
+    #[command(flatten)]
+    config: ConfigFile,
     /// Recipient organisation (`oin:` + 20 digits).
     #[arg(long)]
     organization: String,
@@ -39,9 +52,8 @@ struct Domain {
 enum Command {
     /// Serve the TTP until Ctrl-C or SIGTERM.
     Serve {
-        /// The configuration file.
-        #[arg(long)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigFile,
         /// Address to listen on (overrides `listen` of the file).
         #[arg(long)]
         listen: Option<String>,
@@ -75,9 +87,8 @@ enum Command {
     },
     /// Verify the hash chain of the audit log.
     VerifyAudit {
-        /// The configuration file.
-        #[arg(long)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigFile,
     },
     /// Print the SHA-256 (hex) of a bearer token, for `token_sha256`.
     HashToken {
@@ -98,9 +109,8 @@ enum Command {
     /// `kid`), or with `--public-pem` the PEM a registry pins in
     /// `ttp_signing_keys`.
     SigningKey {
-        /// The configuration file.
-        #[arg(long)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigFile,
         /// Print the SPKI PEM instead of the JWK.
         #[arg(long)]
         public_pem: bool,
@@ -115,7 +125,7 @@ fn create_secret(path: &std::path::Path, content: &[u8]) -> anyhow::Result<()> {
 }
 
 fn configured(domain: &Domain) -> anyhow::Result<(TtpConfig, KeyStore)> {
-    let config = TtpConfig::from_toml_file(&domain.config)?;
+    let config = domain.config.load()?;
     if config
         .recipient(&domain.organization, &domain.scope)
         .is_none()
@@ -133,7 +143,7 @@ fn configured(domain: &Domain) -> anyhow::Result<(TtpConfig, KeyStore)> {
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve { config, listen } => {
-            let config = TtpConfig::from_toml_file(&config)?;
+            let config = config.load()?;
             let address = listen.unwrap_or_else(|| config.listen.clone());
             let listener = tokio::net::TcpListener::bind(&address)
                 .await
@@ -195,7 +205,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
         }
         Command::VerifyAudit { config } => {
-            let config = TtpConfig::from_toml_file(&config)?;
+            let config = config.load()?;
             let v = audit::verify(&config.database)?;
             if let (Some(row), Some(problem)) = (v.first_bad_row, &v.problem) {
                 println!("audit log BROKEN at row {row}: {problem}");
@@ -229,7 +239,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             println!("{}: signing key, kid {}", out.display(), key.kid());
         }
         Command::SigningKey { config, public_pem } => {
-            let config = TtpConfig::from_toml_file(&config)?;
+            let config = config.load()?;
             let key = signing::SigningKey::from_file(&config.signing_key)?;
             if public_pem {
                 print!("{}", key.public_pem());

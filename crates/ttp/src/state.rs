@@ -19,6 +19,7 @@ use crate::keys::{DomainKeys, KeyCache, KeyStore, MasterKey};
 use crate::signing::SigningKey;
 
 /// A configured recipient, ready to serve.
+#[derive(Debug)]
 pub struct RecipientState {
     /// The recipient organisation.
     pub organization: String,
@@ -33,6 +34,7 @@ pub struct RecipientState {
 }
 
 /// Everything the request handlers share.
+#[derive(Debug)]
 pub struct AppState {
     /// Recipients by `(organization, scope)`.
     pub recipients: HashMap<(String, String), Arc<RecipientState>>,

@@ -2,12 +2,11 @@
 //! row without any element; the hash chain verifies, the triggers refuse
 //! edits, and an edit made behind their back is found by `verify-audit`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![cfg(test)]
 
-mod common;
-
-use common::*;
 use pseudoform_core::encoding;
+use pseudoform_testkit::ttp::*;
+use pseudoform_testkit::vectors::*;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,29 +152,13 @@ async fn a_restarted_ttp_continues_the_chain() {
         ttp.post("/oprf/eval", Some(TOKEN_FORM), &single).await.0,
         200
     );
-    ttp.stop().await;
     // A second server on the same database (and its keys).
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(pseudoform_ttp::serve_with_shutdown(
-        ttp.config.clone(),
-        listener,
-        async move {
-            let _ = rx.await;
-        },
-    ));
-    let response = ttp
-        .client
-        .post(format!("{base}/oprf/eval"))
-        .bearer_auth(TOKEN_FORM)
-        .json(&single)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200);
-    tx.send(()).unwrap();
-    server.await.unwrap().unwrap();
+    ttp.restart().await;
+    assert_eq!(
+        ttp.post("/oprf/eval", Some(TOKEN_FORM), &single).await.0,
+        200
+    );
+    ttp.stop().await;
     let v = pseudoform_ttp::audit::verify(&ttp.database()).unwrap();
     assert!(v.ok(), "{v:?}");
     assert_eq!(v.rows, 2);

@@ -2,14 +2,14 @@
 //! import-key, list-keys), the master key from the environment, and
 //! `serve` with a graceful stop on SIGTERM.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
-
-mod common;
+#![cfg(test)]
 
 use std::process::{Command, Output, Stdio};
 
-use common::*;
 use pseudoform_core::encoding;
+use pseudoform_testkit::keys::*;
+use pseudoform_testkit::ttp::*;
+use pseudoform_testkit::vectors::*;
 use pseudoform_ttp::keys::KeyStore;
 
 fn ttp(args: &[&str]) -> Output {
@@ -73,7 +73,7 @@ fn key_management_commands() {
         args.extend_from_slice(extra);
         ttp(&args)
     };
-    let key = encoding::encode(vector_key().to_bytes().as_slice());
+    let key = encoding::encode(server_key_v1().to_bytes().as_slice());
     let o = run("import-key", &["--key", &key]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(stdout(&o).contains("version 1"));
@@ -114,7 +114,7 @@ fn key_management_commands() {
     // The key material is not in the database in the clear.
     drop(store);
     let bytes = std::fs::read(&config.database).unwrap();
-    let raw = vector_key().to_bytes();
+    let raw = server_key_v1().to_bytes();
     assert!(!bytes.windows(32).any(|w| w == raw.as_slice()));
     assert!(!bytes.windows(key.len()).any(|w| w == key.as_bytes()));
 }
@@ -273,7 +273,11 @@ fn signing_key_commands() {
 
     // The public half of the configured key.
     let (_config_dir, path, _) = prepare("");
-    let (public, kid) = signing_public();
+    let SigningKey {
+        public_pem: public,
+        kid,
+        ..
+    } = ttp_signing();
     let o = ttp(&[
         "signing-key",
         "--config",
@@ -281,7 +285,7 @@ fn signing_key_commands() {
         "--public-pem",
     ]);
     assert!(o.status.success());
-    assert_eq!(stdout(&o), public);
+    assert_eq!(&stdout(&o), public);
     assert!(!stdout(&o).contains("PRIVATE"));
     let o = ttp(&["signing-key", "--config", path.to_str().unwrap()]);
     assert!(o.status.success());

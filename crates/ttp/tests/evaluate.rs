@@ -2,13 +2,13 @@
 //! format and claims of `/oprf/eval` and `/v1/evaluate`, the policy, CORS
 //! and health.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![cfg(test)]
 
-mod common;
-
-use common::*;
 use pseudoform_core::encoding;
 use pseudoform_core::oprf::{unblind, Blind};
+use pseudoform_testkit::keys::*;
+use pseudoform_testkit::ttp::*;
+use pseudoform_testkit::vectors::*;
 use serde_json::{json, Value};
 
 fn now() -> i64 {
@@ -58,7 +58,7 @@ async fn oprf_eval_matches_the_method_vectors() {
             assert_eq!(header.key_id(), Some("registry-a-2026"));
         } else {
             let thumbprint =
-                pseudoform_ttp::jwe::rsa_thumbprint(&key_pairs().1.public_pem).unwrap();
+                pseudoform_ttp::jwe::rsa_thumbprint(recipient_b().public_pem.as_bytes()).unwrap();
             assert_eq!(header.key_id(), Some(thumbprint.as_str()));
         }
 
@@ -273,7 +273,7 @@ async fn signing_keys_are_published_as_a_jwks() {
     assert_eq!(headers["content-type"], "application/json");
     let keys = body["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 1);
-    let (_, kid) = signing_public();
+    let kid = &ttp_signing().kid;
     assert_eq!(keys[0]["kid"], kid.as_str());
     assert_eq!(keys[0]["kty"], "EC");
     assert_eq!(keys[0]["crv"], "P-256");
@@ -293,7 +293,7 @@ async fn signing_keys_are_published_as_a_jwks() {
     let (status, _, body) = ttp.post("/oprf/eval", Some(TOKEN_FORM), &request).await;
     assert_eq!(status, 200, "{body}");
     let decrypter = josekit::jwe::RSA_OAEP_256
-        .decrypter_from_pem(&key_pairs().0.private_pem)
+        .decrypter_from_pem(&recipient_a().private_pem)
         .unwrap();
     let (jws, _) =
         josekit::jwe::deserialize_compact(body["jwe"].as_str().unwrap(), &decrypter).unwrap();

@@ -2,12 +2,11 @@
 //! (400), bad shapes and limits (422), unknown paths and methods, mutated
 //! bodies — always a JSON problem answer, never a 5xx, never an echo.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![cfg(test)]
 
-mod common;
-
-use common::*;
 use pseudoform_core::encoding;
+use pseudoform_testkit::ttp::*;
+use pseudoform_testkit::vectors::*;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 

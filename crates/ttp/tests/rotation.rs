@@ -2,13 +2,12 @@
 //! until retired, and `POST /v1/rekey` moving a v1 pseudonym to v2 exactly
 //! as a direct evaluation under v2 would make it.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![cfg(test)]
 
-mod common;
-
-use common::*;
 use pseudoform_core::encoding;
 use pseudoform_core::oprf::{unblind, Blind, ServerKey};
+use pseudoform_testkit::ttp::*;
+use pseudoform_testkit::vectors::*;
 use pseudoform_ttp::keys::KeyStore;
 use serde_json::{json, Value};
 

@@ -72,7 +72,6 @@ pub(super) fn addition(value: &str) -> Result<String, Rule> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -64,7 +64,6 @@ pub(super) fn birth_date(value: &str, today: CalendarDate) -> Result<String, Rul
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

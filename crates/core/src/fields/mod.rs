@@ -1,6 +1,6 @@
 //! Validation and normalisation of every identifying field (method v1).
 //!
-//! [`normalise`] is the one entry point: it takes a field, the raw text a
+//! [`Field`] names the fields; [`normalise`] is the one entry point: it takes a field, the raw text a
 //! clinician typed and today's date, and returns the canonical form or a
 //! [`FieldError`] naming the rule. The rules of each field live in their own
 //! module; `docs/method.md` states them in prose with known-answer vectors.
@@ -13,9 +13,86 @@ mod sex;
 
 use alloc::string::String;
 
+use core::fmt;
+
 use zeroize::Zeroizing;
 
-use crate::{CalendarDate, Field, FieldError, Rule};
+use crate::{CalendarDate, FieldError, Rule};
+
+/// An input field of the method: the identifying fields of a form plus the
+/// supplying provider that scopes the local patient number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Field {
+    /// Birth name (geslachtsnaam at birth, with or without particles).
+    BirthName,
+    /// Birth date.
+    BirthDate,
+    /// Sex, as ISO/IEC 5218.
+    Sex,
+    /// Initial of the first given name.
+    Initial,
+    /// Dutch postcode, PC6 (`1234AB`) or PC4 (`1234`).
+    Postcode,
+    /// House number, 1 to 99999.
+    HouseNumber,
+    /// House-number addition (huisletter and toevoeging), may be empty.
+    HouseNumberAddition,
+    /// Burgerservicenummer.
+    Bsn,
+    /// Local patient number (medical record number) at the supplying provider.
+    Mrn,
+    /// Identifier of the supplying provider, which scopes the MRN.
+    Provider,
+}
+
+impl Field {
+    /// Every field, in the order of the method document.
+    pub const ALL: [Field; 10] = [
+        Field::BirthName,
+        Field::BirthDate,
+        Field::Sex,
+        Field::Initial,
+        Field::Postcode,
+        Field::HouseNumber,
+        Field::HouseNumberAddition,
+        Field::Bsn,
+        Field::Mrn,
+        Field::Provider,
+    ];
+
+    /// The field's name in the JS API, the vectors and error codes
+    /// (`birthName`, `birthDate`, …).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Field::BirthName => "birthName",
+            Field::BirthDate => "birthDate",
+            Field::Sex => "sex",
+            Field::Initial => "initial",
+            Field::Postcode => "postcode",
+            Field::HouseNumber => "houseNumber",
+            Field::HouseNumberAddition => "houseNumberAddition",
+            Field::Bsn => "bsn",
+            Field::Mrn => "mrn",
+            Field::Provider => "provider",
+        }
+    }
+
+    /// The field with this API name, if there is one (case-sensitive).
+    pub fn from_name(name: &str) -> Option<Field> {
+        Field::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// The position of this field in [`Field::ALL`].
+    pub(crate) const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// A normalised value; wiped from memory when dropped.
 pub type Normalised = Zeroizing<String>;
@@ -66,7 +143,6 @@ pub fn normalise(field: Field, raw: &str, today: CalendarDate) -> Result<Normali
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

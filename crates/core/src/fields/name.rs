@@ -163,7 +163,6 @@ pub(super) fn initial(value: &str) -> Result<String, Rule> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -74,7 +74,6 @@ pub(super) fn provider(value: &str) -> Result<String, Rule> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -1,0 +1,201 @@
+//! Opening a temporary pseudonym's JWE and checking its claims.
+//!
+//! The JWE decrypts with one of the registry's keys ([`crate::jwe`]); its
+//! plaintext is a JWS of the claims with a valid signature of a pinned TTP
+//! key (bare claims only where `accept_unsigned` allows them); the claims
+//! are a record payload ([`RecordClaims`], has `evaluations`) or a single
+//! evaluation ([`EvalClaims`], has `subject`); `version` is the protocol's;
+//! `aud` and `scope` are the registry's; `exp - iat` is at most the
+//! protocol's 300 s (plus the clock skew); the JWE has not expired and was
+//! not issued in the future (30 s of clock skew by default); it holds the
+//! evaluation of the submitted type.
+
+use std::collections::BTreeMap;
+
+use pseudoform_core::PseudonymType;
+use pseudoform_protocol::claims::{EvalClaims, RecordClaims};
+use pseudoform_protocol::{JWE_LIFETIME_SECONDS, PROTOCOL_VERSION};
+use sha2::{Digest, Sha256};
+
+use crate::error::ReceiveError;
+use crate::jwe::{JweError, KeyRing, Plaintext, SignatureError, SignatureKeys};
+
+/// Default allowed clock difference with the TTP, in seconds.
+pub const DEFAULT_CLOCK_SKEW: i64 = 30;
+/// Longest `jti` accepted, in characters.
+const MAX_JTI: usize = 256;
+
+/// The decrypted claims of one JWE.
+#[derive(Debug)]
+pub(crate) enum Claims {
+    /// Of `POST /oprf/eval`: one evaluation.
+    Eval(EvalClaims),
+    /// Of `POST /v1/evaluate`: one patient's record.
+    Record(RecordClaims),
+}
+
+/// A JWE whose claims passed every check.
+#[derive(Debug)]
+pub(crate) struct Opened {
+    /// Its claims.
+    pub claims: Claims,
+    /// Its `jti`, or `sha256:` + hex of the JWE when it has none.
+    pub jti: String,
+    /// Its `exp`.
+    pub exp: i64,
+}
+
+impl Opened {
+    /// Whether it is a record JWE (one patient's record).
+    pub fn is_record(&self) -> bool {
+        matches!(self.claims, Claims::Record(_))
+    }
+}
+
+/// The evaluation of one type inside a JWE.
+#[derive(Debug)]
+pub(crate) struct Evaluated<'a> {
+    /// The key version of `subject`.
+    pub key_version: u32,
+    /// `pseudonym:eval:` + the evaluated element.
+    pub subject: &'a str,
+    /// Evaluations under older key versions: version → element.
+    pub extra_versions: &'a BTreeMap<String, String>,
+}
+
+/// What a JWE must be to be accepted by one registry: its recipient, keys,
+/// pinned TTP signing keys and clock skew.
+#[derive(Debug)]
+pub(crate) struct Opener {
+    /// The registry's organisation.
+    pub organization: String,
+    /// The registry's scope.
+    pub scope: String,
+    /// The registry's private keys.
+    pub keys: KeyRing,
+    /// The TTP's pinned public signing keys.
+    pub signature_keys: SignatureKeys,
+    /// Whether unsigned claims are accepted.
+    pub accept_unsigned: bool,
+    /// Allowed clock difference with the TTP, in seconds.
+    pub skew: i64,
+}
+
+impl Opener {
+    /// Decrypts the JWE of the pseudonym at `index` and checks its claims
+    /// at time `now`.
+    pub fn open(&self, jwe: &str, now: i64, index: usize) -> Result<Opened, ReceiveError> {
+        let plaintext = self.keys.decrypt(jwe).map_err(|e| match e {
+            JweError::Undecryptable => ReceiveError::Undecryptable { index },
+            JweError::UnsupportedAlgorithm => ReceiveError::UnsupportedAlgorithm { index },
+        })?;
+        let payload = match self.signature_keys.verify(&plaintext) {
+            Ok(Plaintext::Signed(claims)) => claims,
+            Ok(Plaintext::Unsigned) if self.accept_unsigned => plaintext,
+            Ok(Plaintext::Unsigned) | Err(SignatureError::Unsigned) => {
+                return Err(ReceiveError::Unsigned { index })
+            }
+            Err(SignatureError::BadSignature) => return Err(ReceiveError::BadSignature { index }),
+        };
+        let invalid = || ReceiveError::InvalidClaims { index };
+        let value: serde_json::Value = serde_json::from_slice(&payload).map_err(|_| invalid())?;
+        let object = value.as_object().ok_or_else(invalid)?;
+        let claims = if object.contains_key("evaluations") {
+            Claims::Record(serde_json::from_value(value).map_err(|_| invalid())?)
+        } else if object.contains_key("subject") {
+            Claims::Eval(serde_json::from_value(value).map_err(|_| invalid())?)
+        } else {
+            return Err(invalid());
+        };
+        let (version, aud, scope, iat, exp, jti) = match &claims {
+            Claims::Eval(c) => (&c.version, &c.aud, &c.scope, c.iat, c.exp, c.jti.clone()),
+            Claims::Record(c) => (
+                &c.version,
+                &c.aud,
+                &c.scope,
+                c.iat,
+                c.exp,
+                Some(c.jti.clone()),
+            ),
+        };
+        if version != PROTOCOL_VERSION {
+            return Err(ReceiveError::VersionUnsupported { index });
+        }
+        if *aud != self.organization || *scope != self.scope {
+            return Err(ReceiveError::WrongRecipient { index });
+        }
+        if exp < iat {
+            return Err(invalid());
+        }
+        if exp.saturating_sub(iat) > JWE_LIFETIME_SECONDS.saturating_add(self.skew) {
+            return Err(ReceiveError::LifetimeTooLong { index });
+        }
+        if exp < now.saturating_sub(self.skew) {
+            return Err(ReceiveError::Expired { index });
+        }
+        if iat > now.saturating_add(self.skew) {
+            return Err(ReceiveError::NotYetValid { index });
+        }
+        let jti = match jti {
+            Some(jti) if !jti.is_empty() && jti.len() <= MAX_JTI => jti,
+            Some(_) => return Err(invalid()),
+            None => format!("sha256:{}", hex::encode(Sha256::digest(jwe.as_bytes()))),
+        };
+        Ok(Opened { claims, jti, exp })
+    }
+}
+
+/// A key version as `extra_versions` names it: a positive integer.
+pub(crate) fn parse_version(text: &str) -> Option<u32> {
+    text.parse::<u32>().ok().filter(|v| *v > 0)
+}
+
+/// The evaluation of `ty` in the claims, with its key version.
+pub(crate) fn evaluation_of(
+    claims: &Claims,
+    ty: PseudonymType,
+    index: usize,
+) -> Result<Evaluated<'_>, ReceiveError> {
+    match claims {
+        Claims::Eval(c) => {
+            if c.pseudonym_type.as_deref().unwrap_or("B") != ty.code() {
+                return Err(ReceiveError::TypeMismatch { index });
+            }
+            let key_version = match c.key_version {
+                Some(0) => return Err(ReceiveError::InvalidClaims { index }),
+                Some(v) => v,
+                // The national service names no version: its `subject` is
+                // the latest one, its `extra_versions` the older ones.
+                None => c
+                    .extra_versions
+                    .keys()
+                    .filter_map(|v| parse_version(v))
+                    .max()
+                    .map_or(1, |v| v.saturating_add(1)),
+            };
+            Ok(Evaluated {
+                key_version,
+                subject: &c.subject,
+                extra_versions: &c.extra_versions,
+            })
+        }
+        Claims::Record(c) => {
+            if c.key_version == 0 {
+                return Err(ReceiveError::InvalidClaims { index });
+            }
+            let mut found = c
+                .evaluations
+                .iter()
+                .filter(|e| e.pseudonym_type == ty.code());
+            let evaluation = found.next().ok_or(ReceiveError::TypeMismatch { index })?;
+            if found.next().is_some() {
+                return Err(ReceiveError::InvalidClaims { index });
+            }
+            Ok(Evaluated {
+                key_version: c.key_version,
+                subject: &evaluation.subject,
+                extra_versions: &evaluation.extra_versions,
+            })
+        }
+    }
+}

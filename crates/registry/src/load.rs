@@ -1,0 +1,68 @@
+//! Loading a [`Receiver`] from its [`RegistryConfig`]: the registry's key
+//! files (or PEM texts), the pinned TTP signing keys, the allowed types and
+//! the store. All file I/O of the receiver is here.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use pseudoform_core::PseudonymType;
+use zeroize::Zeroizing;
+
+use crate::config::RegistryConfig;
+use crate::jwe::{KeyRing, SignatureKeys};
+use crate::receiver::Receiver;
+use crate::store::Store;
+
+impl Receiver {
+    /// A receiver from a configuration: loads the keys and opens the store.
+    pub fn from_config(config: &RegistryConfig) -> anyhow::Result<Self> {
+        let mut keys = KeyRing::new();
+        for (i, key) in config.keys.iter().enumerate() {
+            let pem = Zeroizing::new(match (&key.path, &key.pem) {
+                (Some(path), None) => std::fs::read(path)
+                    .with_context(|| format!("cannot read registry key {}", path.display()))?,
+                (None, Some(pem)) => pem.as_bytes().to_vec(),
+                _ => anyhow::bail!("keys[{i}] needs exactly one of path and pem"),
+            });
+            keys.add_pem(&pem, key.kid.as_deref())
+                .with_context(|| format!("keys[{i}] cannot be used"))?;
+        }
+        let mut signature_keys = SignatureKeys::new();
+        for path in &config.ttp_signing_keys {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("cannot read TTP signing key {}", path.display()))?;
+            signature_keys
+                .add_pem(&pem)
+                .with_context(|| format!("TTP signing key {}", path.display()))?;
+        }
+        anyhow::ensure!(
+            !signature_keys.is_empty() || config.accept_unsigned,
+            "ttp_signing_keys is empty: pin the TTP's public signing key \
+             (`pseudoform-ttp signing-key --public-pem`)"
+        );
+        let allowed = parse_types(&config.allowed_types)?;
+        let store = Store::open(&config.database)
+            .with_context(|| format!("cannot open the database {}", config.database.display()))?;
+        Ok(Receiver::new(
+            &config.recipient_organization,
+            &config.recipient_scope,
+            &allowed,
+            keys,
+            Arc::new(store),
+        )?
+        .with_clock_skew(config.clock_skew_seconds)
+        .with_ttp_signing_keys(signature_keys)
+        .accepting_unsigned(config.accept_unsigned))
+    }
+}
+
+/// Parses configured type codes.
+pub fn parse_types(codes: &[String]) -> anyhow::Result<Vec<PseudonymType>> {
+    codes
+        .iter()
+        .map(|code| {
+            code.parse::<PseudonymType>()
+                .map_err(|_| anyhow::anyhow!("allowed_types: unknown pseudonym type {code:?}"))
+        })
+        .collect()
+}

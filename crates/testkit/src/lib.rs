@@ -1,0 +1,29 @@
+//! # pseudoform-testkit
+//!
+//! The fixtures of the integration tests of the TTP (`crates/ttp`) and the
+//! registry (`crates/registry`), in one place: a dev-dependency of both,
+//! never published.
+//!
+//! - [`keys`]: the recipients' RSA keys and the TTP's (and a forger's)
+//!   P-256 signing key, made once per test binary.
+//! - [`jose`]: JWS and JWE built the way the TTP builds them, and opened
+//!   the way a recipient opens them.
+//! - [`vectors`]: the method's derivation vectors and the OPRF steps of a
+//!   browser and a TTP around them.
+//! - [`ttp`]: a real TTP on loopback with its SQLite database in a
+//!   temporary directory, its recipients, callers and tokens.
+//! - [`registry`]: a real registry on loopback, and submissions for it.
+
+// Fixtures, not the code under test: any fault here is a failing test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+pub mod jose;
+pub mod keys;
+pub mod registry;
+pub mod ttp;
+pub mod vectors;

@@ -1,0 +1,302 @@
+//! A real registry on 127.0.0.1 with SQLite in a temporary directory, and
+//! the submissions a browser sends it: claims as the TTP writes them,
+//! temporary pseudonyms, and the checks of a refusal.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use pseudoform_core::encoding::encode;
+use pseudoform_core::oprf::Blind;
+use pseudoform_protocol::package::TemporaryPseudonym;
+use pseudoform_protocol::registry::{Submission, SubmittedPseudonym};
+use pseudoform_protocol::{JWE_LIFETIME_SECONDS, PROTOCOL_VERSION};
+use pseudoform_registry::config::KeyConfig;
+use pseudoform_registry::RegistryConfig;
+use serde_json::{json, Value};
+
+use crate::jose::{jwe, oaep256};
+use crate::keys::{recipient_a, rotated_a, ttp_signing};
+use crate::ttp::{ORG_A, SCOPE_A};
+use crate::vectors::{blind_vector, random_blind, server_key_v1, subject, vector};
+
+/// The types of the test registry: every type but B.
+pub const DEFAULT_TYPES: &[&str] = &["NGGV", "sNGGV", "NGG", "sNGG", "C", "RGG", "GG", "MRN"];
+
+/// A fresh random `jti`.
+pub fn jti() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::getrandom(&mut bytes).unwrap();
+    hex::encode(bytes)
+}
+
+/// `EvalClaims` as the pseudoform TTP writes them for registry A (with
+/// `jti`, `key_version` 1 and `pseudonym_type`).
+pub fn eval_claims(code: &str, subject: &str) -> Value {
+    let iat = pseudoform_protocol::unix_now();
+    json!({
+        "subject": subject,
+        "aud": ORG_A,
+        "scope": SCOPE_A,
+        "version": PROTOCOL_VERSION,
+        "iat": iat,
+        "exp": iat + JWE_LIFETIME_SECONDS,
+        "extra_versions": {},
+        "jti": jti(),
+        "key_version": 1,
+        "pseudonym_type": code,
+    })
+}
+
+/// `RecordClaims` for registry A with one evaluation per (type, subject).
+pub fn record_claims(evaluations: &[(&str, String)]) -> Value {
+    let iat = pseudoform_protocol::unix_now();
+    json!({
+        "aud": ORG_A,
+        "scope": SCOPE_A,
+        "version": PROTOCOL_VERSION,
+        "iat": iat,
+        "exp": iat + JWE_LIFETIME_SECONDS,
+        "jti": jti(),
+        "key_version": 1,
+        "evaluations": evaluations.iter().map(|(t, s)| json!({
+            "type": t, "subject": s, "extra_versions": {}
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// Exactly the national service's claims for registry A: no `jti`,
+/// `key_version` or `pseudonym_type` (so type B).
+pub fn national_claims(subject: &str) -> Value {
+    let iat = pseudoform_protocol::unix_now();
+    json!({
+        "subject": subject,
+        "aud": ORG_A, "scope": SCOPE_A, "version": PROTOCOL_VERSION,
+        "iat": iat, "exp": iat + JWE_LIFETIME_SECONDS, "extra_versions": {},
+    })
+}
+
+/// The temporary pseudonym of a JWE and its blind factor.
+pub fn package(jwe: &str, blind: &Blind) -> String {
+    TemporaryPseudonym {
+        evaluated_output: jwe.to_owned(),
+        blind_factor: encode(blind.to_bytes().as_ref()),
+    }
+    .encode()
+}
+
+/// The packages of several pseudonyms that share one record JWE.
+pub fn packages<'a>(record_jwe: &str, items: &[(&'a str, &Blind)]) -> Vec<(&'a str, String)> {
+    items
+        .iter()
+        .map(|(t, r)| (*t, package(record_jwe, r)))
+        .collect()
+}
+
+/// A submission to registry A of `(type, temporary pseudonym)` pairs and
+/// `data`.
+pub fn submission(pseudonyms: Vec<(&str, String)>, data: &[(&str, &str)]) -> Submission {
+    Submission {
+        recipient_organization: ORG_A.into(),
+        recipient_scope: SCOPE_A.into(),
+        method_version: pseudoform_core::METHOD_VERSION,
+        pseudonyms: pseudonyms
+            .into_iter()
+            .map(|(t, p)| SubmittedPseudonym {
+                pseudonym_type: t.into(),
+                temporary_pseudonym: p,
+            })
+            .collect(),
+        data: data
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect::<BTreeMap<_, _>>(),
+    }
+}
+
+/// A submission of one pseudonym of type `code`, without data.
+pub fn one(code: &str, temporary: String) -> Submission {
+    submission(vec![(code, temporary)], &[])
+}
+
+/// The labels of the vectors of `types` under key version 1, as a
+/// registry stores them.
+pub fn v1_labels(types: &[&str]) -> Vec<String> {
+    types
+        .iter()
+        .map(|t| format!("{t}:v1:{}", vector(t).pseudonym))
+        .collect()
+}
+
+/// A single evaluation of the vector `code` (vector key, fresh blind): its
+/// claims and the blind.
+pub fn fresh_eval(code: &str) -> (Value, Blind) {
+    let r = random_blind();
+    let claims = eval_claims(
+        code,
+        &subject(&server_key_v1(), &blind_vector(&vector(code), &r)),
+    );
+    (claims, r)
+}
+
+/// One temporary pseudonym of the vector `code` through a fresh single
+/// evaluation JWE (`RSA-OAEP-256`): the whole browser → TTP → registry chain.
+pub fn temporary(code: &str) -> String {
+    let (claims, r) = fresh_eval(code);
+    package(&jwe(&claims, oaep256(), recipient_a()), &r)
+}
+
+/// The configuration of registry A in `dir` accepting `types`: its key and
+/// its rotated one, the TTP's pinned signing key, a static folder.
+pub fn config(dir: &Path, types: &[&str]) -> RegistryConfig {
+    let key_path = dir.join("registry-key.pem");
+    std::fs::write(&key_path, &recipient_a().private_pem).unwrap();
+    let signing_path = dir.join("ttp-signing-public.pem");
+    std::fs::write(&signing_path, &ttp_signing().public_pem).unwrap();
+    let www = dir.join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("index.html"), "<!DOCTYPE html><title>form</title>").unwrap();
+    std::fs::write(www.join("pseudoform_bg.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    RegistryConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        recipient_organization: ORG_A.into(),
+        recipient_scope: SCOPE_A.into(),
+        allowed_types: types.iter().map(|t| (*t).to_owned()).collect(),
+        keys: vec![
+            KeyConfig {
+                path: Some(key_path),
+                pem: None,
+                kid: None,
+            },
+            KeyConfig {
+                path: None,
+                pem: Some(rotated_a().private_pem.clone()),
+                kid: None,
+            },
+        ],
+        database: dir.join("registry.sqlite"),
+        www_dir: www,
+        ttp_url: "http://127.0.0.1:9/".into(),
+        provider: "ura:00000001".into(),
+        access_token: "demo-provider-token".into(),
+        clock_skew_seconds: 30,
+        ttp_signing_keys: vec![signing_path],
+        accept_unsigned: false,
+    }
+}
+
+/// A running registry A.
+#[derive(Debug)]
+pub struct Registry {
+    /// The temporary directory with its database and static files.
+    pub dir: tempfile::TempDir,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// A client.
+    pub client: reqwest::Client,
+    /// Its configuration.
+    pub config: RegistryConfig,
+}
+
+impl Registry {
+    /// A registry accepting [`DEFAULT_TYPES`].
+    pub async fn start() -> Self {
+        Self::start_with(DEFAULT_TYPES).await
+    }
+
+    /// A registry accepting `types`.
+    pub async fn start_with(types: &[&str]) -> Self {
+        Self::start_configured(types, |_| {}).await
+    }
+
+    /// A registry whose configuration `change` adjusts first.
+    pub async fn start_configured(
+        types: &[&str],
+        change: impl FnOnce(&mut RegistryConfig),
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config(dir.path(), types);
+        change(&mut config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let served = config.clone();
+        tokio::spawn(async move { pseudoform_registry::serve(served, listener).await });
+        Registry {
+            dir,
+            addr,
+            client: reqwest::Client::new(),
+            config,
+        }
+    }
+
+    /// The URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// GETs `path`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// The database file.
+    pub fn db(&self) -> PathBuf {
+        self.config.database.clone()
+    }
+
+    /// POSTs a submission; returns status and JSON body.
+    pub async fn submit(&self, submission: &Submission) -> (u16, Value) {
+        let response = self
+            .client
+            .post(self.url("/api/submissions"))
+            .json(submission)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Submits, asserts a 201 and returns the receipt.
+    pub async fn accept(&self, submission: &Submission) -> Value {
+        let (status, body) = self.submit(submission).await;
+        assert_eq!(status, 201, "{body}");
+        body
+    }
+
+    /// Submits, and asserts a refusal with `status` and `code` that
+    /// stored nothing.
+    pub async fn refuse(&self, submission: &Submission, status: u16, code: &str) {
+        let before = self.count().await;
+        let (got, body) = self.submit(submission).await;
+        assert_eq!((got, body["code"].as_str()), (status, Some(code)), "{body}");
+        assert_eq!(self.count().await, before, "nothing may be stored");
+    }
+
+    /// The stored records, newest first.
+    pub async fn records(&self) -> Vec<Value> {
+        self.client
+            .get(self.url("/api/records"))
+            .send()
+            .await
+            .unwrap()
+            .json::<Vec<Value>>()
+            .await
+            .unwrap()
+    }
+
+    /// The number of stored records.
+    pub async fn count(&self) -> usize {
+        self.records().await.len()
+    }
+}
+
+/// The labels of a receipt.
+pub fn labels(receipt: &Value) -> Vec<String> {
+    receipt["pseudonyms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().to_owned())
+        .collect()
+}
