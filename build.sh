@@ -73,13 +73,13 @@ setup() {
 
 build() {
   log "build: browser package -> $PKG_DIR"
-  wasm-pack build --release --target web --out-dir "$PKG_DIR" --out-name pseudoform --no-pack .
+  wasm-pack build --release --target web --out-dir "../../$PKG_DIR" --out-name pseudoform --no-pack crates/browser
   local wasm="$PKG_DIR/pseudoform_bg.wasm"
   node_modules/.bin/wasm-opt "${WASM_OPT_FEATURES[@]}" -Oz --converge --strip-debug --strip-producers -o "$wasm.opt" "$wasm"
   mv "$wasm.opt" "$wasm"
   rm -f "$PKG_DIR/.gitignore" "$PKG_DIR/package.json" "$PKG_DIR/README.md"
   # The JS layer (typed API, TTP client, form binding) beside the wasm glue.
-  cp js/*.js js/*.d.ts "$PKG_DIR/"
+  cp crates/browser/js/*.js crates/browser/js/*.d.ts "$PKG_DIR/"
   integrity
   sizes
 }
@@ -105,7 +105,7 @@ integrity() {
 sizes() {
   local wasm="$PKG_DIR/pseudoform_bg.wasm" js="$PKG_DIR/pseudoform.js" layer
   local wz jz lz
-  layer=$(cd "$PKG_DIR" && ls ../../js/*.js | xargs -n1 basename | sed "s|^|$PKG_DIR/|")
+  layer=$(cd "$PKG_DIR" && ls ../../crates/browser/js/*.js | xargs -n1 basename | sed "s|^|$PKG_DIR/|")
   wz=$(gzip -9 -c "$wasm" | wc -c); jz=$(gzip -9 -c "$js" | wc -c)
   # shellcheck disable=SC2086
   lz=$(cat $layer | gzip -9 | wc -c)
@@ -132,14 +132,14 @@ test_all() {
   cargo test --workspace --quiet 2>&1 | tee -a "$results"
   build
   log "test: browser (wasm-pack test --headless --chrome)"
-  CHROMEDRIVER="$(command -v chromedriver)" wasm-pack test --headless --chrome --release . 2>&1 | tee -a "$results"
+  CHROMEDRIVER="$(command -v chromedriver)" wasm-pack test --headless --chrome --release crates/browser 2>&1 | tee -a "$results"
   log "test: browser (wasm-pack test --headless --firefox)"
-  GECKODRIVER="$(command -v geckodriver)" wasm-pack test --headless --firefox --release . 2>&1 | tee -a "$results"
+  GECKODRIVER="$(command -v geckodriver)" wasm-pack test --headless --firefox --release crates/browser 2>&1 | tee -a "$results"
   log "test: TypeScript declarations (tsc --noEmit)"
-  node_modules/.bin/tsc -p tests/types
+  node_modules/.bin/tsc -p crates/browser/tests/types
   services
   log "test: pages of the built package against the real chain (playwright-core + Chromium)"
-  node --test --test-reporter=tap tests/pages/ 2>&1 | tee -a "$results"
+  node --test --test-reporter=tap crates/browser/tests/pages/ 2>&1 | tee -a "$results"
   # One closing line over every runner above (cargo's and node's).
   awk '/test result:/ { for (i = 2; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
        /^# pass [0-9]+$/ { p += $3 } /^# fail [0-9]+$/ { f += $3 }

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 
-const PKG = join(fileURLToPath(new URL("../..", import.meta.url)), "www", "pkg");
+const PKG = join(fileURLToPath(new URL("../../../..", import.meta.url)), "www", "pkg");
 const BUDGET = 40 * 1024;
 
 const gzipped = (file) => gzipSync(readFileSync(join(PKG, file)), { level: 9 }).length;

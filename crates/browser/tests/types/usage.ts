@@ -3,7 +3,7 @@
 import {
   describeError, normalise, prepare, protectForm, pseudonymInput, pseudonymise, pseudonymiseBatch,
   PseudoformError, ready, validate, type BatchResult, type Identity,
-} from "../../www/pkg/index.js";
+} from "../../../../www/pkg/index.js";
 
 export async function example(form: HTMLFormElement): Promise<void> {
   await ready();

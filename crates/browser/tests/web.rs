@@ -44,7 +44,7 @@ struct InputVector {
 }
 
 fn vectors() -> Vectors {
-    serde_json::from_str(include_str!("../docs/vectors/method-v1.json")).unwrap()
+    serde_json::from_str(include_str!("../../../docs/vectors/method-v1.json")).unwrap()
 }
 
 /// The outcome as the vectors write it: `Ok(output)` or `Err(code)`, after
@@ -238,7 +238,7 @@ fn prepare_gives_the_known_pseudonyms() {
     use pseudoform_core::oprf::{unblind, Blind, ServerKey};
 
     let v: Derivations =
-        serde_json::from_str(include_str!("../docs/vectors/method-v1.json")).unwrap();
+        serde_json::from_str(include_str!("../../../docs/vectors/method-v1.json")).unwrap();
     let identity_for = |ty: &str| -> Vec<(&str, &str)> {
         match ty {
             "B" => vec![("bsn", "9999 90 007")],

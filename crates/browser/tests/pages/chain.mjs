@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startFaultProxy } from "./fault-proxy.mjs";
 
-export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+export const ROOT = fileURLToPath(new URL("../../../..", import.meta.url));
 const DEMO = join(ROOT, "target", "release", "pseudoform-demo");
 
 export async function startChain({ rateLimit } = {}) {
