@@ -17,6 +17,9 @@ use zeroize::Zeroizing;
 
 use crate::{CalendarDate, Field, FieldError, Rule};
 
+pub use address::MAX_HOUSE_NUMBER;
+pub use birth_date::EARLIEST;
+
 /// A normalised value; wiped from memory when dropped.
 pub type Normalised = Zeroizing<String>;
 
