@@ -6,17 +6,29 @@
 // validates inline, honours the opt-out, pseudonymises through the TTP and
 // posts only pseudonyms and clinical fields, as JSON, to the form's action.
 // Any failure leaves every typed value in place, says so, and offers a retry.
+/** @import * as api from "./index.js" */
+/** @import { FieldName } from "./constants.js" */
+import { FIELDS } from "./constants.js";
 import { PseudoformError } from "./errors.js";
-import { describeError, fieldLabel, language, text } from "./messages.js";
+import { describeError, language, text } from "./messages.js";
 import { requestJson } from "./http.js";
+import { postSubmission, submission as submissionOf } from "./registry.js";
 import { methodVersion, pseudonymise, ready, validate } from "./index.js";
 
-const IDENTIFYING = ["birthName", "birthDate", "sex", "initial", "postcode", "houseNumber",
-  "houseNumberAddition", "bsn", "mrn"];
+/** The fields that identify the patient: every field of the method but the provider. */
+const IDENTIFYING = FIELDS.filter((f) => f !== "provider");
 
-/** Reads the binding's options from the form's data attributes. */
+/** @type {(name: string) => name is FieldName} */
+const isIdentifying = (name) => /** @type {readonly string[]} */ (IDENTIFYING).includes(name);
+
+/**
+ * Reads the binding's options from the form's data attributes.
+ * @param {HTMLFormElement} form
+ * @returns {api.ProtectFormOptions}
+ */
 function optionsFromAttributes(form) {
   const d = form.dataset;
+  /** @type {Record<string, unknown>} */
   const options = {};
   const map = {
     ttp: "pseudoformTtp", recipientOrganization: "pseudoformRecipientOrganization",
@@ -32,8 +44,15 @@ function optionsFromAttributes(form) {
   return options;
 }
 
+/**
+ * The element that shows an input's error, made on first use.
+ * @param {HTMLFormElement} form
+ * @param {HTMLInputElement} input
+ * @returns {HTMLElement}
+ */
 function messageElement(form, input) {
   const id = `${input.id || `pseudoform-${input.dataset.pseudoformField}`}-error`;
+  /** @type {HTMLElement | null} */
   let element = form.querySelector(`[data-pseudoform-error-for="${input.dataset.pseudoformField}"]`);
   if (!element) {
     element = document.createElement("p");
@@ -47,7 +66,13 @@ function messageElement(form, input) {
   return element;
 }
 
+/**
+ * The form's status line, made on first use.
+ * @param {HTMLFormElement} form
+ * @returns {HTMLElement}
+ */
 function statusElement(form) {
+  /** @type {HTMLElement | null} */
   let element = form.querySelector("[data-pseudoform-status]");
   if (!element) {
     element = document.createElement("div");
@@ -59,15 +84,17 @@ function statusElement(form) {
   return element;
 }
 
+/** The binding of each bound form. @type {WeakMap<HTMLFormElement, api.FormController>} */
+const bindings = new WeakMap();
+
 /**
  * Binds a form. `options` override the data attributes; `options.config`
  * (or data-pseudoform-config) names a same-origin URL whose JSON supplies
  * them (for pages whose access token comes from the login session).
  * Returns `{ destroy(), submit(), ready }`; the form dispatches
  * `pseudoform:submitted`, `pseudoform:error` and `pseudoform:optout`.
+ * @type {typeof api.protectForm}
  */
-const bindings = new WeakMap();
-
 export function protectForm(form, options = {}) {
   if (!(form instanceof HTMLFormElement)) {
     throw new PseudoformError("config.invalid", "protectForm needs a form element", "form");
@@ -75,11 +102,13 @@ export function protectForm(form, options = {}) {
   // Binding twice would submit twice: a form has one binding. A form bound
   // by another copy of the module (the one-tag bundle next to the module
   // API) is refused rather than bound again.
-  if (bindings.has(form)) return bindings.get(form);
+  const bound = bindings.get(form);
+  if (bound) return bound;
   if ("pseudoformBound" in form.dataset) {
     throw new PseudoformError("config.alreadyBound", "the form is already bound by another copy of pseudoform", "form");
   }
-  const inputs = [...form.querySelectorAll("[data-pseudoform-field]")];
+  /** @type {HTMLInputElement[]} */
+  const inputs = [...form.querySelectorAll("[data-pseudoform-field]")].map((e) => /** @type {HTMLInputElement} */ (e));
   for (const input of inputs) {
     // A named identifying input would be part of a plain submit: unname it.
     if (input.name) {
@@ -88,21 +117,32 @@ export function protectForm(form, options = {}) {
     }
   }
   const status = statusElement(form);
-  const submitButtons = [...form.querySelectorAll("button[type=submit], input[type=submit], button:not([type])")];
+  /** @type {(HTMLButtonElement | HTMLInputElement)[]} */
+  const submitButtons = [
+    ...form.querySelectorAll("button[type=submit], input[type=submit], button:not([type])"),
+  ].map((e) => /** @type {HTMLButtonElement | HTMLInputElement} */ (e));
   // Settings are read at every submit: options given here win over the
   // form's data attributes, which win over the fetched configuration.
+  /** @type {api.ProtectFormOptions} */
   let fetched = {};
+  /** @returns {api.ProtectFormOptions} */
   const settings = () => ({ ...fetched, ...optionsFromAttributes(form), ...options });
   let lang = language(settings().lang);
   let busy = false;
+  /** @type {HTMLButtonElement | undefined} */
   let retryButton;
 
+  /** @param {boolean} value */
   const setBusy = (value) => {
     busy = value;
     form.setAttribute("aria-busy", String(value));
     for (const b of submitButtons) b.disabled = value;
   };
 
+  /**
+   * @param {string} message
+   * @param {"busy" | "error" | "optout" | "success"} kind
+   */
   const say = (message, kind) => {
     status.textContent = message;
     status.dataset.kind = kind;
@@ -127,6 +167,10 @@ export function protectForm(form, options = {}) {
     }
   };
 
+  /**
+   * @param {string} field
+   * @param {unknown} problem what describeError describes
+   */
   const showFieldError = (field, problem) => {
     const input = inputs.find((i) => i.dataset.pseudoformField === field);
     if (!input) return false;
@@ -138,11 +182,13 @@ export function protectForm(form, options = {}) {
     return true;
   };
 
+  /** @returns {api.Identity} */
   const identity = () => {
+    /** @type {api.Identity} */
     const result = {};
     for (const input of inputs) {
-      const field = input.dataset.pseudoformField;
-      if (IDENTIFYING.includes(field) && input.value.trim() !== "") result[field] = input.value;
+      const field = input.dataset.pseudoformField ?? "";
+      if (isIdentifying(field) && input.value.trim() !== "") result[field] = input.value;
     }
     return result;
   };
@@ -151,11 +197,14 @@ export function protectForm(form, options = {}) {
 
   // Clinical data: the named controls, never one marked as identifying
   // (checked on the element at submit time, so inputs added later count too).
+  /** @returns {Record<string, string>} */
   const clinicalData = () => {
+    /** @type {Record<string, string>} */
     const data = {};
-    for (const element of form.elements) {
+    for (const control of form.elements) {
+      const element = /** @type {HTMLInputElement} */ (control);
       if (!element.name || element.disabled || "pseudoformField" in element.dataset) continue;
-      if (IDENTIFYING.includes(element.name)) continue;
+      if (isIdentifying(element.name)) continue;
       if ((element.type === "checkbox" || element.type === "radio") && !element.checked) continue;
       if (element.type === "file" || element.type === "submit" || element.type === "button") continue;
       data[element.name] = element.value;
@@ -163,6 +212,7 @@ export function protectForm(form, options = {}) {
     return data;
   };
 
+  /** @param {unknown} error */
   const fail = (error) => {
     const e = PseudoformError.from(error);
     let shown = false;
@@ -178,6 +228,7 @@ export function protectForm(form, options = {}) {
 
   // Loads the module and the settings once; after a failure the next
   // submit (or retry) tries again.
+  /** @type {Promise<void> | undefined} */
   let loading;
   const loadSettings = () => {
     loading ??= (async () => {
@@ -202,8 +253,11 @@ export function protectForm(form, options = {}) {
   // connection, 5xx): a retry with the form unchanged sends exactly this
   // again, so the registry refuses a duplicate by its JWE id instead of
   // storing the record twice. Held in memory only, like the form's values.
+  /** @typedef {{ types: string[], skipped: { type: string, code: string }[] }} Detail */
+  /** @type {{ submission: import("./registry.js").Submission, detail: Detail, content: string } | undefined} */
   let unconfirmed;
 
+  /** Validates, pseudonymises and delivers; every outcome is shown on the form. */
   async function submit() {
     if (busy) return;
     clearFieldErrors();
@@ -218,7 +272,7 @@ export function protectForm(form, options = {}) {
       await loadSettings();
       const current = settings();
       lang = language(current.lang);
-      const timeoutMs = Number.isFinite(current.timeoutMs) && current.timeoutMs > 0 ? current.timeoutMs : undefined;
+      const timeoutMs = typeof current.timeoutMs === "number" && Number.isFinite(current.timeoutMs) && current.timeoutMs > 0 ? current.timeoutMs : undefined;
       const typed = identity();
       const content = JSON.stringify([typed, clinicalData()]);
       if (unconfirmed && unconfirmed.content === content) {
@@ -234,15 +288,17 @@ export function protectForm(form, options = {}) {
         form.dispatchEvent(new CustomEvent("pseudoform:error", { detail: { code: "validation", fields: problems.map((p) => p.field) } }));
         return;
       }
-      const { pseudonyms, skipped } = await pseudonymise(typed, current);
-      const submission = {
-        recipientOrganization: current.recipientOrganization,
-        recipientScope: current.recipientScope,
-        methodVersion: methodVersion(),
+      const { pseudonyms, skipped } = await pseudonymise(typed, /** @type {api.PseudonymiseOptions} */ (current));
+      const submission = submissionOf(
+        /** @type {api.PseudonymiseOptions} */ (current),
+        methodVersion(),
         pseudonyms,
-        data: clinicalData(),
+        clinicalData(),
+      );
+      const detail = {
+        types: pseudonyms.map((p) => p.type),
+        skipped: skipped.map((s) => ({ type: s.type, code: s.code })),
       };
-      const detail = { types: pseudonyms.map((p) => p.type), skipped: skipped.map((s) => ({ type: s.type, code: s.code })) };
       unconfirmed = { submission, detail, content };
       await deliver(timeoutMs);
     } catch (error) {
@@ -252,24 +308,32 @@ export function protectForm(form, options = {}) {
     }
   }
 
-  /** Posts the unconfirmed submission; settles it on any 2xx. */
+  /**
+   * Posts the unconfirmed submission; settles it on any 2xx.
+   * @param {number | undefined} timeoutMs
+   */
   async function deliver(timeoutMs) {
+    const pending = unconfirmed;
+    if (!pending) return;
     let receipt;
     try {
-      receipt = await requestJson("registry", form.action,
-        { method: "POST", json: unconfirmed.submission }, { timeoutMs, allowEmpty: true });
+      receipt = await postSubmission(form.action, pending.submission, { timeoutMs });
     } catch (error) {
       const e = PseudoformError.from(error);
       // A refusal (4xx) means nothing was stored: the next try starts afresh.
       if (e.code === "registry.rejected" || e.code === "registry.refused") unconfirmed = undefined;
       throw e;
     }
-    succeed(receipt?.recordId, unconfirmed.detail);
+    succeed(receipt?.recordId, pending.detail);
   }
 
-  /** Retry after an unclear registry failure: the same submission again. */
+  /**
+   * Retry after an unclear registry failure: the same submission again.
+   * @param {number | undefined} timeoutMs
+   */
   async function resend(timeoutMs) {
     const pending = unconfirmed;
+    if (!pending) return;
     try {
       await deliver(timeoutMs);
     } catch (error) {
@@ -287,6 +351,11 @@ export function protectForm(form, options = {}) {
     }
   }
 
+  /**
+   * The registry has the record: the form is emptied and says so.
+   * @param {number | undefined} recordId
+   * @param {Detail} detail
+   */
   function succeed(recordId, detail) {
     unconfirmed = undefined;
     form.reset();
@@ -295,6 +364,7 @@ export function protectForm(form, options = {}) {
     form.dispatchEvent(new CustomEvent("pseudoform:submitted", { detail: { recordId, ...detail } }));
   }
 
+  /** @param {SubmitEvent} event */
   const onSubmit = (event) => {
     event.preventDefault();
     submit();
@@ -302,6 +372,7 @@ export function protectForm(form, options = {}) {
   form.addEventListener("submit", onSubmit);
   form.dataset.pseudoformBound = "";
 
+  /** @type {api.FormController} */
   const controller = {
     /** Resolves when the module and the settings are loaded. */
     ready: initial,
@@ -320,6 +391,3 @@ export function protectForm(form, options = {}) {
   bindings.set(form, controller);
   return controller;
 }
-
-/** The labels of the identifying fields, for pages that build their own UI. */
-export const fieldLabels = (lang) => Object.fromEntries(IDENTIFYING.map((f) => [f, fieldLabel(f, lang)]));

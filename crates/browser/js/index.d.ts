@@ -1,6 +1,7 @@
-// Types of the pseudoform JS API (js/index.js). The wasm-level declarations
-// (FieldName, Identity, Preparation, …) come from pseudoform.d.ts, generated
-// from the Rust doc comments.
+// Types of the pseudoform JS API (js/index.js, which tsc checks against this
+// file). The wasm-level declarations (Identity, Preparation, …) come from
+// pseudoform.d.ts, generated from the Rust doc comments; the field names and
+// type codes from constants.d.ts, generated from the Rust core.
 import type {
   FieldName, FieldProblem, Identity, Preparation, PrepareOptions, PseudonymTypeCode,
 } from "./pseudoform.js";
@@ -9,7 +10,12 @@ export type { FieldName, FieldProblem, Identity, Preparation, PrepareOptions, Ps
 
 /** The one error type: a stable `code`, the `field` where there is one, never a value. */
 export class PseudoformError extends Error {
-  constructor(code: string, message: string, field?: string, extra?: { status?: number; cause?: unknown });
+  constructor(
+    code: string,
+    message: string,
+    field?: string,
+    extra?: { status?: number; cause?: unknown; serverCode?: string },
+  );
   readonly name: "PseudoformError";
   /** `bsn.checksum`, `ttp.timeout`, `registry.rejected`, `policy.noTypes`, `aborted`, … */
   readonly code: string;
@@ -127,3 +133,6 @@ export function protectForm(form: HTMLFormElement, options?: ProtectFormOptions)
 
 /** A sentence for the clinician for any error (`nl` default, `en`), never containing a value. */
 export function describeError(error: unknown, lang?: "nl" | "en"): string;
+
+/** The label of every field of the method (`nl` default, `en`), for pages that build their own UI. */
+export function fieldLabels(lang?: "nl" | "en"): Record<FieldName, string>;

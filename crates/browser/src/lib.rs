@@ -49,31 +49,19 @@ fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
 static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
     lol_alloc::LockedAllocator::new(lol_alloc::FreeListAllocator::new());
 
+// The field names and type codes are the core's, from the package's generated
+// constants.d.ts (src/bin/js-constants.rs), never a copy here.
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
-/** An identifying field of the method. */
-export type FieldName =
-  | "birthName" | "birthDate" | "sex" | "initial" | "postcode"
-  | "houseNumber" | "houseNumberAddition" | "bsn" | "mrn" | "provider";
+import type { FieldName, PseudonymTypeCode } from "./constants.js";
+export type { FieldName, PseudonymTypeCode };
 
-/** A Wkz pseudonym type. */
-export type PseudonymTypeCode =
-  | "B" | "NGGV" | "sNGGV" | "NGG" | "sNGG" | "C" | "RGG" | "GG" | "A" | "MRN";
-
-/** The raw values of a patient's identifying fields, as typed in the form. */
-export interface Identity {
-  birthName?: string;
-  birthDate?: string;
-  sex?: string;
-  initial?: string;
-  postcode?: string;
-  houseNumber?: string;
-  houseNumberAddition?: string;
-  bsn?: string;
-  mrn?: string;
-  /** The supplying provider; scopes the local patient number (MRN). */
-  provider?: string;
-}
+/**
+ * The raw values of a patient's identifying fields, as typed in the form,
+ * by field name. `provider` is the supplying provider, which scopes the
+ * local patient number (MRN).
+ */
+export type Identity = { [F in FieldName]?: string };
 
 /** Options of `prepare`. */
 export interface PrepareOptions {

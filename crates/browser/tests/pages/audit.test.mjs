@@ -13,10 +13,10 @@ import { join } from "node:path";
 import { fillForm, launch, submitForm } from "./support.mjs";
 import { ROOT, startChain } from "./chain.mjs";
 import { generateIdentities, needlesOf } from "./identities.mjs";
+import { PSEUDONYM_TYPES as TYPES } from "../../../../www/pkg/constants.js";
 
 const COUNT = Number(process.env.PSEUDOFORM_AUDIT_IDENTITIES ?? 200);
 const SCREENSHOTS = join(ROOT, "docs", "screenshots");
-const TYPES = ["NGGV", "sNGGV", "NGG", "sNGG", "C", "RGG", "GG", "A", "MRN", "B"];
 
 let chain, chrome;
 const identities = generateIdentities(COUNT);
