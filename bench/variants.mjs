@@ -26,7 +26,11 @@ export const VARIANTS = {
 };
 
 function run(cmd, args, env = {}) {
-  const r = spawnSync(cmd, args, { cwd: ROOT, stdio: ["ignore", process.stderr, process.stderr], env: { ...process.env, ...env } });
+  const r = spawnSync(cmd, args, {
+    cwd: ROOT,
+    stdio: ["ignore", process.stderr, process.stderr],
+    env: { ...process.env, ...env },
+  });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed`);
 }
 
@@ -46,12 +50,33 @@ function build(name) {
   const target = join(ROOT, "target", "bench-variants", name);
   const out = join(target, "pkg");
   process.stderr.write(`variants: building ${name} (${overrides.join(" ")})\n`);
-  run("cargo", ["build", "--locked", "--release", "--target", "wasm32-unknown-unknown", "-p", "pseudoform", "--lib", "--quiet",
-    ...overrides.flatMap((o) => ["--config", o])], { CARGO_TARGET_DIR: target });
+  run(
+    "cargo",
+    [
+      "build",
+      "--locked",
+      "--release",
+      "--target",
+      "wasm32-unknown-unknown",
+      "-p",
+      "pseudoform",
+      "--lib",
+      "--quiet",
+      ...overrides.flatMap((o) => ["--config", o]),
+    ],
+    { CARGO_TARGET_DIR: target },
+  );
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
-  run("wasm-bindgen", ["--target", "web", "--out-dir", out, "--out-name", "pseudoform",
-    join(target, "wasm32-unknown-unknown", "release", "pseudoform.wasm")]);
+  run("wasm-bindgen", [
+    "--target",
+    "web",
+    "--out-dir",
+    out,
+    "--out-name",
+    "pseudoform",
+    join(target, "wasm32-unknown-unknown", "release", "pseudoform.wasm"),
+  ]);
   const wasm = join(out, "pseudoform_bg.wasm");
   run(join(ROOT, "node_modules", ".bin", "wasm-opt"), [...wasmOptArgs(), "-o", wasm, wasm]);
   const js = join(ROOT, "crates", "browser", "js");

@@ -31,10 +31,15 @@ function optionsFromAttributes(form) {
   /** @type {Record<string, unknown>} */
   const options = {};
   const map = {
-    ttp: "pseudoformTtp", recipientOrganization: "pseudoformRecipientOrganization",
-    recipientScope: "pseudoformRecipientScope", provider: "pseudoformProvider",
-    types: "pseudoformTypes", accessToken: "pseudoformAccessToken", ttpApi: "pseudoformTtpApi",
-    lang: "pseudoformLang", config: "pseudoformConfig",
+    ttp: "pseudoformTtp",
+    recipientOrganization: "pseudoformRecipientOrganization",
+    recipientScope: "pseudoformRecipientScope",
+    provider: "pseudoformProvider",
+    types: "pseudoformTypes",
+    accessToken: "pseudoformAccessToken",
+    ttpApi: "pseudoformTtpApi",
+    lang: "pseudoformLang",
+    config: "pseudoformConfig",
   };
   for (const [option, attribute] of Object.entries(map)) {
     if (d[attribute] !== undefined && d[attribute] !== "") options[option] = d[attribute];
@@ -118,9 +123,9 @@ export function protectForm(form, options = {}) {
   }
   const status = statusElement(form);
   /** @type {(HTMLButtonElement | HTMLInputElement)[]} */
-  const submitButtons = [
-    ...form.querySelectorAll("button[type=submit], input[type=submit], button:not([type])"),
-  ].map((e) => /** @type {HTMLButtonElement | HTMLInputElement} */ (e));
+  const submitButtons = [...form.querySelectorAll("button[type=submit], input[type=submit], button:not([type])")].map(
+    (e) => /** @type {HTMLButtonElement | HTMLInputElement} */ (e),
+  );
   // Settings are read at every submit: options given here win over the
   // form's data attributes, which win over the fetched configuration.
   /** @type {api.ProtectFormOptions} */
@@ -146,7 +151,10 @@ export function protectForm(form, options = {}) {
   const say = (message, kind) => {
     status.textContent = message;
     status.dataset.kind = kind;
-    if (retryButton) { retryButton.remove(); retryButton = undefined; }
+    if (retryButton) {
+      retryButton.remove();
+      retryButton = undefined;
+    }
   };
 
   const offerRetry = () => {
@@ -272,7 +280,10 @@ export function protectForm(form, options = {}) {
       await loadSettings();
       const current = settings();
       lang = language(current.lang);
-      const timeoutMs = typeof current.timeoutMs === "number" && Number.isFinite(current.timeoutMs) && current.timeoutMs > 0 ? current.timeoutMs : undefined;
+      const timeoutMs =
+        typeof current.timeoutMs === "number" && Number.isFinite(current.timeoutMs) && current.timeoutMs > 0
+          ? current.timeoutMs
+          : undefined;
       const typed = identity();
       const content = JSON.stringify([typed, clinicalData()]);
       if (unconfirmed && unconfirmed.content === content) {
@@ -285,7 +296,9 @@ export function protectForm(form, options = {}) {
         for (const p of problems) showFieldError(p.field, p);
         say(text("validation", lang), "error");
         inputs.find((i) => i.getAttribute("aria-invalid") === "true")?.focus();
-        form.dispatchEvent(new CustomEvent("pseudoform:error", { detail: { code: "validation", fields: problems.map((p) => p.field) } }));
+        form.dispatchEvent(
+          new CustomEvent("pseudoform:error", { detail: { code: "validation", fields: problems.map((p) => p.field) } }),
+        );
         return;
       }
       const { pseudonyms, skipped } = await pseudonymise(typed, /** @type {api.PseudonymiseOptions} */ (current));

@@ -64,8 +64,11 @@ export async function requestJson(service, url, init, limits = {}) {
   } catch (error) {
     if (error instanceof PseudoformError) throw error;
     if (outer?.aborted) throw new PseudoformError("aborted", "the operation was cancelled");
-    if (timedOut) throw new PseudoformError(`${service}.timeout`, `the ${service} did not answer within ${timeoutMs} ms`);
-    throw new PseudoformError(`${service}.unreachable`, `the ${service} cannot be reached`, undefined, { cause: error });
+    if (timedOut)
+      throw new PseudoformError(`${service}.timeout`, `the ${service} did not answer within ${timeoutMs} ms`);
+    throw new PseudoformError(`${service}.unreachable`, `the ${service} cannot be reached`, undefined, {
+      cause: error,
+    });
   } finally {
     clearTimeout(timer);
     outer?.removeEventListener("abort", onAbort);

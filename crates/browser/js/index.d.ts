@@ -3,7 +3,12 @@
 // pseudoform.d.ts, generated from the Rust doc comments; the field names and
 // type codes from constants.d.ts, generated from the Rust core.
 import type {
-  FieldName, FieldProblem, Identity, Preparation, PrepareOptions, PseudonymTypeCode,
+  FieldName,
+  FieldProblem,
+  Identity,
+  Preparation,
+  PrepareOptions,
+  PseudonymTypeCode,
 } from "./pseudoform.js";
 
 export type { FieldName, FieldProblem, Identity, Preparation, PrepareOptions, PseudonymTypeCode };

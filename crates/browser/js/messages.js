@@ -47,8 +47,7 @@ const DUTCH_RULES = {
   required: "is niet ingevuld",
   tooLong: "is te lang",
   characters: "bevat tekens die hier niet zijn toegestaan",
-  unsupportedLetter:
-    "bevat een letter buiten het Latijnse alfabet; gebruik de schrijfwijze van het identiteitsbewijs",
+  unsupportedLetter: "bevat een letter buiten het Latijnse alfabet; gebruik de schrijfwijze van het identiteitsbewijs",
   noLetters: "bevat geen letters",
   format: "heeft niet de verwachte vorm",
   calendar: "bestaat niet in de kalender",
@@ -81,8 +80,7 @@ const GENERAL = {
       "De pseudonimiseringsdienst reageert te traag. Er is niets verstuurd; uw invoer staat nog in het formulier.",
     "ttp.failed":
       "De pseudonimiseringsdienst gaf een fout. Er is niets verstuurd; uw invoer staat nog in het formulier.",
-    "ttp.refused":
-      "De pseudonimiseringsdienst weigert dit verzoek (toegang of herkomst). Er is niets verstuurd.",
+    "ttp.refused": "De pseudonimiseringsdienst weigert dit verzoek (toegang of herkomst). Er is niets verstuurd.",
     "ttp.rateLimited": "De pseudonimiseringsdienst is tijdelijk overbelast. Probeer het over een minuut opnieuw.",
     "ttp.rejected": "De pseudonimiseringsdienst wees het verzoek af. Er is niets verstuurd.",
     "ttp.malformedAnswer": "De pseudonimiseringsdienst gaf een onbruikbaar antwoord. Er is niets verstuurd.",

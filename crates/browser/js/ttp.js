@@ -70,7 +70,10 @@ export async function fetchPolicy(options) {
   url.searchParams.set("recipientOrganization", options.recipientOrganization);
   url.searchParams.set("recipientScope", options.recipientScope);
   const policy = await requestJson("ttp", url.toString(), { method: "GET" }, options);
-  if (!Array.isArray(policy?.allowedTypes) || !policy.allowedTypes.every((/** @type {unknown} */ t) => typeof t === "string")) {
+  if (
+    !Array.isArray(policy?.allowedTypes) ||
+    !policy.allowedTypes.every((/** @type {unknown} */ t) => typeof t === "string")
+  ) {
     throw new PseudoformError("ttp.malformedAnswer", "the TTP policy answer has no list of allowed types");
   }
   return policy;

@@ -47,19 +47,30 @@ const submit = submitForm;
 
 /** The normalised forms and canonical inputs, by the page's own module. */
 async function derivedForms(page, typed) {
-  return page.evaluate(async ([identity, types]) => {
-    const m = await import("/pkg/index.js");
-    await m.ready();
-    const normalised = {};
-    for (const [field, value] of Object.entries(identity)) {
-      try { normalised[field] = m.normalise(field, value); } catch { /* reported by the form */ }
-    }
-    const inputs = [];
-    for (const type of types) {
-      try { inputs.push(m.pseudonymInput(type, { ...identity, provider: "ura:00000001" })); } catch { /* not made */ }
-    }
-    return { normalised, inputs };
-  }, [typed, TYPES]);
+  return page.evaluate(
+    async ([identity, types]) => {
+      const m = await import("/pkg/index.js");
+      await m.ready();
+      const normalised = {};
+      for (const [field, value] of Object.entries(identity)) {
+        try {
+          normalised[field] = m.normalise(field, value);
+        } catch {
+          /* reported by the form */
+        }
+      }
+      const inputs = [];
+      for (const type of types) {
+        try {
+          inputs.push(m.pseudonymInput(type, { ...identity, provider: "ura:00000001" }));
+        } catch {
+          /* not made */
+        }
+      }
+      return { normalised, inputs };
+    },
+    [typed, TYPES],
+  );
 }
 
 const nggvOf = (record) => record.pseudonyms.find((l) => l.startsWith("NGGV:"));
@@ -120,20 +131,36 @@ describe("leak audit over generated identities", () => {
     assert.ok(needles.size >= COUNT * 10, `only ${needles.size} forms collected`);
     const haystacks = [];
     for (const r of chrome.requests) {
-      haystacks.push([`page request ${r.url}`, Buffer.from(`${r.method} ${r.url}\n${JSON.stringify(r.headers)}\n${r.body}`)]);
+      haystacks.push([
+        `page request ${r.url}`,
+        Buffer.from(`${r.method} ${r.url}\n${JSON.stringify(r.headers)}\n${r.body}`),
+      ]);
     }
     for (const proxy of [chain.ttpProxy, chain.registryProxy]) {
       for (const r of proxy.state.requests) {
-        haystacks.push([`server-side ${r.url}`, Buffer.from(`${r.method} ${r.url}\n${JSON.stringify(r.headers)}\n${r.body}`)]);
+        haystacks.push([
+          `server-side ${r.url}`,
+          Buffer.from(`${r.method} ${r.url}\n${JSON.stringify(r.headers)}\n${r.body}`),
+        ]);
       }
     }
     for (const file of await readdir(chain.dir)) {
-      if (/\.sqlite(-wal|-shm|-journal)?$/.test(file)) haystacks.push([`database ${file}`, await readFile(join(chain.dir, file))]);
+      if (/\.sqlite(-wal|-shm|-journal)?$/.test(file))
+        haystacks.push([`database ${file}`, await readFile(join(chain.dir, file))]);
     }
     haystacks.push(["TTP and registry logs", Buffer.from(chain.logs.join(""))]);
-    assert.ok(chrome.requests.filter((r) => r.method === "POST").length >= COUNT * 2, "TTP and registry requests captured");
-    assert.ok(haystacks.some(([name]) => name.startsWith("database ttp")), "TTP database read");
-    assert.ok(haystacks.some(([name]) => name.startsWith("database registry-a")), "registry database read");
+    assert.ok(
+      chrome.requests.filter((r) => r.method === "POST").length >= COUNT * 2,
+      "TTP and registry requests captured",
+    );
+    assert.ok(
+      haystacks.some(([name]) => name.startsWith("database ttp")),
+      "TTP database read",
+    );
+    assert.ok(
+      haystacks.some(([name]) => name.startsWith("database registry-a")),
+      "registry database read",
+    );
     let scanned = 0;
     for (const [name, bytes] of haystacks) {
       scanned += bytes.length;
@@ -141,8 +168,10 @@ describe("leak audit over generated identities", () => {
         assert.equal(bytes.indexOf(Buffer.from(needle, "utf8")), -1, `an identifying value appears in ${name}`);
       }
     }
-    console.log(`leak audit: ${COUNT} identities, ${needles.size} forms, ${chrome.requests.length} page requests, ` +
-      `${haystacks.length} haystacks, ${(scanned / 1e6).toFixed(1)} MB scanned`);
+    console.log(
+      `leak audit: ${COUNT} identities, ${needles.size} forms, ${chrome.requests.length} page requests, ` +
+        `${haystacks.length} haystacks, ${(scanned / 1e6).toFixed(1)} MB scanned`,
+    );
   });
 });
 
@@ -151,24 +180,35 @@ describe("strict deployment", () => {
     const response = await fetch(chain.formUrl);
     const csp = response.headers.get("content-security-policy");
     const ttpOrigin = new URL(chain.ttpProxy.url).origin;
-    assert.ok(csp.startsWith(`default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self' ${ttpOrigin}`), csp);
+    assert.ok(
+      csp.startsWith(`default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self' ${ttpOrigin}`),
+      csp,
+    );
     const html = await response.text();
     const bundle = await readFile(join(ROOT, "www", "pkg", "pseudoform-auto.js"));
     const sri = `sha384-${createHash("sha384").update(bundle).digest("base64")}`;
-    assert.ok(html.includes(`src="pkg/pseudoform-auto.js" integrity="${sri}"`), "the one tag carries the bundle's hash");
+    assert.ok(
+      html.includes(`src="pkg/pseudoform-auto.js" integrity="${sri}"`),
+      "the one tag carries the bundle's hash",
+    );
     const wasm = await readFile(join(ROOT, "www", "pkg", "pseudoform_bg.wasm"));
     const wasmSri = `sha384-${createHash("sha384").update(wasm).digest("base64")}`;
     assert.ok(bundle.toString().includes(wasmSri), "the bundle fetches the wasm with its hash");
   });
 
-  for (const [what, path] of [["script", "/pkg/pseudoform-auto.js"], ["wasm", "/pkg/pseudoform_bg.wasm"]]) {
+  for (const [what, path] of [
+    ["script", "/pkg/pseudoform-auto.js"],
+    ["wasm", "/pkg/pseudoform_bg.wasm"],
+  ]) {
     test(`a tampered ${what} is refused: the form stays disabled and nothing is sent`, async () => {
       chain.registryProxy.state.tamperPath = path;
       chain.registryProxy.setMode("tamper");
       const ttpBefore = chain.ttpProxy.state.requests.length;
       const page = await chrome.newPage();
       const errors = [];
-      page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+      page.on("console", (m) => {
+        if (m.type() === "error") errors.push(m.text());
+      });
       try {
         await page.goto(chain.formUrl);
         await page.waitForTimeout(1500);

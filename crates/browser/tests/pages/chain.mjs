@@ -18,9 +18,21 @@ export async function startChain({ rateLimit } = {}) {
   const ttpProxy = await startFaultProxy("http://127.0.0.1:1");
   const registryProxy = await startFaultProxy("http://127.0.0.1:1");
   const args = [
-    "--dir", dir, "--www", join(ROOT, "www"), "--json",
-    "--ttp-port", "0", "--registry-port", "0", "--second-registry-port", "0",
-    "--public-ttp-url", ttpProxy.url, "--extra-origin", registryProxy.url,
+    "--dir",
+    dir,
+    "--www",
+    join(ROOT, "www"),
+    "--json",
+    "--ttp-port",
+    "0",
+    "--registry-port",
+    "0",
+    "--second-registry-port",
+    "0",
+    "--public-ttp-url",
+    ttpProxy.url,
+    "--extra-origin",
+    registryProxy.url,
   ];
   if (rateLimit) args.push("--rate-limit", String(rateLimit));
   const child = spawn(DEMO, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });

@@ -23,10 +23,13 @@ after(async () => {
 });
 
 const cell = (table, label) =>
-  page.evaluate(([t, l]) => {
-    const row = [...document.querySelectorAll(`#${t} tbody tr`)].find((r) => r.cells[0].textContent === l);
-    return row ? { text: row.cells[1].textContent, kind: row.cells[1].className } : null;
-  }, [table, label]);
+  page.evaluate(
+    ([t, l]) => {
+      const row = [...document.querySelectorAll(`#${t} tbody tr`)].find((r) => r.cells[0].textContent === l);
+      return row ? { text: row.cells[1].textContent, kind: row.cells[1].className } : null;
+    },
+    [table, label],
+  );
 
 test("the built module loads under the CSP and reports method version 1", async () => {
   assert.equal(await page.textContent("#method-version"), "1");

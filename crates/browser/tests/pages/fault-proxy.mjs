@@ -32,7 +32,10 @@ export async function startFaultProxy(target, { otherRecipient } = {}) {
     state.requests.push({ method: req.method, url: req.url, headers: { ...req.headers }, body: body.toString("utf8") });
     const mode = state.mode;
 
-    if (mode === "down" || (mode === "downForPost" && req.method === "POST")) { req.socket.destroy(); return; }
+    if (mode === "down" || (mode === "downForPost" && req.method === "POST")) {
+      req.socket.destroy();
+      return;
+    }
     if (mode === "error500" && req.method !== "OPTIONS") {
       res.writeHead(500, { "content-type": "application/json", ...cors(req) });
       res.end(JSON.stringify({ code: "internal", message: "internal error", detail: "internal error" }));
@@ -75,7 +78,12 @@ export async function startFaultProxy(target, { otherRecipient } = {}) {
       res.writeHead(up.statusCode ?? 502, out);
       up.pipe(res);
     });
-    upstream.on("error", () => { if (!res.headersSent) { res.writeHead(502); } res.end(); });
+    upstream.on("error", () => {
+      if (!res.headersSent) {
+        res.writeHead(502);
+      }
+      res.end();
+    });
     upstream.end(body);
   });
   server.listen(0, "127.0.0.1");
@@ -84,9 +92,17 @@ export async function startFaultProxy(target, { otherRecipient } = {}) {
   return {
     url,
     state,
-    setMode(mode) { state.mode = mode; },
+    setMode(mode) {
+      state.mode = mode;
+    },
     /** Points the proxy at its upstream (when that starts after the proxy). */
-    setTarget(url, otherRecipient) { state.target = url; state.otherRecipient = otherRecipient ?? state.otherRecipient; },
-    async stop() { server.closeAllConnections(); server.close(); },
+    setTarget(url, otherRecipient) {
+      state.target = url;
+      state.otherRecipient = otherRecipient ?? state.otherRecipient;
+    },
+    async stop() {
+      server.closeAllConnections();
+      server.close();
+    },
   };
 }

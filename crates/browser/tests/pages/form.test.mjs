@@ -8,12 +8,28 @@ import { fillForm, launch, submitForm } from "./support.mjs";
 import { startChain } from "./chain.mjs";
 
 const PATIENT = {
-  birthName: "van der Berg-Jansen", initial: "J.P.", birthDate: "01-02-1980", sex: "2",
-  postcode: "1234 ab", houseNumber: "12", houseNumberAddition: "a", bsn: "999990007", mrn: "PAT-0001",
+  birthName: "van der Berg-Jansen",
+  initial: "J.P.",
+  birthDate: "01-02-1980",
+  sex: "2",
+  postcode: "1234 ab",
+  houseNumber: "12",
+  houseNumberAddition: "a",
+  bsn: "999990007",
+  mrn: "PAT-0001",
 };
 /** Forms of the identity that must never appear in any request. */
-const SECRETS = ["Berg-Jansen", "BERGJANS", "BERGJANSEN", "01-02-1980", "19800201", "1234 ab", "1234AB",
-  "999990007", "PAT-0001"];
+const SECRETS = [
+  "Berg-Jansen",
+  "BERGJANS",
+  "BERGJANSEN",
+  "01-02-1980",
+  "19800201",
+  "1234 ab",
+  "1234AB",
+  "999990007",
+  "PAT-0001",
+];
 
 let chain, chrome, page;
 
@@ -32,15 +48,22 @@ async function openForm() {
   await page.goto(chain.formUrl);
   await page.waitForSelector("button[type=submit]:not([disabled])");
   // Short timeouts keep the slow-TTP case quick.
-  await page.evaluate(() => { document.querySelector("form").dataset.pseudoformTimeoutMs = "1500"; });
+  await page.evaluate(() => {
+    document.querySelector("form").dataset.pseudoformTimeoutMs = "1500";
+  });
 }
 
 const fill = (identity) => fillForm(page, identity);
 const submitAndWait = () => submitForm(page);
 
-const formValues = () => page.evaluate(() =>
-  Object.fromEntries([...document.querySelectorAll("[data-pseudoform-field]")]
-    .filter((e) => e.type !== "checkbox").map((e) => [e.dataset.pseudoformField, e.value])));
+const formValues = () =>
+  page.evaluate(() =>
+    Object.fromEntries(
+      [...document.querySelectorAll("[data-pseudoform-field]")]
+        .filter((e) => e.type !== "checkbox")
+        .map((e) => [e.dataset.pseudoformField, e.value]),
+    ),
+  );
 
 function assertNoIdentityLeft() {
   for (const request of chrome.requests) {
@@ -94,7 +117,10 @@ describe("the demo form against the real chain", () => {
     assert.equal(status.kind, "error");
     const message = await page.textContent("[data-pseudoform-error-for=bsn]");
     assert.equal(message, "BSN voldoet niet aan de elfproef.");
-    assert.equal(await page.textContent("[data-pseudoform-error-for=birthDate]"), "Geboortedatum bestaat niet in de kalender.");
+    assert.equal(
+      await page.textContent("[data-pseudoform-error-for=birthDate]"),
+      "Geboortedatum bestaat niet in de kalender.",
+    );
     assert.equal(await page.getAttribute("#bsn", "aria-invalid"), "true");
     assert.equal(chain.ttpProxy.state.requests.length, ttpBefore, "a request reached the TTP");
     assert.equal(registryPosts().length, 0);
@@ -116,18 +142,32 @@ describe("the demo form against the real chain", () => {
 
   test("policy first: a type the registry may not receive is never made", async () => {
     const ttpBefore = chain.ttpProxy.state.requests.length;
-    const result = await page.evaluate(async ([ttp, recipient]) => {
-      const m = await import("/pkg/index.js");
-      const { accessToken } = await (await fetch("/api/form-config")).json();
-      const r = await m.pseudonymise({ bsn: "999990007", birthName: "Jansen", birthDate: "1-2-1980", sex: "m", initial: "P" },
-        { ttp, accessToken, recipientOrganization: recipient.organization, recipientScope: recipient.scope, types: ["B", "NGGV"] });
-      return { types: r.pseudonyms.map((p) => p.type), skipped: r.skipped.map((s) => `${s.type}:${s.code}`) };
-    }, [chain.ttpProxy.url, chain.urls.recipientA]);
+    const result = await page.evaluate(
+      async ([ttp, recipient]) => {
+        const m = await import("/pkg/index.js");
+        const { accessToken } = await (await fetch("/api/form-config")).json();
+        const r = await m.pseudonymise(
+          { bsn: "999990007", birthName: "Jansen", birthDate: "1-2-1980", sex: "m", initial: "P" },
+          {
+            ttp,
+            accessToken,
+            recipientOrganization: recipient.organization,
+            recipientScope: recipient.scope,
+            types: ["B", "NGGV"],
+          },
+        );
+        return { types: r.pseudonyms.map((p) => p.type), skipped: r.skipped.map((s) => `${s.type}:${s.code}`) };
+      },
+      [chain.ttpProxy.url, chain.urls.recipientA],
+    );
     assert.deepEqual(result.types, ["NGGV"]);
     assert.deepEqual(result.skipped, ["B:type.notAllowed"]);
     const sent = chain.ttpProxy.state.requests.slice(ttpBefore).filter((r) => r.method === "POST");
     assert.equal(sent.length, 1);
-    assert.deepEqual(JSON.parse(sent[0].body).records[0].items.map((i) => i.type), ["NGGV"]);
+    assert.deepEqual(
+      JSON.parse(sent[0].body).records[0].items.map((i) => i.type),
+      ["NGGV"],
+    );
   });
 
   test("an answer lost after the registry stored the record: the retry does not store it twice", async () => {
@@ -162,7 +202,11 @@ describe("the demo form against the real chain", () => {
       form.append(extra);
       // The one-tag bundle bound this form; the module API must not bind it again.
       let refused;
-      try { m.protectForm(form); } catch (e) { refused = e.code; }
+      try {
+        m.protectForm(form);
+      } catch (e) {
+        refused = e.code;
+      }
       // Within one copy of the module, binding twice returns the same binding.
       const other = document.createElement("form");
       document.body.append(other);

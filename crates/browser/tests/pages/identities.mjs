@@ -4,6 +4,7 @@
 // (11-test) with and without dots, and local patient numbers. Seeded, so a
 // failing run can be repeated exactly.
 
+// prettier-ignore
 const SURNAMES = [
   "Jansen", "de Vries", "van den Berg", "Bakker", "van Dijk", "Visser", "Smit", "Meijer", "de Boer",
   "Mulder", "de Groot", "Bos", "Vos", "Peters", "Hendriks", "van Leeuwen", "Dekker", "Brouwer", "de Wit",
@@ -16,6 +17,7 @@ const SURNAMES = [
   "Çelik", "Özdemir", "Yılmaz", "Müller", "Groß", "Sørensen", "Ødegaard", "Nguyễn", "Łukaszewicz",
   "Ñúñez", "Gonçalves", "Brontë", "Ĳzerman", "Bœuf", "Ærtebjerg", "von Bülow", "de la Cruz", "del Río",
 ];
+// prettier-ignore
 const GIVEN = ["Jan", "Maria", "Pieter", "Anna", "Johannes", "Elisabeth", "Cornelis", "Hendrika", "Émile",
   "Ömer", "Žofie", "Lotte", "Daan", "Sanne", "Fatima", "Mohamed", "Ilse", "Bram", "Ĳsbrand", "Åsa"];
 
@@ -45,10 +47,15 @@ export function generateIdentities(count, seed = 20261123) {
     if (rnd() < 0.2) surname = `${surname}-${pick(SURNAMES).replace(/^.* /, "")}`;
     if (rnd() < 0.1) surname = surname.toUpperCase();
     const given = pick(GIVEN);
-    const year = int(1925, 2020), month = int(1, 12), day = int(1, 28);
+    const year = int(1925, 2020),
+      month = int(1, 12),
+      day = int(1, 28);
     const formats = [
-      `${pad(day)}-${pad(month)}-${year}`, `${day}-${month}-${year}`, `${year}-${pad(month)}-${pad(day)}`,
-      `${pad(day)}/${pad(month)}/${year}`, `${pad(day)}.${pad(month)}.${year}`,
+      `${pad(day)}-${pad(month)}-${year}`,
+      `${day}-${month}-${year}`,
+      `${year}-${pad(month)}-${pad(day)}`,
+      `${pad(day)}/${pad(month)}/${year}`,
+      `${pad(day)}.${pad(month)}.${year}`,
     ];
     let letters;
     do {
@@ -96,17 +103,29 @@ export function needlesOf(identity, normalised = {}, canonicalInputs = []) {
   const { year, month, day } = identity.date;
   const t = identity.typed;
   const forms = new Set([
-    t.birthName, t.birthName.toUpperCase(), t.birthName.toLowerCase(),
-    t.birthDate, t.mrn, t.bsn, identity.bsn,
+    t.birthName,
+    t.birthName.toUpperCase(),
+    t.birthName.toLowerCase(),
+    t.birthDate,
+    t.mrn,
+    t.bsn,
+    identity.bsn,
     `${identity.bsn.slice(0, 4)}.${identity.bsn.slice(4, 6)}.${identity.bsn.slice(6)}`,
     `${identity.bsn.slice(0, 3)}.${identity.bsn.slice(3, 6)}.${identity.bsn.slice(6)}`,
-    `${year}${pad(month)}${pad(day)}`, `${pad(day)}${pad(month)}${year}`, `${pad(month)}${pad(day)}${year}`,
-    `${year}${pad(day)}${pad(month)}`, `${year}-${pad(month)}-${pad(day)}`, `${pad(day)}-${pad(month)}-${year}`,
-    `${pad(day)}/${pad(month)}/${year}`, `${pad(day)}.${pad(month)}.${year}`,
-    `${identity.postcode.digits}${identity.postcode.letters}`, `${identity.postcode.digits} ${identity.postcode.letters}`,
+    `${year}${pad(month)}${pad(day)}`,
+    `${pad(day)}${pad(month)}${year}`,
+    `${pad(month)}${pad(day)}${year}`,
+    `${year}${pad(day)}${pad(month)}`,
+    `${year}-${pad(month)}-${pad(day)}`,
+    `${pad(day)}-${pad(month)}-${year}`,
+    `${pad(day)}/${pad(month)}/${year}`,
+    `${pad(day)}.${pad(month)}.${year}`,
+    `${identity.postcode.digits}${identity.postcode.letters}`,
+    `${identity.postcode.digits} ${identity.postcode.letters}`,
     `${identity.postcode.digits}${identity.postcode.letters.toLowerCase()}`,
     `${identity.postcode.digits} ${identity.postcode.letters.toLowerCase()}`,
-    ...Object.values(normalised), ...canonicalInputs,
+    ...Object.values(normalised),
+    ...canonicalInputs,
   ]);
   return [...forms].filter((f) => typeof f === "string" && f.length >= 6);
 }

@@ -3,8 +3,14 @@
 import { chromium } from "playwright-core";
 
 export const CHROMIUM_ARGS = [
-  "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-  "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--no-first-run",
+  "--disable-sync",
+  "--disable-quic",
 ];
 
 /** Launches Chromium; every request of every page is appended to `requests`. */
@@ -19,7 +25,9 @@ export async function launch() {
     const page = await browser.newPage({ locale: "nl-NL", timezoneId: "Europe/Amsterdam" });
     page.on("request", (r) => requests.push({ url: r.url(), method: r.method(), body: r.postData() ?? "" }));
     page.on("pageerror", (e) => errors.push(e.message));
-    page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+    page.on("console", (m) => {
+      if (m.type() === "error") errors.push(m.text());
+    });
     return page;
   };
   return { browser, newPage, requests, errors };

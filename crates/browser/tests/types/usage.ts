@@ -1,8 +1,18 @@
 // Compiled with `tsc --noEmit` against www/pkg: the published declarations
 // describe the API as the README shows it.
 import {
-  describeError, normalise, prepare, protectForm, pseudonymInput, pseudonymise, pseudonymiseBatch,
-  PseudoformError, ready, validate, type BatchResult, type Identity,
+  describeError,
+  normalise,
+  prepare,
+  protectForm,
+  pseudonymInput,
+  pseudonymise,
+  pseudonymiseBatch,
+  PseudoformError,
+  ready,
+  validate,
+  type BatchResult,
+  type Identity,
 } from "../../../../www/pkg/index.js";
 
 export async function example(form: HTMLFormElement): Promise<void> {
@@ -13,12 +23,17 @@ export async function example(form: HTMLFormElement): Promise<void> {
   const problems = validate(identity);
   for (const p of problems) console.log(p.field, p.code, input);
   const { prepared, skipped } = prepare(identity, {
-    recipientOrganization: "oin:00000001000000001000", recipientScope: "demo", types: ["NGGV", "RGG"],
+    recipientOrganization: "oin:00000001000000001000",
+    recipientScope: "demo",
+    types: ["NGGV", "RGG"],
   });
   console.log(prepared[0]?.blindedInput.length, skipped.length);
   const options = {
-    ttp: "https://ttp.example", recipientOrganization: "oin:00000001000000001000",
-    recipientScope: "demo", types: "NGGV RGG MRN", provider: "ura:00000001",
+    ttp: "https://ttp.example",
+    recipientOrganization: "oin:00000001000000001000",
+    recipientScope: "demo",
+    types: "NGGV RGG MRN",
+    provider: "ura:00000001",
   };
   try {
     const { pseudonyms } = await pseudonymise(identity, { ...options, timeoutMs: 5000 });
