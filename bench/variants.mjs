@@ -81,7 +81,7 @@ function build(name) {
   run(join(ROOT, "node_modules", ".bin", "wasm-opt"), [...wasmOptArgs(), "-o", wasm, wasm]);
   const js = join(ROOT, "crates", "browser", "js");
   for (const f of readdirSync(js).filter((f) => f.endsWith(".js"))) copyFileSync(join(js, f), join(out, f));
-  run("cargo", ["run", "--locked", "--quiet", "-p", "pseudoform", "--bin", "js-constants", "--", out]);
+  run("cargo", ["run", "--locked", "--quiet", "-p", "pseudoform-js-constants", "--", out]);
   return `${label}=${out}`;
 }
 

@@ -20,7 +20,7 @@ build() {
   # The JS layer (typed API, TTP and registry clients, form binding) beside
   # the glue, and the lists it takes from the Rust core.
   cp "$BROWSER"/js/*.js "$BROWSER"/js/*.d.ts "$PKG_DIR/"
-  cargo run --quiet -p pseudoform --bin js-constants -- "$PKG_DIR"
+  cargo run --quiet -p pseudoform-js-constants -- "$PKG_DIR"
   integrity
   sizes
 }

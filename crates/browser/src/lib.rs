@@ -50,7 +50,7 @@ static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
     lol_alloc::LockedAllocator::new(lol_alloc::FreeListAllocator::new());
 
 // The field names and type codes are the core's, from the package's generated
-// constants.d.ts (src/bin/js-constants.rs), never a copy here.
+// constants.d.ts (crates/browser/constants), never a copy here.
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
 import type { FieldName, PseudonymTypeCode } from "./constants.js";

@@ -4,7 +4,6 @@
 //! identifying form-field names; and that the browser module's JS and
 //! TypeScript hold no hand copy (they import the generated constants).
 
-#![cfg(not(target_arch = "wasm32"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::fs;
@@ -14,7 +13,7 @@ use pseudoform_core::{Field, PseudonymType};
 use pseudoform_protocol::registry::IDENTIFYING_FIELD_NAMES;
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..")
 }
 
 fn read(path: &str) -> String {
