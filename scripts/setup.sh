@@ -15,6 +15,7 @@ debian_install() {
   for pair in "$@"; do
     case "$pair" in
       libssl-dev) dpkg -s libssl-dev >/dev/null 2>&1 || missing+=(libssl-dev) ;;
+      # shellcheck disable=SC2206 # "node:nodejs npm" names two packages
       *) command -v "${pair%%:*}" >/dev/null || missing+=(${pair#*:}) ;;
     esac
   done
