@@ -12,7 +12,9 @@ demo() {
   build
   services
   log "demo: starting the chain (Ctrl-C to stop)"
-  target/release/pseudoform-demo --dir target/demo --www www "$@"
+  # An absolute --dir: the demo writes the key paths into the servers'
+  # configurations, which resolve relative paths against their own folder.
+  target/release/pseudoform-demo --dir "$PWD/target/demo" --www www "$@"
 }
 
 fuzz() {
