@@ -19,8 +19,13 @@ const GG = { ...RECIPIENT, types: ["GG"] };
 const THREE = { ...RECIPIENT, types: ["NGGV", "RGG", "MRN"] };
 /** The form values of the issue, as a clinician types them. */
 const FORM = {
-  birthName: "van der Berg-Jansen", birthDate: "1-2-1980", sex: "vrouw", initial: "J.P.",
-  postcode: "1234 ab", mrn: "PAT-0001", provider: PROVIDER,
+  birthName: "van der Berg-Jansen",
+  birthDate: "1-2-1980",
+  sex: "vrouw",
+  initial: "J.P.",
+  postcode: "1234 ab",
+  mrn: "PAT-0001",
+  provider: PROVIDER,
 };
 const GG_RAW = { birthDate: FORM.birthDate, sex: FORM.sex };
 /** The same GG identity already in canonical form: normalisation is a no-op pass. */
@@ -80,8 +85,18 @@ function equivalenceCheck(x) {
 
 /** Deterministic, varied, valid form records for the throughput runs. */
 function makeRecords(n) {
-  const names = ["van der Berg-Jansen", "de Vries", "Jansen", "Bakker", "El Amrani", "Öztürk",
-    "van den Heuvel", "Smit", "de Jong-Visser", "Meijer"];
+  const names = [
+    "van der Berg-Jansen",
+    "de Vries",
+    "Jansen",
+    "Bakker",
+    "El Amrani",
+    "Öztürk",
+    "van den Heuvel",
+    "Smit",
+    "de Jong-Visser",
+    "Meijer",
+  ];
   const letters = ["AB", "CD", "EF", "GH", "JK", "LM", "NP", "RT", "VW", "XZ"];
   const records = [];
   for (let i = 0; i < n; i++) {
@@ -102,7 +117,11 @@ function stats(values) {
   const s = [...values].sort((a, b) => a - b);
   const q = (p) => s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))];
   return {
-    n: s.length, median: q(0.5), p95: q(0.95), min: s[0], max: s[s.length - 1],
+    n: s.length,
+    median: q(0.5),
+    p95: q(0.95),
+    min: s[0],
+    max: s[s.length - 1],
     mean: s.reduce((a, b) => a + b, 0) / s.length,
   };
 }
@@ -120,9 +139,9 @@ function measureAll(ops, cfg, resolutionUs) {
       calls++;
     }
     const estimateMs = (now() - t0) / calls;
-    const perOp = Math.max(cfg.minSamples, Math.min(cfg.maxSamples, Math.round((cfg.budgetMs / 2) / estimateMs)));
+    const perOp = Math.max(cfg.minSamples, Math.min(cfg.maxSamples, Math.round(cfg.budgetMs / 2 / estimateMs)));
     const k = Math.max(1, Math.ceil(cfg.batchMs / estimateMs));
-    const batches = Math.max(cfg.minBatches, Math.min(cfg.maxBatches, Math.round((cfg.budgetMs / 2) / (k * estimateMs))));
+    const batches = Math.max(cfg.minBatches, Math.min(cfg.maxBatches, Math.round(cfg.budgetMs / 2 / (k * estimateMs))));
     status(`warm ${op.id}: ~${(estimateMs * 1000).toFixed(1)} µs, ${perOp} samples + ${batches}×${k} batched`);
     return { op, perOp, k, batches, samples: [], batchMeans: [], warmupCalls: calls };
   });
@@ -157,8 +176,17 @@ function measureAll(ops, cfg, resolutionUs) {
     const headline = resolutionUs <= 0.05 * batch.median ? "per-op" : "batch";
     const main = headline === "per-op" ? perOp : batch;
     return {
-      id: plan.op.id, label: plan.op.label, peer: plan.op.peer ?? null, blinds: plan.op.blinds ?? 1,
-      headline, median: main.median, p95: main.p95, perOp, batch, k: plan.k, warmupCalls: plan.warmupCalls,
+      id: plan.op.id,
+      label: plan.op.label,
+      peer: plan.op.peer ?? null,
+      blinds: plan.op.blinds ?? 1,
+      headline,
+      median: main.median,
+      p95: main.p95,
+      perOp,
+      batch,
+      k: plan.k,
+      warmupCalls: plan.warmupCalls,
     };
   });
 }
@@ -168,23 +196,28 @@ async function throughput(cfg) {
   const records = makeRecords(cfg.records);
   const n = navigator.hardwareConcurrency || 1;
   const workers = Array.from({ length: n }, () => new Worker("./worker.mjs", { type: "module" }));
-  const reply = (w) => new Promise((resolve, reject) => {
-    w.onmessage = ({ data }) => resolve(data);
-    w.onerror = (e) => reject(new Error(`worker: ${e.message}`));
-  });
-  await Promise.all(workers.map((w) => {
-    const p = reply(w);
-    w.postMessage({ cmd: "init", records, options: THREE, warmupMs: cfg.warmupMs });
-    return p;
-  }));
+  const reply = (w) =>
+    new Promise((resolve, reject) => {
+      w.onmessage = ({ data }) => resolve(data);
+      w.onerror = (e) => reject(new Error(`worker: ${e.message}`));
+    });
+  await Promise.all(
+    workers.map((w) => {
+      const p = reply(w);
+      w.postMessage({ cmd: "init", records, options: THREE, warmupMs: cfg.warmupMs });
+      return p;
+    }),
+  );
   const run = async (active) => {
     const per = Math.ceil(records.length / active.length);
     const t0 = now();
-    const done = await Promise.all(active.map((w, i) => {
-      const p = reply(w);
-      w.postMessage({ cmd: "run", from: i * per, to: Math.min(records.length, (i + 1) * per) });
-      return p;
-    }));
+    const done = await Promise.all(
+      active.map((w, i) => {
+        const p = reply(w);
+        w.postMessage({ cmd: "run", from: i * per, to: Math.min(records.length, (i + 1) * per) });
+        return p;
+      }),
+    );
     const wallMs = now() - t0;
     sink += done.reduce((a, d) => a + d.sink, 0);
     return { wallMs, recordsPerSecond: records.length / (wallMs / 1000), workerMs: done.map((d) => d.ms) };
@@ -207,7 +240,9 @@ async function throughput(cfg) {
   }
   const med = (runs) => stats(runs.map((r) => r.recordsPerSecond)).median;
   return {
-    records: records.length, workers: n, reps: cfg.reps,
+    records: records.length,
+    workers: n,
+    reps: cfg.reps,
     single: { recordsPerSecond: med(single), runs: single },
     parallel: { recordsPerSecond: med(parallel), runs: parallel },
     mainThread: { recordsPerSecond: med(main), runs: main },
@@ -242,14 +277,26 @@ window.bench = async (cfg, variants = []) => {
 
   const ops = [
     { id: "pf.gg.raw", label: "pseudoform prepare GG, raw form values", fn: () => prepare(GG_RAW, GG).prepared.length },
-    { id: "pf.gg.canonical", label: "pseudoform prepare GG, canonical values (the blind)", fn: () => prepare(GG_CANONICAL, GG).prepared.length },
-    { id: "pf.gg.input", label: "pseudoform pseudonymInput GG, raw (normalisation only)", fn: () => pseudonymInput("GG", GG_RAW).length },
     {
-      id: "noble.blind", label: "@noble/curves ristretto255_oprf.oprf.blind(x)", peer: "pf.gg.canonical",
+      id: "pf.gg.canonical",
+      label: "pseudoform prepare GG, canonical values (the blind)",
+      fn: () => prepare(GG_CANONICAL, GG).prepared.length,
+    },
+    {
+      id: "pf.gg.input",
+      label: "pseudoform pseudonymInput GG, raw (normalisation only)",
+      fn: () => pseudonymInput("GG", GG_RAW).length,
+    },
+    {
+      id: "noble.blind",
+      label: "@noble/curves ristretto255_oprf.oprf.blind(x)",
+      peer: "pf.gg.canonical",
       fn: () => ristretto255_oprf.oprf.blind(x).blinded[0],
     },
     {
-      id: "libpep.encrypt", label: "@nolai/libpep-wasm Pseudonym.fromHash + encryptPseudonymGlobal", peer: "pf.gg.canonical",
+      id: "libpep.encrypt",
+      label: "@nolai/libpep-wasm Pseudonym.fromHash + encryptPseudonymGlobal",
+      peer: "pf.gg.canonical",
       fn: () => {
         const p = pep.Pseudonym.fromHash(pepHash);
         const e = pep.encryptPseudonymGlobal(p, pepPublic);
@@ -258,14 +305,22 @@ window.bench = async (cfg, variants = []) => {
         return 1;
       },
     },
-    { id: "pf.three.raw", label: "pseudoform prepare NGGV+RGG+MRN, raw form values", blinds: 3, fn: () => prepare(FORM, THREE).prepared.length },
+    {
+      id: "pf.three.raw",
+      label: "pseudoform prepare NGGV+RGG+MRN, raw form values",
+      blinds: 3,
+      fn: () => prepare(FORM, THREE).prepared.length,
+    },
   ];
   for (const [i, variant] of variants.entries()) {
     const other = await import(variant.url);
     await other.ready();
-    if (other.prepare(GG_CANONICAL, GG).prepared.length !== 1) throw new Error(`variant ${variant.label}: GG was not prepared`);
+    if (other.prepare(GG_CANONICAL, GG).prepared.length !== 1)
+      throw new Error(`variant ${variant.label}: GG was not prepared`);
     ops.push({
-      id: `variant.${i}`, label: `${variant.label}: prepare GG, canonical values`, peer: "pf.gg.canonical",
+      id: `variant.${i}`,
+      label: `${variant.label}: prepare GG, canonical values`,
+      peer: "pf.gg.canonical",
       fn: () => other.prepare(GG_CANONICAL, GG).prepared.length,
     });
   }

@@ -24,8 +24,14 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
 const TARGET = join(ROOT, "target", "bench-probe");
 /** name → curve25519-dalek's opt-level (the rest of the probe at "z", as the package). */
 const VARIANTS = { o2: "2", os: '"s"' };
-const WASM_OPT_FEATURES = ["--enable-bulk-memory", "--enable-nontrapping-float-to-int", "--enable-sign-ext",
-  "--enable-reference-types", "--enable-multivalue", "--enable-mutable-globals"];
+const WASM_OPT_FEATURES = [
+  "--enable-bulk-memory",
+  "--enable-nontrapping-float-to-int",
+  "--enable-sign-ext",
+  "--enable-reference-types",
+  "--enable-multivalue",
+  "--enable-mutable-globals",
+];
 const PIECES = [
   ["hkdf", "HKDF-SHA256 of the RFC 8785 identifier"],
   ["xmd", "expand_message_xmd SHA-512 → 64 B"],
@@ -37,7 +43,11 @@ const PIECES = [
 ];
 
 function run(cmd, args, env = {}, cwd = join(ROOT, "bench", "probe"), check = true) {
-  const r = spawnSync(cmd, args, { cwd, stdio: ["ignore", process.stderr, process.stderr], env: { ...process.env, ...env } });
+  const r = spawnSync(cmd, args, {
+    cwd,
+    stdio: ["ignore", process.stderr, process.stderr],
+    env: { ...process.env, ...env },
+  });
   if (check && r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed`);
   return r.status === 0;
 }
@@ -50,11 +60,29 @@ function buildPackageS() {
 function build(name, level) {
   const target = join(TARGET, name);
   process.stderr.write(`probe: building ${name} (curve25519-dalek opt-level ${level})\n`);
-  run("cargo", ["build", "--release", "--target", "wasm32-unknown-unknown", "--quiet",
-    "--config", `profile.release.package.curve25519-dalek.opt-level=${level}`], { CARGO_TARGET_DIR: target });
+  run(
+    "cargo",
+    [
+      "build",
+      "--release",
+      "--target",
+      "wasm32-unknown-unknown",
+      "--quiet",
+      "--config",
+      `profile.release.package.curve25519-dalek.opt-level=${level}`,
+    ],
+    { CARGO_TARGET_DIR: target },
+  );
   const out = join(target, "pkg");
-  run("wasm-bindgen", ["--target", "web", "--out-dir", out, "--out-name", "probe",
-    join(target, "wasm32-unknown-unknown", "release", "pseudoform_bench_probe.wasm")]);
+  run("wasm-bindgen", [
+    "--target",
+    "web",
+    "--out-dir",
+    out,
+    "--out-name",
+    "probe",
+    join(target, "wasm32-unknown-unknown", "release", "pseudoform_bench_probe.wasm"),
+  ]);
   const wasm = join(out, "probe_bg.wasm");
   run(join(ROOT, "node_modules", ".bin", "wasm-opt"), [...WASM_OPT_FEATURES, "-Oz", "--strip-debug", "-o", wasm, wasm]);
 }
@@ -97,13 +125,27 @@ function serve() {
   const mime = { ".js": "text/javascript", ".wasm": "application/wasm" };
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
-    const headers = { "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp", "Cache-Control": "no-store" };
+    const headers = {
+      "Cross-Origin-Opener-Policy": "same-origin",
+      "Cross-Origin-Embedder-Policy": "require-corp",
+      "Cache-Control": "no-store",
+    };
     if (path === "/") return res.writeHead(200, { ...headers, "Content-Type": "text/html" }).end(PAGE);
     const variants = join(ROOT, "target", "bench-variants");
-    const [base, file] = path.startsWith("/probe/") ? [TARGET, normalize(join(TARGET, path.slice(7)))]
-      : path.startsWith("/variant/") ? [variants, normalize(join(variants, path.slice(9)))]
-        : path.startsWith("/www/pkg/") ? [join(ROOT, "www", "pkg"), normalize(join(ROOT, path))] : [null, null];
-    if (!base || !file.startsWith(base + sep) || !existsSync(file) || !statSync(file).isFile() || !mime[extname(file)]) {
+    const [base, file] = path.startsWith("/probe/")
+      ? [TARGET, normalize(join(TARGET, path.slice(7)))]
+      : path.startsWith("/variant/")
+        ? [variants, normalize(join(variants, path.slice(9)))]
+        : path.startsWith("/www/pkg/")
+          ? [join(ROOT, "www", "pkg"), normalize(join(ROOT, path))]
+          : [null, null];
+    if (
+      !base ||
+      !file.startsWith(base + sep) ||
+      !existsSync(file) ||
+      !statSync(file).isFile() ||
+      !mime[extname(file)]
+    ) {
       return res.writeHead(404, headers).end();
     }
     return res.writeHead(200, { ...headers, "Content-Type": mime[extname(file)] }).end(readFileSync(file));
@@ -115,28 +157,45 @@ for (const [name, bits] of Object.entries(VARIANTS)) build(name, bits);
 if (!existsSync(join(ROOT, "www", "pkg", "index.js"))) run(join(ROOT, "build.sh"), ["build"], {}, ROOT);
 const packages = { "www/pkg": "/www/pkg/index.js" };
 if (buildPackageS()) packages.pkgS = "/variant/dalek-s/pkg/index.js";
-else process.stderr.write("probe: the package with curve25519-dalek at \"s\" could not be built; skipped\n");
+else process.stderr.write('probe: the package with curve25519-dalek at "s" could not be built; skipped\n');
 const server = await serve();
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+  args: [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+  ],
 });
 try {
   const page = await browser.newPage();
   page.on("pageerror", (e) => process.stderr.write(`probe: ${e.message}\n`));
   await page.goto(`http://127.0.0.1:${server.address().port}/`);
   await page.waitForFunction(() => typeof window.probe === "function");
-  const r = await page.evaluate(([v, p, k]) => window.probe(v, p, k), [Object.keys(VARIANTS), PIECES.map(([id]) => id), packages]);
+  const r = await page.evaluate(
+    ([v, p, k]) => window.probe(v, p, k),
+    [Object.keys(VARIANTS), PIECES.map(([id]) => id), packages],
+  );
   const f = (x) => `${x.median.toFixed(1).padStart(7)} µs (min ${x.min.toFixed(1).padStart(6)})`;
-  const rows = [["piece (µs per call, median of 25 batches)", "curve25519-dalek opt-level 2 (today)", "opt-level \"s\""]];
+  const rows = [["piece (µs per call, median of 25 batches)", "curve25519-dalek opt-level 2 (today)", 'opt-level "s"']];
   for (const [id, label] of PIECES) rows.push([`${id}: ${label}`, f(r[`o2.${id}`]), f(r[`os.${id}`])]);
-  const gz = (dir) => `${(gzipSync(readFileSync(join(dir, "pseudoform_bg.wasm")), { level: 9 }).length / 1024).toFixed(1)} KB gz wasm`;
+  const gz = (dir) =>
+    `${(gzipSync(readFileSync(join(dir, "pseudoform_bg.wasm")), { level: 9 }).length / 1024).toFixed(1)} KB gz wasm`;
   rows.push(["the package: prepare() GG, canonical (JS API)", f(r["www/pkg"]), r.pkgS ? f(r.pkgS) : "(not built)"]);
-  rows.push(["the package: size", gz(join(ROOT, "www", "pkg")), r.pkgS ? gz(join(ROOT, "target", "bench-variants", "dalek-s", "pkg")) : ""]);
+  rows.push([
+    "the package: size",
+    gz(join(ROOT, "www", "pkg")),
+    r.pkgS ? gz(join(ROOT, "target", "bench-variants", "dalek-s", "pkg")) : "",
+  ]);
   const w = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
   for (const row of rows) console.log(row.map((c, i) => c.padEnd(w[i])).join("  "));
-  console.log(`Chromium ${browser.version()}; share of r·P in Blind: ${(100 * r["o2.mul"].median / r["o2.blind"].median).toFixed(0)} % (opt-level 2), `
-    + `${(100 * r["os.mul"].median / r["os.blind"].median).toFixed(0)} % ("s")`);
+  console.log(
+    `Chromium ${browser.version()}; share of r·P in Blind: ${((100 * r["o2.mul"].median) / r["o2.blind"].median).toFixed(0)} % (opt-level 2), ` +
+      `${((100 * r["os.mul"].median) / r["os.blind"].median).toFixed(0)} % ("s")`,
+  );
 } finally {
   await browser.close();
   server.close();

@@ -28,7 +28,9 @@ const argv = process.argv.slice(2);
 const arg = (name) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
 const QUICK = argv.includes("--quick");
 const SECONDS = Number(arg("--seconds") ?? (QUICK ? 2 : 10));
-const OUT = resolve(arg("--out") ?? (QUICK ? join(tmpdir(), "pseudoform-bench", "ttp.json") : join(ROOT, "bench", "results", "ttp.json")));
+const OUT = resolve(
+  arg("--out") ?? (QUICK ? join(tmpdir(), "pseudoform-bench", "ttp.json") : join(ROOT, "bench", "results", "ttp.json")),
+);
 const DEMO = join(ROOT, "target", "release", "pseudoform-demo");
 const LOAD_TARGET = join(ROOT, "target", "bench-load");
 const LOAD = join(LOAD_TARGET, "release", "pseudoform-ttp-load");
@@ -68,10 +70,29 @@ function cpuSeconds(pid) {
 
 /** Starts the demo chain; resolves with its JSON description once it listens. */
 function startDemo(dir) {
-  const child = spawn(DEMO, ["--dir", dir, "--www", join(ROOT, "www"), "--ttp-port", "0", "--registry-port", "0",
-    "--second-registry-port", "0", "--rate-limit", String(RATE_LIMIT), "--json"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(
+    DEMO,
+    [
+      "--dir",
+      dir,
+      "--www",
+      join(ROOT, "www"),
+      "--ttp-port",
+      "0",
+      "--registry-port",
+      "0",
+      "--second-registry-port",
+      "0",
+      "--rate-limit",
+      String(RATE_LIMIT),
+      "--json",
+    ],
+    { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+  );
   let stderr = "";
-  child.stderr.on("data", (d) => { stderr += d; });
+  child.stderr.on("data", (d) => {
+    stderr += d;
+  });
   return new Promise((resolveStart, reject) => {
     let out = "";
     const timer = setTimeout(() => reject(new Error(`pseudoform-demo did not start in 60 s: ${stderr}`)), 60_000);
@@ -83,7 +104,10 @@ function startDemo(dir) {
         resolveStart({ child, info: JSON.parse(line) });
       }
     });
-    child.on("exit", (code) => { clearTimeout(timer); reject(new Error(`pseudoform-demo exited (${code}): ${stderr}`)); });
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`pseudoform-demo exited (${code}): ${stderr}`));
+    });
   });
 }
 
@@ -93,10 +117,28 @@ async function main() {
   log(`ttp-load: starting the TTP (pseudoform-demo, development keys in ${dir})`);
   const { child, info } = await startDemo(dir);
   try {
-    const args = ["--url", info.ttp, "--token-file", join(dir, "provider-token"),
-      "--organization", info.recipientA.organization, "--scope", info.recipientA.scope,
-      "--seconds", String(SECONDS), "--warmup", "1", "--clients", CLIENTS.join(","), "--modes", "single,batch",
-      "--records", String(RECORDS), "--types", TYPES.join(",")];
+    const args = [
+      "--url",
+      info.ttp,
+      "--token-file",
+      join(dir, "provider-token"),
+      "--organization",
+      info.recipientA.organization,
+      "--scope",
+      info.recipientA.scope,
+      "--seconds",
+      String(SECONDS),
+      "--warmup",
+      "1",
+      "--clients",
+      CLIENTS.join(","),
+      "--modes",
+      "single,batch",
+      "--records",
+      String(RECORDS),
+      "--types",
+      TYPES.join(","),
+    ];
     log(`ttp-load: ${CLIENTS.length * 2} scenarios of ${SECONDS} s (+1 s warm-up) against ${info.ttp}`);
     const ttpBefore = cpuSeconds(child.pid);
     const started = Date.now();
@@ -104,24 +146,37 @@ async function main() {
     let out = "";
     gen.stdout.on("data", (d) => {
       out += d;
-      for (const line of String(d).split("\n").filter((l) => l.startsWith("{"))) {
+      for (const line of String(d)
+        .split("\n")
+        .filter((l) => l.startsWith("{"))) {
         const r = JSON.parse(line);
-        log(`ttp-load: ${r.mode} ${r.clients} clients: ${Math.round(r.evaluationsPerSecond)} evaluations/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.errors} errors`);
+        log(
+          `ttp-load: ${r.mode} ${r.clients} clients: ${Math.round(r.evaluationsPerSecond)} evaluations/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.errors} errors`,
+        );
       }
     });
     let genCpu = null;
     const code = await new Promise((res) => {
-      const poll = setInterval(() => { genCpu = cpuSeconds(gen.pid) ?? genCpu; }, 200);
-      gen.on("exit", (c) => { clearInterval(poll); res(c); });
+      const poll = setInterval(() => {
+        genCpu = cpuSeconds(gen.pid) ?? genCpu;
+      }, 200);
+      gen.on("exit", (c) => {
+        clearInterval(poll);
+        res(c);
+      });
     });
     if (code !== 0) throw new Error(`the load generator exited with ${code}`);
     const wall = (Date.now() - started) / 1000;
     const ttpCpu = ttpBefore === null ? null : cpuSeconds(child.pid) - ttpBefore;
-    const scenarios = out.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+    const scenarios = out
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l));
     const result = {
       date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
       cores: cpus().length,
-      server: "pseudoform-demo's TTP (pseudoform_ttp::serve), release build, development keys, SQLite audit log in a temporary folder",
+      server:
+        "pseudoform-demo's TTP (pseudoform_ttp::serve), release build, development keys, SQLite audit log in a temporary folder",
       loopback: info.ttp,
       rateLimitPerMinute: RATE_LIMIT,
       seconds: SECONDS,
@@ -137,10 +192,16 @@ async function main() {
     };
     mkdirSync(dirname(OUT), { recursive: true });
     writeFileSync(OUT, `${JSON.stringify(result, null, 2)}\n`);
-    log(`ttp-load: the TTP took ${result.cpu.ttpCores?.toFixed(2) ?? "?"} cores and the load generator ${result.cpu.loadGeneratorCores?.toFixed(2) ?? "?"} of the ${result.cores}; wrote ${OUT}`);
+    log(
+      `ttp-load: the TTP took ${result.cpu.ttpCores?.toFixed(2) ?? "?"} cores and the load generator ${result.cpu.loadGeneratorCores?.toFixed(2) ?? "?"} of the ${result.cores}; wrote ${OUT}`,
+    );
   } finally {
     child.kill("SIGTERM");
-    await new Promise((res) => { if (child.exitCode !== null) res(); else child.on("exit", res); setTimeout(res, 10_000); });
+    await new Promise((res) => {
+      if (child.exitCode !== null) res();
+      else child.on("exit", res);
+      setTimeout(res, 10_000);
+    });
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -6,9 +6,10 @@
 //   node bench/variants.mjs [NAME...]     (default: every variant below)
 //
 // Same sources, Cargo.lock (--locked), release profile and wasm-opt flags as
-// ./build.sh build (the flags are read from build.sh), with one profile
-// override given to cargo as --config; the JS layer is copied from js/ (its
-// placeholder wasm-integrity.js: no SRI check for a variant). Each package
+// ./build.sh build (the flags are read from scripts/package.sh), with one
+// profile override given to cargo as --config; the JS layer is copied from
+// crates/browser/js/ (its placeholder wasm-integrity.js: no SRI check for a
+// variant) and its constants written by js-constants. Each package
 // goes to target/bench-variants/NAME/pkg. Prints one line per variant:
 // `LABEL=DIR`, the form run.mjs --variant takes.
 import { spawnSync } from "node:child_process";
@@ -25,16 +26,21 @@ export const VARIANTS = {
 };
 
 function run(cmd, args, env = {}) {
-  const r = spawnSync(cmd, args, { cwd: ROOT, stdio: ["ignore", process.stderr, process.stderr], env: { ...process.env, ...env } });
+  const r = spawnSync(cmd, args, {
+    cwd: ROOT,
+    stdio: ["ignore", process.stderr, process.stderr],
+    env: { ...process.env, ...env },
+  });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed`);
 }
 
 /** The wasm-opt features and flags of build.sh's build(), so a variant is optimised alike. */
 function wasmOptArgs() {
-  const script = readFileSync(join(ROOT, "build.sh"), "utf8");
-  const features = /WASM_OPT_FEATURES=\(([^)]*)\)/.exec(script)?.[1].split(/\s+/).filter(Boolean);
-  const flags = /wasm-opt "\$\{WASM_OPT_FEATURES\[@\]\}" (.*?) -o /.exec(script)?.[1].split(/\s+/).filter(Boolean);
-  if (!features || !flags) throw new Error("cannot read the wasm-opt flags from build.sh");
+  const script = readFileSync(join(ROOT, "scripts", "package.sh"), "utf8");
+  const array = (name) => new RegExp(`${name}=\\(([^)]*)\\)`).exec(script)?.[1].split(/\s+/).filter(Boolean);
+  const features = array("WASM_OPT_FEATURES");
+  const flags = array("WASM_OPT_FLAGS");
+  if (!features || !flags) throw new Error("cannot read the wasm-opt flags from scripts/package.sh");
   return [...features, ...flags];
 }
 
@@ -44,15 +50,38 @@ function build(name) {
   const target = join(ROOT, "target", "bench-variants", name);
   const out = join(target, "pkg");
   process.stderr.write(`variants: building ${name} (${overrides.join(" ")})\n`);
-  run("cargo", ["build", "--locked", "--release", "--target", "wasm32-unknown-unknown", "-p", "pseudoform", "--lib", "--quiet",
-    ...overrides.flatMap((o) => ["--config", o])], { CARGO_TARGET_DIR: target });
+  run(
+    "cargo",
+    [
+      "build",
+      "--locked",
+      "--release",
+      "--target",
+      "wasm32-unknown-unknown",
+      "-p",
+      "pseudoform",
+      "--lib",
+      "--quiet",
+      ...overrides.flatMap((o) => ["--config", o]),
+    ],
+    { CARGO_TARGET_DIR: target },
+  );
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
-  run("wasm-bindgen", ["--target", "web", "--out-dir", out, "--out-name", "pseudoform",
-    join(target, "wasm32-unknown-unknown", "release", "pseudoform.wasm")]);
+  run("wasm-bindgen", [
+    "--target",
+    "web",
+    "--out-dir",
+    out,
+    "--out-name",
+    "pseudoform",
+    join(target, "wasm32-unknown-unknown", "release", "pseudoform.wasm"),
+  ]);
   const wasm = join(out, "pseudoform_bg.wasm");
   run(join(ROOT, "node_modules", ".bin", "wasm-opt"), [...wasmOptArgs(), "-o", wasm, wasm]);
-  for (const f of readdirSync(join(ROOT, "js")).filter((f) => f.endsWith(".js"))) copyFileSync(join(ROOT, "js", f), join(out, f));
+  const js = join(ROOT, "crates", "browser", "js");
+  for (const f of readdirSync(js).filter((f) => f.endsWith(".js"))) copyFileSync(join(js, f), join(out, f));
+  run("cargo", ["run", "--locked", "--quiet", "-p", "pseudoform-js-constants", "--", out]);
   return `${label}=${out}`;
 }
 

@@ -50,6 +50,26 @@ pub enum Rule {
 }
 
 impl Rule {
+    /// Every rule, in declaration order.
+    pub const ALL: [Rule; 16] = [
+        Rule::Required,
+        Rule::TooLong,
+        Rule::Characters,
+        Rule::UnsupportedLetter,
+        Rule::NoLetters,
+        Rule::Format,
+        Rule::Calendar,
+        Rule::Future,
+        Rule::TooEarly,
+        Rule::UnknownValue,
+        Rule::ReservedLetters,
+        Rule::Range,
+        Rule::Length,
+        Rule::Checksum,
+        Rule::Zero,
+        Rule::FullPostcodeRequired,
+    ];
+
     /// The rule's name, the second half of an error code.
     pub const fn name(self) -> &'static str {
         match self {
@@ -219,5 +239,18 @@ impl core::error::Error for Error {}
 impl From<FieldError> for Error {
     fn from(e: FieldError) -> Self {
         Error::Field(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Rule;
+
+    #[test]
+    fn rule_all_lists_every_rule_once_in_order() {
+        for (i, rule) in Rule::ALL.iter().enumerate() {
+            assert_eq!(*rule as usize, i, "{}", rule.name());
+        }
+        assert_eq!(Rule::ALL.len(), Rule::FullPostcodeRequired as usize + 1);
     }
 }

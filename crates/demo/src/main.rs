@@ -160,8 +160,12 @@ async fn bind(port: u16) -> anyhow::Result<(TcpListener, SocketAddr)> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let options = Options::parse();
-    let dir = &options.dir;
-    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    fs::create_dir_all(&options.dir)
+        .with_context(|| format!("cannot create {}", options.dir.display()))?;
+    // Absolute, because the paths are written into the servers' configuration
+    // files, which resolve relative paths against their own folder.
+    let dir = &fs::canonicalize(&options.dir)
+        .with_context(|| format!("no folder {}", options.dir.display()))?;
     let www = fs::canonicalize(&options.www)
         .with_context(|| format!("no folder {}", options.www.display()))?;
 

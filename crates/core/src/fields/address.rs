@@ -9,6 +9,9 @@ use crate::Rule;
 /// up to four characters in the BAG, with one to spare).
 pub const MAX_ADDITION: usize = 6;
 
+/// Largest house number (`houseNumber.range` above it).
+pub const MAX_HOUSE_NUMBER: u32 = 99_999;
+
 /// Postcode: PC6 `1234AB` (first digit 1–9; letters not SA, SD or SS) or PC4
 /// `1234`; spaces and case ignored.
 pub(super) fn postcode(value: &str) -> Result<String, Rule> {
@@ -91,6 +94,10 @@ mod tests {
         assert_eq!(house_number("0"), Err(Rule::Range));
         assert_eq!(house_number("100000"), Err(Rule::Range));
         assert_eq!(house_number("12a"), Err(Rule::Format));
+        let max = MAX_HOUSE_NUMBER.to_string();
+        assert_eq!(house_number(&max).unwrap(), max);
+        let above = (MAX_HOUSE_NUMBER + 1).to_string();
+        assert_eq!(house_number(&above), Err(Rule::Range));
         assert_eq!(addition("-a").unwrap(), "A");
         assert_eq!(addition("1 hoog").unwrap(), "1HOOG");
         assert_eq!(addition("bis#"), Err(Rule::Characters));

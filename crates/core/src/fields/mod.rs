@@ -94,6 +94,9 @@ impl fmt::Display for Field {
     }
 }
 
+pub use address::MAX_HOUSE_NUMBER;
+pub use birth_date::EARLIEST;
+
 /// A normalised value; wiped from memory when dropped.
 pub type Normalised = Zeroizing<String>;
 

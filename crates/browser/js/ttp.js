@@ -1,0 +1,148 @@
+// The TTP client: the recipient's policy, the batch endpoint (one request per
+// record or per batch chunk), and the national POST /oprf/eval (one request
+// per type, in parallel). Answers are checked before anything is used.
+//
+// The request bodies are the JSON of the protocol crate's wire types
+// (crates/protocol/src/ttp.rs, docs/openapi-ttp.yaml), declared again here as
+// JSDoc types; the page tests send them to the real TTP.
+/** @import * as api from "./index.js" */
+/** @import { PseudonymTypeCode } from "./constants.js" */
+import { PseudoformError } from "./errors.js";
+import { requestJson } from "./http.js";
+
+const COMPACT_JWE = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*){4}$/;
+const MAX_JWE_LENGTH = 64 * 1024;
+
+/**
+ * What every call needs: where the TTP is, for whom, and how to call it.
+ * @typedef {Pick<api.PseudonymiseOptions,
+ *   "ttp" | "recipientOrganization" | "recipientScope" | "accessToken" | "timeoutMs" | "signal">} TtpOptions
+ */
+
+/**
+ * One blinded element to evaluate (`BlindedItem`).
+ * @typedef {{ type: PseudonymTypeCode, blindedInput: string }} BlindedItem
+ */
+
+/**
+ * `POST /v1/evaluate` body (`BatchRequest`).
+ * @typedef {object} BatchRequest
+ * @property {string} recipientOrganization
+ * @property {string} recipientScope
+ * @property {{ items: BlindedItem[] }[]} records
+ */
+
+/**
+ * National `POST /oprf/eval` body (`EvalRequest`); no `pseudonymType` means B.
+ * @typedef {object} EvalRequest
+ * @property {string} encryptedPersonalId the blinded element
+ * @property {string} recipientOrganization
+ * @property {string} recipientScope
+ * @property {PseudonymTypeCode} [pseudonymType]
+ */
+
+/**
+ * @param {string} base
+ * @param {string} path
+ */
+function endpoint(base, path) {
+  return new URL(path, base.endsWith("/") ? base : `${base}/`).toString();
+}
+
+/**
+ * @param {unknown} value
+ * @returns {string}
+ */
+function checkJwe(value) {
+  if (typeof value !== "string" || value.length > MAX_JWE_LENGTH || !COMPACT_JWE.test(value)) {
+    throw new PseudoformError("ttp.malformedAnswer", "the TTP answer holds no valid compact JWE");
+  }
+  return value;
+}
+
+/**
+ * `GET /v1/policy`: which types the recipient may receive.
+ * @param {TtpOptions} options
+ * @returns {Promise<{ allowedTypes: string[] }>}
+ */
+export async function fetchPolicy(options) {
+  const url = new URL(endpoint(options.ttp, "v1/policy"));
+  url.searchParams.set("recipientOrganization", options.recipientOrganization);
+  url.searchParams.set("recipientScope", options.recipientScope);
+  const policy = await requestJson("ttp", url.toString(), { method: "GET" }, options);
+  if (
+    !Array.isArray(policy?.allowedTypes) ||
+    !policy.allowedTypes.every((/** @type {unknown} */ t) => typeof t === "string")
+  ) {
+    throw new PseudoformError("ttp.malformedAnswer", "the TTP policy answer has no list of allowed types");
+  }
+  return policy;
+}
+
+/**
+ * `POST /v1/evaluate` for records of prepared items; resolves to one JWE per
+ * record, in order.
+ * @param {BlindedItem[][]} records
+ * @param {TtpOptions} options
+ * @returns {Promise<string[]>}
+ */
+export async function evaluateRecords(records, options) {
+  /** @type {BatchRequest} */
+  const body = {
+    recipientOrganization: options.recipientOrganization,
+    recipientScope: options.recipientScope,
+    records: records.map((items) => ({
+      items: items.map(({ type, blindedInput }) => ({ type, blindedInput })),
+    })),
+  };
+  const answer = await requestJson(
+    "ttp",
+    endpoint(options.ttp, "v1/evaluate"),
+    { method: "POST", json: body, accessToken: options.accessToken },
+    options,
+  );
+  if (!Array.isArray(answer?.records) || answer.records.length !== records.length) {
+    throw new PseudoformError("ttp.malformedAnswer", "the TTP answered for a different number of records");
+  }
+  return answer.records.map((/** @type {{ jwe?: unknown } | null} */ r) => checkJwe(r?.jwe));
+}
+
+/**
+ * National `POST /oprf/eval`, one call per item, in parallel; one JWE per item.
+ * @param {BlindedItem[]} items
+ * @param {TtpOptions} options
+ * @returns {Promise<string[]>}
+ */
+export async function evaluateNational(items, options) {
+  return Promise.all(
+    items.map(async ({ type, blindedInput }) => {
+      /** @type {EvalRequest} */
+      const body = {
+        encryptedPersonalId: blindedInput,
+        recipientOrganization: options.recipientOrganization,
+        recipientScope: options.recipientScope,
+      };
+      if (type !== "B") body.pseudonymType = type;
+      const answer = await requestJson(
+        "ttp",
+        endpoint(options.ttp, "oprf/eval"),
+        { method: "POST", json: body, accessToken: options.accessToken },
+        options,
+      );
+      return checkJwe(answer?.jwe);
+    }),
+  );
+}
+
+/**
+ * The temporary pseudonym of the national guide: base64url of the JSON package.
+ * @param {string} jwe the evaluation for the recipient
+ * @param {string} blindFactor padded base64url
+ */
+export function packTemporaryPseudonym(jwe, blindFactor) {
+  const json = JSON.stringify({ evaluated_output: jwe, blind_factor: blindFactor });
+  const bytes = new TextEncoder().encode(json);
+  let binary = "";
+  for (const b of bytes) binary += String.fromCharCode(b);
+  return btoa(binary).replaceAll("+", "-").replaceAll("/", "_");
+}

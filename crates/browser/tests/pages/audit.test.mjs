@@ -1,0 +1,241 @@
+// The proof of the one promise, as a new user would use the demo: 200
+// generated identities typed into the demo form in real headless Chromium,
+// every request of every page captured, and afterwards every database file
+// and every log of the TTP and the registries read: no identifying value
+// appears anywhere in any recognisable form. Plus the correctness of what
+// arrives, the strict deployment (CSP and Subresource Integrity), and the
+// screenshots shown in the README.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { mkdir, readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fillForm, launch, submitForm } from "./support.mjs";
+import { ROOT, startChain } from "./chain.mjs";
+import { generateIdentities, needlesOf } from "./identities.mjs";
+import { PSEUDONYM_TYPES as TYPES } from "../../../../www/pkg/constants.js";
+
+const COUNT = Number(process.env.PSEUDOFORM_AUDIT_IDENTITIES ?? 200);
+const SCREENSHOTS = join(ROOT, "docs", "screenshots");
+
+let chain, chrome;
+const identities = generateIdentities(COUNT);
+const needles = new Set();
+
+before(async () => {
+  chain = await startChain();
+  chrome = await launch();
+});
+after(async () => {
+  await chrome?.browser.close();
+  await chain?.stop();
+});
+
+async function openForm(url) {
+  const page = await chrome.newPage();
+  await page.goto(url);
+  await page.waitForSelector("button[type=submit]:not([disabled])");
+  return page;
+}
+
+async function type(page, typed) {
+  await page.selectOption("#diagnose", { index: 1 });
+  await fillForm(page, typed, "geen bijzonderheden");
+}
+
+const submit = submitForm;
+
+/** The normalised forms and canonical inputs, by the page's own module. */
+async function derivedForms(page, typed) {
+  return page.evaluate(
+    async ([identity, types]) => {
+      const m = await import("/pkg/index.js");
+      await m.ready();
+      const normalised = {};
+      for (const [field, value] of Object.entries(identity)) {
+        try {
+          normalised[field] = m.normalise(field, value);
+        } catch {
+          /* reported by the form */
+        }
+      }
+      const inputs = [];
+      for (const type of types) {
+        try {
+          inputs.push(m.pseudonymInput(type, { ...identity, provider: "ura:00000001" }));
+        } catch {
+          /* not made */
+        }
+      }
+      return { normalised, inputs };
+    },
+    [typed, TYPES],
+  );
+}
+
+const nggvOf = (record) => record.pseudonyms.find((l) => l.startsWith("NGGV:"));
+
+describe("leak audit over generated identities", () => {
+  test(`${COUNT} identities typed into the demo form arrive with pseudonyms only`, async () => {
+    const page = await openForm(chain.formUrl);
+    const before = (await chain.records()).length;
+    for (const [i, identity] of identities.entries()) {
+      await type(page, identity.typed);
+      if (i === 0) {
+        await mkdir(SCREENSHOTS, { recursive: true });
+        await page.screenshot({ path: join(SCREENSHOTS, "form.png"), fullPage: true });
+      }
+      const { normalised, inputs } = await derivedForms(page, identity.typed);
+      for (const n of needlesOf(identity, normalised, inputs)) needles.add(n);
+      const status = await submit(page);
+      assert.equal(status.kind, "success", `identity ${i}: ${status.text}`);
+    }
+    const records = await chain.records();
+    assert.equal(records.length, before + COUNT);
+    // Every record is in the registry view, with its pseudonyms.
+    const view = await (await fetch(`${chain.urls.registryA}/registry`)).text();
+    for (const record of records.slice(0, COUNT)) {
+      assert.ok(nggvOf(record), `record ${record.id} has an NGGV pseudonym`);
+      assert.ok(view.includes(nggvOf(record)), `record ${record.id} missing from the registry view`);
+    }
+    // No identity in the browser's storage either.
+    const storage = await page.evaluate(() => [localStorage.length, sessionStorage.length, document.cookie]);
+    assert.deepEqual(storage, [0, 0, ""]);
+  });
+
+  test("the same person registered twice, or from a second origin, has the same NGGV; another registry a different one", async () => {
+    const sample = identities.slice(0, 5);
+    const retype = (t) => ({ ...t, birthName: t.birthName.toLowerCase(), postcode: t.postcode.replace(" ", "") });
+    // The registry's own origin is a second form origin next to the proxy's.
+    const second = await openForm(`${chain.urls.registryA}/`);
+    const registryB = await openForm(`${chain.urls.registryB}/`);
+    for (const identity of sample) {
+      await type(second, retype(identity.typed));
+      assert.equal((await submit(second)).kind, "success");
+      await type(registryB, identity.typed);
+      assert.equal((await submit(registryB)).kind, "success");
+    }
+    const a = await chain.records("A");
+    const b = await chain.records("B");
+    for (const [i] of sample.entries()) {
+      // Newest first: the second registrations come first.
+      const again = a[sample.length - 1 - i];
+      const first = a.at(-1 - i); // the oldest records are the first registrations
+      assert.equal(nggvOf(again), nggvOf(first), `identity ${i}: NGGV differs between registrations`);
+      const other = b[sample.length - 1 - i];
+      assert.notEqual(nggvOf(other).split(":")[2], nggvOf(first).split(":")[2], "two registries share a pseudonym");
+    }
+  });
+
+  test("no identifying value in any request, database or log", async () => {
+    assert.ok(needles.size >= COUNT * 10, `only ${needles.size} forms collected`);
+    const haystacks = [];
+    for (const r of chrome.requests) {
+      haystacks.push([
+        `page request ${r.url}`,
+        Buffer.from(`${r.method} ${r.url}\n${JSON.stringify(r.headers)}\n${r.body}`),
+      ]);
+    }
+    for (const proxy of [chain.ttpProxy, chain.registryProxy]) {
+      for (const r of proxy.state.requests) {
+        haystacks.push([
+          `server-side ${r.url}`,
+          Buffer.from(`${r.method} ${r.url}\n${JSON.stringify(r.headers)}\n${r.body}`),
+        ]);
+      }
+    }
+    for (const file of await readdir(chain.dir)) {
+      if (/\.sqlite(-wal|-shm|-journal)?$/.test(file))
+        haystacks.push([`database ${file}`, await readFile(join(chain.dir, file))]);
+    }
+    haystacks.push(["TTP and registry logs", Buffer.from(chain.logs.join(""))]);
+    assert.ok(
+      chrome.requests.filter((r) => r.method === "POST").length >= COUNT * 2,
+      "TTP and registry requests captured",
+    );
+    assert.ok(
+      haystacks.some(([name]) => name.startsWith("database ttp")),
+      "TTP database read",
+    );
+    assert.ok(
+      haystacks.some(([name]) => name.startsWith("database registry-a")),
+      "registry database read",
+    );
+    let scanned = 0;
+    for (const [name, bytes] of haystacks) {
+      scanned += bytes.length;
+      for (const needle of needles) {
+        assert.equal(bytes.indexOf(Buffer.from(needle, "utf8")), -1, `an identifying value appears in ${name}`);
+      }
+    }
+    console.log(
+      `leak audit: ${COUNT} identities, ${needles.size} forms, ${chrome.requests.length} page requests, ` +
+        `${haystacks.length} haystacks, ${(scanned / 1e6).toFixed(1)} MB scanned`,
+    );
+  });
+});
+
+describe("strict deployment", () => {
+  test("the form is served with the strict CSP and the script and wasm with Subresource Integrity", async () => {
+    const response = await fetch(chain.formUrl);
+    const csp = response.headers.get("content-security-policy");
+    const ttpOrigin = new URL(chain.ttpProxy.url).origin;
+    assert.ok(
+      csp.startsWith(`default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self' ${ttpOrigin}`),
+      csp,
+    );
+    const html = await response.text();
+    const bundle = await readFile(join(ROOT, "www", "pkg", "pseudoform-auto.js"));
+    const sri = `sha384-${createHash("sha384").update(bundle).digest("base64")}`;
+    assert.ok(
+      html.includes(`src="pkg/pseudoform-auto.js" integrity="${sri}"`),
+      "the one tag carries the bundle's hash",
+    );
+    const wasm = await readFile(join(ROOT, "www", "pkg", "pseudoform_bg.wasm"));
+    const wasmSri = `sha384-${createHash("sha384").update(wasm).digest("base64")}`;
+    assert.ok(bundle.toString().includes(wasmSri), "the bundle fetches the wasm with its hash");
+  });
+
+  for (const [what, path] of [
+    ["script", "/pkg/pseudoform-auto.js"],
+    ["wasm", "/pkg/pseudoform_bg.wasm"],
+  ]) {
+    test(`a tampered ${what} is refused: the form stays disabled and nothing is sent`, async () => {
+      chain.registryProxy.state.tamperPath = path;
+      chain.registryProxy.setMode("tamper");
+      const ttpBefore = chain.ttpProxy.state.requests.length;
+      const page = await chrome.newPage();
+      const errors = [];
+      page.on("console", (m) => {
+        if (m.type() === "error") errors.push(m.text());
+      });
+      try {
+        await page.goto(chain.formUrl);
+        await page.waitForTimeout(1500);
+        assert.equal(await page.isDisabled("button[type=submit]"), true, "submit must stay disabled");
+        assert.ok(errors.some((e) => /integrity/i.test(e)) || what === "wasm", errors.join("\n"));
+        if (what === "wasm") {
+          const status = await page.textContent("[data-pseudoform-status]");
+          assert.match(status, /Er is niets verstuurd/);
+        }
+        assert.equal(chain.ttpProxy.state.requests.length, ttpBefore, "the TTP was called");
+      } finally {
+        chain.registryProxy.setMode("pass");
+        await page.close();
+      }
+    });
+  }
+
+  test("screenshots: an inline validation error and the registry view", async () => {
+    const page = await openForm(chain.formUrl);
+    await type(page, { ...identities[1].typed, bsn: "123456789", birthDate: "31-02-1980" });
+    await submit(page);
+    await page.screenshot({ path: join(SCREENSHOTS, "validation.png"), fullPage: true });
+    assert.equal(await page.getAttribute("#bsn", "aria-invalid"), "true");
+    const view = await chrome.newPage();
+    await view.setViewportSize({ width: 1100, height: 800 });
+    await view.goto(`${chain.urls.registryA}/registry`);
+    await view.screenshot({ path: join(SCREENSHOTS, "registry.png") });
+    assert.match(await view.textContent("body"), /NGGV:v1:/);
+  });
+});

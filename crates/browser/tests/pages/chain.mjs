@@ -1,0 +1,84 @@
+// The whole chain for page tests: the real `pseudoform-demo` binary (TTP and
+// two registries, real SQLite, generated keys) on loopback, with real fault
+// proxies in front of the TTP and of registry A. The form is loaded through
+// the registry proxy, and the TTP it is told about is the TTP proxy.
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { startFaultProxy } from "./fault-proxy.mjs";
+
+export const ROOT = fileURLToPath(new URL("../../../..", import.meta.url));
+const DEMO = join(ROOT, "target", "release", "pseudoform-demo");
+
+export async function startChain({ rateLimit } = {}) {
+  const dir = await mkdtemp(join(tmpdir(), "pseudoform-chain-"));
+  const ttpProxy = await startFaultProxy("http://127.0.0.1:1");
+  const registryProxy = await startFaultProxy("http://127.0.0.1:1");
+  const args = [
+    "--dir",
+    dir,
+    "--www",
+    join(ROOT, "www"),
+    "--json",
+    "--ttp-port",
+    "0",
+    "--registry-port",
+    "0",
+    "--second-registry-port",
+    "0",
+    "--public-ttp-url",
+    ttpProxy.url,
+    "--extra-origin",
+    registryProxy.url,
+  ];
+  if (rateLimit) args.push("--rate-limit", String(rateLimit));
+  const child = spawn(DEMO, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const logs = [];
+  child.stderr.on("data", (d) => logs.push(d.toString()));
+  let line = "";
+  for await (const chunk of child.stdout) {
+    line += chunk;
+    if (line.includes("\n")) break;
+  }
+  let urls;
+  try {
+    urls = JSON.parse(line.split("\n")[0]);
+  } catch {
+    child.kill();
+    throw new Error(`pseudoform-demo did not start: ${logs.join("")}`);
+  }
+  child.stdout.on("data", (d) => logs.push(d.toString()));
+  ttpProxy.setTarget(urls.ttp, urls.recipientB);
+  registryProxy.setTarget(urls.registryA);
+
+  const json = async (url, init) => {
+    const response = await fetch(url, init);
+    return { status: response.status, body: await response.json().catch(() => undefined) };
+  };
+
+  return {
+    dir,
+    urls,
+    logs,
+    ttpProxy,
+    registryProxy,
+    /** The demo form, as the clinician opens it (through the registry proxy). */
+    formUrl: `${registryProxy.url}/`,
+    /** Records held by registry A (or B). */
+    async records(which = "A") {
+      const base = which === "A" ? urls.registryA : urls.registryB;
+      return (await json(`${base}/api/records`)).body;
+    },
+    json,
+    async stop() {
+      child.kill("SIGTERM");
+      await once(child, "exit");
+      await ttpProxy.stop();
+      await registryProxy.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

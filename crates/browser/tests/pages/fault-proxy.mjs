@@ -1,0 +1,108 @@
+// A real HTTP proxy in front of the real TTP, for the faults a healthy TTP
+// cannot be made to produce on demand. Modes:
+//   pass            forward unchanged
+//   down            accept the connection and drop it (service unreachable)
+//   downForPost     drop only POST requests (a registry whose page loaded but whose API is down)
+//   error500        answer 500 (with CORS headers, so the page sees the status)
+//   slow            forward, but only after `slowMs`
+//   malformed       answer 200 with JSON that holds no valid JWE
+//   wrongRecipient  forward with the recipient swapped: a real JWE for another registry
+//   noCors          forward, but strip the CORS headers (TTP refusing the form's origin)
+//   dropAnswer      forward a POST, then drop the connection before answering
+//                   (the registry stored the record but the page never hears it)
+//   tamper          forward, but change one byte of the answer for `state.tamperPath`
+//                   (a tampered script or wasm on the way to the browser)
+// Every request that reaches the proxy is recorded (method, url, headers, body).
+import http from "node:http";
+import { once } from "node:events";
+
+export async function startFaultProxy(target, { otherRecipient } = {}) {
+  const state = { mode: "pass", slowMs: 3000, requests: [], target, otherRecipient };
+  const cors = (req) => ({
+    "access-control-allow-origin": req.headers.origin ?? "*",
+    "access-control-allow-headers": "authorization, content-type",
+    "access-control-allow-methods": "GET, POST",
+    vary: "origin",
+  });
+
+  const server = http.createServer(async (req, res) => {
+    const chunks = [];
+    for await (const c of req) chunks.push(c);
+    let body = Buffer.concat(chunks);
+    state.requests.push({ method: req.method, url: req.url, headers: { ...req.headers }, body: body.toString("utf8") });
+    const mode = state.mode;
+
+    if (mode === "down" || (mode === "downForPost" && req.method === "POST")) {
+      req.socket.destroy();
+      return;
+    }
+    if (mode === "error500" && req.method !== "OPTIONS") {
+      res.writeHead(500, { "content-type": "application/json", ...cors(req) });
+      res.end(JSON.stringify({ code: "internal", message: "internal error", detail: "internal error" }));
+      return;
+    }
+    if (mode === "malformed" && req.method === "POST") {
+      res.writeHead(200, { "content-type": "application/json", ...cors(req) });
+      res.end(JSON.stringify({ records: [{ jwe: "this.is.not.a.jwe!" }], jwe: 42 }));
+      return;
+    }
+    const other = state.otherRecipient;
+    if (mode === "wrongRecipient" && req.method === "POST" && body.length > 0 && other) {
+      const json = JSON.parse(body.toString("utf8"));
+      json.recipientOrganization = other.organization;
+      json.recipientScope = other.scope;
+      body = Buffer.from(JSON.stringify(json));
+    }
+    if (mode === "slow") await new Promise((r) => setTimeout(r, state.slowMs));
+
+    const headers = { ...req.headers, host: new URL(state.target).host, "content-length": String(body.length) };
+    const upstream = http.request(new URL(req.url, state.target), { method: req.method, headers }, async (up) => {
+      const out = { ...up.headers };
+      if (mode === "noCors") {
+        for (const h of Object.keys(out)) if (h.startsWith("access-control-")) delete out[h];
+      }
+      if (mode === "dropAnswer" && req.method === "POST") {
+        up.resume();
+        up.on("end", () => req.socket.destroy());
+        return;
+      }
+      if (mode === "tamper" && new URL(req.url, "http://x").pathname === state.tamperPath) {
+        const parts = [];
+        for await (const c of up) parts.push(c);
+        const bytes = Buffer.concat(parts);
+        bytes[bytes.length - 2] ^= 0x01;
+        res.writeHead(up.statusCode ?? 502, { ...out, "content-length": String(bytes.length) });
+        res.end(bytes);
+        return;
+      }
+      res.writeHead(up.statusCode ?? 502, out);
+      up.pipe(res);
+    });
+    upstream.on("error", () => {
+      if (!res.headersSent) {
+        res.writeHead(502);
+      }
+      res.end();
+    });
+    upstream.end(body);
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const url = `http://127.0.0.1:${server.address().port}`;
+  return {
+    url,
+    state,
+    setMode(mode) {
+      state.mode = mode;
+    },
+    /** Points the proxy at its upstream (when that starts after the proxy). */
+    setTarget(url, otherRecipient) {
+      state.target = url;
+      state.otherRecipient = otherRecipient ?? state.otherRecipient;
+    },
+    async stop() {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+}

@@ -1,0 +1,58 @@
+# The browser package in www/pkg: the wasm (cargo + wasm-bindgen + wasm-opt),
+# the JS layer and its generated constants, the one-tag bundle, Subresource
+# Integrity hashes and the size line.
+
+# rustc's wasm32 output uses these post-MVP features; wasm-opt must accept them.
+WASM_OPT_FEATURES=(--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext
+  --enable-reference-types --enable-multivalue --enable-mutable-globals)
+WASM_OPT_FLAGS=(-Oz --converge --strip-debug --strip-producers)
+
+build() {
+  log "build: browser module ($WASM_TARGET, release) -> $PKG_DIR"
+  cargo build --release --target "$WASM_TARGET" -p pseudoform --lib
+  rm -rf "$PKG_DIR"
+  mkdir -p "$PKG_DIR"
+  wasm-bindgen --target web --out-dir "$PKG_DIR" --out-name pseudoform \
+    "target/$WASM_TARGET/release/pseudoform.wasm"
+  local wasm="$PKG_DIR/pseudoform_bg.wasm"
+  node_modules/.bin/wasm-opt "${WASM_OPT_FEATURES[@]}" "${WASM_OPT_FLAGS[@]}" -o "$wasm.opt" "$wasm"
+  mv "$wasm.opt" "$wasm"
+  # The JS layer (typed API, TTP and registry clients, form binding) beside
+  # the glue, and the lists it takes from the Rust core.
+  cp "$BROWSER"/js/*.js "$BROWSER"/js/*.d.ts "$PKG_DIR/"
+  cargo run --quiet -p pseudoform-js-constants -- "$PKG_DIR"
+  integrity
+  sizes
+}
+
+sri() { # file: its Subresource Integrity value
+  node -e 'const { createHash } = require("node:crypto");
+    process.stdout.write("sha384-" + createHash("sha384").update(require("node:fs").readFileSync(process.argv[1])).digest("base64"));' "$1"
+}
+
+# Subresource Integrity: the wasm's hash goes into the JS, the one-tag bundle
+# (JS layer + glue + that hash) gets its own hash, which the form page carries.
+integrity() {
+  local wasm_sri bundle_sri
+  wasm_sri=$(sri "$PKG_DIR/pseudoform_bg.wasm")
+  printf '// Written by build.sh: the SRI hash of pseudoform_bg.wasm.\nexport const WASM_INTEGRITY = "%s";\n' \
+    "$wasm_sri" >"$PKG_DIR/wasm-integrity.js"
+  node_modules/.bin/esbuild "$PKG_DIR/auto.js" --bundle --format=esm --minify --log-level=warning \
+    --outfile="$PKG_DIR/pseudoform-auto.js"
+  bundle_sri=$(sri "$PKG_DIR/pseudoform-auto.js")
+  sed "s|@@PSEUDOFORM_AUTO_INTEGRITY@@|$bundle_sri|g" www/index.template.html >www/index.html
+  printf 'sri: pkg/pseudoform-auto.js %s\nsri: pkg/pseudoform_bg.wasm %s\n' "$bundle_sri" "$wasm_sri"
+}
+
+# One line: the wasm, the glue, the JS layer (the files of js/ and the
+# constants, concatenated) and their sums, gzip -9.
+sizes() {
+  local wasm="$PKG_DIR/pseudoform_bg.wasm" js="$PKG_DIR/pseudoform.js" layer=() f
+  for f in "$BROWSER"/js/*.js; do layer+=("$PKG_DIR/$(basename "$f")"); done
+  layer+=("$PKG_DIR/constants.js")
+  local wz jz lz
+  wz=$(gzip -9 -c "$wasm" | wc -c); jz=$(gzip -9 -c "$js" | wc -c)
+  lz=$(cat "${layer[@]}" | gzip -9 | wc -c)
+  printf 'size: pseudoform_bg.wasm %d B (gzip %d B), pseudoform.js glue %d B (gzip %d B), JS layer gzip %d B; wasm+glue gzip %d B, everything gzip %d B\n' \
+    "$(wc -c <"$wasm")" "$wz" "$(wc -c <"$js")" "$jz" "$lz" "$((wz + jz))" "$((wz + jz + lz))"
+}

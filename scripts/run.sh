@@ -1,0 +1,41 @@
+# The release binaries and the commands that run them: the demo chain, the
+# fuzzer and the benchmarks.
+
+services() {
+  log "build: TTP, registry and demo binaries (release)"
+  cargo build --release --quiet -p pseudoform-ttp -p pseudoform-registry -p pseudoform-demo
+}
+
+demo() {
+  needs_build
+  needs_services
+  build
+  services
+  log "demo: starting the chain (Ctrl-C to stop)"
+  # An absolute --dir: the demo writes the key paths into the servers'
+  # configurations, which resolve relative paths against their own folder.
+  target/release/pseudoform-demo --dir "$PWD/target/demo" --www www "$@"
+}
+
+fuzz() {
+  command -v cargo-fuzz >/dev/null || cargo_install cargo-fuzz
+  local seconds="${FUZZ_SECONDS:-60}"
+  log "fuzz: normalise for ${seconds}s"
+  (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run normalise -- -max_total_time="$seconds" -max_len=4096)
+}
+
+bench() {
+  needs_build
+  needs_services
+  # The browser part runs in Chromium.
+  debian_install "chromium:chromium"
+  build
+  services
+  mkdir -p bench/results
+  log "bench: the TTP on loopback under load (bench/ttp-load.mjs)"
+  node bench/ttp-load.mjs --out bench/results/ttp.json
+  log "bench: the package with curve25519-dalek at opt-level \"s\", for both numbers (bench/variants.mjs)"
+  local variant; variant=$(node bench/variants.mjs dalek-s)
+  log "bench: size and browser, side by side with the peers (bench/run.mjs)"
+  node bench/run.mjs --wait-quiet 120 --variant "$variant" --ttp bench/results/ttp.json
+}
