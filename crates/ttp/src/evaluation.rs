@@ -146,6 +146,9 @@ pub(crate) fn single(
         jti: Some(jti()?),
         key_version: Some(version),
         pseudonym_type: Some(item.pseudonym_type.code().to_owned()),
+        provider: None,
+        act: None,
+        cnf: None,
     };
     encrypt(to, &claims)
 }
@@ -176,6 +179,9 @@ fn record(
         jti: jti()?,
         key_version: version,
         evaluations,
+        provider: None,
+        act: None,
+        cnf: None,
     };
     encrypt(to, &claims)
 }
