@@ -9,7 +9,9 @@
 //! client side that makes them is [`crate::client`] (feature `client`).
 //! `docs/protocol.md` describes the flow and the checks.
 
+use base64ct::{Base64UrlUnpadded, Encoding};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 /// Path of the token endpoint.
 pub const TOKEN_PATH: &str = "/v1/token";
@@ -89,6 +91,12 @@ pub fn is_person_id(person: &str) -> bool {
 /// characters.
 pub fn is_jti(jti: &str) -> bool {
     (1..=MAX_JTI).contains(&jti.len()) && jti.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// `ath` of a DPoP proof (RFC 9449 §4.2): the unpadded base64url SHA-256
+/// of the access token it goes with.
+pub fn ath(access_token: &str) -> String {
+    Base64UrlUnpadded::encode_string(&Sha256::digest(access_token.as_bytes()))
 }
 
 /// `cnf` (RFC 7800) of a DPoP-bound token: the RFC 7638 thumbprint of the

@@ -27,9 +27,9 @@ use openssl::nid::Nid;
 use openssl::pkey::PKey;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+pub use crate::auth::ath;
 use crate::auth::{
     ClientAssertionClaims, DpopClaims, SubjectTokenClaims, TokenError, TokenResponse,
     CLIENT_ASSERTION_TYPE, DPOP_HEADER, GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE, TOKEN_PATH,
@@ -81,11 +81,6 @@ pub fn random_jti() -> Result<String, ClientError> {
     let mut bytes = [0u8; 16];
     getrandom::getrandom(&mut bytes).map_err(|e| ClientError::Sign(e.to_string()))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// `ath` of a DPoP proof: the unpadded base64url SHA-256 of the access token.
-pub fn ath(access_token: &str) -> String {
-    Base64UrlUnpadded::encode_string(&Sha256::digest(access_token.as_bytes()))
 }
 
 /// The current time, seconds since the Unix epoch.

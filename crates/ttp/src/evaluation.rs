@@ -1,7 +1,8 @@
-//! The CPU work of the TTP: OPRF evaluation under every active key version,
-//! the JWE claims and their encryption, and rekeying. Synchronous on purpose:
-//! the handlers run it on the rayon pool (`run`), never on the async
-//! executor; batches are spread over the pool record by record.
+//! The CPU work of the TTP: OPRF evaluation under every active key version
+//! (type `MRN` with the provider-bound keys, [`crate::binding`]), the JWE
+//! claims and their encryption, and rekeying. Synchronous on purpose: the
+//! handlers run it on the rayon pool (`run`), never on the async executor;
+//! batches are spread over the pool record by record.
 
 use std::collections::BTreeMap;
 
@@ -9,6 +10,7 @@ use curve25519_dalek::scalar::Scalar;
 use pseudoform_core::encoding;
 use pseudoform_core::oprf::{ServerKey, ELEMENT_BYTES};
 use pseudoform_core::PseudonymType;
+use pseudoform_protocol::auth::{Act, Cnf};
 use pseudoform_protocol::claims::{EvalClaims, Evaluation, RecordClaims};
 use pseudoform_protocol::{JWE_LIFETIME_SECONDS, PROTOCOL_VERSION, SUBJECT_PREFIX};
 use rayon::prelude::*;
@@ -80,11 +82,32 @@ fn evaluate_element(
     Ok((subject, extra))
 }
 
-/// A random 128-bit `jti`, hex.
-fn jti() -> Result<String, ApiError> {
+/// A random 128-bit `jti`, hex: the id of a request's audit row and JWEs.
+pub(crate) fn jti() -> Result<String, ApiError> {
     let mut bytes = [0u8; 16];
     getrandom::getrandom(&mut bytes).map_err(|_| ApiError::Internal)?;
     Ok(hex::encode(bytes))
+}
+
+/// The keys of a request: the domain's, and for type `MRN` those bound to
+/// the credential's provider.
+#[derive(Debug)]
+pub(crate) struct Keys {
+    /// The domain's active versions.
+    pub domain: std::sync::Arc<DomainKeys>,
+    /// `k · t_p` of each version, when the request has an `MRN` item.
+    pub mrn: Option<DomainKeys>,
+}
+
+impl Keys {
+    /// The keys that evaluate type `t`.
+    fn of(&self, t: PseudonymType) -> Result<&DomainKeys, ApiError> {
+        match (t, &self.mrn) {
+            (PseudonymType::Mrn, Some(bound)) => Ok(bound),
+            (PseudonymType::Mrn, None) => Err(ApiError::Internal),
+            _ => Ok(&self.domain),
+        }
+    }
 }
 
 /// Signs the claims and encrypts the JWS to the recipient (a nested JWT).
@@ -100,7 +123,7 @@ fn encrypt<T: serde::Serialize>(to: &Audience<'_>, claims: &T) -> Result<String,
     })
 }
 
-/// Who a JWE is for.
+/// Who a JWE is for, and what the credential says about who asked.
 #[derive(Debug)]
 pub(crate) struct Audience<'a> {
     /// The recipient organisation.
@@ -111,16 +134,34 @@ pub(crate) struct Audience<'a> {
     pub key: &'a RecipientKey,
     /// The TTP's signing key.
     pub signer: &'a SigningKey,
+    /// The request's `jti` (of its audit row).
+    pub jti: &'a str,
+    /// The credential's provider.
+    pub provider: Option<&'a str>,
+    /// The credential's acting parties.
+    pub act: Option<&'a Act>,
+    /// The credential's DPoP key.
+    pub cnf: Option<&'a Cnf>,
 }
 
 impl<'a> Audience<'a> {
-    /// The JWEs for `recipient`, signed by `signer`.
-    pub fn of(recipient: &'a RecipientState, signer: &'a SigningKey) -> Self {
+    /// The JWEs for `recipient`, signed by `signer`, of the request `jti`
+    /// for `provider` (acting: `act`, key `cnf`).
+    pub fn of(
+        recipient: &'a RecipientState,
+        signer: &'a SigningKey,
+        jti: &'a str,
+        (provider, act, cnf): (Option<&'a str>, Option<&'a Act>, Option<&'a Cnf>),
+    ) -> Self {
         Audience {
             organization: &recipient.organization,
             scope: &recipient.scope,
             key: &recipient.key,
             signer,
+            jti,
+            provider,
+            act,
+            cnf,
         }
     }
 }
@@ -128,13 +169,14 @@ impl<'a> Audience<'a> {
 /// `POST /oprf/eval`: one element, one JWE of [`EvalClaims`].
 pub(crate) fn single(
     to: &Audience<'_>,
-    keys: &DomainKeys,
+    keys: &Keys,
     item: &Item,
     iat: i64,
 ) -> Result<String, ApiError> {
     let blinded = decode(&item.element, &item.field)?;
-    let (subject, extra_versions) = evaluate_element(keys, &blinded, &item.field)?;
-    let (version, _) = keys.current().ok_or(ApiError::Internal)?;
+    let type_keys = keys.of(item.pseudonym_type)?;
+    let (subject, extra_versions) = evaluate_element(type_keys, &blinded, &item.field)?;
+    let (version, _) = type_keys.current().ok_or(ApiError::Internal)?;
     let claims = EvalClaims {
         subject,
         aud: to.organization.to_owned(),
@@ -143,27 +185,28 @@ pub(crate) fn single(
         iat,
         exp: iat + JWE_LIFETIME_SECONDS,
         extra_versions,
-        jti: Some(jti()?),
+        jti: Some(to.jti.to_owned()),
         key_version: Some(version),
         pseudonym_type: Some(item.pseudonym_type.code().to_owned()),
-        provider: None,
-        act: None,
-        cnf: None,
+        provider: to.provider.map(str::to_owned),
+        act: to.act.cloned(),
+        cnf: to.cnf.cloned(),
     };
     encrypt(to, &claims)
 }
 
 fn record(
     to: &Audience<'_>,
-    keys: &DomainKeys,
-    items: &[Item],
+    keys: &Keys,
+    (index, items): (usize, &[Item]),
     iat: i64,
 ) -> Result<String, ApiError> {
-    let (version, _) = keys.current().ok_or(ApiError::Internal)?;
+    let (version, _) = keys.domain.current().ok_or(ApiError::Internal)?;
     let mut evaluations = Vec::with_capacity(items.len());
     for item in items {
         let blinded = decode(&item.element, &item.field)?;
-        let (subject, extra_versions) = evaluate_element(keys, &blinded, &item.field)?;
+        let type_keys = keys.of(item.pseudonym_type)?;
+        let (subject, extra_versions) = evaluate_element(type_keys, &blinded, &item.field)?;
         evaluations.push(Evaluation {
             pseudonym_type: item.pseudonym_type.code().to_owned(),
             subject,
@@ -176,12 +219,12 @@ fn record(
         version: PROTOCOL_VERSION.to_owned(),
         iat,
         exp: iat + JWE_LIFETIME_SECONDS,
-        jti: jti()?,
+        jti: format!("{}-{index}", to.jti),
         key_version: version,
         evaluations,
-        provider: None,
-        act: None,
-        cnf: None,
+        provider: to.provider.map(str::to_owned),
+        act: to.act.cloned(),
+        cnf: to.cnf.cloned(),
     };
     encrypt(to, &claims)
 }
@@ -191,7 +234,7 @@ fn record(
 /// invalid item in request order.
 pub(crate) fn batch(
     to: &Audience<'_>,
-    keys: &DomainKeys,
+    keys: &Keys,
     records: &[Vec<Item>],
     iat: i64,
 ) -> Result<Vec<String>, ApiError> {
@@ -201,7 +244,8 @@ pub(crate) fn batch(
     }
     let results: Vec<Result<String, ApiError>> = records
         .par_iter()
-        .map(|items| record(to, keys, items, iat))
+        .enumerate()
+        .map(|(i, items)| record(to, keys, (i, items), iat))
         .collect();
     results.into_iter().collect()
 }

@@ -2,13 +2,14 @@
 //!
 //! The evaluating endpoints (`POST /oprf/eval`, `/v1/evaluate`,
 //! `/v1/rekey`) are one handler, [`audited`], over their request types
-//! ([`Evaluating`]). Each checks, in this order: the bearer token (401,
-//! [`Authenticated`]), the JSON shape (413, 422, [`ApiJson`]), the
-//! recipient, the caller's rights for it and the `Origin` ([`admission`]),
-//! the types and limits (422, 403), the caller's rate limit (429), and then
-//! evaluates — where a bad blinded element fails the whole request (400).
-//! Each request is audited, accepted or refused; an accepted one is answered
-//! only once its audit row is committed.
+//! ([`Evaluating`]). Each checks, in this order: the access token and its
+//! DPoP proof (401, [`Authenticated`]), the JSON shape (413, 422,
+//! [`ApiJson`]), the recipient, the caller's role and rights for it and the
+//! `Origin` ([`admission`]), the types and limits (422, 403), the budgets
+//! (429, [`budget`]), and then evaluates — where a bad blinded element
+//! fails the whole request (400). Each request is audited, accepted or
+//! refused; an accepted one is answered only once its audit row is
+//! committed. The token endpoint is [`crate::token`].
 
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
@@ -19,6 +20,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use pseudoform_core::PseudonymType;
 use pseudoform_protocol::ttp::{
     BatchRecord, BatchRequest, BatchResponse, EvalRequest, EvalResponse, Policy, RecordResult,
     RekeyRequest, RekeyResponse, MAX_ITEMS_PER_RECORD, MAX_RECORDS_PER_REQUEST, MAX_REKEY_ELEMENTS,
@@ -26,11 +28,12 @@ use pseudoform_protocol::ttp::{
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use crate::access::Principal;
 use crate::admission::{self, Permission};
 use crate::audit::AuditDraft;
-use crate::auth::Caller;
+use crate::budget;
 use crate::error::ApiError;
-use crate::evaluation::{self, Audience, Item};
+use crate::evaluation::{self, Audience, Item, Keys};
 use crate::extract::{ApiJson, Authenticated};
 use crate::keys::DomainKeys;
 use crate::state::{AppState, RecipientState};
@@ -57,15 +60,22 @@ pub trait Evaluating: DeserializeOwned + Send + 'static {
     ) -> impl Future<Output = Result<Response, ApiError>> + Send;
 }
 
-/// An admitted request's context: the state, its recipient and its caller.
+/// An admitted request's context: the state, its recipient and its principal.
 #[derive(Debug)]
 pub struct Admitted<'a> {
     /// The TTP's state.
     pub state: &'a AppState,
     /// The recipient the caller may ask this of.
     pub recipient: Arc<RecipientState>,
-    /// The authenticated caller.
-    pub caller: &'a Caller,
+    /// The authenticated party.
+    pub principal: &'a Principal,
+}
+
+impl Admitted<'_> {
+    /// Charges `n` evaluations to the principal's budgets (429 when spent).
+    async fn spend(&self, endpoint: &str, n: u64) -> Result<(), ApiError> {
+        budget::spend(self.state, endpoint, self.principal, &self.recipient, n).await
+    }
 }
 
 /// The handler of every evaluating endpoint: authenticates, parses the
@@ -79,13 +89,13 @@ pub async fn audited<R: Evaluating>(
 ) -> Response {
     let mut draft = AuditDraft::new(R::PATH);
     let result = async {
-        let Authenticated(caller) = caller?;
-        draft.caller(caller.name());
+        let Authenticated(principal) = caller?;
+        draft.principal(&principal);
         let ApiJson(request) = body?;
         let recipient = admission::admit(
             &state,
             &headers,
-            &caller,
+            &principal,
             request.recipient(),
             R::PERMISSION,
             &mut draft,
@@ -93,7 +103,7 @@ pub async fn audited<R: Evaluating>(
         let to = Admitted {
             state: &state,
             recipient,
-            caller: &caller,
+            principal: &principal,
         };
         request.answer(to, &mut draft).await
     }
@@ -125,7 +135,7 @@ async fn conclude(
     };
     state
         .audit
-        .record_detached(draft.finish(error.status().as_u16(), error.code()))
+        .refuse(draft.finish(error.status().as_u16(), error.code()))
         .await;
     error.into_response()
 }
@@ -144,23 +154,47 @@ async fn keys_of(
         })
 }
 
-/// Runs `work` on the rayon pool with the JWEs' audience, the recipient's
-/// keys (recorded in `draft`) and the time of issue.
+/// Runs `work` on the rayon pool with the JWEs' audience (a new `jti`,
+/// recorded in `draft`, and what the credential says), the recipient's
+/// keys (recorded in `draft`; `with_mrn`: also those bound to the
+/// credential's provider) and the time of issue.
 async fn evaluate_for<T, F>(
     to: &Admitted<'_>,
     draft: &mut AuditDraft,
+    with_mrn: bool,
     work: F,
 ) -> Result<T, ApiError>
 where
     T: Send + 'static,
-    F: FnOnce(&Audience<'_>, &DomainKeys, i64) -> Result<T, ApiError> + Send + 'static,
+    F: FnOnce(&Audience<'_>, &Keys, i64) -> Result<T, ApiError> + Send + 'static,
 {
-    let keys = keys_of(to.state, &to.recipient).await?;
-    draft.key_versions(keys.version_numbers());
+    let domain = keys_of(to.state, &to.recipient).await?;
+    draft.key_versions(domain.version_numbers());
+    let provider = to.principal.provider.clone();
+    let mrn = match (with_mrn, &provider) {
+        (false, _) => None,
+        (true, Some(p)) => Some(
+            domain
+                .for_provider(&to.recipient.organization, &to.recipient.scope, p)
+                .map_err(|e| {
+                    tracing::error!(error = %e, "provider binding unavailable");
+                    ApiError::Internal
+                })?,
+        ),
+        (true, None) => return Err(ApiError::Internal),
+    };
+    let jti = evaluation::jti()?;
+    draft.jti(&jti);
     let iat = pseudoform_protocol::unix_now();
     let recipient = Arc::clone(&to.recipient);
     let signer = Arc::clone(&to.state.signing_key);
-    evaluation::run(move || work(&Audience::of(&recipient, &signer), &keys, iat)).await
+    let (act, cnf) = (to.principal.act.clone(), to.principal.cnf());
+    let keys = Keys { domain, mrn };
+    evaluation::run(move || {
+        let said = (provider.as_deref(), act.as_ref(), cnf.as_ref());
+        work(&Audience::of(&recipient, &signer, &jti, said), &keys, iat)
+    })
+    .await
 }
 
 /// `POST /oprf/eval`: one blinded element, the national request.
@@ -175,13 +209,14 @@ impl Evaluating for EvalRequest {
         let pseudonym_type = admission::known_type(code, FIELD)?;
         draft.count(pseudonym_type.code(), 1);
         admission::allowed_type(&to.recipient, pseudonym_type, FIELD)?;
-        to.caller.take(1)?;
+        to.spend(Self::PATH, 1).await?;
         let item = Item {
             pseudonym_type,
             element: self.encrypted_personal_id,
             field: "encryptedPersonalId".into(),
         };
-        let jwe = evaluate_for(&to, draft, move |audience, keys, iat| {
+        let mrn = pseudonym_type == PseudonymType::Mrn;
+        let jwe = evaluate_for(&to, draft, mrn, move |audience, keys, iat| {
             evaluation::single(audience, keys, &item, iat)
         })
         .await?;
@@ -243,8 +278,12 @@ impl Evaluating for BatchRequest {
 
     async fn answer(self, to: Admitted<'_>, draft: &mut AuditDraft) -> Result<Response, ApiError> {
         let records = batch_items(&to.recipient, self.records, draft)?;
-        to.caller.take(draft.total())?;
-        let jwes = evaluate_for(&to, draft, move |audience, keys, iat| {
+        to.spend(Self::PATH, draft.total()).await?;
+        let mrn = records
+            .iter()
+            .flatten()
+            .any(|i| i.pseudonym_type == PseudonymType::Mrn);
+        let jwes = evaluate_for(&to, draft, mrn, move |audience, keys, iat| {
             evaluation::batch(audience, keys, &records, iat)
         })
         .await?;
@@ -283,7 +322,7 @@ impl Evaluating for RekeyRequest {
         let from = version(self.from_version, "fromVersion")?;
         let to_key = version(self.to_version, "toVersion")?;
         let factor = evaluation::rekey_factor(from, to_key)?;
-        to.caller.take(draft.total())?;
+        to.spend(Self::PATH, draft.total()).await?;
         let elements = self.blinded_pseudonyms;
         let elements = evaluation::run(move || evaluation::rekey(&factor, &elements)).await?;
         Ok(Json(RekeyResponse { elements }).into_response())
@@ -303,6 +342,8 @@ pub struct PolicyQuery {
 }
 
 /// `GET /v1/policy`: public, no token, not audited (not an evaluation).
+/// Its `recipientKey` is the TTP's signed statement of the recipient's
+/// public key, to which a browser encrypts the blind factors.
 pub async fn policy(
     State(state): Shared,
     query: Result<Query<PolicyQuery>, QueryRejection>,
@@ -329,6 +370,7 @@ pub async fn policy(
             .collect(),
         key_version,
         max_records_per_request: MAX_RECORDS_PER_REQUEST,
+        recipient_key: Some(recipient.key_statement.clone()),
     }))
 }
 
