@@ -401,11 +401,11 @@ mod tests {
             }
         );
         assert_eq!(
-            ledger.charge(&[provider.clone()], 50, T0 + 11).unwrap(),
+            ledger.charge(std::slice::from_ref(&provider), 50, T0 + 11).unwrap(),
             Charged::Booked
         );
         assert!(matches!(
-            ledger.charge(&[provider.clone()], 1, T0 + 12).unwrap(),
+            ledger.charge(std::slice::from_ref(&provider), 1, T0 + 12).unwrap(),
             Charged::Exceeded {
                 dimension: Dimension::Provider,
                 ..
@@ -431,14 +431,14 @@ mod tests {
         for minute in 1..=9 {
             assert_eq!(
                 ledger
-                    .charge(&[token.clone()], 60, T0 + 60 * minute)
+                    .charge(std::slice::from_ref(&token), 60, T0 + 60 * minute)
                     .unwrap(),
                 Charged::Booked
             );
         }
         // 50 + 9·60 = 590 of 600 today: 11 more wait for the next UTC day.
         assert_eq!(
-            ledger.charge(&[token.clone()], 11, T0 + 600).unwrap(),
+            ledger.charge(std::slice::from_ref(&token), 11, T0 + 600).unwrap(),
             Charged::Exceeded {
                 dimension: Dimension::Credential,
                 window: Window::Day,

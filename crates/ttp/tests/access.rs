@@ -357,6 +357,10 @@ async fn the_token_endpoint_checks_every_grant() {
     );
 }
 
+/// One request and its expected answer: path, credential, body, status,
+/// code and field.
+type Case<'a> = (&'a str, &'a Credential, Value, u16, Option<&'a str>, Option<&'a str>);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roles_recipients_types_and_origins() {
     let ttp = TestTtp::start(false).await;
@@ -370,7 +374,7 @@ async fn roles_recipients_types_and_origins() {
     let registry = ttp.backend(Client::RegistryA).await;
     let (eval, evaluate) = ("/oprf/eval", "/v1/evaluate");
     #[rustfmt::skip]
-    let cases: Vec<(&str, &Credential, Value, u16, Option<&str>, Option<&str>)> = vec![
+    let cases: Vec<Case> = vec![
         // A recipient's credential never evaluates, on any route.
         (eval, &registry, single(ORG_A, SCOPE_A, "NGGV"), 403, Some("caller.notAllowed"), None),
         (evaluate, &registry, batch(ORG_A, SCOPE_A, &["NGGV"], 1), 403, Some("caller.notAllowed"), None),

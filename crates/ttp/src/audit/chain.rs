@@ -516,7 +516,7 @@ enum Line {
     Row {
         /// The row.
         #[serde(flatten)]
-        row: StoredRow,
+        row: Box<StoredRow>,
         /// Its hash.
         hash: String,
     },
@@ -547,7 +547,7 @@ pub fn export(
     let mut query = stmt.query([])?;
     while let Some(r) = query.next()? {
         let line = Line::Row {
-            row: StoredRow::from_sql(r)?,
+            row: Box::new(StoredRow::from_sql(r)?),
             hash: r.get(16)?,
         };
         writeln!(out, "{}", serde_json::to_string(&line)?)?;
@@ -581,7 +581,7 @@ pub fn verify_export(input: &mut dyn BufRead, key: &HeadKey) -> anyhow::Result<V
         match serde_json::from_str::<Line>(&line?)
             .with_context(|| format!("line {} of the export", n + 2))?
         {
-            Line::Row { row, hash } => rows.push((row, hash)),
+            Line::Row { row, hash } => rows.push((*row, hash)),
             Line::Head(h) => heads.push(*h),
         }
     }
