@@ -401,11 +401,15 @@ mod tests {
             }
         );
         assert_eq!(
-            ledger.charge(std::slice::from_ref(&provider), 50, T0 + 11).unwrap(),
+            ledger
+                .charge(std::slice::from_ref(&provider), 50, T0 + 11)
+                .unwrap(),
             Charged::Booked
         );
         assert!(matches!(
-            ledger.charge(std::slice::from_ref(&provider), 1, T0 + 12).unwrap(),
+            ledger
+                .charge(std::slice::from_ref(&provider), 1, T0 + 12)
+                .unwrap(),
             Charged::Exceeded {
                 dimension: Dimension::Provider,
                 ..
@@ -438,7 +442,9 @@ mod tests {
         }
         // 50 + 9·60 = 590 of 600 today: 11 more wait for the next UTC day.
         assert_eq!(
-            ledger.charge(std::slice::from_ref(&token), 11, T0 + 600).unwrap(),
+            ledger
+                .charge(std::slice::from_ref(&token), 11, T0 + 600)
+                .unwrap(),
             Charged::Exceeded {
                 dimension: Dimension::Credential,
                 window: Window::Day,

@@ -359,7 +359,14 @@ async fn the_token_endpoint_checks_every_grant() {
 
 /// One request and its expected answer: path, credential, body, status,
 /// code and field.
-type Case<'a> = (&'a str, &'a Credential, Value, u16, Option<&'a str>, Option<&'a str>);
+type Case<'a> = (
+    &'a str,
+    &'a Credential,
+    Value,
+    u16,
+    Option<&'a str>,
+    Option<&'a str>,
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roles_recipients_types_and_origins() {

@@ -356,3 +356,76 @@ async fn signing_keys_are_published_as_a_jwks() {
         josekit::jwe::deserialize_compact(body["jwe"].as_str().unwrap(), &decrypter).unwrap();
     assert!(josekit::jws::deserialize_compact(&jws, &verifier).is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mrn_of_another_provider_cannot_be_produced() {
+    let ttp = TestTtp::start(true).await;
+    let v = vectors()["derivations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["type"] == "MRN" && v["recipientOrganization"] == ORG_A)
+        .unwrap()
+        .clone();
+    let r = Blind::from_bytes(&encoding::decode_array::<32>(v["blind"].as_str().unwrap()).unwrap())
+        .unwrap();
+    // The same blinded patient number, evaluated for provider A, for
+    // provider B (whose request names A: ignored, the credential decides),
+    // and by the processor acting for provider C.
+    let mut request = json!({"encryptedPersonalId": v["blindedInput"], "recipientOrganization": ORG_A,
+        "recipientScope": SCOPE_A, "pseudonymType": "MRN"});
+    let mut pseudonyms = Vec::new();
+    for (client, provider) in [
+        (Client::ProviderA, None),
+        (Client::ProviderB, None),
+        (Client::Processor, Some(PROVIDER_C)),
+    ] {
+        let credential = ttp.backend_for(client, provider).await;
+        request["provider"] = json!(Client::ProviderA.id());
+        let (status, _, body) = ttp.call(&credential, "/oprf/eval", &request).await;
+        assert_eq!(status, 200, "{body}");
+        let (_, claims) = open_jwe(body["jwe"].as_str().unwrap(), true);
+        let expected = provider.unwrap_or(client.id());
+        assert_eq!(
+            claims["provider"], expected,
+            "the provider of the credential"
+        );
+        if client == Client::Processor {
+            assert_eq!(claims["act"]["sub"], Client::Processor.id());
+        }
+        let n = encoding::encode(&unblind(&r, &subject_element(&claims["subject"])).unwrap());
+        assert_eq!(
+            n,
+            scaled(
+                &ttp.provider_factor(expected),
+                v["pseudonym"].as_str().unwrap()
+            )
+        );
+        pseudonyms.push(n);
+    }
+    assert_ne!(pseudonyms[0], pseudonyms[1]);
+    assert_ne!(pseudonyms[0], pseudonyms[2]);
+    assert_ne!(pseudonyms[1], pseudonyms[2]);
+    // Scaling the blind factor: B's client could turn its own evaluation
+    // into A's pseudonym only with t_A/t_B, which needs the secret binding
+    // key (encrypted at rest, never on the wire). With it, it would:
+    let t_a = ttp.provider_factor(Client::ProviderA.id());
+    let t_b = ttp.provider_factor(Client::ProviderB.id());
+    assert_eq!(scaled(&(t_a * t_b.invert()), &pseudonyms[1]), pseudonyms[0]);
+    // Without it, the public view of B's client (its pseudonym, the vector's
+    // unbound pseudonym, the MRN factor of no provider) gives no such ratio:
+    // the unbound pseudonym is not what A gets.
+    assert_ne!(pseudonyms[0], v["pseudonym"].as_str().unwrap());
+    // No provider can be asked for by name: a provider's token for another
+    // provider is refused at the token endpoint.
+    let ((status, _, err), _) = ttp
+        .backend_answer(Client::ProviderB, Some(Client::ProviderA.id()))
+        .await;
+    assert_token_error(
+        status,
+        &err,
+        403,
+        "unauthorized_client",
+        "provider.notAllowed",
+    );
+}
