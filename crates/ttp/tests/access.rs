@@ -465,3 +465,50 @@ async fn a_dictionary_run_with_a_lifted_browser_token_stops_at_its_budget() {
         .unwrap();
     assert!(refused >= 2, "{refused}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shared_back_end_client_gets_tokens_and_calls() {
+    use pseudoform_protocol::client::TtpClient;
+    let ttp = TestTtp::start(false).await;
+    let http = reqwest::Client::new();
+    // A processor acting for provider C: a token once, renewed only near
+    // its expiry, and a fresh proof for every request.
+    let processor = TtpClient::new(
+        http.clone(),
+        &ttp.base,
+        Client::Processor.id(),
+        Client::Processor.key(),
+    )
+    .unwrap()
+    .issuer(ISSUER)
+    .acting_for(PROVIDER_C);
+    let token = processor.token().await.unwrap();
+    assert_eq!(processor.token().await.unwrap(), token, "cached");
+    for label in ["one", "two"] {
+        let response = processor
+            .post_json("/oprf/eval", &eval_request(ORG_A, SCOPE_A, "MRN", label))
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        let body: Value = response.json().await.unwrap();
+        let (_, claims) = open_jwe(body["jwe"].as_str().unwrap(), true);
+        assert_eq!(claims["provider"], PROVIDER_C);
+        assert_eq!(claims["act"]["sub"], Client::Processor.id());
+        assert_eq!(claims["cnf"]["jkt"], processor.dpop_key().thumbprint());
+    }
+    // The registry's back end: a rekey token, which never evaluates.
+    let registry = TtpClient::new(
+        http,
+        &ttp.base,
+        Client::RegistryA.id(),
+        Client::RegistryA.key(),
+    )
+    .unwrap()
+    .issuer(ISSUER);
+    assert_eq!(registry.fetch_token().await.unwrap().scope, "rekey");
+    let response = registry
+        .post_json("/oprf/eval", &eval_request(ORG_A, SCOPE_A, "GG", "x"))
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+}
