@@ -8,13 +8,20 @@
 //! of [`SqliteLedger`], the embedded default. Every call is atomic: a
 //! charge checks every budget and books all of them, or none.
 //!
-//! The SQLite ledger writes with `synchronous = NORMAL` (WAL): a crash of
-//! the process loses nothing, a power failure at most the last moments of
-//! counts. It is bounded: expired ids and spent windows are swept every
-//! minute, and at most `replay_capacity` ids are held at once.
+//! The SQLite ledger lives in a file of its own next to the TTP database
+//! ([`ledger_path`]: `ttp.sqlite` → `ttp.ledger.sqlite`), so that its
+//! commit per request never waits for the audit writer's write lock on the
+//! main database (each audit commit is fsynced and signed): on one file the
+//! two writers took turns through SQLite's busy handler, which sleeps
+//! milliseconds at a time while the ledger's lock is held, and the TTP
+//! served less than half the requests per second. It writes with
+//! `synchronous = NORMAL` (WAL): a crash of the process loses nothing, a
+//! power failure at most the last moments of counts. It is bounded: expired
+//! ids and spent windows are swept every minute, and at most
+//! `replay_capacity` ids are held at once.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use anyhow::{anyhow, Context};
@@ -212,9 +219,16 @@ fn once_key(kind: OnceKind, issuer: &str, jti: &str) -> [u8; 16] {
     key
 }
 
+/// The ledger's database file for the TTP database at `database`: the same
+/// name with `.ledger.sqlite` for its extension, in the same folder (every
+/// process on one TTP database finds the same ledger).
+pub fn ledger_path(database: &Path) -> PathBuf {
+    database.with_extension("ledger.sqlite")
+}
+
 impl SqliteLedger {
-    /// Opens the ledger's tables in the database at `path`, holding at most
-    /// `capacity` unexpired single-use ids.
+    /// Opens (and if needed creates, owner-only) the ledger database at
+    /// `path`, holding at most `capacity` unexpired single-use ids.
     pub fn open(path: &Path, capacity: u64) -> anyhow::Result<Self> {
         let conn = open_database(path)?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -272,22 +286,21 @@ impl Ledger for SqliteLedger {
         let key = once_key(kind, issuer, jti);
         let seen: Option<i64> = inner
             .conn
-            .query_row(
-                "SELECT expires_at FROM single_use WHERE id = ?1",
-                [key.as_slice()],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT expires_at FROM single_use WHERE id = ?1")?
+            .query_row([key.as_slice()], |r| r.get(0))
             .optional()?;
         match seen {
             Some(expiry) if expiry >= now => return Ok(Once::Replayed),
             None if inner.remembered >= self.capacity => return Ok(Once::Full),
             _ => {}
         }
-        inner.conn.execute(
-            "INSERT INTO single_use (id, expires_at) VALUES (?1, ?2)
-             ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at",
-            params![key.as_slice(), expires_at.max(now)],
-        )?;
+        inner
+            .conn
+            .prepare_cached(
+                "INSERT INTO single_use (id, expires_at) VALUES (?1, ?2)
+                 ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at",
+            )?
+            .execute(params![key.as_slice(), expires_at.max(now)])?;
         if seen.is_none() {
             inner.remembered += 1;
         }
@@ -312,8 +325,10 @@ impl Ledger for SqliteLedger {
             ] {
                 let start = window.start(now);
                 let row: Option<(i64, i64)> = tx
-                    .query_row(
+                    .prepare_cached(
                         "SELECT start, used FROM budgets WHERE dimension = ?1 AND key = ?2 AND span = ?3",
+                    )?
+                    .query_row(
                         params![charge.dimension.name(), charge.key, window.name()],
                         |r| Ok((r.get(0)?, r.get(1)?)),
                     )

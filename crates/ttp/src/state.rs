@@ -17,7 +17,7 @@ use crate::config::{Budgets, Limit, TokenLifetimes, TtpConfig};
 use crate::error::ApiError;
 use crate::jwe::RecipientKey;
 use crate::keys::{DomainKeys, KeyCache, KeyStore, MasterKey};
-use crate::ledger::{Charge, Charged, Ledger, Once, OnceKind, SqliteLedger};
+use crate::ledger::{ledger_path, Charge, Charged, Ledger, Once, OnceKind, SqliteLedger};
 use crate::signing::SigningKey;
 
 /// A configured recipient, ready to serve.
@@ -134,7 +134,7 @@ impl AppState {
             Duration::from_secs(config.key_refresh_seconds),
         ));
         let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(
-            &config.database,
+            &ledger_path(&config.database),
             config.replay_capacity,
         )?);
         let (audit, audit_thread) = audit::open(&config.database, Arc::clone(&signing_key))?;

@@ -453,9 +453,33 @@ async fn a_dictionary_run_with_a_lifted_browser_token_stops_at_its_budget() {
     let guess = eval_request(ORG_A, SCOPE_A, "GG", "after-restart");
     let (status, _, err) = ttp.call(&lifted, "/oprf/eval", &guess).await;
     assert_error(status, &err, 429, "rateLimited");
-    // The refusals are audited without the guesses.
+    // The counts are in the ledger, a file of its own (owner-only), not in
+    // the database the audit writer commits to.
     ttp.stop().await;
+    let ledger = pseudoform_ttp::ledger::ledger_path(&ttp.database());
+    assert_eq!(ledger.file_name().unwrap(), "ttp.ledger.sqlite");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&ledger).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "owner only");
+    }
+    let counted: i64 = rusqlite::Connection::open(&ledger)
+        .unwrap()
+        .query_row("SELECT COALESCE(MAX(used), 0) FROM budgets", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(counted >= 60, "{counted}");
+    // The refusals are audited without the guesses.
     let conn = rusqlite::Connection::open(ttp.database()).unwrap();
+    let tables: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'budgets'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 0, "no budgets in the main database");
     let refused: i64 = conn
         .query_row(
             "SELECT COALESCE(SUM(count), 0) FROM audit_rows WHERE status = 429",
