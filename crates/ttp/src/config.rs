@@ -33,7 +33,9 @@ pub struct TtpConfig {
     /// Address to listen on (`serve` without `--listen`).
     #[serde(default = "default_listen")]
     pub listen: String,
-    /// SQLite database of the key versions (encrypted) and the audit log.
+    /// SQLite database of the key versions (encrypted) and the audit log;
+    /// budgets and single-use ids are in the file next to it that
+    /// [`crate::ledger::ledger_path`] names.
     pub database: PathBuf,
     /// File holding the 32-byte master key as padded base64url. When absent
     /// the key is read from the environment variable
