@@ -40,7 +40,11 @@ integrity() {
   node_modules/.bin/esbuild "$PKG_DIR/auto.js" --bundle --format=esm --minify --log-level=warning \
     --outfile="$PKG_DIR/pseudoform-auto.js"
   bundle_sri=$(sri "$PKG_DIR/pseudoform-auto.js")
-  sed "s|@@PSEUDOFORM_AUTO_INTEGRITY@@|$bundle_sri|g" www/index.template.html >www/index.html
+  # The pages that carry the one tag: the demo form and the examples of docs/embedding.md.
+  local template
+  for template in www/*.template.html www/examples/*.template.html; do
+    sed "s|@@PSEUDOFORM_AUTO_INTEGRITY@@|$bundle_sri|g" "$template" >"${template%.template.html}.html"
+  done
   printf 'sri: pkg/pseudoform-auto.js %s\nsri: pkg/pseudoform_bg.wasm %s\n' "$bundle_sri" "$wasm_sri"
 }
 

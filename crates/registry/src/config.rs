@@ -5,6 +5,7 @@
 //! recipient_organization = "oin:00000001000000001000"
 //! recipient_scope = "kwaliteitsregistratie-a"
 //! allowed_types = ["NGGV", "sNGGV", "RGG", "MRN"]
+//! required_types = ["NGGV", "RGG"]
 //! database = "registry.sqlite"
 //! www_dir = "www"
 //! ttp_url = "http://127.0.0.1:8080"
@@ -58,6 +59,12 @@ pub struct RegistryConfig {
     /// Pseudonym type codes this registry accepts (`B` only if it may
     /// process the BSN).
     pub allowed_types: Vec<String>,
+    /// Pseudonym type codes every record must have (each one of
+    /// `allowed_types`): a submission without one of them is refused with
+    /// 422 `pseudonyms.requiredMissing` and nothing is stored. Empty: every
+    /// allowed type is best-effort.
+    #[serde(default)]
+    pub required_types: Vec<String>,
     /// The registry's RSA private keys; JWEs select one by `kid`. Keep the
     /// old key here after a rotation until JWEs made for it have expired.
     pub keys: Vec<KeyConfig>,
@@ -166,6 +173,7 @@ mod tests {
             RegistryConfig::from_toml_str(include_str!("../registry.example.toml")).unwrap();
         assert!(pseudoform_protocol::is_oin(&config.recipient_organization));
         assert_eq!(config.ttp_origin().unwrap(), "http://127.0.0.1:8080");
+        assert_eq!(config.required_types, ["NGGV", "RGG"]);
         config.resolve_paths(Path::new("/etc/registry"));
         assert_eq!(config.database, Path::new("/etc/registry/registry.sqlite"));
         assert_eq!(

@@ -87,8 +87,8 @@ pub struct RecordView {
     /// Its labels `TYPE:vN:<base64url>`: current ones first, then those of
     /// older key versions.
     pub pseudonyms: Vec<String>,
-    /// The clinical fields.
-    pub data: std::collections::BTreeMap<String, String>,
+    /// The clinical fields: strings, and lists of strings.
+    pub data: pseudoform_protocol::registry::Data,
 }
 
 impl From<StoredRecord> for RecordView {

@@ -17,10 +17,10 @@
 //!
 //! Every write is one transaction: a record is stored whole or not at all.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
+use pseudoform_protocol::registry::Data;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 /// A store error (SQLite failure or a poisoned lock). Carries no data.
@@ -72,8 +72,8 @@ pub struct StoredRecord {
     pub received_at: i64,
     /// Its labels, ordered by type and key version.
     pub pseudonyms: Vec<StoredPseudonym>,
-    /// The clinical fields.
-    pub data: BTreeMap<String, String>,
+    /// The clinical fields: strings, and lists of strings.
+    pub data: Data,
 }
 
 /// A stored label of a record.
@@ -169,7 +169,7 @@ impl Store {
     pub fn insert_record(
         &self,
         received_at: i64,
-        data: &BTreeMap<String, String>,
+        data: &Data,
         pseudonyms: &[NewPseudonym],
         used: &[UsedJwe],
         purge_before: i64,
@@ -253,8 +253,7 @@ impl Store {
         let mut out = Vec::new();
         for row in rows {
             let (id, received_at, data_json) = row?;
-            let data: BTreeMap<String, String> =
-                serde_json::from_str(&data_json).map_err(|_| StoreError::Corrupt)?;
+            let data: Data = serde_json::from_str(&data_json).map_err(|_| StoreError::Corrupt)?;
             let pseudonyms = labels
                 .query_map(params![id], |row| {
                     Ok(StoredPseudonym {

@@ -105,9 +105,12 @@ async fn browser_ttp_registry_rotation_and_rekey() {
     let types = ["NGGV", "RGG", "MRN"];
     let items: Vec<(&str, &Blind)> = types.iter().copied().zip(&blinds).collect();
     let record_jwe = evaluate(&ttp, &items).await;
-    let pseudonyms = packages(&record_jwe, &items);
     let body = registry
-        .accept(&submission(pseudonyms, &[("diagnose", "C50.9")]))
+        .accept(&record_submission(
+            &record_jwe,
+            &items,
+            &[("diagnose", "C50.9")],
+        ))
         .await;
     let expected = v1_labels(&types);
     assert_eq!(body["pseudonyms"], json!(expected));

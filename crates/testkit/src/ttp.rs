@@ -65,6 +65,7 @@ organization = "{ORG_B}"
 scope = "{SCOPE_B}"
 public_key = "b.pem"
 allowed_types = ["NGGV", "RGG", "GG"]
+required_types = ["RGG", "NGGV"]
 allowed_origins = ["{ORIGIN_B}"]
 jwe_alg = "RSA-OAEP"
 

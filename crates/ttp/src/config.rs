@@ -121,6 +121,11 @@ pub struct RecipientConfig {
     /// Pseudonym type codes the recipient may receive; `B` only where it may
     /// process the BSN.
     pub allowed_types: Vec<String>,
+    /// Pseudonym type codes every record for the recipient must have, each
+    /// one of `allowed_types`; `GET /v1/policy` tells forms (`requiredTypes`),
+    /// which refuse a record without them. Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required_types: Vec<String>,
     /// Origins of the recipient's forms (`https://host[:port]`), allowed by
     /// CORS and by the `Origin` check.
     #[serde(default)]
@@ -253,6 +258,17 @@ impl TtpConfig {
                     bail!("{what}: type {code} listed twice");
                 }
             }
+            let mut required = HashSet::new();
+            for code in &r.required_types {
+                let t = PseudonymType::from_str(code)
+                    .map_err(|_| anyhow::anyhow!("{what}: unknown pseudonym type {code:?}"))?;
+                if !types.contains(&t) {
+                    bail!("{what}: required type {code} is not one of allowed_types");
+                }
+                if !required.insert(t) {
+                    bail!("{what}: required type {code} listed twice");
+                }
+            }
             for origin in &r.allowed_origins {
                 if !is_origin(origin) || origin.ends_with('/') {
                     bail!("{what}: {origin:?} is not an origin (scheme://host[:port])");
@@ -362,6 +378,18 @@ recipients = [{ organization = "oin:00000001000000001000", scope = "kwaliteitsre
                 TtpConfig::from_toml_str(&text, Path::new("/")).is_err(),
                 "{to}"
             );
+        }
+        let required = |list: &str| {
+            let line = format!("allowed_types = [\"NGGV\", \"RGG\"]\nrequired_types = {list}");
+            TtpConfig::from_toml_str(
+                &MINIMAL.replacen("allowed_types = [\"NGGV\", \"RGG\"]", &line, 1),
+                Path::new("/"),
+            )
+        };
+        let c = required("[\"RGG\"]").unwrap();
+        assert_eq!(c.recipients[0].required_types, ["RGG"]);
+        for refused in ["[\"B\"]", "[\"XYZ\"]", "[\"RGG\", \"RGG\"]"] {
+            assert!(required(refused).is_err(), "{refused}");
         }
         let unknown = format!("{MINIMAL}\n[extra]\nx = 1\n");
         assert!(TtpConfig::from_toml_str(&unknown, Path::new("/")).is_err());

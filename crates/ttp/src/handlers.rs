@@ -327,6 +327,11 @@ pub async fn policy(
             .iter()
             .map(|t| t.code().to_owned())
             .collect(),
+        required_types: recipient
+            .required_types
+            .iter()
+            .map(|t| t.code().to_owned())
+            .collect(),
         key_version,
         max_records_per_request: MAX_RECORDS_PER_REQUEST,
     }))

@@ -27,6 +27,8 @@ pub struct RecipientState {
     pub scope: String,
     /// Types it may receive, in the order of the Wkz table.
     pub allowed_types: Vec<PseudonymType>,
+    /// Types every record for it must have, in the order of the Wkz table.
+    pub required_types: Vec<PseudonymType>,
     /// Its form origins, lowercase.
     pub allowed_origins: HashSet<String>,
     /// Its public key.
@@ -72,6 +74,12 @@ impl AppState {
                 .map(|t| PseudonymType::from_str(t).map_err(|_| anyhow!("unknown type {t:?}")))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             allowed_types.sort();
+            let mut required_types = r
+                .required_types
+                .iter()
+                .map(|t| PseudonymType::from_str(t).map_err(|_| anyhow!("unknown type {t:?}")))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            required_types.sort();
             let allowed_origins: HashSet<String> = r
                 .allowed_origins
                 .iter()
@@ -88,6 +96,7 @@ impl AppState {
                     organization: r.organization.clone(),
                     scope: r.scope.clone(),
                     allowed_types,
+                    required_types,
                     allowed_origins,
                     key,
                 }),
