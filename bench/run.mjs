@@ -300,10 +300,10 @@ const us = (x) => (x >= 1000 ? `${(x / 1000).toFixed(2)} ms` : `${x.toFixed(1)} 
 const ms = (x) =>
   x >= 1000 ? `${(x / 1000).toFixed(2)} s` : `${x < 10 ? x.toFixed(2) : x < 100 ? x.toFixed(1) : x.toFixed(0)} ms`;
 
-/** curve25519-dalek's opt-level in the release profile of Cargo.toml (what www/pkg was built with). */
+/** curve25519-dalek's opt-level in the wasm profile of Cargo.toml (what www/pkg was built with). */
 function dalekOptLevel() {
   const toml = readFileSync(join(ROOT, "Cargo.toml"), "utf8");
-  return /\[profile\.release\.package\.curve25519-dalek\][^[]*?opt-level\s*=\s*("?\w+"?)/.exec(toml)?.[1] ?? "?";
+  return /\[profile\.wasm\.package\.curve25519-dalek\][^[]*?opt-level\s*=\s*("?\w+"?)/.exec(toml)?.[1] ?? "?";
 }
 
 /** The TTP targets, judged on bench/ttp-load.mjs's figures. */
