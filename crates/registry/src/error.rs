@@ -289,6 +289,9 @@ pub enum ApiError {
     /// 500 `internal`: the details go to the log.
     #[error("the registry failed; nothing was stored")]
     Internal,
+    /// 503 `server.notReady`: the database cannot be written (`GET /ready`).
+    #[error("the registry is not ready: its database cannot be written")]
+    NotReady,
 }
 
 impl ApiError {
@@ -302,6 +305,7 @@ impl ApiError {
             ApiError::Malformed => "submission.malformed",
             ApiError::InvalidLimit => "query.invalid",
             ApiError::NotFound => "notFound",
+            ApiError::NotReady => "server.notReady",
             ApiError::Internal => "internal",
         }
     }
@@ -315,6 +319,7 @@ impl ApiError {
             ApiError::Unreadable => StatusCode::BAD_REQUEST,
             ApiError::Malformed | ApiError::InvalidLimit => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

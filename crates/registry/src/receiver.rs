@@ -7,9 +7,17 @@
 //! evaluated element de-blind ([`crate::deblind`]). [`Receiver::from_config`]
 //! ([`crate::load`]) builds a receiver from its configuration files.
 //!
+//! Before any time check, the JWEs' ids are looked up: a submission the
+//! store already holds (the same JWEs, the same SHA-256 of the whole
+//! submission) is a retry whose answer was lost, and gets the receipt of the
+//! first time — even after its JWEs expired — without storing anything
+//! again; a JWE of another stored submission is a replay
+//! ([`ReceiveError::Replayed`]). Only then are the JWEs' times checked.
+//!
 //! Finally the record, its labels and the JWEs' ids are written in one
 //! transaction; a JWE used before makes the whole submission fail
-//! ([`ReceiveError::Replayed`]). Several pseudonyms of one submission may
+//! ([`ReceiveError::Replayed`]), unless it is the same submission stored
+//! a moment before by a concurrent retry, which again gets its receipt. Several pseudonyms of one submission may
 //! share one record JWE: that is what a batch evaluation produces. A record
 //! JWE is one patient's record: when one pseudonym comes from a record JWE,
 //! all of them must come from that one ([`ReceiveError::MixedRecords`]).
@@ -22,12 +30,13 @@ use pseudoform_core::PseudonymType;
 use pseudoform_protocol::package::TemporaryPseudonym;
 use pseudoform_protocol::registry::{Receipt, Submission};
 use pseudoform_protocol::{unix_now, OIN_DIGITS};
+use sha2::{Digest, Sha256};
 
 use crate::claims::{evaluation_of, Opened, Opener, DEFAULT_CLOCK_SKEW};
 use crate::deblind::{decode_blind, labels};
 use crate::error::ReceiveError;
 use crate::jwe::{KeyRing, SignatureKeys};
-use crate::store::{NewPseudonym, Store, StoreError, UsedJwe};
+use crate::store::{NewPseudonym, Store, StoreError, Submitted, UsedJwe};
 use crate::submission::{check_data, check_envelope, check_types};
 
 /// The registry receiver. Cheap to share behind an [`Arc`].
@@ -118,8 +127,30 @@ impl Receiver {
         self.receive_at(submission, unix_now())
     }
 
+    /// The receipt a stored submission was answered, if `jtis` and
+    /// `digest` are one the store holds; a replay error if they clash with
+    /// a stored one; `None` if it is new.
+    fn stored_receipt(&self, jtis: &[&str], digest: &str) -> Result<Option<Receipt>, ReceiveError> {
+        let known = self.store.submitted(jtis, digest).map_err(|err| {
+            tracing::error!(error = %err, "reading the submitted JWEs failed");
+            ReceiveError::Storage
+        })?;
+        match known {
+            Submitted::New => Ok(None),
+            Submitted::Conflict => Err(ReceiveError::Replayed),
+            Submitted::Stored(json) => serde_json::from_str(&json).map(Some).map_err(|_| {
+                tracing::error!("a stored receipt is damaged");
+                ReceiveError::Storage
+            }),
+        }
+    }
+
     /// [`Receiver::receive`] at a given time (seconds since the Unix epoch).
     pub fn receive_at(&self, submission: Submission, now: i64) -> Result<Receipt, ReceiveError> {
+        // What makes a retry the same submission: all of it.
+        let digest = serde_json::to_vec(&submission)
+            .map(|bytes| hex::encode(Sha256::digest(bytes)))
+            .map_err(|_| ReceiveError::Storage)?;
         check_envelope(&submission, self.organization(), self.scope())?;
         let types = check_types(&submission, &self.allowed)?;
         check_data(&submission.data)?;
@@ -136,24 +167,41 @@ impl Receiver {
 
         // One record JWE may carry the evaluations of several pseudonyms:
         // each distinct JWE is decrypted and checked once.
-        let mut opened: HashMap<&str, Opened> = HashMap::new();
-        let mut stored: Vec<NewPseudonym> = Vec::new();
-        let mut receipt_labels: Vec<String> = Vec::new();
-        for (index, (package, ty)) in packages.iter().zip(&types).enumerate() {
+        let mut opened: HashMap<&str, (usize, Opened)> = HashMap::new();
+        for (index, package) in packages.iter().enumerate() {
             let jwe = package.evaluated_output.as_str();
             if !opened.contains_key(jwe) {
-                let o = self.opener.open(jwe, now, index)?;
+                let o = self.opener.open(jwe, index)?;
                 // A record JWE is one patient's record: no pseudonym of
                 // another JWE may join it, and it may join no other.
                 if opened
                     .values()
-                    .any(|p| (p.is_record() || o.is_record()) && p.jti != o.jti)
+                    .any(|(_, p)| (p.is_record() || o.is_record()) && p.jti != o.jti)
                 {
                     return Err(ReceiveError::MixedRecords { index });
                 }
-                opened.insert(jwe, o);
+                opened.insert(jwe, (index, o));
             }
-            let o = opened.get(jwe).ok_or(ReceiveError::Storage)?;
+        }
+
+        // A retry of a stored submission, whatever the time: its receipt.
+        let mut jtis: Vec<&str> = opened.values().map(|(_, o)| o.jti.as_str()).collect();
+        jtis.sort_unstable();
+        jtis.dedup();
+        if let Some(receipt) = self.stored_receipt(&jtis, &digest)? {
+            return Ok(receipt);
+        }
+        let mut first_use: Vec<&(usize, Opened)> = opened.values().collect();
+        first_use.sort_by_key(|(index, _)| *index);
+        for (index, o) in first_use {
+            self.opener.check_time(o, now, *index)?;
+        }
+
+        let mut stored: Vec<NewPseudonym> = Vec::new();
+        let mut receipt_labels: Vec<String> = Vec::new();
+        for (index, (package, ty)) in packages.iter().zip(&types).enumerate() {
+            let jwe = package.evaluated_output.as_str();
+            let (_, o) = opened.get(jwe).ok_or(ReceiveError::Storage)?;
             let evaluated = evaluation_of(&o.claims, *ty, index)?;
             let blind = decode_blind(&package.blind_factor, index)?;
             let of_this = labels(*ty, &evaluated, &blind, index)?;
@@ -162,7 +210,7 @@ impl Receiver {
         }
 
         let mut used: BTreeMap<&str, i64> = BTreeMap::new();
-        for o in opened.values() {
+        for (_, o) in opened.values() {
             let exp = used.entry(o.jti.as_str()).or_insert(o.exp);
             *exp = (*exp).max(o.exp);
         }
@@ -175,15 +223,26 @@ impl Receiver {
             .collect();
 
         let purge_before = now.saturating_sub(self.opener.skew).saturating_sub(60);
-        match self
-            .store
-            .insert_record(now, &submission.data, &stored, &used, purge_before)
-        {
-            Ok(record_id) => Ok(Receipt {
-                record_id,
-                pseudonyms: receipt_labels,
-            }),
-            Err(StoreError::Replayed) => Err(ReceiveError::Replayed),
+        let receipt_of = |record_id| Receipt {
+            record_id,
+            pseudonyms: receipt_labels.clone(),
+        };
+        let receipt_json =
+            |record_id| serde_json::to_string(&receipt_of(record_id)).unwrap_or_default();
+        match self.store.insert_record(
+            now,
+            &submission.data,
+            &stored,
+            &used,
+            purge_before,
+            &digest,
+            receipt_json,
+        ) {
+            Ok(record_id) => Ok(receipt_of(record_id)),
+            // A concurrent retry of the same submission stored it first.
+            Err(StoreError::Replayed) => self
+                .stored_receipt(&jtis, &digest)?
+                .ok_or(ReceiveError::Replayed),
             Err(err) => {
                 tracing::error!(error = %err, "storing a record failed");
                 Err(ReceiveError::Storage)
