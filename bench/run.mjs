@@ -329,7 +329,36 @@ function ttpTargets(ttp) {
       ...p99(at64("batch")),
     },
     { name: "TTP zero errors", value: String(errors), verdict: errors === 0 ? "MET" : "MISSED" },
+    ...admissionTargets(ttp),
   ];
+}
+
+/** Issue 10's admission-control goals, on the mixed and overload scenarios. */
+function admissionTargets(ttp) {
+  const out = [];
+  const m = ttp.mixed;
+  if (m) {
+    out.push({
+      name: `TTP form p99 < 50 ms while ${m.bulkClients} bulk clients saturate it`,
+      value: ms(m.form.p99Ms),
+      verdict: m.form.p99Ms < 50 && m.form.errors === 0 ? "MET" : "MISSED",
+    });
+    out.push({
+      name: `TTP bulk p99 ≤ 1.2× the FIFO ideal (${ms(m.bulk.fifoIdealMs)}) under the same load`,
+      value: `${m.bulk.p99OverFifoIdeal.toFixed(2)}×`,
+      verdict: m.bulk.p99OverFifoIdeal <= 1.2 ? "MET" : "MISSED",
+    });
+  }
+  const o = ttp.overload;
+  if (o) {
+    const shed = o.statuses?.["503"] ?? 0;
+    out.push({
+      name: `TTP at ${o.clients} form clients: served or shed, none past 10 s`,
+      value: `${o.ok} served, ${shed} shed, ${o.over10s} past 10 s, p99 ${ms(o.p99Ms)}`,
+      verdict: o.over10s === 0 && o.errors === shed ? "MET" : "MISSED",
+    });
+  }
+  return out;
 }
 const kb = (b) => `${(b / 1024).toFixed(1)} KB`;
 

@@ -83,6 +83,9 @@ pub enum Submitted {
     Conflict,
 }
 
+/// Bytes a readiness probe writes ([`Store::probe`]).
+pub const PROBE_BYTES: i64 = 64 * 1024;
+
 /// Most bytes the write-ahead log keeps after a checkpoint (16 MiB).
 pub const WAL_SIZE_LIMIT: i64 = 16 * 1024 * 1024;
 
@@ -160,7 +163,8 @@ CREATE TABLE IF NOT EXISTS used_jwe (
 CREATE INDEX IF NOT EXISTS used_jwe_expires ON used_jwe(expires_at);
 CREATE TABLE IF NOT EXISTS ready_probe (
     id INTEGER PRIMARY KEY CHECK (id = 1),
-    at INTEGER NOT NULL
+    at INTEGER NOT NULL,
+    pad BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS submitted (
     jti TEXT PRIMARY KEY,
@@ -301,13 +305,13 @@ impl Store {
         Ok(record_id)
     }
 
-    /// Commits one small write (readiness): fails while the database
-    /// cannot be written, as on a full disk.
+    /// Commits a write of [`PROBE_BYTES`] (readiness), larger than any
+    /// record's: fails while the database cannot take one, as on a full disk.
     pub fn probe(&self, now: i64) -> Result<(), StoreError> {
         let conn = self.lock()?;
         conn.execute(
-            "INSERT INTO ready_probe (id, at) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
-            params![now],
+            "INSERT OR REPLACE INTO ready_probe (id, at, pad) VALUES (1, ?1, zeroblob(?2))",
+            params![now, PROBE_BYTES],
         )?;
         Ok(())
     }

@@ -34,6 +34,8 @@ use crate::keys::open_database;
 const QUEUE: usize = 4096;
 /// Most rows committed in one transaction.
 const MAX_BATCH: usize = 1024;
+/// Bytes a readiness probe writes ([`AuditLog::probe`]).
+const PROBE_BYTES: i64 = 256 * 1024;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS audit_log (
@@ -56,7 +58,8 @@ CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
 CREATE TABLE IF NOT EXISTS audit_probe (
     id INTEGER PRIMARY KEY CHECK (id = 1),
-    time_ms INTEGER NOT NULL
+    time_ms INTEGER NOT NULL,
+    pad BLOB NOT NULL
 );
 ";
 
@@ -307,10 +310,11 @@ fn write_batch(conn: &mut Connection, batch: &[Entry]) -> anyhow::Result<()> {
         }
     }
     if batch.iter().any(|entry| entry.event.is_none()) {
+        // Larger than a full batch of rows: a probe that commits means
+        // rows would too.
         tx.execute(
-            "INSERT INTO audit_probe (id, time_ms) VALUES (1, ?1)
-             ON CONFLICT (id) DO UPDATE SET time_ms = excluded.time_ms",
-            params![pseudoform_protocol::unix_now_millis()],
+            "INSERT OR REPLACE INTO audit_probe (id, time_ms, pad) VALUES (1, ?1, zeroblob(?2))",
+            params![pseudoform_protocol::unix_now_millis(), PROBE_BYTES],
         )?;
     }
     tx.commit()?;

@@ -66,6 +66,11 @@ pub struct TtpConfig {
     /// bounded time; it also sets how long `retire` waits after a rotation.
     #[serde(default = "default_jwe_lifetime")]
     pub jwe_lifetime_seconds: i64,
+    /// The clock skew the registries allow past a JWE's `exp` (default 30,
+    /// the registry's default): part of the window `retire` waits after a
+    /// rotation.
+    #[serde(default = "default_clock_skew")]
+    pub registry_clock_skew_seconds: i64,
 }
 
 /// The bounded evaluation queue ([`crate::queue`]).
@@ -202,6 +207,10 @@ fn default_jwe_lifetime() -> i64 {
     pseudoform_protocol::JWE_LIFETIME_SECONDS
 }
 
+fn default_clock_skew() -> i64 {
+    30
+}
+
 /// Whether `origin` is a serialised web origin `scheme://host[:port]`.
 fn is_origin(origin: &str) -> bool {
     let Some((scheme, rest)) = origin.split_once("://") else {
@@ -250,6 +259,16 @@ impl TtpConfig {
         }
     }
 
+    /// Seconds `retire` waits after a rotation: a request in flight (up to
+    /// the request timeout) may still evaluate the old version as current,
+    /// and the JWEs it makes live their lifetime plus the registries' clock
+    /// skew.
+    pub fn retire_window_seconds(&self) -> i64 {
+        self.jwe_lifetime_seconds
+            .saturating_add_unsigned(self.limits.request_timeout_seconds)
+            .saturating_add(self.registry_clock_skew_seconds)
+    }
+
     /// The configured recipient `(organization, scope)`, if any.
     pub fn recipient(&self, organization: &str, scope: &str) -> Option<&RecipientConfig> {
         self.recipients
@@ -267,6 +286,9 @@ impl TtpConfig {
                 "jwe_lifetime_seconds must be 1 to {}",
                 pseudoform_protocol::JWE_LIFETIME_SECONDS
             );
+        }
+        if self.registry_clock_skew_seconds < 0 {
+            bail!("registry_clock_skew_seconds must not be negative");
         }
         if self.queue.max_queued_evaluations == 0 || self.queue.max_wait_ms == 0 {
             bail!("queue: max_queued_evaluations and max_wait_ms must be positive");

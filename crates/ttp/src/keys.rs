@@ -16,8 +16,9 @@
 //!   row — before every use: a `rotate` or `retire` by the CLI takes effect
 //!   at the next request on every server that shares the database.
 //! - `retire` refuses the current version, and an older one until it has
-//!   been superseded for the retire window (the JWE lifetime plus the
-//!   request timeout): until then a request in flight may still evaluate it
+//!   been superseded for the retire window
+//!   ([`crate::TtpConfig::retire_window_seconds`]: the JWE lifetime, the
+//!   request timeout and the registries' clock skew): until then a request in flight may still evaluate it
 //!   as current, and JWEs that carry it alone may still reach a registry.
 //!   Within the window the registries re-key to the new version
 //!   (`pseudoform-registry rekey`); after it, nothing new arrives under the

@@ -65,8 +65,9 @@ enum Command {
     },
     /// Retire an older key version: no longer evaluated, key destroyed, on
     /// every running server from its next request. Refused for the current
-    /// version and, after a rotation, until the JWE lifetime plus the
-    /// request timeout have passed (re-key the registries in that time).
+    /// version and, after a rotation, until the JWE lifetime, the request
+    /// timeout and the registries' clock skew have passed (re-key the
+    /// registries in that time).
     Retire {
         #[command(flatten)]
         domain: Domain,
@@ -163,11 +164,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Retire { domain, version } => {
             let (config, mut store) = configured(&domain)?;
-            // Requests in flight, and JWEs that carry the old version as
-            // current, end within the JWE lifetime plus the request timeout.
-            let window = config
-                .jwe_lifetime_seconds
-                .saturating_add_unsigned(config.limits.request_timeout_seconds);
+            let window = config.retire_window_seconds();
             store.retire(
                 &domain.organization,
                 &domain.scope,

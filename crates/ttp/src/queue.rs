@@ -3,8 +3,10 @@
 //!
 //! - Two classes, each first-in-first-out: **interactive** work (a single
 //!   evaluation, a batch of one record: what a form sends while the
-//!   clinician waits) is always taken before **bulk** work (batches of
-//!   several records, rekeying). A bulk request is cut into chunks of
+//!   clinician waits) is taken before **bulk** work (batches of several
+//!   records, rekeying) — except that after [`INTERACTIVE_RUN`] interactive
+//!   pieces in a row a waiting bulk piece gets its turn, so that a steady
+//!   stream of forms cannot starve a batch or a registry's rekey. A bulk request is cut into chunks of
 //!   [`CHUNK_EVALUATIONS`] evaluations, queued one after the other, so that
 //!   interactive work waits for at most one chunk per worker and a single
 //!   bulk request still uses every worker.
@@ -30,6 +32,10 @@ use crate::error::ApiError;
 
 /// Evaluations per chunk of bulk work (about a few milliseconds of one core).
 pub const CHUNK_EVALUATIONS: usize = 48;
+
+/// Interactive pieces taken in a row while bulk work waits, before one
+/// bulk piece.
+pub const INTERACTIVE_RUN: u32 = 4;
 
 /// `Retry-After` of a shed request, in seconds.
 pub const RETRY_AFTER_SECONDS: u64 = 1;
@@ -95,6 +101,8 @@ struct Waiting {
     bulk: VecDeque<Job>,
     /// Evaluations waiting, both classes.
     evaluations: usize,
+    /// Interactive pieces taken in a row while bulk work waited.
+    run: u32,
     closed: bool,
 }
 
@@ -212,7 +220,8 @@ impl Drop for EvalQueue {
     }
 }
 
-/// A worker: takes interactive work first, then bulk, in order of arrival.
+/// A worker: takes interactive work first (but a bulk piece after
+/// [`INTERACTIVE_RUN`] in a row), then bulk, in order of arrival.
 fn work_loop(shared: &Shared) {
     loop {
         let job = {
@@ -220,11 +229,21 @@ fn work_loop(shared: &Shared) {
                 return;
             };
             loop {
-                if let Some(job) = waiting
-                    .interactive
-                    .pop_front()
-                    .or_else(|| waiting.bulk.pop_front())
-                {
+                let bulk_turn = waiting.run >= INTERACTIVE_RUN && !waiting.bulk.is_empty();
+                let next = if bulk_turn {
+                    waiting.bulk.pop_front()
+                } else {
+                    waiting.interactive.pop_front().map(|job| {
+                        if !waiting.bulk.is_empty() {
+                            waiting.run += 1;
+                        }
+                        job
+                    })
+                };
+                if bulk_turn || next.is_none() {
+                    waiting.run = 0;
+                }
+                if let Some(job) = next.or_else(|| waiting.bulk.pop_front()) {
                     waiting.evaluations = waiting.evaluations.saturating_sub(job.cost);
                     break job;
                 }
@@ -301,6 +320,10 @@ mod tests {
             ("bulk-2", Class::Bulk),
             ("form-1", Class::Interactive),
             ("form-2", Class::Interactive),
+            ("form-3", Class::Interactive),
+            ("form-4", Class::Interactive),
+            ("form-5", Class::Interactive),
+            ("form-6", Class::Interactive),
         ] {
             let q = Arc::clone(&queue);
             let order = Arc::clone(&order);
@@ -321,9 +344,10 @@ mod tests {
         for t in tasks {
             t.await.unwrap().unwrap();
         }
+        // Forms first, but a batch gets a turn after INTERACTIVE_RUN of them.
         assert_eq!(
             *order.lock().unwrap(),
-            vec!["form-1", "form-2", "bulk-1", "bulk-2"]
+            vec!["form-1", "form-2", "form-3", "form-4", "bulk-1", "form-5", "form-6", "bulk-2"]
         );
     }
 

@@ -57,9 +57,10 @@ fn secrets() {
 
 #[test]
 fn key_management_commands() {
-    // A retire window of 2 s: JWEs live 1 s, requests at most 1 s.
-    let (_dir, path, config) =
-        prepare("jwe_lifetime_seconds = 1\n[limits]\nrequest_timeout_seconds = 1\n");
+    // A retire window of 2 s: JWEs live 1 s, requests at most 1 s, no skew.
+    let (_dir, path, config) = prepare(
+        "jwe_lifetime_seconds = 1\nregistry_clock_skew_seconds = 0\n[limits]\nrequest_timeout_seconds = 1\n",
+    );
     let path = path.to_str().unwrap();
     let domain = [
         "--config",
