@@ -32,7 +32,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-/// A store error (SQLite failure or a poisoned lock). Carries no data.
+/// A store error (an SQLite failure). Carries no data.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database failed.
@@ -41,9 +41,6 @@ pub enum StoreError {
     /// A stored row could not be read back.
     #[error("a stored row is corrupt")]
     Corrupt,
-    /// The connection lock was poisoned by a panic elsewhere.
-    #[error("the store lock is poisoned")]
-    Poisoned,
     /// A JWE of the submission was already used.
     #[error("a JWE was already used")]
     Replayed,
@@ -200,8 +197,14 @@ impl Store {
         })
     }
 
+    /// The connection. A panic while it was held (the servers unwind) left
+    /// no transaction open — a dropped transaction rolls back — so the lock
+    /// is taken over rather than failing every later request.
     fn lock(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
-        self.conn.lock().map_err(|_| StoreError::Poisoned)
+        Ok(self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 
     /// Whether the submission whose JWEs have the ids `jtis` and whose
