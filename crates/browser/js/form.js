@@ -357,7 +357,10 @@ export function protectForm(form, options = {}) {
         return;
       }
       if (e.serverCode === "pseudonym.expired") {
-        // Too late to resend: the next submit pseudonymises afresh.
+        // The registry looks a stored submission up by its JWEs' ids before
+        // any expiry check (a stored one gets its receipt back), so
+        // `expired` means it does not hold this one: the next submit
+        // pseudonymises afresh.
         unconfirmed = undefined;
       }
       throw e;

@@ -3,6 +3,8 @@
 //! others are served, the connection cap holds, and the release profile
 //! unwinds.
 
+#![cfg(test)]
+
 use std::time::Duration;
 
 use axum::http::StatusCode;

@@ -233,12 +233,11 @@ fn work_loop(shared: &Shared) {
                 let next = if bulk_turn {
                     waiting.bulk.pop_front()
                 } else {
-                    waiting.interactive.pop_front().map(|job| {
-                        if !waiting.bulk.is_empty() {
-                            waiting.run += 1;
-                        }
-                        job
-                    })
+                    let job = waiting.interactive.pop_front();
+                    if job.is_some() && !waiting.bulk.is_empty() {
+                        waiting.run += 1;
+                    }
+                    job
                 };
                 if bulk_turn || next.is_none() {
                     waiting.run = 0;
