@@ -468,3 +468,70 @@ async fn readiness_follows_a_full_disk_and_recovers() {
         .unwrap();
     assert_eq!(status, 201);
 }
+
+/// Damaged submissions against the real process: a valid submission (two
+/// JWEs, data) with one deterministic mutation each. None may
+/// answer a 5xx or end the process; every refusal names a code. The suite
+/// sends 300; `PSEUDOFORM_MUTATIONS=N` sends N (an operator's run).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutated_submissions_never_answer_5xx() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), DEFAULT_TYPES);
+    let path = write_config(dir.path(), &config);
+    let registry = Process::start(REGISTRY, &serve_args(&path)).await;
+    let client = reqwest::Client::new();
+    let n = pseudoform_testkit::mutate::count(300);
+    let mut seen: BTreeMap<u16, u32> = BTreeMap::new();
+    let mut valid = Vec::new();
+    // The record each valid submission was stored as: its JWEs in a
+    // damaged copy never make a second one.
+    let mut stored: BTreeMap<u32, i64> = BTreeMap::new();
+    for i in 0..n {
+        // A fresh valid submission every 8 mutations (a stored one's JWEs
+        // in a damaged copy are a replay).
+        if i % 8 == 0 {
+            valid = serde_json::to_vec(&submission(
+                vec![("NGGV", temporary("NGGV")), ("RGG", temporary("RGG"))],
+                &[("diagnose", "C50.9")],
+            ))
+            .unwrap();
+        }
+        let body = pseudoform_testkit::mutate::mutate(&valid, i);
+        let response = client
+            .post(format!("{}/api/submissions", registry.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("mutation {i}: no answer ({e})"));
+        let status = response.status().as_u16();
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        assert!(status < 500, "mutation {i}: {status} {answer}");
+        if status == 201 {
+            let id = answer["recordId"].as_i64().unwrap();
+            assert_eq!(
+                *stored.entry(i / 8).or_insert(id),
+                id,
+                "mutation {i}: stored twice"
+            );
+        } else {
+            assert!(answer["code"].is_string(), "mutation {i}: {answer}");
+        }
+        *seen.entry(status).or_insert(0) += 1;
+    }
+    eprintln!("registry: {n} mutated submissions answered {seen:?}");
+    assert!(seen.len() >= 2, "{seen:?}");
+    assert_eq!(
+        Store::open(&config.database)
+            .unwrap()
+            .record_count()
+            .unwrap(),
+        i64::try_from(stored.len()).unwrap()
+    );
+    let ready = client
+        .get(format!("{}/ready", registry.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+}

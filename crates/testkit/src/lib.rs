@@ -14,6 +14,8 @@
 //!   temporary directory, its recipients, callers and tokens.
 //! - [`registry`]: a real registry on loopback, and submissions for it.
 //! - [`process`]: a server binary as a real process, for the crash tests.
+//! - [`mutate`]: deterministic mutations of valid bodies, for the runs of
+//!   damaged requests against a real server.
 
 // Fixtures, not the code under test: any fault here is a failing test.
 #![allow(
@@ -25,6 +27,7 @@
 
 pub mod jose;
 pub mod keys;
+pub mod mutate;
 pub mod process;
 pub mod registry;
 pub mod ttp;

@@ -290,3 +290,58 @@ async fn readiness_follows_a_full_disk_and_recovers() {
     assert!(pseudoform_ttp::audit::verify(&db).unwrap().ok());
     drop(ttp);
 }
+
+/// Damaged evaluation requests against the real process: a valid single
+/// request and a valid batch, each with one deterministic mutation. None
+/// may answer a 5xx or end the process; every refusal names a code. The
+/// suite sends 300; `PSEUDOFORM_MUTATIONS=N` sends N (an operator's run).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutated_requests_never_answer_5xx() {
+    let (_dir, path, _config) = prepare("");
+    let ttp = Process::start(TTP, &serve_args(path.to_str().unwrap())).await;
+    let client = reqwest::Client::new();
+    let single = serde_json::to_vec(&eval_request(ORG_A, SCOPE_A, "NGGV", "mutated")).unwrap();
+    let batch = serde_json::to_vec(&batch_request(
+        ORG_A,
+        SCOPE_A,
+        &["NGGV", "RGG"],
+        3,
+        "mutated",
+    ))
+    .unwrap();
+    let n = pseudoform_testkit::mutate::count(300);
+    let mut seen: std::collections::BTreeMap<(&str, u16), u32> = Default::default();
+    for i in 0..n {
+        let (endpoint, valid) = if i % 2 == 0 {
+            ("/oprf/eval", &single)
+        } else {
+            ("/v1/evaluate", &batch)
+        };
+        let response = client
+            .post(format!("{}{endpoint}", ttp.base))
+            .bearer_auth(TOKEN_FORM)
+            .header("content-type", "application/json")
+            .body(pseudoform_testkit::mutate::mutate(valid, i))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("mutation {i}: no answer ({e})"));
+        let status = response.status().as_u16();
+        let answer: serde_json::Value = response.json().await.unwrap_or_default();
+        assert!(
+            status < 500,
+            "mutation {i} of {endpoint}: {status} {answer}"
+        );
+        if status != 200 {
+            assert!(answer["code"].is_string(), "mutation {i}: {answer}");
+        }
+        *seen.entry((endpoint, status)).or_insert(0) += 1;
+    }
+    eprintln!("ttp: {n} mutated requests answered {seen:?}");
+    assert!(seen.len() >= 4, "{seen:?}");
+    let ready = client
+        .get(format!("{}/ready", ttp.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+}
