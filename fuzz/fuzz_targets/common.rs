@@ -30,7 +30,7 @@ pub fn fixture() -> &'static Fixture {
         let rsa_public_pem = rsa.public_key_to_pem().unwrap();
         let signing_private_pem = pseudoform_ttp::signing::generate_pem().unwrap().to_vec();
         let signing = pseudoform_ttp::signing::SigningKey::from_pem(&signing_private_pem).unwrap();
-        let signing_public_pem = signing.public_pem().into_bytes();
+        let signing_public_pem = signing.public_pem().as_bytes().to_vec();
         let signing_kid = signing.kid().to_owned();
         let claims = serde_json::json!({
             "subject": "pseudonym:eval:4sHv9XqKz2cB0kC0pS3Ir6dYjHCWbNUu2mJ3wQmJ5QI=",
