@@ -8,12 +8,13 @@ WASM_OPT_FEATURES=(--enable-bulk-memory --enable-nontrapping-float-to-int --enab
 WASM_OPT_FLAGS=(-Oz --converge --strip-debug --strip-producers)
 
 build() {
-  log "build: browser module ($WASM_TARGET, release) -> $PKG_DIR"
-  cargo build --release --target "$WASM_TARGET" -p pseudoform --lib
+  log "build: browser module ($WASM_TARGET, profile wasm) -> $PKG_DIR"
+  # The `wasm` profile (Cargo.toml): size-tuned, panics abort; the servers' `release` unwinds.
+  cargo build --profile wasm --target "$WASM_TARGET" -p pseudoform --lib
   rm -rf "$PKG_DIR"
   mkdir -p "$PKG_DIR"
   wasm-bindgen --target web --out-dir "$PKG_DIR" --out-name pseudoform \
-    "target/$WASM_TARGET/release/pseudoform.wasm"
+    "target/$WASM_TARGET/wasm/pseudoform.wasm"
   local wasm="$PKG_DIR/pseudoform_bg.wasm"
   node_modules/.bin/wasm-opt "${WASM_OPT_FEATURES[@]}" "${WASM_OPT_FLAGS[@]}" -o "$wasm.opt" "$wasm"
   mv "$wasm.opt" "$wasm"

@@ -474,10 +474,6 @@ export function protectForm(form, options = {}) {
       return "stored";
     } catch (error) {
       const outcome = outcomeOf(error);
-      if (outcome === "stored") {
-        succeed(undefined, sent, content);
-        return "stored";
-      }
       if (outcome !== "unknown") pending = undefined;
       if (outcome === "expired") return "expired";
       throw error;

@@ -175,12 +175,12 @@ export function postSubmission(
 ): Promise<Partial<Receipt> | undefined>;
 
 /**
- * What a failed `postSubmission` means for the record: `stored` (an earlier
- * attempt of the same submission was stored), `expired` (not stored and too
- * late to resend: pseudonymise afresh), `refused` (not stored), `unknown`
- * (maybe stored: resend exactly the same submission, never a new one).
+ * What a failed `postSubmission` means for the record: `expired` (not stored
+ * and too late to resend: pseudonymise afresh), `refused` (not stored),
+ * `unknown` (maybe stored: resend exactly the same submission, never a new
+ * one; a stored one is answered with its first receipt).
  */
-export function outcomeOf(error: unknown): "stored" | "expired" | "refused" | "unknown";
+export function outcomeOf(error: unknown): "expired" | "refused" | "unknown";
 
 /** Options of `protectForm`; by default read from the form's data-pseudoform-* attributes. */
 export interface ProtectFormOptions extends Partial<Omit<PseudonymiseOptions, "signal">> {

@@ -18,20 +18,20 @@ export function postSubmission(url, body, { timeoutMs, signal } = {}) {
 
 /**
  * What a failed delivery means for the record:
- * - `stored`: the registry has it (`pseudonym.replayed`: an earlier attempt
- *   of this same submission was stored);
  * - `expired`: not stored, and this submission can no longer be stored (its
  *   record JWE has expired): pseudonymise afresh;
  * - `refused`: not stored (any other 4xx answer): resending the same will
  *   not help;
  * - `unknown`: no answer, a 5xx, a timeout: the registry may have stored
  *   it. Resend exactly the same submission, never a new pseudonymisation
- *   of the same record: the registry stores one submission at most once.
+ *   of the same record: the registry stores one submission at most once and
+ *   answers a resend of a stored one with its first receipt (a 2xx).
+ * A `pseudonym.replayed` refusal means a JWE of this submission belongs to
+ * another stored submission: this one is not stored (`refused`).
  * @type {typeof api.outcomeOf}
  */
 export function outcomeOf(error) {
   const e = /** @type {{ code?: unknown, serverCode?: unknown } | null | undefined} */ (error);
-  if (e?.serverCode === "pseudonym.replayed") return "stored";
   if (e?.serverCode === "pseudonym.expired") return "expired";
   if (e?.code === "registry.rejected" || e?.code === "registry.refused" || e?.code === "registry.rateLimited") {
     return "refused";

@@ -6,9 +6,11 @@
 //! are a record payload ([`RecordClaims`], has `evaluations`) or a single
 //! evaluation ([`EvalClaims`], has `subject`); `version` is the protocol's;
 //! `aud` and `scope` are the registry's; `exp - iat` is at most the
-//! protocol's 300 s (plus the clock skew); the JWE has not expired and was
-//! not issued in the future (30 s of clock skew by default); it holds the
-//! evaluation of the submitted type.
+//! protocol's 300 s (plus the clock skew); it holds the evaluation of the
+//! submitted type. Whether it has expired or was issued in the future (30 s
+//! of clock skew by default) is a separate check, [`Opener::check_time`]:
+//! the receiver first asks the store whether the JWE's `jti` belongs to a
+//! record it already holds (a retry), which is answered whatever the time.
 
 use std::collections::BTreeMap;
 
@@ -43,6 +45,8 @@ pub(crate) struct Opened {
     pub jti: String,
     /// Its `exp`.
     pub exp: i64,
+    /// Its `iat`.
+    pub iat: i64,
 }
 
 impl Opened {
@@ -82,9 +86,9 @@ pub(crate) struct Opener {
 }
 
 impl Opener {
-    /// Decrypts the JWE at `at` of a submission and checks its claims
-    /// at time `now`.
-    pub fn open(&self, jwe: &str, now: i64, at: At) -> Result<Opened, ReceiveError> {
+    /// Decrypts the JWE at `at` of a submission and checks its claims, all
+    /// but their time ([`Opener::check_time`]).
+    pub fn open(&self, jwe: &str, at: At) -> Result<Opened, ReceiveError> {
         let plaintext = self.keys.decrypt(jwe).map_err(|e| match e {
             JweError::Undecryptable => ReceiveError::Undecryptable { at },
             JweError::UnsupportedAlgorithm => ReceiveError::UnsupportedAlgorithm { at },
@@ -130,18 +134,29 @@ impl Opener {
         if exp.saturating_sub(iat) > JWE_LIFETIME_SECONDS.saturating_add(self.skew) {
             return Err(ReceiveError::LifetimeTooLong { at });
         }
-        if exp < now.saturating_sub(self.skew) {
-            return Err(ReceiveError::Expired { at });
-        }
-        if iat > now.saturating_add(self.skew) {
-            return Err(ReceiveError::NotYetValid { at });
-        }
         let jti = match jti {
             Some(jti) if !jti.is_empty() && jti.len() <= MAX_JTI => jti,
             Some(_) => return Err(invalid()),
             None => format!("sha256:{}", hex::encode(Sha256::digest(jwe.as_bytes()))),
         };
-        Ok(Opened { claims, jti, exp })
+        Ok(Opened {
+            claims,
+            jti,
+            exp,
+            iat,
+        })
+    }
+
+    /// Checks the time of the JWE opened at `at` at `now`: not expired,
+    /// not issued in the future, within the clock skew.
+    pub fn check_time(&self, opened: &Opened, now: i64, at: At) -> Result<(), ReceiveError> {
+        if opened.exp < now.saturating_sub(self.skew) {
+            return Err(ReceiveError::Expired { at });
+        }
+        if opened.iat > now.saturating_add(self.skew) {
+            return Err(ReceiveError::NotYetValid { at });
+        }
+        Ok(())
     }
 }
 

@@ -14,6 +14,12 @@
 //! ttp_signing_keys = ["keys/ttp-signing-public.pem"]
 //! accept_unsigned = false
 //!
+//! [limits]   # the defaults
+//! header_timeout_seconds = 10   # also closes idle keep-alive connections
+//! body_timeout_seconds = 10
+//! request_timeout_seconds = 30
+//! max_connections = 1024
+//!
 //! [[keys]]
 //! path = "keys/registry-key.pem"
 //! # kid = "…"   # default: the RFC 7638 thumbprint of the public key
@@ -100,6 +106,10 @@ pub struct RegistryConfig {
     /// are verified all the same.
     #[serde(default)]
     pub accept_unsigned: bool,
+    /// Connection limits and timeouts of the server (`[limits]`; the
+    /// defaults of [`pseudoform_server::Limits`]).
+    #[serde(default)]
+    pub limits: pseudoform_server::Limits,
 }
 
 fn default_listen() -> SocketAddr {
@@ -121,7 +131,9 @@ fn default_skew() -> i64 {
 impl RegistryConfig {
     /// Parses a configuration from TOML text; relative paths stay as they are.
     pub fn from_toml_str(text: &str) -> anyhow::Result<Self> {
-        toml::from_str(text).context("the registry configuration is invalid")
+        let config: Self = toml::from_str(text).context("the registry configuration is invalid")?;
+        config.limits.validate()?;
+        Ok(config)
     }
 
     /// Reads a configuration file; relative paths in it are resolved against

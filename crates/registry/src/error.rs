@@ -359,6 +359,9 @@ pub enum ApiError {
     /// 500 `internal`: the details go to the log.
     #[error("the registry failed; nothing was stored")]
     Internal,
+    /// 503 `server.notReady`: the database cannot be written (`GET /ready`).
+    #[error("the registry is not ready: its database cannot be written")]
+    NotReady,
 }
 
 impl ApiError {
@@ -372,6 +375,7 @@ impl ApiError {
             ApiError::Malformed => "submission.malformed",
             ApiError::InvalidLimit => "query.invalid",
             ApiError::NotFound => "notFound",
+            ApiError::NotReady => "server.notReady",
             ApiError::Internal => "internal",
         }
     }
@@ -385,6 +389,7 @@ impl ApiError {
             ApiError::Unreadable => StatusCode::BAD_REQUEST,
             ApiError::Malformed | ApiError::InvalidLimit => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -16,9 +16,17 @@
 //!   per type. A record JWE is refused there, and a single evaluation's JWE
 //!   as a record ([`ReceiveError::WrongKind`]).
 //!
+//! Before any time check, the JWEs' ids are looked up: a submission the
+//! store already holds (the same JWEs, the same SHA-256 of the whole
+//! submission) is a retry whose answer was lost, and gets the receipt of the
+//! first time — even after its JWEs expired — without storing anything
+//! again; a JWE of another stored submission is a replay
+//! ([`ReceiveError::Replayed`]). Only then are the JWEs' times checked.
+//!
 //! Finally the record, its labels and the JWEs' ids are written in one
 //! transaction; a JWE used before makes the whole submission fail
-//! ([`ReceiveError::Replayed`]).
+//! ([`ReceiveError::Replayed`]), unless it is the same submission stored a
+//! moment before by a concurrent retry, which again gets its receipt.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -27,23 +35,26 @@ use pseudoform_core::PseudonymType;
 use pseudoform_protocol::package::TemporaryPseudonym;
 use pseudoform_protocol::registry::{Receipt, Shape, Submission, SubmittedPseudonym};
 use pseudoform_protocol::{unix_now, OIN_DIGITS};
+use sha2::{Digest, Sha256};
 
 use crate::claims::{evaluation_of, Claims, Opened, Opener, DEFAULT_CLOCK_SKEW};
 use crate::deblind::{decode_blind, labels};
 use crate::error::{At, ReceiveError};
 use crate::jwe::{KeyRing, SignatureKeys};
-use crate::store::{NewPseudonym, Store, StoreError, UsedJwe};
+use crate::store::{NewPseudonym, Store, StoreError, Submitted, UsedJwe};
 use crate::submission::{
     blind_factor_types, check_data, check_envelope, check_required, pseudonym_types,
 };
 
 /// What a submission's pseudonyms became: the labels to store, the current
-/// label of each type for the receipt, and the JWEs used.
+/// label of each type for the receipt, the JWEs used, and the times of each
+/// JWE opened (checked after the store was asked for a retry).
 #[derive(Debug, Default)]
 struct Deblinded {
     stored: Vec<NewPseudonym>,
     receipt: Vec<String>,
     used: BTreeMap<String, i64>,
+    opened: Vec<(At, Opened)>,
 }
 
 impl Deblinded {
@@ -54,10 +65,11 @@ impl Deblinded {
         self.stored.extend(of_type);
     }
 
-    /// Marks a JWE as used until its `exp`.
-    fn used(&mut self, opened: &Opened) {
+    /// Marks the JWE opened at `at` as used until its `exp`.
+    fn used(&mut self, opened: Opened, at: At) {
         let exp = self.used.entry(opened.jti.clone()).or_insert(opened.exp);
         *exp = (*exp).max(opened.exp);
+        self.opened.push((at, opened));
     }
 }
 
@@ -166,8 +178,30 @@ impl Receiver {
         self.receive_at(submission, unix_now())
     }
 
+    /// The receipt a stored submission was answered, if `jtis` and
+    /// `digest` are one the store holds; a replay error if they clash with
+    /// a stored one; `None` if it is new.
+    fn stored_receipt(&self, jtis: &[&str], digest: &str) -> Result<Option<Receipt>, ReceiveError> {
+        let known = self.store.submitted(jtis, digest).map_err(|err| {
+            tracing::error!(error = %err, "reading the submitted JWEs failed");
+            ReceiveError::Storage
+        })?;
+        match known {
+            Submitted::New => Ok(None),
+            Submitted::Conflict => Err(ReceiveError::Replayed),
+            Submitted::Stored(json) => serde_json::from_str(&json).map(Some).map_err(|_| {
+                tracing::error!("a stored receipt is damaged");
+                ReceiveError::Storage
+            }),
+        }
+    }
+
     /// [`Receiver::receive`] at a given time (seconds since the Unix epoch).
     pub fn receive_at(&self, submission: Submission, now: i64) -> Result<Receipt, ReceiveError> {
+        // What makes a retry the same submission: all of it.
+        let digest = serde_json::to_vec(&submission)
+            .map(|bytes| hex::encode(Sha256::digest(bytes)))
+            .map_err(|_| ReceiveError::Storage)?;
         check_envelope(&submission, self.organization(), self.scope())?;
         let shape = submission
             .shape()
@@ -180,34 +214,54 @@ impl Receiver {
                 let blinds = blind_factor_types(blind_factors, &self.allowed)?;
                 check_required(blinds.keys().copied(), &self.required)?;
                 check_data(&submission.data)?;
-                self.open_record(record, &blinds, now)?
+                self.open_record(record, &blinds)?
             }
             Shape::Pseudonyms(pseudonyms) => {
                 let types = pseudonym_types(pseudonyms, &self.allowed)?;
                 check_required(types.iter().copied(), &self.required)?;
                 check_data(&submission.data)?;
-                self.open_pseudonyms(pseudonyms, &types, now)?
+                self.open_pseudonyms(pseudonyms, &types)?
             }
         };
 
+        // A retry of a stored submission, whatever the time: its receipt.
+        let jtis: Vec<&str> = deblinded.used.keys().map(String::as_str).collect();
+        if let Some(receipt) = self.stored_receipt(&jtis, &digest)? {
+            return Ok(receipt);
+        }
+        for (at, opened) in &deblinded.opened {
+            self.opener.check_time(opened, now, *at)?;
+        }
+
         let used: Vec<UsedJwe> = deblinded
             .used
-            .into_iter()
-            .map(|(jti, expires_at)| UsedJwe { jti, expires_at })
+            .iter()
+            .map(|(jti, expires_at)| UsedJwe {
+                jti: jti.clone(),
+                expires_at: *expires_at,
+            })
             .collect();
         let purge_before = now.saturating_sub(self.opener.skew).saturating_sub(60);
+        let receipt_of = |record_id| Receipt {
+            record_id,
+            pseudonyms: deblinded.receipt.clone(),
+        };
+        let receipt_json =
+            |record_id| serde_json::to_string(&receipt_of(record_id)).unwrap_or_default();
         match self.store.insert_record(
             now,
             &submission.data,
             &deblinded.stored,
             &used,
             purge_before,
+            &digest,
+            receipt_json,
         ) {
-            Ok(record_id) => Ok(Receipt {
-                record_id,
-                pseudonyms: deblinded.receipt,
-            }),
-            Err(StoreError::Replayed) => Err(ReceiveError::Replayed),
+            Ok(record_id) => Ok(receipt_of(record_id)),
+            // A concurrent retry of the same submission stored it first.
+            Err(StoreError::Replayed) => self
+                .stored_receipt(&jtis, &digest)?
+                .ok_or(ReceiveError::Replayed),
             Err(err) => {
                 tracing::error!(error = %err, "storing a record failed");
                 Err(ReceiveError::Storage)
@@ -221,9 +275,8 @@ impl Receiver {
         &self,
         record: &str,
         blinds: &BTreeMap<PseudonymType, &str>,
-        now: i64,
     ) -> Result<Deblinded, ReceiveError> {
-        let opened = self.opener.open(record, now, At::Record)?;
+        let opened = self.opener.open(record, At::Record)?;
         let Claims::Record(claims) = &opened.claims else {
             return Err(ReceiveError::WrongKind { at: At::Record });
         };
@@ -247,7 +300,7 @@ impl Receiver {
                 at: At::BlindFactor(*ty),
             });
         }
-        out.used(&opened);
+        out.used(opened, At::Record);
         Ok(out)
     }
 
@@ -256,7 +309,6 @@ impl Receiver {
         &self,
         pseudonyms: &[SubmittedPseudonym],
         types: &[PseudonymType],
-        now: i64,
     ) -> Result<Deblinded, ReceiveError> {
         let packages = pseudonyms
             .iter()
@@ -272,14 +324,14 @@ impl Receiver {
         let mut out = Deblinded::default();
         for (index, (package, ty)) in packages.iter().zip(types).enumerate() {
             let at = At::Pseudonym(index);
-            let opened = self.opener.open(&package.evaluated_output, now, at)?;
+            let opened = self.opener.open(&package.evaluated_output, at)?;
             if opened.is_record() {
                 return Err(ReceiveError::WrongKind { at });
             }
             let evaluated = evaluation_of(&opened.claims, *ty, at)?;
             let blind = decode_blind(&package.blind_factor, at)?;
             out.add(labels(*ty, &evaluated, &blind, at)?);
-            out.used(&opened);
+            out.used(opened, at);
         }
         Ok(out)
     }

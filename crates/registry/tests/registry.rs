@@ -345,9 +345,15 @@ async fn both_jwe_algorithms_and_national_claims() {
     let tp = package(&national_jwe, &r);
     let body = registry.accept(&one("B", tp.clone())).await;
     assert_eq!(labels(&body), v1_labels(&["B"]));
-    // Without jti, the JWE's hash guards against its replay.
+    // Without jti, the JWE's hash guards against its replay; the same
+    // submission again is a retry, answered as the first time.
+    assert_eq!(registry.accept(&one("B", tp.clone())).await, body);
     registry
-        .refuse(&one("B", tp), 409, "pseudonym.replayed")
+        .refuse(
+            &submission(vec![("B", tp)], &[("diagnose", "other")]),
+            409,
+            "pseudonym.replayed",
+        )
         .await;
 
     // A JWE without kid is tried against every key.
@@ -488,9 +494,17 @@ async fn claims_for_another_recipient_expired_or_future_are_refused() {
 async fn replay_is_refused_and_a_failed_submission_stores_nothing() {
     let registry = Registry::start().await;
     let tp = temporary("NGG");
-    registry.accept(&one("NGG", tp.clone())).await;
+    let first = registry.accept(&one("NGG", tp.clone())).await;
+    // A retry (the answer was lost) gets the same receipt, stores nothing.
+    assert_eq!(registry.accept(&one("NGG", tp.clone())).await, first);
+    assert_eq!(registry.count().await, 1);
+    // The JWE in another submission is a replay.
     registry
-        .refuse(&one("NGG", tp), 409, "pseudonym.replayed")
+        .refuse(
+            &submission(vec![("NGG", tp)], &[("diagnose", "C50.9")]),
+            409,
+            "pseudonym.replayed",
+        )
         .await;
 
     // Two pseudonyms, the second tampered: the first's JWE is not used up.
@@ -905,4 +919,72 @@ async fn dutch_identifying_field_names_are_refused() {
             )
             .await;
     }
+}
+
+/// A retry long after the JWE expired (the registry was down, the form
+/// kept the submission): the same receipt, nothing stored twice; a
+/// submission that was never stored is refused as expired. The receiver's
+/// clock is given (`receive_at`), so no test waits out a JWE's lifetime.
+#[test]
+fn a_retry_after_expiry_gets_the_first_receipt() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = pseudoform_testkit::registry::config(dir.path(), DEFAULT_TYPES);
+    let receiver = pseudoform_registry::Receiver::from_config(&config).unwrap();
+    let now = pseudoform_protocol::unix_now();
+    let stored = one("NGGV", temporary("NGGV"));
+    let receipt = receiver.receive_at(stored.clone(), now).unwrap();
+    let later = now + 3600;
+    assert_eq!(receiver.receive_at(stored, later).unwrap(), receipt);
+    assert_eq!(receiver.store().record_count().unwrap(), 1);
+    let never_stored = one("NGGV", temporary("NGGV"));
+    assert!(matches!(
+        receiver.receive_at(never_stored, later),
+        Err(pseudoform_registry::ReceiveError::Expired {
+            at: pseudoform_registry::error::At::Pseudonym(0)
+        })
+    ));
+    assert_eq!(receiver.store().record_count().unwrap(), 1);
+}
+
+/// Issue 10, item 1: a JWE with an empty IV (anyone can build one with the
+/// registry's public key) once reached an assertion under josekit and, with
+/// the old `panic = "abort"` profile, ended the registry. Its parts are now
+/// checked before any cryptography: a 422 like any undecryptable JWE, and
+/// the registry goes on serving.
+#[tokio::test]
+async fn malformed_jwe_parts_are_refused_before_any_crypto() {
+    let registry = Registry::start().await;
+    let r = random_blind();
+    let claims = eval_claims(
+        "GG",
+        &subject(&server_key_v1(), &blind_vector(&vector("GG"), &r)),
+    );
+    let good = jwe(&claims, oaep256(), recipient_a());
+    let with_part = |index: usize, part: String| {
+        let mut parts: Vec<String> = good.split('.').map(str::to_owned).collect();
+        parts[index] = part;
+        parts.join(".")
+    };
+    let b64 = |n: usize| base64ct::Base64UrlUnpadded::encode_string(&vec![9u8; n]);
+    for bad in [
+        with_part(2, String::new()),           // the empty IV of the issue
+        with_part(2, b64(11)),                 // IV one byte short
+        with_part(2, b64(64)),                 // IV far too long
+        with_part(4, b64(15)),                 // tag one byte short
+        with_part(4, String::new()),           // no tag
+        with_part(1, b64(255)),                // encrypted key shorter than the modulus
+        with_part(1, String::new()),           // no encrypted key
+        with_part(3, String::new()),           // no ciphertext
+        with_part(2, format!("{}=", b64(12))), // padded
+    ] {
+        registry
+            .refuse(
+                &one("GG", package(&bad, &r)),
+                422,
+                "pseudonym.undecryptable",
+            )
+            .await;
+    }
+    // Still serving, and the untouched JWE is accepted.
+    registry.accept(&one("GG", package(&good, &r))).await;
 }

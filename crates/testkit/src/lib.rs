@@ -13,6 +13,9 @@
 //! - [`ttp`]: a real TTP on loopback with its SQLite database in a
 //!   temporary directory, its recipients, callers and tokens.
 //! - [`registry`]: a real registry on loopback, and submissions for it.
+//! - [`process`]: a server binary as a real process, for the crash tests.
+//! - [`mutate`]: deterministic mutations of valid bodies, for the runs of
+//!   damaged requests against a real server.
 
 // Fixtures, not the code under test: any fault here is a failing test.
 #![allow(
@@ -24,6 +27,8 @@
 
 pub mod jose;
 pub mod keys;
+pub mod mutate;
+pub mod process;
 pub mod registry;
 pub mod ttp;
 pub mod vectors;

@@ -227,6 +227,7 @@ pub fn config(dir: &Path, types: &[&str]) -> RegistryConfig {
         clock_skew_seconds: 30,
         ttp_signing_keys: vec![signing_path],
         accept_unsigned: false,
+        limits: Default::default(),
     }
 }
 

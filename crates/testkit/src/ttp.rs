@@ -45,7 +45,6 @@ pub fn config_text(extra_global: &str) -> String {
 database = "ttp.sqlite"
 master_key_file = "master.key"
 signing_key = "signing.pem"
-key_refresh_seconds = 0
 {extra_global}
 
 [rate_limit]

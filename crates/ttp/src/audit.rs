@@ -34,6 +34,8 @@ use crate::keys::open_database;
 const QUEUE: usize = 4096;
 /// Most rows committed in one transaction.
 const MAX_BATCH: usize = 1024;
+/// Bytes a readiness probe writes ([`AuditLog::probe`]).
+const PROBE_BYTES: i64 = 256 * 1024;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS audit_log (
@@ -54,6 +56,11 @@ CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TABLE IF NOT EXISTS audit_probe (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    time_ms INTEGER NOT NULL,
+    pad BLOB NOT NULL
+);
 ";
 
 /// One audited request.
@@ -212,7 +219,9 @@ impl StoredRow {
 
 #[derive(Debug)]
 struct Entry {
-    event: AuditEvent,
+    /// The row; `None` for a readiness probe ([`AuditLog::probe`]), which
+    /// writes `audit_probe` instead of a row.
+    event: Option<AuditEvent>,
     ack: Option<oneshot::Sender<bool>>,
 }
 
@@ -279,9 +288,9 @@ fn write_batch(conn: &mut Connection, batch: &[Entry]) -> anyhow::Result<()> {
             "INSERT INTO audit_log (id, time_ms, endpoint, caller, organization, scope, types, total,
              key_versions, status, outcome, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         )?;
-        for entry in batch {
+        for event in batch.iter().filter_map(|entry| entry.event.as_ref()) {
             id += 1;
-            let row = StoredRow::from_event(id, &entry.event);
+            let row = StoredRow::from_event(id, event);
             let hash = row.chain_hash(&previous);
             insert.execute(params![
                 row.id,
@@ -300,6 +309,14 @@ fn write_batch(conn: &mut Connection, batch: &[Entry]) -> anyhow::Result<()> {
             previous = hash;
         }
     }
+    if batch.iter().any(|entry| entry.event.is_none()) {
+        // Larger than a full batch of rows: a probe that commits means
+        // rows would too.
+        tx.execute(
+            "INSERT OR REPLACE INTO audit_probe (id, time_ms, pad) VALUES (1, ?1, zeroblob(?2))",
+            params![pseudoform_protocol::unix_now_millis(), PROBE_BYTES],
+        )?;
+    }
     tx.commit()?;
     Ok(())
 }
@@ -312,7 +329,7 @@ impl AuditLog {
         if self
             .tx
             .send(Entry {
-                event,
+                event: Some(event),
                 ack: Some(ack),
             })
             .await
@@ -323,9 +340,27 @@ impl AuditLog {
         done.await.unwrap_or(false)
     }
 
+    /// Commits a probe through the writer, as a row would be (readiness):
+    /// `false` if the writer is gone or the write failed.
+    pub async fn probe(&self) -> bool {
+        let (ack, done) = oneshot::channel();
+        let entry = Entry {
+            event: None,
+            ack: Some(ack),
+        };
+        if self.tx.send(entry).await.is_err() {
+            return false;
+        }
+        done.await.unwrap_or(false)
+    }
+
     /// Queues `event` without waiting for the commit (refused requests).
     pub async fn record_detached(&self, event: AuditEvent) {
-        if self.tx.send(Entry { event, ack: None }).await.is_err() {
+        let entry = Entry {
+            event: Some(event),
+            ack: None,
+        };
+        if self.tx.send(entry).await.is_err() {
             tracing::error!("audit writer is gone; a refused request was not audited");
         }
     }

@@ -1,7 +1,7 @@
 //! Problem answers of the TTP: every refusal is an [`ApiError`], which
 //! answers as an HTTP status, a [`pseudoform_protocol::ErrorBody`] and the
 //! headers some statuses need (`WWW-Authenticate` on 401, `Retry-After` on
-//! 429).
+//! 429 and on a 503 of the evaluation queue).
 //!
 //! Messages are fixed sentences (limits are formatted from their
 //! constants): no error ever repeats a request value. A `field` names a
@@ -150,6 +150,18 @@ pub enum ApiError {
         /// Seconds for `Retry-After`.
         retry_after: u64,
     },
+    /// 503 `server.overloaded`: the evaluation queue is full, or the
+    /// request waited in it too long ([`crate::queue`]); retry after the
+    /// given seconds.
+    #[error("the TTP is busy; retry after the given seconds")]
+    Overloaded {
+        /// Seconds for `Retry-After`.
+        retry_after: u64,
+    },
+    /// 503 `server.notReady`: the audit log cannot be written or the keys
+    /// cannot be read (`GET /ready`).
+    #[error("the TTP is not ready: its audit log or its keys are unavailable")]
+    NotReady,
     /// 404 `notFound`: no such endpoint.
     #[error("no such endpoint")]
     NotFound,
@@ -191,6 +203,8 @@ impl ApiError {
             SameVersion => "rekey.sameVersion",
             VersionNotActive { .. } => "keyVersion.notActive",
             OverBurst | RateLimited { .. } => "rateLimited",
+            Overloaded { .. } => "server.overloaded",
+            NotReady => "server.notReady",
             NotFound => "notFound",
             MethodNotAllowed => "methodNotAllowed",
             Internal => "internal",
@@ -211,6 +225,7 @@ impl ApiError {
             OverBurst | RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Overloaded { .. } | NotReady => StatusCode::SERVICE_UNAVAILABLE,
             // The request does not have the shape, values or limits required.
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         }
@@ -237,10 +252,12 @@ impl ApiError {
         }
     }
 
-    /// Seconds for `Retry-After` (429 only).
+    /// Seconds for `Retry-After` (429 and 503).
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            ApiError::RateLimited { retry_after } => Some(*retry_after),
+            ApiError::RateLimited { retry_after } | ApiError::Overloaded { retry_after } => {
+                Some(*retry_after)
+            }
             _ => None,
         }
     }

@@ -33,6 +33,7 @@ use crate::error::ApiError;
 use crate::evaluation::{self, Audience, Item};
 use crate::extract::{ApiJson, Authenticated};
 use crate::keys::DomainKeys;
+use crate::queue::{Class, CHUNK_EVALUATIONS};
 use crate::state::{AppState, RecipientState};
 
 type Shared = State<Arc<AppState>>;
@@ -144,23 +145,48 @@ async fn keys_of(
         })
 }
 
-/// Runs `work` on the rayon pool with the JWEs' audience, the recipient's
-/// keys (recorded in `draft`) and the time of issue.
+/// Runs the pieces of `works` (cost, work) in the evaluation queue as
+/// `class`, each with the JWEs' audience, the recipient's keys as they are
+/// when the piece starts (read there, so that a rotation or retirement
+/// counts from the next piece on; the first piece's versions are recorded
+/// in `draft`) and the time of issue.
 async fn evaluate_for<T, F>(
     to: &Admitted<'_>,
     draft: &mut AuditDraft,
-    work: F,
-) -> Result<T, ApiError>
+    class: Class,
+    works: Vec<(usize, F)>,
+) -> Result<Vec<T>, ApiError>
 where
     T: Send + 'static,
     F: FnOnce(&Audience<'_>, &DomainKeys, i64) -> Result<T, ApiError> + Send + 'static,
 {
-    let keys = keys_of(to.state, &to.recipient).await?;
-    draft.key_versions(keys.version_numbers());
-    let iat = pseudoform_protocol::unix_now();
-    let recipient = Arc::clone(&to.recipient);
-    let signer = Arc::clone(&to.state.signing_key);
-    evaluation::run(move || work(&Audience::of(&recipient, &signer), &keys, iat)).await
+    let lifetime = to.state.jwe_lifetime;
+    let pieces = works
+        .into_iter()
+        .map(|(cost, work)| {
+            let recipient = Arc::clone(&to.recipient);
+            let signer = Arc::clone(&to.state.signing_key);
+            let cache = Arc::clone(&to.state.keys);
+            let piece = move || {
+                let keys = cache
+                    .load(&recipient.organization, &recipient.scope)
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "key domain unavailable");
+                        ApiError::Internal
+                    })?;
+                let iat = pseudoform_protocol::unix_now();
+                let audience = Audience::of(&recipient, &signer, lifetime);
+                // The versions are audited whether the work succeeds or not.
+                Ok((keys.version_numbers(), work(&audience, &keys, iat)))
+            };
+            (cost, piece)
+        })
+        .collect();
+    let results = to.state.queue.run_all(class, pieces).await?;
+    if let Some((versions, _)) = results.first() {
+        draft.key_versions(versions.clone());
+    }
+    results.into_iter().map(|(_, result)| result).collect()
 }
 
 /// `POST /oprf/eval`: one blinded element, the national request.
@@ -181,10 +207,13 @@ impl Evaluating for EvalRequest {
             element: self.encrypted_personal_id,
             field: "encryptedPersonalId".into(),
         };
-        let jwe = evaluate_for(&to, draft, move |audience, keys, iat| {
+        let work = move |audience: &Audience<'_>, keys: &DomainKeys, iat| {
             evaluation::single(audience, keys, &item, iat)
-        })
-        .await?;
+        };
+        let jwe = evaluate_for(&to, draft, Class::Interactive, vec![(1, work)])
+            .await?
+            .pop()
+            .ok_or(ApiError::Internal)?;
         Ok(Json(EvalResponse { jwe }).into_response())
     }
 
@@ -243,12 +272,44 @@ impl Evaluating for BatchRequest {
 
     async fn answer(self, to: Admitted<'_>, draft: &mut AuditDraft) -> Result<Response, ApiError> {
         let records = batch_items(&to.recipient, self.records, draft)?;
+        // Cheap syntax check first, in order, so the error names the first bad item.
+        for item in records.iter().flatten() {
+            evaluation::decode(&item.element, &item.field)?;
+        }
         to.caller.take(draft.total())?;
-        let jwes = evaluate_for(&to, draft, move |audience, keys, iat| {
-            evaluation::batch(audience, keys, &records, iat)
-        })
-        .await?;
-        let records = jwes.into_iter().map(|jwe| RecordResult { jwe }).collect();
+        // One record is what a form sends: interactive. Larger batches are
+        // bulk work, cut into chunks of about CHUNK_EVALUATIONS evaluations.
+        let class = if records.len() == 1 {
+            Class::Interactive
+        } else {
+            Class::Bulk
+        };
+        let mut chunks: Vec<(usize, Vec<Vec<Item>>)> = Vec::new();
+        for record in records {
+            let cost = record.len();
+            match chunks.last_mut() {
+                Some((n, chunk)) if *n + cost <= CHUNK_EVALUATIONS => {
+                    *n += cost;
+                    chunk.push(record);
+                }
+                _ => chunks.push((cost, vec![record])),
+            }
+        }
+        let works = chunks
+            .into_iter()
+            .map(|(cost, chunk)| {
+                let work = move |audience: &Audience<'_>, keys: &DomainKeys, iat| {
+                    evaluation::records(audience, keys, &chunk, iat)
+                };
+                (cost, work)
+            })
+            .collect();
+        let jwes = evaluate_for(&to, draft, class, works).await?;
+        let records = jwes
+            .into_iter()
+            .flatten()
+            .map(|jwe| RecordResult { jwe })
+            .collect();
         Ok(Json(BatchResponse { records }).into_response())
     }
 
@@ -284,8 +345,29 @@ impl Evaluating for RekeyRequest {
         let to_key = version(self.to_version, "toVersion")?;
         let factor = evaluation::rekey_factor(from, to_key)?;
         to.caller.take(draft.total())?;
-        let elements = self.blinded_pseudonyms;
-        let elements = evaluation::run(move || evaluation::rekey(&factor, &elements)).await?;
+        // Bulk work, in chunks; the error of a bad element names it.
+        let factor = Arc::new(factor);
+        let mut works = Vec::new();
+        let mut elements = self.blinded_pseudonyms.into_iter();
+        let mut offset = 0;
+        loop {
+            let chunk: Vec<String> = elements.by_ref().take(CHUNK_EVALUATIONS).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            let (factor, start) = (Arc::clone(&factor), offset);
+            offset += chunk.len();
+            let cost = chunk.len();
+            works.push((cost, move || evaluation::rekey(&factor, &chunk, start)));
+        }
+        let elements = to
+            .state
+            .queue
+            .run_all(Class::Bulk, works)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
         Ok(Json(RekeyResponse { elements }).into_response())
     }
 
@@ -343,9 +425,20 @@ pub async fn signing_keys(State(state): Shared) -> Response {
     Json(serde_json::json!({ "keys": [state.signing_key.public_jwk()] })).into_response()
 }
 
-/// `GET /health`.
+/// `GET /health`: liveness — the process answers.
 pub async fn health() -> Response {
     Json(BTreeMap::from([("status", "ok")])).into_response()
+}
+
+/// `GET /ready`: readiness — 200 while the audit log can be written and
+/// the keys read, else 503 `server.notReady` (a load balancer sends no
+/// evaluations to a TTP that would refuse them all).
+pub async fn ready(State(state): Shared) -> Response {
+    if state.ready().await {
+        Json(BTreeMap::from([("status", "ready")])).into_response()
+    } else {
+        ApiError::NotReady.into_response()
+    }
 }
 
 /// Any other path.

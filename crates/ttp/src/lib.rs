@@ -13,7 +13,9 @@
 //! - `GET /v1/policy` — the types a recipient may receive and its key version;
 //! - `GET /v1/signing-keys` — the JWKS of the key that signs every JWE's claims;
 //! - `POST /v1/rekey` — moves blinded pseudonyms between key versions;
-//! - `GET /health`.
+//! - `GET /health` — liveness: the process answers;
+//! - `GET /ready` — readiness: the audit log can be written and the keys
+//!   read (503 otherwise).
 //!
 //! Modules, one concern each: [`config`] (the TOML file), [`keys`] (key
 //! versions, encryption at rest, cache), [`signing`] (the signature on the
@@ -21,10 +23,13 @@
 //! limits), [`admission`] (who may ask what of which recipient), [`audit`]
 //! (hash-chained log and the draft of a request's row), [`evaluation`] (the
 //! CPU work), [`extract`] (the JSON body and the caller of a request),
-//! [`handlers`] (the endpoints), [`state`], [`error`] (the problem answers).
+//! [`handlers`] (the endpoints), [`queue`] (admission control of the CPU
+//! work), [`state`], [`error`] (the problem answers).
 //!
 //! Embedding: [`app`] gives an [`axum::Router`]; [`serve`] runs it on a
-//! listener until Ctrl-C/SIGTERM, [`serve_with_shutdown`] until a future ends.
+//! listener until Ctrl-C/SIGTERM, [`serve_with_shutdown`] until a future ends,
+//! both with the connection limits and timeouts of [`TtpConfig::limits`]
+//! (`pseudoform_server`).
 
 pub mod admission;
 pub mod audit;
@@ -36,6 +41,7 @@ pub mod extract;
 pub mod handlers;
 pub mod jwe;
 pub mod keys;
+pub mod queue;
 pub mod signing;
 pub mod state;
 
@@ -47,6 +53,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue, Method, Request};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -91,12 +98,16 @@ fn build(config: &TtpConfig) -> anyhow::Result<(Router, JoinHandle<()>)> {
         .route("/v1/signing-keys", get(handlers::signing_keys))
         .route(RekeyRequest::PATH, post(handlers::audited::<RekeyRequest>))
         .route("/health", get(handlers::health))
+        .route("/ready", get(handlers::ready))
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .with_state(Arc::new(state))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(cors)
-        .layer(trace);
+        .layer(cors);
+    let router = pseudoform_server::harden(router, &config.limits, || {
+        error::ApiError::Internal.into_response()
+    })
+    .layer(trace);
     Ok((router, audit_thread))
 }
 
@@ -127,8 +138,7 @@ where
     if let Ok(address) = listener.local_addr() {
         tracing::info!(%address, "pseudoform-ttp listening");
     }
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
+    pseudoform_server::serve(listener, router, &config.limits, shutdown)
         .await
         .context("server failed")?;
     let joined = tokio::task::spawn_blocking(move || audit_thread.join());

@@ -1,6 +1,6 @@
 //! The running TTP's shared state, built once from a [`TtpConfig`]:
-//! recipients with their loaded public keys, callers, the key cache and the
-//! audit log.
+//! recipients with their loaded public keys, callers, the key cache, the
+//! evaluation queue and the audit log.
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
@@ -16,6 +16,7 @@ use crate::auth::Callers;
 use crate::config::TtpConfig;
 use crate::jwe::RecipientKey;
 use crate::keys::{DomainKeys, KeyCache, KeyStore, MasterKey};
+use crate::queue::EvalQueue;
 use crate::signing::SigningKey;
 
 /// A configured recipient, ready to serve.
@@ -52,6 +53,10 @@ pub struct AppState {
     pub all_origins: Vec<String>,
     /// `Access-Control-Max-Age`.
     pub cors_max_age: Duration,
+    /// The bounded queue of the CPU work.
+    pub queue: EvalQueue,
+    /// Seconds from a JWE's `iat` to its `exp`.
+    pub jwe_lifetime: i64,
 }
 
 impl AppState {
@@ -109,10 +114,7 @@ impl AppState {
             // Fails early on a wrong master key or a damaged database.
             store.load(&r.organization, &r.scope)?;
         }
-        let keys = Arc::new(KeyCache::new(
-            store,
-            Duration::from_secs(config.key_refresh_seconds),
-        ));
+        let keys = Arc::new(KeyCache::new(store));
         let (audit, audit_thread) = audit::open(&config.database)?;
         let state = AppState {
             recipients,
@@ -122,6 +124,8 @@ impl AppState {
             audit,
             all_origins,
             cors_max_age: Duration::from_secs(config.cors_max_age_seconds),
+            queue: EvalQueue::start(&config.queue)?,
+            jwe_lifetime: config.jwe_lifetime_seconds,
         };
         Ok((state, audit_thread))
     }
@@ -133,20 +137,34 @@ impl AppState {
             .cloned()
     }
 
-    /// The keys of a recipient's domain (made on first use), without
-    /// blocking the executor.
+    /// The keys of a recipient's domain as they are now (made on first
+    /// use), without blocking the executor.
     pub async fn domain_keys(
         &self,
         organization: &str,
         scope: &str,
     ) -> anyhow::Result<Arc<DomainKeys>> {
-        if let Some(keys) = self.keys.cached(organization, scope) {
-            return Ok(keys);
-        }
         let cache = Arc::clone(&self.keys);
         let (org, scope) = (organization.to_owned(), scope.to_owned());
         tokio::task::spawn_blocking(move || cache.load(&org, &scope))
             .await
             .map_err(|e| anyhow!("key loading task failed: {e}"))?
+    }
+
+    /// Whether the TTP can serve evaluations now: the key store can be read
+    /// and the audit log written (a probe row is committed). Off the
+    /// executor; `false` with the reason logged.
+    pub async fn ready(&self) -> bool {
+        let cache = Arc::clone(&self.keys);
+        let keys = tokio::task::spawn_blocking(move || cache.epoch()).await;
+        if !matches!(keys, Ok(Ok(_))) {
+            tracing::warn!("not ready: the key store cannot be read");
+            return false;
+        }
+        if !self.audit.probe().await {
+            tracing::warn!("not ready: the audit log cannot be written");
+            return false;
+        }
+        true
     }
 }
