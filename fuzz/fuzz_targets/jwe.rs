@@ -26,7 +26,9 @@ fn rings() -> &'static (KeyRing, SignatureKeys) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&selector, rest)) = data.split_first() else { return };
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
     let (keys, pins) = rings();
     match selector % 4 {
         0 => {
@@ -37,9 +39,14 @@ fuzz_target!(|data: &[u8]| {
         1 | 2 => {
             // One part of a valid JWE replaced: as base64url of the bytes,
             // or as the text itself.
-            let mut parts: Vec<String> =
-                common::fixture().valid_jwe.split('.').map(str::to_owned).collect();
-            let Some((&which, bytes)) = rest.split_first() else { return };
+            let mut parts: Vec<String> = common::fixture()
+                .valid_jwe
+                .split('.')
+                .map(str::to_owned)
+                .collect();
+            let Some((&which, bytes)) = rest.split_first() else {
+                return;
+            };
             let index = usize::from(which) % parts.len();
             parts[index] = if selector % 4 == 1 {
                 Base64UrlUnpadded::encode_string(bytes)
@@ -53,7 +60,8 @@ fuzz_target!(|data: &[u8]| {
         }
         _ => {
             if let Ok(pseudoform_registry::jwe::Plaintext::Signed(claims)) = pins.verify(rest) {
-                let _ = serde_json::from_slice::<pseudoform_protocol::claims::RecordClaims>(&claims);
+                let _ =
+                    serde_json::from_slice::<pseudoform_protocol::claims::RecordClaims>(&claims);
             }
             let _ = serde_json::from_slice::<pseudoform_protocol::claims::EvalClaims>(rest);
             let _ = serde_json::from_slice::<pseudoform_protocol::claims::RecordClaims>(rest);

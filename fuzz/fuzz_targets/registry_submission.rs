@@ -35,7 +35,9 @@ fn receiver() -> &'static Receiver {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&selector, rest)) = data.split_first() else { return };
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
     let body: Vec<u8> = if selector % 2 == 0 {
         rest.to_vec()
     } else {
@@ -59,7 +61,9 @@ fuzz_target!(|data: &[u8]| {
         }))
         .unwrap()
     };
-    let Ok(submission) = serde_json::from_slice::<Submission>(&body) else { return };
+    let Ok(submission) = serde_json::from_slice::<Submission>(&body) else {
+        return;
+    };
     match receiver().receive_at(submission, 4102444750) {
         Ok(_) | Err(ReceiveError::Storage) => {}
         Err(e) => assert!(

@@ -62,7 +62,9 @@ may_rekey = true
             .enable_all()
             .build()
             .unwrap();
-        let router = runtime.block_on(async { pseudoform_ttp::app(config) }).unwrap();
+        let router = runtime
+            .block_on(async { pseudoform_ttp::app(config) })
+            .unwrap();
         Server {
             runtime,
             router,
@@ -72,7 +74,9 @@ may_rekey = true
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&selector, body)) = data.split_first() else { return };
+    let Some((&selector, body)) = data.split_first() else {
+        return;
+    };
     let path = ["/oprf/eval", "/v1/evaluate", "/v1/rekey"][usize::from(selector) % 3];
     let server = server();
     let request = Request::post(path)
@@ -86,5 +90,8 @@ fuzz_target!(|data: &[u8]| {
         .block_on(async move { router.oneshot(request).await })
         .unwrap()
         .status();
-    assert!(status.as_u16() < 500, "{path} answered {status} to a bad body");
+    assert!(
+        status.as_u16() < 500,
+        "{path} answered {status} to a bad body"
+    );
 });
