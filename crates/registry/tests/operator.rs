@@ -16,6 +16,7 @@ use pseudoform_protocol::registry::Submission;
 use pseudoform_registry::rekey::Rekey;
 use pseudoform_registry::store::Store;
 use pseudoform_registry::RegistryConfig;
+use pseudoform_testkit::disk::Tmpfs;
 use pseudoform_testkit::process::Process;
 use pseudoform_testkit::registry::*;
 use pseudoform_testkit::ttp::*;
@@ -376,48 +377,14 @@ async fn rotation_and_retire_under_load_keep_every_identity_linkable() {
     );
 }
 
-/// Mounts a tmpfs of `megabytes` at `dir`; `false` when this machine does
-/// not allow it (not root, no mount).
-fn mount_tmpfs(dir: &std::path::Path, megabytes: u32) -> bool {
-    std::fs::create_dir_all(dir).unwrap();
-    std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
-        .arg(dir)
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// Fills the file system of `dir` until it has no space left.
-fn fill(dir: &std::path::Path) -> std::path::PathBuf {
-    use std::io::Write;
-    let path = dir.join("filler");
-    let mut file = std::fs::File::create(&path).unwrap();
-    let block = vec![0u8; 64 * 1024];
-    while file.write_all(&block).is_ok() {}
-    let small = [0u8; 512];
-    while file.write_all(&small).is_ok() {}
-    let _ = file.sync_all();
-    path
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_follows_a_full_disk_and_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let disk = dir.path().join("disk");
-    if !mount_tmpfs(&disk, 8) {
+    let Some(tmpfs) = Tmpfs::mount(&disk, 8) else {
         eprintln!("SKIPPED readiness_follows_a_full_disk_and_recovers: cannot mount a tmpfs here (needs root)");
         return;
-    }
-    struct Unmount(std::path::PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount")
-                .arg("-l")
-                .arg(&self.0)
-                .status();
-        }
-    }
-    let _unmount = Unmount(disk.clone());
+    };
     let mut config = config(dir.path(), DEFAULT_TYPES);
     config.database = disk.join("registry.sqlite");
     let path = write_config(dir.path(), &config);
@@ -433,7 +400,7 @@ async fn readiness_follows_a_full_disk_and_recovers() {
     assert_eq!(status, 201);
     assert_eq!(status_of(format!("{}/ready", registry.base)).await, 200);
 
-    let filler = fill(&disk);
+    let filler = tmpfs.fill();
     let mut refused = false;
     for _ in 0..2000 {
         match post(&client, &registry.base, &one("NGGV", temporary("NGGV"))).await {
@@ -458,7 +425,7 @@ async fn readiness_follows_a_full_disk_and_recovers() {
     assert_eq!(status, 201);
 
     // Full again, a crash, space freed: a restart recovers.
-    let filler = fill(&disk);
+    let filler = tmpfs.fill();
     registry.kill();
     std::fs::remove_file(&filler).unwrap();
     let registry = Process::start(REGISTRY, &serve_args(&path)).await;

@@ -14,6 +14,7 @@
 //!   temporary directory, its recipients, callers and tokens.
 //! - [`registry`]: a real registry on loopback, and submissions for it.
 //! - [`process`]: a server binary as a real process, for the crash tests.
+//! - [`disk`]: a tmpfs to fill, for the full-disk tests.
 //! - [`mutate`]: deterministic mutations of valid bodies, for the runs of
 //!   damaged requests against a real server.
 
@@ -25,6 +26,7 @@
     clippy::panic
 )]
 
+pub mod disk;
 pub mod jose;
 pub mod keys;
 pub mod mutate;

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use pseudoform_testkit::disk::Tmpfs;
 use pseudoform_testkit::process::Process;
 use pseudoform_testkit::ttp::*;
 use rusqlite::Connection;
@@ -176,48 +177,14 @@ async fn a_slow_client_is_dropped_while_others_are_served() {
     assert!(closed.is_ok(), "the half-sent request was not dropped");
 }
 
-/// Mounts a tmpfs of `megabytes` at `dir`; `false` when this machine does
-/// not allow it (not root, no mount).
-fn mount_tmpfs(dir: &std::path::Path, megabytes: u32) -> bool {
-    std::fs::create_dir_all(dir).unwrap();
-    std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
-        .arg(dir)
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// Fills the file system of `dir` until it has no space left.
-fn fill(dir: &std::path::Path) -> std::path::PathBuf {
-    use std::io::Write;
-    let path = dir.join("filler");
-    let mut file = std::fs::File::create(&path).unwrap();
-    let block = vec![0u8; 64 * 1024];
-    while file.write_all(&block).is_ok() {}
-    let small = [0u8; 512];
-    while file.write_all(&small).is_ok() {}
-    let _ = file.sync_all();
-    path
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_follows_a_full_disk_and_recovers() {
     let (dir, path, _config) = prepare("");
     let disk = dir.path().join("disk");
-    if !mount_tmpfs(&disk, 8) {
+    let Some(tmpfs) = Tmpfs::mount(&disk, 8) else {
         eprintln!("SKIPPED readiness_follows_a_full_disk_and_recovers: cannot mount a tmpfs here (needs root)");
         return;
-    }
-    struct Unmount(std::path::PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount")
-                .arg("-l")
-                .arg(&self.0)
-                .status();
-        }
-    }
-    let _unmount = Unmount(disk.clone());
+    };
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(
         &path,
@@ -243,7 +210,7 @@ async fn readiness_follows_a_full_disk_and_recovers() {
     );
     assert_eq!(status_of(format!("{}/ready", ttp.base)).await, 200);
 
-    let filler = fill(&disk);
+    let filler = tmpfs.fill();
     // Evaluations fail closed once the audit log cannot grow.
     let mut refused = false;
     for i in 0..2000 {
@@ -272,7 +239,7 @@ async fn readiness_follows_a_full_disk_and_recovers() {
     );
 
     // A crash with the disk full again, then space freed: a restart recovers.
-    let filler = fill(&disk);
+    let filler = tmpfs.fill();
     ttp.kill();
     std::fs::remove_file(&filler).unwrap();
     let ttp = Process::start(TTP, &serve_args(&path)).await;
