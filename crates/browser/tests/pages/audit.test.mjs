@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { fillForm, launch, submitForm } from "./support.mjs";
+import { fillForm, launch, submitExample, submitForm } from "./support.mjs";
 import { ROOT, startChain } from "./chain.mjs";
 import { generateIdentities, needlesOf } from "./identities.mjs";
 import { PSEUDONYM_TYPES as TYPES } from "../../../../www/pkg/constants.js";
@@ -138,21 +138,6 @@ const EXAMPLES = {
     await page.selectOption("#klachten", ["pijn"]);
   },
 };
-
-/** Submits an example form (the minimal one has its own status line) and waits for the outcome. */
-async function submitExample(page) {
-  const status = "[data-pseudoform-status], #status";
-  await page.evaluate((s) => delete document.querySelector(s).dataset.kind, status);
-  await page.click("button[type=submit]");
-  await page.waitForFunction((s) => {
-    const kind = document.querySelector(s).dataset.kind;
-    return kind && kind !== "busy";
-  }, status);
-  return page.evaluate((s) => {
-    const e = document.querySelector(s);
-    return { kind: e.dataset.kind, text: e.textContent };
-  }, status);
-}
 
 describe("leak audit over generated identities", () => {
   test(`${COUNT} identities typed into the demo form arrive with pseudonyms only`, async () => {

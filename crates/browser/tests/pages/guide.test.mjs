@@ -7,7 +7,7 @@
 // clinical field with several values arrives whole.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { launch, openBound } from "./support.mjs";
+import { launch, openBound, submitExample as submit } from "./support.mjs";
 import { startChain } from "./chain.mjs";
 
 let chain, chrome;
@@ -95,9 +95,6 @@ const FORMS = {
   },
 };
 
-/** The form's status line: the binding's, or the minimal page's own. */
-const STATUS = "[data-pseudoform-status], #status";
-
 async function open(name) {
   if (name === "minimaal") {
     const page = await chrome.newPage();
@@ -106,19 +103,6 @@ async function open(name) {
     return page;
   }
   return openBound(chrome.newPage, url(name));
-}
-
-async function submit(page) {
-  await page.evaluate((s) => delete document.querySelector(s).dataset.kind, STATUS);
-  await page.click("button[type=submit]");
-  await page.waitForFunction((s) => {
-    const kind = document.querySelector(s).dataset.kind;
-    return kind && kind !== "busy";
-  }, STATUS);
-  return page.evaluate((s) => {
-    const e = document.querySelector(s);
-    return { kind: e.dataset.kind, text: e.textContent };
-  }, STATUS);
 }
 
 const flagged = (page) =>

@@ -91,3 +91,23 @@ export async function settled(page) {
   });
   return statusOf(page);
 }
+
+/** The status line of the guide's example forms: the binding's, or `#status` of the programmatic one. */
+const EXAMPLE_STATUS = "[data-pseudoform-status], #status";
+
+/**
+ * Submits one of the guide's example forms and waits for the new outcome
+ * (the status line's kind is cleared first): `{ kind, text }`.
+ */
+export async function submitExample(page) {
+  await page.evaluate((s) => delete document.querySelector(s).dataset.kind, EXAMPLE_STATUS);
+  await page.click("button[type=submit]");
+  await page.waitForFunction((s) => {
+    const kind = document.querySelector(s).dataset.kind;
+    return kind && kind !== "busy";
+  }, EXAMPLE_STATUS);
+  return page.evaluate((s) => {
+    const e = document.querySelector(s);
+    return { kind: e.dataset.kind, text: e.textContent };
+  }, EXAMPLE_STATUS);
+}
