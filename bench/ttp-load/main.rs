@@ -275,39 +275,13 @@ async fn client_loop(
 async fn scenario(o: &Options, mode: Mode, clients: usize, elements: &[String]) -> Result<Value> {
     let (bodies, evaluations_per_request) = bodies(o, mode, elements);
     let path = path_of(mode);
-    let url = format!("{}{path}", o.url);
     let client: HttpClient = Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(clients)
         .build_http();
-    let start = Instant::now();
-    let record_from = start + Duration::from_secs_f64(o.warmup);
+    let record_from = Instant::now() + Duration::from_secs_f64(o.warmup);
     let until = record_from + Duration::from_secs_f64(o.seconds);
-    let tasks: Vec<_> = (0..clients)
-        .map(|c| {
-            tokio::spawn(client_loop(
-                client.clone(),
-                url.clone(),
-                o.token.clone(),
-                bodies.clone(),
-                c * 7,
-                mode,
-                o.records,
-                record_from,
-                until,
-            ))
-        })
-        .collect();
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
-    let mut tally = Tally::default();
-    for task in tasks {
-        let (h, t) = task.await??;
-        histogram.add(&h)?;
-        tally.ok += t.ok;
-        tally.errors += t.errors;
-        for (k, v) in t.statuses {
-            *tally.statuses.entry(k).or_default() += v;
-        }
-    }
+    let tasks = spawn_clients(o, mode, clients, bodies, &client, record_from, until);
+    let (histogram, tally) = merge(tasks).await?;
     let elapsed = record_from.elapsed().as_secs_f64();
     let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
     let requests = tally.ok + tally.errors;
@@ -349,18 +323,20 @@ fn name_of(mode: Mode) -> &'static str {
     }
 }
 
-/// Closed-loop clients of `mode`: their merged histogram and tally.
-#[allow(clippy::too_many_arguments)]
+/// One closed-loop client: its latency histogram and tally.
+type ClientTask = tokio::task::JoinHandle<Result<(Histogram<u64>, Tally)>>;
+
+/// `clients` closed-loop clients of `mode`, sending `bodies` in turn and
+/// recording from `record_from` until `until`; [`merge`] their results.
 fn spawn_clients(
     o: &Options,
     mode: Mode,
     clients: usize,
-    elements: &[String],
+    bodies: Vec<Bytes>,
     client: &HttpClient,
     record_from: Instant,
     until: Instant,
-) -> Vec<tokio::task::JoinHandle<Result<(Histogram<u64>, Tally)>>> {
-    let (bodies, _) = bodies(o, mode, elements);
+) -> Vec<ClientTask> {
     let url = format!("{}{}", o.url, path_of(mode));
     (0..clients)
         .map(|c| {
@@ -379,9 +355,8 @@ fn spawn_clients(
         .collect()
 }
 
-async fn merge(
-    tasks: Vec<tokio::task::JoinHandle<Result<(Histogram<u64>, Tally)>>>,
-) -> Result<(Histogram<u64>, Tally)> {
+/// The merged histogram and tally of clients' tasks.
+async fn merge(tasks: Vec<ClientTask>) -> Result<(Histogram<u64>, Tally)> {
     let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let mut tally = Tally::default();
     for task in tasks {
@@ -400,20 +375,47 @@ async fn merge(
 /// one record each: the form's p99 under bulk load, and the bulk p99
 /// against the first-in-first-out ideal (Little's law: with `bulk`
 /// requests always waiting, each waits `bulk / throughput` on average).
-async fn mixed_scenario(o: &Options, bulk: usize, forms: usize, elements: &[String]) -> Result<Value> {
+async fn mixed_scenario(
+    o: &Options,
+    bulk: usize,
+    forms: usize,
+    elements: &[String],
+) -> Result<Value> {
     let client: HttpClient = Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(bulk + forms)
         .build_http();
     let record_from = Instant::now() + Duration::from_secs_f64(o.warmup);
     let until = record_from + Duration::from_secs_f64(o.seconds);
-    let bulk_tasks = spawn_clients(o, Mode::Batch, bulk, elements, &client, record_from, until);
-    let form_tasks = spawn_clients(o, Mode::Form, forms, elements, &client, record_from, until);
+    let (bulk_bodies, _) = bodies(o, Mode::Batch, elements);
+    let (form_bodies, _) = bodies(o, Mode::Form, elements);
+    let bulk_tasks = spawn_clients(
+        o,
+        Mode::Batch,
+        bulk,
+        bulk_bodies,
+        &client,
+        record_from,
+        until,
+    );
+    let form_tasks = spawn_clients(
+        o,
+        Mode::Form,
+        forms,
+        form_bodies,
+        &client,
+        record_from,
+        until,
+    );
     let (bh, bt) = merge(bulk_tasks).await?;
     let (fh, ft) = merge(form_tasks).await?;
     let elapsed = record_from.elapsed().as_secs_f64();
     let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     let bulk_rps = bt.ok as f64 / elapsed;
-    let fifo_ideal_ms = if bulk_rps > 0.0 { bulk as f64 / bulk_rps * 1000.0 } else { 0.0 };
+    let fifo_ideal_ms = if bulk_rps > 0.0 {
+        bulk as f64 / bulk_rps * 1000.0
+    } else {
+        0.0
+    };
     Ok(json!({
         "mode": "mixed",
         "clients": bulk + forms,
