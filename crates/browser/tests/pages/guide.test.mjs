@@ -7,7 +7,7 @@
 // clinical field with several values arrives whole.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { launch, openBound, submitExample as submit } from "./support.mjs";
+import { fillForm, launch, openBound, submitExample as submit, submitForm } from "./support.mjs";
 import { startChain } from "./chain.mjs";
 
 let chain, chrome;
@@ -202,6 +202,20 @@ describe("the example forms of the guide against the real chain", () => {
       assert.match(labels[0], new RegExp(`^${type}:v1:[A-Za-z0-9_-]{43}=$`));
       assert.equal(new Set(labels).size, 1, `${type}: ${labels.join(" ")}`);
     }
+  });
+
+  test("the demo form gives the same patient the same definitive pseudonyms as the guide's forms", async () => {
+    const page = await openBound(chrome.newPage, chain.formUrl);
+    const { birthDate, ...rest } = PATIENT;
+    await fillForm(page, { ...rest, birthDate: birthDate.typed });
+    assert.equal((await submitForm(page)).kind, "success");
+    const [record] = await chain.records();
+    const pick = (labels, type) => labels.find((l) => l.startsWith(`${type}:`));
+    for (const type of ["NGGV", "RGG", "MRN"]) {
+      assert.ok(pick(record.pseudonyms, type), `${type} made by the demo form`);
+      assert.equal(pick(record.pseudonyms, type), pick(stored.operatie, type), type);
+    }
+    await page.close();
   });
 
   test("another sex is another pseudonym; no page broke its CSP", async () => {
