@@ -6,7 +6,7 @@
 #   test    lints, native tests, browser tests, page tests: the one test command
 #   lint    Rust (rustfmt, clippy -D warnings native and wasm32) and JS (prettier, eslint)
 #   setup   install everything the commands above need (each also installs what it needs)
-#   fuzz    run the cargo-fuzz target for a bounded time (installs cargo-fuzz)
+#   fuzz    run every cargo-fuzz target for FUZZ_SECONDS each (installs cargo-fuzz)
 #   bench   build, release binaries; TTP load, size and browser benchmarks: one table
 #
 # Each command installs only what it needs, skipping what is there (scripts/setup.sh).

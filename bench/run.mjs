@@ -300,10 +300,10 @@ const us = (x) => (x >= 1000 ? `${(x / 1000).toFixed(2)} ms` : `${x.toFixed(1)} 
 const ms = (x) =>
   x >= 1000 ? `${(x / 1000).toFixed(2)} s` : `${x < 10 ? x.toFixed(2) : x < 100 ? x.toFixed(1) : x.toFixed(0)} ms`;
 
-/** curve25519-dalek's opt-level in the release profile of Cargo.toml (what www/pkg was built with). */
+/** curve25519-dalek's opt-level in the wasm profile of Cargo.toml (what www/pkg was built with). */
 function dalekOptLevel() {
   const toml = readFileSync(join(ROOT, "Cargo.toml"), "utf8");
-  return /\[profile\.release\.package\.curve25519-dalek\][^[]*?opt-level\s*=\s*("?\w+"?)/.exec(toml)?.[1] ?? "?";
+  return /\[profile\.wasm\.package\.curve25519-dalek\][^[]*?opt-level\s*=\s*("?\w+"?)/.exec(toml)?.[1] ?? "?";
 }
 
 /** The TTP targets, judged on bench/ttp-load.mjs's figures. */
@@ -329,7 +329,36 @@ function ttpTargets(ttp) {
       ...p99(at64("batch")),
     },
     { name: "TTP zero errors", value: String(errors), verdict: errors === 0 ? "MET" : "MISSED" },
+    ...admissionTargets(ttp),
   ];
+}
+
+/** Issue 10's admission-control goals, on the mixed and overload scenarios. */
+function admissionTargets(ttp) {
+  const out = [];
+  const m = ttp.mixed;
+  if (m) {
+    out.push({
+      name: `TTP form p99 < 50 ms while ${m.bulkClients} bulk clients saturate it`,
+      value: ms(m.form.p99Ms),
+      verdict: m.form.p99Ms < 50 && m.form.errors === 0 ? "MET" : "MISSED",
+    });
+    out.push({
+      name: `TTP bulk p99 ≤ 1.2× the FIFO ideal (${ms(m.bulk.fifoIdealMs)}) under the same load`,
+      value: `${m.bulk.p99OverFifoIdeal.toFixed(2)}×`,
+      verdict: m.bulk.p99OverFifoIdeal <= 1.2 ? "MET" : "MISSED",
+    });
+  }
+  const o = ttp.overload;
+  if (o) {
+    const shed = o.statuses?.["503"] ?? 0;
+    out.push({
+      name: `TTP at ${o.clients} form clients: served or shed, none past 10 s`,
+      value: `${o.ok} served, ${shed} shed, ${o.over10s} past 10 s, p99 ${ms(o.p99Ms)}`,
+      verdict: o.over10s === 0 && o.errors === shed ? "MET" : "MISSED",
+    });
+  }
+  return out;
 }
 const kb = (b) => `${(b / 1024).toFixed(1)} KB`;
 

@@ -11,7 +11,12 @@
 // an HDR histogram): single requests (POST /oprf/eval, one element with its
 // pseudonymType) and batch requests (POST /v1/evaluate, 100 records of
 // NGGV+RGG+MRN = 300 evaluations) at 1, 16 and 64 concurrent clients, each
-// for S seconds (default 10) after a 1 s warm-up. The TTP and the load
+// for S seconds (default 10) after a 1 s warm-up. Then the mixed load of
+// issue 10: 64 bulk clients (batches as above) saturating the TTP while 4
+// form clients send one record of the three types each (the form's
+// request, taken ahead of bulk work): the form's p99 and the bulk p99
+// against the first-in-first-out ideal; and 256 form clients at once: each
+// request served or shed (503 + Retry-After), none past the form's 10 s. The TTP and the load
 // generator share this machine's cores; the CPU each took is measured from
 // /proc and reported. Writes the figures as JSON (default
 // bench/results/ttp.json; --quick: 2 s each, to a temporary folder) for
@@ -36,6 +41,9 @@ const LOAD_TARGET = join(ROOT, "target", "bench-load");
 const LOAD = join(LOAD_TARGET, "release", "pseudoform-ttp-load");
 const CLIENTS = [1, 16, 64];
 const RECORDS = 100;
+/** Bulk clients of the mixed scenario; clients of the overload scenario. */
+const MIXED_BULK = 64;
+const OVERLOAD = 256;
 const TYPES = ["NGGV", "RGG", "MRN"];
 /** Evaluations per minute for the demo's caller: far above what 2 cores can do. */
 const RATE_LIMIT = 1_000_000_000;
@@ -138,6 +146,10 @@ async function main() {
       String(RECORDS),
       "--types",
       TYPES.join(","),
+      "--mixed",
+      String(MIXED_BULK),
+      "--overload",
+      String(OVERLOAD),
     ];
     log(`ttp-load: ${CLIENTS.length * 2} scenarios of ${SECONDS} s (+1 s warm-up) against ${info.ttp}`);
     const ttpBefore = cpuSeconds(child.pid);
@@ -150,9 +162,14 @@ async function main() {
         .split("\n")
         .filter((l) => l.startsWith("{"))) {
         const r = JSON.parse(line);
-        log(
-          `ttp-load: ${r.mode} ${r.clients} clients: ${Math.round(r.evaluationsPerSecond)} evaluations/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.errors} errors`,
-        );
+        if (r.mode === "mixed")
+          log(
+            `ttp-load: mixed ${r.bulkClients} bulk + ${r.formClients} form clients: form p50 ${r.form.p50Ms} ms, p99 ${r.form.p99Ms} ms; bulk p99 ${r.bulk.p99Ms} ms = ${r.bulk.p99OverFifoIdeal.toFixed(2)}× the FIFO ideal ${Math.round(r.bulk.fifoIdealMs)} ms`,
+          );
+        else
+          log(
+            `ttp-load: ${r.mode} ${r.clients} clients: ${Math.round(r.evaluationsPerSecond)} evaluations/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.errors} errors ${JSON.stringify(r.statuses)}${r.mode === "overload" ? `, ${r.over10s} past 10 s` : ""}`,
+          );
       }
     });
     let genCpu = null;
@@ -168,10 +185,13 @@ async function main() {
     if (code !== 0) throw new Error(`the load generator exited with ${code}`);
     const wall = (Date.now() - started) / 1000;
     const ttpCpu = ttpBefore === null ? null : cpuSeconds(child.pid) - ttpBefore;
-    const scenarios = out
+    const all = out
       .split("\n")
       .filter((l) => l.startsWith("{"))
       .map((l) => JSON.parse(l));
+    const scenarios = all.filter((s) => s.mode === "single" || s.mode === "batch");
+    const mixed = all.find((s) => s.mode === "mixed") ?? null;
+    const overload = all.find((s) => s.mode === "overload") ?? null;
     const result = {
       date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
       cores: cpus().length,
@@ -189,6 +209,8 @@ async function main() {
         loadGeneratorCores: genCpu === null ? null : genCpu / wall,
       },
       scenarios,
+      mixed,
+      overload,
     };
     mkdirSync(dirname(OUT), { recursive: true });
     writeFileSync(OUT, `${JSON.stringify(result, null, 2)}\n`);

@@ -5,7 +5,7 @@
 //
 //   node bench/variants.mjs [NAME...]     (default: every variant below)
 //
-// Same sources, Cargo.lock (--locked), release profile and wasm-opt flags as
+// Same sources, Cargo.lock (--locked), wasm profile and wasm-opt flags as
 // ./build.sh build (the flags are read from scripts/package.sh), with one
 // profile override given to cargo as --config; the JS layer is copied from
 // crates/browser/js/ (its placeholder wasm-integrity.js: no SRI check for a
@@ -21,8 +21,8 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
 
 /** name → [label, cargo --config overrides]. */
 export const VARIANTS = {
-  "dalek-s": ['curve25519-dalek opt-level "s"', ['profile.release.package.curve25519-dalek.opt-level="s"']],
-  "dalek-3": ["curve25519-dalek opt-level 3", ["profile.release.package.curve25519-dalek.opt-level=3"]],
+  "dalek-s": ['curve25519-dalek opt-level "s"', ['profile.wasm.package.curve25519-dalek.opt-level="s"']],
+  "dalek-3": ["curve25519-dalek opt-level 3", ["profile.wasm.package.curve25519-dalek.opt-level=3"]],
 };
 
 function run(cmd, args, env = {}) {
@@ -55,7 +55,8 @@ function build(name) {
     [
       "build",
       "--locked",
-      "--release",
+      "--profile",
+      "wasm",
       "--target",
       "wasm32-unknown-unknown",
       "-p",
@@ -75,7 +76,7 @@ function build(name) {
     out,
     "--out-name",
     "pseudoform",
-    join(target, "wasm32-unknown-unknown", "release", "pseudoform.wasm"),
+    join(target, "wasm32-unknown-unknown", "wasm", "pseudoform.wasm"),
   ]);
   const wasm = join(out, "pseudoform_bg.wasm");
   run(join(ROOT, "node_modules", ".bin", "wasm-opt"), [...wasmOptArgs(), "-o", wasm, wasm]);

@@ -8,12 +8,13 @@ WASM_OPT_FEATURES=(--enable-bulk-memory --enable-nontrapping-float-to-int --enab
 WASM_OPT_FLAGS=(-Oz --converge --strip-debug --strip-producers)
 
 build() {
-  log "build: browser module ($WASM_TARGET, release) -> $PKG_DIR"
-  cargo build --release --target "$WASM_TARGET" -p pseudoform --lib
+  log "build: browser module ($WASM_TARGET, profile wasm) -> $PKG_DIR"
+  # The `wasm` profile (Cargo.toml): size-tuned, panics abort; the servers' `release` unwinds.
+  cargo build --profile wasm --target "$WASM_TARGET" -p pseudoform --lib
   rm -rf "$PKG_DIR"
   mkdir -p "$PKG_DIR"
   wasm-bindgen --target web --out-dir "$PKG_DIR" --out-name pseudoform \
-    "target/$WASM_TARGET/release/pseudoform.wasm"
+    "target/$WASM_TARGET/wasm/pseudoform.wasm"
   local wasm="$PKG_DIR/pseudoform_bg.wasm"
   node_modules/.bin/wasm-opt "${WASM_OPT_FEATURES[@]}" "${WASM_OPT_FLAGS[@]}" -o "$wasm.opt" "$wasm"
   mv "$wasm.opt" "$wasm"
@@ -40,7 +41,11 @@ integrity() {
   node_modules/.bin/esbuild "$PKG_DIR/auto.js" --bundle --format=esm --minify --log-level=warning \
     --outfile="$PKG_DIR/pseudoform-auto.js"
   bundle_sri=$(sri "$PKG_DIR/pseudoform-auto.js")
-  sed "s|@@PSEUDOFORM_AUTO_INTEGRITY@@|$bundle_sri|g" www/index.template.html >www/index.html
+  # The pages that carry the one tag: the demo form and the examples of docs/embedding.md.
+  local template
+  for template in www/*.template.html www/examples/*.template.html; do
+    sed "s|@@PSEUDOFORM_AUTO_INTEGRITY@@|$bundle_sri|g" "$template" >"${template%.template.html}.html"
+  done
   printf 'sri: pkg/pseudoform-auto.js %s\nsri: pkg/pseudoform_bg.wasm %s\n' "$bundle_sri" "$wasm_sri"
 }
 

@@ -17,11 +17,21 @@ demo() {
   target/release/pseudoform-demo --dir "$PWD/target/demo" --www www "$@"
 }
 
+# Every cargo-fuzz target for FUZZ_SECONDS each (default 60): the core's
+# parsers, the registry's JWE/claims parsing and request body, the TTP's
+# request bodies (no 5xx). A crash fails the command; its input is kept in
+# fuzz/artifacts/.
+FUZZ_TARGETS=(normalise jwe registry_submission ttp_request)
+
 fuzz() {
+  needs_services
   command -v cargo-fuzz >/dev/null || cargo_install cargo-fuzz
-  local seconds="${FUZZ_SECONDS:-60}"
-  log "fuzz: normalise for ${seconds}s"
-  (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run normalise -- -max_total_time="$seconds" -max_len=4096)
+  local seconds="${FUZZ_SECONDS:-60}" target
+  for target in "${FUZZ_TARGETS[@]}"; do
+    log "fuzz: $target for ${seconds}s"
+    (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" -- -max_total_time="$seconds" -max_len=4096 \
+      -print_final_stats=1)
+  done
 }
 
 bench() {

@@ -13,7 +13,7 @@ browser_tests() {
     firefox) driver=(GECKODRIVER="$(command -v geckodriver)") ;;
   esac
   env "${driver[@]}" CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
-    cargo test --release --target "$WASM_TARGET" -p pseudoform
+    cargo test --profile wasm --target "$WASM_TARGET" -p pseudoform
 }
 
 # The sum over cargo's `test result:` lines and node's `# pass`/`# fail`

@@ -37,6 +37,8 @@ type Result<T> = std::result::Result<T, Box<dyn Error + Send + Sync>>;
 enum Mode {
     Single,
     Batch,
+    /// What the form sends: `POST /v1/evaluate` with one record of every type.
+    Form,
 }
 
 struct Options {
@@ -50,6 +52,10 @@ struct Options {
     modes: Vec<Mode>,
     records: usize,
     types: Vec<String>,
+    /// Bulk clients of the mixed scenario (0: none).
+    mixed: usize,
+    /// Clients of the overload scenario (0: none).
+    overload: usize,
 }
 
 fn options() -> Result<Options> {
@@ -93,6 +99,8 @@ fn options() -> Result<Options> {
         modes,
         records: get("--records").map_or(Ok(100), |s| s.parse())?,
         types: list(get("--types").unwrap_or_else(|| "NGGV,RGG,MRN".into())),
+        mixed: get("--mixed").map_or(Ok(0), |s| s.parse())?,
+        overload: get("--overload").map_or(Ok(0), |s| s.parse())?,
     })
 }
 
@@ -132,11 +140,12 @@ fn bodies(o: &Options, mode: Mode, elements: &[String]) -> (Vec<Bytes>, usize) {
                 .collect();
             (bodies, 1)
         }
-        Mode::Batch => {
-            let count = (elements.len() / (o.records * o.types.len()).max(1)).max(1);
+        Mode::Batch | Mode::Form => {
+            let records = if mode == Mode::Form { 1 } else { o.records };
+            let count = (elements.len() / (records * o.types.len()).max(1)).max(1);
             let bodies = (0..count)
                 .map(|_| {
-                    let records: Vec<Value> = (0..o.records)
+                    let records: Vec<Value> = (0..records)
                         .map(|_| {
                             let items: Vec<Value> = o
                                 .types
@@ -156,7 +165,7 @@ fn bodies(o: &Options, mode: Mode, elements: &[String]) -> (Vec<Bytes>, usize) {
                     )
                 })
                 .collect();
-            (bodies, o.records * o.types.len())
+            (bodies, records * o.types.len())
         }
     }
 }
@@ -196,6 +205,10 @@ fn answer_ok(mode: Mode, records: usize, body: &[u8]) -> bool {
             .get("records")
             .and_then(Value::as_array)
             .is_some_and(|r| r.len() == records),
+        Mode::Form => v
+            .get("records")
+            .and_then(Value::as_array)
+            .is_some_and(|r| r.len() == 1),
     }
 }
 
@@ -245,6 +258,10 @@ async fn client_loop(
             Ok((status, _)) => {
                 tally.errors += 1;
                 *tally.statuses.entry(status.to_string()).or_default() += 1;
+                if status == 503 {
+                    // Shed: as told by Retry-After (1 s), then again.
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
             }
             Err(_) => {
                 tally.errors += 1;
@@ -257,18 +274,71 @@ async fn client_loop(
 
 async fn scenario(o: &Options, mode: Mode, clients: usize, elements: &[String]) -> Result<Value> {
     let (bodies, evaluations_per_request) = bodies(o, mode, elements);
-    let path = match mode {
-        Mode::Single => "/oprf/eval",
-        Mode::Batch => "/v1/evaluate",
-    };
-    let url = format!("{}{path}", o.url);
+    let path = path_of(mode);
     let client: HttpClient = Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(clients)
         .build_http();
-    let start = Instant::now();
-    let record_from = start + Duration::from_secs_f64(o.warmup);
+    let record_from = Instant::now() + Duration::from_secs_f64(o.warmup);
     let until = record_from + Duration::from_secs_f64(o.seconds);
-    let tasks: Vec<_> = (0..clients)
+    let tasks = spawn_clients(o, mode, clients, bodies, &client, record_from, until);
+    let (histogram, tally) = merge(tasks).await?;
+    let elapsed = record_from.elapsed().as_secs_f64();
+    let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
+    let requests = tally.ok + tally.errors;
+    Ok(json!({
+        "mode": name_of(mode),
+        "path": path,
+        "clients": clients,
+        "seconds": elapsed,
+        "evaluationsPerRequest": evaluations_per_request,
+        "records": if mode == Mode::Batch { o.records } else { 1 },
+        "over10s": histogram.count_between(10_000_000, 60_000_000),
+        "types": o.types,
+        "requests": requests,
+        "ok": tally.ok,
+        "errors": tally.errors,
+        "statuses": tally.statuses,
+        "requestsPerSecond": tally.ok as f64 / elapsed,
+        "evaluationsPerSecond": (tally.ok as f64) * (evaluations_per_request as f64) / elapsed,
+        "p50Ms": ms(0.50),
+        "p90Ms": ms(0.90),
+        "p99Ms": ms(0.99),
+        "maxMs": histogram.max() as f64 / 1000.0,
+        "meanMs": histogram.mean() / 1000.0,
+    }))
+}
+
+fn path_of(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Single => "/oprf/eval",
+        Mode::Batch | Mode::Form => "/v1/evaluate",
+    }
+}
+
+fn name_of(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Single => "single",
+        Mode::Batch => "batch",
+        Mode::Form => "form",
+    }
+}
+
+/// One closed-loop client: its latency histogram and tally.
+type ClientTask = tokio::task::JoinHandle<Result<(Histogram<u64>, Tally)>>;
+
+/// `clients` closed-loop clients of `mode`, sending `bodies` in turn and
+/// recording from `record_from` until `until`; [`merge`] their results.
+fn spawn_clients(
+    o: &Options,
+    mode: Mode,
+    clients: usize,
+    bodies: Vec<Bytes>,
+    client: &HttpClient,
+    record_from: Instant,
+    until: Instant,
+) -> Vec<ClientTask> {
+    let url = format!("{}{}", o.url, path_of(mode));
+    (0..clients)
         .map(|c| {
             tokio::spawn(client_loop(
                 client.clone(),
@@ -282,7 +352,11 @@ async fn scenario(o: &Options, mode: Mode, clients: usize, elements: &[String]) 
                 until,
             ))
         })
-        .collect();
+        .collect()
+}
+
+/// The merged histogram and tally of clients' tasks.
+async fn merge(tasks: Vec<ClientTask>) -> Result<(Histogram<u64>, Tally)> {
     let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let mut tally = Tally::default();
     for task in tasks {
@@ -294,28 +368,70 @@ async fn scenario(o: &Options, mode: Mode, clients: usize, elements: &[String]) 
             *tally.statuses.entry(k).or_default() += v;
         }
     }
+    Ok((histogram, tally))
+}
+
+/// `bulk` batch clients saturate the TTP while `forms` form clients send
+/// one record each: the form's p99 under bulk load, and the bulk p99
+/// against the first-in-first-out ideal (Little's law: with `bulk`
+/// requests always waiting, each waits `bulk / throughput` on average).
+async fn mixed_scenario(
+    o: &Options,
+    bulk: usize,
+    forms: usize,
+    elements: &[String],
+) -> Result<Value> {
+    let client: HttpClient = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(bulk + forms)
+        .build_http();
+    let record_from = Instant::now() + Duration::from_secs_f64(o.warmup);
+    let until = record_from + Duration::from_secs_f64(o.seconds);
+    let (bulk_bodies, _) = bodies(o, Mode::Batch, elements);
+    let (form_bodies, _) = bodies(o, Mode::Form, elements);
+    let bulk_tasks = spawn_clients(
+        o,
+        Mode::Batch,
+        bulk,
+        bulk_bodies,
+        &client,
+        record_from,
+        until,
+    );
+    let form_tasks = spawn_clients(
+        o,
+        Mode::Form,
+        forms,
+        form_bodies,
+        &client,
+        record_from,
+        until,
+    );
+    let (bh, bt) = merge(bulk_tasks).await?;
+    let (fh, ft) = merge(form_tasks).await?;
     let elapsed = record_from.elapsed().as_secs_f64();
-    let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
-    let requests = tally.ok + tally.errors;
+    let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    let bulk_rps = bt.ok as f64 / elapsed;
+    let fifo_ideal_ms = if bulk_rps > 0.0 {
+        bulk as f64 / bulk_rps * 1000.0
+    } else {
+        0.0
+    };
     Ok(json!({
-        "mode": match mode { Mode::Single => "single", Mode::Batch => "batch" },
-        "path": path,
-        "clients": clients,
+        "mode": "mixed",
+        "clients": bulk + forms,
+        "bulkClients": bulk,
+        "formClients": forms,
         "seconds": elapsed,
-        "evaluationsPerRequest": evaluations_per_request,
-        "records": if mode == Mode::Batch { o.records } else { 1 },
+        "records": o.records,
         "types": o.types,
-        "requests": requests,
-        "ok": tally.ok,
-        "errors": tally.errors,
-        "statuses": tally.statuses,
-        "requestsPerSecond": tally.ok as f64 / elapsed,
-        "evaluationsPerSecond": (tally.ok as f64) * (evaluations_per_request as f64) / elapsed,
-        "p50Ms": ms(0.50),
-        "p90Ms": ms(0.90),
-        "p99Ms": ms(0.99),
-        "maxMs": histogram.max() as f64 / 1000.0,
-        "meanMs": histogram.mean() / 1000.0,
+        "bulk": {"ok": bt.ok, "errors": bt.errors, "statuses": bt.statuses,
+            "requestsPerSecond": bulk_rps,
+            "evaluationsPerSecond": bulk_rps * (o.records * o.types.len()) as f64,
+            "p50Ms": ms(&bh, 0.5), "p99Ms": ms(&bh, 0.99), "maxMs": bh.max() as f64 / 1000.0,
+            "fifoIdealMs": fifo_ideal_ms,
+            "p99OverFifoIdeal": if fifo_ideal_ms > 0.0 { ms(&bh, 0.99) / fifo_ideal_ms } else { 0.0 }},
+        "form": {"ok": ft.ok, "errors": ft.errors, "statuses": ft.statuses,
+            "p50Ms": ms(&fh, 0.5), "p99Ms": ms(&fh, 0.99), "maxMs": fh.max() as f64 / 1000.0},
     }))
 }
 
@@ -332,6 +448,16 @@ async fn main() -> Result<()> {
             let result = scenario(&o, mode, clients, &elements).await?;
             println!("{result}");
         }
+    }
+    if o.mixed > 0 {
+        println!("{}", mixed_scenario(&o, o.mixed, 4, &elements).await?);
+    }
+    if o.overload > 0 {
+        // Form requests from many clients: each served or shed (503, then
+        // it waits Retry-After) — `over10s` counts any past the form's 10 s.
+        let mut result = scenario(&o, Mode::Form, o.overload, &elements).await?;
+        result["mode"] = json!("overload");
+        println!("{result}");
     }
     Ok(())
 }

@@ -10,7 +10,9 @@ use pseudoform_core::oprf::{self, Blind, ServerKey};
 use pseudoform_core::{fields, CalendarDate, Field, Identity, PseudonymType};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&selector, rest)) = data.split_first() else { return };
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
     let text = String::from_utf8_lossy(rest);
     let today = CalendarDate::EPOCH;
     let field = Field::ALL[usize::from(selector) % Field::ALL.len()];

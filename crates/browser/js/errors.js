@@ -1,5 +1,6 @@
 // PseudoformError: the one error type of the module. It names a stable code
 // and, where there is one, the field; it never carries an input value.
+/** @import { FieldProblem } from "./pseudoform.js" */
 
 export class PseudoformError extends Error {
   /** @type {"PseudoformError"} */
@@ -9,8 +10,9 @@ export class PseudoformError extends Error {
    * @param {string} code stable code, e.g. "bsn.checksum" or "ttp.timeout"
    * @param {string} message English sentence without any input value
    * @param {string} [field] the field or option the error is about
-   * @param {{ status?: number, cause?: unknown, serverCode?: string }} [extra]
-   *   the HTTP status and the server's code of a refusal, the error behind it
+   * @param {{ status?: number, cause?: unknown, serverCode?: string, problems?: FieldProblem[] }} [extra]
+   *   the HTTP status and the server's code of a refusal, the error behind
+   *   it, every field problem when there are several (`field` is the first)
    */
   constructor(code, message, field, extra = {}) {
     super(message, extra.cause === undefined ? undefined : { cause: extra.cause });
@@ -18,6 +20,7 @@ export class PseudoformError extends Error {
     if (field !== undefined) this.field = field;
     if (extra.status !== undefined) this.status = extra.status;
     if (extra.serverCode !== undefined) this.serverCode = extra.serverCode;
+    if (extra.problems !== undefined) this.problems = extra.problems;
   }
 
   /**

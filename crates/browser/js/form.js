@@ -1,25 +1,48 @@
 // protectForm: the drop-in binding of a registry's form.
 //
 // The page marks the form with data-pseudoform-* attributes and its
-// identifying inputs with data-pseudoform-field (and no name attribute, so a
-// browser without this module never submits them). On submit the module
-// validates inline, honours the opt-out, pseudonymises through the TTP and
+// identifying controls with data-pseudoform-field (and no name, so a browser
+// without this module never submits them; controls.js says how each kind of
+// control is read). On submit the module honours the opt-out, checks every
+// field at once (the method's rules, the fields the required pseudonym types
+// need, required clinical fields, input the browser cannot read), shows
+// every problem inline in field order, pseudonymises through the TTP and
 // posts only pseudonyms and clinical fields, as JSON, to the form's action.
-// Any failure leaves every typed value in place, says so, and offers a retry.
+// Any failure leaves every typed value in place, says so, and offers a retry;
+// a submission whose outcome is unknown is resent as it was, never made
+// again, until the registry answers.
 /** @import * as api from "./index.js" */
-/** @import { FieldName } from "./constants.js" */
+/** @import { Policy } from "./ttp.js" */
+/** @import { IdentifyingField, ClinicalField } from "./controls.js" */
 import { FIELDS } from "./constants.js";
 import { PseudoformError } from "./errors.js";
-import { describeError, language, text } from "./messages.js";
+import { clinicalSentence, describeError, fieldLabel, fill, language, text } from "./messages.js";
 import { requestJson } from "./http.js";
-import { postSubmission, submission as submissionOf } from "./registry.js";
-import { methodVersion, pseudonymise, ready, validate } from "./index.js";
+import { outcomeOf, postSubmission } from "./registry.js";
+import { policyOf, pseudonymiseWith, requiredTypes, settle } from "./pseudonymise.js";
+import { missingFor } from "./required.js";
+import { ready, validateGiven } from "./wasm.js";
+import {
+  clinicalFields,
+  clinicalLabel,
+  clinicalProblem,
+  clinicalValue,
+  detach,
+  groupOf,
+  identifyingFields,
+  readField,
+  reattach,
+  resetFields,
+} from "./controls.js";
 
 /** The fields that identify the patient: every field of the method but the provider. */
 const IDENTIFYING = FIELDS.filter((f) => f !== "provider");
 
-/** @type {(name: string) => name is FieldName} */
+/** @param {string} name */
 const isIdentifying = (name) => /** @type {readonly string[]} */ (IDENTIFYING).includes(name);
+
+/** Input types in which Enter means "submit" to a browser. */
+const NO_ENTER = new Set(["submit", "button", "reset", "image", "file"]);
 
 /**
  * Reads the binding's options from the form's data attributes.
@@ -36,6 +59,7 @@ function optionsFromAttributes(form) {
     recipientScope: "pseudoformRecipientScope",
     provider: "pseudoformProvider",
     types: "pseudoformTypes",
+    require: "pseudoformRequire",
     accessToken: "pseudoformAccessToken",
     ttpApi: "pseudoformTtpApi",
     lang: "pseudoformLang",
@@ -46,29 +70,8 @@ function optionsFromAttributes(form) {
   }
   if (d.pseudoformTimeoutMs) options.timeoutMs = Number(d.pseudoformTimeoutMs);
   if (d.pseudoformAllowedTypes) options.allowedTypes = d.pseudoformAllowedTypes.split(/\s+/).filter(Boolean);
+  if (d.pseudoformEnterSubmits !== undefined) options.enterSubmits = d.pseudoformEnterSubmits !== "false";
   return options;
-}
-
-/**
- * The element that shows an input's error, made on first use.
- * @param {HTMLFormElement} form
- * @param {HTMLInputElement} input
- * @returns {HTMLElement}
- */
-function messageElement(form, input) {
-  const id = `${input.id || `pseudoform-${input.dataset.pseudoformField}`}-error`;
-  /** @type {HTMLElement | null} */
-  let element = form.querySelector(`[data-pseudoform-error-for="${input.dataset.pseudoformField}"]`);
-  if (!element) {
-    element = document.createElement("p");
-    element.className = "pseudoform-error";
-    element.id = id;
-    element.dataset.pseudoformErrorFor = input.dataset.pseudoformField;
-    element.setAttribute("role", "alert");
-    element.hidden = true;
-    input.insertAdjacentElement("afterend", element);
-  }
-  return element;
 }
 
 /**
@@ -89,13 +92,35 @@ function statusElement(form) {
   return element;
 }
 
+/**
+ * A problem as the form shows it: its message next to the field, the
+ * controls marked invalid, its label in the status line.
+ * @typedef {object} Shown
+ * @property {string} key the field name (identifying) or control name (clinical)
+ * @property {string} label what the clinician reads as the field's name
+ * @property {string} message the sentence next to the field
+ * @property {Element[]} targets controls (and group) marked aria-invalid
+ * @property {HTMLElement | undefined} anchor where the message goes (after it, or inside a group)
+ * @property {boolean} inside whether the message goes at the end of `anchor`
+ * @property {HTMLElement | undefined} focus what gets the focus when it is the first problem
+ */
+
+/**
+ * A submission sent, or about to be, with what the form held then.
+ * @typedef {object} Pending
+ * @property {api.Submission} body what is posted, every time the same
+ * @property {{ types: string[], skipped: { type: string, code: string, field?: string }[] }} detail
+ *   the types made and skipped, for the message and the event
+ * @property {string} content the identity and data it was made of
+ */
+
 /** The binding of each bound form. @type {WeakMap<HTMLFormElement, api.FormController>} */
 const bindings = new WeakMap();
 
 /**
- * Binds a form. `options` override the data attributes; `options.config`
- * (or data-pseudoform-config) names a same-origin URL whose JSON supplies
- * them (for pages whose access token comes from the login session).
+ * Binds a form. `options` override the data attributes, which override the
+ * JSON at `options.config` (or data-pseudoform-config), a same-origin URL
+ * (for pages whose access token comes from the login session).
  * Returns `{ destroy(), submit(), ready }`; the form dispatches
  * `pseudoform:submitted`, `pseudoform:error` and `pseudoform:optout`.
  * @type {typeof api.protectForm}
@@ -112,15 +137,7 @@ export function protectForm(form, options = {}) {
   if ("pseudoformBound" in form.dataset) {
     throw new PseudoformError("config.alreadyBound", "the form is already bound by another copy of pseudoform", "form");
   }
-  /** @type {HTMLInputElement[]} */
-  const inputs = [...form.querySelectorAll("[data-pseudoform-field]")].map((e) => /** @type {HTMLInputElement} */ (e));
-  for (const input of inputs) {
-    // A named identifying input would be part of a plain submit: unname it.
-    if (input.name) {
-      console.warn("pseudoform: an identifying input had a name attribute; it was removed");
-      input.removeAttribute("name");
-    }
-  }
+  detach(identifyingFields(form));
   const status = statusElement(form);
   /** @type {(HTMLButtonElement | HTMLInputElement)[]} */
   const submitButtons = [...form.querySelectorAll("button[type=submit], input[type=submit], button:not([type])")].map(
@@ -136,6 +153,17 @@ export function protectForm(form, options = {}) {
   let busy = false;
   /** @type {HTMLButtonElement | undefined} */
   let retryButton;
+  /** The clinical fields the clinician has changed since the form was (re)set. */
+  const touched = new Set();
+  /** The last policy seen, so the first check already knows its required types. */
+  /** @type {Policy | undefined} */
+  let knownPolicy;
+  /** The elements the module made for messages. */
+  /** @type {Set<HTMLElement>} */
+  const messages = new Set();
+  /** The controls it marked invalid, with the message ids it added to their aria-describedby. */
+  /** @type {Map<Element, string[]>} */
+  const marked = new Map();
 
   /** @param {boolean} value */
   const setBusy = (value) => {
@@ -146,96 +174,235 @@ export function protectForm(form, options = {}) {
 
   /**
    * @param {string} message
-   * @param {"busy" | "error" | "optout" | "success"} kind
+   * @param {"loading" | "unavailable" | "busy" | "error" | "optout" | "success" | ""} kind
    */
   const say = (message, kind) => {
     status.textContent = message;
-    status.dataset.kind = kind;
-    if (retryButton) {
-      retryButton.remove();
-      retryButton = undefined;
-    }
+    if (kind) status.dataset.kind = kind;
+    else delete status.dataset.kind;
+    retryButton = undefined;
   };
 
-  const offerRetry = () => {
+  /** @param {() => void} action */
+  const offerRetry = (action) => {
     retryButton = document.createElement("button");
     retryButton.type = "button";
     retryButton.className = "pseudoform-retry";
     retryButton.textContent = text("retry", lang);
-    retryButton.addEventListener("click", () => submit());
+    retryButton.addEventListener("click", action);
     status.append(" ", retryButton);
   };
 
-  const clearFieldErrors = () => {
-    for (const input of inputs) {
-      input.removeAttribute("aria-invalid");
-      const element = messageElement(form, input);
-      element.hidden = true;
-      element.textContent = "";
+  const clearErrors = () => {
+    for (const [element, added] of marked) {
+      element.removeAttribute("aria-invalid");
+      const describedBy = (element.getAttribute("aria-describedby") ?? "")
+        .split(/\s+/)
+        .filter((id) => id && !added.includes(id));
+      if (describedBy.length > 0) element.setAttribute("aria-describedby", describedBy.join(" "));
+      else element.removeAttribute("aria-describedby");
+    }
+    marked.clear();
+    for (const element of form.querySelectorAll("[data-pseudoform-error-for]")) {
+      const message = /** @type {HTMLElement} */ (element);
+      message.hidden = true;
+      message.textContent = "";
     }
   };
 
   /**
-   * @param {string} field
-   * @param {unknown} problem what describeError describes
+   * The element that shows the message of `key`: the page's own
+   * [data-pseudoform-error-for] element, or one made next to the field.
+   * @param {Shown} problem
+   * @returns {HTMLElement | undefined}
    */
-  const showFieldError = (field, problem) => {
-    const input = inputs.find((i) => i.dataset.pseudoformField === field);
-    if (!input) return false;
-    const element = messageElement(form, input);
-    element.textContent = describeError(problem, lang);
-    element.hidden = false;
-    input.setAttribute("aria-invalid", "true");
-    input.setAttribute("aria-describedby", element.id);
-    return true;
+  const messageElement = (problem) => {
+    /** @type {HTMLElement | null} */
+    let element = form.querySelector(`[data-pseudoform-error-for="${CSS.escape(problem.key)}"]`);
+    if (!element) {
+      if (!problem.anchor) return undefined;
+      element = document.createElement("p");
+      element.className = "pseudoform-error";
+      element.dataset.pseudoformErrorFor = problem.key;
+      element.setAttribute("role", "alert");
+      element.hidden = true;
+      if (problem.inside) problem.anchor.append(element);
+      else {
+        const label = problem.anchor.parentElement;
+        const after = label instanceof HTMLLabelElement ? label : problem.anchor;
+        after.insertAdjacentElement("afterend", element);
+      }
+      messages.add(element);
+    }
+    element.id ||= `pseudoform-error-${problem.key}`;
+    return element;
   };
 
-  /** @returns {api.Identity} */
-  const identity = () => {
+  /**
+   * Shows every problem at once, in the order of the form, and focuses the first.
+   * @param {Shown[]} problems
+   * @param {"validation" | "enter"} why
+   */
+  const showProblems = (problems, why) => {
+    const position = (/** @type {Shown} */ p) => p.anchor ?? p.targets[0];
+    const ordered = [...problems].sort((a, b) => {
+      const x = position(a);
+      const y = position(b);
+      if (!x || !y) return x ? -1 : y ? 1 : 0;
+      return x.compareDocumentPosition(y) & Node.DOCUMENT_POSITION_FOLLOWING ? -1 : 1;
+    });
+    for (const problem of ordered) {
+      const element = messageElement(problem);
+      if (element) {
+        element.textContent = problem.message;
+        element.hidden = false;
+      }
+      for (const target of problem.targets) {
+        target.setAttribute("aria-invalid", "true");
+        const added = marked.get(target) ?? [];
+        marked.set(target, added);
+        if (!element) continue;
+        const ids = (target.getAttribute("aria-describedby") ?? "").split(/\s+/).filter(Boolean);
+        if (!ids.includes(element.id)) {
+          target.setAttribute("aria-describedby", [...ids, element.id].join(" "));
+          added.push(element.id);
+        }
+      }
+    }
+    const list = [...new Set(ordered.map((p) => p.label))].join(", ");
+    say(why === "enter" ? text("enter", lang) : fill("validationList", lang, { list }), "error");
+    ordered.find((p) => p.focus)?.focus?.focus();
+    form.dispatchEvent(
+      new CustomEvent("pseudoform:error", {
+        detail: { code: why, fields: ordered.map((p) => p.key) },
+      }),
+    );
+  };
+
+  /**
+   * An identifying field's problem (`<field>.<rule>`).
+   * @param {IdentifyingField[]} fields
+   * @param {string} field
+   * @param {string} code
+   * @returns {Shown}
+   */
+  const identifyingShown = (fields, field, code) => {
+    const entry = fields.find((f) => f.field === field);
+    const label = fieldLabel(field, lang);
+    const message = describeError({ code }, lang);
+    if (!entry) return { key: field, label, message, targets: [], anchor: undefined, inside: false, focus: undefined };
+    const container = entry.group ? entry.marked[0] : undefined;
+    const focus =
+      entry.controls.find((c) => c instanceof HTMLInputElement && c.type === "radio" && c.checked) ?? entry.controls[0];
+    return {
+      key: field,
+      label,
+      message,
+      targets: [...entry.marked, ...(entry.group ? entry.controls : [])],
+      anchor: container ?? entry.marked.at(-1),
+      inside: Boolean(container),
+      focus,
+    };
+  };
+
+  /**
+   * A clinical field's problem.
+   * @param {ClinicalField} entry
+   * @param {"required" | "format" | "untouched"} rule
+   * @returns {Shown}
+   */
+  const clinicalShown = (entry, rule) => {
+    const label = clinicalLabel(form, entry);
+    const group = entry.controls.length > 1 ? groupOf(form, entry.controls) : undefined;
+    return {
+      key: entry.name,
+      label,
+      message: clinicalSentence(label, rule, lang),
+      targets: group ? [group, ...entry.controls] : entry.controls,
+      anchor: group ?? entry.controls.at(-1),
+      inside: Boolean(group),
+      focus: entry.controls[0],
+    };
+  };
+
+  /**
+   * What the form holds: the identity, the fields whose input the browser
+   * cannot read, the clinical fields and their data.
+   */
+  const read = () => {
+    const fields = identifyingFields(form);
+    detach(fields);
     /** @type {api.Identity} */
-    const result = {};
-    for (const input of inputs) {
-      const field = input.dataset.pseudoformField ?? "";
-      if (isIdentifying(field) && input.value.trim() !== "") result[field] = input.value;
+    const identity = {};
+    /** @type {string[]} */
+    const unreadable = [];
+    let optedOut = false;
+    for (const entry of fields) {
+      const { value, badInput, checked } = readField(entry);
+      if (entry.field === "optOut") optedOut ||= checked;
+      else if (!isIdentifying(entry.field))
+        console.warn("pseudoform: data-pseudoform-field names no field of the method");
+      else if (badInput) unreadable.push(entry.field);
+      else if (value.trim() !== "") {
+        identity[/** @type {keyof api.Identity} */ (entry.field)] = value;
+      }
     }
-    return result;
-  };
-
-  const optedOut = () => inputs.some((i) => i.dataset.pseudoformField === "optOut" && i.checked);
-
-  // Clinical data: the named controls, never one marked as identifying
-  // (checked on the element at submit time, so inputs added later count too).
-  /** @returns {Record<string, string>} */
-  const clinicalData = () => {
-    /** @type {Record<string, string>} */
+    const clinical = clinicalFields(form, isIdentifying);
+    /** @type {Record<string, string | string[]>} */
     const data = {};
-    for (const control of form.elements) {
-      const element = /** @type {HTMLInputElement} */ (control);
-      if (!element.name || element.disabled || "pseudoformField" in element.dataset) continue;
-      if (isIdentifying(element.name)) continue;
-      if ((element.type === "checkbox" || element.type === "radio") && !element.checked) continue;
-      if (element.type === "file" || element.type === "submit" || element.type === "button") continue;
-      data[element.name] = element.value;
-    }
-    return data;
+    for (const entry of clinical) data[entry.name] = clinicalValue(entry);
+    return { fields, identity, unreadable, optedOut, clinical, data };
   };
 
-  /** @param {unknown} error */
-  const fail = (error) => {
-    const e = PseudoformError.from(error);
-    let shown = false;
-    if (e.field) {
-      // A type that cannot be made names the first field it lacks.
-      const problem = e.code === "pseudonym.nothingToMake" ? { code: `${e.field}.required` } : e;
-      shown = showFieldError(e.field, problem);
+  /**
+   * Every problem the form can see without the TTP: input the browser
+   * cannot read, the method's rules, the fields of the required types,
+   * required clinical fields.
+   * @param {ReturnType<typeof read>} state
+   * @param {readonly import("./constants.js").PseudonymTypeCode[]} required
+   * @param {string | undefined} provider
+   * @returns {Shown[]}
+   */
+  const problemsOf = (state, required, provider) => {
+    const { fields, identity, unreadable, clinical } = state;
+    /** @type {Shown[]} */
+    const shown = unreadable.map((field) => identifyingShown(fields, field, `${field}.format`));
+    const invalid = validateGiven(identity);
+    for (const p of invalid) shown.push(identifyingShown(fields, p.field, p.code));
+    const flagged = [...unreadable, ...invalid.map((p) => p.field)];
+    for (const p of missingFor(identity, required, provider, flagged)) {
+      shown.push(identifyingShown(fields, p.field, p.code));
     }
-    say(shown ? `${describeError(e, lang)} ${text("validation", lang)}` : describeError(e, lang), "error");
-    if (!shown) offerRetry();
+    for (const entry of clinical) {
+      const rule = clinicalProblem(entry);
+      if (rule) shown.push(clinicalShown(entry, rule));
+    }
+    return shown;
+  };
+
+  /**
+   * @param {unknown} error
+   * @param {boolean} [unconfirmed] whether a submission's outcome is unknown
+   */
+  const fail = (error, unconfirmed = false) => {
+    const e = PseudoformError.from(error);
+    if (e.problems && e.problems.length > 0) {
+      const fields = identifyingFields(form);
+      showProblems(
+        e.problems.map((p) => identifyingShown(fields, p.field, p.code)),
+        "validation",
+      );
+      return;
+    }
+    const message = describeError(e, lang);
+    say(unconfirmed ? `${message} ${text("unconfirmed", lang)}` : message, "error");
+    offerRetry(() => submit());
     form.dispatchEvent(new CustomEvent("pseudoform:error", { detail: { code: e.code, field: e.field } }));
   };
 
-  // Loads the module and the settings once; after a failure the next
-  // submit (or retry) tries again.
+  // Loads the module and the settings once; after a failure the retry
+  // button (or the next submit) tries again. The policy is fetched ahead,
+  // so that the first check knows the registry's required types.
   /** @type {Promise<void> | undefined} */
   let loading;
   const loadSettings = () => {
@@ -243,138 +410,165 @@ export function protectForm(form, options = {}) {
       await ready();
       const configUrl = settings().config;
       if (configUrl) {
-        const answer = await requestJson("registry", configUrl, { method: "GET" }, { timeoutMs: 10_000 });
-        fetched = answer && typeof answer === "object" ? answer : {};
+        try {
+          const answer = await requestJson("registry", configUrl, { method: "GET" }, { timeoutMs: 10_000 });
+          fetched = answer && typeof answer === "object" ? answer : {};
+        } catch (error) {
+          throw new PseudoformError("config.unavailable", "the form's settings could not be loaded", "config", {
+            cause: error,
+          });
+        }
         lang = language(settings().lang);
       }
       for (const b of submitButtons) b.disabled = false;
+      if (status.dataset.kind === "loading" || status.dataset.kind === "unavailable") say("", "");
+      try {
+        const o = settle(/** @type {api.PseudonymiseOptions} */ (settings()));
+        policyOf(o).then(
+          (policy) => (knownPolicy ??= policy),
+          () => {},
+        );
+      } catch {
+        // Reported at the first submit.
+      }
     })().catch((error) => {
       loading = undefined;
       throw error;
     });
     return loading;
   };
+  /** @param {unknown} error */
+  const unavailable = (error) => {
+    const e = PseudoformError.from(error);
+    say(describeError(e.code === "config.unavailable" ? e : { code: "module.unavailable" }, lang), "unavailable");
+    offerRetry(() => {
+      say(text("loading", lang), "loading");
+      loadSettings().catch(unavailable);
+    });
+    form.dispatchEvent(new CustomEvent("pseudoform:error", { detail: { code: e.code } }));
+  };
+  say(text("loading", lang), "loading");
   const initial = loadSettings();
-  initial.catch(fail);
+  initial.catch(unavailable);
 
-  // A submission the registry may or may not have stored (timeout, dropped
-  // connection, 5xx): a retry with the form unchanged sends exactly this
-  // again, so the registry refuses a duplicate by its JWE id instead of
-  // storing the record twice. Held in memory only, like the form's values.
-  /** @typedef {{ types: string[], skipped: { type: string, code: string }[] }} Detail */
-  /** @type {{ submission: import("./registry.js").Submission, detail: Detail, content: string } | undefined} */
-  let unconfirmed;
+  // A submission the registry may or may not have stored (no answer, a
+  // timeout, a 5xx): every next submit, whatever the form holds, first
+  // sends exactly this again; only an answer that it was not stored lets a
+  // new one be made. Held in memory only, like the form's values.
+  /** @type {Pending | undefined} */
+  let pending;
 
-  /** Validates, pseudonymises and delivers; every outcome is shown on the form. */
+  /**
+   * Posts the pending submission: resolves with how it ended when the
+   * registry has it (`stored`) or says it can no longer be stored
+   * (`expired`); rejects otherwise, forgetting it when it was refused.
+   * @param {number} timeoutMs
+   * @param {string} content what the form holds now
+   * @returns {Promise<"stored" | "expired">}
+   */
+  async function deliver(timeoutMs, content) {
+    const sent = /** @type {Pending} */ (pending);
+    try {
+      const receipt = await postSubmission(form.action, sent.body, { timeoutMs });
+      succeed(receipt?.recordId, sent, content);
+      return "stored";
+    } catch (error) {
+      const outcome = outcomeOf(error);
+      if (outcome !== "unknown") pending = undefined;
+      if (outcome === "expired") return "expired";
+      throw error;
+    }
+  }
+
+  /** Checks, pseudonymises and delivers; every outcome is shown on the form. */
   async function submit() {
     if (busy) return;
-    clearFieldErrors();
-    if (optedOut()) {
-      say(text("optOut", lang), "optout");
+    clearErrors();
+    const state = read();
+    if (state.optedOut) {
+      say(pending ? `${text("optOut", lang)} ${text("optOutPending", lang)}` : text("optOut", lang), "optout");
       form.dispatchEvent(new CustomEvent("pseudoform:optout"));
       return;
     }
     setBusy(true);
     say(text("busy", lang), "busy");
+    let unconfirmed = false;
     try {
       await loadSettings();
       const current = settings();
       lang = language(current.lang);
-      const timeoutMs =
-        typeof current.timeoutMs === "number" && Number.isFinite(current.timeoutMs) && current.timeoutMs > 0
-          ? current.timeoutMs
-          : undefined;
-      const typed = identity();
-      const content = JSON.stringify([typed, clinicalData()]);
-      if (unconfirmed && unconfirmed.content === content) {
-        await resend(timeoutMs);
+      const o = settle(/** @type {api.PseudonymiseOptions} */ (current));
+      const content = JSON.stringify([state.identity, state.data]);
+      if (pending) {
+        unconfirmed = true;
+        if ((await deliver(o.timeoutMs, content)) === "stored") return;
+        unconfirmed = false;
+      }
+      const first = problemsOf(state, knownPolicy ? requiredTypes(o, knownPolicy) : o.require, o.provider);
+      if (first.length > 0) {
+        showProblems(first, "validation");
         return;
       }
-      unconfirmed = undefined;
-      const problems = validate(typed);
-      if (problems.length > 0) {
-        for (const p of problems) showFieldError(p.field, p);
-        say(text("validation", lang), "error");
-        inputs.find((i) => i.getAttribute("aria-invalid") === "true")?.focus();
-        form.dispatchEvent(
-          new CustomEvent("pseudoform:error", { detail: { code: "validation", fields: problems.map((p) => p.field) } }),
-        );
+      const policy = await policyOf(o);
+      knownPolicy = policy;
+      const again = problemsOf(state, requiredTypes(o, policy), o.provider);
+      if (again.length > 0) {
+        showProblems(again, "validation");
         return;
       }
-      const { pseudonyms, skipped } = await pseudonymise(typed, /** @type {api.PseudonymiseOptions} */ (current));
-      const submission = submissionOf(
-        /** @type {api.PseudonymiseOptions} */ (current),
-        methodVersion(),
-        pseudonyms,
-        clinicalData(),
-      );
-      const detail = {
-        types: pseudonyms.map((p) => p.type),
-        skipped: skipped.map((s) => ({ type: s.type, code: s.code })),
+      const result = await pseudonymiseWith(state.identity, o, policy);
+      pending = {
+        body: { ...result.submission, data: state.data },
+        detail: {
+          types: result.types,
+          skipped: result.skipped.map((s) => ({ type: s.type, code: s.code, field: s.field })),
+        },
+        content,
       };
-      unconfirmed = { submission, detail, content };
-      await deliver(timeoutMs);
+      unconfirmed = true;
+      if ((await deliver(o.timeoutMs, content)) === "expired") {
+        unconfirmed = false;
+        throw new PseudoformError("registry.rejected", "the registry refused the submission as expired");
+      }
     } catch (error) {
-      fail(error);
+      fail(error, unconfirmed && pending !== undefined);
     } finally {
       setBusy(false);
     }
   }
 
   /**
-   * Posts the unconfirmed submission; settles it on any 2xx.
-   * @param {number | undefined} timeoutMs
-   */
-  async function deliver(timeoutMs) {
-    const pending = unconfirmed;
-    if (!pending) return;
-    let receipt;
-    try {
-      receipt = await postSubmission(form.action, pending.submission, { timeoutMs });
-    } catch (error) {
-      const e = PseudoformError.from(error);
-      // A refusal (4xx) means nothing was stored: the next try starts afresh.
-      if (e.code === "registry.rejected" || e.code === "registry.refused") unconfirmed = undefined;
-      throw e;
-    }
-    succeed(receipt?.recordId, pending.detail);
-  }
-
-  /**
-   * Retry after an unclear registry failure: the same submission again.
-   * @param {number | undefined} timeoutMs
-   */
-  async function resend(timeoutMs) {
-    const pending = unconfirmed;
-    if (!pending) return;
-    try {
-      await deliver(timeoutMs);
-    } catch (error) {
-      const e = PseudoformError.from(error);
-      if (e.serverCode === "pseudonym.replayed") {
-        // The first attempt was stored after all.
-        succeed(undefined, pending.detail);
-        return;
-      }
-      if (e.serverCode === "pseudonym.expired") {
-        // Too late to resend: the next submit pseudonymises afresh.
-        unconfirmed = undefined;
-      }
-      throw e;
-    }
-  }
-
-  /**
-   * The registry has the record: the form is emptied and says so.
+   * The registry has the record: says which pseudonyms were made and, when
+   * the form still holds what was sent, empties it for the next patient.
    * @param {number | undefined} recordId
-   * @param {Detail} detail
+   * @param {Pending} sent
+   * @param {string} content what the form holds now
    */
-  function succeed(recordId, detail) {
-    unconfirmed = undefined;
-    form.reset();
-    clearFieldErrors();
-    say(`${text("submitted", lang)}${recordId !== undefined ? ` (record ${recordId})` : ""}`, "success");
-    form.dispatchEvent(new CustomEvent("pseudoform:submitted", { detail: { recordId, ...detail } }));
+  function succeed(recordId, sent, content) {
+    pending = undefined;
+    const changed = sent.content !== content;
+    clearErrors();
+    if (!changed) {
+      form.reset();
+      resetFields(identifyingFields(form));
+      touched.clear();
+    }
+    const record = recordId !== undefined ? ` (record ${recordId})` : "";
+    const parts = [changed ? fill("storedEarlier", lang, { record }) : fill("submitted", lang, { record })];
+    parts.push(fill("made", lang, { list: sent.detail.types.join(", ") }));
+    if (sent.detail.skipped.length > 0) {
+      const list = sent.detail.skipped
+        .map((s) => {
+          const why =
+            s.code === "type.notAllowed" ? text("notAllowed", lang) : describeError(s, lang).replace(/\.$/, "");
+          return `${s.type} (${why})`;
+        })
+        .join(", ");
+      parts.push(fill("notMade", lang, { list }));
+    }
+    parts.push(text("received", lang));
+    say(parts.join(" "), "success");
+    form.dispatchEvent(new CustomEvent("pseudoform:submitted", { detail: { recordId, changed, ...sent.detail } }));
   }
 
   /** @param {SubmitEvent} event */
@@ -382,8 +576,40 @@ export function protectForm(form, options = {}) {
     event.preventDefault();
     submit();
   };
+
+  /** @param {Event} event */
+  const onChange = (event) => {
+    const target = event.target;
+    if (target instanceof HTMLElement && "name" in target && typeof target.name === "string" && target.name) {
+      touched.add(target.name);
+    }
+  };
+
+  // Enter in a field submits a form (HTML's implicit submission): not while
+  // a required clinical field is untouched, unless the form allows it.
+  /** @param {KeyboardEvent} event */
+  const onKeydown = (event) => {
+    if (event.key !== "Enter" || event.isComposing || settings().enterSubmits) return;
+    const target = event.target;
+    if (!(target instanceof HTMLInputElement) || NO_ENTER.has(target.type) || busy) return;
+    const untouched = clinicalFields(form, isIdentifying).filter((f) => f.required && !touched.has(f.name));
+    if (untouched.length === 0) return;
+    event.preventDefault();
+    clearErrors();
+    showProblems(
+      untouched.map((f) => clinicalShown(f, "untouched")),
+      "enter",
+    );
+  };
+
   form.addEventListener("submit", onSubmit);
+  form.addEventListener("input", onChange);
+  form.addEventListener("change", onChange);
+  form.addEventListener("keydown", onKeydown);
   form.dataset.pseudoformBound = "";
+  for (const notice of form.querySelectorAll("[data-pseudoform-unbound]")) {
+    if (notice instanceof HTMLElement) notice.hidden = true;
+  }
 
   /** @type {api.FormController} */
   const controller = {
@@ -394,9 +620,17 @@ export function protectForm(form, options = {}) {
     /** Unbinds the form and removes the module's messages. */
     destroy() {
       form.removeEventListener("submit", onSubmit);
-      clearFieldErrors();
-      for (const el of form.querySelectorAll("[data-pseudoform-error-for]")) el.remove();
+      form.removeEventListener("input", onChange);
+      form.removeEventListener("change", onChange);
+      form.removeEventListener("keydown", onKeydown);
+      clearErrors();
+      for (const element of messages) element.remove();
+      reattach(form);
       status.textContent = "";
+      delete status.dataset.kind;
+      for (const notice of form.querySelectorAll("[data-pseudoform-unbound]")) {
+        if (notice instanceof HTMLElement) notice.hidden = false;
+      }
       delete form.dataset.pseudoformBound;
       bindings.delete(form);
     },

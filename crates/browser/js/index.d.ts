@@ -19,7 +19,7 @@ export class PseudoformError extends Error {
     code: string,
     message: string,
     field?: string,
-    extra?: { status?: number; cause?: unknown; serverCode?: string },
+    extra?: { status?: number; cause?: unknown; serverCode?: string; problems?: FieldProblem[] },
   );
   readonly name: "PseudoformError";
   /** `bsn.checksum`, `ttp.timeout`, `registry.rejected`, `policy.noTypes`, `aborted`, … */
@@ -30,19 +30,33 @@ export class PseudoformError extends Error {
   readonly status?: number;
   /** The code the TTP or registry gave for a refusal. */
   serverCode?: string;
+  /**
+   * Every field problem when there are several, in field order (`field` is
+   * the first): the invalid fields, or every field a required type lacks
+   * (`pseudonym.requiredMissing`).
+   */
+  readonly problems?: FieldProblem[];
   /** Turns anything thrown into a PseudoformError. */
   static from(error: unknown): PseudoformError;
 }
 
-/** Loads the wasm module once (by default `pseudoform_bg.wasm` beside the script). */
+/** Loads the wasm module once per page (by default `pseudoform_bg.wasm` beside the script, with its integrity hash). */
 export function ready(source?: string | URL | Response | BufferSource | WebAssembly.Module): Promise<void>;
 
 /** The canonical form of one field by the published method. Call `ready()` first. */
 export function normalise(field: FieldName, value: string): string;
 /** The canonical input value of one pseudonym type (`BERGJANS|19800201|2|J`). */
 export function pseudonymInput(type: PseudonymTypeCode, identity: Identity): string;
-/** Every rule broken by a given field. */
-export function validate(identity: Identity): FieldProblem[];
+/** The types a record must have, for `validate`. */
+export interface ValidateOptions {
+  /** Types that must be made: every field they need that is not given is reported too. */
+  require?: PseudonymTypeCode[] | string;
+  /** The configured provider, which MRN needs when the identity has none. */
+  provider?: string;
+}
+
+/** Every rule broken by a given field, in field order; with `require`, every field those types lack too. */
+export function validate(identity: Identity, options?: ValidateOptions): FieldProblem[];
 /** Blinded inputs and blind factors per requested type; pure and synchronous. */
 export function prepare(identity: Identity, options: PrepareOptions): Preparation;
 /** The version of the published method. */
@@ -58,6 +72,12 @@ export interface PseudonymiseOptions {
   recipientScope: string;
   /** The pseudonym types the registry asks for; the TTP's policy may allow fewer. */
   types: PseudonymTypeCode[] | string;
+  /**
+   * Types every record must have (with those the TTP's policy requires): a
+   * record that lacks a field they need is refused before anything is sent
+   * (`pseudonym.requiredMissing`, every field in `problems`). Requested too.
+   */
+  require?: PseudonymTypeCode[] | string;
   /** The supplying provider (scopes MRN). */
   provider?: string;
   /** Bearer token of the provider or processor at the TTP. */
@@ -72,10 +92,39 @@ export interface PseudonymiseOptions {
   allowedTypes?: PseudonymTypeCode[];
 }
 
-/** One temporary pseudonym: base64url of `{"evaluated_output": <JWE>, "blind_factor": …}`. */
+/** One temporary pseudonym of the national packaging: base64url of `{"evaluated_output": <JWE>, "blind_factor": …}`. */
 export interface TemporaryPseudonym {
   type: PseudonymTypeCode;
   temporaryPseudonym: string;
+}
+
+/** Who the pseudonyms were made for, and by which method version. */
+export interface SubmissionEnvelope {
+  recipientOrganization: string;
+  recipientScope: string;
+  methodVersion: number;
+}
+
+/**
+ * What the registry needs of a pseudonymised record, without its clinical
+ * data: with the pseudoform TTP the record JWE once and each type's blind
+ * factor (the types made are its keys); with the national TTP one temporary
+ * pseudonym per type.
+ */
+export type SubmissionPseudonyms = SubmissionEnvelope &
+  ({ record: string; blindFactors: Partial<Record<PseudonymTypeCode, string>> } | { pseudonyms: TemporaryPseudonym[] });
+
+/** A clinical value: one string, or the strings of a checkbox group or multi-select, in order. */
+export type ClinicalValue = string | string[];
+
+/** `POST /api/submissions` body: the pseudonyms and the clinical fields by name. */
+export type Submission = SubmissionPseudonyms & { data: Record<string, ClinicalValue> };
+
+/** The registry's answer to a stored submission. */
+export interface Receipt {
+  recordId: number;
+  /** The definitive pseudonyms' labels `TYPE:vN:<base64url>`. */
+  pseudonyms: string[];
 }
 
 /** A requested type that was not made, and why. */
@@ -88,17 +137,20 @@ export interface SkippedType {
 
 /** The result of `pseudonymise`. */
 export interface Pseudonymised {
-  pseudonyms: TemporaryPseudonym[];
+  /** The types made, in request order. */
+  types: PseudonymTypeCode[];
+  /** Requested types not made (best-effort ones whose fields are not given, or not allowed). */
   skipped: SkippedType[];
+  /** Post `{ ...submission, data }` to the registry. */
+  submission: SubmissionPseudonyms;
 }
 
-/** Validates, asks the policy, blinds and obtains temporary pseudonyms from the TTP. */
+/** Checks, asks the policy, blinds and obtains the evaluations from the TTP. */
 export function pseudonymise(identity: Identity, options: PseudonymiseOptions): Promise<Pseudonymised>;
 
 /** One record's outcome in a batch. */
 export type BatchResult =
-  | { ok: true; pseudonyms: TemporaryPseudonym[]; skipped: SkippedType[] }
-  | { ok: false; errors: { field?: string; code: string; message: string }[] };
+  ({ ok: true } & Pseudonymised) | { ok: false; errors: { field?: string; code: string; message: string }[] };
 
 /** Progress and cancellation of a batch. */
 export interface BatchControl {
@@ -115,12 +167,29 @@ export function pseudonymiseBatch(
   control?: BatchControl,
 ): Promise<BatchResult[]>;
 
+/** Posts a submission to the registry; resolves to its receipt (undefined for a 2xx without JSON). */
+export function postSubmission(
+  url: string,
+  submission: Submission,
+  options?: { timeoutMs?: number; signal?: AbortSignal },
+): Promise<Partial<Receipt> | undefined>;
+
+/**
+ * What a failed `postSubmission` means for the record: `expired` (not stored
+ * and too late to resend: pseudonymise afresh), `refused` (not stored),
+ * `unknown` (maybe stored: resend exactly the same submission, never a new
+ * one; a stored one is answered with its first receipt).
+ */
+export function outcomeOf(error: unknown): "expired" | "refused" | "unknown";
+
 /** Options of `protectForm`; by default read from the form's data-pseudoform-* attributes. */
 export interface ProtectFormOptions extends Partial<Omit<PseudonymiseOptions, "signal">> {
   /** Same-origin URL of JSON that supplies the options (e.g. with a session's access token). */
   config?: string;
   /** `nl` (default) or `en`. */
   lang?: "nl" | "en";
+  /** Enter in a field submits even while required clinical fields are untouched. */
+  enterSubmits?: boolean;
 }
 
 /** The handle of a bound form. */

@@ -84,23 +84,48 @@ const GENERAL = {
     "ttp.rateLimited": "De pseudonimiseringsdienst is tijdelijk overbelast. Probeer het over een minuut opnieuw.",
     "ttp.rejected": "De pseudonimiseringsdienst wees het verzoek af. Er is niets verstuurd.",
     "ttp.malformedAnswer": "De pseudonimiseringsdienst gaf een onbruikbaar antwoord. Er is niets verstuurd.",
-    "registry.unreachable":
-      "De registratie is niet bereikbaar. Er is niets opgeslagen; uw invoer staat nog in het formulier.",
-    "registry.timeout": "De registratie reageert te traag. Uw invoer staat nog in het formulier.",
+    "registry.unreachable": "De registratie is niet bereikbaar.",
+    "registry.timeout": "De registratie reageert te traag.",
+    "registry.failed": "De registratie gaf een fout.",
+    "registry.malformedAnswer": "De registratie gaf een onbruikbaar antwoord.",
     "registry.rejected":
       "De registratie wees de aanlevering af. Er is niets opgeslagen; uw invoer staat nog in het formulier.",
-    "registry.failed": "De registratie gaf een fout. Er is niets opgeslagen; uw invoer staat nog in het formulier.",
+    "registry.refused":
+      "De registratie weigert de aanlevering (toegang). Er is niets opgeslagen; uw invoer staat nog in het formulier.",
+    "registry.rateLimited":
+      "De registratie is tijdelijk overbelast. Er is niets opgeslagen; probeer het over een minuut opnieuw.",
+    unconfirmed:
+      "Misschien is de aanlevering toch aangekomen. Opnieuw proberen stuurt precies dezelfde aanlevering nog eens; de registratie slaat haar hoogstens één keer op. Uw invoer staat nog in het formulier.",
     "pseudonym.nothingToMake": "Er kan geen pseudoniem gemaakt worden: vul de gemarkeerde velden in.",
+    "pseudonym.requiredMissing":
+      "Niet elk verplicht pseudoniem kan gemaakt worden: vul de gemarkeerde velden in. Er is niets verstuurd.",
     "policy.noTypes": "Deze registratie mag geen van de gevraagde pseudoniemtypen ontvangen. Er is niets verstuurd.",
+    "policy.requiredNotAllowed":
+      "Het formulier vereist een pseudoniemtype dat deze registratie niet mag ontvangen. Er is niets verstuurd.",
     "config.invalid": "Het formulier is niet goed ingesteld voor pseudonimisering. Er is niets verstuurd.",
+    "module.unavailable":
+      "De pseudonimiseringsmodule kon niet geladen worden. Er is niets verstuurd, en dit formulier kan nu niets versturen. Laad de pagina opnieuw; blijft dit zo, neem dan contact op met de registratie.",
+    "config.unavailable":
+      "De instellingen van het formulier konden niet geladen worden. Er is niets verstuurd, en dit formulier kan nu niets versturen.",
     aborted: "Afgebroken. Er is niets verstuurd.",
     validation: "Controleer de gemarkeerde velden.",
+    validationList: "Controleer de gemarkeerde velden: {list}. Er is niets verstuurd.",
+    enter:
+      "Enter verstuurt nog niet: vul eerst de gemarkeerde verplichte velden in, of kies een waarde. Er is niets verstuurd.",
     optOut:
       "De patiënt maakt bezwaar: er is niets verstuurd, niet naar de pseudonimiseringsdienst en niet naar de registratie.",
+    optOutPending: "De uitkomst van de vorige aanlevering is nog onbekend; die is niet opnieuw verstuurd.",
+    loading: "De pseudonimiseringsmodule wordt geladen…",
     busy: "Bezig met pseudonimiseren en versturen…",
     retry: "Opnieuw proberen",
     internal: "Er ging iets mis in de pseudonimisering. Er is niets verstuurd.",
-    submitted: "Verzonden. De registratie heeft alleen pseudoniemen en de klinische gegevens ontvangen.",
+    submitted: "Verzonden{record}.",
+    made: "Gemaakte pseudoniemen: {list}.",
+    notMade: "Niet gemaakt: {list}.",
+    notAllowed: "niet toegestaan voor deze registratie",
+    received: "De registratie heeft alleen pseudoniemen en de klinische gegevens ontvangen.",
+    storedEarlier:
+      "De eerdere aanlevering is opgeslagen{record}. Wat u daarna in het formulier wijzigde is niet verstuurd; verstuur het alleen als het een nieuwe aanlevering is.",
   },
   en: {
     "ttp.unreachable":
@@ -111,21 +136,54 @@ const GENERAL = {
     "ttp.rateLimited": "The pseudonymisation service is busy. Try again in a minute.",
     "ttp.rejected": "The pseudonymisation service rejected the request. Nothing was sent.",
     "ttp.malformedAnswer": "The pseudonymisation service gave an unusable answer. Nothing was sent.",
-    "registry.unreachable": "The registry cannot be reached. Nothing was stored; your input is still in the form.",
-    "registry.timeout": "The registry is too slow. Your input is still in the form.",
+    "registry.unreachable": "The registry cannot be reached.",
+    "registry.timeout": "The registry is too slow.",
+    "registry.failed": "The registry failed.",
+    "registry.malformedAnswer": "The registry gave an unusable answer.",
     "registry.rejected": "The registry rejected the submission. Nothing was stored; your input is still in the form.",
-    "registry.failed": "The registry failed. Nothing was stored; your input is still in the form.",
+    "registry.refused":
+      "The registry refuses the submission (access). Nothing was stored; your input is still in the form.",
+    "registry.rateLimited": "The registry is busy. Nothing was stored; try again in a minute.",
+    unconfirmed:
+      "The submission may have arrived all the same. Try again sends exactly the same submission once more; the registry stores it at most once. Your input is still in the form.",
     "pseudonym.nothingToMake": "No pseudonym can be made: fill in the marked fields.",
+    "pseudonym.requiredMissing":
+      "Not every required pseudonym can be made: fill in the marked fields. Nothing was sent.",
     "policy.noTypes": "This registry may receive none of the requested pseudonym types. Nothing was sent.",
+    "policy.requiredNotAllowed": "The form requires a pseudonym type this registry may not receive. Nothing was sent.",
     "config.invalid": "The form is not set up correctly for pseudonymisation. Nothing was sent.",
+    "module.unavailable":
+      "The pseudonymisation module could not be loaded. Nothing was sent, and this form cannot send anything now. Reload the page; if that does not help, contact the registry.",
+    "config.unavailable":
+      "The form's settings could not be loaded. Nothing was sent, and this form cannot send anything now.",
     aborted: "Cancelled. Nothing was sent.",
     validation: "Check the marked fields.",
+    validationList: "Check the marked fields: {list}. Nothing was sent.",
+    enter: "Enter does not send yet: first fill in the marked required fields, or choose a value. Nothing was sent.",
     optOut: "The patient objects: nothing was sent, neither to the pseudonymisation service nor to the registry.",
+    optOutPending: "The outcome of the previous submission is still unknown; it was not sent again.",
+    loading: "Loading the pseudonymisation module…",
     busy: "Pseudonymising and sending…",
     retry: "Try again",
     internal: "Something went wrong in the pseudonymisation. Nothing was sent.",
-    submitted: "Sent. The registry received only pseudonyms and the clinical data.",
+    submitted: "Sent{record}.",
+    made: "Pseudonyms made: {list}.",
+    notMade: "Not made: {list}.",
+    notAllowed: "not allowed for this registry",
+    received: "The registry received only pseudonyms and the clinical data.",
+    storedEarlier:
+      "The earlier submission is stored{record}. What you changed in the form afterwards was not sent; send it only if it is a new submission.",
   },
+};
+
+/**
+ * Texts about clinical fields that are not the method's rules: a required
+ * field the clinician has not touched before pressing Enter.
+ * @type {Record<Language, { untouched: string }>}
+ */
+const CLINICAL = {
+  nl: { untouched: "is nog niet door u ingevuld of gekozen" },
+  en: { untouched: "has not been filled in or chosen yet" },
 };
 
 /**
@@ -190,4 +248,29 @@ export function describeError(error, lang) {
   if (isField(field) && isRule(rule)) return SENTENCE[l](LABELS[l][field], rule);
   const general = GENERAL[l];
   return entry(general, code) ?? entry(general, `${code.split(".")[0]}.failed`) ?? general.internal;
+}
+
+/**
+ * A general message with `{name}` placeholders filled in.
+ * @param {string} key
+ * @param {unknown} lang
+ * @param {Record<string, string>} values
+ */
+export function fill(key, lang, values) {
+  return text(key, lang).replace(/\{(\w+)\}/g, (_, name) => values[name] ?? "");
+}
+
+/**
+ * A sentence about a clinical field, by its label as the page shows it:
+ * "Diagnose is niet ingevuld.", "Date of surgery: the value does not have
+ * the expected format."
+ * @param {string} label
+ * @param {"required" | "format" | "untouched"} rule
+ * @param {unknown} [lang]
+ */
+export function clinicalSentence(label, rule, lang) {
+  const l = language(lang);
+  if (rule === "untouched")
+    return l === "nl" ? `${label} ${CLINICAL.nl.untouched}.` : `${label}: ${CLINICAL.en.untouched}.`;
+  return SENTENCE[l](label, rule);
 }

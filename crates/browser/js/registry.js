@@ -1,52 +1,40 @@
-// The registry client: the submission the browser posts to the registry and
-// its delivery. The shapes are the JSON of the protocol crate's wire types
-// (crates/protocol/src/registry.rs, docs/openapi-registry.yaml), declared again
-// here as JSDoc types; the page tests post them to the real registry, which
-// refuses unknown members.
-/** @import { TemporaryPseudonym } from "./index.js" */
+// The registry client: the submission the browser posts to the registry, its
+// delivery, and what a failed delivery means for the record. The shapes are
+// the JSON of the protocol crate's wire types (crates/protocol/src/registry.rs,
+// docs/openapi-registry.yaml), declared in index.d.ts; the page tests post
+// them to the real registry, which refuses unknown members.
+/** @import * as api from "./index.js" */
 import { requestJson } from "./http.js";
 
 /**
- * `POST /api/submissions` body (`Submission`): one pseudonymised record.
- * @typedef {object} Submission
- * @property {string} recipientOrganization the organisation the pseudonyms were made for
- * @property {string} recipientScope its scope
- * @property {number} methodVersion the method version the browser used
- * @property {TemporaryPseudonym[]} pseudonyms one temporary pseudonym per type
- * @property {Record<string, string>} data the clinical fields by name; never identifying ones
+ * Posts a submission to the registry's URL. Resolves to its receipt, or to
+ * undefined for a 2xx without a JSON body (the record is stored all the
+ * same). Rejects with a PseudoformError; `outcomeOf` says what it means.
+ * @type {typeof api.postSubmission}
  */
-
-/**
- * The registry's answer (`Receipt`, 201).
- * @typedef {{ recordId: number, pseudonyms: string[] }} Receipt
- */
-
-/**
- * The submission of one record.
- * @param {{ recipientOrganization: string, recipientScope: string }} recipient
- * @param {number} methodVersion
- * @param {TemporaryPseudonym[]} pseudonyms
- * @param {Record<string, string>} data
- * @returns {Submission}
- */
-export function submission(recipient, methodVersion, pseudonyms, data) {
-  return {
-    recipientOrganization: recipient.recipientOrganization,
-    recipientScope: recipient.recipientScope,
-    methodVersion,
-    pseudonyms,
-    data,
-  };
+export function postSubmission(url, body, { timeoutMs, signal } = {}) {
+  return requestJson("registry", url, { method: "POST", json: body }, { timeoutMs, signal, allowEmpty: true });
 }
 
 /**
- * Posts a submission to the registry's URL. Resolves to its receipt, or to
- * undefined for a 2xx without a JSON body (the record is stored all the same).
- * @param {string} url
- * @param {Submission} body
- * @param {{ timeoutMs?: number }} limits
- * @returns {Promise<Partial<Receipt> | undefined>}
+ * What a failed delivery means for the record:
+ * - `expired`: not stored, and this submission can no longer be stored (its
+ *   record JWE has expired): pseudonymise afresh;
+ * - `refused`: not stored (any other 4xx answer): resending the same will
+ *   not help;
+ * - `unknown`: no answer, a 5xx, a timeout: the registry may have stored
+ *   it. Resend exactly the same submission, never a new pseudonymisation
+ *   of the same record: the registry stores one submission at most once and
+ *   answers a resend of a stored one with its first receipt (a 2xx).
+ * A `pseudonym.replayed` refusal means a JWE of this submission belongs to
+ * another stored submission: this one is not stored (`refused`).
+ * @type {typeof api.outcomeOf}
  */
-export function postSubmission(url, body, { timeoutMs }) {
-  return requestJson("registry", url, { method: "POST", json: body }, { timeoutMs, allowEmpty: true });
+export function outcomeOf(error) {
+  const e = /** @type {{ code?: unknown, serverCode?: unknown } | null | undefined} */ (error);
+  if (e?.serverCode === "pseudonym.expired") return "expired";
+  if (e?.code === "registry.rejected" || e?.code === "registry.refused" || e?.code === "registry.rateLimited") {
+    return "refused";
+  }
+  return "unknown";
 }

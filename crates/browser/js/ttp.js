@@ -1,6 +1,7 @@
 // The TTP client: the recipient's policy, the batch endpoint (one request per
-// record or per batch chunk), and the national POST /oprf/eval (one request
-// per type, in parallel). Answers are checked before anything is used.
+// record or per batch chunk, one record JWE per record), and the national
+// POST /oprf/eval (one request per type, in parallel). Answers are checked
+// before anything is used.
 //
 // The request bodies are the JSON of the protocol crate's wire types
 // (crates/protocol/src/ttp.rs, docs/openapi-ttp.yaml), declared again here as
@@ -61,22 +62,29 @@ function checkJwe(value) {
 }
 
 /**
- * `GET /v1/policy`: which types the recipient may receive.
+ * What a recipient may receive and must have (`Policy`, the members used).
+ * @typedef {{ allowedTypes: string[], requiredTypes: string[] }} Policy
+ */
+
+/** @type {(list: unknown) => list is string[]} */
+const isStrings = (list) => Array.isArray(list) && list.every((t) => typeof t === "string");
+
+/**
+ * `GET /v1/policy`: which types the recipient may receive and which every
+ * record must have (none when an older TTP does not say).
  * @param {TtpOptions} options
- * @returns {Promise<{ allowedTypes: string[] }>}
+ * @returns {Promise<Policy>}
  */
 export async function fetchPolicy(options) {
   const url = new URL(endpoint(options.ttp, "v1/policy"));
   url.searchParams.set("recipientOrganization", options.recipientOrganization);
   url.searchParams.set("recipientScope", options.recipientScope);
   const policy = await requestJson("ttp", url.toString(), { method: "GET" }, options);
-  if (
-    !Array.isArray(policy?.allowedTypes) ||
-    !policy.allowedTypes.every((/** @type {unknown} */ t) => typeof t === "string")
-  ) {
+  const required = policy?.requiredTypes ?? [];
+  if (!isStrings(policy?.allowedTypes) || !isStrings(required)) {
     throw new PseudoformError("ttp.malformedAnswer", "the TTP policy answer has no list of allowed types");
   }
-  return policy;
+  return { allowedTypes: policy.allowedTypes, requiredTypes: required };
 }
 
 /**

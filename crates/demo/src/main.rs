@@ -8,7 +8,8 @@
 //! registries and serves them, in this one process, on loopback:
 //!
 //! - the TTP (`pseudoform-ttp`),
-//! - registry A, which serves the demo form at `/` and may not receive the BSN,
+//! - registry A, which serves the demo form at `/`, may not receive the BSN
+//!   and requires NGGV and RGG in every record,
 //! - registry B, a second registry with its own key domain.
 //!
 //! Each runs on its own port, so the form (registry origin) and the TTP are
@@ -69,6 +70,9 @@ struct Registry {
     scope: &'static str,
     /// Whether it may process the BSN, and so receive type B.
     may_process_bsn: bool,
+    /// The types every record must have: in the TTP's policy, which the
+    /// forms follow, and in the registry's own configuration.
+    required: &'static [PseudonymType],
 }
 
 impl Registry {
@@ -82,6 +86,16 @@ impl Registry {
             .collect();
         format!("[{}]", codes.join(", "))
     }
+
+    /// The types it requires, as a TOML array.
+    fn required_types(&self) -> String {
+        let codes: Vec<String> = self
+            .required
+            .iter()
+            .map(|t| toml_string(t.code()))
+            .collect();
+        format!("[{}]", codes.join(", "))
+    }
 }
 
 const REGISTRY_A: Registry = Registry {
@@ -89,6 +103,7 @@ const REGISTRY_A: Registry = Registry {
     organization: "oin:00000001000000001000",
     scope: "kwaliteitsregistratie-a",
     may_process_bsn: false,
+    required: &[PseudonymType::Nggv, PseudonymType::Rgg],
 };
 
 const REGISTRY_B: Registry = Registry {
@@ -96,6 +111,7 @@ const REGISTRY_B: Registry = Registry {
     organization: "oin:00000001000000002000",
     scope: "kwaliteitsregistratie-b",
     may_process_bsn: true,
+    required: &[],
 };
 
 /// The demo provider, whose TTP token the demo form uses.
@@ -205,11 +221,12 @@ async fn main() -> anyhow::Result<()> {
 
     let recipient = |r: &Registry, public: &Path, address: SocketAddr, extra: &[String]| {
         format!(
-            "[[recipients]]\norganization = {}\nscope = {}\npublic_key = {}\nallowed_types = {}\nallowed_origins = [{}]\n\n",
+            "[[recipients]]\norganization = {}\nscope = {}\npublic_key = {}\nallowed_types = {}\nrequired_types = {}\nallowed_origins = [{}]\n\n",
             toml_string(r.organization),
             toml_string(r.scope),
             toml_string(&public.to_string_lossy()),
             r.allowed_types(),
+            r.required_types(),
             origins(address, extra),
         )
     };
@@ -248,11 +265,12 @@ async fn main() -> anyhow::Result<()> {
 
     let registry_toml = |r: &Registry, private: &Path, address: SocketAddr| {
         format!(
-            "# Development configuration written by pseudoform-demo.\nlisten = {}\nrecipient_organization = {}\nrecipient_scope = {}\nallowed_types = {}\ndatabase = {}\nwww_dir = {}\nttp_url = {}\nprovider = {}\naccess_token = {}\nttp_signing_keys = [{}]\n\n[[keys]]\npath = {}\n",
+            "# Development configuration written by pseudoform-demo.\nlisten = {}\nrecipient_organization = {}\nrecipient_scope = {}\nallowed_types = {}\nrequired_types = {}\ndatabase = {}\nwww_dir = {}\nttp_url = {}\nprovider = {}\naccess_token = {}\nttp_signing_keys = [{}]\n\n[[keys]]\npath = {}\n",
             toml_string(&address.to_string()),
             toml_string(r.organization),
             toml_string(r.scope),
             r.allowed_types(),
+            r.required_types(),
             toml_string(&dir.join(format!("{}.sqlite", r.name)).to_string_lossy()),
             toml_string(&www.to_string_lossy()),
             toml_string(&public_ttp_url),
@@ -280,7 +298,8 @@ async fn main() -> anyhow::Result<()> {
             serde_json::json!({
                 "ttp": ttp_url, "publicTtp": public_ttp_url, "registryA": a_url, "registryB": b_url,
                 "form": format!("{a_url}/"), "dir": dir,
-                "recipientA": { "organization": REGISTRY_A.organization, "scope": REGISTRY_A.scope },
+                "recipientA": { "organization": REGISTRY_A.organization, "scope": REGISTRY_A.scope,
+                                "requiredTypes": REGISTRY_A.required.iter().map(|t| t.code()).collect::<Vec<_>>() },
                 "recipientB": { "organization": REGISTRY_B.organization, "scope": REGISTRY_B.scope },
                 "provider": PROVIDER,
             })
@@ -288,7 +307,9 @@ async fn main() -> anyhow::Result<()> {
     } else {
         println!("pseudoform demo: the whole chain on loopback");
         println!("  TTP          {ttp_url}");
-        println!("  registry A   {a_url}/registry   (may not receive the BSN)");
+        println!(
+            "  registry A   {a_url}/registry   (may not receive the BSN; requires NGGV and RGG)"
+        );
         println!("  registry B   {b_url}/registry");
         println!();
         println!("  Open the demo form:  {a_url}/");

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// One temporary pseudonym of a submission.
+/// One temporary pseudonym of a submission in the national packaging.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SubmittedPseudonym {
@@ -15,7 +15,48 @@ pub struct SubmittedPseudonym {
     pub temporary_pseudonym: String,
 }
 
+/// One clinical value of a submission's `data`: a string, or the strings of
+/// a control with several values (a checkbox group, a multi-select), in the
+/// form's order; an empty list is a group with nothing chosen.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum DataValue {
+    /// One value.
+    Text(String),
+    /// Several values, in order.
+    List(Vec<String>),
+}
+
+impl DataValue {
+    /// The strings of the value: one, or the list's.
+    pub fn items(&self) -> &[String] {
+        match self {
+            DataValue::Text(text) => core::slice::from_ref(text),
+            DataValue::List(list) => list,
+        }
+    }
+}
+
+impl From<&str> for DataValue {
+    fn from(text: &str) -> Self {
+        DataValue::Text(text.to_owned())
+    }
+}
+
+/// The clinical fields of a record, by name.
+pub type Data = BTreeMap<String, DataValue>;
+
 /// `POST /api/submissions` body: one pseudonymised record.
+///
+/// It carries the pseudonyms in exactly one of two shapes:
+/// - `record` + `blindFactors`: the record JWE of `POST /v1/evaluate`, once,
+///   with the blind factor of each type it evaluates (the types made are
+///   the keys of `blindFactors`, and every evaluation of the record has its
+///   blind factor);
+/// - `pseudonyms`: one temporary pseudonym per type in the national
+///   packaging, each with its own JWE of `POST /oprf/eval`.
+///
+/// [`Submission::shape`] tells which, or why neither.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Submission {
@@ -25,10 +66,63 @@ pub struct Submission {
     pub recipient_scope: String,
     /// The method version the browser used.
     pub method_version: u32,
-    /// One temporary pseudonym per type, each type at most once.
-    pub pseudonyms: Vec<SubmittedPseudonym>,
+    /// The compact record JWE of `POST /v1/evaluate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<String>,
+    /// With `record`: the blind factor of each type, padded base64url, by
+    /// type code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blind_factors: Option<BTreeMap<String, String>>,
+    /// The national packaging: one temporary pseudonym per type, each type
+    /// at most once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pseudonyms: Option<Vec<SubmittedPseudonym>>,
     /// The clinical fields of the form, by name; never identifying fields.
-    pub data: BTreeMap<String, String>,
+    pub data: Data,
+}
+
+/// The pseudonyms of a [`Submission`], in the one shape it uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape<'a> {
+    /// One record JWE and the blind factor of each type.
+    Record {
+        /// The compact record JWE.
+        record: &'a str,
+        /// Blind factors by type code.
+        blind_factors: &'a BTreeMap<String, String>,
+    },
+    /// The national packaging.
+    Pseudonyms(&'a [SubmittedPseudonym]),
+}
+
+/// Why a [`Submission`] has no usable shape: the member that is missing or
+/// must not be there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShapeError {
+    /// `record`, `blindFactors` or `pseudonyms`.
+    pub field: &'static str,
+}
+
+impl Submission {
+    /// The shape of the pseudonyms: exactly one of `record` (with
+    /// `blindFactors`) and `pseudonyms`.
+    pub fn shape(&self) -> Result<Shape<'_>, ShapeError> {
+        match (&self.record, &self.blind_factors, &self.pseudonyms) {
+            (Some(record), Some(blind_factors), None) => Ok(Shape::Record {
+                record,
+                blind_factors,
+            }),
+            (None, None, Some(pseudonyms)) => Ok(Shape::Pseudonyms(pseudonyms)),
+            (Some(_), None, None) => Err(ShapeError {
+                field: "blindFactors",
+            }),
+            (None, Some(_), _) => Err(ShapeError { field: "record" }),
+            (Some(_), _, Some(_)) => Err(ShapeError {
+                field: "pseudonyms",
+            }),
+            (None, None, None) => Err(ShapeError { field: "record" }),
+        }
+    }
 }
 
 /// `POST /api/submissions` answer (201).
@@ -82,3 +176,81 @@ pub const IDENTIFYING_FIELD_NAMES: &[&str] = &[
     "patientid",
     "ziekenhuisnummer",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<Submission, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    const ENVELOPE: &str = r#""recipientOrganization":"oin:00000001000000001000","recipientScope":"s","methodVersion":1"#;
+
+    #[test]
+    fn the_record_shape_with_string_and_list_values() {
+        let s = parse(&format!(
+            r#"{{{ENVELOPE},"record":"a.b.c.d.e","blindFactors":{{"NGGV":"r1","RGG":"r2"}},
+               "data":{{"diagnose":"Heupartrose","complicaties":["wondinfectie","heroperatie"],"leeg":[]}}}}"#
+        ))
+        .unwrap();
+        match s.shape().unwrap() {
+            Shape::Record {
+                record,
+                blind_factors,
+            } => {
+                assert_eq!(record, "a.b.c.d.e");
+                assert_eq!(blind_factors.keys().collect::<Vec<_>>(), ["NGGV", "RGG"]);
+            }
+            Shape::Pseudonyms(_) => panic!("a record submission"),
+        }
+        assert_eq!(s.data["diagnose"], DataValue::from("Heupartrose"));
+        assert_eq!(
+            s.data["complicaties"].items(),
+            ["wondinfectie".to_owned(), "heroperatie".to_owned()]
+        );
+        assert_eq!(s.data["leeg"], DataValue::List(vec![]));
+        // Serialised back, the order of a list is kept and absent shapes are left out.
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(json.contains(r#""complicaties":["wondinfectie","heroperatie"]"#));
+        assert!(!json.contains("pseudonyms"));
+    }
+
+    #[test]
+    fn exactly_one_shape() {
+        let with = |members: &str| parse(&format!(r#"{{{ENVELOPE},{members}"data":{{}}}}"#));
+        let national = with(r#""pseudonyms":[{"type":"B","temporaryPseudonym":"x"}],"#).unwrap();
+        assert!(matches!(national.shape(), Ok(Shape::Pseudonyms(p)) if p.len() == 1));
+        for (members, field) in [
+            ("", "record"),
+            (r#""record":"x","#, "blindFactors"),
+            (r#""blindFactors":{},"#, "record"),
+            (r#""blindFactors":{},"pseudonyms":[],"#, "record"),
+            (
+                r#""record":"x","blindFactors":{},"pseudonyms":[],"#,
+                "pseudonyms",
+            ),
+            (r#""record":"x","pseudonyms":[],"#, "pseudonyms"),
+        ] {
+            assert_eq!(
+                with(members).unwrap().shape(),
+                Err(ShapeError { field }),
+                "{members}"
+            );
+        }
+        // Unknown members and values that are neither a string nor strings are refused.
+        assert!(with(r#""bsn":"1","#).is_err());
+        assert!(parse(&format!(
+            r#"{{{ENVELOPE},"pseudonyms":[],"data":{{"a":1}}}}"#
+        ))
+        .is_err());
+        assert!(parse(&format!(
+            r#"{{{ENVELOPE},"pseudonyms":[],"data":{{"a":[1]}}}}"#
+        ))
+        .is_err());
+        assert!(parse(&format!(
+            r#"{{{ENVELOPE},"pseudonyms":[],"data":{{"a":[["x"]]}}}}"#
+        ))
+        .is_err());
+    }
+}

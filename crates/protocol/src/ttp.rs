@@ -5,7 +5,8 @@
 //! - `POST /v1/evaluate` — batch: all blinded inputs of one or many records in
 //!   one call, one JWE per record.
 //! - `GET /v1/policy?recipientOrganization=…&recipientScope=…` — which
-//!   pseudonym types the recipient may receive, for the browser module.
+//!   pseudonym types the recipient may receive and which it requires, for
+//!   the browser module.
 //! - `POST /v1/rekey` — re-pseudonymisation by a registry from one key version
 //!   to another on blinded pseudonyms.
 //!
@@ -99,6 +100,12 @@ pub struct Policy {
     /// Pseudonym type codes the recipient may receive (`B` only where the
     /// recipient may process the BSN).
     pub allowed_types: Vec<String>,
+    /// Pseudonym type codes every record for the recipient must have (a
+    /// subset of `allowed_types`): a form refuses a record without one of
+    /// them, inline, and the recipient refuses it too. Absent (an older
+    /// TTP) means none.
+    #[serde(default)]
+    pub required_types: Vec<String>,
     /// The current key version of the recipient's key domain.
     pub key_version: u32,
     /// Most records per `POST /v1/evaluate`.

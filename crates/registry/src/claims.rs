@@ -6,9 +6,11 @@
 //! are a record payload ([`RecordClaims`], has `evaluations`) or a single
 //! evaluation ([`EvalClaims`], has `subject`); `version` is the protocol's;
 //! `aud` and `scope` are the registry's; `exp - iat` is at most the
-//! protocol's 300 s (plus the clock skew); the JWE has not expired and was
-//! not issued in the future (30 s of clock skew by default); it holds the
-//! evaluation of the submitted type.
+//! protocol's 300 s (plus the clock skew); it holds the evaluation of the
+//! submitted type. Whether it has expired or was issued in the future (30 s
+//! of clock skew by default) is a separate check, [`Opener::check_time`]:
+//! the receiver first asks the store whether the JWE's `jti` belongs to a
+//! record it already holds (a retry), which is answered whatever the time.
 
 use std::collections::BTreeMap;
 
@@ -17,7 +19,7 @@ use pseudoform_protocol::claims::{EvalClaims, RecordClaims};
 use pseudoform_protocol::{JWE_LIFETIME_SECONDS, PROTOCOL_VERSION};
 use sha2::{Digest, Sha256};
 
-use crate::error::ReceiveError;
+use crate::error::{At, ReceiveError};
 use crate::jwe::{JweError, KeyRing, Plaintext, SignatureError, SignatureKeys};
 
 /// Default allowed clock difference with the TTP, in seconds.
@@ -43,6 +45,8 @@ pub(crate) struct Opened {
     pub jti: String,
     /// Its `exp`.
     pub exp: i64,
+    /// Its `iat`.
+    pub iat: i64,
 }
 
 impl Opened {
@@ -82,22 +86,22 @@ pub(crate) struct Opener {
 }
 
 impl Opener {
-    /// Decrypts the JWE of the pseudonym at `index` and checks its claims
-    /// at time `now`.
-    pub fn open(&self, jwe: &str, now: i64, index: usize) -> Result<Opened, ReceiveError> {
+    /// Decrypts the JWE at `at` of a submission and checks its claims, all
+    /// but their time ([`Opener::check_time`]).
+    pub fn open(&self, jwe: &str, at: At) -> Result<Opened, ReceiveError> {
         let plaintext = self.keys.decrypt(jwe).map_err(|e| match e {
-            JweError::Undecryptable => ReceiveError::Undecryptable { index },
-            JweError::UnsupportedAlgorithm => ReceiveError::UnsupportedAlgorithm { index },
+            JweError::Undecryptable => ReceiveError::Undecryptable { at },
+            JweError::UnsupportedAlgorithm => ReceiveError::UnsupportedAlgorithm { at },
         })?;
         let payload = match self.signature_keys.verify(&plaintext) {
             Ok(Plaintext::Signed(claims)) => claims,
             Ok(Plaintext::Unsigned) if self.accept_unsigned => plaintext,
             Ok(Plaintext::Unsigned) | Err(SignatureError::Unsigned) => {
-                return Err(ReceiveError::Unsigned { index })
+                return Err(ReceiveError::Unsigned { at })
             }
-            Err(SignatureError::BadSignature) => return Err(ReceiveError::BadSignature { index }),
+            Err(SignatureError::BadSignature) => return Err(ReceiveError::BadSignature { at }),
         };
-        let invalid = || ReceiveError::InvalidClaims { index };
+        let invalid = || ReceiveError::InvalidClaims { at };
         let value: serde_json::Value = serde_json::from_slice(&payload).map_err(|_| invalid())?;
         let object = value.as_object().ok_or_else(invalid)?;
         let claims = if object.contains_key("evaluations") {
@@ -119,29 +123,40 @@ impl Opener {
             ),
         };
         if version != PROTOCOL_VERSION {
-            return Err(ReceiveError::VersionUnsupported { index });
+            return Err(ReceiveError::VersionUnsupported { at });
         }
         if *aud != self.organization || *scope != self.scope {
-            return Err(ReceiveError::WrongRecipient { index });
+            return Err(ReceiveError::WrongRecipient { at });
         }
         if exp < iat {
             return Err(invalid());
         }
         if exp.saturating_sub(iat) > JWE_LIFETIME_SECONDS.saturating_add(self.skew) {
-            return Err(ReceiveError::LifetimeTooLong { index });
-        }
-        if exp < now.saturating_sub(self.skew) {
-            return Err(ReceiveError::Expired { index });
-        }
-        if iat > now.saturating_add(self.skew) {
-            return Err(ReceiveError::NotYetValid { index });
+            return Err(ReceiveError::LifetimeTooLong { at });
         }
         let jti = match jti {
             Some(jti) if !jti.is_empty() && jti.len() <= MAX_JTI => jti,
             Some(_) => return Err(invalid()),
             None => format!("sha256:{}", hex::encode(Sha256::digest(jwe.as_bytes()))),
         };
-        Ok(Opened { claims, jti, exp })
+        Ok(Opened {
+            claims,
+            jti,
+            exp,
+            iat,
+        })
+    }
+
+    /// Checks the time of the JWE opened at `at` at `now`: not expired,
+    /// not issued in the future, within the clock skew.
+    pub fn check_time(&self, opened: &Opened, now: i64, at: At) -> Result<(), ReceiveError> {
+        if opened.exp < now.saturating_sub(self.skew) {
+            return Err(ReceiveError::Expired { at });
+        }
+        if opened.iat > now.saturating_add(self.skew) {
+            return Err(ReceiveError::NotYetValid { at });
+        }
+        Ok(())
     }
 }
 
@@ -154,15 +169,15 @@ pub(crate) fn parse_version(text: &str) -> Option<u32> {
 pub(crate) fn evaluation_of(
     claims: &Claims,
     ty: PseudonymType,
-    index: usize,
+    at: At,
 ) -> Result<Evaluated<'_>, ReceiveError> {
     match claims {
         Claims::Eval(c) => {
             if c.pseudonym_type.as_deref().unwrap_or("B") != ty.code() {
-                return Err(ReceiveError::TypeMismatch { index });
+                return Err(ReceiveError::TypeMismatch { at });
             }
             let key_version = match c.key_version {
-                Some(0) => return Err(ReceiveError::InvalidClaims { index }),
+                Some(0) => return Err(ReceiveError::InvalidClaims { at }),
                 Some(v) => v,
                 // The national service names no version: its `subject` is
                 // the latest one, its `extra_versions` the older ones.
@@ -181,15 +196,15 @@ pub(crate) fn evaluation_of(
         }
         Claims::Record(c) => {
             if c.key_version == 0 {
-                return Err(ReceiveError::InvalidClaims { index });
+                return Err(ReceiveError::InvalidClaims { at });
             }
             let mut found = c
                 .evaluations
                 .iter()
                 .filter(|e| e.pseudonym_type == ty.code());
-            let evaluation = found.next().ok_or(ReceiveError::TypeMismatch { index })?;
+            let evaluation = found.next().ok_or(ReceiveError::TypeMismatch { at })?;
             if found.next().is_some() {
-                return Err(ReceiveError::InvalidClaims { index });
+                return Err(ReceiveError::InvalidClaims { at });
             }
             Ok(Evaluated {
                 key_version: c.key_version,

@@ -5,6 +5,7 @@
 //! recipient_organization = "oin:00000001000000001000"
 //! recipient_scope = "kwaliteitsregistratie-a"
 //! allowed_types = ["NGGV", "sNGGV", "RGG", "MRN"]
+//! required_types = ["NGGV", "RGG"]
 //! database = "registry.sqlite"
 //! www_dir = "www"
 //! ttp_url = "http://127.0.0.1:8080"
@@ -12,6 +13,12 @@
 //! access_token = "demo-provider-token"
 //! ttp_signing_keys = ["keys/ttp-signing-public.pem"]
 //! accept_unsigned = false
+//!
+//! [limits]   # the defaults
+//! header_timeout_seconds = 10   # also closes idle keep-alive connections
+//! body_timeout_seconds = 10
+//! request_timeout_seconds = 30
+//! max_connections = 1024
 //!
 //! [[keys]]
 //! path = "keys/registry-key.pem"
@@ -58,6 +65,12 @@ pub struct RegistryConfig {
     /// Pseudonym type codes this registry accepts (`B` only if it may
     /// process the BSN).
     pub allowed_types: Vec<String>,
+    /// Pseudonym type codes every record must have (each one of
+    /// `allowed_types`): a submission without one of them is refused with
+    /// 422 `pseudonyms.requiredMissing` and nothing is stored. Empty: every
+    /// allowed type is best-effort.
+    #[serde(default)]
+    pub required_types: Vec<String>,
     /// The registry's RSA private keys; JWEs select one by `kid`. Keep the
     /// old key here after a rotation until JWEs made for it have expired.
     pub keys: Vec<KeyConfig>,
@@ -93,6 +106,10 @@ pub struct RegistryConfig {
     /// are verified all the same.
     #[serde(default)]
     pub accept_unsigned: bool,
+    /// Connection limits and timeouts of the server (`[limits]`; the
+    /// defaults of [`pseudoform_server::Limits`]).
+    #[serde(default)]
+    pub limits: pseudoform_server::Limits,
 }
 
 fn default_listen() -> SocketAddr {
@@ -114,7 +131,9 @@ fn default_skew() -> i64 {
 impl RegistryConfig {
     /// Parses a configuration from TOML text; relative paths stay as they are.
     pub fn from_toml_str(text: &str) -> anyhow::Result<Self> {
-        toml::from_str(text).context("the registry configuration is invalid")
+        let config: Self = toml::from_str(text).context("the registry configuration is invalid")?;
+        config.limits.validate()?;
+        Ok(config)
     }
 
     /// Reads a configuration file; relative paths in it are resolved against
@@ -166,6 +185,7 @@ mod tests {
             RegistryConfig::from_toml_str(include_str!("../registry.example.toml")).unwrap();
         assert!(pseudoform_protocol::is_oin(&config.recipient_organization));
         assert_eq!(config.ttp_origin().unwrap(), "http://127.0.0.1:8080");
+        assert_eq!(config.required_types, ["NGGV", "RGG"]);
         config.resolve_paths(Path::new("/etc/registry"));
         assert_eq!(config.database, Path::new("/etc/registry/registry.sqlite"));
         assert_eq!(

@@ -12,43 +12,43 @@ use pseudoform_protocol::SUBJECT_PREFIX;
 use zeroize::Zeroizing;
 
 use crate::claims::{parse_version, Evaluated};
-use crate::error::ReceiveError;
+use crate::error::{At, ReceiveError};
 use crate::store::NewPseudonym;
 
-/// The blind factor of the pseudonym at `index` (padded base64url of a
+/// The blind factor at `at` of a submission (padded base64url of a
 /// canonical non-zero scalar).
-pub(crate) fn decode_blind(text: &str, index: usize) -> Result<Blind, ReceiveError> {
+pub(crate) fn decode_blind(text: &str, at: At) -> Result<Blind, ReceiveError> {
     let bytes = Zeroizing::new(
-        encoding::decode_array::<32>(text).map_err(|_| ReceiveError::InvalidBlind { index })?,
+        encoding::decode_array::<32>(text).map_err(|_| ReceiveError::InvalidBlind { at })?,
     );
-    Blind::from_bytes(&bytes).map_err(|_| ReceiveError::InvalidBlind { index })
+    Blind::from_bytes(&bytes).map_err(|_| ReceiveError::InvalidBlind { at })
 }
 
 /// `N = r⁻¹·Z` for an evaluated element in padded base64url, bare (as the
 /// national service writes `extra_versions` values) or after
 /// `pseudonym:eval:`.
-fn deblind(blind: &Blind, element: &str, index: usize) -> Result<[u8; 32], ReceiveError> {
-    let invalid = || ReceiveError::InvalidEvaluation { index };
+fn deblind(blind: &Blind, element: &str, at: At) -> Result<[u8; 32], ReceiveError> {
+    let invalid = || ReceiveError::InvalidEvaluation { at };
     let b64 = element.strip_prefix(SUBJECT_PREFIX).unwrap_or(element);
     let z = encoding::decode_array::<32>(b64).map_err(|_| invalid())?;
     oprf::unblind(blind, &z).map_err(|_| invalid())
 }
 
-/// The labels of the pseudonym at `index` of type `ty`: the current one
+/// The labels of type `ty` (its blind factor at `at`): the current one
 /// first (from `subject`, which must have its `pseudonym:eval:` prefix),
 /// then one per older key version.
 pub(crate) fn labels(
     ty: PseudonymType,
     evaluated: &Evaluated<'_>,
     blind: &Blind,
-    index: usize,
+    at: At,
 ) -> Result<Vec<NewPseudonym>, ReceiveError> {
     let subject = evaluated
         .subject
         .strip_prefix(SUBJECT_PREFIX)
-        .ok_or(ReceiveError::InvalidEvaluation { index })?;
+        .ok_or(ReceiveError::InvalidEvaluation { at })?;
     let stored = |key_version: u32, element: &str, is_current: bool| {
-        let n = deblind(blind, element, index)?;
+        let n = deblind(blind, element, at)?;
         Ok(NewPseudonym {
             pseudonym_type: ty.code().to_owned(),
             key_version,
@@ -60,7 +60,7 @@ pub(crate) fn labels(
     for (version, element) in evaluated.extra_versions {
         let version = parse_version(version)
             .filter(|v| *v != evaluated.key_version)
-            .ok_or(ReceiveError::InvalidClaims { index })?;
+            .ok_or(ReceiveError::InvalidClaims { at })?;
         labels.push(stored(version, element, false)?);
     }
     Ok(labels)

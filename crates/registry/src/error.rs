@@ -4,7 +4,8 @@
 //! submitted value, and answers as an [`ErrorBody`] (`IntoResponse`).
 //!
 //! The `field` of an error names the request member it is about
-//! (`pseudonyms[1].temporaryPseudonym`, `data`), never its content. The one
+//! (`pseudonyms[1].temporaryPseudonym`, `record`, `blindFactors.NGGV`,
+//! `data`; the type code for a missing required type), never its content. The one
 //! exception is [`ReceiveError::IdentifyingField`], which names the refused
 //! data key, always one of the fixed names of
 //! [`pseudoform_protocol::registry::IDENTIFYING_FIELD_NAMES`].
@@ -13,7 +14,41 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use pseudoform_core::PseudonymType;
 use pseudoform_protocol::ErrorBody;
+
+/// Where in a submission a refused pseudonym is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum At {
+    /// `pseudonyms[i]` of the national packaging.
+    Pseudonym(usize),
+    /// The record JWE, `record`.
+    Record,
+    /// The blind factor of a type, `blindFactors.<TYPE>`.
+    BlindFactor(PseudonymType),
+    /// `blindFactors` as a whole (a key that is no type code is not echoed).
+    BlindFactors,
+}
+
+impl At {
+    /// The request member of a JWE, claims or blind-factor error here.
+    fn member(self) -> String {
+        match self {
+            At::Pseudonym(index) => format!("pseudonyms[{index}].temporaryPseudonym"),
+            At::Record => "record".into(),
+            At::BlindFactor(ty) => format!("blindFactors.{}", ty.code()),
+            At::BlindFactors => "blindFactors".into(),
+        }
+    }
+
+    /// The request member of a type error here.
+    fn type_member(self) -> String {
+        match self {
+            At::Pseudonym(index) => format!("pseudonyms[{index}].type"),
+            other => other.member(),
+        }
+    }
+}
 
 /// A refused submission. Nothing of the record is stored when one is returned.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -27,32 +62,57 @@ pub enum ReceiveError {
     /// `methodVersion` is not a method version this registry supports.
     #[error("the method version is not supported")]
     UnsupportedMethod,
+    /// Not exactly one of `record` (with `blindFactors`) and `pseudonyms`.
+    #[error("the submission needs exactly one of record (with blindFactors) and pseudonyms")]
+    Shape {
+        /// The member that is missing or must not be there.
+        field: &'static str,
+    },
     /// The submission has no pseudonyms.
     #[error("the submission has no pseudonyms")]
-    NoPseudonyms,
+    NoPseudonyms {
+        /// `pseudonyms` or `blindFactors`.
+        field: &'static str,
+    },
     /// More pseudonyms than there are pseudonym types.
     #[error("the submission has too many pseudonyms")]
-    TooManyPseudonyms,
+    TooManyPseudonyms {
+        /// `pseudonyms` or `blindFactors`.
+        field: &'static str,
+    },
     /// A pseudonym type code is not one of the Wkz types.
     #[error("the pseudonym type is unknown")]
     UnknownType {
-        /// Index in `pseudonyms`.
-        index: usize,
+        /// Where.
+        at: At,
     },
     /// A pseudonym type this registry may not receive.
     #[error("this registry may not receive this pseudonym type")]
     TypeNotAllowed {
-        /// Index in `pseudonyms`.
-        index: usize,
+        /// Where.
+        at: At,
     },
     /// The same pseudonym type appears twice.
     #[error("a pseudonym type appears more than once")]
     DuplicateType {
-        /// Index in `pseudonyms` of the second occurrence.
-        index: usize,
+        /// Where the second occurrence is.
+        at: At,
     },
-    /// `data` has more fields than allowed.
-    #[error("the data has too many fields")]
+    /// A type this registry requires was not made: the record would be partial.
+    #[error("a pseudonym type this registry requires is missing")]
+    RequiredMissing {
+        /// The first required type missing, in the order of the Wkz table.
+        ty: PseudonymType,
+    },
+    /// The record JWE evaluates a type the submission has no blind factor
+    /// for: a record is used whole or not at all.
+    #[error("the record evaluates a type that has no blind factor")]
+    PartialRecord {
+        /// The type without a blind factor.
+        ty: PseudonymType,
+    },
+    /// `data` has more values than allowed.
+    #[error("the data has too many values")]
     TooManyFields,
     /// A `data` key is empty, too long or has characters other than
     /// `A-Z a-z 0-9 _ -`.
@@ -70,96 +130,97 @@ pub enum ReceiveError {
     /// The temporary pseudonym is not a well-formed package.
     #[error("the temporary pseudonym is malformed")]
     MalformedPseudonym {
-        /// Index in `pseudonyms`.
-        index: usize,
+        /// Where.
+        at: At,
+    },
+    /// A single evaluation's JWE as `record`, or a record JWE in the
+    /// national packaging: a record JWE goes in `record`, a JWE of
+    /// `POST /oprf/eval` in `pseudonyms`.
+    #[error("the JWE is of the other kind: a record JWE goes in record, a single evaluation in pseudonyms")]
+    WrongKind {
+        /// Where.
+        at: At,
     },
     /// The JWE uses a key-management or content-encryption algorithm (or a
     /// header parameter) this registry does not accept.
     #[error("the pseudonym's encryption algorithm is not accepted")]
     UnsupportedAlgorithm {
-        /// Index in `pseudonyms`.
-        index: usize,
+        /// Where.
+        at: At,
     },
     /// The JWE does not decrypt with any key of this registry: tampered,
     /// truncated or made for another recipient.
     #[error("the pseudonym cannot be decrypted by this registry")]
     Undecryptable {
-        /// Index in `pseudonyms`.
-        index: usize,
+        /// Where.
+        at: At,
     },
     /// The decrypted plaintext is bare claims, not signed by the TTP, and
     /// this registry does not accept unsigned claims.
     #[error("the pseudonym's claims are not signed by the TTP")]
     Unsigned {
-        /// Index in `pseudonyms`.
-        index: usize,
+        /// Where.
+        at: At,
     },
     /// The claims' signature is not a valid signature of a pinned TTP key.
     #[error("the signature on the pseudonym's claims is not valid")]
     BadSignature {
-        /// Index in `pseudonyms`.
-        index: usize,
+        /// Where.
+        at: At,
     },
     /// The claims' `version` is not the protocol version.
     #[error("the pseudonym's protocol version is not supported")]
     VersionUnsupported {
-        /// Index in `pseudonyms`.
-        index: usize,
+        /// Where.
+        at: At,
     },
     /// The JWE's lifetime (`exp - iat`) is longer than the protocol allows.
     #[error("the pseudonym's lifetime is too long")]
     LifetimeTooLong {
-        /// Index in `pseudonyms`.
-        index: usize,
-    },
-    /// The pseudonyms come from more than one JWE while one of them is a
-    /// record JWE: one submission is one record of one patient.
-    #[error("the pseudonyms come from different records")]
-    MixedRecords {
-        /// Index in `pseudonyms` of the first pseudonym from another JWE.
-        index: usize,
+        /// Where.
+        at: At,
     },
     /// The decrypted claims are not a valid evaluation or record payload.
     #[error("the pseudonym's claims are invalid")]
     InvalidClaims {
-        /// Index in `pseudonyms`.
-        index: usize,
+        /// Where.
+        at: At,
     },
     /// The claims' `aud` or `scope` is not this registry's.
     #[error("the pseudonym was made for another recipient")]
     WrongRecipient {
-        /// Index in `pseudonyms`.
-        index: usize,
+        /// Where.
+        at: At,
     },
     /// The JWE has expired.
     #[error("the pseudonym has expired")]
     Expired {
-        /// Index in `pseudonyms`.
-        index: usize,
+        /// Where.
+        at: At,
     },
     /// The JWE was issued in the future.
     #[error("the pseudonym is not valid yet")]
     NotYetValid {
-        /// Index in `pseudonyms`.
-        index: usize,
+        /// Where.
+        at: At,
     },
     /// The JWE holds no evaluation for the submitted type.
     #[error("the pseudonym is not of the submitted type")]
     TypeMismatch {
-        /// Index in `pseudonyms`.
-        index: usize,
+        /// Where.
+        at: At,
     },
     /// The evaluated element is not a valid group element.
     #[error("the pseudonym's evaluated element is invalid")]
     InvalidEvaluation {
-        /// Index in `pseudonyms`.
-        index: usize,
+        /// Where.
+        at: At,
     },
     /// The blind factor is not a valid non-zero scalar.
     #[error("the pseudonym's blind factor is invalid")]
     InvalidBlind {
-        /// Index in `pseudonyms`.
-        index: usize,
+        /// Where.
+        at: At,
     },
     /// A JWE of this submission was already used by an earlier one.
     #[error("the pseudonym was already used")]
@@ -175,8 +236,11 @@ impl ReceiveError {
         use ReceiveError::*;
         match self {
             UnsupportedMethod => "method.unsupported",
-            NoPseudonyms => "pseudonyms.empty",
-            TooManyPseudonyms => "pseudonyms.tooMany",
+            Shape { .. } => "submission.shape",
+            NoPseudonyms { .. } => "pseudonyms.empty",
+            TooManyPseudonyms { .. } => "pseudonyms.tooMany",
+            RequiredMissing { .. } => "pseudonyms.requiredMissing",
+            PartialRecord { .. } => "pseudonyms.partialRecord",
             TooManyFields => "data.tooManyFields",
             InvalidFieldName => "data.invalidFieldName",
             ValueTooLong => "data.valueTooLong",
@@ -188,6 +252,7 @@ impl ReceiveError {
             DuplicateType { .. } => "type.duplicate",
             IdentifyingField { .. } => "data.identifyingField",
             MalformedPseudonym { .. } => "pseudonym.malformed",
+            WrongKind { .. } => "pseudonym.wrongKind",
             UnsupportedAlgorithm { .. } => "pseudonym.unsupportedAlgorithm",
             Undecryptable { .. } => "pseudonym.undecryptable",
             InvalidClaims { .. } => "pseudonym.invalidClaims",
@@ -195,7 +260,6 @@ impl ReceiveError {
             BadSignature { .. } => "pseudonym.badSignature",
             VersionUnsupported { .. } => "pseudonym.versionUnsupported",
             LifetimeTooLong { .. } => "pseudonym.lifetimeTooLong",
-            MixedRecords { .. } => "pseudonyms.mixedRecords",
             WrongRecipient { .. } => "pseudonym.wrongRecipient",
             Expired { .. } => "pseudonym.expired",
             NotYetValid { .. } => "pseudonym.notYetValid",
@@ -216,32 +280,38 @@ impl ReceiveError {
         }
     }
 
-    /// The request member the error is about, if any.
+    /// The request member the error is about, if any (for
+    /// [`ReceiveError::RequiredMissing`] the missing type's code).
     pub fn field(&self) -> Option<String> {
         use ReceiveError::*;
         match self {
-            RecipientMismatch { field } => Some((*field).to_owned()),
+            RecipientMismatch { field }
+            | Shape { field }
+            | NoPseudonyms { field }
+            | TooManyPseudonyms { field } => Some((*field).to_owned()),
             UnsupportedMethod => Some("methodVersion".into()),
-            NoPseudonyms | TooManyPseudonyms | MixedRecords { .. } => Some("pseudonyms".into()),
-            UnknownType { index } | TypeNotAllowed { index } | DuplicateType { index } => {
-                Some(format!("pseudonyms[{index}].type"))
+            RequiredMissing { ty } => Some(ty.code().to_owned()),
+            PartialRecord { ty } => Some(At::BlindFactor(*ty).member()),
+            UnknownType { at } | TypeNotAllowed { at } | DuplicateType { at } => {
+                Some(at.type_member())
             }
             TooManyFields | InvalidFieldName | ValueTooLong => Some("data".into()),
             IdentifyingField { name } => Some(format!("data.{name}")),
-            MalformedPseudonym { index }
-            | UnsupportedAlgorithm { index }
-            | Undecryptable { index }
-            | InvalidClaims { index }
-            | Unsigned { index }
-            | BadSignature { index }
-            | VersionUnsupported { index }
-            | LifetimeTooLong { index }
-            | WrongRecipient { index }
-            | Expired { index }
-            | NotYetValid { index }
-            | TypeMismatch { index }
-            | InvalidEvaluation { index }
-            | InvalidBlind { index } => Some(format!("pseudonyms[{index}].temporaryPseudonym")),
+            MalformedPseudonym { at }
+            | WrongKind { at }
+            | UnsupportedAlgorithm { at }
+            | Undecryptable { at }
+            | InvalidClaims { at }
+            | Unsigned { at }
+            | BadSignature { at }
+            | VersionUnsupported { at }
+            | LifetimeTooLong { at }
+            | WrongRecipient { at }
+            | Expired { at }
+            | NotYetValid { at }
+            | TypeMismatch { at }
+            | InvalidEvaluation { at }
+            | InvalidBlind { at } => Some(at.member()),
             Replayed | Storage => None,
         }
     }
@@ -289,6 +359,9 @@ pub enum ApiError {
     /// 500 `internal`: the details go to the log.
     #[error("the registry failed; nothing was stored")]
     Internal,
+    /// 503 `server.notReady`: the database cannot be written (`GET /ready`).
+    #[error("the registry is not ready: its database cannot be written")]
+    NotReady,
 }
 
 impl ApiError {
@@ -302,6 +375,7 @@ impl ApiError {
             ApiError::Malformed => "submission.malformed",
             ApiError::InvalidLimit => "query.invalid",
             ApiError::NotFound => "notFound",
+            ApiError::NotReady => "server.notReady",
             ApiError::Internal => "internal",
         }
     }
@@ -315,6 +389,7 @@ impl ApiError {
             ApiError::Unreadable => StatusCode::BAD_REQUEST,
             ApiError::Malformed | ApiError::InvalidLimit => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -6,10 +6,14 @@
 //! | `GET /api/records` | the stored records (newest first, `?limit=`, default 500) |
 //! | `GET /api/form-config` | what the demo form needs: TTP, recipient, provider, token, types |
 //! | `GET /registry` | HTML page of what the registry holds (Dutch) |
-//! | `GET /health` | `{"status":"ok"}` |
+//! | `GET /health` | liveness: `{"status":"ok"}` |
+//! | `GET /ready` | readiness: 200 while the database can be written, else 503 `server.notReady` |
 //! | `GET /*` | static files of `www_dir` |
 //!
-//! Request bodies are limited to 256 KiB (413). Every response carries
+//! Request bodies are limited to 256 KiB (413). Connections, header, body
+//! and request times are bounded by [`RegistryConfig::limits`]
+//! ([`pseudoform_server`]); a panicking request answers 500 and the server
+//! lives. Every response carries
 //! `Cache-Control: no-store`, `X-Content-Type-Options: nosniff` and
 //! `Referrer-Policy: no-referrer`; the static files a CSP that allows only
 //! this origin's scripts (and wasm) and connections to this origin and the
@@ -87,8 +91,8 @@ pub struct RecordView {
     /// Its labels `TYPE:vN:<base64url>`: current ones first, then those of
     /// older key versions.
     pub pseudonyms: Vec<String>,
-    /// The clinical fields.
-    pub data: std::collections::BTreeMap<String, String>,
+    /// The clinical fields: strings, and lists of strings.
+    pub data: pseudoform_protocol::registry::Data,
 }
 
 impl From<StoredRecord> for RecordView {
@@ -200,6 +204,23 @@ async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
+/// Readiness: a small write commits (so a full disk or a read-only
+/// database answers 503, and a load balancer sends no submissions).
+async fn ready(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let receiver = Arc::clone(&state.receiver);
+    blocking(move || {
+        receiver
+            .store()
+            .probe(pseudoform_protocol::unix_now())
+            .map_err(|err| {
+                tracing::warn!(error = %err, "not ready: the database cannot be written");
+                ApiError::NotReady
+            })
+    })
+    .await?;
+    Ok(Json(serde_json::json!({ "status": "ready" })))
+}
+
 async fn api_not_found() -> ApiError {
     ApiError::NotFound
 }
@@ -247,7 +268,7 @@ pub fn router(receiver: Arc<Receiver>, config: &RegistryConfig) -> anyhow::Resul
         }),
     };
     let statics = ServeDir::new(&config.www_dir).append_index_html_on_directories(true);
-    Ok(Router::new()
+    let router = Router::new()
         .route("/api/submissions", post(submit))
         .route("/api/records", get(records))
         .route("/api/form-config", get(form_config))
@@ -255,6 +276,7 @@ pub fn router(receiver: Arc<Receiver>, config: &RegistryConfig) -> anyhow::Resul
         .route("/registry", get(registry_page))
         .route(view::STYLESHEET_PATH, get(stylesheet))
         .route("/health", get(health))
+        .route("/ready", get(ready))
         .fallback_service(statics)
         .with_state(state)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -273,8 +295,11 @@ pub fn router(receiver: Arc<Receiver>, config: &RegistryConfig) -> anyhow::Resul
         .layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static("referrer-policy"),
             HeaderValue::from_static("no-referrer"),
-        ))
-        .layer(middleware::from_fn(log_request)))
+        ));
+    let router = pseudoform_server::harden(router, &config.limits, || {
+        ApiError::Internal.into_response()
+    });
+    Ok(router.layer(middleware::from_fn(log_request)))
 }
 
 /// The registry's router from its configuration: loads the keys, opens the
@@ -295,8 +320,22 @@ pub async fn serve(
     config: RegistryConfig,
     listener: tokio::net::TcpListener,
 ) -> anyhow::Result<()> {
+    serve_with_shutdown(config, listener, std::future::pending()).await
+}
+
+/// Serves the registry on `listener` until `shutdown` completes, then
+/// finishes the requests in flight.
+pub async fn serve_with_shutdown<F>(
+    config: RegistryConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: F,
+) -> anyhow::Result<()>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let limits = config.limits;
     let app = app(config)?;
-    axum::serve(listener, app)
+    pseudoform_server::serve(listener, app, &limits, shutdown)
         .await
         .context("the registry server failed")
 }

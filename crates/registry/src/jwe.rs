@@ -3,7 +3,12 @@
 //!
 //! Accepted: `alg` `RSA-OAEP-256` (pseudoform's TTP default) or `RSA-OAEP`
 //! (SHA-1, what the national service uses), `enc` `A256GCM`, no `zip`, no
-//! `crit`. The key is selected by the JWE's `kid` (the RFC 7638 thumbprint of
+//! `crit`. Before any cryptography sees a JWE, [`KeyRing::decrypt`] checks
+//! its five parts ([`check_parts`]): each canonical unpadded base64url, the
+//! header a JSON object whose `alg`, `enc`, `kid`, `cty` and `typ` are
+//! strings, the IV 12 bytes, the tag 16, the ciphertext not empty, and the
+//! encrypted key as long as the modulus of the key that is to open it — so
+//! that no crafted part reaches an assertion of the crypto libraries. The key is selected by the JWE's `kid` (the RFC 7638 thumbprint of
 //! the public key unless the configuration names another), so that keys can
 //! rotate: the registry keeps the old key while JWEs made for it may still
 //! arrive. A JWE without `kid` is tried against every key.
@@ -28,6 +33,10 @@ use zeroize::Zeroizing;
 
 /// Longest protected header accepted, in characters of base64url.
 const MAX_HEADER: usize = 4096;
+/// Bytes of an `A256GCM` initialisation vector.
+pub const IV_BYTES: usize = 12;
+/// Bytes of an `A256GCM` authentication tag.
+pub const TAG_BYTES: usize = 16;
 
 /// Why a key could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +68,8 @@ pub enum JweError {
 /// algorithms.
 struct RegistryKey {
     kid: String,
+    /// Bytes of the RSA modulus: the length of an encrypted key for it.
+    modulus_bytes: usize,
     oaep256: RsaesJweDecrypter,
     oaep: RsaesJweDecrypter,
 }
@@ -114,8 +125,10 @@ impl KeyRing {
         let oaep = josekit::jwe::RSA_OAEP
             .decrypter_from_der(der.as_slice())
             .map_err(|_| KeyError::NotRsaPrivateKey)?;
+        let modulus_bytes = usize::try_from(rsa.size()).map_err(|_| KeyError::NotRsaPrivateKey)?;
         self.keys.push(RegistryKey {
             kid: kid.clone(),
+            modulus_bytes,
             oaep256,
             oaep,
         });
@@ -134,6 +147,7 @@ impl KeyRing {
 
     /// Decrypts a compact JWE made for one of our keys; returns the payload.
     pub fn decrypt(&self, compact: &str) -> Result<Zeroizing<Vec<u8>>, JweError> {
+        let parts = check_parts(compact)?;
         let header = protected_header(compact)?;
         let alg = header
             .get("alg")
@@ -158,6 +172,9 @@ impl KeyRing {
             None => self.keys.iter().collect(),
         };
         for key in candidates {
+            if parts.encrypted_key_bytes != key.modulus_bytes {
+                continue;
+            }
             let decrypter = if alg == JWE_ALG_RSA_OAEP_256 {
                 &key.oaep256
             } else {
@@ -169,6 +186,71 @@ impl KeyRing {
         }
         Err(JweError::Undecryptable)
     }
+}
+
+/// The lengths of a compact JWE's parts that passed [`check_parts`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Parts {
+    /// Bytes of the encrypted content key.
+    pub encrypted_key_bytes: usize,
+    /// Bytes of the ciphertext.
+    pub ciphertext_bytes: usize,
+}
+
+/// Checks the parts of a compact JWE before any cryptography sees them:
+/// five parts, each canonical unpadded base64url; a protected header of at
+/// most 4096 characters that is a JSON object whose `alg` and `enc` are
+/// strings (and `kid`, `cty`, `typ`, where present); an IV of
+/// [`IV_BYTES`], a tag of [`TAG_BYTES`], a ciphertext that is not empty
+/// and an encrypted key that is not empty (its length is checked against
+/// each key's modulus when the key is tried).
+pub fn check_parts(compact: &str) -> Result<Parts, JweError> {
+    let bad = JweError::Undecryptable;
+    let mut split = compact.split('.');
+    let (Some(header), Some(key), Some(iv), Some(ciphertext), Some(tag), None) = (
+        split.next(),
+        split.next(),
+        split.next(),
+        split.next(),
+        split.next(),
+        split.next(),
+    ) else {
+        return Err(bad);
+    };
+    if header.len() > MAX_HEADER {
+        return Err(bad);
+    }
+    let decoded_len = |part: &str| {
+        Base64UrlUnpadded::decode_vec(part)
+            .map(|bytes| bytes.len())
+            .map_err(|_| bad)
+    };
+    let header_bytes = Base64UrlUnpadded::decode_vec(header).map_err(|_| bad)?;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&header_bytes).map_err(|_| bad)?;
+    for name in ["alg", "enc"] {
+        if !header.get(name).is_some_and(serde_json::Value::is_string) {
+            return Err(JweError::UnsupportedAlgorithm);
+        }
+    }
+    for name in ["kid", "cty", "typ"] {
+        if header.get(name).is_some_and(|v| !v.is_string()) {
+            return Err(bad);
+        }
+    }
+    let encrypted_key_bytes = decoded_len(key)?;
+    let ciphertext_bytes = decoded_len(ciphertext)?;
+    if encrypted_key_bytes == 0
+        || decoded_len(iv)? != IV_BYTES
+        || ciphertext_bytes == 0
+        || decoded_len(tag)? != TAG_BYTES
+    {
+        return Err(bad);
+    }
+    Ok(Parts {
+        encrypted_key_bytes,
+        ciphertext_bytes,
+    })
 }
 
 /// The protected header of a compact JWE as a JSON object.
@@ -340,20 +422,83 @@ mod tests {
         let ring = KeyRing::new();
         assert_eq!(ring.decrypt("a.b.c"), Err(JweError::Undecryptable));
         assert_eq!(ring.decrypt("....."), Err(JweError::Undecryptable));
+        assert_eq!(ring.decrypt("a.b.c.d.e.f"), Err(JweError::Undecryptable));
+        // Parts of the right lengths, so that the header decides.
+        let rest = format!(
+            "{}.{}.{}.{}",
+            Base64UrlUnpadded::encode_string(&[1; 256]),
+            Base64UrlUnpadded::encode_string(&[2; IV_BYTES]),
+            Base64UrlUnpadded::encode_string(&[3; 40]),
+            Base64UrlUnpadded::encode_string(&[4; TAG_BYTES]),
+        );
         let header = Base64UrlUnpadded::encode_string(br#"{"alg":"RSA1_5","enc":"A256GCM"}"#);
         assert_eq!(
-            ring.decrypt(&format!("{header}.a.b.c.d")),
+            ring.decrypt(&format!("{header}.{rest}")),
             Err(JweError::UnsupportedAlgorithm)
         );
         let header = Base64UrlUnpadded::encode_string(br#"{"alg":"RSA-OAEP","enc":"A128GCM"}"#);
         assert_eq!(
-            ring.decrypt(&format!("{header}.a.b.c.d")),
+            ring.decrypt(&format!("{header}.{rest}")),
             Err(JweError::UnsupportedAlgorithm)
         );
         let header =
             Base64UrlUnpadded::encode_string(br#"{"alg":"RSA-OAEP","enc":"A256GCM","zip":"DEF"}"#);
         assert_eq!(
-            ring.decrypt(&format!("{header}.a.b.c.d")),
+            ring.decrypt(&format!("{header}.{rest}")),
+            Err(JweError::UnsupportedAlgorithm)
+        );
+    }
+
+    #[test]
+    fn parts_are_checked_before_any_crypto() {
+        let header = Base64UrlUnpadded::encode_string(br#"{"alg":"RSA-OAEP","enc":"A256GCM"}"#);
+        let part = |n: usize| Base64UrlUnpadded::encode_string(&vec![7u8; n]);
+        let jwe =
+            |key: &str, iv: &str, ct: &str, tag: &str| format!("{header}.{key}.{iv}.{ct}.{tag}");
+        let good = jwe(&part(256), &part(12), &part(40), &part(16));
+        assert_eq!(
+            check_parts(&good),
+            Ok(Parts {
+                encrypted_key_bytes: 256,
+                ciphertext_bytes: 40
+            })
+        );
+        for bad in [
+            jwe(&part(256), "", &part(40), &part(16)),
+            jwe(&part(256), &part(11), &part(40), &part(16)),
+            jwe(&part(256), &part(13), &part(40), &part(16)),
+            jwe(&part(256), &part(12), &part(40), &part(15)),
+            jwe(&part(256), &part(12), &part(40), ""),
+            jwe(&part(256), &part(12), "", &part(16)),
+            jwe("", &part(12), &part(40), &part(16)),
+            jwe(&part(256), &format!("{}=", part(12)), &part(40), &part(16)),
+            jwe(&part(256), "AAAAAAAAAAAAAAA*", &part(40), &part(16)),
+            // 17 characters cannot be base64url of whole bytes.
+            jwe(&part(256), "AAAAAAAAAAAAAAAAA", &part(40), &part(16)),
+        ] {
+            assert_eq!(check_parts(&bad), Err(JweError::Undecryptable), "{bad}");
+        }
+        let kid_number =
+            Base64UrlUnpadded::encode_string(br#"{"alg":"RSA-OAEP","enc":"A256GCM","kid":7}"#);
+        assert_eq!(
+            check_parts(&format!(
+                "{kid_number}.{}.{}.{}.{}",
+                part(256),
+                part(12),
+                part(40),
+                part(16)
+            )),
+            Err(JweError::Undecryptable)
+        );
+        let alg_number = Base64UrlUnpadded::encode_string(br#"{"alg":1,"enc":"A256GCM"}"#);
+        assert_eq!(
+            check_parts(&format!(
+                "{alg_number}.{}.{}.{}.{}",
+                part(256),
+                part(12),
+                part(40),
+                part(16)
+            )),
             Err(JweError::UnsupportedAlgorithm)
         );
     }

@@ -1,6 +1,6 @@
 //! Loading a [`Receiver`] from its [`RegistryConfig`]: the registry's key
-//! files (or PEM texts), the pinned TTP signing keys, the allowed types and
-//! the store. All file I/O of the receiver is here.
+//! files (or PEM texts), the pinned TTP signing keys, the allowed and
+//! required types and the store. All file I/O of the receiver is here.
 
 use std::sync::Arc;
 
@@ -40,7 +40,8 @@ impl Receiver {
             "ttp_signing_keys is empty: pin the TTP's public signing key \
              (`pseudoform-ttp signing-key --public-pem`)"
         );
-        let allowed = parse_types(&config.allowed_types)?;
+        let allowed = parse_types(&config.allowed_types, "allowed_types")?;
+        let required = parse_types(&config.required_types, "required_types")?;
         let store = Store::open(&config.database)
             .with_context(|| format!("cannot open the database {}", config.database.display()))?;
         Ok(Receiver::new(
@@ -50,19 +51,20 @@ impl Receiver {
             keys,
             Arc::new(store),
         )?
+        .with_required_types(&required)?
         .with_clock_skew(config.clock_skew_seconds)
         .with_ttp_signing_keys(signature_keys)
         .accepting_unsigned(config.accept_unsigned))
     }
 }
 
-/// Parses configured type codes.
-pub fn parse_types(codes: &[String]) -> anyhow::Result<Vec<PseudonymType>> {
+/// Parses the type codes of the configuration member `what`.
+pub fn parse_types(codes: &[String], what: &str) -> anyhow::Result<Vec<PseudonymType>> {
     codes
         .iter()
         .map(|code| {
             code.parse::<PseudonymType>()
-                .map_err(|_| anyhow::anyhow!("allowed_types: unknown pseudonym type {code:?}"))
+                .map_err(|_| anyhow::anyhow!("{what}: unknown pseudonym type {code:?}"))
         })
         .collect()
 }

@@ -14,6 +14,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use pseudoform_protocol::registry::DataValue;
 use pseudoform_registry::http::RecordView;
 use pseudoform_registry::jwe::thumbprint_of_key;
 use pseudoform_registry::rekey::{Rekey, DEFAULT_CHUNK};
@@ -184,7 +185,10 @@ fn run(command: Command) -> anyhow::Result<()> {
                         writeln!(out, "  {label}")?;
                     }
                     for (key, value) in &record.data {
-                        writeln!(out, "  {key} = {value:?}")?;
+                        match value {
+                            DataValue::Text(text) => writeln!(out, "  {key} = {text:?}")?,
+                            DataValue::List(items) => writeln!(out, "  {key} = {items:?}")?,
+                        }
                     }
                 }
                 writeln!(out, "{} record(s)", records.len())?;

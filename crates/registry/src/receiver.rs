@@ -1,40 +1,84 @@
 //! The registry receiver: checks a [`Submission`], decrypts and de-blinds its
 //! temporary pseudonyms to definitive ones and stores the record.
 //!
-//! In order: the submission's envelope, types and data
-//! ([`crate::submission`]); each temporary pseudonym's package decodes; its
-//! JWE opens and its claims pass ([`crate::claims`]); its blind factor and
-//! evaluated element de-blind ([`crate::deblind`]). [`Receiver::from_config`]
+//! In order: the submission's envelope, shape, types (each allowed, every
+//! required one present) and data ([`crate::submission`]); the JWEs open
+//! and their claims pass ([`crate::claims`]); blind factors and evaluated
+//! elements de-blind ([`crate::deblind`]). [`Receiver::from_config`]
 //! ([`crate::load`]) builds a receiver from its configuration files.
+//!
+//! A submission has one of two shapes ([`Shape`]):
+//! - **record**: the record JWE of `POST /v1/evaluate`, decrypted once, and
+//!   one blind factor per type. A record is used whole: every evaluation in
+//!   it has its blind factor ([`ReceiveError::PartialRecord`]) and every
+//!   blind factor its evaluation ([`ReceiveError::TypeMismatch`]).
+//! - **pseudonyms**: the national packaging, one JWE of `POST /oprf/eval`
+//!   per type. A record JWE is refused there, and a single evaluation's JWE
+//!   as a record ([`ReceiveError::WrongKind`]).
+//!
+//! Before any time check, the JWEs' ids are looked up: a submission the
+//! store already holds (the same JWEs, the same SHA-256 of the whole
+//! submission) is a retry whose answer was lost, and gets the receipt of the
+//! first time — even after its JWEs expired — without storing anything
+//! again; a JWE of another stored submission is a replay
+//! ([`ReceiveError::Replayed`]). Only then are the JWEs' times checked.
 //!
 //! Finally the record, its labels and the JWEs' ids are written in one
 //! transaction; a JWE used before makes the whole submission fail
-//! ([`ReceiveError::Replayed`]). Several pseudonyms of one submission may
-//! share one record JWE: that is what a batch evaluation produces. A record
-//! JWE is one patient's record: when one pseudonym comes from a record JWE,
-//! all of them must come from that one ([`ReceiveError::MixedRecords`]).
-//! Single evaluations (`/oprf/eval`) are one JWE per pseudonym.
+//! ([`ReceiveError::Replayed`]), unless it is the same submission stored a
+//! moment before by a concurrent retry, which again gets its receipt.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use pseudoform_core::PseudonymType;
 use pseudoform_protocol::package::TemporaryPseudonym;
-use pseudoform_protocol::registry::{Receipt, Submission};
+use pseudoform_protocol::registry::{Receipt, Shape, Submission, SubmittedPseudonym};
 use pseudoform_protocol::{unix_now, OIN_DIGITS};
+use sha2::{Digest, Sha256};
 
-use crate::claims::{evaluation_of, Opened, Opener, DEFAULT_CLOCK_SKEW};
+use crate::claims::{evaluation_of, Claims, Opened, Opener, DEFAULT_CLOCK_SKEW};
 use crate::deblind::{decode_blind, labels};
-use crate::error::ReceiveError;
+use crate::error::{At, ReceiveError};
 use crate::jwe::{KeyRing, SignatureKeys};
-use crate::store::{NewPseudonym, Store, StoreError, UsedJwe};
-use crate::submission::{check_data, check_envelope, check_types};
+use crate::store::{NewPseudonym, Store, StoreError, Submitted, UsedJwe};
+use crate::submission::{
+    blind_factor_types, check_data, check_envelope, check_required, pseudonym_types,
+};
+
+/// What a submission's pseudonyms became: the labels to store, the current
+/// label of each type for the receipt, the JWEs used, and the times of each
+/// JWE opened (checked after the store was asked for a retry).
+#[derive(Debug, Default)]
+struct Deblinded {
+    stored: Vec<NewPseudonym>,
+    receipt: Vec<String>,
+    used: BTreeMap<String, i64>,
+    opened: Vec<(At, Opened)>,
+}
+
+impl Deblinded {
+    /// Adds the labels of one type.
+    fn add(&mut self, of_type: Vec<NewPseudonym>) {
+        self.receipt
+            .extend(of_type.first().map(|current| current.label.clone()));
+        self.stored.extend(of_type);
+    }
+
+    /// Marks the JWE opened at `at` as used until its `exp`.
+    fn used(&mut self, opened: Opened, at: At) {
+        let exp = self.used.entry(opened.jti.clone()).or_insert(opened.exp);
+        *exp = (*exp).max(opened.exp);
+        self.opened.push((at, opened));
+    }
+}
 
 /// The registry receiver. Cheap to share behind an [`Arc`].
 #[derive(Debug)]
 pub struct Receiver {
     opener: Opener,
     allowed: BTreeSet<PseudonymType>,
+    required: BTreeSet<PseudonymType>,
     store: Arc<Store>,
 }
 
@@ -68,8 +112,24 @@ impl Receiver {
                 skew: DEFAULT_CLOCK_SKEW,
             },
             allowed: allowed_types.iter().copied().collect(),
+            required: BTreeSet::new(),
             store,
         })
+    }
+
+    /// The same receiver refusing every record without all of `types`
+    /// (`pseudonyms.requiredMissing`); each must be an allowed type.
+    pub fn with_required_types(mut self, types: &[PseudonymType]) -> anyhow::Result<Self> {
+        if let Some(ty) = types.iter().find(|t| !self.allowed.contains(t)) {
+            anyhow::bail!("required_types: {ty} is not one of allowed_types");
+        }
+        self.required = types.iter().copied().collect();
+        Ok(self)
+    }
+
+    /// The types every record must have.
+    pub fn required_types(&self) -> impl Iterator<Item = PseudonymType> + '_ {
+        self.required.iter().copied()
     }
 
     /// The same receiver verifying the claims' signatures with `keys`, the
@@ -118,76 +178,161 @@ impl Receiver {
         self.receive_at(submission, unix_now())
     }
 
+    /// The receipt a stored submission was answered, if `jtis` and
+    /// `digest` are one the store holds; a replay error if they clash with
+    /// a stored one; `None` if it is new.
+    fn stored_receipt(&self, jtis: &[&str], digest: &str) -> Result<Option<Receipt>, ReceiveError> {
+        let known = self.store.submitted(jtis, digest).map_err(|err| {
+            tracing::error!(error = %err, "reading the submitted JWEs failed");
+            ReceiveError::Storage
+        })?;
+        match known {
+            Submitted::New => Ok(None),
+            Submitted::Conflict => Err(ReceiveError::Replayed),
+            Submitted::Stored(json) => serde_json::from_str(&json).map(Some).map_err(|_| {
+                tracing::error!("a stored receipt is damaged");
+                ReceiveError::Storage
+            }),
+        }
+    }
+
     /// [`Receiver::receive`] at a given time (seconds since the Unix epoch).
     pub fn receive_at(&self, submission: Submission, now: i64) -> Result<Receipt, ReceiveError> {
+        // What makes a retry the same submission: all of it.
+        let digest = serde_json::to_vec(&submission)
+            .map(|bytes| hex::encode(Sha256::digest(bytes)))
+            .map_err(|_| ReceiveError::Storage)?;
         check_envelope(&submission, self.organization(), self.scope())?;
-        let types = check_types(&submission, &self.allowed)?;
-        check_data(&submission.data)?;
-
-        let packages = submission
-            .pseudonyms
-            .iter()
-            .enumerate()
-            .map(|(index, item)| {
-                TemporaryPseudonym::decode(&item.temporary_pseudonym)
-                    .map_err(|_| ReceiveError::MalformedPseudonym { index })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-
-        // One record JWE may carry the evaluations of several pseudonyms:
-        // each distinct JWE is decrypted and checked once.
-        let mut opened: HashMap<&str, Opened> = HashMap::new();
-        let mut stored: Vec<NewPseudonym> = Vec::new();
-        let mut receipt_labels: Vec<String> = Vec::new();
-        for (index, (package, ty)) in packages.iter().zip(&types).enumerate() {
-            let jwe = package.evaluated_output.as_str();
-            if !opened.contains_key(jwe) {
-                let o = self.opener.open(jwe, now, index)?;
-                // A record JWE is one patient's record: no pseudonym of
-                // another JWE may join it, and it may join no other.
-                if opened
-                    .values()
-                    .any(|p| (p.is_record() || o.is_record()) && p.jti != o.jti)
-                {
-                    return Err(ReceiveError::MixedRecords { index });
-                }
-                opened.insert(jwe, o);
+        let shape = submission
+            .shape()
+            .map_err(|e| ReceiveError::Shape { field: e.field })?;
+        let deblinded = match shape {
+            Shape::Record {
+                record,
+                blind_factors,
+            } => {
+                let blinds = blind_factor_types(blind_factors, &self.allowed)?;
+                check_required(blinds.keys().copied(), &self.required)?;
+                check_data(&submission.data)?;
+                self.open_record(record, &blinds)?
             }
-            let o = opened.get(jwe).ok_or(ReceiveError::Storage)?;
-            let evaluated = evaluation_of(&o.claims, *ty, index)?;
-            let blind = decode_blind(&package.blind_factor, index)?;
-            let of_this = labels(*ty, &evaluated, &blind, index)?;
-            receipt_labels.extend(of_this.first().map(|current| current.label.clone()));
-            stored.extend(of_this);
+            Shape::Pseudonyms(pseudonyms) => {
+                let types = pseudonym_types(pseudonyms, &self.allowed)?;
+                check_required(types.iter().copied(), &self.required)?;
+                check_data(&submission.data)?;
+                self.open_pseudonyms(pseudonyms, &types)?
+            }
+        };
+
+        // A retry of a stored submission, whatever the time: its receipt.
+        let jtis: Vec<&str> = deblinded.used.keys().map(String::as_str).collect();
+        if let Some(receipt) = self.stored_receipt(&jtis, &digest)? {
+            return Ok(receipt);
+        }
+        for (at, opened) in &deblinded.opened {
+            self.opener.check_time(opened, now, *at)?;
         }
 
-        let mut used: BTreeMap<&str, i64> = BTreeMap::new();
-        for o in opened.values() {
-            let exp = used.entry(o.jti.as_str()).or_insert(o.exp);
-            *exp = (*exp).max(o.exp);
-        }
-        let used: Vec<UsedJwe> = used
-            .into_iter()
+        let used: Vec<UsedJwe> = deblinded
+            .used
+            .iter()
             .map(|(jti, expires_at)| UsedJwe {
-                jti: jti.to_owned(),
-                expires_at,
+                jti: jti.clone(),
+                expires_at: *expires_at,
             })
             .collect();
-
         let purge_before = now.saturating_sub(self.opener.skew).saturating_sub(60);
-        match self
-            .store
-            .insert_record(now, &submission.data, &stored, &used, purge_before)
-        {
-            Ok(record_id) => Ok(Receipt {
-                record_id,
-                pseudonyms: receipt_labels,
-            }),
-            Err(StoreError::Replayed) => Err(ReceiveError::Replayed),
+        let receipt_of = |record_id| Receipt {
+            record_id,
+            pseudonyms: deblinded.receipt.clone(),
+        };
+        let receipt_json =
+            |record_id| serde_json::to_string(&receipt_of(record_id)).unwrap_or_default();
+        match self.store.insert_record(
+            now,
+            &submission.data,
+            &deblinded.stored,
+            &used,
+            purge_before,
+            &digest,
+            receipt_json,
+        ) {
+            Ok(record_id) => Ok(receipt_of(record_id)),
+            // A concurrent retry of the same submission stored it first.
+            Err(StoreError::Replayed) => self
+                .stored_receipt(&jtis, &digest)?
+                .ok_or(ReceiveError::Replayed),
             Err(err) => {
                 tracing::error!(error = %err, "storing a record failed");
                 Err(ReceiveError::Storage)
             }
         }
+    }
+
+    /// The record shape: one record JWE, used whole, and the blind factor
+    /// of each of its evaluations. Labels in the record's order.
+    fn open_record(
+        &self,
+        record: &str,
+        blinds: &BTreeMap<PseudonymType, &str>,
+    ) -> Result<Deblinded, ReceiveError> {
+        let opened = self.opener.open(record, At::Record)?;
+        let Claims::Record(claims) = &opened.claims else {
+            return Err(ReceiveError::WrongKind { at: At::Record });
+        };
+        let mut out = Deblinded::default();
+        let mut seen = BTreeSet::new();
+        for evaluation in &claims.evaluations {
+            let ty: PseudonymType = evaluation
+                .pseudonym_type
+                .parse()
+                .map_err(|_| ReceiveError::InvalidClaims { at: At::Record })?;
+            if !seen.insert(ty) {
+                return Err(ReceiveError::InvalidClaims { at: At::Record });
+            }
+            let blind = blinds.get(&ty).ok_or(ReceiveError::PartialRecord { ty })?;
+            let at = At::BlindFactor(ty);
+            let evaluated = evaluation_of(&opened.claims, ty, at)?;
+            out.add(labels(ty, &evaluated, &decode_blind(blind, at)?, at)?);
+        }
+        if let Some(ty) = blinds.keys().find(|ty| !seen.contains(ty)) {
+            return Err(ReceiveError::TypeMismatch {
+                at: At::BlindFactor(*ty),
+            });
+        }
+        out.used(opened, At::Record);
+        Ok(out)
+    }
+
+    /// The national packaging: one JWE of a single evaluation per type.
+    fn open_pseudonyms(
+        &self,
+        pseudonyms: &[SubmittedPseudonym],
+        types: &[PseudonymType],
+    ) -> Result<Deblinded, ReceiveError> {
+        let packages = pseudonyms
+            .iter()
+            .enumerate()
+            .map(|(index, item)| {
+                TemporaryPseudonym::decode(&item.temporary_pseudonym).map_err(|_| {
+                    ReceiveError::MalformedPseudonym {
+                        at: At::Pseudonym(index),
+                    }
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut out = Deblinded::default();
+        for (index, (package, ty)) in packages.iter().zip(types).enumerate() {
+            let at = At::Pseudonym(index);
+            let opened = self.opener.open(&package.evaluated_output, at)?;
+            if opened.is_record() {
+                return Err(ReceiveError::WrongKind { at });
+            }
+            let evaluated = evaluation_of(&opened.claims, *ty, at)?;
+            let blind = decode_blind(&package.blind_factor, at)?;
+            out.add(labels(*ty, &evaluated, &blind, at)?);
+            out.used(opened, at);
+        }
+        Ok(out)
     }
 }

@@ -4,26 +4,35 @@
 //! records(id, received_at, data_json)
 //! pseudonyms(record_id, type, key_version, label, is_current)  -- index on label
 //! used_jwe(jti, expires_at)
+//! submitted(jti, record_id, digest, receipt)
 //! ```
 //!
 //! Only definitive pseudonyms (as labels `TYPE:vN:<base64url>`) and the
 //! clinical fields are stored; never a blind factor, a JWE or anything
 //! identifying. `used_jwe` holds the `jti` (or a SHA-256 of the JWE) of every
 //! JWE used, until it has expired, so that a JWE cannot be used twice.
+//! `submitted` keeps, for as long as the record, the `jti` of each JWE a
+//! stored record came from, with a SHA-256 of the whole submission and the
+//! receipt it was answered: a retry of the same submission — at any time,
+//! even after its JWEs expired — gets the same receipt and stores nothing
+//! ([`Store::submitted`]).
 //! `is_current` marks the label under the key version that was current when
 //! the label was made (the `subject` of a JWE, or the target of a rekey);
 //! labels under older versions (from `extra_versions`, or the source of a
 //! rekey) have it 0.
 //!
 //! Every write is one transaction: a record is stored whole or not at all.
+//! The write-ahead log is bounded ([`WAL_SIZE_LIMIT`]) and checkpointed
+//! (truncated) when the store opens, so that a restart after a full disk
+//! gives the space back.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
+use pseudoform_protocol::registry::Data;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-/// A store error (SQLite failure or a poisoned lock). Carries no data.
+/// A store error (an SQLite failure). Carries no data.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database failed.
@@ -32,9 +41,6 @@ pub enum StoreError {
     /// A stored row could not be read back.
     #[error("a stored row is corrupt")]
     Corrupt,
-    /// The connection lock was poisoned by a panic elsewhere.
-    #[error("the store lock is poisoned")]
-    Poisoned,
     /// A JWE of the submission was already used.
     #[error("a JWE was already used")]
     Replayed,
@@ -62,6 +68,24 @@ pub struct UsedJwe {
     pub expires_at: i64,
 }
 
+/// What the store knows of a submission by its JWEs' ids.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Submitted {
+    /// None of its JWEs was used for a stored record.
+    New,
+    /// Exactly this submission (same JWEs, same digest) was stored: the
+    /// receipt it was answered, as JSON.
+    Stored(String),
+    /// Some JWE of it belongs to another submission or record.
+    Conflict,
+}
+
+/// Bytes a readiness probe writes ([`Store::probe`]).
+pub const PROBE_BYTES: i64 = 64 * 1024;
+
+/// Most bytes the write-ahead log keeps after a checkpoint (16 MiB).
+pub const WAL_SIZE_LIMIT: i64 = 16 * 1024 * 1024;
+
 /// A stored record as read back.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -72,8 +96,8 @@ pub struct StoredRecord {
     pub received_at: i64,
     /// Its labels, ordered by type and key version.
     pub pseudonyms: Vec<StoredPseudonym>,
-    /// The clinical fields.
-    pub data: BTreeMap<String, String>,
+    /// The clinical fields: strings, and lists of strings.
+    pub data: Data,
 }
 
 /// A stored label of a record.
@@ -134,6 +158,17 @@ CREATE TABLE IF NOT EXISTS used_jwe (
     expires_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS used_jwe_expires ON used_jwe(expires_at);
+CREATE TABLE IF NOT EXISTS ready_probe (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    at INTEGER NOT NULL,
+    pad BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS submitted (
+    jti TEXT PRIMARY KEY,
+    record_id INTEGER NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+    digest TEXT NOT NULL,
+    receipt TEXT NOT NULL
+);
 ";
 
 impl Store {
@@ -141,6 +176,10 @@ impl Store {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "the write-ahead log could not be checkpointed");
+        }
         Self::init(conn)
     }
 
@@ -158,21 +197,67 @@ impl Store {
         })
     }
 
+    /// The connection. A panic while it was held (the servers unwind) left
+    /// no transaction open — a dropped transaction rolls back — so the lock
+    /// is taken over rather than failing every later request.
     fn lock(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
-        self.conn.lock().map_err(|_| StoreError::Poisoned)
+        Ok(self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// Whether the submission whose JWEs have the ids `jtis` and whose
+    /// SHA-256 is `digest` (hex) was stored before.
+    pub fn submitted(&self, jtis: &[&str], digest: &str) -> Result<Submitted, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt =
+            conn.prepare_cached("SELECT record_id, digest, receipt FROM submitted WHERE jti = ?1")?;
+        let mut first: Option<(i64, String)> = None;
+        let mut known = 0;
+        for jti in jtis {
+            let row: Option<(i64, String, String)> = stmt
+                .query_row(params![jti], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                })
+                .optional()?;
+            let Some((record_id, stored_digest, receipt)) = row else {
+                continue;
+            };
+            known += 1;
+            if stored_digest != digest {
+                return Ok(Submitted::Conflict);
+            }
+            match &first {
+                Some((id, _)) if *id != record_id => return Ok(Submitted::Conflict),
+                Some(_) => {}
+                None => first = Some((record_id, receipt)),
+            }
+        }
+        Ok(match first {
+            None => Submitted::New,
+            Some((_, receipt)) if known == jtis.len() => Submitted::Stored(receipt),
+            Some(_) => Submitted::Conflict,
+        })
     }
 
     /// Stores one record with its labels and records its JWEs as used, in
     /// one transaction. A JWE already used (and not yet purged) makes the
     /// whole write fail with [`StoreError::Replayed`]; nothing is stored
     /// then. Used JWEs that expired before `purge_before` are forgotten.
+    /// The JWEs' ids are kept with the record, the submission's `digest`
+    /// and the receipt `receipt(record_id)` (JSON) answered for it
+    /// ([`Store::submitted`]).
+    #[allow(clippy::too_many_arguments)]
     pub fn insert_record(
         &self,
         received_at: i64,
-        data: &BTreeMap<String, String>,
+        data: &Data,
         pseudonyms: &[NewPseudonym],
         used: &[UsedJwe],
         purge_before: i64,
+        digest: &str,
+        receipt: impl FnOnce(i64) -> String,
     ) -> Result<i64, StoreError> {
         let data_json = serde_json::to_string(data).map_err(|_| StoreError::Corrupt)?;
         let mut conn = self.lock()?;
@@ -209,8 +294,29 @@ impl Store {
                 ],
             )?;
         }
+        let receipt = receipt(record_id);
+        for jwe in used {
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO submitted (jti, record_id, digest, receipt) VALUES (?1, ?2, ?3, ?4)",
+                params![jwe.jti, record_id, digest, receipt],
+            )?;
+            if inserted == 0 {
+                return Err(StoreError::Replayed);
+            }
+        }
         tx.commit()?;
         Ok(record_id)
+    }
+
+    /// Commits a write of [`PROBE_BYTES`] (readiness), larger than any
+    /// record's: fails while the database cannot take one, as on a full disk.
+    pub fn probe(&self, now: i64) -> Result<(), StoreError> {
+        let conn = self.lock()?;
+        conn.execute(
+            "INSERT OR REPLACE INTO ready_probe (id, at, pad) VALUES (1, ?1, zeroblob(?2))",
+            params![now, PROBE_BYTES],
+        )?;
+        Ok(())
     }
 
     /// Number of stored records.
@@ -253,8 +359,7 @@ impl Store {
         let mut out = Vec::new();
         for row in rows {
             let (id, received_at, data_json) = row?;
-            let data: BTreeMap<String, String> =
-                serde_json::from_str(&data_json).map_err(|_| StoreError::Corrupt)?;
+            let data: Data = serde_json::from_str(&data_json).map_err(|_| StoreError::Corrupt)?;
             let pseudonyms = labels
                 .query_map(params![id], |row| {
                     Ok(StoredPseudonym {

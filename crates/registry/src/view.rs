@@ -1,12 +1,13 @@
 //! The HTML page of what the registry holds (`GET /registry`), in Dutch.
 //!
-//! Every stored value is HTML-escaped; the page has no script and no inline
+//! Every stored value is HTML-escaped (a list of values as a list); the page has no script and no inline
 //! style, so it works under `Content-Security-Policy: default-src 'self'`.
 //! Its stylesheet ([`STYLESHEET`]) is served by the server itself.
 
 use std::fmt::Write as _;
 
 use pseudoform_core::CalendarDate;
+use pseudoform_protocol::registry::DataValue;
 
 use crate::store::StoredRecord;
 
@@ -115,7 +116,21 @@ pub fn registry_page(organization: &str, scope: &str, records: &[StoredRecord]) 
             } else {
                 html.push_str("<dl class=\"data\">");
                 for (key, value) in &record.data {
-                    let _ = write!(html, "<dt>{}</dt><dd>{}</dd>", escape(key), escape(value));
+                    let _ = write!(html, "<dt>{}</dt><dd>", escape(key));
+                    match value {
+                        DataValue::Text(text) => html.push_str(&escape(text)),
+                        DataValue::List(items) if items.is_empty() => {
+                            html.push_str("<span class=\"empty\">geen</span>");
+                        }
+                        DataValue::List(items) => {
+                            html.push_str("<ul class=\"values\">");
+                            for item in items {
+                                let _ = write!(html, "<li>{}</li>", escape(item));
+                            }
+                            html.push_str("</ul>");
+                        }
+                    }
+                    html.push_str("</dd>");
                 }
                 html.push_str("</dl>");
             }

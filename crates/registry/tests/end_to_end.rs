@@ -105,9 +105,12 @@ async fn browser_ttp_registry_rotation_and_rekey() {
     let types = ["NGGV", "RGG", "MRN"];
     let items: Vec<(&str, &Blind)> = types.iter().copied().zip(&blinds).collect();
     let record_jwe = evaluate(&ttp, &items).await;
-    let pseudonyms = packages(&record_jwe, &items);
     let body = registry
-        .accept(&submission(pseudonyms, &[("diagnose", "C50.9")]))
+        .accept(&record_submission(
+            &record_jwe,
+            &items,
+            &[("diagnose", "C50.9")],
+        ))
         .await;
     // The MRN is bound to the static token's provider: t_p·N.
     let mut expected = v1_labels(&types);
@@ -120,9 +123,14 @@ async fn browser_ttp_registry_rotation_and_rekey() {
     let jwe = eval(&ttp, "NGGV", &r).await;
     let body = registry.accept(&one("NGGV", package(&jwe, &r))).await;
     assert_eq!(body["pseudonyms"], json!([expected[0].clone()]));
-    // And that JWE cannot be used twice.
-    let (status, _) = registry.submit(&one("NGGV", package(&jwe, &r))).await;
+    // A retry of that very submission is answered as the first time and
+    // stores nothing; that JWE in any other submission is a replay.
+    let again = registry.accept(&one("NGGV", package(&jwe, &r))).await;
+    assert_eq!(again, body);
+    let other = submission(vec![("NGGV", package(&jwe, &r))], &[("diagnose", "C50.9")]);
+    let (status, _) = registry.submit(&other).await;
     assert_eq!(status, 409);
+    assert_eq!(registry.count().await, 2);
 
     // The TTP rotates the registry's key domain to version 2.
     let v2 = KeyStore::open_config(&ttp.config)

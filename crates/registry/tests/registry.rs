@@ -84,36 +84,243 @@ async fn the_same_person_twice_gets_the_same_label() {
 #[tokio::test]
 async fn a_record_jwe_with_three_types() {
     let registry = Registry::start().await;
-    let k1 = server_key_v1();
-    let types = ["NGGV", "RGG", "MRN"];
-    let blinds: Vec<_> = types.iter().map(|_| random_blind()).collect();
-    let evaluations: Vec<(&str, String)> = types
-        .iter()
-        .zip(&blinds)
-        .map(|(t, r)| (*t, subject(&k1, &blind_vector(&vector(t), r))))
-        .collect();
-    let record_jwe = jwe(&record_claims(&evaluations), oaep256(), recipient_a());
-    // One JWE shared by the three pseudonyms of one submission: not a replay.
-    let pseudonyms = packages(
-        &record_jwe,
-        &types.iter().copied().zip(&blinds).collect::<Vec<_>>(),
-    );
+    let (record_jwe, blinds) = fresh_record(&["NGGV", "RGG", "MRN"]);
+    // The record JWE once, the blind factor of each type beside it.
     let body = registry
-        .accept(&submission(pseudonyms, &[("ok", "ja")]))
+        .accept(&record_submission(
+            &record_jwe,
+            &refs(&blinds),
+            &[("ok", "ja")],
+        ))
         .await;
-    let expected = v1_labels(&types);
-    assert_eq!(labels(&body), expected);
-
+    // The receipt lists the labels in the record's order.
+    assert_eq!(labels(&body), v1_labels(&["NGGV", "RGG", "MRN"]));
+    assert_eq!(
+        registry.records().await[0]["pseudonyms"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
     // The same record JWE again: replay.
-    let again = types
-        .iter()
-        .zip(&blinds)
-        .take(1)
-        .map(|(t, r)| (*t, package(&record_jwe, r)))
-        .collect();
     registry
-        .refuse(&submission(again, &[]), 409, "pseudonym.replayed")
+        .refuse(
+            &record_submission(&record_jwe, &refs(&blinds), &[]),
+            409,
+            "pseudonym.replayed",
+        )
         .await;
+}
+
+#[tokio::test]
+async fn a_record_is_used_whole_with_one_blind_factor_per_evaluation() {
+    let registry = Registry::start().await;
+    let (record_jwe, blinds) = fresh_record(&["NGGV", "RGG"]);
+    let (_, other) = fresh_record(&["C"]);
+    let all = refs(&blinds);
+    let nggv = vec![all[0]];
+    let with_c = vec![all[0], all[1], (other[0].0, &other[0].1)];
+    let refuse = |blinds: Vec<(&'static str, &pseudoform_core::oprf::Blind)>, code, field| {
+        let submission = record_submission(&record_jwe, &blinds, &[]);
+        let registry = &registry;
+        async move {
+            let before = registry.count().await;
+            let (status, body) = registry.submit(&submission).await;
+            assert_eq!(status, 422, "{body}");
+            assert_eq!(body["code"], code, "{body}");
+            assert_eq!(body["field"], field, "{body}");
+            assert_eq!(registry.count().await, before);
+        }
+    };
+    // RGG is evaluated but its blind factor is left out: a partial record.
+    refuse(nggv, "pseudonyms.partialRecord", "blindFactors.RGG").await;
+    // A blind factor for a type the record does not evaluate.
+    refuse(with_c, "pseudonym.typeMismatch", "blindFactors.C").await;
+    // A blind factor that is no scalar.
+    let mut bad = record_submission(&record_jwe, &refs(&blinds), &[]);
+    bad.blind_factors
+        .as_mut()
+        .unwrap()
+        .insert("RGG".into(), encode(&[0u8; 32]));
+    let (status, body) = registry.submit(&bad).await;
+    assert_eq!(
+        (status, &body["code"], &body["field"]),
+        (
+            422,
+            &json!("pseudonym.invalidBlind"),
+            &json!("blindFactors.RGG")
+        )
+    );
+    // Keys that are no type, or a type this registry may not receive; none at all.
+    let mut unknown = record_submission(&record_jwe, &refs(&blinds), &[]);
+    unknown
+        .blind_factors
+        .as_mut()
+        .unwrap()
+        .insert("999990007".into(), encode(&[1u8; 32]));
+    let (status, body) = registry.submit(&unknown).await;
+    assert_eq!(
+        (status, &body["code"], &body["field"]),
+        (422, &json!("type.unknown"), &json!("blindFactors"))
+    );
+    assert!(
+        !body.to_string().contains("999990007"),
+        "the key is not echoed"
+    );
+    let mut b = record_submission(&record_jwe, &refs(&blinds), &[]);
+    b.blind_factors
+        .as_mut()
+        .unwrap()
+        .insert("B".into(), encode(&[1u8; 32]));
+    registry.refuse(&b, 403, "type.notAllowed").await;
+    registry
+        .refuse(
+            &record_submission(&record_jwe, &[], &[]),
+            422,
+            "pseudonyms.empty",
+        )
+        .await;
+    // The refusals did not use the record up: whole, it is accepted.
+    let body = registry
+        .accept(&record_submission(&record_jwe, &refs(&blinds), &[]))
+        .await;
+    assert_eq!(labels(&body), v1_labels(&["NGGV", "RGG"]));
+}
+
+#[tokio::test]
+async fn each_jwe_kind_has_its_shape_and_a_submission_exactly_one() {
+    let registry = Registry::start().await;
+    let (record_jwe, blinds) = fresh_record(&["NGGV"]);
+    // A record JWE in the national packaging, a single evaluation as a record.
+    let (status, body) = registry
+        .submit(&submission(
+            vec![("NGGV", package(&record_jwe, &blinds[0].1))],
+            &[],
+        ))
+        .await;
+    assert_eq!(
+        (status, &body["code"], &body["field"]),
+        (
+            422,
+            &json!("pseudonym.wrongKind"),
+            &json!("pseudonyms[0].temporaryPseudonym")
+        )
+    );
+    let (claims, r) = fresh_eval("RGG");
+    let single = jwe(&claims, oaep256(), recipient_a());
+    let (status, body) = registry
+        .submit(&record_submission(&single, &[("RGG", &r)], &[]))
+        .await;
+    assert_eq!(
+        (status, &body["code"], &body["field"]),
+        (422, &json!("pseudonym.wrongKind"), &json!("record"))
+    );
+    // Both shapes at once, or a record without its blind factors.
+    let mut both = record_submission(&record_jwe, &refs(&blinds), &[]);
+    both.pseudonyms = Some(vec![]);
+    let (status, body) = registry.submit(&both).await;
+    assert_eq!(
+        (status, &body["code"], &body["field"]),
+        (422, &json!("submission.shape"), &json!("pseudonyms"))
+    );
+    let mut bare = record_submission(&record_jwe, &refs(&blinds), &[]);
+    bare.blind_factors = None;
+    let (status, body) = registry.submit(&bare).await;
+    assert_eq!(
+        (status, &body["code"], &body["field"]),
+        (422, &json!("submission.shape"), &json!("blindFactors"))
+    );
+    // Single evaluations, one JWE each, combine (the national flow).
+    let (c1, r1) = fresh_eval("NGGV");
+    let (c2, r2) = fresh_eval("RGG");
+    let singles = vec![
+        ("NGGV", package(&jwe(&c1, oaep256(), recipient_a()), &r1)),
+        ("RGG", package(&jwe(&c2, oaep256(), recipient_a()), &r2)),
+    ];
+    registry.accept(&submission(singles, &[])).await;
+    registry
+        .accept(&record_submission(&record_jwe, &refs(&blinds), &[]))
+        .await;
+    assert_eq!(registry.count().await, 2);
+}
+
+#[tokio::test]
+async fn required_types_are_refused_when_missing_in_either_shape() {
+    let registry = Registry::start_configured(DEFAULT_TYPES, |c| {
+        c.required_types = vec!["RGG".into(), "NGGV".into()]
+    })
+    .await;
+    let (record_jwe, blinds) = fresh_record(&["NGGV", "MRN"]);
+    let (status, body) = registry
+        .submit(&record_submission(&record_jwe, &refs(&blinds), &[]))
+        .await;
+    assert_eq!(
+        (status, &body["code"], &body["field"]),
+        (422, &json!("pseudonyms.requiredMissing"), &json!("RGG"))
+    );
+    let national = submission(vec![("MRN", temporary("MRN"))], &[]);
+    let (status, body) = registry.submit(&national).await;
+    // The first missing one in the order of the Wkz table.
+    assert_eq!(
+        (status, &body["code"], &body["field"]),
+        (422, &json!("pseudonyms.requiredMissing"), &json!("NGGV"))
+    );
+    assert_eq!(registry.count().await, 0);
+    let (record_jwe, blinds) = fresh_record(&["MRN", "RGG", "NGGV"]);
+    registry
+        .accept(&record_submission(&record_jwe, &refs(&blinds), &[]))
+        .await;
+    // A required type that is not allowed is a configuration error.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), &["NGGV"]);
+    config.required_types = vec!["RGG".into()];
+    let err = pseudoform_registry::receiver::Receiver::from_config(&config).unwrap_err();
+    assert!(format!("{err:#}").contains("required_types"), "{err:#}");
+}
+
+#[tokio::test]
+async fn list_values_arrive_whole_and_in_order() {
+    let registry = Registry::start().await;
+    let (record_jwe, blinds) = fresh_record(&["NGGV"]);
+    let mut body =
+        serde_json::to_value(record_submission(&record_jwe, &refs(&blinds), &[])).unwrap();
+    body["data"] = json!({
+        "complicaties": ["wondinfectie", "heroperatie", "<b>"],
+        "geen": [],
+        "diagnose": "Heupartrose",
+    });
+    let response = registry
+        .client
+        .post(registry.url("/api/submissions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    let stored = &registry.records().await[0]["data"];
+    assert_eq!(stored, &body["data"]);
+    let html = registry.get("/registry").await.text().await.unwrap();
+    assert!(
+        html.contains(
+            "<ul class=\"values\"><li>wondinfectie</li><li>heroperatie</li><li>&lt;b&gt;</li></ul>"
+        ),
+        "{html}"
+    );
+    // A list element is bounded like a value.
+    let (record_jwe, blinds) = fresh_record(&["NGGV"]);
+    let mut long =
+        serde_json::to_value(record_submission(&record_jwe, &refs(&blinds), &[])).unwrap();
+    long["data"] = json!({ "complicaties": ["ok", "x".repeat(4097)] });
+    let response = registry
+        .client
+        .post(registry.url("/api/submissions"))
+        .json(&long)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 422);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["code"], "data.valueTooLong");
 }
 
 #[tokio::test]
@@ -138,9 +345,15 @@ async fn both_jwe_algorithms_and_national_claims() {
     let tp = package(&national_jwe, &r);
     let body = registry.accept(&one("B", tp.clone())).await;
     assert_eq!(labels(&body), v1_labels(&["B"]));
-    // Without jti, the JWE's hash guards against its replay.
+    // Without jti, the JWE's hash guards against its replay; the same
+    // submission again is a retry, answered as the first time.
+    assert_eq!(registry.accept(&one("B", tp.clone())).await, body);
     registry
-        .refuse(&one("B", tp), 409, "pseudonym.replayed")
+        .refuse(
+            &submission(vec![("B", tp)], &[("diagnose", "other")]),
+            409,
+            "pseudonym.replayed",
+        )
         .await;
 
     // A JWE without kid is tried against every key.
@@ -265,14 +478,6 @@ async fn claims_for_another_recipient_expired_or_future_are_refused() {
     let tp = package(&jwe(&claims, oaep256(), recipient_a()), &r);
     registry.accept(&one("C", tp)).await;
 
-    // A record JWE without the submitted type.
-    let r = random_blind();
-    let claims = record_claims(&[("NGGV", subject(&k1, &blind_vector(&vector("NGGV"), &r)))]);
-    let tp = package(&jwe(&claims, oaep256(), recipient_a()), &r);
-    registry
-        .refuse(&one("C", tp), 422, "pseudonym.typeMismatch")
-        .await;
-
     // A zero blind factor.
     let claims = eval_claims("C", &subject(&k1, &blind_vector(&v, &random_blind())));
     let tp = pseudoform_protocol::package::TemporaryPseudonym {
@@ -289,9 +494,17 @@ async fn claims_for_another_recipient_expired_or_future_are_refused() {
 async fn replay_is_refused_and_a_failed_submission_stores_nothing() {
     let registry = Registry::start().await;
     let tp = temporary("NGG");
-    registry.accept(&one("NGG", tp.clone())).await;
+    let first = registry.accept(&one("NGG", tp.clone())).await;
+    // A retry (the answer was lost) gets the same receipt, stores nothing.
+    assert_eq!(registry.accept(&one("NGG", tp.clone())).await, first);
+    assert_eq!(registry.count().await, 1);
+    // The JWE in another submission is a replay.
     registry
-        .refuse(&one("NGG", tp), 409, "pseudonym.replayed")
+        .refuse(
+            &submission(vec![("NGG", tp)], &[("diagnose", "C50.9")]),
+            409,
+            "pseudonym.replayed",
+        )
         .await;
 
     // Two pseudonyms, the second tampered: the first's JWE is not used up.
@@ -345,6 +558,10 @@ async fn envelope_types_and_data_are_checked() {
         .await;
     registry
         .refuse(&submission(vec![], &[]), 422, "pseudonyms.empty")
+        .await;
+    let too_many = (0..11).map(|_| ("NGGV", temporary("NGGV"))).collect();
+    registry
+        .refuse(&submission(too_many, &[]), 422, "pseudonyms.tooMany")
         .await;
 
     for (key, code) in [
@@ -637,44 +854,6 @@ fn a_registry_without_pinned_keys_must_say_it_accepts_unsigned() {
 }
 
 #[tokio::test]
-async fn pseudonyms_of_one_submission_come_from_one_record() {
-    let registry = Registry::start().await;
-    let k1 = server_key_v1();
-    let record = |t: &'static str| {
-        let r = random_blind();
-        let s = subject(&k1, &blind_vector(&vector(t), &r));
-        (jwe(&record_claims(&[(t, s)]), oaep256(), recipient_a()), r)
-    };
-    let (single, rs) = fresh_eval("RGG");
-    let single = jwe(&single, oaep256(), recipient_a());
-    let (a, ra) = record("NGGV");
-    let (b, rb) = record("RGG");
-    let mixed = |other: &str, r| {
-        submission(
-            vec![("NGGV", package(&a, &ra)), ("RGG", package(other, r))],
-            &[],
-        )
-    };
-    // Two record JWEs (two patients' records) mixed in one submission, and
-    // a record JWE with a single evaluation's JWE.
-    for refused in [mixed(&b, &rb), mixed(&single, &rs)] {
-        registry
-            .refuse(&refused, 422, "pseudonyms.mixedRecords")
-            .await;
-    }
-    // Single evaluations, one JWE each, may be combined (the national flow).
-    let (c1, r1) = fresh_eval("NGGV");
-    let (c2, r2) = fresh_eval("RGG");
-    let singles = vec![
-        ("NGGV", package(&jwe(&c1, oaep256(), recipient_a()), &r1)),
-        ("RGG", package(&jwe(&c2, oaep256(), recipient_a()), &r2)),
-    ];
-    registry.accept(&submission(singles, &[])).await;
-    // Each record JWE on its own is still fine.
-    registry.accept(&one("NGGV", package(&a, &ra))).await;
-}
-
-#[tokio::test]
 async fn version_and_lifetime_are_checked() {
     let registry = Registry::start().await;
     let cases: Vec<(ClaimsEdit, &str)> = vec![
@@ -708,9 +887,13 @@ async fn version_and_lifetime_are_checked() {
         subject(&server_key_v1(), &blind_vector(&vector("C"), &r)),
     )]);
     claims["exp"] = json!(claims["iat"].as_i64().unwrap() + 86_400);
-    let tp = package(&jwe(&claims, oaep256(), recipient_a()), &r);
+    let record_jwe = jwe(&claims, oaep256(), recipient_a());
     registry
-        .refuse(&one("C", tp), 422, "pseudonym.lifetimeTooLong")
+        .refuse(
+            &record_submission(&record_jwe, &[("C", &r)], &[]),
+            422,
+            "pseudonym.lifetimeTooLong",
+        )
         .await;
     // 300 s plus the skew is the longest accepted.
     let (mut claims, r) = fresh_eval("C");
@@ -736,4 +919,72 @@ async fn dutch_identifying_field_names_are_refused() {
             )
             .await;
     }
+}
+
+/// A retry long after the JWE expired (the registry was down, the form
+/// kept the submission): the same receipt, nothing stored twice; a
+/// submission that was never stored is refused as expired. The receiver's
+/// clock is given (`receive_at`), so no test waits out a JWE's lifetime.
+#[test]
+fn a_retry_after_expiry_gets_the_first_receipt() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = pseudoform_testkit::registry::config(dir.path(), DEFAULT_TYPES);
+    let receiver = pseudoform_registry::Receiver::from_config(&config).unwrap();
+    let now = pseudoform_protocol::unix_now();
+    let stored = one("NGGV", temporary("NGGV"));
+    let receipt = receiver.receive_at(stored.clone(), now).unwrap();
+    let later = now + 3600;
+    assert_eq!(receiver.receive_at(stored, later).unwrap(), receipt);
+    assert_eq!(receiver.store().record_count().unwrap(), 1);
+    let never_stored = one("NGGV", temporary("NGGV"));
+    assert!(matches!(
+        receiver.receive_at(never_stored, later),
+        Err(pseudoform_registry::ReceiveError::Expired {
+            at: pseudoform_registry::error::At::Pseudonym(0)
+        })
+    ));
+    assert_eq!(receiver.store().record_count().unwrap(), 1);
+}
+
+/// Issue 10, item 1: a JWE with an empty IV (anyone can build one with the
+/// registry's public key) once reached an assertion under josekit and, with
+/// the old `panic = "abort"` profile, ended the registry. Its parts are now
+/// checked before any cryptography: a 422 like any undecryptable JWE, and
+/// the registry goes on serving.
+#[tokio::test]
+async fn malformed_jwe_parts_are_refused_before_any_crypto() {
+    let registry = Registry::start().await;
+    let r = random_blind();
+    let claims = eval_claims(
+        "GG",
+        &subject(&server_key_v1(), &blind_vector(&vector("GG"), &r)),
+    );
+    let good = jwe(&claims, oaep256(), recipient_a());
+    let with_part = |index: usize, part: String| {
+        let mut parts: Vec<String> = good.split('.').map(str::to_owned).collect();
+        parts[index] = part;
+        parts.join(".")
+    };
+    let b64 = |n: usize| base64ct::Base64UrlUnpadded::encode_string(&vec![9u8; n]);
+    for bad in [
+        with_part(2, String::new()),           // the empty IV of the issue
+        with_part(2, b64(11)),                 // IV one byte short
+        with_part(2, b64(64)),                 // IV far too long
+        with_part(4, b64(15)),                 // tag one byte short
+        with_part(4, String::new()),           // no tag
+        with_part(1, b64(255)),                // encrypted key shorter than the modulus
+        with_part(1, String::new()),           // no encrypted key
+        with_part(3, String::new()),           // no ciphertext
+        with_part(2, format!("{}=", b64(12))), // padded
+    ] {
+        registry
+            .refuse(
+                &one("GG", package(&bad, &r)),
+                422,
+                "pseudonym.undecryptable",
+            )
+            .await;
+    }
+    // Still serving, and the untouched JWE is accepted.
+    registry.accept(&one("GG", package(&good, &r))).await;
 }

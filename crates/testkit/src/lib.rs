@@ -13,6 +13,10 @@
 //! - [`ttp`]: a real TTP on loopback with its SQLite database in a
 //!   temporary directory, its recipients, callers and tokens.
 //! - [`registry`]: a real registry on loopback, and submissions for it.
+//! - [`process`]: a server binary as a real process, for the crash tests.
+//! - [`disk`]: a tmpfs to fill, for the full-disk tests.
+//! - [`mutate`]: deterministic mutations of valid bodies, for the runs of
+//!   damaged requests against a real server.
 
 // Fixtures, not the code under test: any fault here is a failing test.
 #![allow(
@@ -22,8 +26,11 @@
     clippy::panic
 )]
 
+pub mod disk;
 pub mod jose;
 pub mod keys;
+pub mod mutate;
+pub mod process;
 pub mod registry;
 pub mod ttp;
 pub mod vectors;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use pseudoform_core::encoding::encode;
 use pseudoform_core::oprf::Blind;
 use pseudoform_protocol::package::TemporaryPseudonym;
-use pseudoform_protocol::registry::{Submission, SubmittedPseudonym};
+use pseudoform_protocol::registry::{Data, DataValue, Submission, SubmittedPseudonym};
 use pseudoform_protocol::{JWE_LIFETIME_SECONDS, PROTOCOL_VERSION};
 use pseudoform_registry::config::KeyConfig;
 use pseudoform_registry::RegistryConfig;
@@ -85,33 +85,77 @@ pub fn package(jwe: &str, blind: &Blind) -> String {
     .encode()
 }
 
-/// The packages of several pseudonyms that share one record JWE.
-pub fn packages<'a>(record_jwe: &str, items: &[(&'a str, &Blind)]) -> Vec<(&'a str, String)> {
-    items
+/// `data` of string values.
+pub fn data(fields: &[(&str, &str)]) -> Data {
+    fields
         .iter()
-        .map(|(t, r)| (*t, package(record_jwe, r)))
-        .collect()
+        .map(|(k, v)| ((*k).to_owned(), DataValue::from(*v)))
+        .collect::<BTreeMap<_, _>>()
 }
 
-/// A submission to registry A of `(type, temporary pseudonym)` pairs and
-/// `data`.
-pub fn submission(pseudonyms: Vec<(&str, String)>, data: &[(&str, &str)]) -> Submission {
+/// A submission to registry A in the national packaging: `(type,
+/// temporary pseudonym)` pairs and `data`.
+pub fn submission(pseudonyms: Vec<(&str, String)>, fields: &[(&str, &str)]) -> Submission {
     Submission {
         recipient_organization: ORG_A.into(),
         recipient_scope: SCOPE_A.into(),
         method_version: pseudoform_core::METHOD_VERSION,
-        pseudonyms: pseudonyms
-            .into_iter()
-            .map(|(t, p)| SubmittedPseudonym {
-                pseudonym_type: t.into(),
-                temporary_pseudonym: p,
-            })
-            .collect(),
-        data: data
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect::<BTreeMap<_, _>>(),
+        record: None,
+        blind_factors: None,
+        pseudonyms: Some(
+            pseudonyms
+                .into_iter()
+                .map(|(t, p)| SubmittedPseudonym {
+                    pseudonym_type: t.into(),
+                    temporary_pseudonym: p,
+                })
+                .collect(),
+        ),
+        data: data(fields),
     }
+}
+
+/// A submission to registry A in the record shape: the record JWE once and
+/// the blind factor of each `(type, blind)`.
+pub fn record_submission(
+    record_jwe: &str,
+    blinds: &[(&str, &Blind)],
+    fields: &[(&str, &str)],
+) -> Submission {
+    Submission {
+        recipient_organization: ORG_A.into(),
+        recipient_scope: SCOPE_A.into(),
+        method_version: pseudoform_core::METHOD_VERSION,
+        record: Some(record_jwe.to_owned()),
+        blind_factors: Some(
+            blinds
+                .iter()
+                .map(|(t, r)| ((*t).to_owned(), encode(r.to_bytes().as_ref())))
+                .collect(),
+        ),
+        pseudonyms: None,
+        data: data(fields),
+    }
+}
+
+/// A record JWE of the vectors of `types`, each blinded with a fresh
+/// blind (vector key v1), and those blinds.
+pub fn fresh_record(types: &[&'static str]) -> (String, Vec<(&'static str, Blind)>) {
+    let k1 = server_key_v1();
+    let blinds: Vec<(&str, Blind)> = types.iter().map(|t| (*t, random_blind())).collect();
+    let evaluations: Vec<(&str, String)> = blinds
+        .iter()
+        .map(|(t, r)| (*t, subject(&k1, &blind_vector(&vector(t), r))))
+        .collect();
+    (
+        jwe(&record_claims(&evaluations), oaep256(), recipient_a()),
+        blinds,
+    )
+}
+
+/// The `(type, blind)` references of [`fresh_record`]'s blinds.
+pub fn refs<'a>(blinds: &'a [(&'static str, Blind)]) -> Vec<(&'static str, &'a Blind)> {
+    blinds.iter().map(|(t, r)| (*t, r)).collect()
 }
 
 /// A submission of one pseudonym of type `code`, without data.
@@ -162,6 +206,7 @@ pub fn config(dir: &Path, types: &[&str]) -> RegistryConfig {
         recipient_organization: ORG_A.into(),
         recipient_scope: SCOPE_A.into(),
         allowed_types: types.iter().map(|t| (*t).to_owned()).collect(),
+        required_types: Vec::new(),
         keys: vec![
             KeyConfig {
                 path: Some(key_path),
@@ -182,6 +227,7 @@ pub fn config(dir: &Path, types: &[&str]) -> RegistryConfig {
         clock_skew_seconds: 30,
         ttp_signing_keys: vec![signing_path],
         accept_unsigned: false,
+        limits: Default::default(),
     }
 }
 

@@ -144,7 +144,6 @@ database = "ttp.sqlite"
 master_key_file = "master.key"
 signing_key = "signing.pem"
 issuer = "{ISSUER}"
-key_refresh_seconds = 0
 {extra_global}
 
 {budgets}
@@ -162,6 +161,7 @@ organization = "{ORG_B}"
 scope = "{SCOPE_B}"
 public_key = "b.pem"
 allowed_types = ["NGGV", "RGG", "GG"]
+required_types = ["RGG", "NGGV"]
 allowed_origins = ["{ORIGIN_B}"]
 jwe_alg = "RSA-OAEP"
 
@@ -588,9 +588,15 @@ pub const STATIC_PROVIDER: &str = "ura:00000009";
 
 /// Verifies the audit log of `ttp`'s database with the TTP's public key only.
 pub fn verify_audit(ttp: &TestTtp) -> pseudoform_ttp::audit::chain::Verification {
+    verify_audit_file(&ttp.database())
+}
+
+/// Verifies the audit log of the TTP database at `path` with the TTP's
+/// public key only.
+pub fn verify_audit_file(path: &std::path::Path) -> pseudoform_ttp::audit::chain::Verification {
     let key = pseudoform_ttp::audit::chain::HeadKey::from_pem(ttp_signing().public_pem.as_bytes())
         .unwrap();
-    pseudoform_ttp::audit::chain::verify(&ttp.database(), &key).unwrap()
+    pseudoform_ttp::audit::chain::verify(path, &key).unwrap()
 }
 
 /// The current time, seconds since the Unix epoch.

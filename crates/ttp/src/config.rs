@@ -78,17 +78,53 @@ pub struct TtpConfig {
     /// `Access-Control-Max-Age` of CORS preflight answers, in seconds.
     #[serde(default = "default_cors_max_age")]
     pub cors_max_age_seconds: u64,
-    /// How long a decrypted key domain is used before its versions are read
-    /// again from the database (so that `rotate`/`retire` by the CLI take
-    /// effect in a running server). 0 reads them on every request.
-    #[serde(default = "default_key_refresh")]
-    pub key_refresh_seconds: u64,
     /// The recipients (key domains).
     #[serde(default)]
     pub recipients: Vec<RecipientConfig>,
     /// The callers allowed to request evaluations.
     #[serde(default)]
     pub callers: Vec<CallerConfig>,
+    /// Connection limits and timeouts (`[limits]`, documented defaults).
+    #[serde(default)]
+    pub limits: pseudoform_server::Limits,
+    /// The evaluation queue (`[queue]`): admission control of the CPU work.
+    #[serde(default)]
+    pub queue: QueueConfig,
+    /// Seconds from a JWE's `iat` to its `exp` (default and most: the
+    /// protocol's 300). Lower only for tests that must outlive a JWE in
+    /// bounded time; it also sets how long `retire` waits after a rotation.
+    #[serde(default = "default_jwe_lifetime")]
+    pub jwe_lifetime_seconds: i64,
+    /// The clock skew the registries allow past a JWE's `exp` (default 30,
+    /// the registry's default): part of the window `retire` waits after a
+    /// rotation.
+    #[serde(default = "default_clock_skew")]
+    pub registry_clock_skew_seconds: i64,
+}
+
+/// The bounded evaluation queue ([`crate::queue`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueConfig {
+    /// Threads that evaluate (default 0: one per core).
+    pub workers: usize,
+    /// Most evaluations waiting at once, interactive and bulk together
+    /// (default 20 000); a request that does not fit is answered 503.
+    pub max_queued_evaluations: usize,
+    /// Most milliseconds a request may wait in the queue (default 5 000):
+    /// one that waited longer is answered 503 instead of being evaluated,
+    /// so that the form (10 s timeout) hears back in time.
+    pub max_wait_ms: u64,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            workers: 0,
+            max_queued_evaluations: 20_000,
+            max_wait_ms: 5_000,
+        }
+    }
 }
 
 /// JWE key-management algorithm (the content encryption is always `A256GCM`).
@@ -163,6 +199,11 @@ pub struct RecipientConfig {
     /// Pseudonym type codes the recipient may receive; `B` only where it may
     /// process the BSN.
     pub allowed_types: Vec<String>,
+    /// Pseudonym type codes every record for the recipient must have, each
+    /// one of `allowed_types`; `GET /v1/policy` tells forms (`requiredTypes`),
+    /// which refuse a record without them. Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required_types: Vec<String>,
     /// Origins of the recipient's forms (`https://host[:port]`), allowed by
     /// CORS and by the `Origin` check.
     #[serde(default)]
@@ -183,7 +224,11 @@ fn default_cors_max_age() -> u64 {
     600
 }
 
-fn default_key_refresh() -> u64 {
+fn default_jwe_lifetime() -> i64 {
+    pseudoform_protocol::JWE_LIFETIME_SECONDS
+}
+
+fn default_clock_skew() -> i64 {
     30
 }
 
@@ -255,6 +300,16 @@ impl TtpConfig {
         self.callers.iter().find(|c| c.id == id)
     }
 
+    /// Seconds `retire` waits after a rotation: a request in flight (up to
+    /// the request timeout) may still evaluate the old version as current,
+    /// and the JWEs it makes live their lifetime plus the registries' clock
+    /// skew.
+    pub fn retire_window_seconds(&self) -> i64 {
+        self.jwe_lifetime_seconds
+            .saturating_add_unsigned(self.limits.request_timeout_seconds)
+            .saturating_add(self.registry_clock_skew_seconds)
+    }
+
     /// The configured recipient `(organization, scope)`, if any.
     pub fn recipient(&self, organization: &str, scope: &str) -> Option<&RecipientConfig> {
         self.recipients
@@ -270,6 +325,21 @@ impl TtpConfig {
                     bail!("{name} must be scheme://host[:port] without a path");
                 }
             }
+        }
+        self.limits.validate()?;
+        if self.jwe_lifetime_seconds < 1
+            || self.jwe_lifetime_seconds > pseudoform_protocol::JWE_LIFETIME_SECONDS
+        {
+            bail!(
+                "jwe_lifetime_seconds must be 1 to {}",
+                pseudoform_protocol::JWE_LIFETIME_SECONDS
+            );
+        }
+        if self.registry_clock_skew_seconds < 0 {
+            bail!("registry_clock_skew_seconds must not be negative");
+        }
+        if self.queue.max_queued_evaluations == 0 || self.queue.max_wait_ms == 0 {
+            bail!("queue: max_queued_evaluations and max_wait_ms must be positive");
         }
         let t = self.tokens;
         if !(1..=MAX_BROWSER_TOKEN_SECONDS).contains(&t.browser_seconds) {
@@ -302,6 +372,17 @@ impl TtpConfig {
                     .map_err(|_| anyhow::anyhow!("{what}: unknown pseudonym type {code:?}"))?;
                 if !types.insert(t) {
                     bail!("{what}: type {code} listed twice");
+                }
+            }
+            let mut required = HashSet::new();
+            for code in &r.required_types {
+                let t = PseudonymType::from_str(code)
+                    .map_err(|_| anyhow::anyhow!("{what}: unknown pseudonym type {code:?}"))?;
+                if !types.contains(&t) {
+                    bail!("{what}: required type {code} is not one of allowed_types");
+                }
+                if !required.insert(t) {
+                    bail!("{what}: required type {code} listed twice");
                 }
             }
             for origin in &r.allowed_origins {
@@ -413,6 +494,18 @@ recipient = { organization = "oin:00000001000000001000", scope = "kwaliteitsregi
                 TtpConfig::from_toml_str(&text, Path::new("/")).is_err(),
                 "{to}"
             );
+        }
+        let required = |list: &str| {
+            let line = format!("allowed_types = [\"NGGV\", \"RGG\"]\nrequired_types = {list}");
+            TtpConfig::from_toml_str(
+                &MINIMAL.replacen("allowed_types = [\"NGGV\", \"RGG\"]", &line, 1),
+                Path::new("/"),
+            )
+        };
+        let c = required("[\"RGG\"]").unwrap();
+        assert_eq!(c.recipients[0].required_types, ["RGG"]);
+        for refused in ["[\"B\"]", "[\"XYZ\"]", "[\"RGG\", \"RGG\"]"] {
+            assert!(required(refused).is_err(), "{refused}");
         }
         let unknown = format!("{MINIMAL}\n[extra]\nx = 1\n");
         assert!(TtpConfig::from_toml_str(&unknown, Path::new("/")).is_err());

@@ -1,8 +1,8 @@
-//! Problem answers of the TTP's evaluating endpoints: every refusal is an
-//! [`ApiError`], which answers as an HTTP status, a
-//! [`pseudoform_protocol::ErrorBody`] and the headers some statuses need
-//! (`WWW-Authenticate` on 401, `Retry-After` on 429 and 503). The token
-//! endpoint answers OAuth errors of its own ([`crate::token::TokenError`]).
+//! Problem answers of the TTP: every refusal is an [`ApiError`], which
+//! answers as an HTTP status, a [`pseudoform_protocol::ErrorBody`] and the
+//! headers some statuses need (`WWW-Authenticate` on 401, `Retry-After` on
+//! 429 and 503). The token endpoint answers OAuth errors of its own
+//! ([`crate::token::TokenError`]).
 //!
 //! Messages are fixed sentences (limits are formatted from their
 //! constants): no error ever repeats a request value. A `field` names a
@@ -183,6 +183,18 @@ pub enum ApiError {
     /// 503 `service.busy`: the replay store is full; retry later.
     #[error("the TTP is busy; retry later")]
     Busy,
+    /// 503 `server.overloaded`: the evaluation queue is full, or the
+    /// request waited in it too long ([`crate::queue`]); retry after the
+    /// given seconds.
+    #[error("the TTP is busy; retry after the given seconds")]
+    Overloaded {
+        /// Seconds for `Retry-After`.
+        retry_after: u64,
+    },
+    /// 503 `server.notReady`: the audit log cannot be written or the keys
+    /// cannot be read (`GET /ready`).
+    #[error("the TTP is not ready: its audit log or its keys are unavailable")]
+    NotReady,
     /// 404 `notFound`: no such endpoint.
     #[error("no such endpoint")]
     NotFound,
@@ -230,6 +242,8 @@ impl ApiError {
             VersionNotActive { .. } => "keyVersion.notActive",
             OverBudget | RateLimited { .. } => "rateLimited",
             Busy => "service.busy",
+            Overloaded { .. } => "server.overloaded",
+            NotReady => "server.notReady",
             NotFound => "notFound",
             MethodNotAllowed => "methodNotAllowed",
             Internal => "internal",
@@ -255,6 +269,7 @@ impl ApiError {
             Busy => StatusCode::SERVICE_UNAVAILABLE,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Overloaded { .. } | NotReady => StatusCode::SERVICE_UNAVAILABLE,
             // The request does not have the shape, values or limits required.
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         }
@@ -284,7 +299,9 @@ impl ApiError {
     /// Seconds for `Retry-After` (429 and 503).
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            ApiError::RateLimited { retry_after } => Some(*retry_after),
+            ApiError::RateLimited { retry_after } | ApiError::Overloaded { retry_after } => {
+                Some(*retry_after)
+            }
             ApiError::Busy => Some(BUSY_RETRY_SECONDS),
             _ => None,
         }

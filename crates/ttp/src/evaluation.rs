@@ -1,8 +1,9 @@
 //! The CPU work of the TTP: OPRF evaluation under every active key version
 //! (type `MRN` with the provider-bound keys, [`crate::binding`]), the JWE
 //! claims and their encryption, and rekeying. Synchronous on purpose: the
-//! handlers run it on the rayon pool (`run`), never on the async executor;
-//! batches are spread over the pool record by record.
+//! handlers run it on the workers of the evaluation queue
+//! ([`crate::queue`]), never on the async executor; a batch is cut into
+//! chunks of records there.
 
 use std::collections::BTreeMap;
 
@@ -12,8 +13,7 @@ use pseudoform_core::oprf::{ServerKey, ELEMENT_BYTES};
 use pseudoform_core::PseudonymType;
 use pseudoform_protocol::auth::{Act, Cnf};
 use pseudoform_protocol::claims::{EvalClaims, Evaluation, RecordClaims};
-use pseudoform_protocol::{JWE_LIFETIME_SECONDS, PROTOCOL_VERSION, SUBJECT_PREFIX};
-use rayon::prelude::*;
+use pseudoform_protocol::{PROTOCOL_VERSION, SUBJECT_PREFIX};
 use zeroize::Zeroizing;
 
 use crate::error::ApiError;
@@ -21,22 +21,6 @@ use crate::jwe::RecipientKey;
 use crate::keys::DomainKeys;
 use crate::signing::SigningKey;
 use crate::state::RecipientState;
-
-/// Runs `work` on the rayon pool and waits for it without blocking the
-/// executor. A panic (there should be none) becomes a 500.
-pub(crate) async fn run<T, F>(work: F) -> Result<T, ApiError>
-where
-    T: Send + 'static,
-    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
-{
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    rayon::spawn(move || {
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
-            .unwrap_or_else(|_| Err(ApiError::Internal));
-        let _ = tx.send(result);
-    });
-    rx.await.unwrap_or_else(|_| Err(ApiError::Internal))
-}
 
 /// One blinded input to evaluate, with the request member it came from.
 #[derive(Debug)]
@@ -142,16 +126,24 @@ pub(crate) struct Audience<'a> {
     pub act: Option<&'a Act>,
     /// The credential's DPoP key.
     pub cnf: Option<&'a Cnf>,
+    /// Seconds from `iat` to `exp`.
+    pub lifetime: i64,
 }
 
+/// What the credential of a request says about who asked: its provider,
+/// acting parties and DPoP key.
+pub(crate) type Said<'a> = (Option<&'a str>, Option<&'a Act>, Option<&'a Cnf>);
+
 impl<'a> Audience<'a> {
-    /// The JWEs for `recipient`, signed by `signer`, of the request `jti`
-    /// for `provider` (acting: `act`, key `cnf`).
+    /// The JWEs for `recipient`, signed by `signer`, valid `lifetime`
+    /// seconds, of the request `jti` for `provider` (acting: `act`, key
+    /// `cnf`).
     pub fn of(
         recipient: &'a RecipientState,
         signer: &'a SigningKey,
+        lifetime: i64,
         jti: &'a str,
-        (provider, act, cnf): (Option<&'a str>, Option<&'a Act>, Option<&'a Cnf>),
+        (provider, act, cnf): Said<'a>,
     ) -> Self {
         Audience {
             organization: &recipient.organization,
@@ -162,6 +154,7 @@ impl<'a> Audience<'a> {
             provider,
             act,
             cnf,
+            lifetime,
         }
     }
 }
@@ -183,7 +176,7 @@ pub(crate) fn single(
         scope: to.scope.to_owned(),
         version: PROTOCOL_VERSION.to_owned(),
         iat,
-        exp: iat + JWE_LIFETIME_SECONDS,
+        exp: iat + to.lifetime,
         extra_versions,
         jti: Some(to.jti.to_owned()),
         key_version: Some(version),
@@ -218,7 +211,7 @@ fn record(
         scope: to.scope.to_owned(),
         version: PROTOCOL_VERSION.to_owned(),
         iat,
-        exp: iat + JWE_LIFETIME_SECONDS,
+        exp: iat + to.lifetime,
         jti: format!("{}-{index}", to.jti),
         key_version: version,
         evaluations,
@@ -229,25 +222,23 @@ fn record(
     encrypt(to, &claims)
 }
 
-/// `POST /v1/evaluate`: one JWE of [`RecordClaims`] per record, in order.
-/// Any invalid element fails the whole batch; the error names the first
-/// invalid item in request order.
-pub(crate) fn batch(
+/// `POST /v1/evaluate`, one chunk: one JWE of [`RecordClaims`] per record,
+/// in order; the chunk's records are the request's from index `first` on
+/// (each JWE's `jti` is the request's with the record's index). An invalid
+/// element fails the chunk (and so the batch); check every element with
+/// [`decode`] first, in request order, so that the error names the first
+/// invalid item.
+pub(crate) fn records(
     to: &Audience<'_>,
     keys: &Keys,
-    records: &[Vec<Item>],
+    (first, records): (usize, &[Vec<Item>]),
     iat: i64,
 ) -> Result<Vec<String>, ApiError> {
-    // Cheap syntax check first, in order, so the error names the first bad item.
-    for item in records.iter().flatten() {
-        decode(&item.element, &item.field)?;
-    }
-    let results: Vec<Result<String, ApiError>> = records
-        .par_iter()
+    records
+        .iter()
         .enumerate()
-        .map(|(i, items)| record(to, keys, (i, items), iat))
-        .collect();
-    results.into_iter().collect()
+        .map(|(i, items)| record(to, keys, (first + i, items), iat))
+        .collect()
 }
 
 /// The scalar of a key (inside this crate only, for rekeying).
@@ -269,9 +260,14 @@ pub fn rekey_factor(from: &ServerKey, to: &ServerKey) -> Result<ServerKey, ApiEr
     ServerKey::from_bytes(&bytes).map_err(|_| ApiError::Internal)
 }
 
-/// `POST /v1/rekey`: `factor·E` for each element, in order.
-pub(crate) fn rekey(factor: &ServerKey, elements: &[String]) -> Result<Vec<String>, ApiError> {
-    let fields: Vec<String> = (0..elements.len())
+/// `POST /v1/rekey`: `factor·E` for each element, in order; the elements
+/// are the request's from index `offset` on (for the error's field).
+pub(crate) fn rekey(
+    factor: &ServerKey,
+    elements: &[String],
+    offset: usize,
+) -> Result<Vec<String>, ApiError> {
+    let fields: Vec<String> = (offset..offset + elements.len())
         .map(|i| format!("blindedPseudonyms[{i}]"))
         .collect();
     let decoded = elements
@@ -280,8 +276,8 @@ pub(crate) fn rekey(factor: &ServerKey, elements: &[String]) -> Result<Vec<Strin
         .map(|(e, f)| decode(e, f))
         .collect::<Result<Vec<_>, _>>()?;
     let results: Vec<Result<String, ApiError>> = decoded
-        .par_iter()
-        .zip(fields.par_iter())
+        .iter()
+        .zip(fields.iter())
         .map(|(element, field)| {
             factor
                 .evaluate(element)
@@ -316,7 +312,7 @@ mod tests {
             .unwrap()
             .evaluate(&n1)
             .unwrap();
-        let moved = rekey(&factor, &[encoding::encode(&sn1)]).unwrap();
+        let moved = rekey(&factor, &[encoding::encode(&sn1)], 0).unwrap();
         let moved = encoding::decode_array::<32>(&moved[0]).unwrap();
         assert_eq!(unblind(&s, &moved).unwrap(), n2);
     }

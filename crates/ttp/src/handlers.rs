@@ -36,6 +36,7 @@ use crate::error::ApiError;
 use crate::evaluation::{self, Audience, Item, Keys};
 use crate::extract::{ApiJson, Authenticated};
 use crate::keys::DomainKeys;
+use crate::queue::{Class, CHUNK_EVALUATIONS};
 use crate::state::{AppState, RecipientState};
 
 type Shared = State<Arc<AppState>>;
@@ -154,47 +155,76 @@ async fn keys_of(
         })
 }
 
-/// Runs `work` on the rayon pool with the JWEs' audience (a new `jti`,
-/// recorded in `draft`, and what the credential says), the recipient's
-/// keys (recorded in `draft`; `with_mrn`: also those bound to the
-/// credential's provider) and the time of issue.
+/// Runs the pieces of `works` (cost, work) in the evaluation queue as
+/// `class`, each with the JWEs' audience (one new `jti` for the request,
+/// recorded in `draft`, and what the credential says), the recipient's keys
+/// as they are when the piece starts (read there, so that a rotation or
+/// retirement counts from the next piece on; the first piece's versions are
+/// recorded in `draft`; `with_mrn`: also those bound to the credential's
+/// provider) and the time of issue.
 async fn evaluate_for<T, F>(
     to: &Admitted<'_>,
     draft: &mut AuditDraft,
-    with_mrn: bool,
-    work: F,
-) -> Result<T, ApiError>
+    (class, with_mrn): (Class, bool),
+    works: Vec<(usize, F)>,
+) -> Result<Vec<T>, ApiError>
 where
     T: Send + 'static,
     F: FnOnce(&Audience<'_>, &Keys, i64) -> Result<T, ApiError> + Send + 'static,
 {
-    let domain = keys_of(to.state, &to.recipient).await?;
-    draft.key_versions(domain.version_numbers());
     let provider = to.principal.provider.clone();
-    let mrn = match (with_mrn, &provider) {
-        (false, _) => None,
-        (true, Some(p)) => Some(
-            domain
-                .for_provider(&to.recipient.organization, &to.recipient.scope, p)
-                .map_err(|e| {
-                    tracing::error!(error = %e, "provider binding unavailable");
-                    ApiError::Internal
-                })?,
-        ),
-        (true, None) => return Err(ApiError::Internal),
-    };
-    let jti = evaluation::jti()?;
+    if with_mrn && provider.is_none() {
+        // Admission lets type MRN through only for a provider's credential.
+        return Err(ApiError::Internal);
+    }
+    let jti: Arc<str> = Arc::from(evaluation::jti()?);
     draft.jti(&jti);
-    let iat = pseudoform_protocol::unix_now();
-    let recipient = Arc::clone(&to.recipient);
-    let signer = Arc::clone(&to.state.signing_key);
-    let (act, cnf) = (to.principal.act.clone(), to.principal.cnf());
-    let keys = Keys { domain, mrn };
-    evaluation::run(move || {
-        let said = (provider.as_deref(), act.as_ref(), cnf.as_ref());
-        work(&Audience::of(&recipient, &signer, &jti, said), &keys, iat)
-    })
-    .await
+    let lifetime = to.state.jwe_lifetime;
+    let said = Arc::new((provider, to.principal.act.clone(), to.principal.cnf()));
+    let pieces = works
+        .into_iter()
+        .map(|(cost, work)| {
+            let recipient = Arc::clone(&to.recipient);
+            let signer = Arc::clone(&to.state.signing_key);
+            let cache = Arc::clone(&to.state.keys);
+            let (jti, said) = (Arc::clone(&jti), Arc::clone(&said));
+            let piece = move || {
+                let (organization, scope) = (&recipient.organization, &recipient.scope);
+                let domain = cache.load(organization, scope).map_err(|e| {
+                    tracing::error!(error = %e, "key domain unavailable");
+                    ApiError::Internal
+                })?;
+                let (provider, act, cnf) = &*said;
+                let mrn = match (with_mrn, provider) {
+                    (true, Some(p)) => {
+                        Some(domain.for_provider(organization, scope, p).map_err(|e| {
+                            tracing::error!(error = %e, "provider binding unavailable");
+                            ApiError::Internal
+                        })?)
+                    }
+                    _ => None,
+                };
+                let iat = pseudoform_protocol::unix_now();
+                let audience = Audience::of(
+                    &recipient,
+                    &signer,
+                    lifetime,
+                    &jti,
+                    (provider.as_deref(), act.as_ref(), cnf.as_ref()),
+                );
+                let versions = domain.version_numbers();
+                let keys = Keys { domain, mrn };
+                // The versions are audited whether the work succeeds or not.
+                Ok((versions, work(&audience, &keys, iat)))
+            };
+            (cost, piece)
+        })
+        .collect();
+    let results = to.state.queue.run_all(class, pieces).await?;
+    if let Some((versions, _)) = results.first() {
+        draft.key_versions(versions.clone());
+    }
+    results.into_iter().map(|(_, result)| result).collect()
 }
 
 /// `POST /oprf/eval`: one blinded element, the national request.
@@ -216,10 +246,13 @@ impl Evaluating for EvalRequest {
             field: "encryptedPersonalId".into(),
         };
         let mrn = pseudonym_type == PseudonymType::Mrn;
-        let jwe = evaluate_for(&to, draft, mrn, move |audience, keys, iat| {
+        let work = move |audience: &Audience<'_>, keys: &Keys, iat| {
             evaluation::single(audience, keys, &item, iat)
-        })
-        .await?;
+        };
+        let jwe = evaluate_for(&to, draft, (Class::Interactive, mrn), vec![(1, work)])
+            .await?
+            .pop()
+            .ok_or(ApiError::Internal)?;
         Ok(Json(EvalResponse { jwe }).into_response())
     }
 
@@ -278,16 +311,49 @@ impl Evaluating for BatchRequest {
 
     async fn answer(self, to: Admitted<'_>, draft: &mut AuditDraft) -> Result<Response, ApiError> {
         let records = batch_items(&to.recipient, self.records, draft)?;
+        // Cheap syntax check first, in order, so the error names the first bad item.
+        for item in records.iter().flatten() {
+            evaluation::decode(&item.element, &item.field)?;
+        }
         to.spend(Self::PATH, draft.total()).await?;
         let mrn = records
             .iter()
             .flatten()
             .any(|i| i.pseudonym_type == PseudonymType::Mrn);
-        let jwes = evaluate_for(&to, draft, mrn, move |audience, keys, iat| {
-            evaluation::batch(audience, keys, &records, iat)
-        })
-        .await?;
-        let records = jwes.into_iter().map(|jwe| RecordResult { jwe }).collect();
+        // One record is what a form sends: interactive. Larger batches are
+        // bulk work, cut into chunks of about CHUNK_EVALUATIONS evaluations.
+        let class = if records.len() == 1 {
+            Class::Interactive
+        } else {
+            Class::Bulk
+        };
+        // (index of the chunk's first record, evaluations, records)
+        let mut chunks: Vec<(usize, usize, Vec<Vec<Item>>)> = Vec::new();
+        for (i, record) in records.into_iter().enumerate() {
+            let cost = record.len();
+            match chunks.last_mut() {
+                Some((_, n, chunk)) if *n + cost <= CHUNK_EVALUATIONS => {
+                    *n += cost;
+                    chunk.push(record);
+                }
+                _ => chunks.push((i, cost, vec![record])),
+            }
+        }
+        let works = chunks
+            .into_iter()
+            .map(|(first, cost, chunk)| {
+                let work = move |audience: &Audience<'_>, keys: &Keys, iat| {
+                    evaluation::records(audience, keys, (first, &chunk), iat)
+                };
+                (cost, work)
+            })
+            .collect();
+        let jwes = evaluate_for(&to, draft, (class, mrn), works).await?;
+        let records = jwes
+            .into_iter()
+            .flatten()
+            .map(|jwe| RecordResult { jwe })
+            .collect();
         Ok(Json(BatchResponse { records }).into_response())
     }
 
@@ -323,8 +389,29 @@ impl Evaluating for RekeyRequest {
         let to_key = version(self.to_version, "toVersion")?;
         let factor = evaluation::rekey_factor(from, to_key)?;
         to.spend(Self::PATH, draft.total()).await?;
-        let elements = self.blinded_pseudonyms;
-        let elements = evaluation::run(move || evaluation::rekey(&factor, &elements)).await?;
+        // Bulk work, in chunks; the error of a bad element names it.
+        let factor = Arc::new(factor);
+        let mut works = Vec::new();
+        let mut elements = self.blinded_pseudonyms.into_iter();
+        let mut offset = 0;
+        loop {
+            let chunk: Vec<String> = elements.by_ref().take(CHUNK_EVALUATIONS).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            let (factor, start) = (Arc::clone(&factor), offset);
+            offset += chunk.len();
+            let cost = chunk.len();
+            works.push((cost, move || evaluation::rekey(&factor, &chunk, start)));
+        }
+        let elements = to
+            .state
+            .queue
+            .run_all(Class::Bulk, works)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
         Ok(Json(RekeyResponse { elements }).into_response())
     }
 
@@ -368,6 +455,11 @@ pub async fn policy(
             .iter()
             .map(|t| t.code().to_owned())
             .collect(),
+        required_types: recipient
+            .required_types
+            .iter()
+            .map(|t| t.code().to_owned())
+            .collect(),
         key_version,
         max_records_per_request: MAX_RECORDS_PER_REQUEST,
         recipient_key: Some(recipient.key_statement.clone()),
@@ -380,9 +472,20 @@ pub async fn signing_keys(State(state): Shared) -> Response {
     Json(serde_json::json!({ "keys": [state.signing_key.public_jwk()] })).into_response()
 }
 
-/// `GET /health`.
+/// `GET /health`: liveness — the process answers.
 pub async fn health() -> Response {
     Json(BTreeMap::from([("status", "ok")])).into_response()
+}
+
+/// `GET /ready`: readiness — 200 while the audit log can be written and
+/// the keys read, else 503 `server.notReady` (a load balancer sends no
+/// evaluations to a TTP that would refuse them all).
+pub async fn ready(State(state): Shared) -> Response {
+    if state.ready().await {
+        Json(BTreeMap::from([("status", "ready")])).into_response()
+    } else {
+        ApiError::NotReady.into_response()
+    }
 }
 
 /// Any other path.

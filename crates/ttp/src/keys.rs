@@ -14,18 +14,30 @@
 //!   way with the associated data `pseudoform-ttp/binding-key/v1|{org}|{scope}`,
 //!   never rotated) from which the MRN provider factors are derived
 //!   ([`crate::binding`]).
+//! - Every change (a version made, imported or retired, a binding key made)
+//!   bumps one **key epoch** in the same transaction. [`KeyCache`] keeps
+//!   decrypted keys ([`ServerKey`] wipes itself on drop) and reads the
+//!   epoch — one indexed row — before every use: a `rotate` or `retire` by
+//!   the CLI takes effect at the next request on every server that shares
+//!   the database.
+//! - `retire` refuses the current version, and an older one until it has
+//!   been superseded for the retire window
+//!   ([`crate::TtpConfig::retire_window_seconds`]: the JWE lifetime, the
+//!   request timeout and the registries' clock skew): until then a request
+//!   in flight may still evaluate it as current, and JWEs that carry it
+//!   alone may still reach a registry. Within the window the registries
+//!   re-key to the new version (`pseudoform-registry rekey`); after it,
+//!   nothing new arrives under the old one.
 //! - Retiring runs with `secure_delete` and checkpoints the WAL, so the
 //!   retired ciphertext is overwritten in the database file and gone from
 //!   the log ([`KeyStore::retire`]).
 //! - The database and its `-wal` and `-shm` files are owner-only (0600):
 //!   created so, and made so if they were wider ([`open_database`]).
-//! - [`KeyCache`] keeps decrypted keys ([`ServerKey`] wipes itself on drop)
-//!   for [`crate::TtpConfig::key_refresh_seconds`].
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -160,8 +172,13 @@ fn restrict_database(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Most bytes the write-ahead log keeps after a checkpoint (16 MiB); SQLite
+/// checkpoints every 1000 pages (4 MiB) as it writes.
+pub const WAL_SIZE_LIMIT: i64 = 16 * 1024 * 1024;
+
 /// Opens (and if needed creates, owner-only) the TTP database with the
-/// pragmas the key store, the ledger and the audit log use.
+/// pragmas the key store, the ledger and the audit log use: WAL, full
+/// sync, and a bounded WAL ([`WAL_SIZE_LIMIT`]).
 pub(crate) fn open_database(path: &Path) -> anyhow::Result<Connection> {
     restrict_database(path)?;
     let conn = Connection::open(path)
@@ -170,6 +187,7 @@ pub(crate) fn open_database(path: &Path) -> anyhow::Result<Connection> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     restrict_database(path)?;
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
     Ok(conn)
 }
 
@@ -297,8 +315,16 @@ impl KeyStore {
                 nonce BLOB NOT NULL,
                 ciphertext BLOB NOT NULL,
                 PRIMARY KEY (organization, scope)
+            );
+            CREATE TABLE IF NOT EXISTS key_epoch (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                epoch INTEGER NOT NULL
             );",
         )?;
+        // A restart gives back what a long WAL took (after a full disk).
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "the write-ahead log could not be checkpointed");
+        }
         Ok(KeyStore { conn, master })
     }
 
@@ -418,8 +444,21 @@ impl KeyStore {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let made = insert_binding(&tx, &self.master, organization, scope)?;
+        if made {
+            bump_epoch(&tx)?;
+        }
         tx.commit()?;
         Ok(made)
+    }
+
+    /// The key epoch: bumped by every change of any domain's versions.
+    pub fn epoch(&self) -> anyhow::Result<i64> {
+        let epoch: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT epoch FROM key_epoch WHERE id = 1")?
+            .query_row([], |row| row.get(0))
+            .optional()?;
+        Ok(epoch.unwrap_or(0))
     }
 
     fn insert(
@@ -467,6 +506,7 @@ impl KeyStore {
             params![organization, scope, version, unix_now(), nonce.as_slice(), ciphertext],
         )?;
         insert_binding(&tx, &self.master, organization, scope)?;
+        bump_epoch(&tx)?;
         tx.commit()?;
         Ok(Some(version))
     }
@@ -505,8 +545,16 @@ impl KeyStore {
 
     /// Retires an older version: it is no longer evaluated and its key
     /// material is destroyed. The current version cannot be retired (rotate
-    /// first).
-    pub fn retire(&mut self, organization: &str, scope: &str, version: u32) -> anyhow::Result<()> {
+    /// first), nor one superseded less than `window` seconds ago (see the
+    /// module documentation): `now` is the time of the call.
+    pub fn retire(
+        &mut self,
+        organization: &str,
+        scope: &str,
+        version: u32,
+        now: i64,
+        window: i64,
+    ) -> anyhow::Result<()> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -534,11 +582,33 @@ impl KeyStore {
         if current == Some(version) {
             bail!("v{version} is the current version of {organization}/{scope}; rotate first");
         }
+        // When the version stopped being current: when the next one was made.
+        let superseded_at: Option<i64> = tx
+            .query_row(
+                "SELECT MIN(created_at) FROM key_versions
+                 WHERE organization = ?1 AND scope = ?2 AND version > ?3",
+                params![organization, scope, version],
+                |row| row.get(0),
+            )
+            .optional()?
+            .flatten();
+        let superseded_at = superseded_at.unwrap_or(now);
+        let allowed_at = superseded_at.saturating_add(window);
+        if now < allowed_at {
+            bail!(
+                "v{version} of {organization}/{scope} was current {} s ago; requests in flight and \
+                 JWEs may still carry it as current for {window} s after a rotation: re-key the \
+                 registries to the new version, then retire in {} s",
+                now.saturating_sub(superseded_at),
+                allowed_at.saturating_sub(now)
+            );
+        }
         tx.execute(
             "UPDATE key_versions SET status = 'retired', retired_at = ?4, nonce = NULL, ciphertext = NULL
              WHERE organization = ?1 AND scope = ?2 AND version = ?3",
-            params![organization, scope, version, unix_now()],
+            params![organization, scope, version, now],
         )?;
+        bump_epoch(&tx)?;
         tx.commit()?;
         // secure_delete has overwritten the freed cells in the pages written
         // to the WAL; copy them into the database and empty the WAL, so the
@@ -596,74 +666,86 @@ fn insert_binding(
     Ok(true)
 }
 
+/// Bumps the key epoch inside a change's transaction.
+fn bump_epoch(tx: &rusqlite::Transaction<'_>) -> anyhow::Result<()> {
+    tx.execute(
+        "INSERT INTO key_epoch (id, epoch) VALUES (1, 1)
+         ON CONFLICT (id) DO UPDATE SET epoch = epoch + 1",
+        [],
+    )?;
+    Ok(())
+}
+
 #[derive(Debug)]
 struct CachedDomain {
     keys: Arc<DomainKeys>,
-    loaded: Instant,
+    epoch: i64,
 }
 
-/// The server's view of the key store: decrypted domains cached in memory.
+/// The server's view of the key store: decrypted domains cached in memory,
+/// good for as long as the key epoch does not change.
 #[derive(Debug)]
 pub struct KeyCache {
     store: Mutex<KeyStore>,
     domains: RwLock<HashMap<(String, String), CachedDomain>>,
-    refresh: Duration,
 }
 
 impl KeyCache {
-    /// A cache over `store`, re-reading a domain after `refresh`.
-    pub fn new(store: KeyStore, refresh: Duration) -> Self {
+    /// A cache over `store`.
+    pub fn new(store: KeyStore) -> Self {
         KeyCache {
             store: Mutex::new(store),
             domains: RwLock::new(HashMap::new()),
-            refresh,
         }
     }
 
-    /// The domain's keys if cached and fresh; never blocks on the database.
-    pub fn cached(&self, organization: &str, scope: &str) -> Option<Arc<DomainKeys>> {
-        if self.refresh.is_zero() {
-            return None;
-        }
-        let domains = self.domains.read().ok()?;
-        let key = (organization.to_owned(), scope.to_owned());
-        domains
-            .get(&key)
-            .filter(|d| d.loaded.elapsed() < self.refresh)
-            .map(|d| Arc::clone(&d.keys))
+    /// The current key epoch, read from the database (blocking, but one
+    /// indexed row). Fails when the key store cannot be read.
+    pub fn epoch(&self) -> anyhow::Result<i64> {
+        self.store
+            .lock()
+            .map_err(|_| anyhow!("key store lock poisoned"))?
+            .epoch()
     }
 
-    /// The domain's keys, read (and on first use made) from the database.
-    /// Blocking: call it off the async executor.
+    /// The domain's keys as they are now: the cached ones while the key
+    /// epoch is unchanged, else read (and on first use made) from the
+    /// database. Blocking: call it off the async executor.
     pub fn load(&self, organization: &str, scope: &str) -> anyhow::Result<Arc<DomainKeys>> {
-        if let Some(keys) = self.cached(organization, scope) {
-            return Ok(keys);
+        let domain = (organization.to_owned(), scope.to_owned());
+        let mut store = self
+            .store
+            .lock()
+            .map_err(|_| anyhow!("key store lock poisoned"))?;
+        let epoch = store.epoch()?;
+        if let Ok(domains) = self.domains.read() {
+            if let Some(cached) = domains.get(&domain).filter(|d| d.epoch == epoch) {
+                return Ok(Arc::clone(&cached.keys));
+            }
         }
-        let keys = {
-            let mut store = self
-                .store
-                .lock()
-                .map_err(|_| anyhow!("key store lock poisoned"))?;
-            let mut keys = store.load(organization, scope)?;
-            if keys.current().is_none() {
-                store.ensure(organization, scope)?;
-                keys = store.load(organization, scope)?;
-            }
-            if keys.binding.is_none() {
-                store.ensure_binding(organization, scope)?;
-                keys = store.load(organization, scope)?;
-            }
-            Arc::new(keys)
-        };
+        let mut keys = store.load(organization, scope)?;
+        let mut epoch = epoch;
+        if keys.current().is_none() {
+            store.ensure(organization, scope)?;
+            keys = store.load(organization, scope)?;
+            epoch = store.epoch()?;
+        }
+        if keys.binding.is_none() {
+            store.ensure_binding(organization, scope)?;
+            keys = store.load(organization, scope)?;
+            epoch = store.epoch()?;
+        }
+        drop(store);
         if keys.current().is_none() {
             bail!("{organization}/{scope} has no active key");
         }
+        let keys = Arc::new(keys);
         if let Ok(mut domains) = self.domains.write() {
             domains.insert(
-                (organization.to_owned(), scope.to_owned()),
+                domain,
                 CachedDomain {
                     keys: Arc::clone(&keys),
-                    loaded: Instant::now(),
+                    epoch,
                 },
             );
         }
@@ -693,10 +775,24 @@ mod tests {
         let d = s.load(ORG, "a").unwrap();
         assert_eq!(d.version_numbers(), vec![2, 1]);
         assert_eq!(*d.version(1).unwrap().to_bytes(), *k1);
-        assert!(s.retire(ORG, "a", 2).is_err(), "current cannot be retired");
-        s.retire(ORG, "a", 1).unwrap();
-        assert!(s.retire(ORG, "a", 1).is_err());
-        assert!(s.retire(ORG, "a", 9).is_err());
+        let now = unix_now();
+        assert!(
+            s.retire(ORG, "a", 2, now, 0).is_err(),
+            "current cannot be retired"
+        );
+        assert!(
+            s.retire(ORG, "a", 1, now, 60).is_err(),
+            "not within the window after the rotation"
+        );
+        let epoch = s.epoch().unwrap();
+        s.retire(ORG, "a", 1, now + 60, 60).unwrap();
+        assert_eq!(
+            s.epoch().unwrap(),
+            epoch + 1,
+            "a retirement bumps the epoch"
+        );
+        assert!(s.retire(ORG, "a", 1, now + 60, 0).is_err());
+        assert!(s.retire(ORG, "a", 9, now + 60, 0).is_err());
         assert_eq!(s.load(ORG, "a").unwrap().version_numbers(), vec![2]);
         assert_eq!(s.rotate(ORG, "a").unwrap(), 3);
         // Other domains are separate.
@@ -761,7 +857,7 @@ mod tests {
                 }
             }
         }
-        s.retire(ORG, "a", 1).unwrap();
+        s.retire(ORG, "a", 1, unix_now(), 0).unwrap();
         assert!(
             !contains(&files_of(&db)),
             "the retired ciphertext is gone from every file"
@@ -786,7 +882,7 @@ mod tests {
         s.ensure(ORG, "a").unwrap();
         let first = *s.load(ORG, "a").unwrap().binding_key().unwrap();
         s.rotate(ORG, "a").unwrap();
-        s.retire(ORG, "a", 1).unwrap();
+        s.retire(ORG, "a", 1, unix_now(), 0).unwrap();
         let keys = s.load(ORG, "a").unwrap();
         assert_eq!(*keys.binding_key().unwrap(), first, "never rotated");
         assert!(!s.ensure_binding(ORG, "a").unwrap());

@@ -15,7 +15,9 @@
 //! - `POST /v1/rekey` — moves blinded pseudonyms between key versions;
 //! - `POST /v1/token` — OAuth 2.0 token endpoint: DPoP-bound access tokens
 //!   for back ends (`private_key_jwt`) and browsers (token exchange);
-//! - `GET /health`.
+//! - `GET /health` — liveness: the process answers;
+//! - `GET /ready` — readiness: the audit log can be written and the keys
+//!   read (503 otherwise).
 //!
 //! Modules, one concern each: [`config`] (the TOML file, roles, budgets),
 //! [`keys`] (key versions and binding keys, encryption at rest, cache),
@@ -27,12 +29,15 @@
 //! in the database), [`budget`] (what a request is charged to),
 //! [`admission`] (who may ask what of which recipient), [`audit`] (signed
 //! hash chain, aggregated refusals, export), [`security`] (security
-//! events), [`evaluation`] (the CPU work), [`extract`] (the JSON body and
-//! the principal of a request), [`handlers`] (the evaluating endpoints),
-//! [`state`], [`error`] (the problem answers).
+//! events), [`evaluation`] (the CPU work), [`queue`] (admission control of
+//! the CPU work), [`extract`] (the JSON body and the principal of a
+//! request), [`handlers`] (the evaluating endpoints), [`state`], [`error`]
+//! (the problem answers).
 //!
 //! Embedding: [`app`] gives an [`axum::Router`]; [`serve`] runs it on a
-//! listener until Ctrl-C/SIGTERM, [`serve_with_shutdown`] until a future ends.
+//! listener until Ctrl-C/SIGTERM, [`serve_with_shutdown`] until a future ends,
+//! both with the connection limits and timeouts of [`TtpConfig::limits`]
+//! (`pseudoform_server`).
 
 pub mod access;
 pub mod admission;
@@ -50,6 +55,7 @@ pub mod jose;
 pub mod jwe;
 pub mod keys;
 pub mod ledger;
+pub mod queue;
 pub mod security;
 pub mod signing;
 pub mod state;
@@ -63,6 +69,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, HeaderValue, Method, Request};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -113,12 +120,16 @@ fn build(config: &TtpConfig) -> anyhow::Result<(Router, JoinHandle<()>)> {
         .route(RekeyRequest::PATH, post(handlers::audited::<RekeyRequest>))
         .route(TOKEN_PATH, post(token::token))
         .route("/health", get(handlers::health))
+        .route("/ready", get(handlers::ready))
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .with_state(Arc::new(state))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(cors)
-        .layer(trace);
+        .layer(cors);
+    let router = pseudoform_server::harden(router, &config.limits, || {
+        error::ApiError::Internal.into_response()
+    })
+    .layer(trace);
     Ok((router, audit_thread))
 }
 
@@ -156,8 +167,7 @@ where
     }
     let (router, audit_thread) = build(&config)?;
     tracing::info!(%address, public_url = %config.public_url(), "pseudoform-ttp listening");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
+    pseudoform_server::serve(listener, router, &config.limits, shutdown)
         .await
         .context("server failed")?;
     let joined = tokio::task::spawn_blocking(move || audit_thread.join());

@@ -66,7 +66,11 @@ enum Command {
         #[command(flatten)]
         domain: Domain,
     },
-    /// Retire an older key version: no longer evaluated, key destroyed.
+    /// Retire an older key version: no longer evaluated, key destroyed, on
+    /// every running server from its next request. Refused for the current
+    /// version and, after a rotation, until the JWE lifetime, the request
+    /// timeout and the registries' clock skew have passed (re-key the
+    /// registries in that time).
     Retire {
         #[command(flatten)]
         domain: Domain,
@@ -237,8 +241,15 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             );
         }
         Command::Retire { domain, version } => {
-            let (_, mut store) = configured(&domain)?;
-            store.retire(&domain.organization, &domain.scope, version)?;
+            let (config, mut store) = configured(&domain)?;
+            let window = config.retire_window_seconds();
+            store.retire(
+                &domain.organization,
+                &domain.scope,
+                version,
+                pseudoform_protocol::unix_now(),
+                window,
+            )?;
             println!(
                 "{}/{}: version {version} is retired",
                 domain.organization, domain.scope

@@ -1,6 +1,7 @@
 //! The running TTP's shared state, built once from a [`TtpConfig`]:
 //! recipients with their loaded public keys and signed key statements,
-//! callers, the key cache, the ledger and the audit log.
+//! callers, the key cache, the ledger, the evaluation queue and the audit
+//! log.
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
@@ -18,6 +19,7 @@ use crate::error::ApiError;
 use crate::jwe::RecipientKey;
 use crate::keys::{DomainKeys, KeyCache, KeyStore, MasterKey};
 use crate::ledger::{ledger_path, Charge, Charged, Ledger, Once, OnceKind, SqliteLedger};
+use crate::queue::EvalQueue;
 use crate::signing::SigningKey;
 
 /// A configured recipient, ready to serve.
@@ -29,6 +31,8 @@ pub struct RecipientState {
     pub scope: String,
     /// Types it may receive, in the order of the Wkz table.
     pub allowed_types: Vec<PseudonymType>,
+    /// Types every record for it must have, in the order of the Wkz table.
+    pub required_types: Vec<PseudonymType>,
     /// Its form origins, lowercase.
     pub allowed_origins: HashSet<String>,
     /// Its public key.
@@ -70,6 +74,10 @@ pub struct AppState {
     pub tokens: TokenLifetimes,
     /// The global budgets.
     pub budgets: Budgets,
+    /// The bounded queue of the CPU work.
+    pub queue: EvalQueue,
+    /// Seconds from a JWE's `iat` to its `exp`.
+    pub jwe_lifetime: i64,
 }
 
 impl AppState {
@@ -100,6 +108,12 @@ impl AppState {
                 .map(|t| PseudonymType::from_str(t).map_err(|_| anyhow!("unknown type {t:?}")))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             allowed_types.sort();
+            let mut required_types = r
+                .required_types
+                .iter()
+                .map(|t| PseudonymType::from_str(t).map_err(|_| anyhow!("unknown type {t:?}")))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            required_types.sort();
             let allowed_origins: HashSet<String> = r
                 .allowed_origins
                 .iter()
@@ -116,6 +130,7 @@ impl AppState {
                     organization: r.organization.clone(),
                     scope: r.scope.clone(),
                     allowed_types,
+                    required_types,
                     allowed_origins,
                     key,
                     key_statement,
@@ -129,10 +144,7 @@ impl AppState {
             // Fails early on a wrong master key or a damaged database.
             store.load(&r.organization, &r.scope)?;
         }
-        let keys = Arc::new(KeyCache::new(
-            store,
-            Duration::from_secs(config.key_refresh_seconds),
-        ));
+        let keys = Arc::new(KeyCache::new(store));
         let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(
             &ledger_path(&config.database),
             config.replay_capacity,
@@ -152,6 +164,8 @@ impl AppState {
             static_tokens: config.development_static_tokens,
             tokens: config.tokens,
             budgets: config.budgets,
+            queue: EvalQueue::start(&config.queue)?,
+            jwe_lifetime: config.jwe_lifetime_seconds,
         };
         Ok((state, audit_thread))
     }
@@ -163,21 +177,35 @@ impl AppState {
             .cloned()
     }
 
-    /// The keys of a recipient's domain (made on first use), without
-    /// blocking the executor.
+    /// The keys of a recipient's domain as they are now (made on first
+    /// use), without blocking the executor.
     pub async fn domain_keys(
         &self,
         organization: &str,
         scope: &str,
     ) -> anyhow::Result<Arc<DomainKeys>> {
-        if let Some(keys) = self.keys.cached(organization, scope) {
-            return Ok(keys);
-        }
         let cache = Arc::clone(&self.keys);
         let (org, scope) = (organization.to_owned(), scope.to_owned());
         tokio::task::spawn_blocking(move || cache.load(&org, &scope))
             .await
             .map_err(|e| anyhow!("key loading task failed: {e}"))?
+    }
+
+    /// Whether the TTP can serve evaluations now: the key store can be read
+    /// and the audit log written (a probe row is committed). Off the
+    /// executor; `false` with the reason logged.
+    pub async fn ready(&self) -> bool {
+        let cache = Arc::clone(&self.keys);
+        let keys = tokio::task::spawn_blocking(move || cache.epoch()).await;
+        if !matches!(keys, Ok(Ok(_))) {
+            tracing::warn!("not ready: the key store cannot be read");
+            return false;
+        }
+        if !self.audit.probe().await {
+            tracing::warn!("not ready: the audit log cannot be written");
+            return false;
+        }
+        true
     }
 
     /// [`Ledger::use_once`] off the executor; 500 when the ledger fails.

@@ -233,6 +233,7 @@ async fn policy_health_and_cors() {
             "recipientOrganization": ORG_A,
             "recipientScope": SCOPE_A,
             "allowedTypes": ["B", "NGGV", "sNGGV", "NGG", "sNGG", "C", "RGG", "GG", "A", "MRN"],
+            "requiredTypes": [],
             "keyVersion": 1,
             "maxRecordsPerRequest": 1000,
         })
@@ -244,6 +245,8 @@ async fn policy_health_and_cors() {
         json!(["NGGV", "RGG", "GG"]),
         "no B where BSN is not allowed"
     );
+    // Required types in the order of the Wkz table, whatever the configuration's order.
+    assert_eq!(body["requiredTypes"], json!(["NGGV", "RGG"]));
 
     let (status, _, body) = ttp.get(&q("oin:00000001000000009999", SCOPE_A), None).await;
     assert_error(status, &body, 404, "recipient.unknown");

@@ -24,7 +24,8 @@ async fn rotate_evaluate_rekey_retire() {
     let request = json!({"encryptedPersonalId": blinded_input, "recipientOrganization": ORG_A,
         "recipientScope": SCOPE_A, "pseudonymType": "NGGV"});
 
-    // Rotate (as the CLI does, on the same database; the test TTP re-reads keys every request).
+    // Rotate (as the CLI does, on the same database; the running TTP reads
+    // the key epoch at every request).
     let v2 = KeyStore::open_config(&ttp.config)
         .unwrap()
         .rotate(ORG_A, SCOPE_A)
@@ -122,10 +123,12 @@ async fn rotate_evaluate_rekey_retire() {
     let (status, _, body) = ttp.call(&registry, "/v1/rekey", &bad).await;
     assert_error(status, &body, 422, "blindedPseudonyms.empty");
 
-    // Retire v1: no longer evaluated, no longer a rekey source.
+    // Retire v1 (as the CLI does, past its window): no longer evaluated,
+    // no longer a rekey source, from the very next request on — the test
+    // TTP has the default configuration, no cache time to wait out.
     KeyStore::open_config(&ttp.config)
         .unwrap()
-        .retire(ORG_A, SCOPE_A, 1)
+        .retire(ORG_A, SCOPE_A, 1, pseudoform_protocol::unix_now(), 0)
         .unwrap();
     let (status, _, body) = ttp.call(&provider, "/oprf/eval", &request).await;
     assert_eq!(status, 200);

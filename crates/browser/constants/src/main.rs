@@ -1,7 +1,7 @@
 //! Writes `constants.js` and `constants.d.ts` of the browser package from
 //! the Rust lists, so that the JS layer holds no copy of them: the pseudonym
-//! type codes, the field names, the rule names with their English
-//! descriptions, and the limits the JS uses.
+//! type codes, the field names, the fields each type needs, the rule names
+//! with their English descriptions, and the limits the JS uses.
 //!
 //! `./build.sh build` runs it while packaging:
 //! `cargo run -p pseudoform-js-constants -- www/pkg`. Its tests
@@ -10,8 +10,8 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use pseudoform_core::fields::{EARLIEST, MAX_HOUSE_NUMBER, MAX_INPUT_CHARS};
-use pseudoform_core::{Field, PseudonymType, Rule, METHOD_VERSION};
+use pseudoform_core::fields::{self, EARLIEST, MAX_HOUSE_NUMBER, MAX_INPUT_CHARS};
+use pseudoform_core::{CalendarDate, Field, PseudonymType, Rule, METHOD_VERSION};
 use pseudoform_protocol::ttp::MAX_RECORDS_PER_REQUEST;
 
 const HEADER: &str =
@@ -43,6 +43,29 @@ fn field_names() -> impl Iterator<Item = &'static str> {
 
 fn rule_names() -> impl Iterator<Item = &'static str> {
     Rule::ALL.into_iter().map(Rule::name)
+}
+
+/// The fields `ty` needs a value of, in join order: those the core refuses
+/// empty (`houseNumberAddition` is empty when there is none).
+fn needed_fields(ty: PseudonymType) -> impl Iterator<Item = &'static str> {
+    ty.fields()
+        .iter()
+        .filter(|f| fields::normalise(**f, "", CalendarDate::EPOCH).is_err())
+        .map(|f| f.name())
+}
+
+/// `TYPE: [fields]` lines of an object literal.
+fn type_fields() -> String {
+    PseudonymType::ALL
+        .into_iter()
+        .map(|t| {
+            format!(
+                "  {}: Object.freeze([{}]),\n",
+                literal(t.code()),
+                list(needed_fields(t), ", ")
+            )
+        })
+        .collect()
 }
 
 /// The limits: (name, value, what it is).
@@ -96,12 +119,17 @@ export const FIELDS = Object.freeze([{fields}]);
 export const RULES = Object.freeze({{
 {rules}}});
 
+/** The fields each pseudonym type needs a value of, in join order (an absent house-number addition is none). */
+export const TYPE_FIELDS = Object.freeze({{
+{type_fields}}});
+
 /** Limits of the method and of the TTP that the JS layer uses. */
 export const LIMITS = Object.freeze({{
 {limits}}});
 ",
         types = list(type_codes(), ", "),
         fields = list(field_names(), ", "),
+        type_fields = type_fields(),
     )
 }
 
@@ -133,6 +161,9 @@ export declare const FIELDS: readonly [{field_list}];
 
 /** Every rule with its English description. */
 export declare const RULES: Readonly<Record<RuleName, string>>;
+
+/** The fields each pseudonym type needs a value of, in join order (an absent house-number addition is none). */
+export declare const TYPE_FIELDS: Readonly<Record<PseudonymTypeCode, readonly FieldName[]>>;
 
 /** Limits of the method and of the TTP that the JS layer uses. */
 export declare const LIMITS: {{

@@ -12,6 +12,9 @@
 //                   (the registry stored the record but the page never hears it)
 //   tamper          forward, but change one byte of the answer for `state.tamperPath`
 //                   (a tampered script or wasm on the way to the browser)
+//   expiredOnce     answer the next POST with the registry's 422 `pseudonym.expired`
+//                   without forwarding it (a resend after the JWE's lifetime of a
+//                   submission the registry never had), then pass again
 // Every request that reaches the proxy is recorded (method, url, headers, body).
 import http from "node:http";
 import { once } from "node:events";
@@ -39,6 +42,12 @@ export async function startFaultProxy(target, { otherRecipient } = {}) {
     if (mode === "error500" && req.method !== "OPTIONS") {
       res.writeHead(500, { "content-type": "application/json", ...cors(req) });
       res.end(JSON.stringify({ code: "internal", message: "internal error", detail: "internal error" }));
+      return;
+    }
+    if (mode === "expiredOnce" && req.method === "POST") {
+      state.mode = "pass";
+      res.writeHead(422, { "content-type": "application/json", ...cors(req) });
+      res.end(JSON.stringify({ code: "pseudonym.expired", message: "the pseudonym has expired", field: "record" }));
       return;
     }
     if (mode === "malformed" && req.method === "POST") {

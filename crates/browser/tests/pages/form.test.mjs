@@ -4,7 +4,7 @@
 // stores nothing, and a retry after recovery succeeds.
 import { after, before, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { fillForm, launch, submitForm } from "./support.mjs";
+import { fillForm, launch, openBound, settled, shownErrors, statusOf, submitForm } from "./support.mjs";
 import { startChain } from "./chain.mjs";
 
 const PATIENT = {
@@ -43,10 +43,8 @@ after(async () => {
 });
 
 async function openForm() {
-  page = await chrome.newPage();
   chrome.requests.length = 0;
-  await page.goto(chain.formUrl);
-  await page.waitForSelector("button[type=submit]:not([disabled])");
+  page = await openBound(chrome.newPage, chain.formUrl);
   // Short timeouts keep the slow-TTP case quick.
   await page.evaluate(() => {
     document.querySelector("form").dataset.pseudoformTimeoutMs = "1500";
@@ -76,6 +74,7 @@ function assertNoIdentityLeft() {
 
 const posts = (predicate) => chrome.requests.filter((r) => r.method === "POST" && predicate(new URL(r.url)));
 const registryPosts = () => posts((u) => u.pathname === "/api/submissions");
+const evaluations = () => posts((u) => u.pathname === "/v1/evaluate");
 
 describe("the demo form against the real chain", () => {
   beforeEach(openForm);
@@ -92,11 +91,196 @@ describe("the demo form against the real chain", () => {
     assert.deepEqual(types, ["A", "C", "GG", "MRN", "NGG", "NGGV", "RGG", "sNGG", "sNGGV"]);
     for (const label of record.pseudonyms) assert.match(label, /^[A-Za-z]+:v1:[A-Za-z0-9_-]{43}=$/);
     assert.equal(record.data.diagnose, "Heupartrose");
+    assert.deepEqual(record.data.complicaties, [], "an unticked checkbox group arrives as an empty list");
     const stored = JSON.stringify(record);
     for (const secret of SECRETS) assert.ok(!stored.includes(secret), "identity stored");
-    // The form is cleared for the next patient.
+    // The form is cleared for the next patient, and says which pseudonyms were made.
     assert.equal((await formValues()).birthName, "");
+    assert.match(
+      status.text,
+      /^Verzonden \(record \d+\)\. Gemaakte pseudoniemen: NGGV, sNGGV, NGG, sNGG, C, RGG, GG, A, MRN\./,
+    );
+    // The record JWE once, with a blind factor per type beside it.
+    const [sent] = registryPosts();
+    const body = JSON.parse(sent.body);
+    assert.deepEqual(Object.keys(body).sort(), [
+      "blindFactors",
+      "data",
+      "methodVersion",
+      "recipientOrganization",
+      "recipientScope",
+      "record",
+    ]);
+    assert.deepEqual(Object.keys(body.blindFactors), ["NGGV", "sNGGV", "NGG", "sNGG", "C", "RGG", "GG", "A", "MRN"]);
+    assert.equal(sent.body.split(body.record).length, 2, "the record JWE appears once");
+    // The same record in the per-type packaging the form used before: one JWE per type.
+    const perType = JSON.stringify({
+      recipientOrganization: body.recipientOrganization,
+      recipientScope: body.recipientScope,
+      methodVersion: body.methodVersion,
+      pseudonyms: Object.entries(body.blindFactors).map(([type, r]) => ({
+        type,
+        temporaryPseudonym: Buffer.from(JSON.stringify({ evaluated_output: body.record, blind_factor: r })).toString(
+          "base64url",
+        ),
+      })),
+      data: body.data,
+    });
+    const bytes = Buffer.byteLength(sent.body);
+    console.log(
+      `bytes per submission, nine types: ${bytes} B (per-type packaging of the same record: ${Buffer.byteLength(perType)} B)`,
+    );
+    assert.ok(bytes * 5 < Buffer.byteLength(perType), `${bytes} B`);
     assertNoIdentityLeft();
+  });
+
+  test("the wasm is fetched once per page, however often the form is submitted", async () => {
+    for (let i = 0; i < 3; i++) {
+      await fill(PATIENT);
+      assert.equal((await submitAndWait()).kind, "success");
+    }
+    const wasm = chrome.requests.filter((r) => new URL(r.url).pathname.endsWith("/pseudoform_bg.wasm"));
+    console.log(`wasm fetches for one page and three submissions: ${wasm.length}`);
+    assert.equal(wasm.length, 1);
+  });
+
+  test("a half-filled form: every problem at once, in field order, in Dutch or English, and nothing sent", async () => {
+    const before = (await chain.records()).length;
+    await page.fill("#birthName", "Jansen");
+    await page.fill("#bsn", "123456789");
+    // A half-typed date in the clinical date picker: the browser holds input it cannot give.
+    await page.focus("#ingreepdatum");
+    await page.keyboard.type("12");
+    await page.fill("#opmerking", "x");
+    let status = await submitAndWait();
+    assert.equal(status.kind, "error");
+    const shown = await shownErrors(page);
+    assert.deepEqual(shown, [
+      ["initial", "Voorletter is niet ingevuld."],
+      ["birthDate", "Geboortedatum is niet ingevuld."],
+      ["sex", "Geslacht is niet ingevuld."],
+      ["postcode", "Postcode is niet ingevuld."],
+      ["bsn", "BSN voldoet niet aan de elfproef."],
+      ["diagnose", "Diagnose is niet ingevuld."],
+      ["ingreepdatum", "Datum ingreep heeft niet de verwachte vorm."],
+      ["asa", "ASA-klasse is niet ingevuld."],
+    ]);
+    // The status line lists them in the same order; the first has the focus.
+    assert.equal(
+      status.text,
+      "Controleer de gemarkeerde velden: Voorletter, Geboortedatum, Geslacht, Postcode, BSN, Diagnose, Datum ingreep, ASA-klasse. Er is niets verstuurd.",
+    );
+    assert.equal(await page.evaluate(() => document.activeElement.id), "initial");
+    for (const id of ["birthDate", "sex", "diagnose", "asa", "ingreepdatum"]) {
+      assert.equal(await page.getAttribute(`#${id}`, "aria-invalid"), "true", id);
+    }
+    assert.equal(evaluations().length, 0, "nothing went to the TTP");
+    assert.equal(registryPosts().length, 0, "nothing went to the registry");
+    // English on request.
+    await page.evaluate(() => (document.querySelector("form").dataset.pseudoformLang = "en"));
+    status = await submitAndWait();
+    assert.match(status.text, /^Check the marked fields: Initial, Birth date, Sex, Postcode, BSN, Diagnose,/);
+    assert.deepEqual((await shownErrors(page))[0], ["initial", "Initial: a value is required."]);
+    assert.equal((await chain.records()).length, before);
+  });
+
+  test("Enter in a field never submits while a required clinical field is untouched", async () => {
+    const before = (await chain.records()).length;
+    // The clinician has typed the patient and a remark but not touched the diagnose or the
+    // ASA class, which the page has preset (as a page may).
+    await fillForm(page, PATIENT, "controle", {});
+    await page.evaluate(() => {
+      for (const id of ["diagnose", "asa"]) document.getElementById(id).selectedIndex = 1;
+    });
+    await page.press("#mrn", "Enter");
+    const status = await statusOf(page);
+    assert.equal(status.kind, "error");
+    assert.match(status.text, /^Enter verstuurt nog niet/);
+    assert.deepEqual(await shownErrors(page), [
+      ["diagnose", "Diagnose is nog niet door u ingevuld of gekozen."],
+      ["asa", "ASA-klasse is nog niet door u ingevuld of gekozen."],
+    ]);
+    assert.equal(evaluations().length, 0);
+    assert.equal(registryPosts().length, 0);
+    // Chosen by the clinician, Enter submits.
+    await page.selectOption("#diagnose", "Knieartrose");
+    await page.selectOption("#asa", "III");
+    await page.press("#mrn", "Enter");
+    assert.equal((await settled(page)).kind, "success");
+    const records = await chain.records();
+    assert.equal(records.length, before + 1);
+    assert.deepEqual([records[0].data.diagnose, records[0].data.asa], ["Knieartrose", "III"]);
+  });
+
+  test("a checkbox group arrives whole, in the form's order", async () => {
+    await fill(PATIENT);
+    await page.check("input[name=complicaties][value=heroperatie]");
+    await page.check("input[name=complicaties][value=wondinfectie]");
+    assert.equal((await submitAndWait()).kind, "success");
+    const [record] = await chain.records();
+    assert.deepEqual(record.data.complicaties, ["wondinfectie", "heroperatie"]);
+    assert.equal(await page.isChecked("input[name=complicaties][value=wondinfectie]"), false, "the form is emptied");
+  });
+
+  test("an unknown outcome is resent as it was; only an answer that it was never stored makes a new one", async () => {
+    const before = (await chain.records()).length;
+    await fill(PATIENT);
+    chain.registryProxy.setMode("downForPost");
+    let status;
+    try {
+      status = await submitAndWait();
+      assert.equal(status.kind, "error");
+      assert.match(status.text, /^De registratie is niet bereikbaar\. Misschien is de aanlevering toch aangekomen\./);
+      // Retried while the registry is still down: the same submission again, no new pseudonymisation.
+      await page.click("[data-pseudoform-status] button");
+      status = await settled(page);
+      assert.equal(status.kind, "error");
+    } finally {
+      chain.registryProxy.setMode("pass");
+    }
+    assert.equal(evaluations().length, 1, "pseudonymised once");
+    const sent = registryPosts().map((r) => r.body);
+    assert.equal(sent.length, 2);
+    assert.equal(sent[1], sent[0], "the resend is the same submission");
+    // The registry answers that this submission can no longer be stored (never had it,
+    // too late): now, and only now, the form pseudonymises afresh and delivers.
+    chain.registryProxy.setMode("expiredOnce");
+    await page.click("[data-pseudoform-status] button");
+    status = await settled(page);
+    assert.equal(status.kind, "success", status.text);
+    assert.equal(evaluations().length, 2);
+    const all = registryPosts().map((r) => r.body);
+    assert.equal(all.length, 4);
+    assert.equal(all[2], all[0], "first the same submission once more");
+    assert.notEqual(JSON.parse(all[3]).record, JSON.parse(all[0]).record, "then a new one");
+    assert.equal((await chain.records()).length, before + 1, "stored once");
+    assertNoIdentityLeft();
+  });
+
+  test("after an unknown outcome a changed form first settles the earlier submission, never a second record", async () => {
+    const before = (await chain.records()).length;
+    await fill(PATIENT);
+    chain.registryProxy.setMode("dropAnswer");
+    try {
+      assert.equal((await submitAndWait()).kind, "error");
+    } finally {
+      chain.registryProxy.setMode("pass");
+    }
+    const stored = await chain.records();
+    assert.equal(stored.length, before + 1, "the registry did store it");
+    await page.fill("#opmerking", "gewijzigd na de fout");
+    const status = await submitAndWait();
+    assert.equal(status.kind, "success");
+    // The resend is answered with the first receipt: the record's own id.
+    assert.ok(
+      status.text.startsWith(
+        `De eerdere aanlevering is opgeslagen (record ${Math.max(...stored.map((r) => r.id))}). Wat u daarna in het formulier wijzigde is niet verstuurd`,
+      ),
+      status.text,
+    );
+    assert.equal((await chain.records()).length, before + 1, "no second record");
+    assert.equal(evaluations().length, 1);
+    assert.equal(await page.inputValue("#opmerking"), "gewijzigd na de fout", "the change stays in the form");
   });
 
   test("the same person registered twice gets the same NGGV pseudonym", async () => {
@@ -111,7 +295,6 @@ describe("the demo form against the real chain", () => {
   });
 
   test("invalid fields are shown inline in Dutch and nothing is sent", async () => {
-    const ttpBefore = chain.ttpProxy.state.requests.length;
     await fill({ ...PATIENT, bsn: "123456789", birthDate: "31-02-1980" });
     const status = await submitAndWait();
     assert.equal(status.kind, "error");
@@ -122,7 +305,7 @@ describe("the demo form against the real chain", () => {
       "Geboortedatum bestaat niet in de kalender.",
     );
     assert.equal(await page.getAttribute("#bsn", "aria-invalid"), "true");
-    assert.equal(chain.ttpProxy.state.requests.length, ttpBefore, "a request reached the TTP");
+    assert.equal(evaluations().length, 0, "an evaluation was asked of the TTP");
     assert.equal(registryPosts().length, 0);
     assert.equal((await formValues()).bsn, "123456789");
   });
@@ -147,7 +330,7 @@ describe("the demo form against the real chain", () => {
         const m = await import("/pkg/index.js");
         const { accessToken } = await (await fetch("/api/form-config")).json();
         const r = await m.pseudonymise(
-          { bsn: "999990007", birthName: "Jansen", birthDate: "1-2-1980", sex: "m", initial: "P" },
+          { bsn: "999990007", birthName: "Jansen", birthDate: "1-2-1980", sex: "m", initial: "P", postcode: "1234" },
           {
             ttp,
             accessToken,
@@ -156,17 +339,23 @@ describe("the demo form against the real chain", () => {
             types: ["B", "NGGV"],
           },
         );
-        return { types: r.pseudonyms.map((p) => p.type), skipped: r.skipped.map((s) => `${s.type}:${s.code}`) };
+        return {
+          types: r.types,
+          blindFactors: Object.keys(r.submission.blindFactors),
+          skipped: r.skipped.map((s) => `${s.type}:${s.code}`),
+        };
       },
       [chain.ttpProxy.url, chain.urls.recipientA],
     );
-    assert.deepEqual(result.types, ["NGGV"]);
+    // Registry A requires RGG in its policy: requested too, and made from the PC4.
+    assert.deepEqual(result.types, ["NGGV", "RGG"]);
+    assert.deepEqual(result.blindFactors, ["NGGV", "RGG"]);
     assert.deepEqual(result.skipped, ["B:type.notAllowed"]);
     const sent = chain.ttpProxy.state.requests.slice(ttpBefore).filter((r) => r.method === "POST");
     assert.equal(sent.length, 1);
     assert.deepEqual(
       JSON.parse(sent[0].body).records[0].items.map((i) => i.type),
-      ["NGGV"],
+      ["NGGV", "RGG"],
     );
   });
 
@@ -219,7 +408,7 @@ describe("the demo form against the real chain", () => {
     assert.equal((await submitAndWait()).kind, "success");
     assert.equal((await chain.records()).length, before + 1, "one submit, one record");
     const record = (await chain.records())[0];
-    assert.deepEqual(Object.keys(record.data).sort(), ["asa", "diagnose", "ingreepdatum", "opmerking"]);
+    assert.deepEqual(Object.keys(record.data).sort(), ["asa", "complicaties", "diagnose", "ingreepdatum", "opmerking"]);
     assertNoIdentityLeft();
   });
 

@@ -3,6 +3,8 @@
 import {
   describeError,
   normalise,
+  outcomeOf,
+  postSubmission,
   prepare,
   protectForm,
   pseudonymInput,
@@ -13,6 +15,7 @@ import {
   validate,
   type BatchResult,
   type Identity,
+  type Submission,
 } from "../../../../www/pkg/index.js";
 
 export async function example(form: HTMLFormElement): Promise<void> {
@@ -20,8 +23,8 @@ export async function example(form: HTMLFormElement): Promise<void> {
   const name: string = normalise("birthName", "van der Berg-Jansen");
   const identity: Identity = { birthName: name, birthDate: "1-2-1980", sex: "V", initial: "J" };
   const input: string = pseudonymInput("NGGV", identity);
-  const problems = validate(identity);
-  for (const p of problems) console.log(p.field, p.code, input);
+  const problems = validate(identity, { require: "NGGV RGG", provider: "ura:00000001" });
+  for (const p of problems) console.log(p.field, p.code, p.type, input);
   const { prepared, skipped } = prepare(identity, {
     recipientOrganization: "oin:00000001000000001000",
     recipientScope: "demo",
@@ -36,16 +39,29 @@ export async function example(form: HTMLFormElement): Promise<void> {
     provider: "ura:00000001",
   };
   try {
-    const { pseudonyms } = await pseudonymise(identity, { ...options, timeoutMs: 5000 });
-    console.log(pseudonyms.map((p) => p.type));
+    const { types, skipped, submission } = await pseudonymise(identity, {
+      ...options,
+      require: ["NGGV"],
+      timeoutMs: 5000,
+    });
+    console.log(types.join(" "), skipped.length);
+    const body: Submission = { ...submission, data: { diagnose: "Heupartrose", complicaties: ["wondinfectie"] } };
+    if ("record" in body) console.log(body.record.length, Object.keys(body.blindFactors));
+    try {
+      const receipt = await postSubmission("/api/submissions", body, { timeoutMs: 5000 });
+      console.log(receipt?.recordId);
+    } catch (e) {
+      const outcome: "stored" | "expired" | "refused" | "unknown" = outcomeOf(e);
+      console.log(outcome);
+    }
   } catch (e) {
-    if (e instanceof PseudoformError) console.log(e.code, e.field, describeError(e, "en"));
+    if (e instanceof PseudoformError) console.log(e.code, e.field, e.problems?.length, describeError(e, "en"));
   }
   const results: BatchResult[] = await pseudonymiseBatch([identity], options, {
     onProgress: ({ done, total }) => console.log(done / total),
   });
-  for (const r of results) if (!r.ok) console.log(r.errors.length);
-  const controller = protectForm(form, { lang: "nl" });
+  for (const r of results) console.log(r.ok ? r.types : r.errors.length);
+  const controller = protectForm(form, { lang: "nl", require: "NGGV RGG", enterSubmits: false });
   await controller.ready;
   controller.destroy();
 }

@@ -28,6 +28,17 @@ const TICK: Duration = Duration::from_secs(5);
 /// Most aggregate keys held before they are written regardless of minute.
 const MAX_KEYS: usize = 10_000;
 const MINUTE_MS: i64 = 60_000;
+/// Bytes a readiness probe writes ([`AuditLog::probe`]): more than a full
+/// batch of rows, so a probe that commits means rows would too.
+const PROBE_BYTES: i64 = 256 * 1024;
+
+const PROBE_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS audit_probe (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    time_ms INTEGER NOT NULL,
+    pad BLOB NOT NULL
+);
+";
 
 #[derive(Debug)]
 enum Entry {
@@ -35,6 +46,8 @@ enum Entry {
     Row(AuditEvent, oneshot::Sender<bool>),
     /// A refused request, to aggregate.
     Refusal(AuditEvent),
+    /// A readiness probe ([`AuditLog::probe`]), and who waits for it.
+    Probe(oneshot::Sender<bool>),
     /// Time to write the refusals of finished minutes.
     Tick,
 }
@@ -55,6 +68,7 @@ pub struct AuditLog {
 pub fn open(path: &Path, signer: Arc<SigningKey>) -> anyhow::Result<(AuditLog, JoinHandle<()>)> {
     let mut conn = open_database(path)?;
     conn.execute_batch(chain::SCHEMA)
+        .and_then(|()| conn.execute_batch(PROBE_SCHEMA))
         .context("cannot create the audit tables")?;
     let (tx, mut rx) = mpsc::channel::<Entry>(QUEUE);
     let ticker = tx.downgrade();
@@ -76,10 +90,12 @@ pub fn open(path: &Path, signer: Arc<SigningKey>) -> anyhow::Result<(AuditLog, J
             let mut refusals: BTreeMap<RefusalKey, u64> = BTreeMap::new();
             while let Some(first) = rx.blocking_recv() {
                 let mut accepted = Vec::new();
+                let mut probes = Vec::new();
                 let mut take =
                     |entry: Entry, accepted: &mut Vec<(AuditEvent, oneshot::Sender<bool>)>| {
                         match entry {
                             Entry::Row(event, ack) => accepted.push((event, ack)),
+                            Entry::Probe(ack) => probes.push(ack),
                             Entry::Refusal(e) => {
                                 let minute = e.time_ms - e.time_ms.rem_euclid(MINUTE_MS);
                                 *refusals
@@ -98,10 +114,10 @@ pub fn open(path: &Path, signer: Arc<SigningKey>) -> anyhow::Result<(AuditLog, J
                 }
                 let now = pseudoform_protocol::unix_now_millis();
                 let finished = take_finished(&mut refusals, now);
-                commit(&mut conn, &signer, accepted, &finished);
+                commit(&mut conn, &signer, accepted, &finished, probes);
             }
             let all = take_finished(&mut refusals, i64::MAX);
-            commit(&mut conn, &signer, Vec::new(), &all);
+            commit(&mut conn, &signer, Vec::new(), &all, Vec::new());
         })
         .context("cannot start the audit writer")?;
     Ok((AuditLog { tx }, thread))
@@ -135,14 +151,16 @@ fn take_finished(refusals: &mut BTreeMap<RefusalKey, u64>, now_ms: i64) -> Vec<A
 }
 
 /// Writes accepted rows and aggregates in one transaction with a signed
-/// head, and tells each accepted request whether its row is committed.
+/// head (and the probe row when a probe waits), and tells each accepted
+/// request and probe whether the commit succeeded.
 fn commit(
     conn: &mut Connection,
     signer: &SigningKey,
     accepted: Vec<(AuditEvent, oneshot::Sender<bool>)>,
     aggregates: &[AuditEvent],
+    probes: Vec<oneshot::Sender<bool>>,
 ) {
-    if accepted.is_empty() && aggregates.is_empty() {
+    if accepted.is_empty() && aggregates.is_empty() && probes.is_empty() {
         return;
     }
     let events: Vec<&AuditEvent> = accepted
@@ -152,7 +170,15 @@ fn commit(
         .collect();
     let written = (|| -> anyhow::Result<()> {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        chain::append(&tx, &events, signer)?;
+        if !events.is_empty() {
+            chain::append(&tx, &events, signer)?;
+        }
+        if !probes.is_empty() {
+            tx.execute(
+                "INSERT OR REPLACE INTO audit_probe (id, time_ms, pad) VALUES (1, ?1, zeroblob(?2))",
+                rusqlite::params![pseudoform_protocol::unix_now_millis(), PROBE_BYTES],
+            )?;
+        }
         tx.commit()?;
         Ok(())
     })();
@@ -160,6 +186,9 @@ fn commit(
         tracing::error!(error = %e, rows = events.len(), "audit write failed");
     }
     for (_, ack) in accepted {
+        let _ = ack.send(written.is_ok());
+    }
+    for ack in probes {
         let _ = ack.send(written.is_ok());
     }
 }
@@ -171,6 +200,16 @@ impl AuditLog {
     pub async fn record(&self, event: AuditEvent) -> bool {
         let (ack, done) = oneshot::channel();
         if self.tx.send(Entry::Row(event, ack)).await.is_err() {
+            return false;
+        }
+        done.await.unwrap_or(false)
+    }
+
+    /// Commits a probe through the writer, as a row would be (readiness):
+    /// `false` if the writer is gone or the write failed.
+    pub async fn probe(&self) -> bool {
+        let (ack, done) = oneshot::channel();
+        if self.tx.send(Entry::Probe(ack)).await.is_err() {
             return false;
         }
         done.await.unwrap_or(false)

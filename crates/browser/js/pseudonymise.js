@@ -1,0 +1,296 @@
+// Pseudonymisation through the TTP: the options checked, the recipient's
+// policy first (the types it may receive and those it requires), every
+// required type checked before anything is blinded, then the evaluations.
+//
+// A record becomes what the registry needs of it (`submission`): with the
+// pseudoform TTP the record JWE once and each type's blind factor beside it;
+// with the national TTP one temporary pseudonym per type in the national
+// packaging (`{"evaluated_output", "blind_factor"}`, base64url).
+/** @import * as api from "./index.js" */
+/** @import { PseudonymTypeCode } from "./constants.js" */
+/** @import { Policy } from "./ttp.js" */
+import { LIMITS } from "./constants.js";
+import { PseudoformError } from "./errors.js";
+import { DEFAULT_TIMEOUT_MS } from "./http.js";
+import { missingFor, typeCodes } from "./required.js";
+import { evaluateNational, evaluateRecords, fetchPolicy, packTemporaryPseudonym } from "./ttp.js";
+import { methodVersion, prepare, ready, validateGiven } from "./wasm.js";
+
+/**
+ * The options of pseudonymise(Batch), checked and completed.
+ * @typedef {api.PseudonymiseOptions & {
+ *   types: PseudonymTypeCode[], require: PseudonymTypeCode[],
+ *   ttpApi: "pseudoform" | "national", timeoutMs: number
+ * }} Settled
+ */
+
+/**
+ * Checks and completes the options of pseudonymise(Batch) and of a form.
+ * The required types are requested too.
+ * @param {api.PseudonymiseOptions} options
+ * @returns {Settled}
+ */
+export function settle(options) {
+  const o = { ...options };
+  for (const name of /** @type {const} */ (["ttp", "recipientOrganization", "recipientScope"])) {
+    if (typeof o[name] !== "string" || o[name] === "") {
+      throw new PseudoformError("config.invalid", `option ${name} is required`, name);
+    }
+  }
+  try {
+    const url = new URL(o.ttp, globalThis.location?.href);
+    if (url.protocol !== "https:" && !["localhost", "127.0.0.1", "[::1]"].includes(url.hostname)) {
+      throw new Error("not https");
+    }
+  } catch {
+    throw new PseudoformError("config.invalid", "option ttp must be an https URL (http only on loopback)", "ttp");
+  }
+  const require = typeCodes(o.require, "require");
+  const types = [...new Set([...typeCodes(o.types, "types"), ...require])];
+  if (types.length === 0) {
+    throw new PseudoformError("config.invalid", "option types must list known pseudonym types", "types");
+  }
+  const ttpApi = o.ttpApi ?? "pseudoform";
+  if (!["pseudoform", "national"].includes(ttpApi)) {
+    throw new PseudoformError("config.invalid", "option ttpApi must be pseudoform or national", "ttpApi");
+  }
+  const timeoutMs =
+    o.timeoutMs !== undefined && Number.isFinite(o.timeoutMs) && o.timeoutMs > 0 ? o.timeoutMs : DEFAULT_TIMEOUT_MS;
+  return { ...o, types, require, ttpApi, timeoutMs };
+}
+
+/**
+ * The recipient's policy: from the TTP, or with the national API (which has
+ * no policy endpoint) `allowedTypes` as given and no required types.
+ * @param {Settled} o
+ * @returns {Promise<Policy>}
+ */
+export async function policyOf(o) {
+  if (o.ttpApi !== "national") return fetchPolicy(o);
+  if (!Array.isArray(o.allowedTypes)) {
+    throw new PseudoformError(
+      "config.invalid",
+      "option allowedTypes is required with the national API",
+      "allowedTypes",
+    );
+  }
+  return { allowedTypes: o.allowedTypes, requiredTypes: [] };
+}
+
+/**
+ * Every type a record must have: the options' and the policy's; each must
+ * be one the recipient may receive.
+ * @param {Settled} o
+ * @param {Policy} policy
+ * @returns {PseudonymTypeCode[]}
+ */
+export function requiredTypes(o, policy) {
+  const required = [...new Set([...o.require, ...typeCodes(policy.requiredTypes, "requiredTypes")])];
+  const refused = required.find((t) => !policy.allowedTypes.includes(t));
+  if (refused) {
+    throw new PseudoformError(
+      "policy.requiredNotAllowed",
+      "a required pseudonym type is one the recipient may not receive",
+      "require",
+    );
+  }
+  return required;
+}
+
+/**
+ * Refuses an identity that has an invalid field or lacks a field of a
+ * required type: a `PseudoformError` with every problem in `problems` (the
+ * first invalid field's code, or `pseudonym.requiredMissing`).
+ * @param {api.Identity} identity
+ * @param {readonly PseudonymTypeCode[]} required
+ * @param {string | undefined} provider
+ */
+export function checkIdentity(identity, required, provider) {
+  const invalid = validateGiven(identity);
+  const missing = missingFor(
+    identity,
+    required,
+    provider,
+    invalid.map((p) => p.field),
+  );
+  const problems = [...invalid, ...missing];
+  const first = problems[0];
+  if (!first) return;
+  const code = invalid.length > 0 ? first.code : "pseudonym.requiredMissing";
+  const message =
+    invalid.length > 0 ? first.message : "a required pseudonym type cannot be made: a field it needs is missing";
+  throw new PseudoformError(code, message, first.field, { problems });
+}
+
+/**
+ * The requested and required types this recipient may receive, and the
+ * refused ones as skipped types.
+ * @param {Settled} o
+ * @param {Policy} policy
+ * @param {readonly PseudonymTypeCode[]} required
+ */
+function permittedTypes(o, policy, required) {
+  const requested = [...new Set([...o.types, ...required])];
+  const permitted = requested.filter((t) => policy.allowedTypes.includes(t));
+  /** @type {api.SkippedType[]} */
+  const refused = requested
+    .filter((t) => !policy.allowedTypes.includes(t))
+    .map((type) => ({ type, code: "type.notAllowed", message: "the recipient may not receive this type" }));
+  if (permitted.length === 0) {
+    throw new PseudoformError("policy.noTypes", "the recipient may receive none of the requested types");
+  }
+  return { permitted, refused };
+}
+
+/**
+ * The blinded inputs of one record.
+ * @param {api.Identity} identity
+ * @param {Settled} o
+ * @param {PseudonymTypeCode[]} types
+ */
+function prepareRecord(identity, o, types) {
+  const { prepared, skipped } = prepare(identity, {
+    recipientOrganization: o.recipientOrganization,
+    recipientScope: o.recipientScope,
+    provider: o.provider,
+    types,
+  });
+  if (prepared.length === 0) {
+    const first = skipped[0];
+    throw new PseudoformError(
+      "pseudonym.nothingToMake",
+      "no requested pseudonym type has all its fields",
+      first?.field,
+      { problems: skipped },
+    );
+  }
+  return { prepared, skipped: /** @type {api.SkippedType[]} */ (skipped) };
+}
+
+/**
+ * What the registry needs of a record without its data.
+ * @param {Settled} o
+ * @param {{ type: PseudonymTypeCode, blindFactor: string }[]} prepared
+ * @param {string | string[]} evaluated the record JWE, or one JWE per type (national)
+ * @returns {api.SubmissionPseudonyms}
+ */
+function submissionOf(o, prepared, evaluated) {
+  const recipient = {
+    recipientOrganization: o.recipientOrganization,
+    recipientScope: o.recipientScope,
+    methodVersion: methodVersion(),
+  };
+  if (typeof evaluated === "string") {
+    /** @type {Partial<Record<PseudonymTypeCode, string>>} */
+    const blindFactors = {};
+    for (const item of prepared) blindFactors[item.type] = item.blindFactor;
+    return { ...recipient, record: evaluated, blindFactors };
+  }
+  return {
+    ...recipient,
+    pseudonyms: prepared.map((item, i) => ({
+      type: item.type,
+      temporaryPseudonym: packTemporaryPseudonym(evaluated[i], item.blindFactor),
+    })),
+  };
+}
+
+/**
+ * Pseudonymises one identity with a policy already fetched: checks it
+ * against the required types, blinds and obtains the evaluations.
+ * @param {api.Identity} identity
+ * @param {Settled} o
+ * @param {Policy} policy
+ * @returns {Promise<api.Pseudonymised>}
+ */
+export async function pseudonymiseWith(identity, o, policy) {
+  const required = requiredTypes(o, policy);
+  checkIdentity(identity, required, o.provider);
+  const { permitted, refused } = permittedTypes(o, policy, required);
+  const { prepared, skipped } = prepareRecord(identity, o, permitted);
+  const evaluated =
+    o.ttpApi === "national" ? await evaluateNational(prepared, o) : (await evaluateRecords([prepared], o))[0];
+  return {
+    types: prepared.map((p) => p.type),
+    skipped: [...refused, ...skipped],
+    submission: submissionOf(o, prepared, evaluated),
+  };
+}
+
+/**
+ * Pseudonymises one identity: checks it (the options' required types
+ * before any request), asks the TTP which types the recipient may receive
+ * and requires, blinds, and obtains the evaluations. Resolves to
+ * `{ types, skipped, submission }`; rejects with a PseudoformError on any
+ * failure, having sent nothing identifying.
+ * @type {typeof api.pseudonymise}
+ */
+export async function pseudonymise(identity, options) {
+  await ready();
+  const o = settle(options);
+  checkIdentity(identity, o.require, o.provider);
+  return pseudonymiseWith(identity, o, await policyOf(o));
+}
+
+/**
+ * Pseudonymises many identities for a processor. A record that fails
+ * validation (or lacks a required type) gets `{ ok: false, errors }` and
+ * never stops the batch; a TTP failure marks the records of that chunk with
+ * its error and the batch goes on. `onProgress({ done, total })` after every
+ * chunk; `signal` cancels.
+ * @type {typeof api.pseudonymiseBatch}
+ */
+export async function pseudonymiseBatch(records, options, { onProgress, signal, chunkSize = 100 } = {}) {
+  await ready();
+  const o = settle({ ...options, signal });
+  const policy = await policyOf(o);
+  const required = requiredTypes(o, policy);
+  const { permitted, refused } = permittedTypes(o, policy, required);
+  /** @type {api.BatchResult[]} */
+  const results = new Array(records.length);
+  /** @type {({ index: number } & ReturnType<typeof prepareRecord>)[]} */
+  const pending = [];
+  records.forEach((identity, index) => {
+    try {
+      checkIdentity(identity, required, o.provider);
+      pending.push({ index, ...prepareRecord(identity, o, permitted) });
+    } catch (error) {
+      const e = PseudoformError.from(error);
+      results[index] = {
+        ok: false,
+        errors: e.problems ?? [{ field: e.field, code: e.code, message: e.message }],
+      };
+    }
+  });
+  let done = records.length - pending.length;
+  onProgress?.({ done, total: records.length });
+  const size = Math.max(1, Math.min(chunkSize, LIMITS.maxRecordsPerRequest));
+  for (let start = 0; start < pending.length; start += size) {
+    if (signal?.aborted) throw new PseudoformError("aborted", "the batch was cancelled");
+    const chunk = pending.slice(start, start + size);
+    try {
+      const jwes =
+        o.ttpApi === "national"
+          ? await Promise.all(chunk.map((r) => evaluateNational(r.prepared, o)))
+          : await evaluateRecords(
+              chunk.map((r) => r.prepared),
+              o,
+            );
+      chunk.forEach((r, i) => {
+        results[r.index] = {
+          ok: true,
+          types: r.prepared.map((p) => p.type),
+          skipped: [...refused, ...r.skipped],
+          submission: submissionOf(o, r.prepared, jwes[i]),
+        };
+      });
+    } catch (error) {
+      const e = PseudoformError.from(error);
+      if (e.code === "aborted") throw e;
+      for (const r of chunk) results[r.index] = { ok: false, errors: [{ code: e.code, message: e.message }] };
+    }
+    done += chunk.length;
+    onProgress?.({ done, total: records.length });
+  }
+  return results;
+}
