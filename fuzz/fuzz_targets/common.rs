@@ -11,6 +11,8 @@ use josekit::jws::JwsHeader;
 pub const ORG: &str = "oin:00000001000000001000";
 pub const SCOPE: &str = "kwaliteitsregistratie-a";
 pub const TOKEN: &str = "fuzz-token-0123456789";
+/// The static token of the recipient (re-keying) in `ttp_request`.
+pub const REKEY_TOKEN: &str = "fuzz-rekey-token-0123456789";
 
 pub struct Fixture {
     pub rsa_private_pem: Vec<u8>,

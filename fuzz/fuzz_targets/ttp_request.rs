@@ -1,6 +1,7 @@
 //! Fuzzes the TTP's request bodies: arbitrary bytes as the JSON of
 //! `POST /oprf/eval`, `/v1/evaluate` and `/v1/rekey`, with a valid caller's
-//! token, through the real router (`pseudoform_ttp::app`: authentication,
+//! token (a development-mode static token of a provider, and of the
+//! recipient for re-keying), through the real router (`pseudoform_ttp::app`: authentication,
 //! extraction, admission, the evaluation queue, the audit log in SQLite).
 //! No answer may be a 5xx: bad input gets a 4xx.
 
@@ -38,23 +39,34 @@ fn server() -> &'static Server {
 database = "ttp.sqlite"
 master_key_file = "master.key"
 signing_key = "signing.pem"
-[rate_limit]
-evaluations_per_minute = 1000000000
-burst = 100000000
+development_static_tokens = true
+[budgets]
+browser_token = {{ per_minute = 1000000000, per_day = 1000000000 }}
+person = {{ per_minute = 1000000000, per_day = 1000000000 }}
+provider = {{ per_minute = 1000000000, per_day = 1000000000 }}
+recipient = {{ per_minute = 1000000000, per_day = 1000000000 }}
+client = {{ per_minute = 1000000000, per_day = 1000000000 }}
 [[recipients]]
 organization = "{org}"
 scope = "{scope}"
 public_key = "a.pem"
 allowed_types = ["NGGV", "RGG", "MRN", "GG"]
 [[callers]]
-name = "fuzz"
+id = "ura:00000001"
+role = "provider"
 token_sha256 = "{hash}"
 recipients = [{{ organization = "{org}", scope = "{scope}" }}]
-may_rekey = true
+[[callers]]
+id = "fuzz-recipient"
+party = "{org}"
+role = "recipient"
+token_sha256 = "{rekey_hash}"
+recipient = {{ organization = "{org}", scope = "{scope}" }}
 "#,
             org = common::ORG,
             scope = common::SCOPE,
-            hash = pseudoform_ttp::auth::hash_token(common::TOKEN),
+            hash = pseudoform_ttp::callers::hash_token(common::TOKEN),
+            rekey_hash = pseudoform_ttp::callers::hash_token(common::REKEY_TOKEN),
         );
         let config = pseudoform_ttp::TtpConfig::from_toml_str(&config, dir.path()).unwrap();
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -78,10 +90,16 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let path = ["/oprf/eval", "/v1/evaluate", "/v1/rekey"][usize::from(selector) % 3];
+    // Re-keying is the recipient's alone; evaluating the provider's.
+    let token = if path == "/v1/rekey" {
+        common::REKEY_TOKEN
+    } else {
+        common::TOKEN
+    };
     let server = server();
     let request = Request::post(path)
         .header(header::CONTENT_TYPE, "application/json")
-        .header(header::AUTHORIZATION, format!("Bearer {}", common::TOKEN))
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
         .body(Body::from(body.to_vec()))
         .unwrap();
     let router = server.router.clone();

@@ -54,7 +54,8 @@ struct Options {
     /// (a proxy in front of registry A in the page tests); repeatable.
     #[arg(long)]
     extra_origin: Vec<String>,
-    /// Evaluations per minute per caller at the TTP.
+    /// Evaluations per minute of the demo's provider at the TTP (its
+    /// client budget).
     #[arg(long, default_value_t = 60_000)]
     rate_limit: u32,
     /// Print the URLs as one line of JSON instead of prose.
@@ -236,18 +237,27 @@ async fn main() -> anyhow::Result<()> {
         toml_string(REGISTRY_B.organization),
         toml_string(REGISTRY_B.scope)
     );
+    // The demo's one caller evaluates `--rate-limit` a minute; the day and
+    // the provider and recipient budgets never stop it first.
+    let rate = u64::from(options.rate_limit.max(1));
+    let day = rate.saturating_mul(1440).max(2_000_000);
     let ttp_toml = format!(
-        "# Development configuration written by pseudoform-demo.\nlisten = {}\ndatabase = {}\nmaster_key_file = {}\nsigning_key = {}\n\n[rate_limit]\nevaluations_per_minute = {}\nburst = {}\n\n{}{}[[callers]]\nname = \"demo-provider\"\ntoken_sha256 = {}\nrecipients = {}\n",
+        "# Development configuration written by pseudoform-demo.\n# The demo form still uses a static provider token (development only)\n# until its provider portal signs subject tokens.\nlisten = {}\ndatabase = {}\nmaster_key_file = {}\nsigning_key = {}\ndevelopment_static_tokens = true\n\n[budgets]\nclient = {{ per_minute = {rate}, per_day = {day} }}\nprovider = {{ per_minute = {provider}, per_day = {provider_day} }}\nrecipient = {{ per_minute = {recipient}, per_day = {recipient_day} }}\n\n{}{}[[callers]]\nid = {}\nrole = \"provider\"\ntoken_sha256 = {}\nrecipients = {}\n",
         toml_string(&ttp_address.to_string()),
         toml_string(&dir.join("ttp.sqlite").to_string_lossy()),
         toml_string(&master_key.to_string_lossy()),
         toml_string(&signing_private.to_string_lossy()),
-        options.rate_limit,
-        options.rate_limit.clamp(1, 10_000),
         recipient(&REGISTRY_A, &a_public, a_address, &options.extra_origin),
         recipient(&REGISTRY_B, &b_public, b_address, &options.extra_origin),
+        toml_string(PROVIDER),
         toml_string(&token_sha256),
         refs,
+        rate = rate,
+        day = day,
+        provider = rate.max(20_000),
+        provider_day = day.max(500_000),
+        recipient = rate.max(100_000),
+        recipient_day = day.max(5_000_000),
     );
     let ttp_config_path = dir.join("ttp.toml");
     fs::write(&ttp_config_path, ttp_toml)?;

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::auth::{Act, Cnf};
+
 /// Payload of the JWE of `POST /oprf/eval`: the national claims plus
 /// pseudoform's `jti`, `key_version` and `pseudonym_type`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,7 +27,8 @@ pub struct EvalClaims {
     /// Evaluations under older, still active key versions: version → element.
     #[serde(default)]
     pub extra_versions: BTreeMap<String, String>,
-    /// pseudoform: unique id of this JWE, so a registry can refuse replays.
+    /// pseudoform: unique id of this JWE, so a registry can refuse
+    /// replays; the `jti` of the TTP's audit row of the request.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub jti: Option<String>,
     /// pseudoform: the key version of `subject`.
@@ -34,6 +37,18 @@ pub struct EvalClaims {
     /// pseudoform: the pseudonym type; absent means `B`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub pseudonym_type: Option<String>,
+    /// pseudoform: the provider the evaluation was made for, taken from
+    /// the caller's credential (never from the request).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub provider: Option<String>,
+    /// pseudoform: who acted for the provider (the clinician, the
+    /// processor), from the credential.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub act: Option<Act>,
+    /// pseudoform: the DPoP key of the caller that obtained the
+    /// evaluation; a registry can require a submission signed by it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cnf: Option<Cnf>,
 }
 
 /// One evaluation inside a record JWE.
@@ -62,10 +77,21 @@ pub struct RecordClaims {
     pub iat: i64,
     /// Expires at: `iat` + [`crate::JWE_LIFETIME_SECONDS`].
     pub exp: i64,
-    /// Unique id of this JWE, so a registry can refuse replays.
+    /// Unique id of this JWE, so a registry can refuse replays: the id of
+    /// the TTP's audit row of the request, `-`, and the record's index in
+    /// it (from 0).
     pub jti: String,
     /// The current key version, of every `subject`.
     pub key_version: u32,
     /// One evaluation per item of the record, in request order.
     pub evaluations: Vec<Evaluation>,
+    /// The provider the evaluations were made for (from the credential).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub provider: Option<String>,
+    /// Who acted for the provider, from the credential.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub act: Option<Act>,
+    /// The DPoP key of the caller that obtained the evaluations.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cnf: Option<Cnf>,
 }

@@ -8,7 +8,10 @@
 //! Everything binary travels as padded base64url. Nothing here ever holds an
 //! identifying value: only blinded elements, JWEs, blind factors, labels.
 
+pub mod auth;
 pub mod claims;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod jwk;
 pub mod package;
 pub mod registry;
@@ -51,6 +54,17 @@ pub const OIN_DIGITS: usize = 20;
 pub fn is_oin(organization: &str) -> bool {
     organization.strip_prefix("oin:").is_some_and(|digits| {
         digits.len() == OIN_DIGITS && digits.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+/// The number of digits of a URA (UZI-register number of a care provider).
+pub const URA_DIGITS: usize = 8;
+
+/// Whether `provider` is `ura:` followed by exactly [`URA_DIGITS`] digits,
+/// the party id of a care provider.
+pub fn is_ura(provider: &str) -> bool {
+    provider.strip_prefix("ura:").is_some_and(|digits| {
+        digits.len() == URA_DIGITS && digits.bytes().all(|b| b.is_ascii_digit())
     })
 }
 
@@ -116,6 +130,14 @@ mod tests {
         assert!(!is_oin("00000001000000001000"));
         assert!(!is_oin("OIN:00000001000000001000"));
         assert!(!is_oin("oin:0000000100000000100x"));
+    }
+
+    #[test]
+    fn ura_format() {
+        assert!(is_ura("ura:00000001"));
+        assert!(!is_ura("ura:0000001"));
+        assert!(!is_ura("URA:00000001"));
+        assert!(!is_ura("ura:0000000x"));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Files that hold secrets (private keys, the TTP's master key, access
-//! tokens): created readable by the owner only from the first byte, and
-//! never over an existing file.
+//! tokens): created readable by the owner only from the first byte, never
+//! over an existing file, and read only when nobody else can read them.
 
 use std::io::Write;
 use std::path::Path;
@@ -17,6 +17,65 @@ pub fn create(path: &Path, content: &[u8]) -> std::io::Result<()> {
     options.open(path)?.write_all(content)
 }
 
+/// Why a secret file was not read.
+#[derive(Debug)]
+pub enum ReadError {
+    /// Group or others may read (or write) the file: its mode is printed
+    /// in octal.
+    TooOpen(u32),
+    /// The file could not be read.
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::TooOpen(mode) => write!(
+                f,
+                "mode {mode:03o} lets group or others at a secret; make it owner-only (chmod 600)"
+            ),
+            ReadError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+/// The mode bits of `path` that give group or others any access (Unix;
+/// always 0 elsewhere).
+pub fn open_bits(path: &Path) -> std::io::Result<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        Ok(std::fs::metadata(path)?.permissions().mode() & 0o077)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(0)
+    }
+}
+
+/// Reads a secret file, refusing one that group or others can access.
+/// The caller should keep the bytes in a `Zeroizing` buffer.
+pub fn read(path: &Path) -> Result<Vec<u8>, ReadError> {
+    let bits = open_bits(path).map_err(ReadError::Io)?;
+    if bits != 0 {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path)
+                .map_err(ReadError::Io)?
+                .permissions()
+                .mode();
+            return Err(ReadError::TooOpen(mode & 0o777));
+        }
+        #[cfg(not(unix))]
+        return Err(ReadError::TooOpen(bits));
+    }
+    std::fs::read(path).map_err(ReadError::Io)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -30,11 +89,17 @@ mod tests {
         create(&path, b"first").unwrap();
         assert!(create(&path, b"second").is_err());
         assert_eq!(std::fs::read(&path).unwrap(), b"first");
+        assert_eq!(read(&path).unwrap(), b"first");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
+            // A secret others may read is refused, naming the mode only.
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+            let e = read(&path).unwrap_err();
+            assert!(matches!(e, ReadError::TooOpen(0o640)), "{e}");
+            assert!(e.to_string().contains("640"));
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -9,6 +9,8 @@
 //!   the browser module.
 //! - `POST /v1/rekey` — re-pseudonymisation by a registry from one key version
 //!   to another on blinded pseudonyms.
+//!
+//! The credentials of these calls (`POST /v1/token`, DPoP) are [`crate::auth`].
 
 use serde::{Deserialize, Serialize};
 
@@ -108,6 +110,13 @@ pub struct Policy {
     pub key_version: u32,
     /// Most records per `POST /v1/evaluate`.
     pub max_records_per_request: usize,
+    /// The recipient's RSA public key as the TTP vouches for it: a compact
+    /// JWS (`ES256`, `typ: pseudoform-recipient-key+jwt`, the key of
+    /// `GET /v1/signing-keys`) of `{"organization", "scope", "jwk", "iat"}`,
+    /// where `jwk` has `kty` RSA, `n`, `e`, `kid`, `alg` `RSA-OAEP-256` and
+    /// `use` `enc`. A browser encrypts the blind factors to it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub recipient_key: Option<String>,
 }
 
 /// `POST /v1/rekey` body: pseudonyms of one key version, blinded by the

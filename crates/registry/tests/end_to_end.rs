@@ -98,7 +98,7 @@ fn rekey(ttp: &TestTtp, from: u32, to: u32) -> Rekey {
 #[tokio::test]
 async fn browser_ttp_registry_rotation_and_rekey() {
     let registry = registry_of_the_ttp(|_| {}).await;
-    let ttp = TestTtp::start(true).await;
+    let ttp = TestTtp::start_dev(true).await;
 
     // A record with three types through the batch endpoint: one record JWE.
     let blinds: Vec<Blind> = (0..3).map(|_| random_blind()).collect();
@@ -112,7 +112,10 @@ async fn browser_ttp_registry_rotation_and_rekey() {
             &[("diagnose", "C50.9")],
         ))
         .await;
-    let expected = v1_labels(&types);
+    // The MRN is bound to the static token's provider: t_p·N.
+    let mut expected = v1_labels(&types);
+    let t = ttp.provider_factor(STATIC_PROVIDER);
+    expected[2] = format!("MRN:v1:{}", scaled(&t, &vector("MRN").pseudonym));
     assert_eq!(body["pseudonyms"], json!(expected));
 
     // The same person again through the single, national-style endpoint.
@@ -177,7 +180,7 @@ async fn browser_ttp_registry_rotation_and_rekey() {
 
 #[tokio::test]
 async fn the_ttp_publishes_its_signing_key_and_other_pins_refuse_its_jwes() {
-    let ttp = TestTtp::start(true).await;
+    let ttp = TestTtp::start_dev(true).await;
     let (_, _, jwks) = ttp.get("/v1/signing-keys", None).await;
     assert_eq!(jwks["keys"][0]["kid"], ttp_signing().kid.as_str());
     assert_eq!(jwks["keys"][0]["alg"], "ES256");

@@ -162,11 +162,12 @@ async fn kill_9_under_load_loses_nothing_and_retries_store_each_once() {
 
 /// The TTP of these tests with JWEs that live 1 s, requests of at most
 /// 5 s (debug builds on a busy machine) and no clock skew: a retire window
-/// of 6 s.
+/// of 6 s. Development mode: the static tokens of the form and of the
+/// registry's re-keying.
 async fn short_lived_ttp() -> TestTtp {
     TestTtp::start_with(
         true,
-        "jwe_lifetime_seconds = 1\nregistry_clock_skew_seconds = 0\n[limits]\nrequest_timeout_seconds = 5\n",
+        &format!("{DEV}\njwe_lifetime_seconds = 1\nregistry_clock_skew_seconds = 0\n[limits]\nrequest_timeout_seconds = 5\n"),
     )
     .await
 }

@@ -1,5 +1,6 @@
 //! Test keys, generated once per test binary: the recipients' RSA key
-//! pairs and P-256 signing keys, as PEM with their `kid`s.
+//! pairs, P-256 signing keys, and the TTP callers' P-256 client keys, as
+//! PEM with their `kid`s.
 
 use std::sync::OnceLock;
 
@@ -84,4 +85,32 @@ pub fn ttp_signing() -> &'static SigningKey {
 /// Another P-256 key, which nobody pins.
 pub fn forger_signing() -> &'static SigningKey {
     SIGNING_KEYS[1].get_or_init(signing_key)
+}
+
+/// The client keys of the test TTP's callers (PKCS#8 PEM), each made on
+/// first use: provider A, provider B, the processor, registry A, and a
+/// stranger's key that no caller has.
+static CLIENT_KEYS: [OnceLock<String>; 5] = [
+    OnceLock::new(),
+    OnceLock::new(),
+    OnceLock::new(),
+    OnceLock::new(),
+    OnceLock::new(),
+];
+
+/// The PEM private key of client key `i` (see [`CLIENT_KEYS`]).
+pub fn client_key_pem(i: usize) -> &'static str {
+    CLIENT_KEYS[i].get_or_init(|| {
+        String::from_utf8(
+            pseudoform_protocol::client::generate_pem()
+                .unwrap()
+                .to_vec(),
+        )
+        .unwrap()
+    })
+}
+
+/// Client key `i` as a signing key.
+pub fn client_key(i: usize) -> pseudoform_protocol::client::EcKey {
+    pseudoform_protocol::client::EcKey::from_pem(client_key_pem(i).as_bytes()).unwrap()
 }

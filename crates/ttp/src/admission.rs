@@ -1,8 +1,12 @@
-//! Admission: whether an authenticated caller may have what it asks of a
-//! recipient. In this order: the recipient is well-formed (422) and known
-//! (404), the caller may evaluate or rekey for it (403), the request's
-//! `Origin`, if any, is one of its forms (403); then each pseudonym type is
-//! known (422, [`known_type`]) and one the recipient may receive (403,
+//! Admission: whether an authenticated principal may have what it asks of
+//! a recipient. In this order: the recipient is well-formed (422) and
+//! known (404); the caller's role and the credential's scope allow what is
+//! asked, and the caller acts for this recipient (403: a recipient's
+//! credential never evaluates, a provider's never re-keys); the `Origin`
+//! fits the credential (403: a browser token only with exactly its own
+//! origin, which must be one of the recipient's forms; a back end's token
+//! never from a browser); then each pseudonym type is known (422,
+//! [`known_type`]) and one the recipient may receive (403,
 //! [`allowed_type`]).
 
 use std::str::FromStr;
@@ -11,9 +15,11 @@ use std::sync::Arc;
 use axum::http::{header, HeaderMap};
 use pseudoform_core::{PseudonymType, Recipient};
 
+use crate::access::{Kind, Principal, Scope};
 use crate::audit::AuditDraft;
-use crate::auth::Caller;
+use crate::config::Role;
 use crate::error::ApiError;
+use crate::security::{self, Event, Subject};
 use crate::state::{AppState, RecipientState};
 
 /// What a caller asks of a recipient: evaluations, or re-keying.
@@ -43,47 +49,78 @@ pub fn resolve(
         .ok_or(ApiError::RecipientUnknown)
 }
 
-/// Admits `caller` to ask `permission` of the recipient `(organization,
+/// Admits `principal` to ask `permission` of the recipient `(organization,
 /// scope)` in a request with `headers`; records the recipient in the audit
 /// draft as soon as it is known.
 pub fn admit(
     state: &AppState,
     headers: &HeaderMap,
-    caller: &Caller,
+    principal: &Principal,
     (organization, scope): (&str, &str),
     permission: Permission,
     draft: &mut AuditDraft,
 ) -> Result<Arc<RecipientState>, ApiError> {
     let recipient = resolve(state, organization, scope)?;
     draft.recipient(&recipient.organization, &recipient.scope);
-    let (organization, scope) = (&recipient.organization, &recipient.scope);
+    let (organization, scope) = (recipient.organization.as_str(), recipient.scope.as_str());
+    let caller = &principal.caller;
     match permission {
-        Permission::Evaluate if !caller.may_call(organization, scope) => {
+        Permission::Evaluate if caller.role() == Role::Recipient => {
+            security::emit(
+                Event::RoleViolation,
+                &Subject {
+                    endpoint: draft.endpoint(),
+                    client: caller.id(),
+                    recipient: &format!("{organization}/{scope}"),
+                    outcome: "caller.notAllowed",
+                    ..Subject::default()
+                },
+            );
+            return Err(ApiError::RecipientMayNotEvaluate);
+        }
+        Permission::Evaluate
+            if principal.scope != Scope::Evaluate || !caller.may_evaluate(organization, scope) =>
+        {
             return Err(ApiError::MayNotEvaluate)
         }
-        Permission::Rekey if !caller.may_rekey(organization, scope) => {
+        Permission::Rekey
+            if principal.scope != Scope::Rekey || !caller.may_rekey(organization, scope) =>
+        {
             return Err(ApiError::MayNotRekey)
         }
         _ => {}
     }
-    check_origin(headers, &recipient)?;
+    check_origin(headers, principal, &recipient)?;
     Ok(recipient)
 }
 
-/// 403 when the request carries an `Origin` that is not the recipient's.
-fn check_origin(headers: &HeaderMap, recipient: &RecipientState) -> Result<(), ApiError> {
-    let Some(value) = headers.get(header::ORIGIN) else {
-        return Ok(());
+/// The `Origin` of a request: a browser token needs exactly its own, which
+/// must be one of the recipient's forms; a back end's token none; a static
+/// development token, if any, one of the recipient's forms.
+fn check_origin(
+    headers: &HeaderMap,
+    principal: &Principal,
+    recipient: &RecipientState,
+) -> Result<(), ApiError> {
+    let mut values = headers.get_all(header::ORIGIN).iter();
+    let origin = match (values.next(), values.next()) {
+        (None, _) => None,
+        (Some(v), None) => Some(v.to_str().map_err(|_| ApiError::OriginNotAllowed)?),
+        (Some(_), Some(_)) => return Err(ApiError::OriginNotAllowed),
     };
-    let allowed = value.to_str().is_ok_and(|origin| {
-        recipient
-            .allowed_origins
-            .contains(&origin.to_ascii_lowercase())
-    });
-    if allowed {
-        Ok(())
-    } else {
-        Err(ApiError::OriginNotAllowed)
+    let allowed = |o: &str| recipient.allowed_origins.contains(&o.to_ascii_lowercase());
+    match (principal.kind, origin) {
+        (Kind::Browser, Some(o)) if principal.origin.as_deref() == Some(o) => {
+            if allowed(o) {
+                Ok(())
+            } else {
+                Err(ApiError::OriginNotAllowed)
+            }
+        }
+        (Kind::Browser, _) | (Kind::Backend, Some(_)) => Err(ApiError::OriginMismatch),
+        (Kind::Backend, None) | (Kind::Static, None) => Ok(()),
+        (Kind::Static, Some(o)) if allowed(o) => Ok(()),
+        (Kind::Static, Some(_)) => Err(ApiError::OriginNotAllowed),
     }
 }
 

@@ -1,6 +1,7 @@
-//! The TTP's configuration file (TOML): database, master key, recipients
-//! (key domains with their public key, allowed types and form origins) and
-//! callers (token hashes, the recipients they may call, rate limits).
+//! The TTP's configuration file (TOML): database, master key, signing key,
+//! its public URL and issuer, token lifetimes, budgets ([`budgets`]),
+//! recipients (key domains with their public key, allowed types and form
+//! origins) and callers with their roles ([`callers`]).
 //!
 //! Relative paths in a file loaded with [`TtpConfig::from_toml_file`] are
 //! relative to the directory of that file. [`TtpConfig::validate`] checks
@@ -12,11 +13,15 @@ use std::str::FromStr;
 
 use anyhow::{bail, Context};
 use pseudoform_core::{PseudonymType, Recipient};
+use pseudoform_protocol::auth::{MAX_BACKEND_TOKEN_SECONDS, MAX_BROWSER_TOKEN_SECONDS};
 use pseudoform_protocol::{JWE_ALG_RSA_OAEP, JWE_ALG_RSA_OAEP_256, OIN_DIGITS};
 use serde::{Deserialize, Serialize};
 
-/// Longest caller name, in bytes (it is written in every audit row).
-pub const MAX_CALLER_NAME: usize = 128;
+pub mod budgets;
+pub mod callers;
+
+pub use budgets::{Budgets, CallerBudgets, Limit};
+pub use callers::{CallerConfig, RecipientRef, Role, MAX_CLIENT_ID};
 
 /// Default address of `serve` when neither the file nor the command line names one.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8470";
@@ -28,7 +33,9 @@ pub struct TtpConfig {
     /// Address to listen on (`serve` without `--listen`).
     #[serde(default = "default_listen")]
     pub listen: String,
-    /// SQLite database of the key versions (encrypted) and the audit log.
+    /// SQLite database of the key versions (encrypted) and the audit log;
+    /// budgets and single-use ids are in the file next to it that
+    /// [`crate::ledger::ledger_path`] names.
     pub database: PathBuf,
     /// File holding the 32-byte master key as padded base64url. When absent
     /// the key is read from the environment variable
@@ -43,9 +50,31 @@ pub struct TtpConfig {
     /// Key-management algorithm of the JWEs, unless a recipient sets its own.
     #[serde(default)]
     pub jwe_alg: JweAlg,
-    /// Default rate limit of a caller.
+    /// The TTP's base URL as its clients reach it (`https://host[:port]`,
+    /// no path): DPoP proofs must name it (`htu`). Default `http://` + the
+    /// address the server listens on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// The `iss` (and `aud`) of its access tokens and the audience of
+    /// client assertions and subject tokens. Default: the public URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// Accept static bearer tokens (`token_sha256` of a caller). A
+    /// development setting only: such a token never expires and is bound to
+    /// nothing. Warned at start-up.
     #[serde(default)]
-    pub rate_limit: RateLimitConfig,
+    pub development_static_tokens: bool,
+    /// Lifetimes of the access tokens the TTP issues.
+    #[serde(default)]
+    pub tokens: TokenLifetimes,
+    /// The default budgets of every caller, person, provider and recipient.
+    #[serde(default)]
+    pub budgets: Budgets,
+    /// Most single-use ids (of client assertions, subject tokens and DPoP
+    /// proofs) remembered at once; beyond it new ones are refused (503)
+    /// until older ones expire.
+    #[serde(default = "default_replay_capacity")]
+    pub replay_capacity: u64,
     /// `Access-Control-Max-Age` of CORS preflight answers, in seconds.
     #[serde(default = "default_cors_max_age")]
     pub cors_max_age_seconds: u64,
@@ -121,24 +150,37 @@ impl JweAlg {
     }
 }
 
-/// A token bucket: `evaluations_per_minute` refill, at most `burst` at once.
-/// Every evaluated element counts (a batch of 50 items counts 50).
+/// Lifetimes of issued access tokens, in seconds (`[tokens]`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RateLimitConfig {
-    /// Sustained evaluations per minute.
-    pub evaluations_per_minute: u32,
-    /// Size of the bucket: most evaluations in one go, and per request.
-    pub burst: u32,
+pub struct TokenLifetimes {
+    /// A browser's token (token exchange): at most 900, default 900.
+    #[serde(default = "default_browser_seconds")]
+    pub browser_seconds: i64,
+    /// A back end's token (`client_credentials`): at most 300, default 300.
+    #[serde(default = "default_backend_seconds")]
+    pub backend_seconds: i64,
 }
 
-impl Default for RateLimitConfig {
+impl Default for TokenLifetimes {
     fn default() -> Self {
-        RateLimitConfig {
-            evaluations_per_minute: 6000,
-            burst: 1000,
+        TokenLifetimes {
+            browser_seconds: default_browser_seconds(),
+            backend_seconds: default_backend_seconds(),
         }
     }
+}
+
+fn default_browser_seconds() -> i64 {
+    MAX_BROWSER_TOKEN_SECONDS
+}
+
+fn default_backend_seconds() -> i64 {
+    MAX_BACKEND_TOKEN_SECONDS
+}
+
+fn default_replay_capacity() -> u64 {
+    1_000_000
 }
 
 /// One recipient: a key domain `(organization, scope)` and what it may receive.
@@ -169,35 +211,9 @@ pub struct RecipientConfig {
     /// JWE algorithm for this recipient; default the global [`TtpConfig::jwe_alg`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwe_alg: Option<JweAlg>,
-}
-
-/// A recipient named by a caller entry.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RecipientRef {
-    /// The recipient organisation.
-    pub organization: String,
-    /// The recipient scope.
-    pub scope: String,
-}
-
-/// One caller: who holds a token and what it may do.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CallerConfig {
-    /// Name written in the audit log.
-    pub name: String,
-    /// Lowercase hex SHA-256 of the bearer token (`pseudoform-ttp hash-token`).
-    pub token_sha256: String,
-    /// The recipients the caller may request evaluations for.
-    pub recipients: Vec<RecipientRef>,
-    /// Whether the caller may call `POST /v1/rekey` for those recipients
-    /// (a registry back end, never a form).
-    #[serde(default)]
-    pub may_rekey: bool,
-    /// The caller's own rate limit; default [`TtpConfig::rate_limit`].
+    /// The recipient's own budget; default the global `budgets.recipient`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rate_limit: Option<RateLimitConfig>,
+    pub budget: Option<Limit>,
 }
 
 fn default_listen() -> String {
@@ -217,7 +233,7 @@ fn default_clock_skew() -> i64 {
 }
 
 /// Whether `origin` is a serialised web origin `scheme://host[:port]`.
-fn is_origin(origin: &str) -> bool {
+pub fn is_origin(origin: &str) -> bool {
     let Some((scheme, rest)) = origin.split_once("://") else {
         return false;
     };
@@ -262,6 +278,26 @@ impl TtpConfig {
         for r in &mut self.recipients {
             resolve(&mut r.public_key);
         }
+        for c in &mut self.callers {
+            c.public_keys.iter_mut().for_each(resolve);
+        }
+    }
+
+    /// The public URL: [`TtpConfig::public_url`], else `http://` + `listen`.
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+    }
+
+    /// The issuer: [`TtpConfig::issuer`], else the public URL.
+    pub fn issuer(&self) -> String {
+        self.issuer.clone().unwrap_or_else(|| self.public_url())
+    }
+
+    /// The configured caller with client id `id`, if any.
+    pub fn caller(&self, id: &str) -> Option<&CallerConfig> {
+        self.callers.iter().find(|c| c.id == id)
     }
 
     /// Seconds `retire` waits after a rotation: a request in flight (up to
@@ -283,6 +319,13 @@ impl TtpConfig {
 
     /// Checks the configuration for consistency.
     pub fn validate(&self) -> anyhow::Result<()> {
+        for (name, url) in [("public_url", &self.public_url), ("issuer", &self.issuer)] {
+            if let Some(url) = url {
+                if !is_origin(url) || url.ends_with('/') {
+                    bail!("{name} must be scheme://host[:port] without a path");
+                }
+            }
+        }
         self.limits.validate()?;
         if self.jwe_lifetime_seconds < 1
             || self.jwe_lifetime_seconds > pseudoform_protocol::JWE_LIFETIME_SECONDS
@@ -298,9 +341,17 @@ impl TtpConfig {
         if self.queue.max_queued_evaluations == 0 || self.queue.max_wait_ms == 0 {
             bail!("queue: max_queued_evaluations and max_wait_ms must be positive");
         }
-        if self.rate_limit.evaluations_per_minute == 0 || self.rate_limit.burst == 0 {
-            bail!("rate_limit: evaluations_per_minute and burst must be positive");
+        let t = self.tokens;
+        if !(1..=MAX_BROWSER_TOKEN_SECONDS).contains(&t.browser_seconds) {
+            bail!("tokens.browser_seconds must be 1 to {MAX_BROWSER_TOKEN_SECONDS}");
         }
+        if !(1..=MAX_BACKEND_TOKEN_SECONDS).contains(&t.backend_seconds) {
+            bail!("tokens.backend_seconds must be 1 to {MAX_BACKEND_TOKEN_SECONDS}");
+        }
+        if self.replay_capacity == 0 {
+            bail!("replay_capacity must be positive");
+        }
+        self.budgets.validate("budgets")?;
         let mut domains = HashSet::new();
         for r in &self.recipients {
             let what = format!("recipient {}/{}", r.organization, r.scope);
@@ -342,49 +393,11 @@ impl TtpConfig {
             if r.kid.as_deref().is_some_and(str::is_empty) {
                 bail!("{what}: kid is empty");
             }
-        }
-        let mut names = HashSet::new();
-        let mut hashes = HashSet::new();
-        for c in &self.callers {
-            if c.name.is_empty()
-                || c.name.len() > MAX_CALLER_NAME
-                || c.name.chars().any(char::is_control)
-            {
-                bail!("caller names must be 1 to {MAX_CALLER_NAME} printable characters");
-            }
-            if !names.insert(c.name.as_str()) {
-                bail!("caller {}: configured twice", c.name);
-            }
-            let hash_ok = c.token_sha256.len() == 64
-                && c.token_sha256
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-            if !hash_ok {
-                bail!(
-                    "caller {}: token_sha256 must be 64 lowercase hex digits",
-                    c.name
-                );
-            }
-            if !hashes.insert(c.token_sha256.as_str()) {
-                bail!("caller {}: token_sha256 is used by another caller", c.name);
-            }
-            for r in &c.recipients {
-                if self.recipient(&r.organization, &r.scope).is_none() {
-                    bail!(
-                        "caller {}: recipient {}/{} is not configured",
-                        c.name,
-                        r.organization,
-                        r.scope
-                    );
-                }
-            }
-            if let Some(l) = c.rate_limit {
-                if l.evaluations_per_minute == 0 || l.burst == 0 {
-                    bail!("caller {}: rate_limit values must be positive", c.name);
-                }
+            if let Some(b) = r.budget {
+                b.validate(&format!("{what}: budget"))?;
             }
         }
-        Ok(())
+        callers::validate(self)
     }
 }
 
@@ -405,9 +418,23 @@ allowed_types = ["NGGV", "RGG"]
 allowed_origins = ["https://form.example.nl"]
 
 [[callers]]
-name = "form-a"
-token_sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+id = "ura:00000001"
+role = "provider"
+public_keys = ["provider.pem"]
 recipients = [{ organization = "oin:00000001000000001000", scope = "kwaliteitsregistratie-a" }]
+
+[[callers]]
+id = "oin:00000003000000003000"
+role = "processor"
+acts_for = ["ura:00000001"]
+public_keys = ["processor.pem"]
+recipients = [{ organization = "oin:00000001000000001000", scope = "kwaliteitsregistratie-a" }]
+
+[[callers]]
+id = "oin:00000001000000001000"
+role = "recipient"
+public_keys = ["registry.pem"]
+recipient = { organization = "oin:00000001000000001000", scope = "kwaliteitsregistratie-a" }
 "#;
 
     #[test]
@@ -419,23 +446,47 @@ recipients = [{ organization = "oin:00000001000000001000", scope = "kwaliteitsre
             c.recipients[0].public_key,
             PathBuf::from("/etc/ttp/registry-a.pem")
         );
+        assert_eq!(
+            c.callers[0].public_keys,
+            vec![PathBuf::from("/etc/ttp/provider.pem")]
+        );
         assert_eq!(c.jwe_alg, JweAlg::RsaOaep256);
         assert_eq!(c.listen, DEFAULT_LISTEN);
-        assert_eq!(c.rate_limit, RateLimitConfig::default());
+        assert_eq!(c.public_url(), "http://127.0.0.1:8470");
+        assert_eq!(c.issuer(), c.public_url());
+        assert_eq!(c.budgets, Budgets::default());
+        assert_eq!(c.tokens, TokenLifetimes::default());
+        assert!(!c.development_static_tokens);
     }
 
     #[test]
     fn inconsistent_files_are_refused() {
+        let hash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
         for (from, to) in [
             ("oin:00000001000000001000\"\nscope", "oin:123\"\nscope"),
             ("[\"NGGV\", \"RGG\"]", "[\"NGGV\", \"XYZ\"]"),
             ("[\"NGGV\", \"RGG\"]", "[\"NGGV\", \"NGGV\"]"),
             ("https://form.example.nl", "https://form.example.nl/"),
-            ("9f86d0", "9F86D0"),
-            (
-                "scope = \"kwaliteitsregistratie-a\" }",
-                "scope = \"other\" }",
-            ),
+            // A caller for a recipient that is not configured.
+            ("scope = \"kwaliteitsregistratie-a\" }]", "scope = \"other\" }]"),
+            // Roles: a provider is ura:, a processor needs acts_for, a
+            // provider has none.
+            ("id = \"ura:00000001\"", "id = \"oin:00000009000000009000\""),
+            ("acts_for = [\"ura:00000001\"]\n", ""),
+            ("role = \"provider\"\n", "role = \"provider\"\nacts_for = [\"ura:00000002\"]\n"),
+            // A recipient caller whose party is not its domain's organisation.
+            ("id = \"oin:00000001000000001000\"\nrole", "id = \"oin:00000001000000002000\"\nrole"),
+            // One party both recipient and processor.
+            ("id = \"oin:00000003000000003000\"", "id = \"x\"\nparty = \"oin:00000001000000001000\""),
+            // A recipient caller with evaluation recipients.
+            ("role = \"recipient\"\n", "role = \"recipient\"\nrecipients = [{ organization = \"oin:00000001000000001000\", scope = \"kwaliteitsregistratie-a\" }]\n"),
+            // No way to authenticate.
+            ("public_keys = [\"provider.pem\"]\n", ""),
+            // A static token without the development switch.
+            ("public_keys = [\"provider.pem\"]", &format!("token_sha256 = \"{hash}\"")),
+            ("database", "tokens = { browser_seconds = 901 }\ndatabase"),
+            ("database", "budgets = { person = { per_minute = 0, per_day = 1 } }\ndatabase"),
+            ("database", "public_url = \"https://ttp.example.nl/\"\ndatabase"),
         ] {
             let text = MINIMAL.replacen(from, to, 1);
             assert_ne!(text, MINIMAL, "{from}");
@@ -458,6 +509,25 @@ recipients = [{ organization = "oin:00000001000000001000", scope = "kwaliteitsre
         }
         let unknown = format!("{MINIMAL}\n[extra]\nx = 1\n");
         assert!(TtpConfig::from_toml_str(&unknown, Path::new("/")).is_err());
+        // The old rate limit is gone: budgets replace it.
+        let old = format!("[rate_limit]\nevaluations_per_minute = 1\nburst = 1\n{MINIMAL}");
+        assert!(TtpConfig::from_toml_str(&old, Path::new("/")).is_err());
+        // Static tokens with the switch, for a provider (never a processor).
+        let dev = format!(
+            "development_static_tokens = true\n{}",
+            MINIMAL.replacen(
+                "public_keys = [\"provider.pem\"]",
+                &format!("token_sha256 = \"{hash}\""),
+                1
+            )
+        );
+        assert!(TtpConfig::from_toml_str(&dev, Path::new("/")).is_ok());
+        let processor = dev.replacen(
+            "public_keys = [\"processor.pem\"]",
+            &format!("token_sha256 = \"{hash}\""),
+            1,
+        );
+        assert!(TtpConfig::from_toml_str(&processor, Path::new("/")).is_err());
     }
 
     #[test]
@@ -466,6 +536,7 @@ recipients = [{ organization = "oin:00000001000000001000", scope = "kwaliteitsre
         let c = TtpConfig::from_toml_str(text, Path::new("/etc/ttp")).unwrap();
         assert_eq!(c.recipients.len(), 1);
         assert!(!c.recipients[0].allowed_types.iter().any(|t| t == "B"));
-        assert!(c.callers[1].may_rekey);
+        assert!(c.callers.iter().any(|c| c.role == Role::Recipient));
+        assert!(!c.development_static_tokens);
     }
 }

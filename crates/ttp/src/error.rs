@@ -1,7 +1,8 @@
 //! Problem answers of the TTP: every refusal is an [`ApiError`], which
 //! answers as an HTTP status, a [`pseudoform_protocol::ErrorBody`] and the
 //! headers some statuses need (`WWW-Authenticate` on 401, `Retry-After` on
-//! 429 and on a 503 of the evaluation queue).
+//! 429 and 503). The token endpoint answers OAuth errors of its own
+//! ([`crate::token::TokenError`]).
 //!
 //! Messages are fixed sentences (limits are formatted from their
 //! constants): no error ever repeats a request value. A `field` names a
@@ -16,25 +17,50 @@ use pseudoform_protocol::{ErrorBody, OIN_DIGITS};
 
 use crate::MAX_BODY_BYTES;
 
-/// The `WWW-Authenticate` challenge of the TTP.
-const CHALLENGE: &str = "Bearer realm=\"pseudoform-ttp\"";
-/// The challenge when a token was presented but is not known.
-const CHALLENGE_INVALID: &str = "Bearer realm=\"pseudoform-ttp\", error=\"invalid_token\"";
+/// The `WWW-Authenticate` challenge of the TTP (RFC 9449 §7.1).
+const CHALLENGE: &str = "DPoP realm=\"pseudoform-ttp\", algs=\"ES256\"";
+/// The challenge when the token is not valid (RFC 6750 §3.1).
+const CHALLENGE_INVALID: &str =
+    "DPoP realm=\"pseudoform-ttp\", algs=\"ES256\", error=\"invalid_token\"";
+/// The challenge when the DPoP proof is missing or not valid (RFC 9449 §7.1).
+const CHALLENGE_PROOF: &str =
+    "DPoP realm=\"pseudoform-ttp\", algs=\"ES256\", error=\"invalid_dpop_proof\"";
+/// `Retry-After` of a 503, in seconds.
+const BUSY_RETRY_SECONDS: u64 = 60;
 
 /// A refusal of the TTP API, with its stable code ([`ApiError::code`]),
 /// status ([`ApiError::status`]) and the request member it is about
 /// ([`ApiError::field`]); its `Display` is the message.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
-    /// 401 `auth.missingToken`: no bearer token.
-    #[error("a bearer token is required (Authorization: Bearer …)")]
+    /// 401 `auth.missingToken`: no access token.
+    #[error("an access token is required (Authorization: DPoP …, with a DPoP proof)")]
     MissingToken,
-    /// 401 `auth.invalidToken`: a token that is not a configured caller's.
-    #[error("the bearer token is not valid")]
+    /// 401 `auth.invalidToken`: not an access token of this TTP for a
+    /// configured caller (or, without the development switch, a static token).
+    #[error("the access token is not valid")]
     InvalidToken,
+    /// 401 `auth.tokenExpired`.
+    #[error("the access token has expired")]
+    TokenExpired,
+    /// 401 `auth.missingProof`: a DPoP-bound token without its proof.
+    #[error("a DPoP proof is required with the access token (header DPoP)")]
+    MissingProof,
+    /// 401 `auth.invalidProof`: the proof is not valid for this request.
+    #[error("the DPoP proof is not valid for this request (typ, alg, jwk, signature, htm, htu, iat or ath)")]
+    InvalidProof,
+    /// 401 `auth.proofReplayed`: the proof's `jti` was used before.
+    #[error("the DPoP proof was used before; make a new one for each request")]
+    ProofReplayed,
+    /// 401 `auth.wrongKey`: the proof is by another key than the token's.
+    #[error("the DPoP proof is not signed by the key the access token is bound to")]
+    WrongKey,
     /// 403 `caller.notAllowed`: the caller may not evaluate for the recipient.
     #[error("the caller may not request evaluations for this recipient")]
     MayNotEvaluate,
+    /// 403 `caller.notAllowed`: a recipient's credential asked to evaluate.
+    #[error("a recipient's credential may only re-key its own domain; it never evaluates")]
+    RecipientMayNotEvaluate,
     /// 403 `caller.notAllowed`: the caller may not rekey for the recipient.
     #[error("the caller may not rekey for this recipient")]
     MayNotRekey,
@@ -48,6 +74,10 @@ pub enum ApiError {
     /// recipient's form origins.
     #[error("requests from this origin are not allowed for the recipient")]
     OriginNotAllowed,
+    /// 403 `origin.notAllowed`: a browser token without its exact `Origin`,
+    /// or a back end's token with one.
+    #[error("the access token may only be used from the origin it was issued for")]
+    OriginMismatch,
     /// 404 `recipient.unknown`: no such recipient organisation and scope.
     #[error("the recipient organisation and scope are not known to this TTP")]
     RecipientUnknown,
@@ -141,15 +171,18 @@ pub enum ApiError {
         field: &'static str,
     },
     /// 429 `rateLimited` without `Retry-After`: more evaluations in one
-    /// request than the caller's burst, which can never pass.
-    #[error("the request has more evaluations than the caller may make at once; split it")]
-    OverBurst,
-    /// 429 `rateLimited`: the caller's budget is spent for now.
-    #[error("too many evaluations; retry after the given seconds")]
+    /// request than a budget allows in a whole minute or day.
+    #[error("the request has more evaluations than a budget allows at all; split it")]
+    OverBudget,
+    /// 429 `rateLimited`: a budget is spent for now.
+    #[error("an evaluation budget is spent; retry after the given seconds")]
     RateLimited {
         /// Seconds for `Retry-After`.
         retry_after: u64,
     },
+    /// 503 `service.busy`: the replay store is full; retry later.
+    #[error("the TTP is busy; retry later")]
+    Busy,
     /// 503 `server.overloaded`: the evaluation queue is full, or the
     /// request waited in it too long ([`crate::queue`]); retry after the
     /// given seconds.
@@ -180,9 +213,14 @@ impl ApiError {
         match self {
             MissingToken => "auth.missingToken",
             InvalidToken => "auth.invalidToken",
-            MayNotEvaluate | MayNotRekey => "caller.notAllowed",
+            TokenExpired => "auth.tokenExpired",
+            MissingProof => "auth.missingProof",
+            InvalidProof => "auth.invalidProof",
+            ProofReplayed => "auth.proofReplayed",
+            WrongKey => "auth.wrongKey",
+            MayNotEvaluate | RecipientMayNotEvaluate | MayNotRekey => "caller.notAllowed",
             TypeNotAllowed { .. } => "type.notAllowed",
-            OriginNotAllowed => "origin.notAllowed",
+            OriginNotAllowed | OriginMismatch => "origin.notAllowed",
             RecipientUnknown => "recipient.unknown",
             BlindedInvalid { .. } => "blindedInput.invalid",
             Unreadable => "request.unreadable",
@@ -202,7 +240,8 @@ impl ApiError {
             TooManyElements => "blindedPseudonyms.tooMany",
             SameVersion => "rekey.sameVersion",
             VersionNotActive { .. } => "keyVersion.notActive",
-            OverBurst | RateLimited { .. } => "rateLimited",
+            OverBudget | RateLimited { .. } => "rateLimited",
+            Busy => "service.busy",
             Overloaded { .. } => "server.overloaded",
             NotReady => "server.notReady",
             NotFound => "notFound",
@@ -215,14 +254,19 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         use ApiError::*;
         match self {
-            MissingToken | InvalidToken => StatusCode::UNAUTHORIZED,
-            MayNotEvaluate | MayNotRekey | TypeNotAllowed { .. } | OriginNotAllowed => {
-                StatusCode::FORBIDDEN
-            }
+            MissingToken | InvalidToken | TokenExpired | MissingProof | InvalidProof
+            | ProofReplayed | WrongKey => StatusCode::UNAUTHORIZED,
+            MayNotEvaluate
+            | RecipientMayNotEvaluate
+            | MayNotRekey
+            | TypeNotAllowed { .. }
+            | OriginNotAllowed
+            | OriginMismatch => StatusCode::FORBIDDEN,
             RecipientUnknown | NotFound => StatusCode::NOT_FOUND,
             BlindedInvalid { .. } | Unreadable => StatusCode::BAD_REQUEST,
             TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            OverBurst | RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            OverBudget | RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Busy => StatusCode::SERVICE_UNAVAILABLE,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Overloaded { .. } | NotReady => StatusCode::SERVICE_UNAVAILABLE,
@@ -258,8 +302,15 @@ impl ApiError {
             ApiError::RateLimited { retry_after } | ApiError::Overloaded { retry_after } => {
                 Some(*retry_after)
             }
+            ApiError::Busy => Some(BUSY_RETRY_SECONDS),
             _ => None,
         }
+    }
+
+    /// Whether the refusal is of a credential (401), which a security event
+    /// reports when the caller is known.
+    pub fn is_auth(&self) -> bool {
+        self.status() == StatusCode::UNAUTHORIZED
     }
 
     /// The JSON body.
@@ -281,7 +332,12 @@ impl IntoResponse for ApiError {
         }
         let challenge = match self {
             ApiError::MissingToken => Some(CHALLENGE),
-            ApiError::InvalidToken => Some(CHALLENGE_INVALID),
+            ApiError::InvalidToken | ApiError::TokenExpired | ApiError::WrongKey => {
+                Some(CHALLENGE_INVALID)
+            }
+            ApiError::MissingProof | ApiError::InvalidProof | ApiError::ProofReplayed => {
+                Some(CHALLENGE_PROOF)
+            }
             _ => None,
         };
         if let Some(challenge) = challenge {

@@ -1,6 +1,7 @@
-//! The CPU work of the TTP: OPRF evaluation under every active key version,
-//! the JWE claims and their encryption, and rekeying. Synchronous on purpose:
-//! the handlers run it on the workers of the evaluation queue
+//! The CPU work of the TTP: OPRF evaluation under every active key version
+//! (type `MRN` with the provider-bound keys, [`crate::binding`]), the JWE
+//! claims and their encryption, and rekeying. Synchronous on purpose: the
+//! handlers run it on the workers of the evaluation queue
 //! ([`crate::queue`]), never on the async executor; a batch is cut into
 //! chunks of records there.
 
@@ -10,6 +11,7 @@ use curve25519_dalek::scalar::Scalar;
 use pseudoform_core::encoding;
 use pseudoform_core::oprf::{ServerKey, ELEMENT_BYTES};
 use pseudoform_core::PseudonymType;
+use pseudoform_protocol::auth::{Act, Cnf};
 use pseudoform_protocol::claims::{EvalClaims, Evaluation, RecordClaims};
 use pseudoform_protocol::{PROTOCOL_VERSION, SUBJECT_PREFIX};
 use zeroize::Zeroizing;
@@ -64,11 +66,32 @@ fn evaluate_element(
     Ok((subject, extra))
 }
 
-/// A random 128-bit `jti`, hex.
-fn jti() -> Result<String, ApiError> {
+/// A random 128-bit `jti`, hex: the id of a request's audit row and JWEs.
+pub(crate) fn jti() -> Result<String, ApiError> {
     let mut bytes = [0u8; 16];
     getrandom::getrandom(&mut bytes).map_err(|_| ApiError::Internal)?;
     Ok(hex::encode(bytes))
+}
+
+/// The keys of a request: the domain's, and for type `MRN` those bound to
+/// the credential's provider.
+#[derive(Debug)]
+pub(crate) struct Keys {
+    /// The domain's active versions.
+    pub domain: std::sync::Arc<DomainKeys>,
+    /// `k · t_p` of each version, when the request has an `MRN` item.
+    pub mrn: Option<DomainKeys>,
+}
+
+impl Keys {
+    /// The keys that evaluate type `t`.
+    fn of(&self, t: PseudonymType) -> Result<&DomainKeys, ApiError> {
+        match (t, &self.mrn) {
+            (PseudonymType::Mrn, Some(bound)) => Ok(bound),
+            (PseudonymType::Mrn, None) => Err(ApiError::Internal),
+            _ => Ok(&self.domain),
+        }
+    }
 }
 
 /// Signs the claims and encrypts the JWS to the recipient (a nested JWT).
@@ -84,7 +107,7 @@ fn encrypt<T: serde::Serialize>(to: &Audience<'_>, claims: &T) -> Result<String,
     })
 }
 
-/// Who a JWE is for.
+/// Who a JWE is for, and what the credential says about who asked.
 #[derive(Debug)]
 pub(crate) struct Audience<'a> {
     /// The recipient organisation.
@@ -95,18 +118,42 @@ pub(crate) struct Audience<'a> {
     pub key: &'a RecipientKey,
     /// The TTP's signing key.
     pub signer: &'a SigningKey,
+    /// The request's `jti` (of its audit row).
+    pub jti: &'a str,
+    /// The credential's provider.
+    pub provider: Option<&'a str>,
+    /// The credential's acting parties.
+    pub act: Option<&'a Act>,
+    /// The credential's DPoP key.
+    pub cnf: Option<&'a Cnf>,
     /// Seconds from `iat` to `exp`.
     pub lifetime: i64,
 }
 
+/// What the credential of a request says about who asked: its provider,
+/// acting parties and DPoP key.
+pub(crate) type Said<'a> = (Option<&'a str>, Option<&'a Act>, Option<&'a Cnf>);
+
 impl<'a> Audience<'a> {
-    /// The JWEs for `recipient`, signed by `signer`, valid `lifetime` seconds.
-    pub fn of(recipient: &'a RecipientState, signer: &'a SigningKey, lifetime: i64) -> Self {
+    /// The JWEs for `recipient`, signed by `signer`, valid `lifetime`
+    /// seconds, of the request `jti` for `provider` (acting: `act`, key
+    /// `cnf`).
+    pub fn of(
+        recipient: &'a RecipientState,
+        signer: &'a SigningKey,
+        lifetime: i64,
+        jti: &'a str,
+        (provider, act, cnf): Said<'a>,
+    ) -> Self {
         Audience {
             organization: &recipient.organization,
             scope: &recipient.scope,
             key: &recipient.key,
             signer,
+            jti,
+            provider,
+            act,
+            cnf,
             lifetime,
         }
     }
@@ -115,13 +162,14 @@ impl<'a> Audience<'a> {
 /// `POST /oprf/eval`: one element, one JWE of [`EvalClaims`].
 pub(crate) fn single(
     to: &Audience<'_>,
-    keys: &DomainKeys,
+    keys: &Keys,
     item: &Item,
     iat: i64,
 ) -> Result<String, ApiError> {
     let blinded = decode(&item.element, &item.field)?;
-    let (subject, extra_versions) = evaluate_element(keys, &blinded, &item.field)?;
-    let (version, _) = keys.current().ok_or(ApiError::Internal)?;
+    let type_keys = keys.of(item.pseudonym_type)?;
+    let (subject, extra_versions) = evaluate_element(type_keys, &blinded, &item.field)?;
+    let (version, _) = type_keys.current().ok_or(ApiError::Internal)?;
     let claims = EvalClaims {
         subject,
         aud: to.organization.to_owned(),
@@ -130,24 +178,28 @@ pub(crate) fn single(
         iat,
         exp: iat + to.lifetime,
         extra_versions,
-        jti: Some(jti()?),
+        jti: Some(to.jti.to_owned()),
         key_version: Some(version),
         pseudonym_type: Some(item.pseudonym_type.code().to_owned()),
+        provider: to.provider.map(str::to_owned),
+        act: to.act.cloned(),
+        cnf: to.cnf.cloned(),
     };
     encrypt(to, &claims)
 }
 
 fn record(
     to: &Audience<'_>,
-    keys: &DomainKeys,
-    items: &[Item],
+    keys: &Keys,
+    (index, items): (usize, &[Item]),
     iat: i64,
 ) -> Result<String, ApiError> {
-    let (version, _) = keys.current().ok_or(ApiError::Internal)?;
+    let (version, _) = keys.domain.current().ok_or(ApiError::Internal)?;
     let mut evaluations = Vec::with_capacity(items.len());
     for item in items {
         let blinded = decode(&item.element, &item.field)?;
-        let (subject, extra_versions) = evaluate_element(keys, &blinded, &item.field)?;
+        let type_keys = keys.of(item.pseudonym_type)?;
+        let (subject, extra_versions) = evaluate_element(type_keys, &blinded, &item.field)?;
         evaluations.push(Evaluation {
             pseudonym_type: item.pseudonym_type.code().to_owned(),
             subject,
@@ -160,26 +212,32 @@ fn record(
         version: PROTOCOL_VERSION.to_owned(),
         iat,
         exp: iat + to.lifetime,
-        jti: jti()?,
+        jti: format!("{}-{index}", to.jti),
         key_version: version,
         evaluations,
+        provider: to.provider.map(str::to_owned),
+        act: to.act.cloned(),
+        cnf: to.cnf.cloned(),
     };
     encrypt(to, &claims)
 }
 
 /// `POST /v1/evaluate`, one chunk: one JWE of [`RecordClaims`] per record,
-/// in order. An invalid element fails the chunk (and so the batch); check
-/// every element with [`decode`] first, in request order, so that the error
-/// names the first invalid item.
+/// in order; the chunk's records are the request's from index `first` on
+/// (each JWE's `jti` is the request's with the record's index). An invalid
+/// element fails the chunk (and so the batch); check every element with
+/// [`decode`] first, in request order, so that the error names the first
+/// invalid item.
 pub(crate) fn records(
     to: &Audience<'_>,
-    keys: &DomainKeys,
-    records: &[Vec<Item>],
+    keys: &Keys,
+    (first, records): (usize, &[Vec<Item>]),
     iat: i64,
 ) -> Result<Vec<String>, ApiError> {
     records
         .iter()
-        .map(|items| record(to, keys, items, iat))
+        .enumerate()
+        .map(|(i, items)| record(to, keys, (first + i, items), iat))
         .collect()
 }
 

@@ -1,6 +1,6 @@
 //! The request extractors of the TTP: [`ApiJson`], a JSON body whose
-//! rejection is an [`ApiError`], and [`Authenticated`], the caller of the
-//! request's bearer token.
+//! rejection is an [`ApiError`], and [`Authenticated`], the principal of
+//! the request's access token and DPoP proof ([`crate::access`]).
 //!
 //! A body that is not JSON is `request.malformedJson`; JSON of the wrong
 //! shape is `request.missingMember` or `request.invalid`, naming the member
@@ -18,7 +18,7 @@ use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 use serde_value::{DeserializerError, ValueDeserializer};
 
-use crate::auth::Caller;
+use crate::access::{self, Principal};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -61,9 +61,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// The caller presenting the request's bearer token; rejected with 401.
+/// The authenticated party of a request; rejected with 401 (or 503 when
+/// the replay store is full).
 #[derive(Debug)]
-pub struct Authenticated(pub Arc<Caller>);
+pub struct Authenticated(pub Principal);
 
 impl FromRequestParts<Arc<AppState>> for Authenticated {
     type Rejection = ApiError;
@@ -72,10 +73,14 @@ impl FromRequestParts<Arc<AppState>> for Authenticated {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, ApiError> {
-        state
-            .callers
-            .authenticate(&parts.headers)
-            .map(Authenticated)
+        access::authenticate(
+            state,
+            parts.method.as_str(),
+            parts.uri.path(),
+            &parts.headers,
+        )
+        .await
+        .map(Authenticated)
     }
 }
 

@@ -2,13 +2,14 @@
 //!
 //! The evaluating endpoints (`POST /oprf/eval`, `/v1/evaluate`,
 //! `/v1/rekey`) are one handler, [`audited`], over their request types
-//! ([`Evaluating`]). Each checks, in this order: the bearer token (401,
-//! [`Authenticated`]), the JSON shape (413, 422, [`ApiJson`]), the
-//! recipient, the caller's rights for it and the `Origin` ([`admission`]),
-//! the types and limits (422, 403), the caller's rate limit (429), and then
-//! evaluates — where a bad blinded element fails the whole request (400).
-//! Each request is audited, accepted or refused; an accepted one is answered
-//! only once its audit row is committed.
+//! ([`Evaluating`]). Each checks, in this order: the access token and its
+//! DPoP proof (401, [`Authenticated`]), the JSON shape (413, 422,
+//! [`ApiJson`]), the recipient, the caller's role and rights for it and the
+//! `Origin` ([`admission`]), the types and limits (422, 403), the budgets
+//! (429, [`budget`]), and then evaluates — where a bad blinded element
+//! fails the whole request (400). Each request is audited, accepted or
+//! refused; an accepted one is answered only once its audit row is
+//! committed. The token endpoint is [`crate::token`].
 
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
@@ -19,6 +20,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use pseudoform_core::PseudonymType;
 use pseudoform_protocol::ttp::{
     BatchRecord, BatchRequest, BatchResponse, EvalRequest, EvalResponse, Policy, RecordResult,
     RekeyRequest, RekeyResponse, MAX_ITEMS_PER_RECORD, MAX_RECORDS_PER_REQUEST, MAX_REKEY_ELEMENTS,
@@ -26,11 +28,12 @@ use pseudoform_protocol::ttp::{
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use crate::access::Principal;
 use crate::admission::{self, Permission};
 use crate::audit::AuditDraft;
-use crate::auth::Caller;
+use crate::budget;
 use crate::error::ApiError;
-use crate::evaluation::{self, Audience, Item};
+use crate::evaluation::{self, Audience, Item, Keys};
 use crate::extract::{ApiJson, Authenticated};
 use crate::keys::DomainKeys;
 use crate::queue::{Class, CHUNK_EVALUATIONS};
@@ -58,15 +61,22 @@ pub trait Evaluating: DeserializeOwned + Send + 'static {
     ) -> impl Future<Output = Result<Response, ApiError>> + Send;
 }
 
-/// An admitted request's context: the state, its recipient and its caller.
+/// An admitted request's context: the state, its recipient and its principal.
 #[derive(Debug)]
 pub struct Admitted<'a> {
     /// The TTP's state.
     pub state: &'a AppState,
     /// The recipient the caller may ask this of.
     pub recipient: Arc<RecipientState>,
-    /// The authenticated caller.
-    pub caller: &'a Caller,
+    /// The authenticated party.
+    pub principal: &'a Principal,
+}
+
+impl Admitted<'_> {
+    /// Charges `n` evaluations to the principal's budgets (429 when spent).
+    async fn spend(&self, endpoint: &str, n: u64) -> Result<(), ApiError> {
+        budget::spend(self.state, endpoint, self.principal, &self.recipient, n).await
+    }
 }
 
 /// The handler of every evaluating endpoint: authenticates, parses the
@@ -80,13 +90,13 @@ pub async fn audited<R: Evaluating>(
 ) -> Response {
     let mut draft = AuditDraft::new(R::PATH);
     let result = async {
-        let Authenticated(caller) = caller?;
-        draft.caller(caller.name());
+        let Authenticated(principal) = caller?;
+        draft.principal(&principal);
         let ApiJson(request) = body?;
         let recipient = admission::admit(
             &state,
             &headers,
-            &caller,
+            &principal,
             request.recipient(),
             R::PERMISSION,
             &mut draft,
@@ -94,7 +104,7 @@ pub async fn audited<R: Evaluating>(
         let to = Admitted {
             state: &state,
             recipient,
-            caller: &caller,
+            principal: &principal,
         };
         request.answer(to, &mut draft).await
     }
@@ -126,7 +136,7 @@ async fn conclude(
     };
     state
         .audit
-        .record_detached(draft.finish(error.status().as_u16(), error.code()))
+        .refuse(draft.finish(error.status().as_u16(), error.code()))
         .await;
     error.into_response()
 }
@@ -146,38 +156,66 @@ async fn keys_of(
 }
 
 /// Runs the pieces of `works` (cost, work) in the evaluation queue as
-/// `class`, each with the JWEs' audience, the recipient's keys as they are
-/// when the piece starts (read there, so that a rotation or retirement
-/// counts from the next piece on; the first piece's versions are recorded
-/// in `draft`) and the time of issue.
+/// `class`, each with the JWEs' audience (one new `jti` for the request,
+/// recorded in `draft`, and what the credential says), the recipient's keys
+/// as they are when the piece starts (read there, so that a rotation or
+/// retirement counts from the next piece on; the first piece's versions are
+/// recorded in `draft`; `with_mrn`: also those bound to the credential's
+/// provider) and the time of issue.
 async fn evaluate_for<T, F>(
     to: &Admitted<'_>,
     draft: &mut AuditDraft,
-    class: Class,
+    (class, with_mrn): (Class, bool),
     works: Vec<(usize, F)>,
 ) -> Result<Vec<T>, ApiError>
 where
     T: Send + 'static,
-    F: FnOnce(&Audience<'_>, &DomainKeys, i64) -> Result<T, ApiError> + Send + 'static,
+    F: FnOnce(&Audience<'_>, &Keys, i64) -> Result<T, ApiError> + Send + 'static,
 {
+    let provider = to.principal.provider.clone();
+    if with_mrn && provider.is_none() {
+        // Admission lets type MRN through only for a provider's credential.
+        return Err(ApiError::Internal);
+    }
+    let jti: Arc<str> = Arc::from(evaluation::jti()?);
+    draft.jti(&jti);
     let lifetime = to.state.jwe_lifetime;
+    let said = Arc::new((provider, to.principal.act.clone(), to.principal.cnf()));
     let pieces = works
         .into_iter()
         .map(|(cost, work)| {
             let recipient = Arc::clone(&to.recipient);
             let signer = Arc::clone(&to.state.signing_key);
             let cache = Arc::clone(&to.state.keys);
+            let (jti, said) = (Arc::clone(&jti), Arc::clone(&said));
             let piece = move || {
-                let keys = cache
-                    .load(&recipient.organization, &recipient.scope)
-                    .map_err(|e| {
-                        tracing::error!(error = %e, "key domain unavailable");
-                        ApiError::Internal
-                    })?;
+                let (organization, scope) = (&recipient.organization, &recipient.scope);
+                let domain = cache.load(organization, scope).map_err(|e| {
+                    tracing::error!(error = %e, "key domain unavailable");
+                    ApiError::Internal
+                })?;
+                let (provider, act, cnf) = &*said;
+                let mrn = match (with_mrn, provider) {
+                    (true, Some(p)) => {
+                        Some(domain.for_provider(organization, scope, p).map_err(|e| {
+                            tracing::error!(error = %e, "provider binding unavailable");
+                            ApiError::Internal
+                        })?)
+                    }
+                    _ => None,
+                };
                 let iat = pseudoform_protocol::unix_now();
-                let audience = Audience::of(&recipient, &signer, lifetime);
+                let audience = Audience::of(
+                    &recipient,
+                    &signer,
+                    lifetime,
+                    &jti,
+                    (provider.as_deref(), act.as_ref(), cnf.as_ref()),
+                );
+                let versions = domain.version_numbers();
+                let keys = Keys { domain, mrn };
                 // The versions are audited whether the work succeeds or not.
-                Ok((keys.version_numbers(), work(&audience, &keys, iat)))
+                Ok((versions, work(&audience, &keys, iat)))
             };
             (cost, piece)
         })
@@ -201,16 +239,17 @@ impl Evaluating for EvalRequest {
         let pseudonym_type = admission::known_type(code, FIELD)?;
         draft.count(pseudonym_type.code(), 1);
         admission::allowed_type(&to.recipient, pseudonym_type, FIELD)?;
-        to.caller.take(1)?;
+        to.spend(Self::PATH, 1).await?;
         let item = Item {
             pseudonym_type,
             element: self.encrypted_personal_id,
             field: "encryptedPersonalId".into(),
         };
-        let work = move |audience: &Audience<'_>, keys: &DomainKeys, iat| {
+        let mrn = pseudonym_type == PseudonymType::Mrn;
+        let work = move |audience: &Audience<'_>, keys: &Keys, iat| {
             evaluation::single(audience, keys, &item, iat)
         };
-        let jwe = evaluate_for(&to, draft, Class::Interactive, vec![(1, work)])
+        let jwe = evaluate_for(&to, draft, (Class::Interactive, mrn), vec![(1, work)])
             .await?
             .pop()
             .ok_or(ApiError::Internal)?;
@@ -276,7 +315,11 @@ impl Evaluating for BatchRequest {
         for item in records.iter().flatten() {
             evaluation::decode(&item.element, &item.field)?;
         }
-        to.caller.take(draft.total())?;
+        to.spend(Self::PATH, draft.total()).await?;
+        let mrn = records
+            .iter()
+            .flatten()
+            .any(|i| i.pseudonym_type == PseudonymType::Mrn);
         // One record is what a form sends: interactive. Larger batches are
         // bulk work, cut into chunks of about CHUNK_EVALUATIONS evaluations.
         let class = if records.len() == 1 {
@@ -284,27 +327,28 @@ impl Evaluating for BatchRequest {
         } else {
             Class::Bulk
         };
-        let mut chunks: Vec<(usize, Vec<Vec<Item>>)> = Vec::new();
-        for record in records {
+        // (index of the chunk's first record, evaluations, records)
+        let mut chunks: Vec<(usize, usize, Vec<Vec<Item>>)> = Vec::new();
+        for (i, record) in records.into_iter().enumerate() {
             let cost = record.len();
             match chunks.last_mut() {
-                Some((n, chunk)) if *n + cost <= CHUNK_EVALUATIONS => {
+                Some((_, n, chunk)) if *n + cost <= CHUNK_EVALUATIONS => {
                     *n += cost;
                     chunk.push(record);
                 }
-                _ => chunks.push((cost, vec![record])),
+                _ => chunks.push((i, cost, vec![record])),
             }
         }
         let works = chunks
             .into_iter()
-            .map(|(cost, chunk)| {
-                let work = move |audience: &Audience<'_>, keys: &DomainKeys, iat| {
-                    evaluation::records(audience, keys, &chunk, iat)
+            .map(|(first, cost, chunk)| {
+                let work = move |audience: &Audience<'_>, keys: &Keys, iat| {
+                    evaluation::records(audience, keys, (first, &chunk), iat)
                 };
                 (cost, work)
             })
             .collect();
-        let jwes = evaluate_for(&to, draft, class, works).await?;
+        let jwes = evaluate_for(&to, draft, (class, mrn), works).await?;
         let records = jwes
             .into_iter()
             .flatten()
@@ -344,7 +388,7 @@ impl Evaluating for RekeyRequest {
         let from = version(self.from_version, "fromVersion")?;
         let to_key = version(self.to_version, "toVersion")?;
         let factor = evaluation::rekey_factor(from, to_key)?;
-        to.caller.take(draft.total())?;
+        to.spend(Self::PATH, draft.total()).await?;
         // Bulk work, in chunks; the error of a bad element names it.
         let factor = Arc::new(factor);
         let mut works = Vec::new();
@@ -385,6 +429,8 @@ pub struct PolicyQuery {
 }
 
 /// `GET /v1/policy`: public, no token, not audited (not an evaluation).
+/// Its `recipientKey` is the TTP's signed statement of the recipient's
+/// public key, to which a browser encrypts the blind factors.
 pub async fn policy(
     State(state): Shared,
     query: Result<Query<PolicyQuery>, QueryRejection>,
@@ -416,6 +462,7 @@ pub async fn policy(
             .collect(),
         key_version,
         max_records_per_request: MAX_RECORDS_PER_REQUEST,
+        recipient_key: Some(recipient.key_statement.clone()),
     }))
 }
 

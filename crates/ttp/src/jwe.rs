@@ -6,13 +6,15 @@
 //! (through `josekit`).
 
 use anyhow::{anyhow, Context};
+use base64ct::{Base64UrlUnpadded, Encoding};
 use josekit::jwe::alg::rsaes::RsaesJweEncrypter;
 use josekit::jwe::{self, JweHeader};
 use openssl::pkey::PKey;
 use openssl::rsa::Rsa;
-use pseudoform_protocol::{JWE_ENC_A256GCM, NESTED_JWT};
+use pseudoform_protocol::{JWE_ALG_RSA_OAEP_256, JWE_ENC_A256GCM, NESTED_JWT};
 
 use crate::config::JweAlg;
+use crate::signing::{SigningKey, TYP_RECIPIENT_KEY};
 
 /// A recipient's public key, ready to encrypt.
 pub struct RecipientKey {
@@ -20,6 +22,9 @@ pub struct RecipientKey {
     header: JweHeader,
     kid: String,
     alg: JweAlg,
+    /// The modulus and exponent, big-endian (for the published JWK).
+    n: Vec<u8>,
+    e: Vec<u8>,
 }
 
 impl std::fmt::Debug for RecipientKey {
@@ -57,6 +62,7 @@ impl RecipientKey {
         if rsa.size() < 256 {
             return Err(anyhow!("the RSA key has fewer than 2048 bits"));
         }
+        let (n, e) = (rsa.n().to_vec(), rsa.e().to_vec());
         let spki = PKey::from_rsa(rsa)?.public_key_to_der()?;
         let algorithm = match alg {
             JweAlg::RsaOaep256 => jwe::RSA_OAEP_256,
@@ -78,7 +84,42 @@ impl RecipientKey {
             header,
             kid,
             alg,
+            n,
+            e,
         })
+    }
+
+    /// The public key as a JWK for encrypting to the recipient in a
+    /// browser: `kty` RSA, `n`, `e`, `kid`, `alg` `RSA-OAEP-256`, `use` `enc`.
+    pub fn public_jwk(&self) -> serde_json::Value {
+        serde_json::json!({
+            "kty": "RSA",
+            "n": Base64UrlUnpadded::encode_string(&self.n),
+            "e": Base64UrlUnpadded::encode_string(&self.e),
+            "kid": self.kid,
+            "alg": JWE_ALG_RSA_OAEP_256,
+            "use": "enc",
+        })
+    }
+
+    /// The TTP's statement of this key for the recipient `(organization,
+    /// scope)`: the compact JWS (`ES256`, `typ:
+    /// pseudoform-recipient-key+jwt`, the signing key's `kid`) of
+    /// `{"organization", "scope", "jwk", "iat"}`. A browser verifies it with
+    /// the key of `GET /v1/signing-keys` before it encrypts to the key.
+    pub fn statement(
+        &self,
+        organization: &str,
+        scope: &str,
+        signer: &SigningKey,
+    ) -> anyhow::Result<String> {
+        let payload = serde_json::json!({
+            "organization": organization,
+            "scope": scope,
+            "jwk": self.public_jwk(),
+            "iat": pseudoform_protocol::unix_now(),
+        });
+        signer.sign_as(TYP_RECIPIENT_KEY, &serde_json::to_vec(&payload)?)
     }
 
     /// The `kid` written in every JWE.
@@ -101,7 +142,6 @@ impl RecipientKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use base64ct::{Base64UrlUnpadded, Encoding};
 
     #[test]
     fn thumbprint_of_rfc7638_example() {
@@ -152,6 +192,21 @@ mod tests {
             assert_eq!(header.content_type(), Some("JWT"));
             assert_eq!(header.key_id(), Some("reg-a"));
         }
+        // The statement carries the key as a JWK whose thumbprint is the kid.
+        let key = RecipientKey::from_pem(&public, JweAlg::RsaOaep, None).unwrap();
+        let signer = SigningKey::from_pem(&crate::signing::generate_pem().unwrap()).unwrap();
+        let statement = key.statement("oin:1", "s", &signer).unwrap();
+        let payload = signer.verify_as(TYP_RECIPIENT_KEY, &statement).unwrap();
+        let payload: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(payload["organization"], "oin:1");
+        assert_eq!(payload["jwk"]["alg"], "RSA-OAEP-256");
+        assert_eq!(payload["jwk"]["use"], "enc");
+        let n = Base64UrlUnpadded::decode_vec(payload["jwk"]["n"].as_str().unwrap()).unwrap();
+        let e = Base64UrlUnpadded::decode_vec(payload["jwk"]["e"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            pseudoform_protocol::jwk::rsa_thumbprint(&n, &e),
+            payload["jwk"]["kid"].as_str().unwrap()
+        );
         let small = Rsa::generate(1024).unwrap().public_key_to_pem().unwrap();
         assert!(RecipientKey::from_pem(&small, JweAlg::RsaOaep256, None).is_err());
     }

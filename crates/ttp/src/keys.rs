@@ -9,20 +9,30 @@
 //!   versions are still evaluated (into `extra_versions`) until retired.
 //!   Retiring destroys the ciphertext: a retired version can never be used
 //!   again, and its number is never reused.
-//! - The first version of a configured recipient is made on first use.
-//! - Every change (a version made, imported or retired) bumps one **key
-//!   epoch** in the same transaction. [`KeyCache`] keeps decrypted keys
-//!   ([`ServerKey`] wipes itself on drop) and reads the epoch — one indexed
-//!   row — before every use: a `rotate` or `retire` by the CLI takes effect
-//!   at the next request on every server that shares the database.
+//! - The first version of a configured recipient is made on first use,
+//!   with the domain's **binding key** (32 random bytes, encrypted the same
+//!   way with the associated data `pseudoform-ttp/binding-key/v1|{org}|{scope}`,
+//!   never rotated) from which the MRN provider factors are derived
+//!   ([`crate::binding`]).
+//! - Every change (a version made, imported or retired, a binding key made)
+//!   bumps one **key epoch** in the same transaction. [`KeyCache`] keeps
+//!   decrypted keys ([`ServerKey`] wipes itself on drop) and reads the
+//!   epoch — one indexed row — before every use: a `rotate` or `retire` by
+//!   the CLI takes effect at the next request on every server that shares
+//!   the database.
 //! - `retire` refuses the current version, and an older one until it has
 //!   been superseded for the retire window
 //!   ([`crate::TtpConfig::retire_window_seconds`]: the JWE lifetime, the
-//!   request timeout and the registries' clock skew): until then a request in flight may still evaluate it
-//!   as current, and JWEs that carry it alone may still reach a registry.
-//!   Within the window the registries re-key to the new version
-//!   (`pseudoform-registry rekey`); after it, nothing new arrives under the
-//!   old one.
+//!   request timeout and the registries' clock skew): until then a request
+//!   in flight may still evaluate it as current, and JWEs that carry it
+//!   alone may still reach a registry. Within the window the registries
+//!   re-key to the new version (`pseudoform-registry rekey`); after it,
+//!   nothing new arrives under the old one.
+//! - Retiring runs with `secure_delete` and checkpoints the WAL, so the
+//!   retired ciphertext is overwritten in the database file and gone from
+//!   the log ([`KeyStore::retire`]).
+//! - The database and its `-wal` and `-shm` files are owner-only (0600):
+//!   created so, and made so if they were wider ([`open_database`]).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -38,6 +48,7 @@ use pseudoform_protocol::unix_now;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use zeroize::Zeroizing;
 
+use crate::binding::{self, BINDING_KEY_BYTES};
 use crate::config::TtpConfig;
 
 /// Environment variable holding the master key (padded base64url of 32 bytes).
@@ -76,8 +87,9 @@ impl MasterKey {
         Zeroizing::new(encoding::encode(self.0.as_ref()))
     }
 
-    /// The master key of `config`: from `master_key_file`, or else from the
-    /// environment variable [`MASTER_KEY_ENV`]. Both at once is refused.
+    /// The master key of `config`: from `master_key_file` (which only its
+    /// owner may read), or else from the environment variable
+    /// [`MASTER_KEY_ENV`]. Both at once is refused.
     pub fn load(config: &TtpConfig) -> anyhow::Result<Self> {
         let env = std::env::var(MASTER_KEY_ENV).ok().map(Zeroizing::new);
         match (&config.master_key_file, env) {
@@ -85,11 +97,13 @@ impl MasterKey {
                 "both master_key_file and {MASTER_KEY_ENV} are set; give the master key one way"
             ),
             (Some(path), None) => {
-                let text =
-                    Zeroizing::new(std::fs::read_to_string(path).with_context(|| {
-                        format!("cannot read master key file {}", path.display())
-                    })?);
-                MasterKey::from_text(&text)
+                let bytes =
+                    Zeroizing::new(pseudoform_protocol::secret_file::read(path).with_context(
+                        || format!("cannot read master key file {}", path.display()),
+                    )?);
+                let text = std::str::from_utf8(&bytes)
+                    .map_err(|_| anyhow!("the master key file is not text"))?;
+                MasterKey::from_text(text)
             }
             (None, Some(text)) => MasterKey::from_text(&text),
             (None, None) => {
@@ -108,19 +122,71 @@ fn aad(organization: &str, scope: &str, version: u32) -> Vec<u8> {
     format!("pseudoform-ttp/oprf-key/v1|{organization}|{scope}|{version}").into_bytes()
 }
 
+/// Associated data binding a stored binding key to its domain.
+fn binding_aad(organization: &str, scope: &str) -> Vec<u8> {
+    format!("pseudoform-ttp/binding-key/v1|{organization}|{scope}").into_bytes()
+}
+
+/// The database file and its `-wal` and `-shm` files.
+pub fn database_files(path: &Path) -> [std::path::PathBuf; 3] {
+    let with = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        std::path::PathBuf::from(name)
+    };
+    [path.to_path_buf(), with("-wal"), with("-shm")]
+}
+
+/// Makes the database (created empty and owner-only if it does not exist)
+/// and its `-wal` and `-shm` files owner-only. SQLite gives the `-wal` and
+/// `-shm` files it creates the database's mode.
+fn restrict_database(path: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot create database {}", path.display()))
+            }
+        }
+        for file in database_files(path) {
+            let Ok(meta) = std::fs::metadata(&file) else {
+                continue;
+            };
+            if meta.permissions().mode() & 0o077 != 0 {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                    .with_context(|| format!("cannot make {} owner-only", file.display()))?;
+                tracing::warn!(file = %file.display(), "a database file was readable by others; it is owner-only now");
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 /// Most bytes the write-ahead log keeps after a checkpoint (16 MiB); SQLite
 /// checkpoints every 1000 pages (4 MiB) as it writes.
 pub const WAL_SIZE_LIMIT: i64 = 16 * 1024 * 1024;
 
-/// Opens (and if needed creates) the TTP database with the pragmas both the
-/// key store and the audit log use: WAL, full sync, and a bounded WAL
-/// ([`WAL_SIZE_LIMIT`]).
+/// Opens (and if needed creates, owner-only) the TTP database with the
+/// pragmas the key store, the ledger and the audit log use: WAL, full
+/// sync, and a bounded WAL ([`WAL_SIZE_LIMIT`]).
 pub(crate) fn open_database(path: &Path) -> anyhow::Result<Connection> {
+    restrict_database(path)?;
     let conn = Connection::open(path)
         .with_context(|| format!("cannot open database {}", path.display()))?;
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
+    restrict_database(path)?;
     conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
     Ok(conn)
 }
@@ -147,14 +213,53 @@ pub struct KeyVersionInfo {
     pub retired_at: Option<i64>,
 }
 
-/// The decrypted active keys of one domain, the current version first
-/// (`Debug` shows the versions; [`ServerKey`] never shows a key).
-#[derive(Debug)]
+/// The decrypted active keys of one domain, the current version first,
+/// and its binding key (`Debug` shows the versions only; [`ServerKey`]
+/// never shows a key).
 pub struct DomainKeys {
     versions: Vec<(u32, ServerKey)>,
+    binding: Option<Zeroizing<[u8; BINDING_KEY_BYTES]>>,
+}
+
+impl std::fmt::Debug for DomainKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DomainKeys")
+            .field("versions", &self.version_numbers())
+            .finish_non_exhaustive()
+    }
 }
 
 impl DomainKeys {
+    /// The keys that evaluate type `MRN` for `provider` in this domain
+    /// `(organization, scope)`: each version's `k · t_p`
+    /// ([`crate::binding`]). Fails without a binding key.
+    pub fn for_provider(
+        &self,
+        organization: &str,
+        scope: &str,
+        provider: &str,
+    ) -> anyhow::Result<DomainKeys> {
+        let binding_key = self
+            .binding
+            .as_ref()
+            .ok_or_else(|| anyhow!("{organization}/{scope} has no binding key"))?;
+        let factor = binding::provider_factor(binding_key, organization, scope, provider);
+        let versions = self
+            .versions
+            .iter()
+            .map(|(v, k)| Ok((*v, binding::bind(k, &factor)?)))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(DomainKeys {
+            versions,
+            binding: None,
+        })
+    }
+
+    /// The domain's binding key (for tests of the binding, and migration).
+    pub fn binding_key(&self) -> Option<&[u8; BINDING_KEY_BYTES]> {
+        self.binding.as_deref()
+    }
+
     /// The current version and its key.
     pub fn current(&self) -> Option<(u32, &ServerKey)> {
         self.versions.first().map(|(v, k)| (*v, k))
@@ -190,6 +295,7 @@ impl KeyStore {
     /// Opens the key store in the database at `path`, creating its table.
     pub fn open(path: &Path, master: MasterKey) -> anyhow::Result<Self> {
         let conn = open_database(path)?;
+        conn.pragma_update(None, "secure_delete", "ON")?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS key_versions (
                 organization TEXT NOT NULL,
@@ -201,6 +307,14 @@ impl KeyStore {
                 nonce BLOB,
                 ciphertext BLOB,
                 PRIMARY KEY (organization, scope, version)
+            );
+            CREATE TABLE IF NOT EXISTS binding_keys (
+                organization TEXT NOT NULL,
+                scope TEXT NOT NULL,
+                created_at INTEGER NOT NULL,
+                nonce BLOB NOT NULL,
+                ciphertext BLOB NOT NULL,
+                PRIMARY KEY (organization, scope)
             );
             CREATE TABLE IF NOT EXISTS key_epoch (
                 id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -283,7 +397,58 @@ impl KeyStore {
             })?;
             versions.push((version, key));
         }
-        Ok(DomainKeys { versions })
+        Ok(DomainKeys {
+            versions,
+            binding: self.load_binding(organization, scope)?,
+        })
+    }
+
+    /// The decrypted binding key of a domain, if it has one.
+    fn load_binding(
+        &self,
+        organization: &str,
+        scope: &str,
+    ) -> anyhow::Result<Option<Zeroizing<[u8; BINDING_KEY_BYTES]>>> {
+        let row: Option<(Vec<u8>, Vec<u8>)> = self
+            .conn
+            .query_row(
+                "SELECT nonce, ciphertext FROM binding_keys WHERE organization = ?1 AND scope = ?2",
+                params![organization, scope],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        let Some((nonce, ciphertext)) = row else {
+            return Ok(None);
+        };
+        let damaged = || anyhow!("the binding key of {organization}/{scope} is damaged");
+        let nonce: [u8; NONCE_BYTES] = nonce.as_slice().try_into().map_err(|_| damaged())?;
+        let aad = binding_aad(organization, scope);
+        let plain = Zeroizing::new(
+            self.master
+                .cipher()
+                .decrypt(&Nonce::from(nonce), Payload { msg: &ciphertext, aad: &aad })
+                .map_err(|_| {
+                    anyhow!(
+                        "cannot decrypt the binding key of {organization}/{scope}: wrong master key or tampered database"
+                    )
+                })?,
+        );
+        let bytes: [u8; BINDING_KEY_BYTES] = plain.as_slice().try_into().map_err(|_| damaged())?;
+        Ok(Some(Zeroizing::new(bytes)))
+    }
+
+    /// Makes the domain's binding key if it has none (a database from
+    /// before binding keys). Returns whether one was made.
+    pub fn ensure_binding(&mut self, organization: &str, scope: &str) -> anyhow::Result<bool> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let made = insert_binding(&tx, &self.master, organization, scope)?;
+        if made {
+            bump_epoch(&tx)?;
+        }
+        tx.commit()?;
+        Ok(made)
     }
 
     /// The key epoch: bumped by every change of any domain's versions.
@@ -340,6 +505,7 @@ impl KeyStore {
              VALUES (?1, ?2, ?3, 'active', ?4, ?5, ?6)",
             params![organization, scope, version, unix_now(), nonce.as_slice(), ciphertext],
         )?;
+        insert_binding(&tx, &self.master, organization, scope)?;
         bump_epoch(&tx)?;
         tx.commit()?;
         Ok(Some(version))
@@ -444,8 +610,60 @@ impl KeyStore {
         )?;
         bump_epoch(&tx)?;
         tx.commit()?;
+        // secure_delete has overwritten the freed cells in the pages written
+        // to the WAL; copy them into the database and empty the WAL, so the
+        // old ciphertext is in neither file.
+        let (busy, _, _): (i64, i64, i64) =
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?;
+        if busy != 0 {
+            bail!(
+                "{organization}/{scope} v{version} is retired, but the database is busy: its old ciphertext may stay in the WAL until the next checkpoint; run retire again when the server is idle"
+            );
+        }
         Ok(())
     }
+}
+
+/// Makes the domain's binding key in `tx` if it has none.
+fn insert_binding(
+    tx: &rusqlite::Transaction<'_>,
+    master: &MasterKey,
+    organization: &str,
+    scope: &str,
+) -> anyhow::Result<bool> {
+    let exists: Option<i64> = tx
+        .query_row(
+            "SELECT 1 FROM binding_keys WHERE organization = ?1 AND scope = ?2",
+            params![organization, scope],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if exists.is_some() {
+        return Ok(false);
+    }
+    let mut key = Zeroizing::new([0u8; BINDING_KEY_BYTES]);
+    let mut nonce = [0u8; NONCE_BYTES];
+    getrandom::getrandom(key.as_mut()).context("no system randomness")?;
+    getrandom::getrandom(&mut nonce).context("no system randomness")?;
+    let aad = binding_aad(organization, scope);
+    let ciphertext = master
+        .cipher()
+        .encrypt(
+            &Nonce::from(nonce),
+            Payload {
+                msg: key.as_ref(),
+                aad: &aad,
+            },
+        )
+        .map_err(|_| anyhow!("key encryption failed"))?;
+    tx.execute(
+        "INSERT INTO binding_keys (organization, scope, created_at, nonce, ciphertext) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![organization, scope, unix_now(), nonce.as_slice(), ciphertext],
+    )?;
+    Ok(true)
 }
 
 /// Bumps the key epoch inside a change's transaction.
@@ -509,6 +727,11 @@ impl KeyCache {
         let mut epoch = epoch;
         if keys.current().is_none() {
             store.ensure(organization, scope)?;
+            keys = store.load(organization, scope)?;
+            epoch = store.epoch()?;
+        }
+        if keys.binding.is_none() {
+            store.ensure_binding(organization, scope)?;
             keys = store.load(organization, scope)?;
             epoch = store.epoch()?;
         }
@@ -596,6 +819,94 @@ mod tests {
         let s = store(dir.path(), [7; 32]);
         assert!(s.load(ORG, "a").is_err());
         assert!(s.load(ORG, "b").is_ok());
+    }
+
+    /// The database and its WAL, as bytes.
+    fn files_of(db: &Path) -> Vec<u8> {
+        database_files(db)
+            .iter()
+            .filter_map(|f| std::fs::read(f).ok())
+            .flatten()
+            .collect()
+    }
+
+    #[test]
+    fn retire_leaves_no_ciphertext_and_files_are_owner_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("keys.sqlite");
+        let mut s = store(dir.path(), [7; 32]);
+        s.ensure(ORG, "a").unwrap();
+        s.rotate(ORG, "a").unwrap();
+        let old: Vec<u8> = s
+            .conn
+            .query_row(
+                "SELECT ciphertext FROM key_versions WHERE scope = 'a' AND version = 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(old.len(), 48);
+        let contains = |bytes: &[u8]| bytes.windows(old.len()).any(|w| w == old.as_slice());
+        assert!(contains(&files_of(&db)), "the ciphertext is stored before");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            for f in database_files(&db) {
+                if let Ok(m) = std::fs::metadata(&f) {
+                    assert_eq!(m.permissions().mode() & 0o777, 0o600, "{}", f.display());
+                }
+            }
+        }
+        s.retire(ORG, "a", 1, unix_now(), 0).unwrap();
+        assert!(
+            !contains(&files_of(&db)),
+            "the retired ciphertext is gone from every file"
+        );
+        assert_eq!(s.load(ORG, "a").unwrap().version_numbers(), vec![2]);
+        drop(s);
+        // A database made readable by others is made owner-only again.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+            drop(store(dir.path(), [7; 32]));
+            let mode = std::fs::metadata(&db).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn binding_keys_are_made_with_the_domain_encrypted_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(dir.path(), [7; 32]);
+        s.ensure(ORG, "a").unwrap();
+        let first = *s.load(ORG, "a").unwrap().binding_key().unwrap();
+        s.rotate(ORG, "a").unwrap();
+        s.retire(ORG, "a", 1, unix_now(), 0).unwrap();
+        let keys = s.load(ORG, "a").unwrap();
+        assert_eq!(*keys.binding_key().unwrap(), first, "never rotated");
+        assert!(!s.ensure_binding(ORG, "a").unwrap());
+        // Provider keys are k·t_p of each version, different per provider.
+        let a = keys.for_provider(ORG, "a", "ura:00000001").unwrap();
+        let b = keys.for_provider(ORG, "a", "ura:00000002").unwrap();
+        assert_eq!(a.version_numbers(), keys.version_numbers());
+        assert_ne!(
+            *a.current().unwrap().1.to_bytes(),
+            *b.current().unwrap().1.to_bytes()
+        );
+        assert!(
+            a.for_provider(ORG, "a", "ura:00000001").is_err(),
+            "no binding key of its own"
+        );
+        drop(s);
+        let bytes = files_of(&dir.path().join("keys.sqlite"));
+        assert!(
+            !bytes.windows(32).any(|w| w == first.as_slice()),
+            "encrypted at rest"
+        );
+        // The wrong master key cannot read it.
+        let wrong = store(dir.path(), [8; 32]);
+        assert!(wrong.load_binding(ORG, "a").is_err());
     }
 
     #[test]

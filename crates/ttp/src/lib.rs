@@ -13,37 +13,53 @@
 //! - `GET /v1/policy` — the types a recipient may receive and its key version;
 //! - `GET /v1/signing-keys` — the JWKS of the key that signs every JWE's claims;
 //! - `POST /v1/rekey` — moves blinded pseudonyms between key versions;
+//! - `POST /v1/token` — OAuth 2.0 token endpoint: DPoP-bound access tokens
+//!   for back ends (`private_key_jwt`) and browsers (token exchange);
 //! - `GET /health` — liveness: the process answers;
 //! - `GET /ready` — readiness: the audit log can be written and the keys
 //!   read (503 otherwise).
 //!
-//! Modules, one concern each: [`config`] (the TOML file), [`keys`] (key
-//! versions, encryption at rest, cache), [`signing`] (the signature on the
-//! claims), [`jwe`] (encryption to the recipient), [`auth`] (callers, rate
-//! limits), [`admission`] (who may ask what of which recipient), [`audit`]
-//! (hash-chained log and the draft of a request's row), [`evaluation`] (the
-//! CPU work), [`extract`] (the JSON body and the caller of a request),
-//! [`handlers`] (the endpoints), [`queue`] (admission control of the CPU
-//! work), [`state`], [`error`] (the problem answers).
+//! Modules, one concern each: [`config`] (the TOML file, roles, budgets),
+//! [`keys`] (key versions and binding keys, encryption at rest, cache),
+//! [`binding`] (MRN bound to the provider), [`signing`] (the TTP's
+//! signatures), [`jwe`] (encryption to the recipient), [`jose`] (JWS
+//! helpers), [`callers`] (the callers and their keys), [`dpop`] (proofs of
+//! possession), [`access`] (access tokens and the principal of a request),
+//! [`token`] (the token endpoint), [`ledger`] (single-use ids and budgets
+//! in the database), [`budget`] (what a request is charged to),
+//! [`admission`] (who may ask what of which recipient), [`audit`] (signed
+//! hash chain, aggregated refusals, export), [`security`] (security
+//! events), [`evaluation`] (the CPU work), [`queue`] (admission control of
+//! the CPU work), [`extract`] (the JSON body and the principal of a
+//! request), [`handlers`] (the evaluating endpoints), [`state`], [`error`]
+//! (the problem answers).
 //!
 //! Embedding: [`app`] gives an [`axum::Router`]; [`serve`] runs it on a
 //! listener until Ctrl-C/SIGTERM, [`serve_with_shutdown`] until a future ends,
 //! both with the connection limits and timeouts of [`TtpConfig::limits`]
 //! (`pseudoform_server`).
 
+pub mod access;
 pub mod admission;
 pub mod audit;
-pub mod auth;
+pub mod binding;
+pub mod budget;
+pub mod callers;
 pub mod config;
+pub mod dpop;
 pub mod error;
 pub mod evaluation;
 pub mod extract;
 pub mod handlers;
+pub mod jose;
 pub mod jwe;
 pub mod keys;
+pub mod ledger;
 pub mod queue;
+pub mod security;
 pub mod signing;
 pub mod state;
+pub mod token;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -52,7 +68,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, HeaderValue, Method, Request};
+use axum::http::{header, HeaderName, HeaderValue, Method, Request};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
@@ -61,6 +77,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_http::LatencyUnit;
 
 use handlers::Evaluating as _;
+use pseudoform_protocol::auth::TOKEN_PATH;
 use pseudoform_protocol::ttp::{BatchRequest, EvalRequest, RekeyRequest};
 
 pub use config::TtpConfig;
@@ -80,7 +97,11 @@ fn build(config: &TtpConfig) -> anyhow::Result<(Router, JoinHandle<()>)> {
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
         .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("dpop"),
+        ])
         .expose_headers([header::RETRY_AFTER, header::WWW_AUTHENTICATE])
         .max_age(state.cors_max_age);
     // Method, path, status and latency only: never headers, queries or bodies.
@@ -97,6 +118,7 @@ fn build(config: &TtpConfig) -> anyhow::Result<(Router, JoinHandle<()>)> {
         .route("/v1/policy", get(handlers::policy))
         .route("/v1/signing-keys", get(handlers::signing_keys))
         .route(RekeyRequest::PATH, post(handlers::audited::<RekeyRequest>))
+        .route(TOKEN_PATH, post(token::token))
         .route("/health", get(handlers::health))
         .route("/ready", get(handlers::ready))
         .fallback(handlers::not_found)
@@ -113,7 +135,8 @@ fn build(config: &TtpConfig) -> anyhow::Result<(Router, JoinHandle<()>)> {
 
 /// The TTP as an [`axum::Router`], for embedding. It opens the database,
 /// checks the master key and starts the audit writer, which writes until
-/// the router (and every clone) is dropped.
+/// the router (and every clone) is dropped. Without `public_url` the TTP
+/// takes `http://` + `listen` as its public URL.
 pub fn app(config: TtpConfig) -> anyhow::Result<Router> {
     Ok(build(&config)?.0)
 }
@@ -125,7 +148,8 @@ pub async fn serve(config: TtpConfig, listener: tokio::net::TcpListener) -> anyh
 }
 
 /// Serves the TTP on `listener` until `shutdown` completes, then finishes
-/// the requests in flight and the audit log.
+/// the requests in flight and the audit log. Without `public_url` the TTP
+/// takes `http://` + the listener's address as its public URL.
 pub async fn serve_with_shutdown<F>(
     config: TtpConfig,
     listener: tokio::net::TcpListener,
@@ -134,10 +158,15 @@ pub async fn serve_with_shutdown<F>(
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    let (router, audit_thread) = build(&config)?;
-    if let Ok(address) = listener.local_addr() {
-        tracing::info!(%address, "pseudoform-ttp listening");
+    let mut config = config;
+    let address = listener
+        .local_addr()
+        .context("the listener has no address")?;
+    if config.public_url.is_none() {
+        config.public_url = Some(format!("http://{address}"));
     }
+    let (router, audit_thread) = build(&config)?;
+    tracing::info!(%address, public_url = %config.public_url(), "pseudoform-ttp listening");
     pseudoform_server::serve(listener, router, &config.limits, shutdown)
         .await
         .context("server failed")?;

@@ -1,5 +1,7 @@
-//! `pseudoform-ttp`: serve the TTP, manage key versions, verify the audit
-//! log, and make the secrets a configuration needs.
+//! `pseudoform-ttp`: serve the TTP, manage key versions, verify and export
+//! the audit log, and make the secrets a configuration needs. No command
+//! takes key material on its command line: keys and tokens come from files
+//! or standard input.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -9,8 +11,9 @@ use anyhow::{anyhow, Context};
 use clap::{Parser, Subcommand};
 use pseudoform_core::encoding;
 use pseudoform_core::oprf::ServerKey;
+use pseudoform_ttp::audit::chain::{self, HeadKey};
 use pseudoform_ttp::keys::{KeyStatus, KeyStore, MasterKey};
-use pseudoform_ttp::{audit, auth, signing, TtpConfig};
+use pseudoform_ttp::{callers, signing, TtpConfig};
 use zeroize::Zeroizing;
 
 /// Reference TTP of pseudoform.
@@ -75,31 +78,39 @@ enum Command {
         #[arg(long)]
         version: u32,
     },
-    /// Make a given key (padded base64url scalar; `-` reads stdin) the new
-    /// current version: migration and known-answer tests.
+    /// Make a given key (a padded base64url scalar) the new current
+    /// version: migration and known-answer tests.
     ImportKey {
         #[command(flatten)]
         domain: Domain,
-        /// The key, or `-` to read it from standard input.
+        /// The file holding the key (owner-only), or `-` for standard input.
         #[arg(long)]
-        key: String,
+        key_file: PathBuf,
     },
     /// List the key versions of a domain.
     ListKeys {
         #[command(flatten)]
         domain: Domain,
     },
-    /// Verify the hash chain of the audit log.
+    /// Verify the audit log's hash chain against its signed heads (with the
+    /// public key only).
     VerifyAudit {
         #[command(flatten)]
         config: ConfigFile,
+        /// The TTP's public signing key (PEM); default the public half of
+        /// the configured signing key.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
     },
-    /// Print the SHA-256 (hex) of a bearer token, for `token_sha256`.
-    HashToken {
-        /// The token.
-        token: String,
+    /// Export or verify the audit log for an auditor.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
     },
-    /// Print a new random bearer token and its SHA-256.
+    /// Print the SHA-256 (hex) of a development static token read from
+    /// standard input, for `token_sha256`.
+    HashToken,
+    /// Print a new random development static token and its SHA-256.
     GenToken,
     /// Print a new random master key (padded base64url).
     GenMasterKey,
@@ -119,6 +130,73 @@ enum Command {
         #[arg(long)]
         public_pem: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Write every row and signed head as JSON lines (to `--out`, or stdout).
+    Export {
+        #[command(flatten)]
+        config: ConfigFile,
+        /// The file to create; an existing file is never overwritten.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Verify an export with the TTP's public signing key only.
+    Verify {
+        /// The export (JSON lines).
+        #[arg(long)]
+        export: PathBuf,
+        /// The TTP's public signing key (PEM) that the auditor pinned.
+        #[arg(long)]
+        public_key: PathBuf,
+    },
+}
+
+/// Reads all of standard input, kept in a wiped buffer.
+fn read_stdin() -> anyhow::Result<Zeroizing<String>> {
+    let mut s = Zeroizing::new(String::new());
+    std::io::stdin().read_to_string(&mut s)?;
+    Ok(s)
+}
+
+/// Prints a verification; success only if it holds.
+fn report(v: &chain::Verification) -> ExitCode {
+    if let (Some(row), Some(problem)) = (v.first_bad_row, &v.problem) {
+        println!("audit log BROKEN at row {row}: {problem}");
+        println!(
+            "{} rows verified before it; last good hash {}",
+            v.rows, v.head
+        );
+    } else {
+        println!(
+            "audit log OK: {} rows, {} signed heads, head {}",
+            v.rows, v.heads, v.head
+        );
+    }
+    if !v.triggers_present {
+        println!("WARNING: the append-only triggers are missing");
+    }
+    if v.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// The public key of `path`, or else of the configured signing key.
+fn head_key(config: &TtpConfig, path: Option<&std::path::Path>) -> anyhow::Result<HeadKey> {
+    match path {
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("cannot read public key {}", path.display()))?;
+            HeadKey::from_pem(&pem)
+        }
+        None => {
+            let key = signing::SigningKey::from_file(&config.signing_key)?;
+            HeadKey::from_pem(key.public_pem().as_bytes())
+        }
+    }
 }
 
 /// Creates `path` with `content`, readable by the owner only; refuses to
@@ -177,15 +255,20 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 domain.organization, domain.scope
             );
         }
-        Command::ImportKey { domain, key } => {
+        Command::ImportKey { domain, key_file } => {
             let (_, mut store) = configured(&domain)?;
-            let text = Zeroizing::new(if key == "-" {
-                let mut s = String::new();
-                std::io::stdin().read_to_string(&mut s)?;
-                s
+            let text = if key_file.as_os_str() == "-" {
+                read_stdin()?
             } else {
-                key
-            });
+                let bytes = Zeroizing::new(
+                    pseudoform_protocol::secret_file::read(&key_file)
+                        .with_context(|| format!("cannot read {}", key_file.display()))?,
+                );
+                Zeroizing::new(
+                    String::from_utf8(bytes.to_vec())
+                        .map_err(|_| anyhow!("the key file is not text"))?,
+                )
+            };
             let bytes = Zeroizing::new(
                 encoding::decode_array::<32>(text.trim())
                     .map_err(|_| anyhow!("the key must be 32 bytes as padded base64url"))?,
@@ -215,32 +298,52 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 println!("v{}\t{status}\tcreated {}", v.version, v.created_at);
             }
         }
-        Command::VerifyAudit { config } => {
+        Command::VerifyAudit { config, public_key } => {
             let config = config.load()?;
-            let v = audit::verify(&config.database)?;
-            if let (Some(row), Some(problem)) = (v.first_bad_row, &v.problem) {
-                println!("audit log BROKEN at row {row}: {problem}");
-                println!(
-                    "{} rows verified before it; last good hash {}",
-                    v.rows, v.head
-                );
-            } else {
-                println!("audit log OK: {} rows, head {}", v.rows, v.head);
-            }
-            if !v.triggers_present {
-                println!("WARNING: the append-only triggers are missing");
-            }
-            return Ok(if v.ok() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            });
+            let key = head_key(&config, public_key.as_deref())?;
+            return Ok(report(&chain::verify(&config.database, &key)?));
         }
-        Command::HashToken { token } => println!("{}", auth::hash_token(&token)),
+        Command::Audit { command } => match command {
+            AuditCommand::Export { config, out } => {
+                let config = config.load()?;
+                let key = signing::SigningKey::from_file(&config.signing_key)?;
+                let jwk = key.public_jwk();
+                let (rows, heads) = match out {
+                    Some(path) => {
+                        let file = std::fs::OpenOptions::new()
+                            .write(true)
+                            .create_new(true)
+                            .open(&path)
+                            .with_context(|| {
+                                format!("cannot create {} (it must not exist yet)", path.display())
+                            })?;
+                        let mut writer = std::io::BufWriter::new(file);
+                        let counts = chain::export(&config.database, &jwk, &mut writer)?;
+                        std::io::Write::flush(&mut writer)?;
+                        counts
+                    }
+                    None => chain::export(&config.database, &jwk, &mut std::io::stdout().lock())?,
+                };
+                eprintln!("exported {rows} rows and {heads} signed heads");
+            }
+            AuditCommand::Verify { export, public_key } => {
+                let pem = std::fs::read(&public_key)
+                    .with_context(|| format!("cannot read public key {}", public_key.display()))?;
+                let key = HeadKey::from_pem(&pem)?;
+                let file = std::fs::File::open(&export)
+                    .with_context(|| format!("cannot read {}", export.display()))?;
+                let v = chain::verify_export(&mut std::io::BufReader::new(file), &key)?;
+                return Ok(report(&v));
+            }
+        },
+        Command::HashToken => {
+            let token = read_stdin()?;
+            println!("{}", callers::hash_token(token.trim()));
+        }
         Command::GenToken => {
-            let token = Zeroizing::new(auth::generate_token()?);
+            let token = Zeroizing::new(callers::generate_token()?);
             println!("token:        {}", &*token);
-            println!("token_sha256: {}", auth::hash_token(&token));
+            println!("token_sha256: {}", callers::hash_token(&token));
         }
         Command::GenMasterKey => println!("{}", &*MasterKey::generate()?.to_text()),
         Command::GenSigningKey { out } => {

@@ -4,10 +4,15 @@
 //! with the registry's public key (a nested JWT, RFC 7519 §5.2). The public
 //! key is published at `GET /v1/signing-keys` and pinned by the registries;
 //! its `kid` is its RFC 7638 thumbprint.
+//!
+//! The same key signs, each with its own `typ` so that none passes for
+//! another: the access tokens (`at+jwt`), the recipients' published keys
+//! (`pseudoform-recipient-key+jwt`) and the audit log's heads
+//! (`pseudoform-audit-head+jwt`).
 
 use anyhow::{anyhow, bail, Context};
 use base64ct::{Base64UrlUnpadded, Encoding};
-use josekit::jws::alg::ecdsa::EcdsaJwsSigner;
+use josekit::jws::alg::ecdsa::{EcdsaJwsSigner, EcdsaJwsVerifier};
 use josekit::jws::{self, JwsHeader};
 use openssl::bn::BigNumContext;
 use openssl::ec::{EcGroup, EcKey};
@@ -21,9 +26,16 @@ use zeroize::Zeroizing;
 /// The curve of the signing key, as a JWK names it.
 const CRV: &str = "P-256";
 
+/// `typ` of the JWS over a recipient's public key in `GET /v1/policy`.
+pub const TYP_RECIPIENT_KEY: &str = "pseudoform-recipient-key+jwt";
+
+/// `typ` of the JWS of an audit log head.
+pub const TYP_AUDIT_HEAD: &str = "pseudoform-audit-head+jwt";
+
 /// The TTP's private signing key, ready to sign.
 pub struct SigningKey {
     signer: EcdsaJwsSigner,
+    verifier: EcdsaJwsVerifier,
     kid: String,
     x: Vec<u8>,
     y: Vec<u8>,
@@ -76,8 +88,12 @@ impl SigningKey {
             .signer_from_der(der.as_slice())
             .map_err(|e| anyhow!("unusable signing key: {e}"))?;
         signer.set_key_id(&kid);
+        let verifier = jws::ES256
+            .verifier_from_der(key.public_key_to_der()?)
+            .map_err(|e| anyhow!("unusable signing key: {e}"))?;
         Ok(SigningKey {
             signer,
+            verifier,
             kid,
             x,
             y,
@@ -85,10 +101,10 @@ impl SigningKey {
         })
     }
 
-    /// Reads a signing key from a PEM file.
+    /// Reads a signing key from a PEM file that only its owner may read.
     pub fn from_file(path: &std::path::Path) -> anyhow::Result<Self> {
         let pem = Zeroizing::new(
-            std::fs::read(path)
+            pseudoform_protocol::secret_file::read(path)
                 .with_context(|| format!("cannot read signing key {}", path.display()))?,
         );
         SigningKey::from_pem(&pem).with_context(|| format!("signing key {}", path.display()))
@@ -120,11 +136,24 @@ impl SigningKey {
     /// The compact JWS of `claims` (JSON): protected header `alg`, `kid`,
     /// `typ: JWT`.
     pub fn sign(&self, claims: &[u8]) -> anyhow::Result<String> {
+        self.sign_as(NESTED_JWT, claims)
+    }
+
+    /// The compact JWS of `payload` with protected header `alg`, `kid` and
+    /// `typ`.
+    pub fn sign_as(&self, typ: &str, payload: &[u8]) -> anyhow::Result<String> {
         let mut header = JwsHeader::new();
-        header.set_token_type(NESTED_JWT);
+        header.set_token_type(typ);
         header.set_key_id(&self.kid);
-        jws::serialize_compact(claims, &header, &self.signer)
+        jws::serialize_compact(payload, &header, &self.signer)
             .map_err(|e| anyhow!("signing failed: {e}"))
+    }
+
+    /// The payload of a compact JWS this key signed with `typ`, else `None`.
+    pub fn verify_as(&self, typ: &str, token: &str) -> Option<Vec<u8>> {
+        let (payload, header) = crate::jose::verify(token, &self.verifier)?;
+        (crate::jose::typ_is(&header, typ) && header.key_id() == Some(self.kid.as_str()))
+            .then_some(payload)
     }
 }
 
@@ -146,6 +175,13 @@ mod tests {
         assert_eq!(header.algorithm(), Some("ES256"));
         assert_eq!(header.key_id(), Some(key.kid()));
         assert_eq!(header.token_type(), Some("JWT"));
+        // Typed tokens verify only as their own type.
+        let head = key.sign_as(TYP_AUDIT_HEAD, b"{}").unwrap();
+        assert_eq!(key.verify_as(TYP_AUDIT_HEAD, &head).unwrap(), b"{}");
+        assert!(key.verify_as(TYP_RECIPIENT_KEY, &head).is_none());
+        assert!(key.verify_as(TYP_AUDIT_HEAD, &token).is_none());
+        let other = SigningKey::from_pem(&generate_pem().unwrap()).unwrap();
+        assert!(other.verify_as(TYP_AUDIT_HEAD, &head).is_none());
         let jwk = key.public_jwk();
         assert_eq!(jwk["kid"], key.kid());
         assert_eq!(jwk["crv"], "P-256");

@@ -1,6 +1,7 @@
 //! The running TTP's shared state, built once from a [`TtpConfig`]:
-//! recipients with their loaded public keys, callers, the key cache, the
-//! evaluation queue and the audit log.
+//! recipients with their loaded public keys and signed key statements,
+//! callers, the key cache, the ledger, the evaluation queue and the audit
+//! log.
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
@@ -12,10 +13,12 @@ use anyhow::{anyhow, Context};
 use pseudoform_core::PseudonymType;
 
 use crate::audit::{self, AuditLog};
-use crate::auth::Callers;
-use crate::config::TtpConfig;
+use crate::callers::Callers;
+use crate::config::{Budgets, Limit, TokenLifetimes, TtpConfig};
+use crate::error::ApiError;
 use crate::jwe::RecipientKey;
 use crate::keys::{DomainKeys, KeyCache, KeyStore, MasterKey};
+use crate::ledger::{ledger_path, Charge, Charged, Ledger, Once, OnceKind, SqliteLedger};
 use crate::queue::EvalQueue;
 use crate::signing::SigningKey;
 
@@ -34,6 +37,11 @@ pub struct RecipientState {
     pub allowed_origins: HashSet<String>,
     /// Its public key.
     pub key: RecipientKey,
+    /// Its public key as the TTP vouches for it: the compact JWS of
+    /// `GET /v1/policy`'s `recipientKey`.
+    pub key_statement: String,
+    /// Its own budget, if configured.
+    pub budget: Option<Limit>,
 }
 
 /// Everything the request handlers share.
@@ -43,16 +51,29 @@ pub struct AppState {
     pub recipients: HashMap<(String, String), Arc<RecipientState>>,
     /// The callers.
     pub callers: Callers,
-    /// The key that signs the claims of every JWE.
+    /// The key that signs the claims of every JWE, the access tokens, the
+    /// recipient keys and the audit heads.
     pub signing_key: Arc<SigningKey>,
     /// The decrypted keys.
     pub keys: Arc<KeyCache>,
+    /// Single-use ids and budgets.
+    pub ledger: Arc<dyn Ledger>,
     /// The audit log.
     pub audit: AuditLog,
     /// Every recipient's origins (for CORS).
     pub all_origins: Vec<String>,
     /// `Access-Control-Max-Age`.
     pub cors_max_age: Duration,
+    /// The TTP's public base URL (of DPoP proofs' `htu`).
+    pub public_url: String,
+    /// The `iss` and `aud` of its tokens.
+    pub issuer: String,
+    /// Whether static development tokens are accepted.
+    pub static_tokens: bool,
+    /// Lifetimes of issued tokens.
+    pub tokens: TokenLifetimes,
+    /// The global budgets.
+    pub budgets: Budgets,
     /// The bounded queue of the CPU work.
     pub queue: EvalQueue,
     /// Seconds from a JWE's `iat` to its `exp`.
@@ -60,11 +81,18 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Builds the state: reads the recipients' public keys and the master
-    /// key, opens the database, checks that every existing key decrypts, and
+    /// Builds the state: reads the recipients' and callers' public keys, the
+    /// signing and master keys (refusing secret files others can read),
+    /// opens the database, checks that every existing key decrypts, and
     /// starts the audit writer (whose thread handle is returned).
     pub fn new(config: &TtpConfig) -> anyhow::Result<(AppState, JoinHandle<()>)> {
         config.validate()?;
+        if config.development_static_tokens {
+            tracing::warn!(
+                "development_static_tokens is on: static bearer tokens never expire and are bound to nothing; never use this in production"
+            );
+        }
+        let signing_key = Arc::new(SigningKey::from_file(&config.signing_key)?);
         let mut recipients = HashMap::new();
         let mut all_origins = Vec::new();
         for r in &config.recipients {
@@ -73,6 +101,7 @@ impl AppState {
             let key =
                 RecipientKey::from_pem(&pem, r.jwe_alg.unwrap_or(config.jwe_alg), r.kid.as_deref())
                     .with_context(|| format!("public key {}", r.public_key.display()))?;
+            let key_statement = key.statement(&r.organization, &r.scope, &signing_key)?;
             let mut allowed_types = r
                 .allowed_types
                 .iter()
@@ -104,10 +133,11 @@ impl AppState {
                     required_types,
                     allowed_origins,
                     key,
+                    key_statement,
+                    budget: r.budget,
                 }),
             );
         }
-        let signing_key = Arc::new(SigningKey::from_file(&config.signing_key)?);
         let callers = Callers::new(config)?;
         let store = KeyStore::open(&config.database, MasterKey::load(config)?)?;
         for r in &config.recipients {
@@ -115,15 +145,25 @@ impl AppState {
             store.load(&r.organization, &r.scope)?;
         }
         let keys = Arc::new(KeyCache::new(store));
-        let (audit, audit_thread) = audit::open(&config.database)?;
+        let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(
+            &ledger_path(&config.database),
+            config.replay_capacity,
+        )?);
+        let (audit, audit_thread) = audit::open(&config.database, Arc::clone(&signing_key))?;
         let state = AppState {
             recipients,
             callers,
             signing_key,
             keys,
+            ledger,
             audit,
             all_origins,
             cors_max_age: Duration::from_secs(config.cors_max_age_seconds),
+            public_url: config.public_url(),
+            issuer: config.issuer(),
+            static_tokens: config.development_static_tokens,
+            tokens: config.tokens,
+            budgets: config.budgets,
             queue: EvalQueue::start(&config.queue)?,
             jwe_lifetime: config.jwe_lifetime_seconds,
         };
@@ -166,5 +206,40 @@ impl AppState {
             return false;
         }
         true
+    }
+
+    /// [`Ledger::use_once`] off the executor; 500 when the ledger fails.
+    pub async fn use_once(
+        &self,
+        kind: OnceKind,
+        issuer: &str,
+        jti: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<Once, ApiError> {
+        let ledger = Arc::clone(&self.ledger);
+        let (issuer, jti) = (issuer.to_owned(), jti.to_owned());
+        blocking(move || ledger.use_once(kind, &issuer, &jti, expires_at, now)).await
+    }
+
+    /// [`Ledger::charge`] of `n` now, off the executor; 500 when the ledger fails.
+    pub async fn charge(&self, charges: Vec<Charge>, n: u64) -> Result<Charged, ApiError> {
+        let ledger = Arc::clone(&self.ledger);
+        let now = pseudoform_protocol::unix_now();
+        blocking(move || ledger.charge(&charges, n, now)).await
+    }
+}
+
+/// Runs a ledger call on the blocking pool; its failure is a 500 (logged).
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "the ledger failed");
+            Err(ApiError::Internal)
+        }
+        Err(_) => Err(ApiError::Internal),
     }
 }

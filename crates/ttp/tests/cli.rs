@@ -12,6 +12,21 @@ use pseudoform_testkit::ttp::*;
 use pseudoform_testkit::vectors::*;
 use pseudoform_ttp::keys::KeyStore;
 
+/// Runs the binary with `input` on standard input.
+fn ttp_with_input(args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pseudoform-ttp"))
+        .args(args)
+        .env_remove(pseudoform_ttp::keys::MASTER_KEY_ENV)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 fn ttp(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_pseudoform-ttp"))
         .args(args)
@@ -26,8 +41,10 @@ fn stdout(o: &Output) -> String {
 
 #[test]
 fn secrets() {
-    let o = ttp(&["hash-token", "test"]);
-    assert!(o.status.success());
+    // Secrets come from standard input or files, never from argv.
+    assert!(!ttp(&["hash-token", "test"]).status.success());
+    let o = ttp_with_input(&["hash-token"], b"test\n");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(
         stdout(&o).trim(),
         "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
@@ -52,7 +69,7 @@ fn secrets() {
         .strip_prefix("token_sha256:")
         .unwrap()
         .trim();
-    assert_eq!(pseudoform_ttp::auth::hash_token(token), hash);
+    assert_eq!(pseudoform_ttp::callers::hash_token(token), hash);
 }
 
 #[test]
@@ -77,7 +94,14 @@ fn key_management_commands() {
         ttp(&args)
     };
     let key = encoding::encode(server_key_v1().to_bytes().as_slice());
-    let o = run("import-key", &["--key", &key]);
+    assert!(
+        !run("import-key", &["--key", &key]).status.success(),
+        "no key in argv"
+    );
+    let mut args = vec!["import-key"];
+    args.extend_from_slice(&domain);
+    args.extend_from_slice(&["--key-file", "-"]);
+    let o = ttp_with_input(&args, format!("{key}\n").as_bytes());
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(stdout(&o).contains("version 1"));
     let o = run("rotate", &[]);
@@ -124,8 +148,20 @@ fn key_management_commands() {
         "nope",
     ]);
     assert!(!o.status.success());
-    let o = run("import-key", &["--key", "AAAA"]);
+    let o = ttp_with_input(&args, b"AAAA\n");
     assert!(!o.status.success());
+    // A key file that others can read is refused.
+    let loose = std::path::Path::new(path).with_file_name("loose.key");
+    std::fs::write(&loose, format!("{key}\n")).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let o = run("import-key", &["--key-file", loose.to_str().unwrap()]);
+    assert!(
+        !o.status.success(),
+        "a group/other-readable key file is refused"
+    );
     let store = KeyStore::open_config(&config).unwrap();
     assert_eq!(
         store.load(ORG_A, SCOPE_A).unwrap().version_numbers(),
@@ -200,7 +236,8 @@ fn master_key_from_environment_and_wrong_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_answers_and_stops_on_sigterm() {
-    let (_dir, path, _) = prepare("");
+    // Development mode: a static token, warned about at start-up.
+    let (_dir, path, config) = prepare(DEV);
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -265,8 +302,19 @@ async fn serve_answers_and_stops_on_sigterm() {
         "{}",
         output.1
     );
-    let v = pseudoform_ttp::audit::verify(&path.parent().unwrap().join("ttp.sqlite")).unwrap();
-    assert!(v.ok());
+    assert!(
+        output.1.contains("development_static_tokens"),
+        "{}",
+        output.1
+    );
+    let key = pseudoform_ttp::audit::chain::HeadKey::from_pem(
+        pseudoform_testkit::keys::ttp_signing()
+            .public_pem
+            .as_bytes(),
+    )
+    .unwrap();
+    let v = pseudoform_ttp::audit::chain::verify(&config.database, &key).unwrap();
+    assert!(v.ok(), "{v:?}");
     assert_eq!(v.rows, 1);
 }
 

@@ -47,14 +47,16 @@ fn batch(salt: &str) -> (Value, Vec<Vec<[u8; 32]>>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_batches_are_all_answered_correctly_and_audited() {
     let ttp_ref = Arc::new(TestTtp::start(true).await);
+    let credential = Arc::new(ttp_ref.backend(Client::ProviderA).await);
     let mut tasks = Vec::new();
     for client in 0..CLIENTS {
         let ttp = Arc::clone(&ttp_ref);
+        let credential = Arc::clone(&credential);
         tasks.push(tokio::spawn(async move {
             let mut answers = Vec::new();
             for request in 0..REQUESTS {
                 let (body, elements) = batch(&format!("{client}/{request}"));
-                let (status, _, answer) = ttp.post("/v1/evaluate", Some(TOKEN_FORM), &body).await;
+                let (status, _, answer) = ttp.call(&credential, "/v1/evaluate", &body).await;
                 assert_eq!(status, 200, "{answer}");
                 answers.push((answer, elements));
             }
@@ -99,12 +101,13 @@ async fn concurrent_batches_are_all_answered_correctly_and_audited() {
 
     let mut ttp = Arc::into_inner(ttp_ref).unwrap();
     ttp.stop().await;
-    let v = pseudoform_ttp::audit::verify(&ttp.database()).unwrap();
+    let v = verify_audit(&ttp);
     assert!(v.ok(), "{v:?}");
-    assert_eq!(v.rows, u64::try_from(CLIENTS * REQUESTS).unwrap());
+    // One row per evaluation request, and one of the token request.
+    assert_eq!(v.rows, u64::try_from(CLIENTS * REQUESTS + 1).unwrap());
     let conn = rusqlite::Connection::open(ttp.database()).unwrap();
     let mut stmt = conn
-        .prepare("SELECT endpoint, caller, types, total, status, outcome FROM audit_log")
+        .prepare("SELECT endpoint, caller, types, total, status, outcome FROM audit_rows WHERE endpoint != '/v1/token'")
         .unwrap();
     let rows: Vec<(String, String, String, i64, i64, String)> = stmt
         .query_map([], |r| {
@@ -131,7 +134,7 @@ async fn concurrent_batches_are_all_answered_correctly_and_audited() {
             row,
             (
                 "/v1/evaluate".into(),
-                "form".into(),
+                Client::ProviderA.id().into(),
                 counts.clone(),
                 total,
                 200,

@@ -35,7 +35,7 @@ fn record(types: &[&str]) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_bodies_get_413() {
-    let ttp = TestTtp::start(false).await;
+    let ttp = TestTtp::start_dev(false).await;
     let mut big = single(&good_element());
     big["padding"] = json!("x".repeat(2 * 1024 * 1024));
     let body = serde_json::to_vec(&big).unwrap();
@@ -98,7 +98,7 @@ async fn post_oversized(base: &str, path: &str, token: &str, body: &[u8]) -> (u1
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_elements_get_400() {
-    let ttp = TestTtp::start(false).await;
+    let ttp = TestTtp::start_dev(false).await;
     let good = blinded(b"good", "good").1;
     let mut non_canonical = [0xffu8; 32];
     non_canonical[31] = 0x7f;
@@ -158,7 +158,7 @@ async fn invalid_elements_get_400() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_requests_get_422() {
-    let ttp = TestTtp::start(false).await;
+    let ttp = TestTtp::start_dev(false).await;
     let element = good_element();
     let raw_cases: Vec<(&str, Vec<u8>, &str, Option<&str>)> = vec![
         ("/oprf/eval", b"".to_vec(), "request.malformedJson", None),
@@ -232,7 +232,7 @@ async fn malformed_requests_get_422() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_paths_methods_and_mutations_never_5xx() {
-    let ttp = TestTtp::start(false).await;
+    let ttp = TestTtp::start_dev(false).await;
     let (status, _, body) = ttp.get("/nope", None).await;
     assert_error(status, &body, 404, "notFound");
     let (status, _, body) = ttp.get("/oprf/eval", None).await;

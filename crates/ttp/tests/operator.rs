@@ -3,6 +3,11 @@
 //! leaves a verifiable audit log; a full queue sheds with 503; a slow
 //! client is dropped while others are served; readiness follows a full
 //! disk (a small tmpfs) and recovers, also across a restart.
+//!
+//! The TTP runs in development mode with the static token [`TOKEN_FORM`]:
+//! these properties do not depend on the credential, and a static token
+//! keeps the load on the evaluation path. The DPoP-bound credentials are
+//! tested in `access.rs`.
 
 #![cfg(test)]
 
@@ -41,7 +46,7 @@ async fn post(
 fn accepted_rows(db: &std::path::Path) -> u64 {
     let conn = Connection::open(db).unwrap();
     conn.query_row(
-        "SELECT COUNT(*) FROM audit_log WHERE status = 200",
+        "SELECT COUNT(*) FROM audit_rows WHERE status = 200",
         [],
         |r| r.get(0),
     )
@@ -50,7 +55,7 @@ fn accepted_rows(db: &std::path::Path) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_under_load_loses_no_acknowledged_evaluation() {
-    let (_dir, path, config) = prepare("");
+    let (_dir, path, config) = prepare(DEV);
     let path = path.to_str().unwrap().to_owned();
     let acknowledged = Arc::new(AtomicU64::new(0));
     let mut kills = 0;
@@ -90,7 +95,7 @@ async fn kill_9_under_load_loses_no_acknowledged_evaluation() {
         }
         // Every acknowledged evaluation has its committed audit row, and
         // the chain verifies after the crash.
-        let verification = pseudoform_ttp::audit::verify(&config.database).unwrap();
+        let verification = verify_audit_file(&config.database);
         assert!(verification.ok(), "{verification:?}");
         let rows = accepted_rows(&config.database);
         let acked = acknowledged.load(Ordering::SeqCst);
@@ -116,7 +121,7 @@ async fn a_full_queue_answers_503_with_retry_after() {
     // once one runs, one waits, and those that do not fit are shed at once.
     let ttp = TestTtp::start_with(
         false,
-        "[queue]\nworkers = 1\nmax_queued_evaluations = 50\nmax_wait_ms = 5000\n",
+        &format!("{DEV}\n[queue]\nworkers = 1\nmax_queued_evaluations = 50\nmax_wait_ms = 5000\n"),
     )
     .await;
     let ttp = Arc::new(ttp);
@@ -156,7 +161,11 @@ async fn a_full_queue_answers_503_with_retry_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_client_is_dropped_while_others_are_served() {
-    let ttp = TestTtp::start_with(false, "[limits]\nheader_timeout_seconds = 1\n").await;
+    let ttp = TestTtp::start_with(
+        false,
+        &format!("{DEV}\n[limits]\nheader_timeout_seconds = 1\n"),
+    )
+    .await;
     let address = ttp.base.trim_start_matches("http://").to_owned();
     let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
     slow.write_all(b"POST /oprf/eval HTTP/1.1\r\nHost: ttp\r\nAuthor")
@@ -179,7 +188,7 @@ async fn a_slow_client_is_dropped_while_others_are_served() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_follows_a_full_disk_and_recovers() {
-    let (dir, path, _config) = prepare("");
+    let (dir, path, _config) = prepare(DEV);
     let disk = dir.path().join("disk");
     let Some(tmpfs) = Tmpfs::mount(&disk, 8) else {
         eprintln!("SKIPPED readiness_follows_a_full_disk_and_recovers: cannot mount a tmpfs here (needs root)");
@@ -254,7 +263,7 @@ async fn readiness_follows_a_full_disk_and_recovers() {
         wal <= pseudoform_ttp::keys::WAL_SIZE_LIMIT as u64 + 1024 * 1024,
         "WAL {wal} B"
     );
-    assert!(pseudoform_ttp::audit::verify(&db).unwrap().ok());
+    assert!(verify_audit_file(&db).ok());
     drop(ttp);
 }
 
@@ -264,7 +273,7 @@ async fn readiness_follows_a_full_disk_and_recovers() {
 /// suite sends 300; `PSEUDOFORM_MUTATIONS=N` sends N (an operator's run).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutated_requests_never_answer_5xx() {
-    let (_dir, path, _config) = prepare("");
+    let (_dir, path, _config) = prepare(DEV);
     let ttp = Process::start(TTP, &serve_args(path.to_str().unwrap())).await;
     let client = reqwest::Client::new();
     let single = serde_json::to_vec(&eval_request(ORG_A, SCOPE_A, "NGGV", "mutated")).unwrap();

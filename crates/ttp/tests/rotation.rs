@@ -14,6 +14,8 @@ use serde_json::{json, Value};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotate_evaluate_rekey_retire() {
     let ttp = TestTtp::start(true).await;
+    let provider = ttp.backend(Client::ProviderA).await;
+    let registry = ttp.backend(Client::RegistryA).await;
     let v: &Value = &vectors()["derivations"][2]; // NGGV for recipient A
     let blinded_input = v["blindedInput"].as_str().unwrap();
     let r = Blind::from_bytes(&encoding::decode_array::<32>(v["blind"].as_str().unwrap()).unwrap())
@@ -30,7 +32,7 @@ async fn rotate_evaluate_rekey_retire() {
         .unwrap();
     assert_eq!(v2, 2);
 
-    let (status, _, body) = ttp.post("/oprf/eval", Some(TOKEN_FORM), &request).await;
+    let (status, _, body) = ttp.call(&provider, "/oprf/eval", &request).await;
     assert_eq!(status, 200, "{body}");
     let (_, claims) = open_jwe(body["jwe"].as_str().unwrap(), true);
     assert_eq!(claims["key_version"], 2);
@@ -53,7 +55,7 @@ async fn rotate_evaluate_rekey_retire() {
     // The batch endpoint says the same.
     let batch = json!({"recipientOrganization": ORG_A, "recipientScope": SCOPE_A,
         "records": [{"items": [{"type": "NGGV", "blindedInput": blinded_input}]}]});
-    let (status, _, body) = ttp.post("/v1/evaluate", Some(TOKEN_FORM), &batch).await;
+    let (status, _, body) = ttp.call(&provider, "/v1/evaluate", &batch).await;
     assert_eq!(status, 200);
     let (_, record) = open_jwe(body["records"][0]["jwe"].as_str().unwrap(), true);
     assert_eq!(record["key_version"], 2);
@@ -83,7 +85,7 @@ async fn rotate_evaluate_rekey_retire() {
         .collect();
     let rekey = json!({"recipientOrganization": ORG_A, "recipientScope": SCOPE_A, "fromVersion": 1,
         "toVersion": 2, "blindedPseudonyms": sn});
-    let (status, _, body) = ttp.post("/v1/rekey", Some(TOKEN_REGISTRY), &rekey).await;
+    let (status, _, body) = ttp.call(&registry, "/v1/rekey", &rekey).await;
     assert_eq!(status, 200, "{body}");
     let elements = body["elements"].as_array().unwrap();
     assert_eq!(elements.len(), 2);
@@ -98,7 +100,7 @@ async fn rotate_evaluate_rekey_retire() {
     // And back from 2 to 1.
     let back = json!({"recipientOrganization": ORG_A, "recipientScope": SCOPE_A, "fromVersion": 2,
         "toVersion": 1, "blindedPseudonyms": [elements[0]]});
-    let (status, _, body) = ttp.post("/v1/rekey", Some(TOKEN_REGISTRY), &back).await;
+    let (status, _, body) = ttp.call(&registry, "/v1/rekey", &back).await;
     assert_eq!(status, 200);
     let again = encoding::decode_array::<32>(body["elements"][0].as_str().unwrap()).unwrap();
     assert_eq!(unblind(&s, &again).unwrap(), n1);
@@ -106,19 +108,19 @@ async fn rotate_evaluate_rekey_retire() {
     // Rekey refusals.
     let mut bad = rekey.clone();
     bad["toVersion"] = json!(3);
-    let (status, _, body) = ttp.post("/v1/rekey", Some(TOKEN_REGISTRY), &bad).await;
+    let (status, _, body) = ttp.call(&registry, "/v1/rekey", &bad).await;
     assert_error(status, &body, 422, "keyVersion.notActive");
     assert_eq!(body["field"], "toVersion");
     bad["toVersion"] = json!(1);
-    let (status, _, body) = ttp.post("/v1/rekey", Some(TOKEN_REGISTRY), &bad).await;
+    let (status, _, body) = ttp.call(&registry, "/v1/rekey", &bad).await;
     assert_error(status, &body, 422, "rekey.sameVersion");
     let mut bad = rekey.clone();
     bad["blindedPseudonyms"] = json!([sn[0], encoding::encode(&[0u8; 32])]);
-    let (status, _, body) = ttp.post("/v1/rekey", Some(TOKEN_REGISTRY), &bad).await;
+    let (status, _, body) = ttp.call(&registry, "/v1/rekey", &bad).await;
     assert_error(status, &body, 400, "blindedInput.invalid");
     assert_eq!(body["field"], "blindedPseudonyms[1]");
     bad["blindedPseudonyms"] = json!([]);
-    let (status, _, body) = ttp.post("/v1/rekey", Some(TOKEN_REGISTRY), &bad).await;
+    let (status, _, body) = ttp.call(&registry, "/v1/rekey", &bad).await;
     assert_error(status, &body, 422, "blindedPseudonyms.empty");
 
     // Retire v1 (as the CLI does, past its window): no longer evaluated,
@@ -128,13 +130,13 @@ async fn rotate_evaluate_rekey_retire() {
         .unwrap()
         .retire(ORG_A, SCOPE_A, 1, pseudoform_protocol::unix_now(), 0)
         .unwrap();
-    let (status, _, body) = ttp.post("/oprf/eval", Some(TOKEN_FORM), &request).await;
+    let (status, _, body) = ttp.call(&provider, "/oprf/eval", &request).await;
     assert_eq!(status, 200);
     let (_, after) = open_jwe(body["jwe"].as_str().unwrap(), true);
     assert_eq!(after["key_version"], 2);
     assert_eq!(after["extra_versions"], json!({}));
     assert_eq!(after["subject"], claims["subject"]);
-    let (status, _, body) = ttp.post("/v1/rekey", Some(TOKEN_REGISTRY), &rekey).await;
+    let (status, _, body) = ttp.call(&registry, "/v1/rekey", &rekey).await;
     assert_error(status, &body, 422, "keyVersion.notActive");
     assert_eq!(body["field"], "fromVersion");
 }
