@@ -1249,3 +1249,41 @@ fn every_jwe_is_checked_before_the_first_rsa_and_a_record_costs_two() {
     receiver.receive(submission(singles, &[])).unwrap();
     assert_eq!(receiver.rsa_decryptions(), 5);
 }
+
+#[cfg(unix)]
+#[test]
+fn registry_files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), DEFAULT_TYPES);
+    // A private key that group or others can read is refused, naming the mode only.
+    let key = config.keys[0].path.clone().unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let err = format!(
+        "{:#}",
+        pseudoform_registry::Receiver::from_config(&config).unwrap_err()
+    );
+    assert!(err.contains("owner-only") && err.contains("640"), "{err}");
+    assert!(!err.contains("PRIVATE KEY"), "{err}");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // A new database and its -wal and -shm are created owner-only; an old
+    // one others could read is made owner-only.
+    let receiver = pseudoform_registry::Receiver::from_config(&config).unwrap();
+    let (record_jwe, blinds) = fresh_record(&["NGGV"]);
+    receiver
+        .receive(record_submission(&record_jwe, &refs(&blinds), &[]))
+        .unwrap();
+    let db = config.database.clone();
+    let wal = db.with_file_name("registry.sqlite-wal");
+    let shm = db.with_file_name("registry.sqlite-shm");
+    for file in [&db, &wal, &shm] {
+        assert_eq!(mode(file), 0o600, "{}", file.display());
+    }
+    drop(receiver);
+    config.database = dir.path().join("old.sqlite");
+    std::fs::write(&config.database, b"").unwrap();
+    std::fs::set_permissions(&config.database, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let _receiver = pseudoform_registry::Receiver::from_config(&config).unwrap();
+    assert_eq!(mode(&config.database), 0o600);
+}
