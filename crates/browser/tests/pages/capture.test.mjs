@@ -15,9 +15,6 @@
 // test can fail.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { createPrivateKey, privateDecrypt, constants, createDecipheriv } from "node:crypto";
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { ristretto255 } from "@noble/curves/ed25519.js";
 import { fillForm, launch, submitForm } from "./support.mjs";
 import { startChain } from "./chain.mjs";
@@ -88,20 +85,6 @@ function joins(rs, bs) {
     for (const p of points) out.add(hex(p.multiply(inverse).toBytes()));
   }
   return out;
-}
-
-/** The blind factors inside `encryptedBlindFactors`, opened with the registry's key. */
-function openSealed(compact, privateKey) {
-  const [header, wrapped, iv, ciphertext, tag] = compact.split(".");
-  const cek = privateDecrypt(
-    { key: privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" },
-    fromB64(wrapped),
-  );
-  const decipher = createDecipheriv("aes-256-gcm", cek, fromB64(iv));
-  decipher.setAAD(Buffer.from(header, "ascii"));
-  decipher.setAuthTag(fromB64(tag));
-  const plaintext = Buffer.concat([decipher.update(fromB64(ciphertext)), decipher.final()]);
-  return JSON.parse(plaintext.toString("utf8"));
 }
 
 test("a capture of the form's traffic joins no blinded element with a blind factor", async (t) => {
@@ -192,11 +175,10 @@ test("a capture of the form's traffic joins no blinded element with a blind fact
   assert.deepEqual(found, [], "no r⁻¹·B of the capture is an identity's HashToGroup");
 
   // The control: the blind factors the form sealed, in the clear, join.
-  const privateKey = createPrivateKey(await readFile(join(chain.dir, "registry-a-key.pem")));
   const clear = new Set();
   for (const s of submissions) {
     const body = JSON.parse(s.requestBody);
-    const opened = openSealed(body.encryptedBlindFactors, privateKey);
+    const opened = await chain.openSealed(body.encryptedBlindFactors);
     for (const r of Object.values(opened.blindFactors)) clear.add(hex(fromB64(r)));
     // The size of the submission, and of the same in the clear shape.
     const { encryptedBlindFactors, ...rest } = body;
