@@ -56,6 +56,9 @@ pub fn fixture() -> &'static Fixture {
         let mut header = JweHeader::new();
         header.set_content_encryption("A256GCM");
         header.set_content_type("JWT");
+        // The registry requires a kid of one of its keys: the thumbprint.
+        let key = openssl::pkey::PKey::from_rsa(rsa.clone()).unwrap();
+        header.set_key_id(pseudoform_registry::jwe::thumbprint_of_key(&key).unwrap());
         let encrypter = josekit::jwe::RSA_OAEP_256
             .encrypter_from_pem(&rsa_public_pem)
             .unwrap();

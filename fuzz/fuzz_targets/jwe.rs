@@ -10,7 +10,7 @@ mod common;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use libfuzzer_sys::fuzz_target;
-use pseudoform_registry::jwe::{check_parts, KeyRing, SignatureKeys};
+use pseudoform_registry::jwe::{check_parts, JweAlg, KeyRing, SignatureKeys};
 use std::sync::OnceLock;
 
 fn rings() -> &'static (KeyRing, SignatureKeys) {
@@ -34,7 +34,8 @@ fuzz_target!(|data: &[u8]| {
         0 => {
             let text = String::from_utf8_lossy(rest);
             let _ = check_parts(&text);
-            let _ = keys.decrypt(&text);
+            let _ = keys.decrypt(&text, JweAlg::RsaOaep256);
+            let _ = keys.decrypt(&text, JweAlg::RsaOaep);
         }
         1 | 2 => {
             // One part of a valid JWE replaced: as base64url of the bytes,
@@ -54,7 +55,7 @@ fuzz_target!(|data: &[u8]| {
                 String::from_utf8_lossy(bytes).into_owned()
             };
             let jwe = parts.join(".");
-            if let Ok(plain) = keys.decrypt(&jwe) {
+            if let Ok(plain) = keys.decrypt(&jwe, JweAlg::RsaOaep256) {
                 let _ = pins.verify(&plain);
             }
         }

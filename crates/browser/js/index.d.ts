@@ -90,6 +90,12 @@ export interface PseudonymiseOptions {
   ttpApi?: "pseudoform" | "national";
   /** With `ttpApi: "national"`: the types the recipient may receive. */
   allowedTypes?: PseudonymTypeCode[];
+  /**
+   * RFC 7638 thumbprints of the TTP signing keys the page pins (a list or
+   * space-separated): the recipient's key in the policy must be signed by one
+   * of them. Without, the keys of the TTP's `GET /v1/signing-keys` are used.
+   */
+  ttpSigningKeys?: string[] | string;
 }
 
 /** One temporary pseudonym of the national packaging: base64url of `{"evaluated_output": <JWE>, "blind_factor": …}`. */
@@ -108,11 +114,12 @@ export interface SubmissionEnvelope {
 /**
  * What the registry needs of a pseudonymised record, without its clinical
  * data: with the pseudoform TTP the record JWE once and each type's blind
- * factor (the types made are its keys); with the national TTP one temporary
- * pseudonym per type.
+ * factor (the types made are its keys) sealed to the registry's key as a
+ * compact JWE (`encryptedBlindFactors`, never in the clear); with the
+ * national TTP one temporary pseudonym per type.
  */
 export type SubmissionPseudonyms = SubmissionEnvelope &
-  ({ record: string; blindFactors: Partial<Record<PseudonymTypeCode, string>> } | { pseudonyms: TemporaryPseudonym[] });
+  ({ record: string; encryptedBlindFactors: string } | { pseudonyms: TemporaryPseudonym[] });
 
 /** A clinical value: one string, or the strings of a checkbox group or multi-select, in order. */
 export type ClinicalValue = string | string[];

@@ -3,7 +3,8 @@
 // required type checked before anything is blinded, then the evaluations.
 //
 // A record becomes what the registry needs of it (`submission`): with the
-// pseudoform TTP the record JWE once and each type's blind factor beside it;
+// pseudoform TTP the record JWE once and the blind factors sealed to the
+// registry's key, as the TTP's policy states it (recipient-key.js);
 // with the national TTP one temporary pseudonym per type in the national
 // packaging (`{"evaluated_output", "blind_factor"}`, base64url).
 /** @import * as api from "./index.js" */
@@ -12,6 +13,7 @@
 import { LIMITS } from "./constants.js";
 import { PseudoformError } from "./errors.js";
 import { DEFAULT_TIMEOUT_MS } from "./http.js";
+import { recipientKeyOf, sealBlindFactors } from "./recipient-key.js";
 import { missingFor, typeCodes } from "./required.js";
 import { evaluateNational, evaluateRecords, fetchPolicy, packTemporaryPseudonym } from "./ttp.js";
 import { methodVersion, prepare, ready, validateGiven } from "./wasm.js";
@@ -60,13 +62,18 @@ export function settle(options) {
 }
 
 /**
- * The recipient's policy: from the TTP, or with the national API (which has
- * no policy endpoint) `allowedTypes` as given and no required types.
+ * The recipient's policy: from the TTP with the recipient's key verified
+ * (`recipient`; without it nothing is evaluated), or with the national API
+ * (which has no policy endpoint) `allowedTypes` as given and no required
+ * types.
  * @param {Settled} o
  * @returns {Promise<Policy>}
  */
 export async function policyOf(o) {
-  if (o.ttpApi !== "national") return fetchPolicy(o);
+  if (o.ttpApi !== "national") {
+    const policy = await fetchPolicy(o);
+    return { ...policy, recipient: await recipientKeyOf(policy.recipientKey, o) };
+  }
   if (!Array.isArray(o.allowedTypes)) {
     throw new PseudoformError(
       "config.invalid",
@@ -168,13 +175,15 @@ function prepareRecord(identity, o, types) {
 }
 
 /**
- * What the registry needs of a record without its data.
+ * What the registry needs of a record without its data: with the record JWE
+ * the blind factors sealed to the recipient (never in the clear).
  * @param {Settled} o
+ * @param {Policy} policy
  * @param {{ type: PseudonymTypeCode, blindFactor: string }[]} prepared
  * @param {string | string[]} evaluated the record JWE, or one JWE per type (national)
- * @returns {api.SubmissionPseudonyms}
+ * @returns {Promise<api.SubmissionPseudonyms>}
  */
-function submissionOf(o, prepared, evaluated) {
+async function submissionOf(o, policy, prepared, evaluated) {
   const recipient = {
     recipientOrganization: o.recipientOrganization,
     recipientScope: o.recipientScope,
@@ -184,7 +193,10 @@ function submissionOf(o, prepared, evaluated) {
     /** @type {Partial<Record<PseudonymTypeCode, string>>} */
     const blindFactors = {};
     for (const item of prepared) blindFactors[item.type] = item.blindFactor;
-    return { ...recipient, record: evaluated, blindFactors };
+    if (!policy.recipient)
+      throw new PseudoformError("recipientKey.missing", "no verified key of the recipient", "recipientKey");
+    const encryptedBlindFactors = await sealBlindFactors(policy.recipient, blindFactors, evaluated);
+    return { ...recipient, record: evaluated, encryptedBlindFactors };
   }
   return {
     ...recipient,
@@ -213,7 +225,7 @@ export async function pseudonymiseWith(identity, o, policy) {
   return {
     types: prepared.map((p) => p.type),
     skipped: [...refused, ...skipped],
-    submission: submissionOf(o, prepared, evaluated),
+    submission: await submissionOf(o, policy, prepared, evaluated),
   };
 }
 
@@ -276,12 +288,13 @@ export async function pseudonymiseBatch(records, options, { onProgress, signal, 
               chunk.map((r) => r.prepared),
               o,
             );
+      const submissions = await Promise.all(chunk.map((r, i) => submissionOf(o, policy, r.prepared, jwes[i])));
       chunk.forEach((r, i) => {
         results[r.index] = {
           ok: true,
           types: r.prepared.map((p) => p.type),
           skipped: [...refused, ...r.skipped],
-          submission: submissionOf(o, r.prepared, jwes[i]),
+          submission: submissions[i],
         };
       });
     } catch (error) {

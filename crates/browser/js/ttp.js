@@ -62,8 +62,11 @@ function checkJwe(value) {
 }
 
 /**
- * What a recipient may receive and must have (`Policy`, the members used).
- * @typedef {{ allowedTypes: string[], requiredTypes: string[] }} Policy
+ * What a recipient may receive and must have (`Policy`, the members used):
+ * `recipientKey` as the TTP answered it (its statement of the recipient's
+ * key, unverified), `recipient` once verified (recipient-key.js).
+ * @typedef {{ allowedTypes: string[], requiredTypes: string[], recipientKey?: unknown,
+ *   recipient?: import("./recipient-key.js").RecipientKey }} Policy
  */
 
 /** @type {(list: unknown) => list is string[]} */
@@ -84,7 +87,7 @@ export async function fetchPolicy(options) {
   if (!isStrings(policy?.allowedTypes) || !isStrings(required)) {
     throw new PseudoformError("ttp.malformedAnswer", "the TTP policy answer has no list of allowed types");
   }
-  return { allowedTypes: policy.allowedTypes, requiredTypes: required };
+  return { allowedTypes: policy.allowedTypes, requiredTypes: required, recipientKey: policy.recipientKey };
 }
 
 /**

@@ -49,10 +49,12 @@ pub type Data = BTreeMap<String, DataValue>;
 /// `POST /api/submissions` body: one pseudonymised record.
 ///
 /// It carries the pseudonyms in exactly one of two shapes:
-/// - `record` + `blindFactors`: the record JWE of `POST /v1/evaluate`, once,
-///   with the blind factor of each type it evaluates (the types made are
-///   the keys of `blindFactors`, and every evaluation of the record has its
-///   blind factor);
+/// - `record` + `encryptedBlindFactors`: the record JWE of
+///   `POST /v1/evaluate`, once, with the blind factor of each type it
+///   evaluates, encrypted to the registry ([`BlindFactorsPlaintext`]; the
+///   types made are the keys of its `blindFactors`, and every evaluation of
+///   the record has its blind factor). `record` + `blindFactors` in the
+///   clear only where a registry's development setting allows it;
 /// - `pseudonyms`: one temporary pseudonym per type in the national
 ///   packaging, each with its own JWE of `POST /oprf/eval`.
 ///
@@ -69,16 +71,62 @@ pub struct Submission {
     /// The compact record JWE of `POST /v1/evaluate`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record: Option<String>,
-    /// With `record`: the blind factor of each type, padded base64url, by
-    /// type code.
+    /// With `record`, in the clear (development only): the blind factor of
+    /// each type, padded base64url, by type code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blind_factors: Option<BTreeMap<String, String>>,
+    /// With `record`: the compact JWE to the registry's key of a
+    /// [`BlindFactorsPlaintext`] (`alg` [`crate::JWE_ALG_RSA_OAEP_256`],
+    /// `enc` [`crate::JWE_ENC_A256GCM`], `kid`, `cty`
+    /// [`BLIND_FACTORS_CTY`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypted_blind_factors: Option<String>,
     /// The national packaging: one temporary pseudonym per type, each type
     /// at most once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pseudonyms: Option<Vec<SubmittedPseudonym>>,
     /// The clinical fields of the form, by name; never identifying fields.
     pub data: Data,
+}
+
+/// The `cty` of the JWE of `encryptedBlindFactors`.
+pub const BLIND_FACTORS_CTY: &str = "application/json";
+
+/// The plaintext of `encryptedBlindFactors`: the blind factors and the
+/// record JWE they belong to.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BlindFactorsPlaintext {
+    /// The blind factor of each type, padded base64url, by type code.
+    pub blind_factors: BTreeMap<String, String>,
+    /// [`record_digest`] of the submission's `record`.
+    pub rec: String,
+}
+
+impl std::fmt::Debug for BlindFactorsPlaintext {
+    /// Never the blind factors.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlindFactorsPlaintext")
+            .field("types", &self.blind_factors.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// `rec`: the unpadded base64url of the SHA-256 of a compact record JWE
+/// (its ASCII), binding encrypted blind factors to their record.
+pub fn record_digest(record: &str) -> String {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    use sha2::{Digest, Sha256};
+    Base64UrlUnpadded::encode_string(&Sha256::digest(record.as_bytes()))
+}
+
+/// The blind factors of a record submission, as they came.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlindFactors<'a> {
+    /// `encryptedBlindFactors`: a compact JWE of a [`BlindFactorsPlaintext`].
+    Encrypted(&'a str),
+    /// `blindFactors` in the clear, by type code.
+    Clear(&'a BTreeMap<String, String>),
 }
 
 /// The pseudonyms of a [`Submission`], in the one shape it uses.
@@ -88,8 +136,8 @@ pub enum Shape<'a> {
     Record {
         /// The compact record JWE.
         record: &'a str,
-        /// Blind factors by type code.
-        blind_factors: &'a BTreeMap<String, String>,
+        /// The blind factors, encrypted or (development) in the clear.
+        blind_factors: BlindFactors<'a>,
     },
     /// The national packaging.
     Pseudonyms(&'a [SubmittedPseudonym]),
@@ -99,28 +147,36 @@ pub enum Shape<'a> {
 /// must not be there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ShapeError {
-    /// `record`, `blindFactors` or `pseudonyms`.
+    /// `record`, `encryptedBlindFactors`, `blindFactors` or `pseudonyms`.
     pub field: &'static str,
 }
 
 impl Submission {
-    /// The shape of the pseudonyms: exactly one of `record` (with
-    /// `blindFactors`) and `pseudonyms`.
+    /// The shape of the pseudonyms: exactly one of `record` (with exactly
+    /// one of `encryptedBlindFactors` and `blindFactors`) and `pseudonyms`.
     pub fn shape(&self) -> Result<Shape<'_>, ShapeError> {
-        match (&self.record, &self.blind_factors, &self.pseudonyms) {
-            (Some(record), Some(blind_factors), None) => Ok(Shape::Record {
+        let err = |field| Err(ShapeError { field });
+        match (
+            &self.record,
+            &self.encrypted_blind_factors,
+            &self.blind_factors,
+            &self.pseudonyms,
+        ) {
+            (Some(_), _, _, Some(_)) => err("pseudonyms"),
+            (Some(_), Some(_), Some(_), None) => err("blindFactors"),
+            (Some(record), Some(encrypted), None, None) => Ok(Shape::Record {
                 record,
-                blind_factors,
+                blind_factors: BlindFactors::Encrypted(encrypted),
             }),
-            (None, None, Some(pseudonyms)) => Ok(Shape::Pseudonyms(pseudonyms)),
-            (Some(_), None, None) => Err(ShapeError {
-                field: "blindFactors",
+            (Some(record), None, Some(clear), None) => Ok(Shape::Record {
+                record,
+                blind_factors: BlindFactors::Clear(clear),
             }),
-            (None, Some(_), _) => Err(ShapeError { field: "record" }),
-            (Some(_), _, Some(_)) => Err(ShapeError {
-                field: "pseudonyms",
-            }),
-            (None, None, None) => Err(ShapeError { field: "record" }),
+            (Some(_), None, None, None) => err("encryptedBlindFactors"),
+            (None, None, None, Some(pseudonyms)) => Ok(Shape::Pseudonyms(pseudonyms)),
+            (None, None, None, None) | (None, Some(_), _, _) | (None, None, Some(_), _) => {
+                err("record")
+            }
         }
     }
 }
@@ -197,11 +253,12 @@ mod tests {
         match s.shape().unwrap() {
             Shape::Record {
                 record,
-                blind_factors,
+                blind_factors: BlindFactors::Clear(blind_factors),
             } => {
                 assert_eq!(record, "a.b.c.d.e");
                 assert_eq!(blind_factors.keys().collect::<Vec<_>>(), ["NGGV", "RGG"]);
             }
+            Shape::Record { .. } => panic!("blind factors in the clear"),
             Shape::Pseudonyms(_) => panic!("a record submission"),
         }
         assert_eq!(s.data["diagnose"], DataValue::from("Heupartrose"));
@@ -217,13 +274,46 @@ mod tests {
     }
 
     #[test]
+    fn the_record_digest_is_unpadded_base64url_of_sha256() {
+        // SHA-256("abc") of FIPS 180-2.
+        assert_eq!(
+            record_digest("abc"),
+            "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0"
+        );
+        let plaintext: BlindFactorsPlaintext =
+            serde_json::from_str(r#"{"blindFactors":{"NGGV":"secret-r"},"rec":"d"}"#).unwrap();
+        assert!(!format!("{plaintext:?}").contains("secret-r"));
+        assert!(serde_json::from_str::<BlindFactorsPlaintext>(
+            r#"{"blindFactors":{},"rec":"d","x":1}"#
+        )
+        .is_err());
+    }
+
+    #[test]
     fn exactly_one_shape() {
         let with = |members: &str| parse(&format!(r#"{{{ENVELOPE},{members}"data":{{}}}}"#));
         let national = with(r#""pseudonyms":[{"type":"B","temporaryPseudonym":"x"}],"#).unwrap();
+        let encrypted = with(r#""record":"x","encryptedBlindFactors":"y","#).unwrap();
+        assert_eq!(
+            encrypted.shape(),
+            Ok(Shape::Record {
+                record: "x",
+                blind_factors: BlindFactors::Encrypted("y")
+            })
+        );
         assert!(matches!(national.shape(), Ok(Shape::Pseudonyms(p)) if p.len() == 1));
         for (members, field) in [
             ("", "record"),
-            (r#""record":"x","#, "blindFactors"),
+            (r#""record":"x","#, "encryptedBlindFactors"),
+            (
+                r#""record":"x","encryptedBlindFactors":"y","blindFactors":{},"#,
+                "blindFactors",
+            ),
+            (r#""encryptedBlindFactors":"y","#, "record"),
+            (
+                r#""record":"x","encryptedBlindFactors":"y","pseudonyms":[],"#,
+                "pseudonyms",
+            ),
             (r#""blindFactors":{},"#, "record"),
             (r#""blindFactors":{},"pseudonyms":[],"#, "record"),
             (

@@ -76,6 +76,47 @@ pub fn read(path: &Path) -> Result<Vec<u8>, ReadError> {
     std::fs::read(path).map_err(ReadError::Io)
 }
 
+/// Makes an SQLite database owner-only before it is opened: creates it
+/// empty with mode 0600 if it does not exist, and sets 0600 on the file and
+/// its `-wal` and `-shm` files where group or others had access (SQLite
+/// gives the `-wal` and `-shm` files it creates the database's mode).
+/// Returns the files it had to restrict.
+pub fn restrict_database(path: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut restricted = Vec::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        let mut files = vec![path.to_path_buf()];
+        for suffix in ["-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            files.push(name.into());
+        }
+        for file in files {
+            let Ok(meta) = std::fs::metadata(&file) else {
+                continue;
+            };
+            if meta.permissions().mode() & 0o077 != 0 {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+                restricted.push(file);
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(restricted)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,8 @@
 //! Opening a temporary pseudonym's JWE and checking its claims.
 //!
-//! The JWE decrypts with one of the registry's keys ([`crate::jwe`]); its
+//! The JWE has the pinned `alg` and names one of the registry's keys
+//! ([`Opener::check`], before any cryptography), decrypts with that key
+//! ([`crate::jwe`]); its
 //! plaintext is a JWS of the claims with a valid signature of a pinned TTP
 //! key (bare claims only where `accept_unsigned` allows them); the claims
 //! are a record payload ([`RecordClaims`], has `evaluations`) or a single
@@ -20,7 +22,7 @@ use pseudoform_protocol::{JWE_LIFETIME_SECONDS, PROTOCOL_VERSION};
 use sha2::{Digest, Sha256};
 
 use crate::error::{At, ReceiveError};
-use crate::jwe::{JweError, KeyRing, Plaintext, SignatureError, SignatureKeys};
+use crate::jwe::{Checked, JweAlg, JweError, KeyRing, Plaintext, SignatureError, SignatureKeys};
 
 /// Default allowed clock difference with the TTP, in seconds.
 pub const DEFAULT_CLOCK_SKEW: i64 = 30;
@@ -47,6 +49,8 @@ pub(crate) struct Opened {
     pub exp: i64,
     /// Its `iat`.
     pub iat: i64,
+    /// The provider the TTP names in the claims, if any.
+    pub provider: Option<String>,
 }
 
 impl Opened {
@@ -81,18 +85,36 @@ pub(crate) struct Opener {
     pub signature_keys: SignatureKeys,
     /// Whether unsigned claims are accepted.
     pub accept_unsigned: bool,
+    /// The `alg` of the TTP's JWEs.
+    pub ttp_alg: JweAlg,
     /// Allowed clock difference with the TTP, in seconds.
     pub skew: i64,
 }
 
+/// A JWE error at `at` of a submission as its refusal.
+pub(crate) fn refusal(error: JweError, at: At) -> ReceiveError {
+    match error {
+        JweError::Undecryptable => ReceiveError::Undecryptable { at },
+        JweError::UnsupportedAlgorithm => ReceiveError::UnsupportedAlgorithm { at },
+        JweError::MissingKid => ReceiveError::MissingKid { at },
+        JweError::UnknownKid => ReceiveError::UnknownKid { at },
+    }
+}
+
 impl Opener {
-    /// Decrypts the JWE at `at` of a submission and checks its claims, all
-    /// but their time ([`Opener::check_time`]).
-    pub fn open(&self, jwe: &str, at: At) -> Result<Opened, ReceiveError> {
-        let plaintext = self.keys.decrypt(jwe).map_err(|e| match e {
-            JweError::Undecryptable => ReceiveError::Undecryptable { at },
-            JweError::UnsupportedAlgorithm => ReceiveError::UnsupportedAlgorithm { at },
-        })?;
+    /// Checks the TTP's JWE at `at` of a submission without any
+    /// cryptography ([`KeyRing::check`], the pinned `alg`).
+    pub fn check<'a>(&'a self, jwe: &'a str, at: At) -> Result<Checked<'a>, ReceiveError> {
+        self.keys
+            .check(jwe, self.ttp_alg)
+            .map_err(|e| refusal(e, at))
+    }
+
+    /// Decrypts the checked JWE at `at` of a submission and checks its
+    /// claims, all but their time ([`Opener::check_time`]).
+    pub fn open(&self, checked: &Checked<'_>, at: At) -> Result<Opened, ReceiveError> {
+        let jwe = checked.compact();
+        let plaintext = self.keys.open(checked).map_err(|e| refusal(e, at))?;
         let payload = match self.signature_keys.verify(&plaintext) {
             Ok(Plaintext::Signed(claims)) => claims,
             Ok(Plaintext::Unsigned) if self.accept_unsigned => plaintext,
@@ -111,8 +133,16 @@ impl Opener {
         } else {
             return Err(invalid());
         };
-        let (version, aud, scope, iat, exp, jti) = match &claims {
-            Claims::Eval(c) => (&c.version, &c.aud, &c.scope, c.iat, c.exp, c.jti.clone()),
+        let (version, aud, scope, iat, exp, jti, provider) = match &claims {
+            Claims::Eval(c) => (
+                &c.version,
+                &c.aud,
+                &c.scope,
+                c.iat,
+                c.exp,
+                c.jti.clone(),
+                c.provider.clone(),
+            ),
             Claims::Record(c) => (
                 &c.version,
                 &c.aud,
@@ -120,8 +150,12 @@ impl Opener {
                 c.iat,
                 c.exp,
                 Some(c.jti.clone()),
+                c.provider.clone(),
             ),
         };
+        if provider.as_ref().is_some_and(|p| p.len() > MAX_JTI) {
+            return Err(invalid());
+        }
         if version != PROTOCOL_VERSION {
             return Err(ReceiveError::VersionUnsupported { at });
         }
@@ -144,6 +178,7 @@ impl Opener {
             jti,
             exp,
             iat,
+            provider,
         })
     }
 

@@ -13,6 +13,8 @@
 //! access_token = "demo-provider-token"
 //! ttp_signing_keys = ["keys/ttp-signing-public.pem"]
 //! accept_unsigned = false
+//! ttp_jwe_alg = "RSA-OAEP-256"            # pinned; "RSA-OAEP" for the national service
+//! development_clear_blind_factors = false # true: clear blindFactors (development only)
 //!
 //! [limits]   # the defaults
 //! header_timeout_seconds = 10   # also closes idle keep-alive connections
@@ -34,6 +36,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
+
+use crate::jwe::JweAlg;
 
 /// One RSA private key of the registry: a PEM file or the PEM itself.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,6 +110,19 @@ pub struct RegistryConfig {
     /// are verified all the same.
     #[serde(default)]
     pub accept_unsigned: bool,
+    /// The `alg` of the TTP's JWEs, pinned: `RSA-OAEP-256` (the default,
+    /// pseudoform's TTP) or `RSA-OAEP` (the national service). A JWE with
+    /// another `alg` is refused before any RSA. The browser's JWE of the
+    /// blind factors is always `RSA-OAEP-256`.
+    #[serde(default)]
+    pub ttp_jwe_alg: JweAlg,
+    /// DEVELOPMENT AND THE NATIONAL PACKAGING ONLY: accept `blindFactors`
+    /// in the clear beside a record JWE (default `false`: refused with 422
+    /// `blindFactors.notEncrypted`). A capture of the form's traffic with
+    /// clear blind factors identifies the patient; the national packaging
+    /// carries them in the clear whatever this says.
+    #[serde(default)]
+    pub development_clear_blind_factors: bool,
     /// Connection limits and timeouts of the server (`[limits]`; the
     /// defaults of [`pseudoform_server::Limits`]).
     #[serde(default)]
@@ -197,5 +214,7 @@ mod tests {
             [Path::new("/etc/registry/keys/ttp-signing-public.pem")]
         );
         assert!(!config.accept_unsigned);
+        assert_eq!(config.ttp_jwe_alg, JweAlg::RsaOaep256);
+        assert!(!config.development_clear_blind_factors);
     }
 }

@@ -28,6 +28,8 @@ pub enum At {
     BlindFactor(PseudonymType),
     /// `blindFactors` as a whole (a key that is no type code is not echoed).
     BlindFactors,
+    /// The JWE of the blind factors, `encryptedBlindFactors`.
+    EncryptedBlindFactors,
 }
 
 impl At {
@@ -38,6 +40,7 @@ impl At {
             At::Record => "record".into(),
             At::BlindFactor(ty) => format!("blindFactors.{}", ty.code()),
             At::BlindFactors => "blindFactors".into(),
+            At::EncryptedBlindFactors => "encryptedBlindFactors".into(),
         }
     }
 
@@ -148,6 +151,29 @@ pub enum ReceiveError {
         /// Where.
         at: At,
     },
+    /// The JWE's protected header names no key (`kid`).
+    #[error("the JWE names no key of this registry")]
+    MissingKid {
+        /// Where.
+        at: At,
+    },
+    /// The JWE's `kid` is none of this registry's keys.
+    #[error("the JWE is for a key this registry does not have")]
+    UnknownKid {
+        /// Where.
+        at: At,
+    },
+    /// `blindFactors` in the clear, which this registry refuses: the
+    /// browser encrypts them to the registry (`encryptedBlindFactors`).
+    #[error("the blind factors must be encrypted to the registry (encryptedBlindFactors)")]
+    BlindFactorsNotEncrypted,
+    /// The decrypted `encryptedBlindFactors` is not a blind-factors
+    /// plaintext, or its JWE's `cty` is not `application/json`.
+    #[error("the encrypted blind factors are malformed")]
+    BlindFactorsMalformed,
+    /// The encrypted blind factors belong to another record JWE (`rec`).
+    #[error("the encrypted blind factors belong to another record")]
+    BlindFactorsOfAnotherRecord,
     /// The JWE does not decrypt with any key of this registry: tampered,
     /// truncated or made for another recipient.
     #[error("the pseudonym cannot be decrypted by this registry")]
@@ -254,6 +280,11 @@ impl ReceiveError {
             MalformedPseudonym { .. } => "pseudonym.malformed",
             WrongKind { .. } => "pseudonym.wrongKind",
             UnsupportedAlgorithm { .. } => "pseudonym.unsupportedAlgorithm",
+            MissingKid { .. } => "pseudonym.kidMissing",
+            UnknownKid { .. } => "pseudonym.kidUnknown",
+            BlindFactorsNotEncrypted => "blindFactors.notEncrypted",
+            BlindFactorsMalformed => "blindFactors.malformed",
+            BlindFactorsOfAnotherRecord => "blindFactors.recordMismatch",
             Undecryptable { .. } => "pseudonym.undecryptable",
             InvalidClaims { .. } => "pseudonym.invalidClaims",
             Unsigned { .. } => "pseudonym.unsigned",
@@ -296,10 +327,16 @@ impl ReceiveError {
                 Some(at.type_member())
             }
             TooManyFields | InvalidFieldName | ValueTooLong => Some("data".into()),
+            BlindFactorsNotEncrypted => Some("blindFactors".into()),
+            BlindFactorsMalformed | BlindFactorsOfAnotherRecord => {
+                Some(At::EncryptedBlindFactors.member())
+            }
             IdentifyingField { name } => Some(format!("data.{name}")),
             MalformedPseudonym { at }
             | WrongKind { at }
             | UnsupportedAlgorithm { at }
+            | MissingKid { at }
+            | UnknownKid { at }
             | Undecryptable { at }
             | InvalidClaims { at }
             | Unsigned { at }

@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `POST /api/submissions` | a [`Submission`] → 201 [`Receipt`], or an [`ApiError`] |
 //! | `GET /api/records` | the stored records (newest first, `?limit=`, default 500) |
-//! | `GET /api/form-config` | what the demo form needs: TTP, recipient, provider, token, types |
+//! | `GET /api/form-config` | what the demo form needs: TTP, recipient, provider, token, types, pinned TTP signing keys |
 //! | `GET /registry` | HTML page of what the registry holds (Dutch) |
 //! | `GET /health` | liveness: `{"status":"ok"}` |
 //! | `GET /ready` | readiness: 200 while the database can be written, else 503 `server.notReady` |
@@ -78,6 +78,9 @@ pub struct FormConfig {
     pub access_token: String,
     /// Pseudonym types the registry accepts.
     pub types: Vec<String>,
+    /// The RFC 7638 thumbprints of the TTP signing keys this registry pins:
+    /// the form accepts the registry's key only as signed by one of them.
+    pub ttp_signing_keys: Vec<String>,
 }
 
 /// One record in `GET /api/records`.
@@ -93,6 +96,13 @@ pub struct RecordView {
     pub pseudonyms: Vec<String>,
     /// The clinical fields: strings, and lists of strings.
     pub data: pseudoform_protocol::registry::Data,
+    /// The `jti` of the TTP's JWE the record came from (several
+    /// comma-separated), to trace it to the TTP's audit row.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub ttp_jti: Option<String>,
+    /// The provider the TTP named in its claims.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub provider: Option<String>,
 }
 
 impl From<StoredRecord> for RecordView {
@@ -104,6 +114,8 @@ impl From<StoredRecord> for RecordView {
             received_at: view::rfc3339(record.received_at),
             pseudonyms: current.into_iter().chain(old).map(|p| p.label).collect(),
             data: record.data,
+            ttp_jti: record.ttp_jti,
+            provider: record.provider,
         }
     }
 }
@@ -256,6 +268,11 @@ pub fn router(receiver: Arc<Receiver>, config: &RegistryConfig) -> anyhow::Resul
     let ttp_origin = config.ttp_origin()?;
     let csp = HeaderValue::from_str(&static_csp(&ttp_origin))
         .context("ttp_url makes an invalid CSP header")?;
+    let ttp_signing_keys = receiver
+        .ttp_signing_kids()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
     let state = AppState {
         receiver,
         form_config: Arc::new(FormConfig {
@@ -265,6 +282,7 @@ pub fn router(receiver: Arc<Receiver>, config: &RegistryConfig) -> anyhow::Resul
             provider: config.provider.clone(),
             access_token: config.access_token.clone(),
             types: config.allowed_types.clone(),
+            ttp_signing_keys,
         }),
     };
     let statics = ServeDir::new(&config.www_dir).append_index_html_on_directories(true);

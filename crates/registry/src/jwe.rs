@@ -1,17 +1,21 @@
 //! The registry's RSA private keys and the decryption of the TTP's compact
 //! JWEs.
 //!
-//! Accepted: `alg` `RSA-OAEP-256` (pseudoform's TTP default) or `RSA-OAEP`
-//! (SHA-1, what the national service uses), `enc` `A256GCM`, no `zip`, no
-//! `crit`. Before any cryptography sees a JWE, [`KeyRing::decrypt`] checks
-//! its five parts ([`check_parts`]): each canonical unpadded base64url, the
-//! header a JSON object whose `alg`, `enc`, `kid`, `cty` and `typ` are
-//! strings, the IV 12 bytes, the tag 16, the ciphertext not empty, and the
-//! encrypted key as long as the modulus of the key that is to open it — so
-//! that no crafted part reaches an assertion of the crypto libraries. The key is selected by the JWE's `kid` (the RFC 7638 thumbprint of
-//! the public key unless the configuration names another), so that keys can
-//! rotate: the registry keeps the old key while JWEs made for it may still
-//! arrive. A JWE without `kid` is tried against every key.
+//! Accepted: the one `alg` the caller pins ([`JweAlg`]: `RSA-OAEP-256`,
+//! pseudoform's default, or `RSA-OAEP`, SHA-1, what the national service
+//! uses), `enc` `A256GCM`, no `zip`, no `crit`, and a `kid` naming one of
+//! the registry's keys. Before any cryptography sees a JWE,
+//! [`KeyRing::check`] checks its five parts ([`check_parts`]): each
+//! canonical unpadded base64url, the header a JSON object whose `alg`,
+//! `enc`, `kid`, `cty` and `typ` are strings, the IV 12 bytes, the tag 16,
+//! the ciphertext not empty — so that no crafted part reaches an assertion
+//! of the crypto libraries — then the header, the `kid` and the encrypted
+//! key's length (the modulus of that key). Only a [`Checked`] JWE reaches
+//! RSA ([`KeyRing::open`]), with exactly one key: one RSA decryption per
+//! JWE at most, counted ([`KeyRing::decryptions`]). The key is selected by
+//! the JWE's `kid` (the RFC 7638 thumbprint of the public key unless the
+//! configuration names another), so that keys can rotate: the registry
+//! keeps the old key while JWEs made for it may still arrive.
 //!
 //! The plaintext of a JWE of the pseudoform TTP is a compact JWS of the
 //! claims (a nested JWT, RFC 7519 §5.2), signed with the TTP's P-256 key
@@ -29,6 +33,8 @@ use pseudoform_protocol::jwk::rsa_thumbprint;
 use pseudoform_protocol::{
     JWE_ALG_RSA_OAEP, JWE_ALG_RSA_OAEP_256, JWE_ENC_A256GCM, NESTED_JWT, SIGNATURE_ALG,
 };
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use zeroize::Zeroizing;
 
 /// Longest protected header accepted, in characters of base64url.
@@ -62,6 +68,34 @@ pub enum JweError {
     /// An algorithm or header parameter this registry refuses.
     #[error("the JWE algorithm is not accepted")]
     UnsupportedAlgorithm,
+    /// The protected header has no `kid`.
+    #[error("the JWE names no key")]
+    MissingKid,
+    /// The `kid` is none of the registry's keys.
+    #[error("the JWE names a key this registry does not have")]
+    UnknownKid,
+}
+
+/// A JWE key-management algorithm the registry accepts, pinned per use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum JweAlg {
+    /// `RSA-OAEP-256`: pseudoform's TTP and the browser's blind factors.
+    #[default]
+    #[serde(rename = "RSA-OAEP-256")]
+    RsaOaep256,
+    /// `RSA-OAEP` (SHA-1): the national reference service.
+    #[serde(rename = "RSA-OAEP")]
+    RsaOaep,
+}
+
+impl JweAlg {
+    /// The `alg` header value.
+    pub fn name(self) -> &'static str {
+        match self {
+            JweAlg::RsaOaep256 => JWE_ALG_RSA_OAEP_256,
+            JweAlg::RsaOaep => JWE_ALG_RSA_OAEP,
+        }
+    }
 }
 
 /// One private key of the registry, with its decrypters for both accepted
@@ -78,6 +112,38 @@ struct RegistryKey {
 #[derive(Default)]
 pub struct KeyRing {
     keys: Vec<RegistryKey>,
+    /// RSA decryptions tried so far.
+    decryptions: AtomicU64,
+}
+
+/// A compact JWE whose parts, header, `alg` and `kid` passed
+/// [`KeyRing::check`], with the one key that is to open it.
+pub struct Checked<'a> {
+    compact: &'a str,
+    key: &'a RegistryKey,
+    alg: JweAlg,
+    cty: Option<String>,
+}
+
+impl<'a> Checked<'a> {
+    /// The compact JWE.
+    pub fn compact(&self) -> &'a str {
+        self.compact
+    }
+
+    /// The header's `cty`, if any.
+    pub fn cty(&self) -> Option<&str> {
+        self.cty.as_deref()
+    }
+}
+
+impl std::fmt::Debug for Checked<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checked")
+            .field("kid", &self.key.kid)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -145,46 +211,59 @@ impl KeyRing {
         self.keys.is_empty()
     }
 
-    /// Decrypts a compact JWE made for one of our keys; returns the payload.
-    pub fn decrypt(&self, compact: &str) -> Result<Zeroizing<Vec<u8>>, JweError> {
+    /// RSA decryptions tried so far (each [`KeyRing::open`]).
+    pub fn decryptions(&self) -> u64 {
+        self.decryptions.load(Ordering::Relaxed)
+    }
+
+    /// Checks a compact JWE without any cryptography: its parts
+    /// ([`check_parts`]), `alg` the pinned `alg`, `enc` `A256GCM`, no `zip`
+    /// or `crit`, a `kid` of one of our keys and an encrypted key as long
+    /// as that key's modulus.
+    pub fn check<'a>(&'a self, compact: &'a str, alg: JweAlg) -> Result<Checked<'a>, JweError> {
         let parts = check_parts(compact)?;
         let header = protected_header(compact)?;
-        let alg = header
-            .get("alg")
-            .and_then(|v| v.as_str())
-            .ok_or(JweError::UnsupportedAlgorithm)?;
-        let enc = header
-            .get("enc")
-            .and_then(|v| v.as_str())
-            .ok_or(JweError::UnsupportedAlgorithm)?;
-        if enc != JWE_ENC_A256GCM
-            || !(alg == JWE_ALG_RSA_OAEP_256 || alg == JWE_ALG_RSA_OAEP)
+        let str_of = |name: &str| header.get(name).and_then(|v| v.as_str());
+        if str_of("enc") != Some(JWE_ENC_A256GCM)
+            || str_of("alg") != Some(alg.name())
             || header.contains_key("zip")
             || header.contains_key("crit")
         {
             return Err(JweError::UnsupportedAlgorithm);
         }
-        let candidates: Vec<&RegistryKey> = match header.get("kid") {
-            Some(serde_json::Value::String(kid)) => {
-                self.keys.iter().filter(|k| &k.kid == kid).collect()
-            }
-            Some(_) => return Err(JweError::Undecryptable),
-            None => self.keys.iter().collect(),
-        };
-        for key in candidates {
-            if parts.encrypted_key_bytes != key.modulus_bytes {
-                continue;
-            }
-            let decrypter = if alg == JWE_ALG_RSA_OAEP_256 {
-                &key.oaep256
-            } else {
-                &key.oaep
-            };
-            if let Ok((payload, _)) = josekit::jwe::deserialize_compact(compact, decrypter) {
-                return Ok(Zeroizing::new(payload));
-            }
+        let kid = str_of("kid").ok_or(JweError::MissingKid)?;
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.kid == kid)
+            .ok_or(JweError::UnknownKid)?;
+        if parts.encrypted_key_bytes != key.modulus_bytes {
+            return Err(JweError::Undecryptable);
         }
-        Err(JweError::Undecryptable)
+        Ok(Checked {
+            compact,
+            key,
+            alg,
+            cty: str_of("cty").map(str::to_owned),
+        })
+    }
+
+    /// Decrypts a checked JWE: one RSA decryption; returns the payload.
+    pub fn open(&self, checked: &Checked<'_>) -> Result<Zeroizing<Vec<u8>>, JweError> {
+        self.decryptions.fetch_add(1, Ordering::Relaxed);
+        let decrypter = match checked.alg {
+            JweAlg::RsaOaep256 => &checked.key.oaep256,
+            JweAlg::RsaOaep => &checked.key.oaep,
+        };
+        josekit::jwe::deserialize_compact(checked.compact, decrypter)
+            .map(|(payload, _)| Zeroizing::new(payload))
+            .map_err(|_| JweError::Undecryptable)
+    }
+
+    /// [`KeyRing::check`] and [`KeyRing::open`]: the payload of a compact
+    /// JWE made with `alg` for one of our keys.
+    pub fn decrypt(&self, compact: &str, alg: JweAlg) -> Result<Zeroizing<Vec<u8>>, JweError> {
+        self.open(&self.check(compact, alg)?)
     }
 }
 
@@ -420,9 +499,13 @@ mod tests {
     #[test]
     fn refuses_garbage() {
         let ring = KeyRing::new();
-        assert_eq!(ring.decrypt("a.b.c"), Err(JweError::Undecryptable));
-        assert_eq!(ring.decrypt("....."), Err(JweError::Undecryptable));
-        assert_eq!(ring.decrypt("a.b.c.d.e.f"), Err(JweError::Undecryptable));
+        let oaep = JweAlg::RsaOaep;
+        assert_eq!(ring.decrypt("a.b.c", oaep), Err(JweError::Undecryptable));
+        assert_eq!(ring.decrypt(".....", oaep), Err(JweError::Undecryptable));
+        assert_eq!(
+            ring.decrypt("a.b.c.d.e.f", oaep),
+            Err(JweError::Undecryptable)
+        );
         // Parts of the right lengths, so that the header decides.
         let rest = format!(
             "{}.{}.{}.{}",
@@ -433,20 +516,38 @@ mod tests {
         );
         let header = Base64UrlUnpadded::encode_string(br#"{"alg":"RSA1_5","enc":"A256GCM"}"#);
         assert_eq!(
-            ring.decrypt(&format!("{header}.{rest}")),
+            ring.decrypt(&format!("{header}.{rest}"), oaep),
             Err(JweError::UnsupportedAlgorithm)
         );
         let header = Base64UrlUnpadded::encode_string(br#"{"alg":"RSA-OAEP","enc":"A128GCM"}"#);
         assert_eq!(
-            ring.decrypt(&format!("{header}.{rest}")),
+            ring.decrypt(&format!("{header}.{rest}"), oaep),
             Err(JweError::UnsupportedAlgorithm)
         );
         let header =
             Base64UrlUnpadded::encode_string(br#"{"alg":"RSA-OAEP","enc":"A256GCM","zip":"DEF"}"#);
         assert_eq!(
-            ring.decrypt(&format!("{header}.{rest}")),
+            ring.decrypt(&format!("{header}.{rest}"), oaep),
             Err(JweError::UnsupportedAlgorithm)
         );
+        // The pinned alg only; then a kid, one of ours.
+        let header = Base64UrlUnpadded::encode_string(br#"{"alg":"RSA-OAEP","enc":"A256GCM"}"#);
+        assert_eq!(
+            ring.decrypt(&format!("{header}.{rest}"), JweAlg::RsaOaep256),
+            Err(JweError::UnsupportedAlgorithm)
+        );
+        assert_eq!(
+            ring.decrypt(&format!("{header}.{rest}"), oaep),
+            Err(JweError::MissingKid)
+        );
+        let header = Base64UrlUnpadded::encode_string(
+            br#"{"alg":"RSA-OAEP","enc":"A256GCM","kid":"other"}"#,
+        );
+        assert_eq!(
+            ring.decrypt(&format!("{header}.{rest}"), oaep),
+            Err(JweError::UnknownKid)
+        );
+        assert_eq!(ring.decryptions(), 0, "nothing reached RSA");
     }
 
     #[test]

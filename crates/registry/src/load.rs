@@ -19,7 +19,7 @@ impl Receiver {
         let mut keys = KeyRing::new();
         for (i, key) in config.keys.iter().enumerate() {
             let pem = Zeroizing::new(match (&key.path, &key.pem) {
-                (Some(path), None) => std::fs::read(path)
+                (Some(path), None) => pseudoform_protocol::secret_file::read(path)
                     .with_context(|| format!("cannot read registry key {}", path.display()))?,
                 (None, Some(pem)) => pem.as_bytes().to_vec(),
                 _ => anyhow::bail!("keys[{i}] needs exactly one of path and pem"),
@@ -54,7 +54,9 @@ impl Receiver {
         .with_required_types(&required)?
         .with_clock_skew(config.clock_skew_seconds)
         .with_ttp_signing_keys(signature_keys)
-        .accepting_unsigned(config.accept_unsigned))
+        .accepting_unsigned(config.accept_unsigned)
+        .with_ttp_alg(config.ttp_jwe_alg)
+        .allowing_clear_blind_factors(config.development_clear_blind_factors))
     }
 }
 

@@ -3,7 +3,8 @@
 //! ```text
 //! pseudoform-registry serve  --config registry.toml [--listen 127.0.0.1:8081]
 //! pseudoform-registry keygen --out keys/
-//! pseudoform-registry rekey  --config registry.toml --ttp http://127.0.0.1:8080 --token … --from 1 --to 2
+//! pseudoform-registry rekey  --config registry.toml [--ttp http://127.0.0.1:8080] --client-key keys/rekey-client.pem --from 1 --to 2
+//! pseudoform-registry rekey  --config registry.toml --development-token-file token.txt --from 1 --to 2
 //! pseudoform-registry list   --config registry.toml [--limit 50] [--json]
 //! ```
 
@@ -14,10 +15,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use pseudoform_protocol::client::EcKey;
 use pseudoform_protocol::registry::DataValue;
 use pseudoform_registry::http::RecordView;
 use pseudoform_registry::jwe::thumbprint_of_key;
-use pseudoform_registry::rekey::{Rekey, DEFAULT_CHUNK};
+use pseudoform_registry::rekey::{Authority, Rekey, DEFAULT_CHUNK};
 use pseudoform_registry::store::Store;
 use pseudoform_registry::{serve, RegistryConfig};
 
@@ -57,9 +59,24 @@ enum Command {
         /// Base URL of the TTP; default the configuration's `ttp_url`.
         #[arg(long)]
         ttp: Option<String>,
-        /// The registry's bearer token at the TTP.
-        #[arg(long, env = "PSEUDOFORM_REKEY_TOKEN", hide_env_values = true)]
-        token: String,
+        /// The registry's P-256 client key at the TTP (PKCS#8 PEM, owner-only
+        /// file): `private_key_jwt` + DPoP as the TTP's recipient caller.
+        #[arg(
+            long,
+            conflicts_with = "development_token_file",
+            required_unless_present = "development_token_file"
+        )]
+        client_key: Option<PathBuf>,
+        /// The registry's client id at the TTP; default its organisation.
+        #[arg(long)]
+        client_id: Option<String>,
+        /// The TTP's `issuer`, when it is not the TTP's URL.
+        #[arg(long)]
+        issuer: Option<String>,
+        /// DEVELOPMENT ONLY (a TTP with static tokens): an owner-only file
+        /// holding the registry's static bearer token.
+        #[arg(long)]
+        development_token_file: Option<PathBuf>,
         /// Key version the stored pseudonyms were made under.
         #[arg(long)]
         from: u32,
@@ -140,15 +157,36 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Rekey {
             config,
             ttp,
-            token,
+            client_key,
+            client_id,
+            issuer,
+            development_token_file,
             from,
             to,
             chunk,
         } => {
             let (config, store) = configured(&config)?;
+            let ttp_url = ttp.unwrap_or_else(|| config.ttp_url.clone());
+            let authority = match (client_key, development_token_file) {
+                (Some(key), None) => {
+                    let key = EcKey::from_file(&key).context("the client key cannot be used")?;
+                    let id = client_id.unwrap_or_else(|| config.recipient_organization.clone());
+                    Authority::client(&ttp_url, &id, key, issuer.as_deref())?
+                }
+                (None, Some(file)) => {
+                    let token = pseudoform_protocol::secret_file::read(&file)
+                        .with_context(|| format!("cannot read {}", file.display()))?;
+                    let token = String::from_utf8(token)
+                        .context("the token file is not text")?
+                        .trim()
+                        .to_owned();
+                    Authority::DevelopmentToken(token)
+                }
+                _ => anyhow::bail!("give exactly one of --client-key and --development-token-file"),
+            };
             let rekey = Rekey {
-                ttp_url: ttp.unwrap_or_else(|| config.ttp_url.clone()),
-                token,
+                ttp_url,
+                authority,
                 recipient_organization: config.recipient_organization.clone(),
                 recipient_scope: config.recipient_scope.clone(),
                 from,

@@ -9,12 +9,23 @@
 //!
 //! A submission has one of two shapes ([`Shape`]):
 //! - **record**: the record JWE of `POST /v1/evaluate`, decrypted once, and
-//!   one blind factor per type. A record is used whole: every evaluation in
-//!   it has its blind factor ([`ReceiveError::PartialRecord`]) and every
-//!   blind factor its evaluation ([`ReceiveError::TypeMismatch`]).
+//!   one blind factor per type, encrypted to the registry
+//!   (`encryptedBlindFactors`, whose `rec` must be the record JWE's digest,
+//!   [`ReceiveError::BlindFactorsOfAnotherRecord`]); in the clear
+//!   (`blindFactors`) only with [`Receiver::allowing_clear_blind_factors`]
+//!   ([`ReceiveError::BlindFactorsNotEncrypted`]). A record is used whole:
+//!   every evaluation in it has its blind factor
+//!   ([`ReceiveError::PartialRecord`]) and every blind factor its evaluation
+//!   ([`ReceiveError::TypeMismatch`]).
 //! - **pseudonyms**: the national packaging, one JWE of `POST /oprf/eval`
 //!   per type. A record JWE is refused there, and a single evaluation's JWE
 //!   as a record ([`ReceiveError::WrongKind`]).
+//!
+//! RSA work is bounded: every JWE of a submission is checked (parts,
+//! pinned `alg`, known `kid`, [`KeyRing::check`]) before the first RSA
+//! decryption, and each is opened with exactly one key — at most two RSA
+//! decryptions for the record shape (the blind factors, then the record),
+//! one per type for the national shape.
 //!
 //! Before any time check, the JWEs' ids are looked up: a submission the
 //! store already holds (the same JWEs, the same SHA-256 of the whole
@@ -33,15 +44,19 @@ use std::sync::Arc;
 
 use pseudoform_core::PseudonymType;
 use pseudoform_protocol::package::TemporaryPseudonym;
-use pseudoform_protocol::registry::{Receipt, Shape, Submission, SubmittedPseudonym};
+use pseudoform_protocol::registry::{
+    record_digest, BlindFactors, BlindFactorsPlaintext, Receipt, Shape, Submission,
+    SubmittedPseudonym, BLIND_FACTORS_CTY,
+};
 use pseudoform_protocol::{unix_now, OIN_DIGITS};
 use sha2::{Digest, Sha256};
+use zeroize::Zeroize;
 
-use crate::claims::{evaluation_of, Claims, Opened, Opener, DEFAULT_CLOCK_SKEW};
+use crate::claims::{evaluation_of, refusal, Claims, Opened, Opener, DEFAULT_CLOCK_SKEW};
 use crate::deblind::{decode_blind, labels};
 use crate::error::{At, ReceiveError};
-use crate::jwe::{KeyRing, SignatureKeys};
-use crate::store::{NewPseudonym, Store, StoreError, Submitted, UsedJwe};
+use crate::jwe::{Checked, JweAlg, KeyRing, SignatureKeys};
+use crate::store::{NewPseudonym, Store, StoreError, Submitted, Trace, UsedJwe};
 use crate::submission::{
     blind_factor_types, check_data, check_envelope, check_required, pseudonym_types,
 };
@@ -55,6 +70,7 @@ struct Deblinded {
     receipt: Vec<String>,
     used: BTreeMap<String, i64>,
     opened: Vec<(At, Opened)>,
+    trace: Trace,
 }
 
 impl Deblinded {
@@ -67,9 +83,29 @@ impl Deblinded {
 
     /// Marks the JWE opened at `at` as used until its `exp`.
     fn used(&mut self, opened: Opened, at: At) {
+        if !opened.jti.starts_with("sha256:") {
+            self.trace.ttp_jti = Some(match self.trace.ttp_jti.take() {
+                Some(jtis) => format!("{jtis},{}", opened.jti),
+                None => opened.jti.clone(),
+            });
+        }
+        if self.trace.provider.is_none() {
+            self.trace.provider.clone_from(&opened.provider);
+        }
         let exp = self.used.entry(opened.jti.clone()).or_insert(opened.exp);
         *exp = (*exp).max(opened.exp);
         self.opened.push((at, opened));
+    }
+}
+
+/// Decrypted blind factors, overwritten when dropped.
+struct Wiped(BlindFactorsPlaintext);
+
+impl Drop for Wiped {
+    fn drop(&mut self) {
+        for blind in self.0.blind_factors.values_mut() {
+            blind.zeroize();
+        }
     }
 }
 
@@ -79,6 +115,7 @@ pub struct Receiver {
     opener: Opener,
     allowed: BTreeSet<PseudonymType>,
     required: BTreeSet<PseudonymType>,
+    allow_clear_blind_factors: bool,
     store: Arc<Store>,
 }
 
@@ -109,10 +146,12 @@ impl Receiver {
                 keys,
                 signature_keys: SignatureKeys::new(),
                 accept_unsigned: false,
+                ttp_alg: JweAlg::default(),
                 skew: DEFAULT_CLOCK_SKEW,
             },
             allowed: allowed_types.iter().copied().collect(),
             required: BTreeSet::new(),
+            allow_clear_blind_factors: false,
             store,
         })
     }
@@ -147,6 +186,28 @@ impl Receiver {
         self
     }
 
+    /// The same receiver expecting the TTP's JWEs with `alg` (the default
+    /// `RSA-OAEP-256`; `RSA-OAEP` for the national service). The blind
+    /// factors' JWE is always `RSA-OAEP-256`.
+    pub fn with_ttp_alg(mut self, alg: JweAlg) -> Self {
+        self.opener.ttp_alg = alg;
+        self
+    }
+
+    /// The same receiver accepting (`true`) or refusing (`false`, the
+    /// default) `blindFactors` in the clear. DEVELOPMENT ONLY: a capture
+    /// of the form's traffic with clear blind factors identifies the
+    /// patient (`r⁻¹·B` is an unkeyed hash of the identity).
+    pub fn allowing_clear_blind_factors(mut self, allow: bool) -> Self {
+        self.allow_clear_blind_factors = allow;
+        self
+    }
+
+    /// RSA decryptions this receiver has tried so far.
+    pub fn rsa_decryptions(&self) -> u64 {
+        self.opener.keys.decryptions()
+    }
+
     /// The same receiver with another allowed clock skew (seconds, ≥ 0).
     pub fn with_clock_skew(mut self, seconds: i64) -> Self {
         self.opener.skew = seconds.max(0);
@@ -166,6 +227,11 @@ impl Receiver {
     /// The registry's scope.
     pub fn scope(&self) -> &str {
         &self.opener.scope
+    }
+
+    /// The `kid`s (RFC 7638 thumbprints) of the pinned TTP signing keys.
+    pub fn ttp_signing_kids(&self) -> Vec<&str> {
+        self.opener.signature_keys.kids()
     }
 
     /// The `kid`s of the registry's keys.
@@ -209,12 +275,48 @@ impl Receiver {
         let deblinded = match shape {
             Shape::Record {
                 record,
-                blind_factors,
+                blind_factors: BlindFactors::Encrypted(encrypted),
             } => {
+                check_data(&submission.data)?;
+                // Both JWEs pass every check before the first RSA.
+                let record_jwe = self.opener.check(record, At::Record)?;
+                let blinds_jwe = self
+                    .opener
+                    .keys
+                    .check(encrypted, JweAlg::RsaOaep256)
+                    .map_err(|e| refusal(e, At::EncryptedBlindFactors))?;
+                if blinds_jwe.cty() != Some(BLIND_FACTORS_CTY) {
+                    return Err(ReceiveError::BlindFactorsMalformed);
+                }
+                let plaintext = self
+                    .opener
+                    .keys
+                    .open(&blinds_jwe)
+                    .map_err(|e| refusal(e, At::EncryptedBlindFactors))?;
+                let plaintext = Wiped(
+                    serde_json::from_slice::<BlindFactorsPlaintext>(&plaintext)
+                        .map_err(|_| ReceiveError::BlindFactorsMalformed)?,
+                );
+                let plaintext = &plaintext.0;
+                if plaintext.rec != record_digest(record) {
+                    return Err(ReceiveError::BlindFactorsOfAnotherRecord);
+                }
+                let blinds = blind_factor_types(&plaintext.blind_factors, &self.allowed)?;
+                check_required(blinds.keys().copied(), &self.required)?;
+                self.open_record(&record_jwe, &blinds)?
+            }
+            Shape::Record {
+                record,
+                blind_factors: BlindFactors::Clear(blind_factors),
+            } => {
+                if !self.allow_clear_blind_factors {
+                    return Err(ReceiveError::BlindFactorsNotEncrypted);
+                }
                 let blinds = blind_factor_types(blind_factors, &self.allowed)?;
                 check_required(blinds.keys().copied(), &self.required)?;
                 check_data(&submission.data)?;
-                self.open_record(record, &blinds)?
+                let record_jwe = self.opener.check(record, At::Record)?;
+                self.open_record(&record_jwe, &blinds)?
             }
             Shape::Pseudonyms(pseudonyms) => {
                 let types = pseudonym_types(pseudonyms, &self.allowed)?;
@@ -253,6 +355,7 @@ impl Receiver {
             &submission.data,
             &deblinded.stored,
             &used,
+            &deblinded.trace,
             purge_before,
             &digest,
             receipt_json,
@@ -273,7 +376,7 @@ impl Receiver {
     /// of each of its evaluations. Labels in the record's order.
     fn open_record(
         &self,
-        record: &str,
+        record: &Checked<'_>,
         blinds: &BTreeMap<PseudonymType, &str>,
     ) -> Result<Deblinded, ReceiveError> {
         let opened = self.opener.open(record, At::Record)?;
@@ -321,10 +424,19 @@ impl Receiver {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        // Every JWE passes every check before the first RSA.
+        let checked = packages
+            .iter()
+            .enumerate()
+            .map(|(index, package)| {
+                self.opener
+                    .check(&package.evaluated_output, At::Pseudonym(index))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let mut out = Deblinded::default();
-        for (index, (package, ty)) in packages.iter().zip(types).enumerate() {
+        for (index, ((package, ty), jwe)) in packages.iter().zip(types).zip(&checked).enumerate() {
             let at = At::Pseudonym(index);
-            let opened = self.opener.open(&package.evaluated_output, at)?;
+            let opened = self.opener.open(jwe, at)?;
             if opened.is_record() {
                 return Err(ReceiveError::WrongKind { at });
             }

@@ -8,27 +8,73 @@
 //! uniformly random elements (a fresh `s` per element, so it cannot even tell
 //! which of them are equal); the registry never sees `k`. New labels are
 //! stored as current, the old ones kept as not current.
+//!
+//! The registry authenticates as the TTP's *recipient* caller
+//! ([`Authority::Client`]): `private_key_jwt` with its own P-256 key and
+//! DPoP-bound tokens of scope `rekey` ([`TtpClient`]); a recipient caller
+//! can only re-key, never evaluate. A static bearer token
+//! ([`Authority::DevelopmentToken`]) is only for a TTP in development mode.
+
+use std::sync::Arc;
 
 use anyhow::Context;
 use curve25519_dalek::scalar::Scalar;
 use pseudoform_core::encoding;
 use pseudoform_core::oprf::{self, Blind};
+use pseudoform_protocol::client::{EcKey, TtpClient};
 use pseudoform_protocol::registry::label;
 use pseudoform_protocol::ttp::{RekeyRequest, RekeyResponse};
 use pseudoform_protocol::ErrorBody;
 
 use crate::store::{Store, VersionedPseudonym};
 
+/// The TTP's re-keying endpoint.
+const REKEY_PATH: &str = "/v1/rekey";
+
 /// Default number of elements per `POST /v1/rekey`.
 pub const DEFAULT_CHUNK: usize = 1000;
+
+/// How the registry authenticates at the TTP.
+#[derive(Clone, Debug)]
+pub enum Authority {
+    /// The registry's recipient caller: `private_key_jwt` + DPoP, scope
+    /// `rekey`.
+    Client(Arc<TtpClient>),
+    /// DEVELOPMENT ONLY: a static bearer token of a TTP in development mode.
+    DevelopmentToken(String),
+}
+
+impl Authority {
+    /// The registry's recipient caller `client_id` at the TTP `ttp_url`
+    /// (its public URL; `issuer` if the TTP's issuer differs), with its
+    /// client key `key`.
+    pub fn client(
+        ttp_url: &str,
+        client_id: &str,
+        key: EcKey,
+        issuer: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .context("cannot build the HTTP client")?;
+        let mut client = TtpClient::new(http, ttp_url, client_id, key)
+            .context("cannot make the TTP client")?
+            .scope(pseudoform_protocol::auth::SCOPE_REKEY);
+        if let Some(issuer) = issuer {
+            client = client.issuer(issuer);
+        }
+        Ok(Authority::Client(Arc::new(client)))
+    }
+}
 
 /// What to re-key, and where.
 #[derive(Clone, Debug)]
 pub struct Rekey {
     /// Base URL of the TTP (`http://127.0.0.1:8080`).
     pub ttp_url: String,
-    /// The registry's bearer token at the TTP.
-    pub token: String,
+    /// How the registry authenticates.
+    pub authority: Authority,
     /// The registry's organisation.
     pub recipient_organization: String,
     /// The registry's scope.
@@ -90,7 +136,7 @@ impl Rekey {
             .timeout(std::time::Duration::from_secs(60))
             .build()
             .context("cannot build the HTTP client")?;
-        let url = format!("{}/v1/rekey", self.ttp_url.trim_end_matches('/'));
+        let url = format!("{}{REKEY_PATH}", self.ttp_url.trim_end_matches('/'));
         let mut report = RekeyReport { sent: 0, added: 0 };
         for chunk in todo.chunks(self.chunk.max(1)) {
             let blinded = chunk
@@ -104,13 +150,19 @@ impl Rekey {
                 to_version: self.to,
                 blinded_pseudonyms: blinded.iter().map(|b| b.element.clone()).collect(),
             };
-            let response = client
-                .post(&url)
-                .bearer_auth(&self.token)
-                .json(&request)
-                .send()
-                .await
-                .context("the TTP cannot be reached")?;
+            let response = match &self.authority {
+                Authority::Client(ttp) => ttp
+                    .post_json(REKEY_PATH, &request)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+                Authority::DevelopmentToken(token) => client
+                    .post(&url)
+                    .bearer_auth(token)
+                    .json(&request)
+                    .send()
+                    .await
+                    .context("the TTP cannot be reached")?,
+            };
             let status = response.status();
             if !status.is_success() {
                 let code = response

@@ -1,7 +1,7 @@
 //! The registry's SQLite store.
 //!
 //! ```sql
-//! records(id, received_at, data_json)
+//! records(id, received_at, data_json, ttp_jti, provider)
 //! pseudonyms(record_id, type, key_version, label, is_current)  -- index on label
 //! used_jwe(jti, expires_at)
 //! submitted(jti, record_id, digest, receipt)
@@ -20,6 +20,12 @@
 //! the label was made (the `subject` of a JWE, or the target of a rekey);
 //! labels under older versions (from `extra_versions`, or the source of a
 //! rekey) have it 0.
+//!
+//! `ttp_jti` is the `jti` of the TTP's JWE a record came from (of the
+//! national packaging, each JWE's, comma-separated), so that the record can
+//! be traced to the TTP's audit row; `provider` the provider the TTP named
+//! in its claims. The database and its `-wal`/`-shm` files are owner-only
+//! (0600).
 //!
 //! Every write is one transaction: a record is stored whole or not at all.
 //! The write-ahead log is bounded ([`WAL_SIZE_LIMIT`]) and checkpointed
@@ -44,6 +50,9 @@ pub enum StoreError {
     /// A JWE of the submission was already used.
     #[error("a JWE was already used")]
     Replayed,
+    /// The database file could not be made owner-only.
+    #[error("cannot restrict the database file: {0}")]
+    Permissions(#[from] std::io::Error),
 }
 
 /// One definitive pseudonym of a record, to be stored.
@@ -66,6 +75,15 @@ pub struct UsedJwe {
     pub jti: String,
     /// Its `exp`, seconds since the Unix epoch.
     pub expires_at: i64,
+}
+
+/// Where a record came from, as the TTP's claims say.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Trace {
+    /// The `jti` of the TTP's JWE (several comma-separated), if it has one.
+    pub ttp_jti: Option<String>,
+    /// The provider named in the claims, if any.
+    pub provider: Option<String>,
 }
 
 /// What the store knows of a submission by its JWEs' ids.
@@ -98,6 +116,10 @@ pub struct StoredRecord {
     pub pseudonyms: Vec<StoredPseudonym>,
     /// The clinical fields: strings, and lists of strings.
     pub data: Data,
+    /// The `jti` of the TTP's JWE (several comma-separated), if known.
+    pub ttp_jti: Option<String>,
+    /// The provider named in the TTP's claims, if any.
+    pub provider: Option<String>,
 }
 
 /// A stored label of a record.
@@ -141,7 +163,9 @@ const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS records (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     received_at INTEGER NOT NULL,
-    data_json TEXT NOT NULL
+    data_json TEXT NOT NULL,
+    ttp_jti TEXT,
+    provider TEXT
 );
 CREATE TABLE IF NOT EXISTS pseudonyms (
     record_id INTEGER NOT NULL REFERENCES records(id) ON DELETE CASCADE,
@@ -174,13 +198,22 @@ CREATE TABLE IF NOT EXISTS submitted (
 impl Store {
     /// Opens (creating if needed) the database file at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let restricted = pseudoform_protocol::secret_file::restrict_database(path)?;
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
         if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
             tracing::warn!(error = %e, "the write-ahead log could not be checkpointed");
         }
-        Self::init(conn)
+        let store = Self::init(conn)?;
+        // The -wal and -shm files exist now.
+        let restricted = restricted
+            .into_iter()
+            .chain(pseudoform_protocol::secret_file::restrict_database(path)?);
+        for file in restricted {
+            tracing::warn!(file = %file.display(), "a database file was readable by others; it is owner-only now");
+        }
+        Ok(store)
     }
 
     /// A store in memory, for tests and experiments.
@@ -192,6 +225,17 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        // Databases made before records had a trace get its columns.
+        for column in ["ttp_jti", "provider"] {
+            let has: bool = conn.query_row(
+                "SELECT COUNT(*) > 0 FROM pragma_table_info('records') WHERE name = ?1",
+                params![column],
+                |row| row.get(0),
+            )?;
+            if !has {
+                conn.execute_batch(&format!("ALTER TABLE records ADD COLUMN {column} TEXT"))?;
+            }
+        }
         Ok(Store {
             conn: Mutex::new(conn),
         })
@@ -255,6 +299,7 @@ impl Store {
         data: &Data,
         pseudonyms: &[NewPseudonym],
         used: &[UsedJwe],
+        trace: &Trace,
         purge_before: i64,
         digest: &str,
         receipt: impl FnOnce(i64) -> String,
@@ -277,8 +322,8 @@ impl Store {
             }
         }
         tx.execute(
-            "INSERT INTO records (received_at, data_json) VALUES (?1, ?2)",
-            params![received_at, data_json],
+            "INSERT INTO records (received_at, data_json, ttp_jti, provider) VALUES (?1, ?2, ?3, ?4)",
+            params![received_at, data_json, trace.ttp_jti, trace.provider],
         )?;
         let record_id = tx.last_insert_rowid();
         for p in pseudonyms {
@@ -344,12 +389,16 @@ impl Store {
     pub fn records(&self, limit: u32) -> Result<Vec<StoredRecord>, StoreError> {
         let conn = self.lock()?;
         let mut stmt = conn
-            .prepare("SELECT id, received_at, data_json FROM records ORDER BY id DESC LIMIT ?1")?;
+            .prepare("SELECT id, received_at, data_json, ttp_jti, provider FROM records ORDER BY id DESC LIMIT ?1")?;
         let rows = stmt.query_map(params![limit], |row| {
             Ok((
                 row.get::<_, i64>(0)?,
                 row.get::<_, i64>(1)?,
                 row.get::<_, String>(2)?,
+                Trace {
+                    ttp_jti: row.get(3)?,
+                    provider: row.get(4)?,
+                },
             ))
         })?;
         let mut labels = conn.prepare(
@@ -358,7 +407,7 @@ impl Store {
         )?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, received_at, data_json) = row?;
+            let (id, received_at, data_json, trace) = row?;
             let data: Data = serde_json::from_str(&data_json).map_err(|_| StoreError::Corrupt)?;
             let pseudonyms = labels
                 .query_map(params![id], |row| {
@@ -375,6 +424,8 @@ impl Store {
                 received_at,
                 pseudonyms,
                 data,
+                ttp_jti: trace.ttp_jti,
+                provider: trace.provider,
             });
         }
         Ok(out)

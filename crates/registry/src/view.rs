@@ -96,10 +96,24 @@ pub fn registry_page(organization: &str, scope: &str, records: &[StoredRecord]) 
             "<th scope=\"col\">Pseudoniemen</th><th scope=\"col\">Gegevens</th></tr></thead>\n<tbody>\n"
         ));
         for record in records {
+            let _ = write!(html, "<tr id=\"record-{id}\"><td>{id}", id = record.id,);
+            if let Some(jti) = &record.ttp_jti {
+                let _ = write!(
+                    html,
+                    "<br><span class=\"trace\">TTP-jti <code>{}</code></span>",
+                    escape(jti)
+                );
+            }
+            if let Some(provider) = &record.provider {
+                let _ = write!(
+                    html,
+                    "<br><span class=\"trace\">zorgaanbieder <code>{}</code></span>",
+                    escape(provider)
+                );
+            }
             let _ = write!(
                 html,
-                "<tr id=\"record-{id}\"><td>{id}</td><td><time datetime=\"{iso}\">{time}</time></td><td><ul class=\"labels\">",
-                id = record.id,
+                "</td><td><time datetime=\"{iso}\">{time}</time></td><td><ul class=\"labels\">",
                 iso = rfc3339(record.received_at),
                 time = readable_time(record.received_at),
             );

@@ -16,7 +16,7 @@ use pseudoform_core::oprf::Blind;
 use pseudoform_protocol::ttp::{
     BatchRecord, BatchRequest, BatchResponse, BlindedItem, EvalRequest, EvalResponse,
 };
-use pseudoform_registry::rekey::Rekey;
+use pseudoform_registry::rekey::{Authority, Rekey};
 use pseudoform_registry::store::Store;
 use pseudoform_testkit::keys::*;
 use pseudoform_testkit::registry::*;
@@ -82,11 +82,19 @@ async fn eval(ttp: &TestTtp, code: &str, r: &Blind) -> String {
     call::<EvalResponse>(ttp, "/oprf/eval", &request).await.jwe
 }
 
-/// The registry's rekey from `from` to `to` through the TTP.
+/// The registry's rekey from `from` to `to` through the TTP, as its
+/// recipient caller (`private_key_jwt` + DPoP).
 fn rekey(ttp: &TestTtp, from: u32, to: u32) -> Rekey {
+    let authority = Authority::client(
+        &ttp.base,
+        Client::RegistryA.id(),
+        Client::RegistryA.key(),
+        Some(ISSUER),
+    )
+    .unwrap();
     Rekey {
         ttp_url: ttp.base.clone(),
-        token: TOKEN_REGISTRY.into(),
+        authority,
         recipient_organization: ORG_A.into(),
         recipient_scope: SCOPE_A.into(),
         from,
@@ -105,13 +113,22 @@ async fn browser_ttp_registry_rotation_and_rekey() {
     let types = ["NGGV", "RGG", "MRN"];
     let items: Vec<(&str, &Blind)> = types.iter().copied().zip(&blinds).collect();
     let record_jwe = evaluate(&ttp, &items).await;
+    // The blind factors sealed to the registry's key as the TTP's policy
+    // states it (verified with the TTP's signing key), as the browser does.
+    let sealed = ttp.seal_for_a(&record_jwe, &items).await;
     let body = registry
-        .accept(&record_submission(
+        .accept(&sealed_submission(
             &record_jwe,
-            &items,
+            sealed,
             &[("diagnose", "C50.9")],
         ))
         .await;
+    // The record can be traced to the TTP's audit row by its jti, and
+    // names the provider the TTP took from the credential.
+    let (_, claims) = open_jwe(&record_jwe, true);
+    let listed = &registry.records().await[0];
+    assert_eq!(listed["ttpJti"], claims["jti"], "{listed}");
+    assert_eq!(listed["provider"], STATIC_PROVIDER, "{listed}");
     // The MRN is bound to the static token's provider: t_p·N.
     let mut expected = v1_labels(&types);
     let t = ttp.provider_factor(STATIC_PROVIDER);
@@ -151,7 +168,7 @@ async fn browser_ttp_registry_rotation_and_rekey() {
 
     // A form's token may not rekey: the TTP refuses, nothing changes.
     let mut wrong = rekey(&ttp, 1, 2);
-    wrong.token = TOKEN_FORM.into();
+    wrong.authority = Authority::DevelopmentToken(TOKEN_FORM.into());
     let err = wrong.run(&store).await.unwrap_err();
     assert!(err.to_string().contains("HTTP 403"), "{err}");
     assert_eq!(store.pseudonym_count().unwrap(), 6);

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use pseudoform_core::encoding::encode;
 use pseudoform_protocol::registry::Submission;
-use pseudoform_registry::rekey::Rekey;
+use pseudoform_registry::rekey::{Authority, Rekey};
 use pseudoform_registry::store::Store;
 use pseudoform_registry::RegistryConfig;
 use pseudoform_testkit::disk::Tmpfs;
@@ -162,12 +162,12 @@ async fn kill_9_under_load_loses_nothing_and_retries_store_each_once() {
 
 /// The TTP of these tests with JWEs that live 1 s, requests of at most
 /// 5 s (debug builds on a busy machine) and no clock skew: a retire window
-/// of 6 s. Development mode: the static tokens of the form and of the
-/// registry's re-keying.
+/// of 6 s. Not in development mode: the form's back end and the
+/// registry's re-keying hold DPoP-bound tokens of `private_key_jwt` clients.
 async fn short_lived_ttp() -> TestTtp {
     TestTtp::start_with(
         true,
-        &format!("{DEV}\njwe_lifetime_seconds = 1\nregistry_clock_skew_seconds = 0\n[limits]\nrequest_timeout_seconds = 5\n"),
+        "jwe_lifetime_seconds = 1\nregistry_clock_skew_seconds = 0\n[limits]\nrequest_timeout_seconds = 5\n",
     )
     .await
 }
@@ -182,12 +182,7 @@ fn config_of_the_ttp(dir: &std::path::Path) -> RegistryConfig {
 
 /// One record of `types` for the input `identity` through the TTP's batch
 /// endpoint: a submission.
-async fn pseudonymise(
-    ttp: &TestTtp,
-    client: &reqwest::Client,
-    identity: &str,
-    types: &[&str],
-) -> Submission {
+async fn pseudonymise(ttp: &TestTtp, identity: &str, types: &[&str]) -> Submission {
     let blinds: Vec<_> = types.iter().map(|_| random_blind()).collect();
     let items: Vec<Value> = types
         .iter()
@@ -198,20 +193,14 @@ async fn pseudonymise(
         })
         .collect();
     let request = json!({"recipientOrganization": ORG_A, "recipientScope": SCOPE_A, "records": [{"items": items}]});
-    let answer: Value = client
-        .post(format!("{}/v1/evaluate", ttp.base))
-        .bearer_auth(TOKEN_FORM)
-        .json(&request)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    // Provider A's back end: a DPoP-bound token of its client key.
+    let credential = ttp.backend(Client::ProviderA).await;
+    let (status, _, answer) = ttp.call(&credential, "/v1/evaluate", &request).await;
+    assert_eq!(status, 200, "{answer}");
     let jwe = answer["records"][0]["jwe"].as_str().unwrap().to_owned();
     let pairs: Vec<(&str, &pseudoform_core::oprf::Blind)> =
         types.iter().copied().zip(&blinds).collect();
-    record_submission(&jwe, &pairs, &[("diagnose", "C50.9")])
+    record_submission_kid(KID_A, &jwe, &pairs, &[("diagnose", "C50.9")])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -223,8 +212,8 @@ async fn a_registry_down_past_the_jwe_lifetime_answers_the_retry_with_the_first_
     let client = reqwest::Client::new();
 
     let mut registry = Process::start(REGISTRY, &serve_args(&path)).await;
-    let stored = pseudonymise(&ttp, &client, "a new user", &["NGGV", "RGG"]).await;
-    let never_sent = pseudonymise(&ttp, &client, "another new user", &["NGGV", "RGG"]).await;
+    let stored = pseudonymise(&ttp, "a new user", &["NGGV", "RGG"]).await;
+    let never_sent = pseudonymise(&ttp, "another new user", &["NGGV", "RGG"]).await;
     let (status, first) = post(&client, &registry.base, &stored).await.unwrap();
     assert_eq!(status, 201, "{first}");
     // The answer is lost, and the registry goes down for longer than the
@@ -275,7 +264,7 @@ async fn rotation_and_retire_under_load_keep_every_identity_linkable() {
                 while !stop.load(std::sync::atomic::Ordering::SeqCst) {
                     let identity = &identities[i % identities.len()];
                     i += 1;
-                    let s = pseudonymise(&ttp, &client, identity, &["NGGV"]).await;
+                    let s = pseudonymise(&ttp, identity, &["NGGV"]).await;
                     let (status, receipt) = post(&client, &base, &s).await.unwrap();
                     assert_eq!(status, 201, "{receipt}");
                     let id = receipt["recordId"].as_i64().unwrap();
@@ -315,9 +304,17 @@ async fn rotation_and_retire_under_load_keep_every_identity_linkable() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let store = Store::open(&config.database).unwrap();
+    // The registry as the TTP's recipient caller: private_key_jwt + DPoP.
+    let authority = Authority::client(
+        &ttp.base,
+        Client::RegistryA.id(),
+        Client::RegistryA.key(),
+        Some(ISSUER),
+    )
+    .unwrap();
     let rekey = Rekey {
         ttp_url: ttp.base.clone(),
-        token: TOKEN_REGISTRY.into(),
+        authority,
         recipient_organization: ORG_A.into(),
         recipient_scope: SCOPE_A.into(),
         from: 1,

@@ -5,7 +5,10 @@
 #![cfg(test)]
 
 use base64ct::Encoding as _;
+use std::collections::BTreeMap;
+
 use pseudoform_core::encoding::encode;
+use pseudoform_protocol::registry::record_digest;
 use pseudoform_protocol::unix_now;
 use pseudoform_registry::store::Store;
 use pseudoform_testkit::jose::*;
@@ -136,13 +139,22 @@ async fn a_record_is_used_whole_with_one_blind_factor_per_evaluation() {
     refuse(nggv, "pseudonyms.partialRecord", "blindFactors.RGG").await;
     // A blind factor for a type the record does not evaluate.
     refuse(with_c, "pseudonym.typeMismatch", "blindFactors.C").await;
+    // The blind factors as given, sealed for this record.
+    let sealed = |map: BTreeMap<String, String>| {
+        let rec = record_digest(&record_jwe);
+        sealed_submission(
+            &record_jwe,
+            seal(&map, &rec, recipient_a(), &recipient_a().kid),
+            &[],
+        )
+    };
+    let with = |code: &str, value: String| {
+        let mut map = blind_map(&refs(&blinds));
+        map.insert(code.into(), value);
+        sealed(map)
+    };
     // A blind factor that is no scalar.
-    let mut bad = record_submission(&record_jwe, &refs(&blinds), &[]);
-    bad.blind_factors
-        .as_mut()
-        .unwrap()
-        .insert("RGG".into(), encode(&[0u8; 32]));
-    let (status, body) = registry.submit(&bad).await;
+    let (status, body) = registry.submit(&with("RGG", encode(&[0u8; 32]))).await;
     assert_eq!(
         (status, &body["code"], &body["field"]),
         (
@@ -152,13 +164,9 @@ async fn a_record_is_used_whole_with_one_blind_factor_per_evaluation() {
         )
     );
     // Keys that are no type, or a type this registry may not receive; none at all.
-    let mut unknown = record_submission(&record_jwe, &refs(&blinds), &[]);
-    unknown
-        .blind_factors
-        .as_mut()
-        .unwrap()
-        .insert("999990007".into(), encode(&[1u8; 32]));
-    let (status, body) = registry.submit(&unknown).await;
+    let (status, body) = registry
+        .submit(&with("999990007", encode(&[1u8; 32])))
+        .await;
     assert_eq!(
         (status, &body["code"], &body["field"]),
         (422, &json!("type.unknown"), &json!("blindFactors"))
@@ -167,12 +175,9 @@ async fn a_record_is_used_whole_with_one_blind_factor_per_evaluation() {
         !body.to_string().contains("999990007"),
         "the key is not echoed"
     );
-    let mut b = record_submission(&record_jwe, &refs(&blinds), &[]);
-    b.blind_factors
-        .as_mut()
-        .unwrap()
-        .insert("B".into(), encode(&[1u8; 32]));
-    registry.refuse(&b, 403, "type.notAllowed").await;
+    registry
+        .refuse(&with("B", encode(&[1u8; 32])), 403, "type.notAllowed")
+        .await;
     registry
         .refuse(
             &record_submission(&record_jwe, &[], &[]),
@@ -224,11 +229,15 @@ async fn each_jwe_kind_has_its_shape_and_a_submission_exactly_one() {
         (422, &json!("submission.shape"), &json!("pseudonyms"))
     );
     let mut bare = record_submission(&record_jwe, &refs(&blinds), &[]);
-    bare.blind_factors = None;
+    bare.encrypted_blind_factors = None;
     let (status, body) = registry.submit(&bare).await;
     assert_eq!(
         (status, &body["code"], &body["field"]),
-        (422, &json!("submission.shape"), &json!("blindFactors"))
+        (
+            422,
+            &json!("submission.shape"),
+            &json!("encryptedBlindFactors")
+        )
     );
     // Single evaluations, one JWE each, combine (the national flow).
     let (c1, r1) = fresh_eval("NGGV");
@@ -324,8 +333,12 @@ async fn list_values_arrive_whole_and_in_order() {
 }
 
 #[tokio::test]
-async fn both_jwe_algorithms_and_national_claims() {
-    let registry = Registry::start_with(&["B", "NGGV", "sNGGV"]).await;
+async fn the_pinned_jwe_algorithm_and_national_claims() {
+    // A registry of the national service pins RSA-OAEP (SHA-1).
+    let registry = Registry::start_configured(&["B", "NGGV", "sNGGV"], |c| {
+        c.ttp_jwe_alg = pseudoform_registry::jwe::JweAlg::RsaOaep
+    })
+    .await;
     let k1 = server_key_v1();
 
     // pseudoform claims, RSA-OAEP (SHA-1).
@@ -356,11 +369,32 @@ async fn both_jwe_algorithms_and_national_claims() {
         )
         .await;
 
-    // A JWE without kid is tried against every key.
+    // The other algorithm than the pinned one, and a JWE without kid, are
+    // refused before any RSA.
     let r = random_blind();
     let claims = eval_claims("NGGV", &subject(&k1, &blind_vector(&vector("NGGV"), &r)));
-    let tp = package(&jwe_with_kid(&claims, oaep256(), rotated_a(), None), &r);
-    registry.accept(&one("NGGV", tp)).await;
+    let other_alg = package(&jwe(&claims, oaep256(), recipient_a()), &r);
+    registry
+        .refuse(
+            &one("NGGV", other_alg),
+            422,
+            "pseudonym.unsupportedAlgorithm",
+        )
+        .await;
+    let no_kid = package(&jwe_with_kid(&claims, oaep(), rotated_a(), None), &r);
+    registry
+        .refuse(&one("NGGV", no_kid), 422, "pseudonym.kidMissing")
+        .await;
+    // And the default registry (RSA-OAEP-256) refuses RSA-OAEP.
+    let default = Registry::start().await;
+    let (claims, r) = fresh_eval("NGGV");
+    default
+        .refuse(
+            &one("NGGV", package(&jwe(&claims, oaep(), recipient_a()), &r)),
+            422,
+            "pseudonym.unsupportedAlgorithm",
+        )
+        .await;
 }
 
 #[tokio::test]
@@ -402,15 +436,18 @@ async fn tampered_and_foreign_jwes_are_refused_and_nothing_is_stored() {
             .refuse(&one("NGGV", tp), 422, "pseudonym.undecryptable")
             .await;
     }
-    // Encrypted to another recipient's key (its kid, or ours as a lie).
-    let foreign = jwe(&claims, oaep256(), recipient_b());
+    // Encrypted to another recipient's key: its kid is unknown here; under
+    // ours as a lie it does not decrypt.
+    let foreign = one("NGGV", package(&jwe(&claims, oaep256(), recipient_b()), &r));
+    registry.refuse(&foreign, 422, "pseudonym.kidUnknown").await;
     let lying = jwe_with_kid(&claims, oaep256(), recipient_b(), Some(&recipient_a().kid));
-    for bad in [foreign, lying] {
-        let refused = one("NGGV", package(&bad, &r));
-        registry
-            .refuse(&refused, 422, "pseudonym.undecryptable")
-            .await;
-    }
+    registry
+        .refuse(
+            &one("NGGV", package(&lying, &r)),
+            422,
+            "pseudonym.undecryptable",
+        )
+        .await;
     // Not a package at all.
     let refused = one("NGGV", "bm90IGEgcGFja2FnZQ==".into());
     registry.refuse(&refused, 422, "pseudonym.malformed").await;
@@ -678,7 +715,7 @@ async fn extra_versions_are_stored_as_older_labels() {
     let mut national = national_claims(&subject(&k2, &blinded));
     national["extra_versions"] = json!({ "1": encode(&k1.evaluate(&blinded).unwrap()) });
     national["pseudonym_type"] = json!("NGGV");
-    let tp = package(&jwe(&national, oaep(), recipient_a()), &r);
+    let tp = package(&jwe(&national, oaep256(), recipient_a()), &r);
     let body = registry.accept(&one("NGGV", tp)).await;
     assert_eq!(labels(&body), vec![v2]);
 }
@@ -745,6 +782,7 @@ async fn static_files_form_config_and_health() {
             "provider": "ura:00000001",
             "accessToken": "demo-provider-token",
             "types": DEFAULT_TYPES,
+            "ttpSigningKeys": [ttp_signing().kid],
         })
     );
     let health: Value = get("/health").await.unwrap().json().await.unwrap();
@@ -816,7 +854,11 @@ async fn only_claims_signed_by_a_pinned_ttp_key_are_accepted() {
 
 #[tokio::test]
 async fn accept_unsigned_takes_the_national_unsigned_jwe_and_still_checks_signatures() {
-    let registry = Registry::start_configured(&["B", "NGGV"], |c| c.accept_unsigned = true).await;
+    let registry = Registry::start_configured(&["B", "NGGV"], |c| {
+        c.accept_unsigned = true;
+        c.ttp_jwe_alg = pseudoform_registry::jwe::JweAlg::RsaOaep;
+    })
+    .await;
     let k1 = server_key_v1();
     // The national reference service's JWE: bare claims, RSA-OAEP, no jti.
     let v = vector("B");
@@ -828,8 +870,15 @@ async fn accept_unsigned_takes_the_national_unsigned_jwe_and_still_checks_signat
     // A signed one that does not verify is refused all the same.
     let (claims, r) = fresh_eval("NGGV");
     let forger = forger_signing();
+    let jws = sign_with(&claims, forger, &forger.kid);
     let tp = package(
-        &jwe_signed_by(&claims, forger, &forger.kid, recipient_a()),
+        &encrypt_plaintext(
+            jws.as_bytes(),
+            "JWT",
+            oaep(),
+            recipient_a(),
+            Some(&recipient_a().kid),
+        ),
         &r,
     );
     registry
@@ -987,4 +1036,254 @@ async fn malformed_jwe_parts_are_refused_before_any_crypto() {
     }
     // Still serving, and the untouched JWE is accepted.
     registry.accept(&one("GG", package(&good, &r))).await;
+}
+
+#[tokio::test]
+async fn blind_factors_travel_encrypted_to_the_registry_and_bound_to_their_record() {
+    let registry = Registry::start().await;
+    let (record_jwe, blinds) = fresh_record(&["NGGV", "RGG"]);
+    let (other_jwe, other_blinds) = fresh_record(&["NGGV", "RGG"]);
+    // In the clear: refused (finding 4), nothing stored, the record not used up.
+    let clear = clear_record_submission(&record_jwe, &refs(&blinds), &[]);
+    let (status, body) = registry.submit(&clear).await;
+    assert_eq!(
+        (status, &body["code"], &body["field"]),
+        (
+            422,
+            &json!("blindFactors.notEncrypted"),
+            &json!("blindFactors")
+        )
+    );
+    // The factors of another record, sealed for it, beside this record.
+    let foreign = seal(
+        &blind_map(&refs(&other_blinds)),
+        &record_digest(&other_jwe),
+        recipient_a(),
+        &recipient_a().kid,
+    );
+    let (status, body) = registry
+        .submit(&sealed_submission(&record_jwe, foreign, &[]))
+        .await;
+    assert_eq!(
+        (status, &body["code"], &body["field"]),
+        (
+            422,
+            &json!("blindFactors.recordMismatch"),
+            &json!("encryptedBlindFactors")
+        )
+    );
+    // This record's factors bound to another record (`rec`) are refused too.
+    let rebound = seal(
+        &blind_map(&refs(&blinds)),
+        &record_digest(&other_jwe),
+        recipient_a(),
+        &recipient_a().kid,
+    );
+    registry
+        .refuse(
+            &sealed_submission(&record_jwe, rebound, &[]),
+            422,
+            "blindFactors.recordMismatch",
+        )
+        .await;
+    // Sealed to another key, under an unknown kid, another alg, no kid, or
+    // not JSON of the blind factors.
+    let rec = record_digest(&record_jwe);
+    let map = blind_map(&refs(&blinds));
+    let plaintext = serde_json::to_vec(&json!({"blindFactors": map, "rec": rec})).unwrap();
+    for (encrypted, code) in [
+        (
+            seal(&map, &rec, recipient_b(), &recipient_b().kid),
+            "pseudonym.kidUnknown",
+        ),
+        (
+            seal(&map, &rec, recipient_b(), &recipient_a().kid),
+            "pseudonym.undecryptable",
+        ),
+        (
+            encrypt_plaintext(
+                &plaintext,
+                "application/json",
+                oaep(),
+                recipient_a(),
+                Some(&recipient_a().kid),
+            ),
+            "pseudonym.unsupportedAlgorithm",
+        ),
+        (
+            encrypt_plaintext(
+                &plaintext,
+                "application/json",
+                oaep256(),
+                recipient_a(),
+                None,
+            ),
+            "pseudonym.kidMissing",
+        ),
+        (
+            encrypt_plaintext(
+                b"{\"blindFactors\":{}}",
+                "application/json",
+                oaep256(),
+                recipient_a(),
+                Some(&recipient_a().kid),
+            ),
+            "blindFactors.malformed",
+        ),
+        (
+            encrypt_plaintext(
+                &plaintext,
+                "JWT",
+                oaep256(),
+                recipient_a(),
+                Some(&recipient_a().kid),
+            ),
+            "blindFactors.malformed",
+        ),
+    ] {
+        let (status, body) = registry
+            .submit(&sealed_submission(&record_jwe, encrypted, &[]))
+            .await;
+        assert_eq!((status, body["code"].as_str()), (422, Some(code)), "{body}");
+        assert_eq!(body["field"], "encryptedBlindFactors", "{body}");
+    }
+    assert_eq!(registry.count().await, 0);
+    // Sealed for this record: accepted, the definitive pseudonyms stored.
+    let body = registry
+        .accept(&record_submission(&record_jwe, &refs(&blinds), &[]))
+        .await;
+    assert_eq!(labels(&body), v1_labels(&["NGGV", "RGG"]));
+    let listed = &registry.records().await[0];
+    let (_, claims) = open_jwe(&record_jwe, recipient_a(), oaep256());
+    assert_eq!(listed["ttpJti"], claims["jti"], "{listed}");
+    // A registry in development mode takes them in the clear.
+    let dev =
+        Registry::start_configured(DEFAULT_TYPES, |c| c.development_clear_blind_factors = true)
+            .await;
+    let body = dev.accept(&clear).await;
+    assert_eq!(labels(&body), v1_labels(&["NGGV", "RGG"]));
+}
+
+#[test]
+fn every_jwe_is_checked_before_the_first_rsa_and_a_record_costs_two() {
+    use pseudoform_core::PseudonymType;
+    use pseudoform_registry::jwe::{KeyRing, SignatureKeys};
+    use pseudoform_registry::Receiver;
+    let mut keys = KeyRing::new();
+    keys.add_pem(recipient_a().private_pem.as_bytes(), None)
+        .unwrap();
+    keys.add_pem(rotated_a().private_pem.as_bytes(), None)
+        .unwrap();
+    let mut pins = SignatureKeys::new();
+    pins.add_pem(ttp_signing().public_pem.as_bytes()).unwrap();
+    let store = std::sync::Arc::new(Store::open_in_memory().unwrap());
+    let receiver = Receiver::new(
+        ORG_A,
+        SCOPE_A,
+        &[PseudonymType::Nggv, PseudonymType::Rgg, PseudonymType::Mrn],
+        keys,
+        store,
+    )
+    .unwrap()
+    .with_ttp_signing_keys(pins);
+    let (record_jwe, blinds) = fresh_record(&["NGGV", "RGG"]);
+    let rec = record_digest(&record_jwe);
+    let map = blind_map(&refs(&blinds));
+    let code = |s| receiver.receive(s).unwrap_err().code();
+    // A record whose ciphertext is damaged (RSA would find it out) beside
+    // blind factors under an unknown kid or another alg: refused for the
+    // blind factors, without one RSA decryption.
+    let damaged = flip_char(&record_jwe, 3);
+    let unknown = seal(&map, &rec, recipient_b(), &recipient_b().kid);
+    assert_eq!(
+        code(sealed_submission(&damaged, unknown, &[])),
+        "pseudonym.kidUnknown"
+    );
+    let plaintext = serde_json::to_vec(&json!({"blindFactors": map, "rec": rec})).unwrap();
+    let sha1 = encrypt_plaintext(
+        &plaintext,
+        "application/json",
+        oaep(),
+        recipient_a(),
+        Some(&recipient_a().kid),
+    );
+    assert_eq!(
+        code(sealed_submission(&damaged, sha1, &[])),
+        "pseudonym.unsupportedAlgorithm"
+    );
+    // A record under an unknown kid beside good blind factors: no RSA either.
+    let foreign_record = jwe(&record_claims(&[]), oaep256(), recipient_b());
+    let good = seal(
+        &map,
+        &record_digest(&foreign_record),
+        recipient_a(),
+        &recipient_a().kid,
+    );
+    assert_eq!(
+        code(sealed_submission(&foreign_record, good, &[])),
+        "pseudonym.kidUnknown"
+    );
+    assert_eq!(receiver.rsa_decryptions(), 0);
+    // Blind factors of another record: one RSA (theirs), never the record's.
+    let (other_jwe, _) = fresh_record(&["NGGV"]);
+    let foreign = seal(
+        &map,
+        &record_digest(&other_jwe),
+        recipient_a(),
+        &recipient_a().kid,
+    );
+    assert_eq!(
+        code(sealed_submission(&record_jwe, foreign, &[])),
+        "blindFactors.recordMismatch"
+    );
+    assert_eq!(receiver.rsa_decryptions(), 1);
+    // A good record: exactly two, whichever of the registry's two keys.
+    let ok = record_submission(&record_jwe, &refs(&blinds), &[]);
+    assert_eq!(
+        receiver.receive(ok).unwrap().pseudonyms,
+        v1_labels(&["NGGV", "RGG"])
+    );
+    assert_eq!(receiver.rsa_decryptions(), 3);
+    // The national shape: one per type.
+    let singles = vec![("NGGV", temporary("NGGV")), ("RGG", temporary("RGG"))];
+    receiver.receive(submission(singles, &[])).unwrap();
+    assert_eq!(receiver.rsa_decryptions(), 5);
+}
+
+#[cfg(unix)]
+#[test]
+fn registry_files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), DEFAULT_TYPES);
+    // A private key that group or others can read is refused, naming the mode only.
+    let key = config.keys[0].path.clone().unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let err = format!(
+        "{:#}",
+        pseudoform_registry::Receiver::from_config(&config).unwrap_err()
+    );
+    assert!(err.contains("owner-only") && err.contains("640"), "{err}");
+    assert!(!err.contains("PRIVATE KEY"), "{err}");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // A new database and its -wal and -shm are created owner-only; an old
+    // one others could read is made owner-only.
+    let receiver = pseudoform_registry::Receiver::from_config(&config).unwrap();
+    let (record_jwe, blinds) = fresh_record(&["NGGV"]);
+    receiver
+        .receive(record_submission(&record_jwe, &refs(&blinds), &[]))
+        .unwrap();
+    let db = config.database.clone();
+    let wal = db.with_file_name("registry.sqlite-wal");
+    let shm = db.with_file_name("registry.sqlite-shm");
+    for file in [&db, &wal, &shm] {
+        assert_eq!(mode(file), 0o600, "{}", file.display());
+    }
+    drop(receiver);
+    config.database = dir.path().join("old.sqlite");
+    std::fs::write(&config.database, b"").unwrap();
+    std::fs::set_permissions(&config.database, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let _receiver = pseudoform_registry::Receiver::from_config(&config).unwrap();
+    assert_eq!(mode(&config.database), 0o600);
 }

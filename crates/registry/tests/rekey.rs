@@ -18,7 +18,7 @@ use pseudoform_core::encoding::{decode_array, encode};
 use pseudoform_core::oprf::decode_element;
 use pseudoform_protocol::ttp::{RekeyRequest, RekeyResponse};
 use pseudoform_registry::jwe::KeyRing;
-use pseudoform_registry::rekey::Rekey;
+use pseudoform_registry::rekey::{Authority, Rekey};
 use pseudoform_registry::store::Store;
 use pseudoform_testkit::jose::*;
 use pseudoform_testkit::keys::*;
@@ -76,7 +76,7 @@ async fn stand_in_ttp() -> (String, Arc<Mutex<Vec<String>>>) {
 fn rekey(ttp_url: &str, token: &str) -> Rekey {
     Rekey {
         ttp_url: ttp_url.into(),
-        token: token.into(),
+        authority: Authority::DevelopmentToken(token.into()),
         recipient_organization: ORG_A.into(),
         recipient_scope: SCOPE_A.into(),
         from: 1,
@@ -145,18 +145,35 @@ async fn rekey_moves_stored_pseudonyms_to_the_new_key_version() {
     // The same through the command line, and `list`.
     let config_path = registry.dir.path().join("registry.toml");
     std::fs::write(&config_path, toml::to_string(&registry.config).unwrap()).unwrap();
+    // The development token from an owner-only file, never from argv.
+    let token_file = registry.dir.path().join("rekey-token");
+    std::fs::write(&token_file, TOKEN).unwrap();
     let (ttp_arg, config_arg) = (ttp.clone(), config_path.clone());
-    let out = tokio::task::spawn_blocking(move || {
-        bin()
-            .args(["rekey", "--config"])
-            .arg(&config_arg)
-            .args(["--ttp", &ttp_arg, "--from", "1", "--to", "2"])
-            .env("PSEUDOFORM_REKEY_TOKEN", TOKEN)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let rekey_cli = move |token_file: std::path::PathBuf| {
+        let (ttp_arg, config_arg) = (ttp_arg.clone(), config_arg.clone());
+        tokio::task::spawn_blocking(move || {
+            bin()
+                .args(["rekey", "--config"])
+                .arg(&config_arg)
+                .args(["--ttp", &ttp_arg, "--from", "1", "--to", "2"])
+                .arg("--development-token-file")
+                .arg(&token_file)
+                .output()
+                .unwrap()
+        })
+    };
+    let out = rekey_cli(token_file.clone()).await.unwrap();
+    assert!(
+        !out.status.success(),
+        "a token file others can read is refused"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("owner-only"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let out = rekey_cli(token_file).await.unwrap();
     assert!(
         out.status.success(),
         "{}",

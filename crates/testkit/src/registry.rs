@@ -9,14 +9,17 @@ use std::path::{Path, PathBuf};
 use pseudoform_core::encoding::encode;
 use pseudoform_core::oprf::Blind;
 use pseudoform_protocol::package::TemporaryPseudonym;
-use pseudoform_protocol::registry::{Data, DataValue, Submission, SubmittedPseudonym};
+use pseudoform_protocol::registry::{
+    record_digest, BlindFactorsPlaintext, Data, DataValue, Submission, SubmittedPseudonym,
+    BLIND_FACTORS_CTY,
+};
 use pseudoform_protocol::{JWE_LIFETIME_SECONDS, PROTOCOL_VERSION};
 use pseudoform_registry::config::KeyConfig;
 use pseudoform_registry::RegistryConfig;
 use serde_json::{json, Value};
 
-use crate::jose::{jwe, oaep256};
-use crate::keys::{recipient_a, rotated_a, ttp_signing};
+use crate::jose::{encrypt_plaintext, jwe, oaep256};
+use crate::keys::{recipient_a, rotated_a, ttp_signing, RsaKey};
 use crate::ttp::{ORG_A, SCOPE_A};
 use crate::vectors::{blind_vector, random_blind, server_key_v1, subject, vector};
 
@@ -102,6 +105,7 @@ pub fn submission(pseudonyms: Vec<(&str, String)>, fields: &[(&str, &str)]) -> S
         method_version: pseudoform_core::METHOD_VERSION,
         record: None,
         blind_factors: None,
+        encrypted_blind_factors: None,
         pseudonyms: Some(
             pseudonyms
                 .into_iter()
@@ -115,11 +119,32 @@ pub fn submission(pseudonyms: Vec<(&str, String)>, fields: &[(&str, &str)]) -> S
     }
 }
 
-/// A submission to registry A in the record shape: the record JWE once and
-/// the blind factor of each `(type, blind)`.
-pub fn record_submission(
+/// The blind factors of `(type, blind)` pairs as a submission names them:
+/// padded base64url by type code.
+pub fn blind_map(blinds: &[(&str, &Blind)]) -> BTreeMap<String, String> {
+    blinds
+        .iter()
+        .map(|(t, r)| ((*t).to_owned(), encode(r.to_bytes().as_ref())))
+        .collect()
+}
+
+/// The browser's `encryptedBlindFactors`: the compact JWE (`RSA-OAEP-256`,
+/// `A256GCM`, `kid`, `cty: application/json`) to `to` of `{"blindFactors",
+/// "rec"}`.
+pub fn seal(blind_factors: &BTreeMap<String, String>, rec: &str, to: &RsaKey, kid: &str) -> String {
+    let plaintext = serde_json::to_vec(&BlindFactorsPlaintext {
+        blind_factors: blind_factors.clone(),
+        rec: rec.to_owned(),
+    })
+    .unwrap();
+    encrypt_plaintext(&plaintext, BLIND_FACTORS_CTY, oaep256(), to, Some(kid))
+}
+
+/// A submission to registry A in the record shape with `encryptedBlindFactors`
+/// as given.
+pub fn sealed_submission(
     record_jwe: &str,
-    blinds: &[(&str, &Blind)],
+    encrypted: String,
     fields: &[(&str, &str)],
 ) -> Submission {
     Submission {
@@ -127,14 +152,51 @@ pub fn record_submission(
         recipient_scope: SCOPE_A.into(),
         method_version: pseudoform_core::METHOD_VERSION,
         record: Some(record_jwe.to_owned()),
-        blind_factors: Some(
-            blinds
-                .iter()
-                .map(|(t, r)| ((*t).to_owned(), encode(r.to_bytes().as_ref())))
-                .collect(),
-        ),
+        blind_factors: None,
+        encrypted_blind_factors: Some(encrypted),
         pseudonyms: None,
         data: data(fields),
+    }
+}
+
+/// A submission to registry A in the record shape, as the browser sends it:
+/// the record JWE once and the blind factor of each `(type, blind)`,
+/// encrypted to registry A's key under `kid`, bound to the record.
+pub fn record_submission_kid(
+    kid: &str,
+    record_jwe: &str,
+    blinds: &[(&str, &Blind)],
+    fields: &[(&str, &str)],
+) -> Submission {
+    let sealed = seal(
+        &blind_map(blinds),
+        &record_digest(record_jwe),
+        recipient_a(),
+        kid,
+    );
+    sealed_submission(record_jwe, sealed, fields)
+}
+
+/// [`record_submission_kid`] with registry A's default kid (the thumbprint).
+pub fn record_submission(
+    record_jwe: &str,
+    blinds: &[(&str, &Blind)],
+    fields: &[(&str, &str)],
+) -> Submission {
+    record_submission_kid(&recipient_a().kid, record_jwe, blinds, fields)
+}
+
+/// The record shape with `blindFactors` in the clear (what a registry
+/// refuses unless `development_clear_blind_factors`).
+pub fn clear_record_submission(
+    record_jwe: &str,
+    blinds: &[(&str, &Blind)],
+    fields: &[(&str, &str)],
+) -> Submission {
+    Submission {
+        blind_factors: Some(blind_map(blinds)),
+        encrypted_blind_factors: None,
+        ..sealed_submission(record_jwe, String::new(), fields)
     }
 }
 
@@ -194,7 +256,8 @@ pub fn temporary(code: &str) -> String {
 /// its rotated one, the TTP's pinned signing key, a static folder.
 pub fn config(dir: &Path, types: &[&str]) -> RegistryConfig {
     let key_path = dir.join("registry-key.pem");
-    std::fs::write(&key_path, &recipient_a().private_pem).unwrap();
+    pseudoform_protocol::secret_file::create(&key_path, recipient_a().private_pem.as_bytes())
+        .unwrap();
     let signing_path = dir.join("ttp-signing-public.pem");
     std::fs::write(&signing_path, &ttp_signing().public_pem).unwrap();
     let www = dir.join("www");
@@ -227,6 +290,8 @@ pub fn config(dir: &Path, types: &[&str]) -> RegistryConfig {
         clock_skew_seconds: 30,
         ttp_signing_keys: vec![signing_path],
         accept_unsigned: false,
+        ttp_jwe_alg: Default::default(),
+        development_clear_blind_factors: false,
         limits: Default::default(),
     }
 }

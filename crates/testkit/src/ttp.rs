@@ -562,6 +562,51 @@ impl TestTtp {
         answer(request).await
     }
 
+    /// Registry A's public key as this TTP states it: the `recipientKey` of
+    /// `GET /v1/policy`, verified as a browser does with the key of `GET
+    /// /v1/signing-keys` (ES256, `typ`, organisation and scope); the JWK.
+    pub async fn recipient_key_a(&self) -> Value {
+        let (status, _, jwks) = self.get("/v1/signing-keys", None).await;
+        assert_eq!(status, 200, "{jwks}");
+        let signing = josekit::jwk::Jwk::from_bytes(jwks["keys"][0].to_string()).unwrap();
+        let verifier = josekit::jws::ES256.verifier_from_jwk(&signing).unwrap();
+        let query = format!("/v1/policy?recipientOrganization={ORG_A}&recipientScope={SCOPE_A}");
+        let (status, _, policy) = self.get(&query, None).await;
+        assert_eq!(status, 200, "{policy}");
+        let statement = policy["recipientKey"].as_str().unwrap();
+        let (payload, header) = josekit::jws::deserialize_compact(statement, &verifier).unwrap();
+        assert_eq!(header.token_type(), Some("pseudoform-recipient-key+jwt"));
+        let payload: Value = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(
+            (payload["organization"].as_str(), payload["scope"].as_str()),
+            (Some(ORG_A), Some(SCOPE_A))
+        );
+        assert_eq!(payload["jwk"]["kid"], KID_A);
+        payload["jwk"].clone()
+    }
+
+    /// The browser's `encryptedBlindFactors` of `blinds` for `record_jwe`,
+    /// to registry A's key as this TTP states it ([`TestTtp::recipient_key_a`]).
+    pub async fn seal_for_a(
+        &self,
+        record_jwe: &str,
+        blinds: &[(&str, &pseudoform_core::oprf::Blind)],
+    ) -> String {
+        let jwk_json = self.recipient_key_a().await;
+        let jwk = josekit::jwk::Jwk::from_bytes(jwk_json.to_string()).unwrap();
+        let encrypter = josekit::jwe::RSA_OAEP_256.encrypter_from_jwk(&jwk).unwrap();
+        let mut header = JweHeader::new();
+        header.set_content_encryption(pseudoform_protocol::JWE_ENC_A256GCM);
+        header.set_content_type(pseudoform_protocol::registry::BLIND_FACTORS_CTY);
+        header.set_key_id(jwk_json["kid"].as_str().unwrap());
+        let plaintext = serde_json::to_vec(&pseudoform_protocol::registry::BlindFactorsPlaintext {
+            blind_factors: crate::registry::blind_map(blinds),
+            rec: pseudoform_protocol::registry::record_digest(record_jwe),
+        })
+        .unwrap();
+        josekit::jwe::serialize_compact(&plaintext, &header, &encrypter).unwrap()
+    }
+
     /// The MRN provider factor `t_p` of `provider` in recipient A's domain,
     /// from the TTP's database (the test knows the master key).
     pub fn provider_factor(&self, provider: &str) -> Scalar {

@@ -3,8 +3,9 @@
 // proxies in front of the TTP and of registry A. The form is loaded through
 // the registry proxy, and the TTP it is told about is the TTP proxy.
 import { spawn } from "node:child_process";
+import { constants, createDecipheriv, createPrivateKey, privateDecrypt } from "node:crypto";
 import { once } from "node:events";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -12,6 +13,25 @@ import { startFaultProxy } from "./fault-proxy.mjs";
 
 export const ROOT = fileURLToPath(new URL("../../../..", import.meta.url));
 const DEMO = join(ROOT, "target", "release", "pseudoform-demo");
+
+/**
+ * The plaintext `{ blindFactors, rec }` of a submission's
+ * `encryptedBlindFactors` (RSA-OAEP-256 + A256GCM, AAD the protected header),
+ * opened with the PEM private key of the registry it was sealed to.
+ */
+export function openSealed(compact, privateKeyPem) {
+  const part = (text) => Buffer.from(text, "base64url");
+  const [header, wrapped, iv, ciphertext, tag] = compact.split(".");
+  const cek = privateDecrypt(
+    { key: createPrivateKey(privateKeyPem), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" },
+    part(wrapped),
+  );
+  const decipher = createDecipheriv("aes-256-gcm", cek, part(iv));
+  decipher.setAAD(Buffer.from(header, "ascii"));
+  decipher.setAuthTag(part(tag));
+  const plaintext = Buffer.concat([decipher.update(part(ciphertext)), decipher.final()]);
+  return { header: JSON.parse(part(header).toString("utf8")), ...JSON.parse(plaintext.toString("utf8")) };
+}
 
 export async function startChain({ rateLimit } = {}) {
   const dir = await mkdtemp(join(tmpdir(), "pseudoform-chain-"));
@@ -73,6 +93,10 @@ export async function startChain({ rateLimit } = {}) {
       return (await json(`${base}/api/records`)).body;
     },
     json,
+    /** The sealed blind factors of a submission to registry A, opened with its key. */
+    async openSealed(compact) {
+      return openSealed(compact, await readFile(join(dir, "registry-a-key.pem")));
+    },
     async stop() {
       child.kill("SIGTERM");
       await once(child, "exit");

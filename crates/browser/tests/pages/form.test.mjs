@@ -4,6 +4,7 @@
 // stores nothing, and a retry after recovery succeeds.
 import { after, before, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { fillForm, launch, openBound, settled, shownErrors, statusOf, submitForm } from "./support.mjs";
 import { startChain } from "./chain.mjs";
 
@@ -100,25 +101,33 @@ describe("the demo form against the real chain", () => {
       status.text,
       /^Verzonden \(record \d+\)\. Gemaakte pseudoniemen: NGGV, sNGGV, NGG, sNGG, C, RGG, GG, A, MRN\./,
     );
-    // The record JWE once, with a blind factor per type beside it.
+    // The record JWE once, with a blind factor per type beside it, sealed
+    // to the registry's key and bound to the record.
     const [sent] = registryPosts();
     const body = JSON.parse(sent.body);
     assert.deepEqual(Object.keys(body).sort(), [
-      "blindFactors",
       "data",
+      "encryptedBlindFactors",
       "methodVersion",
       "recipientOrganization",
       "recipientScope",
       "record",
     ]);
-    assert.deepEqual(Object.keys(body.blindFactors), ["NGGV", "sNGGV", "NGG", "sNGG", "C", "RGG", "GG", "A", "MRN"]);
+    const sealed = await chain.openSealed(body.encryptedBlindFactors);
+    assert.deepEqual(Object.keys(sealed.header), ["alg", "enc", "kid", "cty"]);
+    assert.deepEqual(
+      [sealed.header.alg, sealed.header.enc, sealed.header.cty],
+      ["RSA-OAEP-256", "A256GCM", "application/json"],
+    );
+    assert.equal(sealed.rec, createHash("sha256").update(body.record, "ascii").digest("base64url"));
+    assert.deepEqual(Object.keys(sealed.blindFactors), ["NGGV", "sNGGV", "NGG", "sNGG", "C", "RGG", "GG", "A", "MRN"]);
     assert.equal(sent.body.split(body.record).length, 2, "the record JWE appears once");
     // The same record in the per-type packaging the form used before: one JWE per type.
     const perType = JSON.stringify({
       recipientOrganization: body.recipientOrganization,
       recipientScope: body.recipientScope,
       methodVersion: body.methodVersion,
-      pseudonyms: Object.entries(body.blindFactors).map(([type, r]) => ({
+      pseudonyms: Object.entries(sealed.blindFactors).map(([type, r]) => ({
         type,
         temporaryPseudonym: Buffer.from(JSON.stringify({ evaluated_output: body.record, blind_factor: r })).toString(
           "base64url",
@@ -341,7 +350,7 @@ describe("the demo form against the real chain", () => {
         );
         return {
           types: r.types,
-          blindFactors: Object.keys(r.submission.blindFactors),
+          sealed: r.submission.encryptedBlindFactors,
           skipped: r.skipped.map((s) => `${s.type}:${s.code}`),
         };
       },
@@ -349,7 +358,7 @@ describe("the demo form against the real chain", () => {
     );
     // Registry A requires RGG in its policy: requested too, and made from the PC4.
     assert.deepEqual(result.types, ["NGGV", "RGG"]);
-    assert.deepEqual(result.blindFactors, ["NGGV", "RGG"]);
+    assert.deepEqual(Object.keys((await chain.openSealed(result.sealed)).blindFactors), ["NGGV", "RGG"]);
     assert.deepEqual(result.skipped, ["B:type.notAllowed"]);
     const sent = chain.ttpProxy.state.requests.slice(ttpBefore).filter((r) => r.method === "POST");
     assert.equal(sent.length, 1);

@@ -171,11 +171,12 @@ describe("the example forms of the guide against the real chain", () => {
       const body = posts("/api/submissions").at(-1).body;
       if (name === "operatie") {
         const original = JSON.parse(body);
+        const { blindFactors } = await chain.openSealed(original.encryptedBlindFactors);
         const perType = JSON.stringify({
           ...original,
           record: undefined,
-          blindFactors: undefined,
-          pseudonyms: Object.entries(original.blindFactors).map(([type, r]) => ({
+          encryptedBlindFactors: undefined,
+          pseudonyms: Object.entries(blindFactors).map(([type, r]) => ({
             type,
             temporaryPseudonym: Buffer.from(
               JSON.stringify({ evaluated_output: original.record, blind_factor: r }),

@@ -46,7 +46,7 @@ export async function example(form: HTMLFormElement): Promise<void> {
     });
     console.log(types.join(" "), skipped.length);
     const body: Submission = { ...submission, data: { diagnose: "Heupartrose", complicaties: ["wondinfectie"] } };
-    if ("record" in body) console.log(body.record.length, Object.keys(body.blindFactors));
+    if ("record" in body) console.log(body.record.length, body.encryptedBlindFactors.length);
     try {
       const receipt = await postSubmission("/api/submissions", body, { timeoutMs: 5000 });
       console.log(receipt?.recordId);
