@@ -228,6 +228,9 @@ pub enum ReceiveError {
     /// The store failed; nothing was stored.
     #[error("the record could not be stored")]
     Storage,
+    /// The submitter proof is missing or wrong ([`crate::submitter`]).
+    #[error(transparent)]
+    Submitter(crate::submitter::SubmitterError),
 }
 
 impl ReceiveError {
@@ -266,6 +269,7 @@ impl ReceiveError {
             TypeMismatch { .. } => "pseudonym.typeMismatch",
             InvalidEvaluation { .. } => "pseudonym.invalidEvaluation",
             InvalidBlind { .. } => "pseudonym.invalidBlind",
+            Submitter(e) => e.code(),
         }
     }
 
@@ -276,6 +280,7 @@ impl ReceiveError {
             TypeNotAllowed { .. } => StatusCode::FORBIDDEN,
             Replayed => StatusCode::CONFLICT,
             Storage => StatusCode::INTERNAL_SERVER_ERROR,
+            Submitter(e) => e.status(),
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
@@ -313,6 +318,7 @@ impl ReceiveError {
             | InvalidEvaluation { at }
             | InvalidBlind { at } => Some(at.member()),
             Replayed | Storage => None,
+            Submitter(e) => e.field().map(str::to_owned),
         }
     }
 

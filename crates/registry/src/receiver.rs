@@ -45,6 +45,7 @@ use crate::store::{NewPseudonym, Store, StoreError, Submitted, UsedJwe};
 use crate::submission::{
     blind_factor_types, check_data, check_envelope, check_required, pseudonym_types,
 };
+use crate::submitter::SubmitterCheck;
 
 /// What a submission's pseudonyms became: the labels to store, the current
 /// label of each type for the receipt, the JWEs used, and the times of each
@@ -80,6 +81,7 @@ pub struct Receiver {
     allowed: BTreeSet<PseudonymType>,
     required: BTreeSet<PseudonymType>,
     store: Arc<Store>,
+    submitter: Option<SubmitterCheck>,
 }
 
 impl Receiver {
@@ -114,6 +116,7 @@ impl Receiver {
             allowed: allowed_types.iter().copied().collect(),
             required: BTreeSet::new(),
             store,
+            submitter: None,
         })
     }
 
@@ -150,6 +153,15 @@ impl Receiver {
     /// The same receiver with another allowed clock skew (seconds, ≥ 0).
     pub fn with_clock_skew(mut self, seconds: i64) -> Self {
         self.opener.skew = seconds.max(0);
+        self
+    }
+
+    /// The same receiver checking every submission's submitter proof with
+    /// `check` ([`crate::submitter`]); without one (the default of
+    /// [`Receiver::new`]) none is checked. [`Receiver::from_config`] always
+    /// sets one.
+    pub fn with_submitter_check(mut self, check: SubmitterCheck) -> Self {
+        self.submitter = Some(check);
         self
     }
 
@@ -198,6 +210,18 @@ impl Receiver {
 
     /// [`Receiver::receive`] at a given time (seconds since the Unix epoch).
     pub fn receive_at(&self, submission: Submission, now: i64) -> Result<Receipt, ReceiveError> {
+        self.receive_proved(submission, None, now)
+    }
+
+    /// [`Receiver::receive_at`] with the request's submitter proof (its
+    /// `DPoP` header), checked after the JWEs open (their claims name the
+    /// key) and before a resend is answered or anything is stored.
+    pub fn receive_proved(
+        &self,
+        submission: Submission,
+        proof: Option<&str>,
+        now: i64,
+    ) -> Result<Receipt, ReceiveError> {
         // What makes a retry the same submission: all of it.
         let digest = serde_json::to_vec(&submission)
             .map(|bytes| hex::encode(Sha256::digest(bytes)))
@@ -223,6 +247,17 @@ impl Receiver {
                 self.open_pseudonyms(pseudonyms, &types)?
             }
         };
+
+        if let Some(check) = &self.submitter {
+            let bound: Vec<Option<&str>> = deblinded
+                .opened
+                .iter()
+                .map(|(_, opened)| crate::submitter::bound_key(&opened.claims))
+                .collect();
+            check
+                .check(&bound, proof, &crate::submitter::rec_of(&submission), now)
+                .map_err(ReceiveError::Submitter)?;
+        }
 
         // A retry of a stored submission, whatever the time: its receipt.
         let jtis: Vec<&str> = deblinded.used.keys().map(String::as_str).collect();
