@@ -125,7 +125,8 @@ const bindings = new WeakMap();
 /**
  * Binds a form. `options` override the data attributes, which override the
  * JSON at `options.config` (or data-pseudoform-config), a same-origin URL
- * (for pages whose access token comes from the login session).
+ * (the demo's names the TTP, the recipient and the provider portal's
+ * `login`; never a credential).
  * Returns `{ destroy(), submit(), ready }`; the form dispatches
  * `pseudoform:submitted`, `pseudoform:error` and `pseudoform:optout`.
  * @type {typeof api.protectForm}
