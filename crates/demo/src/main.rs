@@ -33,6 +33,7 @@ use openssl::rsa::Rsa;
 use pseudoform_core::PseudonymType;
 use pseudoform_demo::portal;
 use pseudoform_protocol::client::EcKey;
+use sha2::Digest;
 use tokio::net::TcpListener;
 
 /// Command-line options.
@@ -72,6 +73,11 @@ struct Options {
     /// client budget).
     #[arg(long, default_value_t = 60_000)]
     rate_limit: u32,
+    /// DEVELOPMENT ONLY, for the TTP load benchmark: also give the provider
+    /// a static token (the file `provider-token` in `--dir`) and run the
+    /// TTP with `development_static_tokens = true`.
+    #[arg(long)]
+    development_static_token: bool,
     /// Print the URLs as one line of JSON instead of prose.
     #[arg(long)]
     json: bool,
@@ -266,6 +272,19 @@ async fn main() -> anyhow::Result<()> {
         Ok(random_b64(12)?.into_bytes())
     })?)?;
     let (provider_key, provider_public) = client_key(dir, "provider-client")?;
+    // The benchmark's static token, only when asked for.
+    let (static_switch, static_token) = if options.development_static_token {
+        let token = secret(&dir.join("provider-token"), || {
+            Ok(random_b64(32)?.into_bytes())
+        })?;
+        let hash = hex::encode(sha2::Sha256::digest(&token));
+        (
+            "development_static_tokens = true\n",
+            format!("token_sha256 = {}\n", toml_string(&hash)),
+        )
+    } else {
+        ("", String::new())
+    };
     let (_, a_client_public) = client_key(dir, &format!("{}-client", REGISTRY_A.name))?;
     let (_, b_client_public) = client_key(dir, &format!("{}-client", REGISTRY_B.name))?;
     let (a_private, a_public) = registry_keys(dir, &REGISTRY_A)?;
@@ -304,7 +323,7 @@ async fn main() -> anyhow::Result<()> {
         )
     };
     let ttp_toml = format!(
-        "# Development configuration written by pseudoform-demo.\n# No static tokens: browsers get short-lived DPoP-bound tokens through the\n# provider portal's subject tokens; registries may only re-key.\nlisten = {}\npublic_url = {}\ndatabase = {}\nmaster_key_file = {}\nsigning_key = {}\n\n[budgets]\nbrowser_token = {{ per_minute = {rate}, per_day = {day} }}\nperson = {{ per_minute = {rate}, per_day = {day} }}\nclient = {{ per_minute = {rate}, per_day = {day} }}\nprovider = {{ per_minute = {provider}, per_day = {provider_day} }}\nrecipient = {{ per_minute = {recipient}, per_day = {recipient_day} }}\n\n{}{}[[callers]]\nid = {}\nrole = \"provider\"\npublic_keys = [{}]\nrecipients = {}\n\n{}{}",
+        "# Development configuration written by pseudoform-demo.\n# No static tokens: browsers get short-lived DPoP-bound tokens through the\n# provider portal's subject tokens; registries may only re-key.\nlisten = {}\npublic_url = {}\ndatabase = {}\nmaster_key_file = {}\nsigning_key = {}\n{static_switch}\n[budgets]\nbrowser_token = {{ per_minute = {rate}, per_day = {day} }}\nperson = {{ per_minute = {rate}, per_day = {day} }}\nclient = {{ per_minute = {rate}, per_day = {day} }}\nprovider = {{ per_minute = {provider}, per_day = {provider_day} }}\nrecipient = {{ per_minute = {recipient}, per_day = {recipient_day} }}\n\n{}{}[[callers]]\nid = {}\nrole = \"provider\"\npublic_keys = [{}]\n{static_token}recipients = {}\n\n{}{}",
         toml_string(&ttp_address.to_string()),
         toml_string(&public_ttp_url),
         toml_string(&dir.join("ttp.sqlite").to_string_lossy()),
@@ -319,6 +338,8 @@ async fn main() -> anyhow::Result<()> {
         recipient_caller(&REGISTRY_B, &b_client_public),
         rate = rate,
         day = day,
+        static_switch = static_switch,
+        static_token = static_token,
         provider = rate.max(20_000),
         provider_day = day.max(500_000),
         recipient = rate.max(100_000),
