@@ -91,6 +91,10 @@ function startDemo(dir) {
       "0",
       "--second-registry-port",
       "0",
+      "--portal-port",
+      "0",
+      // The load generator authenticates with a static token: a development TTP.
+      "--development-static-token",
       "--rate-limit",
       String(RATE_LIMIT),
       "--json",

@@ -1,7 +1,18 @@
 // A minimal form on the programmatic API (docs/embedding.md §11): its own
 // code reads the fields, checks them with validate, pseudonymises, posts
-// and, when the outcome is unknown, resends the same body.
-import { describeError, outcomeOf, postSubmission, pseudonymise, ready, validate } from "../pkg/index.js";
+// and, when the outcome is unknown, resends the same body. Its TTP
+// credential is a TtpSession that logs the clinician in at the provider's
+// portal (a popup) on first need.
+import {
+  TtpSession,
+  describeError,
+  outcomeOf,
+  popupLogin,
+  postSubmission,
+  pseudonymise,
+  ready,
+  validate,
+} from "../pkg/index.js";
 
 const form = /** @type {HTMLFormElement} */ (document.getElementById("minimaal"));
 const status = /** @type {HTMLElement} */ (document.getElementById("status"));
@@ -9,9 +20,11 @@ const button = /** @type {HTMLButtonElement} */ (form.querySelector("button[type
 const IDENTIFYING = ["birthName", "initial", "birthDate", "sex", "postcode", "mrn"];
 const REQUIRE = ["NGGV", "RGG"];
 
-/** The settings, from the login session's config (here the demo's). */
+/** The settings (here the demo's): the TTP, the recipient and the provider portal's login popup. */
 const config = await (await fetch("../api/form-config", { credentials: "same-origin" })).json();
-const options = { ...config, types: ["NGGV", "RGG", "MRN"], require: REQUIRE };
+/** The browser's credential: short-lived, bound to a key that never leaves this page. */
+const session = new TtpSession({ ttp: config.ttp, subjectToken: popupLogin(config.login) });
+const options = { ...config, session, types: ["NGGV", "RGG", "MRN"], require: REQUIRE };
 /** A body whose outcome is unknown: sent again as it is. */
 let unconfirmed;
 
@@ -41,7 +54,7 @@ function flag(field, message) {
 async function send(body) {
   unconfirmed = body;
   try {
-    const receipt = await postSubmission(form.action, body);
+    const receipt = await postSubmission(form.action, body, { session });
     unconfirmed = undefined;
     form.reset();
     say(`Verzonden (record ${receipt?.recordId}).`, "success");

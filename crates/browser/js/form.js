@@ -19,7 +19,9 @@ import { PseudoformError } from "./errors.js";
 import { clinicalSentence, describeError, fieldLabel, fill, language, text } from "./messages.js";
 import { requestJson } from "./http.js";
 import { outcomeOf, postSubmission } from "./registry.js";
-import { policyOf, pseudonymiseWith, requiredTypes, settle } from "./pseudonymise.js";
+import { policyOf, providerPending, pseudonymiseWith, requiredTypes, settle } from "./pseudonymise.js";
+import { popupLogin } from "./login.js";
+import { TtpSession } from "./session.js";
 import { missingFor } from "./required.js";
 import { ready, validateGiven } from "./wasm.js";
 import {
@@ -60,6 +62,7 @@ function optionsFromAttributes(form) {
     provider: "pseudoformProvider",
     types: "pseudoformTypes",
     require: "pseudoformRequire",
+    login: "pseudoformLogin",
     accessToken: "pseudoformAccessToken",
     ttpApi: "pseudoformTtpApi",
     lang: "pseudoformLang",
@@ -112,6 +115,8 @@ function statusElement(form) {
  * @property {{ types: string[], skipped: { type: string, code: string, field?: string }[] }} detail
  *   the types made and skipped, for the message and the event
  * @property {string} content the identity and data it was made of
+ * @property {api.TtpSession | undefined} session the session that made it,
+ *   which signs its submitter proof at every send
  */
 
 /** The binding of each bound form. @type {WeakMap<HTMLFormElement, api.FormController>} */
@@ -120,7 +125,8 @@ const bindings = new WeakMap();
 /**
  * Binds a form. `options` override the data attributes, which override the
  * JSON at `options.config` (or data-pseudoform-config), a same-origin URL
- * (for pages whose access token comes from the login session).
+ * (the demo's names the TTP, the recipient and the provider portal's
+ * `login`; never a credential).
  * Returns `{ destroy(), submit(), ready }`; the form dispatches
  * `pseudoform:submitted`, `pseudoform:error` and `pseudoform:optout`.
  * @type {typeof api.protectForm}
@@ -147,8 +153,23 @@ export function protectForm(form, options = {}) {
   // form's data attributes, which win over the fetched configuration.
   /** @type {api.ProtectFormOptions} */
   let fetched = {};
-  /** @returns {api.ProtectFormOptions} */
-  const settings = () => ({ ...fetched, ...optionsFromAttributes(form), ...options });
+  /** The session the form made from its `login` (one per TTP and login URL). */
+  /** @type {{ key: string, session: TtpSession } | undefined} */
+  let own;
+  /**
+   * The settings with a session: the one given, or one of the form's own
+   * that logs in through the provider's popup at `login`.
+   * @returns {api.ProtectFormOptions}
+   */
+  const settings = () => {
+    const current = { ...fetched, ...optionsFromAttributes(form), ...options };
+    if (current.session || !current.login || typeof current.ttp !== "string") return current;
+    const key = `${current.ttp}\n${current.login}`;
+    if (own?.key !== key) {
+      own = { key, session: new TtpSession({ ttp: current.ttp, subjectToken: popupLogin(current.login) }) };
+    }
+    return { ...current, session: own.session };
+  };
   let lang = language(settings().lang);
   let busy = false;
   /** @type {HTMLButtonElement | undefined} */
@@ -361,9 +382,10 @@ export function protectForm(form, options = {}) {
    * @param {ReturnType<typeof read>} state
    * @param {readonly import("./constants.js").PseudonymTypeCode[]} required
    * @param {string | undefined} provider
+   * @param {boolean} [pending] the provider comes from the login still to happen
    * @returns {Shown[]}
    */
-  const problemsOf = (state, required, provider) => {
+  const problemsOf = (state, required, provider, pending = false) => {
     const { fields, identity, unreadable, clinical } = state;
     /** @type {Shown[]} */
     const shown = unreadable.map((field) => identifyingShown(fields, field, `${field}.format`));
@@ -371,6 +393,7 @@ export function protectForm(form, options = {}) {
     for (const p of invalid) shown.push(identifyingShown(fields, p.field, p.code));
     const flagged = [...unreadable, ...invalid.map((p) => p.field)];
     for (const p of missingFor(identity, required, provider, flagged)) {
+      if (pending && p.field === "provider") continue;
       shown.push(identifyingShown(fields, p.field, p.code));
     }
     for (const entry of clinical) {
@@ -469,7 +492,7 @@ export function protectForm(form, options = {}) {
   async function deliver(timeoutMs, content) {
     const sent = /** @type {Pending} */ (pending);
     try {
-      const receipt = await postSubmission(form.action, sent.body, { timeoutMs });
+      const receipt = await postSubmission(form.action, sent.body, { timeoutMs, session: sent.session });
       succeed(receipt?.recordId, sent, content);
       return "stored";
     } catch (error) {
@@ -504,14 +527,19 @@ export function protectForm(form, options = {}) {
         if ((await deliver(o.timeoutMs, content)) === "stored") return;
         unconfirmed = false;
       }
-      const first = problemsOf(state, knownPolicy ? requiredTypes(o, knownPolicy) : o.require, o.provider);
+      const first = problemsOf(
+        state,
+        knownPolicy ? requiredTypes(o, knownPolicy) : o.require,
+        o.provider,
+        providerPending(o),
+      );
       if (first.length > 0) {
         showProblems(first, "validation");
         return;
       }
       const policy = await policyOf(o);
       knownPolicy = policy;
-      const again = problemsOf(state, requiredTypes(o, policy), o.provider);
+      const again = problemsOf(state, requiredTypes(o, policy), o.provider, providerPending(o));
       if (again.length > 0) {
         showProblems(again, "validation");
         return;
@@ -524,6 +552,7 @@ export function protectForm(form, options = {}) {
           skipped: result.skipped.map((s) => ({ type: s.type, code: s.code, field: s.field })),
         },
         content,
+        session: o.session,
       };
       unconfirmed = true;
       if ((await deliver(o.timeoutMs, content)) === "expired") {

@@ -22,7 +22,8 @@ export const DEFAULT_TIMEOUT_MS = 10_000;
  * unchecked: the caller checks its shape.
  * @param {Service} service
  * @param {string} url absolute or page-relative URL
- * @param {{ method?: string, json?: unknown, accessToken?: string }} init
+ * @param {{ method?: string, json?: unknown, form?: URLSearchParams, headers?: Record<string, string> }} init
+ *   `json` or `form` is the body; `headers` the credential headers
  * @param {Limits} [limits]
  * @returns {Promise<any>}
  */
@@ -40,15 +41,20 @@ export async function requestJson(service, url, init, limits = {}) {
   outer?.addEventListener("abort", onAbort, { once: true });
 
   /** @type {Record<string, string>} */
-  const headers = { accept: "application/json" };
+  const headers = { ...init.headers, accept: "application/json" };
   if (init.json !== undefined) headers["content-type"] = "application/json";
-  if (init.accessToken) headers.authorization = `Bearer ${init.accessToken}`;
+  if (init.form !== undefined) headers["content-type"] = "application/x-www-form-urlencoded";
   let response;
   try {
     response = await fetch(url, {
       method: init.method ?? "GET",
       headers,
-      body: init.json === undefined ? undefined : JSON.stringify(init.json),
+      body:
+        init.form !== undefined
+          ? init.form.toString()
+          : init.json === undefined
+            ? undefined
+            : JSON.stringify(init.json),
       signal: controller.signal,
       credentials: service === "registry" ? "same-origin" : "omit",
       cache: "no-store",

@@ -78,9 +78,18 @@ export interface PseudonymiseOptions {
    * (`pseudonym.requiredMissing`, every field in `problems`). Requested too.
    */
   require?: PseudonymTypeCode[] | string;
-  /** The supplying provider (scopes MRN). */
+  /**
+   * The supplying provider (scopes MRN). With a `session` the provider is
+   * the login's (from the TTP's token answer); one given here that differs
+   * is refused (`config.providerMismatch`).
+   */
   provider?: string;
-  /** Bearer token of the provider or processor at the TTP. */
+  /** The browser's credential at the TTP: short-lived, DPoP-bound (see `TtpSession`). */
+  session?: TtpSession;
+  /**
+   * DEVELOPMENT ONLY: a static bearer token, accepted only by a TTP run with
+   * `development_static_tokens = true`. Never in a production page.
+   */
   accessToken?: string;
   /** Time allowed per request, default 10 000 ms. */
   timeoutMs?: number;
@@ -152,6 +161,58 @@ export interface Pseudonymised {
   submission: SubmissionPseudonyms;
 }
 
+/** What a subject-token source is asked for: the DPoP key's thumbprint and the page's origin. */
+export interface SubjectTokenRequest {
+  /** RFC 7638 thumbprint of the session's DPoP key (the subject token's `cnf.jkt`). */
+  jkt: string;
+  /** The form page's origin (the subject token's `origin`). */
+  origin: string;
+}
+
+/** Resolves to a provider-signed subject token (compact JWS) for the request. */
+export type SubjectTokenSource = (request: SubjectTokenRequest) => Promise<string>;
+
+/** Options of a `TtpSession`. */
+export interface TtpSessionOptions {
+  /** Base URL of the TTP (its `POST /v1/token`). */
+  ttp: string;
+  /** The provider's login: e.g. `popupLogin(url)`. */
+  subjectToken: SubjectTokenSource;
+}
+
+/**
+ * The browser's credential at the TTP: a non-extractable WebCrypto P-256
+ * DPoP key, an access token obtained by token exchange of a provider-signed
+ * subject token, kept until shortly before it expires, and a fresh DPoP
+ * proof per request. Lives as long as the page; nothing is stored.
+ */
+export class TtpSession {
+  constructor(options: TtpSessionOptions);
+  /** The DPoP key's RFC 7638 thumbprint. */
+  thumbprint(): Promise<string>;
+  /** The provider of the current access token, once there is one. */
+  readonly provider: string | undefined;
+  /** The access token (logging in first when there is none or it is about to expire). */
+  accessToken(limits?: { timeoutMs?: number; signal?: AbortSignal }): Promise<{ token: string; provider: string }>;
+  /** `Authorization` and `DPoP` headers of a TTP request. */
+  headers(
+    method: string,
+    url: string,
+    limits?: { timeoutMs?: number; signal?: AbortSignal },
+  ): Promise<Record<string, string>>;
+  /** The registry's submitter proof: a DPoP proof with `rec` = base64url SHA-256 of the record JWE. */
+  submitterProof(method: string, url: string, record: string): Promise<string>;
+  /** Drops the access token; the next request obtains a new one. */
+  forget(): void;
+}
+
+/**
+ * A subject-token source that opens the provider portal's popup page `url`
+ * (with `jkt` and `origin` in its query) and takes the token the portal
+ * posts back, only from the portal's origin and that popup window.
+ */
+export function popupLogin(url: string, options?: { timeoutMs?: number }): SubjectTokenSource;
+
 /** Checks, asks the policy, blinds and obtains the evaluations from the TTP. */
 export function pseudonymise(identity: Identity, options: PseudonymiseOptions): Promise<Pseudonymised>;
 
@@ -178,7 +239,7 @@ export function pseudonymiseBatch(
 export function postSubmission(
   url: string,
   submission: Submission,
-  options?: { timeoutMs?: number; signal?: AbortSignal },
+  options?: { timeoutMs?: number; signal?: AbortSignal; session?: TtpSession },
 ): Promise<Partial<Receipt> | undefined>;
 
 /**
@@ -191,8 +252,13 @@ export function outcomeOf(error: unknown): "expired" | "refused" | "unknown";
 
 /** Options of `protectForm`; by default read from the form's data-pseudoform-* attributes. */
 export interface ProtectFormOptions extends Partial<Omit<PseudonymiseOptions, "signal">> {
-  /** Same-origin URL of JSON that supplies the options (e.g. with a session's access token). */
+  /** Same-origin URL of JSON that supplies the options. */
   config?: string;
+  /**
+   * The provider portal's login popup URL (`data-pseudoform-login`): on first
+   * need the form opens it, and the portal posts a subject token back.
+   */
+  login?: string;
   /** `nl` (default) or `en`. */
   lang?: "nl" | "en";
   /** Enter in a field submits even while required clinical fields are untouched. */

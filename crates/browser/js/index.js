@@ -3,6 +3,7 @@
 //   normalise, pseudonymInput, validate, prepare      pure and synchronous
 //   pseudonymise, pseudonymiseBatch                   talk to the TTP
 //   postSubmission, outcomeOf                         deliver to the registry
+//   TtpSession, popupLogin                            the browser's credential
 //   protectForm                                       drop-in form binding
 //
 // Call `ready()` (or any async function) once before the synchronous ones.
@@ -11,11 +12,15 @@
 /** @import * as api from "./index.js" */
 import { FIELDS } from "./constants.js";
 import { PseudoformError as ErrorClass } from "./errors.js";
+import { TtpSession as SessionClass } from "./session.js";
 import { missingFor, typeCodes } from "./required.js";
 import { validateGiven } from "./wasm.js";
 
 /** @type {typeof api.PseudoformError} */
 export const PseudoformError = ErrorClass;
+/** @type {typeof api.TtpSession} */
+export const TtpSession = SessionClass;
+export { popupLogin } from "./login.js";
 export { describeError, fieldLabels } from "./messages.js";
 export { protectForm } from "./form.js";
 export { methodVersion, normalise, prepare, pseudonymInput, ready } from "./wasm.js";

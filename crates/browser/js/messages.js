@@ -104,6 +104,17 @@ const GENERAL = {
     "policy.requiredNotAllowed":
       "Het formulier vereist een pseudoniemtype dat deze registratie niet mag ontvangen. Er is niets verstuurd.",
     "config.invalid": "Het formulier is niet goed ingesteld voor pseudonimisering. Er is niets verstuurd.",
+    "config.providerMismatch":
+      "De zorgaanbieder van het formulier is een andere dan die waarbij u bent ingelogd. Er is niets verstuurd.",
+    "auth.noCredential":
+      "Het formulier heeft geen inlog bij de zorgaanbieder ingesteld. Er is niets verstuurd; uw invoer staat nog in het formulier.",
+    "auth.failed": "Inloggen bij de pseudonimiseringsdienst lukt in deze browser niet. Er is niets verstuurd.",
+    "login.popupBlocked":
+      "De browser blokkeerde het inlogvenster van de zorgaanbieder. Sta pop-ups toe voor dit formulier en probeer het opnieuw; uw invoer staat nog in het formulier.",
+    "login.closed":
+      "Het inlogvenster is gesloten voordat u was ingelogd. Er is niets verstuurd; uw invoer staat nog in het formulier.",
+    "login.timeout": "Het inloggen duurde te lang. Er is niets verstuurd; uw invoer staat nog in het formulier.",
+    "login.malformed": "Het inloggen bij de zorgaanbieder gaf een onbruikbaar antwoord. Er is niets verstuurd.",
     "module.unavailable":
       "De pseudonimiseringsmodule kon niet geladen worden. Er is niets verstuurd, en dit formulier kan nu niets versturen. Laad de pagina opnieuw; blijft dit zo, neem dan contact op met de registratie.",
     "config.unavailable":
@@ -138,6 +149,16 @@ const GENERAL = {
     "ttp.rejected": "The pseudonymisation service rejected the request. Nothing was sent.",
     "ttp.malformedAnswer": "The pseudonymisation service gave an unusable answer. Nothing was sent.",
     "recipientKey.failed": "The registry's key could not be verified. Nothing was sent.",
+    "config.providerMismatch": "The form's care provider is not the one you logged in at. Nothing was sent.",
+    "auth.noCredential":
+      "The form has no login at the care provider configured. Nothing was sent; your input is still in the form.",
+    "auth.failed": "Logging in to the pseudonymisation service does not work in this browser. Nothing was sent.",
+    "login.popupBlocked":
+      "The browser blocked the care provider's login window. Allow pop-ups for this form and try again; your input is still in the form.",
+    "login.closed":
+      "The login window was closed before you logged in. Nothing was sent; your input is still in the form.",
+    "login.timeout": "Logging in took too long. Nothing was sent; your input is still in the form.",
+    "login.malformed": "The care provider's login gave an unusable answer. Nothing was sent.",
     "registry.unreachable": "The registry cannot be reached.",
     "registry.timeout": "The registry is too slow.",
     "registry.failed": "The registry failed.",

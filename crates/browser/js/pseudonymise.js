@@ -15,6 +15,7 @@ import { PseudoformError } from "./errors.js";
 import { DEFAULT_TIMEOUT_MS } from "./http.js";
 import { recipientKeyOf, sealBlindFactors } from "./recipient-key.js";
 import { missingFor, typeCodes } from "./required.js";
+import { TtpSession } from "./session.js";
 import { evaluateNational, evaluateRecords, fetchPolicy, packTemporaryPseudonym } from "./ttp.js";
 import { methodVersion, prepare, ready, validateGiven } from "./wasm.js";
 
@@ -55,6 +56,16 @@ export function settle(options) {
   const ttpApi = o.ttpApi ?? "pseudoform";
   if (!["pseudoform", "national"].includes(ttpApi)) {
     throw new PseudoformError("config.invalid", "option ttpApi must be pseudoform or national", "ttpApi");
+  }
+  if (o.session !== undefined && !(o.session instanceof TtpSession)) {
+    throw new PseudoformError("config.invalid", "option session must be a TtpSession", "session");
+  }
+  if (!o.session && !o.accessToken) {
+    throw new PseudoformError(
+      "auth.noCredential",
+      "a TTP credential is needed: option session (or the form's login), or accessToken for a development TTP",
+      "session",
+    );
   }
   const timeoutMs =
     o.timeoutMs !== undefined && Number.isFinite(o.timeoutMs) && o.timeoutMs > 0 ? o.timeoutMs : DEFAULT_TIMEOUT_MS;
@@ -111,15 +122,17 @@ export function requiredTypes(o, policy) {
  * @param {api.Identity} identity
  * @param {readonly PseudonymTypeCode[]} required
  * @param {string | undefined} provider
+ * @param {boolean} [providerPending] the provider comes from a login still
+ *   to happen: a missing provider is not (yet) a problem
  */
-export function checkIdentity(identity, required, provider) {
+export function checkIdentity(identity, required, provider, providerPending = false) {
   const invalid = validateGiven(identity);
   const missing = missingFor(
     identity,
     required,
     provider,
     invalid.map((p) => p.field),
-  );
+  ).filter((p) => !(providerPending && p.field === "provider"));
   const problems = [...invalid, ...missing];
   const first = problems[0];
   if (!first) return;
@@ -208,14 +221,43 @@ async function submissionOf(o, policy, prepared, evaluated) {
 }
 
 /**
- * Pseudonymises one identity with a policy already fetched: checks it
- * against the required types, blinds and obtains the evaluations.
- * @param {api.Identity} identity
+ * Whether the provider is still to come from the session's login.
  * @param {Settled} o
+ */
+export const providerPending = (o) => Boolean(o.session && !o.provider && !o.session.provider);
+
+/**
+ * The options with the session's access token obtained (the login, when
+ * there is none yet) and its provider: the provider of an MRN is the
+ * authenticated one. A configured provider that differs is a configuration
+ * error. Without a session (a development token) the options as they are.
+ * @param {Settled} o
+ * @returns {Promise<Settled>}
+ */
+export async function withCredential(o) {
+  if (!o.session) return o;
+  const { provider } = await o.session.accessToken(o);
+  if (o.provider !== undefined && o.provider !== "" && o.provider !== provider) {
+    throw new PseudoformError(
+      "config.providerMismatch",
+      "the form's provider differs from the provider of the login",
+      "provider",
+    );
+  }
+  return { ...o, provider };
+}
+
+/**
+ * Pseudonymises one identity with a policy already fetched: checks it
+ * against the required types (after the login, with its provider),
+ * blinds and obtains the evaluations.
+ * @param {api.Identity} identity
+ * @param {Settled} options
  * @param {Policy} policy
  * @returns {Promise<api.Pseudonymised>}
  */
-export async function pseudonymiseWith(identity, o, policy) {
+export async function pseudonymiseWith(identity, options, policy) {
+  const o = await withCredential(options);
   const required = requiredTypes(o, policy);
   checkIdentity(identity, required, o.provider);
   const { permitted, refused } = permittedTypes(o, policy, required);
@@ -240,7 +282,7 @@ export async function pseudonymiseWith(identity, o, policy) {
 export async function pseudonymise(identity, options) {
   await ready();
   const o = settle(options);
-  checkIdentity(identity, o.require, o.provider);
+  checkIdentity(identity, o.require, o.provider, providerPending(o));
   return pseudonymiseWith(identity, o, await policyOf(o));
 }
 
@@ -254,8 +296,8 @@ export async function pseudonymise(identity, options) {
  */
 export async function pseudonymiseBatch(records, options, { onProgress, signal, chunkSize = 100 } = {}) {
   await ready();
-  const o = settle({ ...options, signal });
-  const policy = await policyOf(o);
+  const policy = await policyOf(settle({ ...options, signal }));
+  const o = await withCredential(settle({ ...options, signal }));
   const required = requiredTypes(o, policy);
   const { permitted, refused } = permittedTypes(o, policy, required);
   /** @type {api.BatchResult[]} */

@@ -10,10 +10,21 @@ import { requestJson } from "./http.js";
  * Posts a submission to the registry's URL. Resolves to its receipt, or to
  * undefined for a 2xx without a JSON body (the record is stored all the
  * same). Rejects with a PseudoformError; `outcomeOf` says what it means.
+ * With `session`, the post carries the submitter proof (header `DPoP`) the
+ * registry needs for a record made with that session's credential.
  * @type {typeof api.postSubmission}
  */
-export function postSubmission(url, body, { timeoutMs, signal } = {}) {
-  return requestJson("registry", url, { method: "POST", json: body }, { timeoutMs, signal, allowEmpty: true });
+export async function postSubmission(url, body, { timeoutMs, signal, session } = {}) {
+  /** @type {Record<string, string>} */
+  const headers = {};
+  // The submitter proof: signed afresh for every send, a resend too (its
+  // jti is single use at the registry, its iat must be recent).
+  // `rec` is of the record JWE, or of the national packages joined by ".".
+  if (session) {
+    const record = "record" in body ? body.record : body.pseudonyms.map((p) => p.temporaryPseudonym).join(".");
+    headers.dpop = await session.submitterProof("POST", new URL(url, globalThis.location?.href).toString(), record);
+  }
+  return requestJson("registry", url, { method: "POST", json: body, headers }, { timeoutMs, signal, allowEmpty: true });
 }
 
 /**

@@ -10,6 +10,7 @@
 /** @import { PseudonymTypeCode } from "./constants.js" */
 import { PseudoformError } from "./errors.js";
 import { requestJson } from "./http.js";
+import { credentialHeaders } from "./session.js";
 
 const COMPACT_JWE = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*){4}$/;
 const MAX_JWE_LENGTH = 64 * 1024;
@@ -17,7 +18,7 @@ const MAX_JWE_LENGTH = 64 * 1024;
 /**
  * What every call needs: where the TTP is, for whom, and how to call it.
  * @typedef {Pick<api.PseudonymiseOptions,
- *   "ttp" | "recipientOrganization" | "recipientScope" | "accessToken" | "timeoutMs" | "signal">} TtpOptions
+ *   "ttp" | "recipientOrganization" | "recipientScope" | "session" | "accessToken" | "timeoutMs" | "signal">} TtpOptions
  */
 
 /**
@@ -49,6 +50,17 @@ const MAX_JWE_LENGTH = 64 * 1024;
 function endpoint(base, path) {
   return new URL(path, base.endsWith("/") ? base : `${base}/`).toString();
 }
+
+/**
+ * A rejection handler: a 401 drops the session's access token (so the next
+ * attempt obtains a new one), then the error is thrown on.
+ * @param {TtpOptions} options
+ * @returns {(error: unknown) => never}
+ */
+const forgetRefused = (options) => (error) => {
+  if (/** @type {{ status?: unknown }} */ (error)?.status === 401) options.session?.forget();
+  throw error;
+};
 
 /**
  * @param {unknown} value
@@ -106,11 +118,10 @@ export async function evaluateRecords(records, options) {
       items: items.map(({ type, blindedInput }) => ({ type, blindedInput })),
     })),
   };
-  const answer = await requestJson(
-    "ttp",
-    endpoint(options.ttp, "v1/evaluate"),
-    { method: "POST", json: body, accessToken: options.accessToken },
-    options,
+  const url = endpoint(options.ttp, "v1/evaluate");
+  const headers = await credentialHeaders(options, "POST", url);
+  const answer = await requestJson("ttp", url, { method: "POST", json: body, headers }, options).catch(
+    forgetRefused(options),
   );
   if (!Array.isArray(answer?.records) || answer.records.length !== records.length) {
     throw new PseudoformError("ttp.malformedAnswer", "the TTP answered for a different number of records");
@@ -134,11 +145,10 @@ export async function evaluateNational(items, options) {
         recipientScope: options.recipientScope,
       };
       if (type !== "B") body.pseudonymType = type;
-      const answer = await requestJson(
-        "ttp",
-        endpoint(options.ttp, "oprf/eval"),
-        { method: "POST", json: body, accessToken: options.accessToken },
-        options,
+      const url = endpoint(options.ttp, "oprf/eval");
+      const headers = await credentialHeaders(options, "POST", url);
+      const answer = await requestJson("ttp", url, { method: "POST", json: body, headers }, options).catch(
+        forgetRefused(options),
       );
       return checkJwe(answer?.jwe);
     }),

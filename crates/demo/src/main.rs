@@ -3,18 +3,24 @@
 //!
 //! It creates (once) development keys in `--dir`: an RSA key pair for each
 //! of two demo registries, the TTP's master key, the TTP's P-256 signing key
-//! (whose public half both registries pin), and a provider access token.
-//! It writes real configuration files for the reference TTP and both
-//! registries and serves them, in this one process, on loopback:
+//! (whose public half both registries pin), the provider's P-256 client key
+//! (signs subject tokens), a P-256 client key per registry back end (rekey
+//! only) and the demo clinician's password. It writes real configuration
+//! files for the reference TTP and both registries and serves them, in this
+//! one process, on loopback:
 //!
-//! - the TTP (`pseudoform-ttp`),
+//! - the TTP (`pseudoform-ttp`), without static tokens: every credential is
+//!   short-lived and DPoP-bound,
 //! - registry A, which serves the demo form at `/`, may not receive the BSN
 //!   and requires NGGV and RGG in every record,
-//! - registry B, a second registry with its own key domain.
+//! - registry B, a second registry with its own key domain,
+//! - the provider portal ([`portal`]): the clinician's login, which vouches
+//!   for the browser at the TTP with a subject token.
 //!
-//! Each runs on its own port, so the form (registry origin) and the TTP are
-//! different origins, as in production. With `--json` it prints one line of
-//! JSON with the URLs, for scripts and tests.
+//! Each runs on its own port, so the form (registry origin), the TTP and
+//! the portal are different origins, as in production. With `--json` it
+//! prints one line of JSON with the URLs and the demo account, for scripts
+//! and tests.
 
 use std::fs;
 use std::net::SocketAddr;
@@ -25,7 +31,9 @@ use base64ct::{Base64Url, Encoding};
 use clap::Parser;
 use openssl::rsa::Rsa;
 use pseudoform_core::PseudonymType;
-use sha2::{Digest, Sha256};
+use pseudoform_demo::portal;
+use pseudoform_protocol::client::EcKey;
+use sha2::Digest;
 use tokio::net::TcpListener;
 
 /// Command-line options.
@@ -47,9 +55,16 @@ struct Options {
     /// Port of registry B.
     #[arg(long, default_value_t = 8481)]
     second_registry_port: u16,
+    /// Port of the provider portal (the clinician's login).
+    #[arg(long, default_value_t = 8490)]
+    portal_port: u16,
     /// The TTP URL the forms are given, if not the TTP itself (a proxy in tests).
     #[arg(long)]
     public_ttp_url: Option<String>,
+    /// Another URL under which browsers reach registry A (a proxy in
+    /// tests): its forms' submitter proofs may name it.
+    #[arg(long)]
+    public_registry_url: Option<String>,
     /// Another origin from which forms may call the TTP for either registry
     /// (a proxy in front of registry A in the page tests); repeatable.
     #[arg(long)]
@@ -58,6 +73,11 @@ struct Options {
     /// client budget).
     #[arg(long, default_value_t = 60_000)]
     rate_limit: u32,
+    /// DEVELOPMENT ONLY, for the TTP load benchmark: also give the provider
+    /// a static token (the file `provider-token` in `--dir`) and run the
+    /// TTP with `development_static_tokens = true`.
+    #[arg(long)]
+    development_static_token: bool,
     /// Print the URLs as one line of JSON instead of prose.
     #[arg(long)]
     json: bool,
@@ -114,8 +134,14 @@ const REGISTRY_B: Registry = Registry {
     required: &[],
 };
 
-/// The demo provider, whose TTP token the demo form uses.
+/// The demo provider, whose portal logs the clinician in.
 const PROVIDER: &str = "ura:00000001";
+
+/// The demo clinician's user name at the portal.
+const USERNAME: &str = "zorgverlener";
+
+/// The demo clinician's employee id: the acting person at the TTP.
+const ACCOUNT_ID: &str = "medewerker-0001";
 
 fn random_b64(bytes: usize) -> anyhow::Result<String> {
     let mut buf = vec![0u8; bytes];
@@ -160,6 +186,20 @@ fn ttp_signing_key(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
     Ok((private, public))
 }
 
+/// A P-256 client key, created on first use, and its public PEM file.
+fn client_key(dir: &Path, name: &str) -> anyhow::Result<(EcKey, PathBuf)> {
+    let private = dir.join(format!("{name}-key.pem"));
+    let public = dir.join(format!("{name}-public.pem"));
+    let pem = secret(&private, || {
+        Ok(pseudoform_protocol::client::generate_pem()?.to_vec())
+    })?;
+    let key = EcKey::from_pem(&pem)
+        .with_context(|| format!("{} is not a usable P-256 key", private.display()))?;
+    fs::write(&public, key.public_pem())
+        .with_context(|| format!("cannot write {}", public.display()))?;
+    Ok((key, public))
+}
+
 fn toml_string(value: &str) -> String {
     serde_json::Value::String(value.into()).to_string()
 }
@@ -172,6 +212,20 @@ async fn bind(port: u16) -> anyhow::Result<(TcpListener, SocketAddr)> {
         })?;
     let address = listener.local_addr()?;
     Ok((listener, address))
+}
+
+/// Serves the portal until the chain stops.
+async fn serve_portal(
+    router: axum::Router,
+    listener: TcpListener,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        })
+        .await
+        .context("the portal failed")
 }
 
 #[tokio::main]
@@ -189,6 +243,9 @@ async fn main() -> anyhow::Result<()> {
     let (ttp_listener, ttp_address) = bind(options.ttp_port).await?;
     let (a_listener, a_address) = bind(options.registry_port).await?;
     let (b_listener, b_address) = bind(options.second_registry_port).await?;
+    let (portal_listener, portal_address) = bind(options.portal_port).await?;
+    let portal_url = format!("http://{portal_address}");
+    let login_url = format!("{portal_url}/popup");
     let ttp_url = format!("http://{ttp_address}");
     let public_ttp_url = options
         .public_ttp_url
@@ -211,10 +268,25 @@ async fn main() -> anyhow::Result<()> {
     // Development secrets, made once and kept in --dir.
     let master_key = dir.join("ttp-master-key");
     secret(&master_key, || Ok(random_b64(32)?.into_bytes()))?;
-    let token = String::from_utf8(secret(&dir.join("provider-token"), || {
-        Ok(random_b64(32)?.into_bytes())
+    let password = String::from_utf8(secret(&dir.join("portal-password"), || {
+        Ok(random_b64(12)?.into_bytes())
     })?)?;
-    let token_sha256 = hex::encode(Sha256::digest(token.as_bytes()));
+    let (provider_key, provider_public) = client_key(dir, "provider-client")?;
+    // The benchmark's static token, only when asked for.
+    let (static_switch, static_token) = if options.development_static_token {
+        let token = secret(&dir.join("provider-token"), || {
+            Ok(random_b64(32)?.into_bytes())
+        })?;
+        let hash = hex::encode(sha2::Sha256::digest(&token));
+        (
+            "development_static_tokens = true\n",
+            format!("token_sha256 = {}\n", toml_string(&hash)),
+        )
+    } else {
+        ("", String::new())
+    };
+    let (_, a_client_public) = client_key(dir, &format!("{}-client", REGISTRY_A.name))?;
+    let (_, b_client_public) = client_key(dir, &format!("{}-client", REGISTRY_B.name))?;
     let (a_private, a_public) = registry_keys(dir, &REGISTRY_A)?;
     let (b_private, b_public) = registry_keys(dir, &REGISTRY_B)?;
     let (signing_private, signing_public) = ttp_signing_key(dir)?;
@@ -237,23 +309,37 @@ async fn main() -> anyhow::Result<()> {
         toml_string(REGISTRY_B.organization),
         toml_string(REGISTRY_B.scope)
     );
-    // The demo's one caller evaluates `--rate-limit` a minute; the day and
-    // the provider and recipient budgets never stop it first.
+    // The provider's browsers evaluate `--rate-limit` a minute (per
+    // browser token, per clinician and for the provider); the day and the
+    // recipient budgets never stop them first.
     let rate = u64::from(options.rate_limit.max(1));
     let day = rate.saturating_mul(1440).max(2_000_000);
+    let recipient_caller = |r: &Registry, public: &Path| {
+        format!(
+            "[[callers]]\nid = {org}\nrole = \"recipient\"\npublic_keys = [{key}]\nrecipient = {{ organization = {org}, scope = {scope} }}\n\n",
+            org = toml_string(r.organization),
+            scope = toml_string(r.scope),
+            key = toml_string(&public.to_string_lossy()),
+        )
+    };
     let ttp_toml = format!(
-        "# Development configuration written by pseudoform-demo.\n# The demo form still uses a static provider token (development only)\n# until its provider portal signs subject tokens.\nlisten = {}\ndatabase = {}\nmaster_key_file = {}\nsigning_key = {}\ndevelopment_static_tokens = true\n\n[budgets]\nclient = {{ per_minute = {rate}, per_day = {day} }}\nprovider = {{ per_minute = {provider}, per_day = {provider_day} }}\nrecipient = {{ per_minute = {recipient}, per_day = {recipient_day} }}\n\n{}{}[[callers]]\nid = {}\nrole = \"provider\"\ntoken_sha256 = {}\nrecipients = {}\n",
+        "# Development configuration written by pseudoform-demo.\n# No static tokens: browsers get short-lived DPoP-bound tokens through the\n# provider portal's subject tokens; registries may only re-key.\nlisten = {}\npublic_url = {}\ndatabase = {}\nmaster_key_file = {}\nsigning_key = {}\n{static_switch}\n[budgets]\nbrowser_token = {{ per_minute = {rate}, per_day = {day} }}\nperson = {{ per_minute = {rate}, per_day = {day} }}\nclient = {{ per_minute = {rate}, per_day = {day} }}\nprovider = {{ per_minute = {provider}, per_day = {provider_day} }}\nrecipient = {{ per_minute = {recipient}, per_day = {recipient_day} }}\n\n{}{}[[callers]]\nid = {}\nrole = \"provider\"\npublic_keys = [{}]\n{static_token}recipients = {}\n\n{}{}",
         toml_string(&ttp_address.to_string()),
+        toml_string(&public_ttp_url),
         toml_string(&dir.join("ttp.sqlite").to_string_lossy()),
         toml_string(&master_key.to_string_lossy()),
         toml_string(&signing_private.to_string_lossy()),
         recipient(&REGISTRY_A, &a_public, a_address, &options.extra_origin),
         recipient(&REGISTRY_B, &b_public, b_address, &options.extra_origin),
         toml_string(PROVIDER),
-        toml_string(&token_sha256),
+        toml_string(&provider_public.to_string_lossy()),
         refs,
+        recipient_caller(&REGISTRY_A, &a_client_public),
+        recipient_caller(&REGISTRY_B, &b_client_public),
         rate = rate,
         day = day,
+        static_switch = static_switch,
+        static_token = static_token,
         provider = rate.max(20_000),
         provider_day = day.max(500_000),
         recipient = rate.max(100_000),
@@ -263,9 +349,9 @@ async fn main() -> anyhow::Result<()> {
     fs::write(&ttp_config_path, ttp_toml)?;
     let ttp_config = pseudoform_ttp::TtpConfig::from_toml_file(&ttp_config_path)?;
 
-    let registry_toml = |r: &Registry, private: &Path, address: SocketAddr| {
+    let registry_toml = |r: &Registry, private: &Path, address: SocketAddr, extra: &[String]| {
         format!(
-            "# Development configuration written by pseudoform-demo.\nlisten = {}\nrecipient_organization = {}\nrecipient_scope = {}\nallowed_types = {}\nrequired_types = {}\ndatabase = {}\nwww_dir = {}\nttp_url = {}\nprovider = {}\naccess_token = {}\nttp_signing_keys = [{}]\n\n[[keys]]\npath = {}\n",
+            "# Development configuration written by pseudoform-demo.\nlisten = {}\nrecipient_organization = {}\nrecipient_scope = {}\nallowed_types = {}\nrequired_types = {}\ndatabase = {}\nwww_dir = {}\nttp_url = {}\npublic_url = {}\nextra_public_urls = [{}]\nprovider = {}\nlogin_url = {}\nttp_signing_keys = [{}]\n\n[[keys]]\npath = {}\n",
             toml_string(&address.to_string()),
             toml_string(r.organization),
             toml_string(r.scope),
@@ -274,23 +360,56 @@ async fn main() -> anyhow::Result<()> {
             toml_string(&dir.join(format!("{}.sqlite", r.name)).to_string_lossy()),
             toml_string(&www.to_string_lossy()),
             toml_string(&public_ttp_url),
+            toml_string(&format!("http://{address}")),
+            extra.iter().map(|u| toml_string(u)).collect::<Vec<_>>().join(", "),
             toml_string(PROVIDER),
-            toml_string(&token),
+            toml_string(&login_url),
             toml_string(&signing_public.to_string_lossy()),
             toml_string(&private.to_string_lossy()),
         )
     };
     let mut registries = Vec::new();
-    for (r, private, address) in [
-        (&REGISTRY_A, &a_private, a_address),
-        (&REGISTRY_B, &b_private, b_address),
+    // Each registry is reached as localhost too; registry A maybe through a proxy.
+    let also = |address: SocketAddr, extra: Option<&String>| {
+        let mut urls = vec![format!("http://localhost:{}", address.port())];
+        urls.extend(extra.cloned());
+        urls
+    };
+    for (r, private, address, extra) in [
+        (
+            &REGISTRY_A,
+            &a_private,
+            a_address,
+            also(a_address, options.public_registry_url.as_ref()),
+        ),
+        (&REGISTRY_B, &b_private, b_address, also(b_address, None)),
     ] {
         let path = dir.join(format!("{}.toml", r.name));
-        fs::write(&path, registry_toml(r, private, address))?;
+        fs::write(&path, registry_toml(r, private, address, &extra))?;
         registries.push(pseudoform_registry::RegistryConfig::from_toml_file(&path)?);
     }
     let b_config = registries.pop().context("registry B")?;
     let a_config = registries.pop().context("registry A")?;
+
+    // The portal vouches for the demo's form origins only.
+    let mut form_origins = Vec::new();
+    for address in [a_address, b_address] {
+        form_origins.push(format!("http://{address}"));
+        form_origins.push(format!("http://localhost:{}", address.port()));
+    }
+    form_origins.extend(options.extra_origin.iter().cloned());
+    let portal_router = portal::router(portal::PortalConfig {
+        origin: portal_url.clone(),
+        provider: PROVIDER.into(),
+        issuer: ttp_config.issuer(),
+        form_origins,
+        account: portal::Account {
+            username: USERNAME.into(),
+            password: password.clone(),
+            id: ACCOUNT_ID.into(),
+        },
+        key: provider_key,
+    });
 
     if options.json {
         println!(
@@ -301,7 +420,8 @@ async fn main() -> anyhow::Result<()> {
                 "recipientA": { "organization": REGISTRY_A.organization, "scope": REGISTRY_A.scope,
                                 "requiredTypes": REGISTRY_A.required.iter().map(|t| t.code()).collect::<Vec<_>>() },
                 "recipientB": { "organization": REGISTRY_B.organization, "scope": REGISTRY_B.scope },
-                "provider": PROVIDER,
+                "provider": PROVIDER, "portal": portal_url, "login": login_url,
+                "account": { "username": USERNAME, "password": password, "id": ACCOUNT_ID },
             })
         );
     } else {
@@ -311,8 +431,10 @@ async fn main() -> anyhow::Result<()> {
             "  registry A   {a_url}/registry   (may not receive the BSN; requires NGGV and RGG)"
         );
         println!("  registry B   {b_url}/registry");
+        println!("  portal       {portal_url}   (the provider's login for the clinician)");
         println!();
         println!("  Open the demo form:  {a_url}/");
+        println!("  Log in when the form asks: user {USERNAME}, password {password}");
         println!(
             "  Development keys and databases in {} (Ctrl-C stops)",
             dir.display()
@@ -339,6 +461,7 @@ async fn main() -> anyhow::Result<()> {
             pseudoform_ttp::serve_with_shutdown(ttp_config, ttp_listener, ttp_stopped),
             registry(a_config, a_listener, stopped.clone()),
             registry(b_config, b_listener, stopped.clone()),
+            serve_portal(portal_router, portal_listener, stopped.clone()),
         )
     };
     tokio::pin!(chain);

@@ -10,11 +10,15 @@
 //! www_dir = "www"
 //! ttp_url = "http://127.0.0.1:8080"
 //! provider = "ura:00000001"
-//! access_token = "demo-provider-token"
+//! login_url = "https://portaal.zorgaanbieder.example.nl/popup"
 //! ttp_signing_keys = ["keys/ttp-signing-public.pem"]
 //! accept_unsigned = false
 //! ttp_jwe_alg = "RSA-OAEP-256"            # pinned; "RSA-OAEP" for the national service
 //! development_clear_blind_factors = false # true: clear blindFactors (development only)
+//! public_url = "https://registratie-a.example.nl"   # default http://{listen}
+//! extra_public_urls = []   # other names of this registry, for submitter proofs
+//! require_submitter_proof = true
+//! allowed_origins = []   # form origins on other sites (CORS); default none
 //!
 //! [limits]   # the defaults
 //! header_timeout_seconds = 10   # also closes idle keep-alive connections
@@ -91,9 +95,15 @@ pub struct RegistryConfig {
     /// `/api/form-config`; scopes MRN pseudonyms.
     #[serde(default)]
     pub provider: String,
-    /// DEMO ONLY: the provider's TTP caller token, handed to the demo form
-    /// by `/api/form-config`. A production form page gets it from the
-    /// provider's login session, never from the registry.
+    /// The provider portal's login popup URL, handed to the demo form by
+    /// `/api/form-config` (`login`): the form obtains its short-lived,
+    /// DPoP-bound TTP credential through it.
+    #[serde(default)]
+    pub login_url: String,
+    /// DEVELOPMENT ONLY: a static TTP token, handed to the demo form by
+    /// `/api/form-config` (`accessToken`), for a TTP run with
+    /// `development_static_tokens = true`. Empty (the default): none. A
+    /// production page never gets a token from the registry.
     #[serde(default)]
     pub access_token: String,
     /// Allowed clock difference with the TTP, in seconds.
@@ -123,6 +133,25 @@ pub struct RegistryConfig {
     /// carries them in the clear whatever this says.
     #[serde(default)]
     pub development_clear_blind_factors: bool,
+    /// The registry's public base URL: submitter proofs name
+    /// `{public_url}/api/submissions` (`htu`). Default `http://{listen}`.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Other base URLs under which browsers reach this registry (another
+    /// host name, a proxy): submitter proofs may name any of them.
+    #[serde(default)]
+    pub extra_public_urls: Vec<String>,
+    /// Refuse (422 `submitter.unbound`) records whose claims bind them to
+    /// no submitter key (`cnf`): set `false` only for a TTP that binds none
+    /// (the national reference service, development tokens). A record that
+    /// is bound always needs its proof.
+    #[serde(default = "default_true")]
+    pub require_submitter_proof: bool,
+    /// Form origins on other origins than the registry's that may post
+    /// submissions (CORS, with the `DPoP` header). Default none: the form is
+    /// served by the registry itself.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
     /// Connection limits and timeouts of the server (`[limits]`; the
     /// defaults of [`pseudoform_server::Limits`]).
     #[serde(default)]
@@ -139,6 +168,10 @@ fn default_database() -> PathBuf {
 
 fn default_www_dir() -> PathBuf {
     PathBuf::from("www")
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_skew() -> i64 {
@@ -183,6 +216,22 @@ impl RegistryConfig {
         }
     }
 
+    /// The public base URL: [`RegistryConfig::public_url`], else `http://` + `listen`.
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
+    /// [`RegistryConfig::public_url`] and then `extra_public_urls`.
+    pub fn public_urls(&self) -> Vec<String> {
+        let mut urls = vec![self.public_url()];
+        urls.extend(self.extra_public_urls.iter().cloned());
+        urls
+    }
+
     /// The origin (`scheme://host[:port]`) of `ttp_url`.
     pub fn ttp_origin(&self) -> anyhow::Result<String> {
         let url = reqwest::Url::parse(&self.ttp_url).context("ttp_url is not a URL")?;
@@ -216,5 +265,7 @@ mod tests {
         assert!(!config.accept_unsigned);
         assert_eq!(config.ttp_jwe_alg, JweAlg::RsaOaep256);
         assert!(!config.development_clear_blind_factors);
+        assert!(config.require_submitter_proof);
+        assert_eq!(config.public_urls(), ["http://127.0.0.1:8081"]);
     }
 }

@@ -254,6 +254,9 @@ pub enum ReceiveError {
     /// The store failed; nothing was stored.
     #[error("the record could not be stored")]
     Storage,
+    /// The submitter proof is missing or wrong ([`crate::submitter`]).
+    #[error(transparent)]
+    Submitter(crate::submitter::SubmitterError),
 }
 
 impl ReceiveError {
@@ -297,6 +300,7 @@ impl ReceiveError {
             TypeMismatch { .. } => "pseudonym.typeMismatch",
             InvalidEvaluation { .. } => "pseudonym.invalidEvaluation",
             InvalidBlind { .. } => "pseudonym.invalidBlind",
+            Submitter(e) => e.code(),
         }
     }
 
@@ -307,6 +311,7 @@ impl ReceiveError {
             TypeNotAllowed { .. } => StatusCode::FORBIDDEN,
             Replayed => StatusCode::CONFLICT,
             Storage => StatusCode::INTERNAL_SERVER_ERROR,
+            Submitter(e) => e.status(),
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
@@ -350,6 +355,7 @@ impl ReceiveError {
             | InvalidEvaluation { at }
             | InvalidBlind { at } => Some(at.member()),
             Replayed | Storage => None,
+            Submitter(e) => e.field().map(str::to_owned),
         }
     }
 

@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `POST /api/submissions` | a [`Submission`] → 201 [`Receipt`], or an [`ApiError`] |
 //! | `GET /api/records` | the stored records (newest first, `?limit=`, default 500) |
-//! | `GET /api/form-config` | what the demo form needs: TTP, recipient, provider, token, types, pinned TTP signing keys |
+//! | `GET /api/form-config` | what the demo form needs: TTP, recipient, provider, login, types, pinned TTP signing keys |
 //! | `GET /registry` | HTML page of what the registry holds (Dutch) |
 //! | `GET /health` | liveness: `{"status":"ok"}` |
 //! | `GET /ready` | readiness: 200 while the database can be written, else 503 `server.notReady` |
@@ -20,10 +20,11 @@
 //! TTP. The log has one line per request: method, path, status, latency —
 //! never a body, a label or data.
 //!
-//! `GET /api/records`, `/registry` and the access token of
-//! `/api/form-config` make this a DEMO server: a production registry puts
-//! its records behind authentication, and a production form page gets the
-//! provider's TTP token from the provider's own login session.
+//! `GET /api/records` and `/registry` make this a DEMO server: a production
+//! registry puts its records behind authentication. The form's TTP
+//! credential never comes from the registry: `/api/form-config` names the
+//! provider portal's login popup (`login`), through which the browser gets a
+//! short-lived token bound to its own key.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -31,7 +32,7 @@ use std::time::Instant;
 use anyhow::Context;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Query, Request, State};
-use axum::http::header::{self, HeaderName, HeaderValue};
+use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -73,8 +74,11 @@ pub struct FormConfig {
     pub recipient_scope: String,
     /// The supplying provider of the demo form.
     pub provider: String,
-    /// DEMO ONLY: the provider's TTP caller token. In production the form
-    /// page gets it from the provider's login session.
+    /// The provider portal's login popup URL (`data-pseudoform-login`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub login: String,
+    /// DEVELOPMENT ONLY: a static TTP token (empty: none).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub access_token: String,
     /// Pseudonym types the registry accepts.
     pub types: Vec<String>,
@@ -148,11 +152,29 @@ fn read_failed(err: StoreError) -> ApiError {
 
 async fn submit(
     State(state): State<AppState>,
+    headers: HeaderMap,
     body: Result<Json<Submission>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Receipt>), ApiError> {
     let Json(submission) = body?;
+    // The one `DPoP` header (the submitter proof); several, or one that is
+    // not text, is an invalid proof.
+    let mut values = headers
+        .get_all(pseudoform_protocol::auth::DPOP_HEADER)
+        .iter();
+    let proof = match (values.next(), values.next()) {
+        (None, _) => None,
+        (Some(v), None) => Some(v.to_str().unwrap_or("-").to_owned()),
+        (Some(_), Some(_)) => Some("-".to_owned()),
+    };
     let receiver = Arc::clone(&state.receiver);
-    let receipt = blocking(move || Ok(receiver.receive(submission)?)).await?;
+    let receipt = blocking(move || {
+        Ok(receiver.receive_proved(
+            submission,
+            proof.as_deref(),
+            pseudoform_protocol::unix_now(),
+        )?)
+    })
+    .await?;
     Ok((StatusCode::CREATED, Json(receipt)))
 }
 
@@ -262,6 +284,25 @@ pub fn static_csp(ttp_origin: &str) -> String {
     )
 }
 
+/// The CORS of form origins on other origins: `POST` with `Content-Type`
+/// and the submitter proof's `DPoP` header. None without such origins.
+fn cors(origins: &[String]) -> anyhow::Result<Option<tower_http::cors::CorsLayer>> {
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    let origins = origins
+        .iter()
+        .map(|o| HeaderValue::from_str(o))
+        .collect::<Result<Vec<_>, _>>()
+        .context("an allowed origin is not a valid header value")?;
+    Ok(Some(
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(tower_http::cors::AllowOrigin::list(origins))
+            .allow_methods([axum::http::Method::POST])
+            .allow_headers([header::CONTENT_TYPE, HeaderName::from_static("dpop")]),
+    ))
+}
+
 /// The router of a registry around an existing [`Receiver`]; `config`
 /// gives the static directory and the form configuration.
 pub fn router(receiver: Arc<Receiver>, config: &RegistryConfig) -> anyhow::Result<Router> {
@@ -280,6 +321,7 @@ pub fn router(receiver: Arc<Receiver>, config: &RegistryConfig) -> anyhow::Resul
             recipient_organization: config.recipient_organization.clone(),
             recipient_scope: config.recipient_scope.clone(),
             provider: config.provider.clone(),
+            login: config.login_url.clone(),
             access_token: config.access_token.clone(),
             types: config.allowed_types.clone(),
             ttp_signing_keys,
@@ -314,6 +356,10 @@ pub fn router(receiver: Arc<Receiver>, config: &RegistryConfig) -> anyhow::Resul
             HeaderName::from_static("referrer-policy"),
             HeaderValue::from_static("no-referrer"),
         ));
+    let router = match cors(&config.allowed_origins)? {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
     let router = pseudoform_server::harden(router, &config.limits, || {
         ApiError::Internal.into_response()
     });

@@ -10,6 +10,7 @@
 //! - [`config`]: [`RegistryConfig`], read from TOML.
 //! - [`receiver`]: [`Receiver::receive`], a submission from checks to store.
 //! - [`submission`]: the checks of a submission's envelope, types and data.
+//! - [`submitter`]: the submitter proof (DPoP of the key that obtained the record).
 //! - [`claims`]: opening a pseudonym's JWE and checking its claims.
 //! - [`deblind`]: from an evaluation and a blind factor to stored labels.
 //! - [`load`]: [`Receiver::from_config`], the receiver's files.
@@ -32,6 +33,7 @@ pub mod receiver;
 pub mod rekey;
 pub mod store;
 pub mod submission;
+pub mod submitter;
 pub mod view;
 
 pub use config::RegistryConfig;

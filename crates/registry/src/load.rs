@@ -12,6 +12,7 @@ use crate::config::RegistryConfig;
 use crate::jwe::{KeyRing, SignatureKeys};
 use crate::receiver::Receiver;
 use crate::store::Store;
+use crate::submitter::SubmitterCheck;
 
 impl Receiver {
     /// A receiver from a configuration: loads the keys and opens the store.
@@ -44,6 +45,12 @@ impl Receiver {
         let required = parse_types(&config.required_types, "required_types")?;
         let store = Store::open(&config.database)
             .with_context(|| format!("cannot open the database {}", config.database.display()))?;
+        let submitter = SubmitterCheck::open(
+            &config.public_urls(),
+            config.require_submitter_proof,
+            &config.database,
+        )
+        .with_context(|| format!("cannot open the database {}", config.database.display()))?;
         Ok(Receiver::new(
             &config.recipient_organization,
             &config.recipient_scope,
@@ -56,7 +63,8 @@ impl Receiver {
         .with_ttp_signing_keys(signature_keys)
         .accepting_unsigned(config.accept_unsigned)
         .with_ttp_alg(config.ttp_jwe_alg)
-        .allowing_clear_blind_factors(config.development_clear_blind_factors))
+        .allowing_clear_blind_factors(config.development_clear_blind_factors)
+        .with_submitter_check(submitter))
     }
 }
 

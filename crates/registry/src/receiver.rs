@@ -60,6 +60,7 @@ use crate::store::{NewPseudonym, Store, StoreError, Submitted, Trace, UsedJwe};
 use crate::submission::{
     blind_factor_types, check_data, check_envelope, check_required, pseudonym_types,
 };
+use crate::submitter::SubmitterCheck;
 
 /// What a submission's pseudonyms became: the labels to store, the current
 /// label of each type for the receipt, the JWEs used, and the times of each
@@ -117,6 +118,7 @@ pub struct Receiver {
     required: BTreeSet<PseudonymType>,
     allow_clear_blind_factors: bool,
     store: Arc<Store>,
+    submitter: Option<SubmitterCheck>,
 }
 
 impl Receiver {
@@ -153,6 +155,7 @@ impl Receiver {
             required: BTreeSet::new(),
             allow_clear_blind_factors: false,
             store,
+            submitter: None,
         })
     }
 
@@ -214,6 +217,15 @@ impl Receiver {
         self
     }
 
+    /// The same receiver checking every submission's submitter proof with
+    /// `check` ([`crate::submitter`]); without one (the default of
+    /// [`Receiver::new`]) none is checked. [`Receiver::from_config`] always
+    /// sets one.
+    pub fn with_submitter_check(mut self, check: SubmitterCheck) -> Self {
+        self.submitter = Some(check);
+        self
+    }
+
     /// The store the receiver writes to.
     pub fn store(&self) -> &Arc<Store> {
         &self.store
@@ -264,6 +276,18 @@ impl Receiver {
 
     /// [`Receiver::receive`] at a given time (seconds since the Unix epoch).
     pub fn receive_at(&self, submission: Submission, now: i64) -> Result<Receipt, ReceiveError> {
+        self.receive_proved(submission, None, now)
+    }
+
+    /// [`Receiver::receive_at`] with the request's submitter proof (its
+    /// `DPoP` header), checked after the JWEs open (their claims name the
+    /// key) and before a resend is answered or anything is stored.
+    pub fn receive_proved(
+        &self,
+        submission: Submission,
+        proof: Option<&str>,
+        now: i64,
+    ) -> Result<Receipt, ReceiveError> {
         // What makes a retry the same submission: all of it.
         let digest = serde_json::to_vec(&submission)
             .map(|bytes| hex::encode(Sha256::digest(bytes)))
@@ -325,6 +349,17 @@ impl Receiver {
                 self.open_pseudonyms(pseudonyms, &types)?
             }
         };
+
+        if let Some(check) = &self.submitter {
+            let bound: Vec<Option<&str>> = deblinded
+                .opened
+                .iter()
+                .map(|(_, opened)| crate::submitter::bound_key(&opened.claims))
+                .collect();
+            check
+                .check(&bound, proof, &crate::submitter::rec_of(&submission), now)
+                .map_err(ReceiveError::Submitter)?;
+        }
 
         // A retry of a stored submission, whatever the time: its receipt.
         let jtis: Vec<&str> = deblinded.used.keys().map(String::as_str).collect();

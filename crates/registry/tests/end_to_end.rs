@@ -218,3 +218,88 @@ async fn the_ttp_publishes_its_signing_key_and_other_pins_refuse_its_jwes() {
     let registry = registry_of_the_ttp(|_| {}).await;
     registry.accept(&refused).await;
 }
+
+/// The public URL the registry of [`a_record_bound_to_a_browser_key_is_delivered_only_with_that_keys_proof`] names.
+const REGISTRY_URL: &str = "https://registratie-a.test";
+
+/// A submitter proof of `key` for the registry's submissions URL and `record`.
+fn submitter_proof(key: &pseudoform_protocol::client::EcKey, record: &str) -> String {
+    let claims = json!({
+        "jti": pseudoform_protocol::client::random_jti().unwrap(),
+        "htm": "POST",
+        "htu": format!("{REGISTRY_URL}/api/submissions"),
+        "iat": now(),
+        "rec": pseudoform_registry::submitter::rec(record),
+    });
+    key.sign(Some("dpop+jwt"), true, &claims).unwrap()
+}
+
+#[tokio::test]
+async fn a_record_bound_to_a_browser_key_is_delivered_only_with_that_keys_proof() {
+    let registry = registry_of_the_ttp(|config| {
+        config.public_url = Some(REGISTRY_URL.into());
+        config.require_submitter_proof = true;
+    })
+    .await;
+    let ttp = TestTtp::start(true).await;
+    // A clinician's browser: its DPoP-bound token, one record through the batch endpoint.
+    let browser = ttp.browser().await;
+    let r = random_blind();
+    let request = json!({
+        "recipientOrganization": ORG_A, "recipientScope": SCOPE_A,
+        "records": [{ "items": [{ "type": "NGGV", "blindedInput": encode(&blind_vector(&vector("NGGV"), &r)) }] }],
+    });
+    let (status, _, answer) = ttp.call(&browser, "/v1/evaluate", &request).await;
+    assert_eq!(status, 200, "{answer}");
+    let record = answer["records"][0]["jwe"].as_str().unwrap().to_owned();
+    let body = serde_json::to_value(record_submission(&record, &[("NGGV", &r)], &[])).unwrap();
+    let post = |dpop: Option<String>| {
+        let mut request = reqwest::Client::new()
+            .post(registry.url("/api/submissions"))
+            .json(&body);
+        if let Some(proof) = dpop {
+            request = request.header("DPoP", proof);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+
+    let (status, refused) = post(None).await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (401, Some("submitter.missingProof"))
+    );
+    let (status, refused) = post(Some(submitter_proof(&stranger_key(), &record))).await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (401, Some("submitter.wrongKey"))
+    );
+    let (status, refused) = post(Some(submitter_proof(&browser.key, "another record"))).await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (401, Some("submitter.wrongRecord"))
+    );
+    assert_eq!(
+        registry.count().await,
+        0,
+        "a refused submission stored something"
+    );
+
+    let proof = submitter_proof(&browser.key, &record);
+    let (status, receipt) = post(Some(proof.clone())).await;
+    assert_eq!(status, 201, "{receipt}");
+    // The same proof again is a replay; a resend with a fresh proof gets
+    // the first receipt and stores nothing.
+    let (status, refused) = post(Some(proof)).await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (401, Some("submitter.proofReplayed"))
+    );
+    let (status, again) = post(Some(submitter_proof(&browser.key, &record))).await;
+    assert_eq!(status, 201, "{again}");
+    assert_eq!(again, receipt);
+    assert_eq!(registry.count().await, 1);
+}

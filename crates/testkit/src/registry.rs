@@ -286,12 +286,19 @@ pub fn config(dir: &Path, types: &[&str]) -> RegistryConfig {
         www_dir: www,
         ttp_url: "http://127.0.0.1:9/".into(),
         provider: "ura:00000001".into(),
+        login_url: String::new(),
         access_token: "demo-provider-token".into(),
         clock_skew_seconds: 30,
         ttp_signing_keys: vec![signing_path],
         accept_unsigned: false,
         ttp_jwe_alg: Default::default(),
         development_clear_blind_factors: false,
+        public_url: None,
+        extra_public_urls: Vec::new(),
+        // The test kit's JWEs bind no submitter key; the proof itself is
+        // tested in crates/registry/tests/submitter.rs and the page tests.
+        require_submitter_proof: false,
+        allowed_origins: Vec::new(),
         limits: Default::default(),
     }
 }

@@ -28,7 +28,7 @@ const needles = new Set();
 
 before(async () => {
   chain = await startChain();
-  chrome = await launch();
+  chrome = await launch({ account: chain.urls.account });
 });
 after(async () => {
   await chrome?.browser.close();

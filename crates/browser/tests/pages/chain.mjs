@@ -49,9 +49,13 @@ export async function startChain({ rateLimit } = {}) {
     "0",
     "--second-registry-port",
     "0",
+    "--portal-port",
+    "0",
     "--public-ttp-url",
     ttpProxy.url,
     "--extra-origin",
+    registryProxy.url,
+    "--public-registry-url",
     registryProxy.url,
   ];
   if (rateLimit) args.push("--rate-limit", String(rateLimit));

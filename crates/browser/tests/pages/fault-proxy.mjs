@@ -15,6 +15,8 @@
 //   expiredOnce     answer the next POST with the registry's 422 `pseudonym.expired`
 //                   without forwarding it (a resend after the JWE's lifetime of a
 //                   submission the registry never had), then pass again
+//   rewrite         forward, with the request headers changed by `state.rewrite(headers, body)`
+//                   (a proof stripped or replaced on the way)
 // Every request that reaches the proxy is recorded (method, url, headers, body).
 import http from "node:http";
 import { once } from "node:events";
@@ -23,7 +25,7 @@ export async function startFaultProxy(target, { otherRecipient } = {}) {
   const state = { mode: "pass", slowMs: 3000, requests: [], target, otherRecipient };
   const cors = (req) => ({
     "access-control-allow-origin": req.headers.origin ?? "*",
-    "access-control-allow-headers": "authorization, content-type",
+    "access-control-allow-headers": "authorization, content-type, dpop",
     "access-control-allow-methods": "GET, POST",
     vary: "origin",
   });
@@ -56,15 +58,17 @@ export async function startFaultProxy(target, { otherRecipient } = {}) {
       return;
     }
     const other = state.otherRecipient;
-    if (mode === "wrongRecipient" && req.method === "POST" && body.length > 0 && other) {
-      const json = JSON.parse(body.toString("utf8"));
-      json.recipientOrganization = other.organization;
-      json.recipientScope = other.scope;
-      body = Buffer.from(JSON.stringify(json));
+    const json = (req.headers["content-type"] ?? "").includes("json");
+    if (mode === "wrongRecipient" && req.method === "POST" && json && body.length > 0 && other) {
+      const request = JSON.parse(body.toString("utf8"));
+      request.recipientOrganization = other.organization;
+      request.recipientScope = other.scope;
+      body = Buffer.from(JSON.stringify(request));
     }
     if (mode === "slow") await new Promise((r) => setTimeout(r, state.slowMs));
 
     const headers = { ...req.headers, host: new URL(state.target).host, "content-length": String(body.length) };
+    if (mode === "rewrite" && req.method === "POST") state.rewrite?.(headers, body.toString("utf8"));
     const upstream = http.request(new URL(req.url, state.target), { method: req.method, headers }, async (up) => {
       const out = { ...up.headers };
       if (mode === "noCors") {

@@ -5,7 +5,17 @@
 import { after, before, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { fillForm, launch, openBound, settled, shownErrors, statusOf, submitForm } from "./support.mjs";
+import {
+  fillForm,
+  foreignKey,
+  launch,
+  openBound,
+  settled,
+  sha256,
+  shownErrors,
+  statusOf,
+  submitForm,
+} from "./support.mjs";
 import { startChain } from "./chain.mjs";
 
 const PATIENT = {
@@ -36,7 +46,7 @@ let chain, chrome, page;
 
 before(async () => {
   chain = await startChain();
-  chrome = await launch();
+  chrome = await launch({ account: chain.urls.account });
 });
 after(async () => {
   await chrome?.browser.close();
@@ -54,6 +64,12 @@ async function openForm() {
 
 const fill = (identity) => fillForm(page, identity);
 const submitAndWait = () => submitForm(page);
+/** Presses the status line's retry button and waits for the new outcome. */
+async function retry() {
+  await page.evaluate(() => delete document.querySelector("[data-pseudoform-status]").dataset.kind);
+  await page.click("[data-pseudoform-status] button");
+  return settled(page);
+}
 
 const formValues = () =>
   page.evaluate(() =>
@@ -319,17 +335,120 @@ describe("the demo form against the real chain", () => {
     assert.equal((await formValues()).bsn, "123456789");
   });
 
-  test("with the objection ticked, no request leaves the page", async () => {
+  test("with the objection ticked, no request leaves the page, not even a login or a token request", async () => {
     await fill(PATIENT);
     await page.check("[data-pseudoform-field=optOut]");
     const count = chrome.requests.length;
     const ttpBefore = chain.ttpProxy.state.requests.length;
+    const logins = chrome.logins.count;
     await page.click("button[type=submit]");
     await page.waitForFunction(() => document.querySelector("[data-pseudoform-status]").dataset.kind === "optout");
     await page.waitForTimeout(300);
     assert.equal(chrome.requests.length, count);
-    assert.equal(chain.ttpProxy.state.requests.length, ttpBefore);
+    assert.equal(chain.ttpProxy.state.requests.length, ttpBefore, "a request (a token request too) reached the TTP");
+    assert.equal(chrome.logins.count, logins, "a login window opened");
     assert.match(await page.textContent("[data-pseudoform-status]"), /bezwaar/);
+  });
+
+  test("the browser's TTP token works only with its own key, from its own origin", async () => {
+    // A session of the page's own, logged in through the portal's popup:
+    // the headers it would send, four times (each proof is single use),
+    // and a real blinded element to send with them.
+    const evaluate = `${chain.ttpProxy.url}/v1/evaluate`;
+    const { sets, blindedInput } = await page.evaluate(
+      async ([ttp, url, recipient]) => {
+        const m = await import("/pkg/index.js");
+        await m.ready();
+        const { login } = await (await fetch("/api/form-config")).json();
+        const session = new m.TtpSession({ ttp, subjectToken: m.popupLogin(login) });
+        const sets = [];
+        for (let i = 0; i < 4; i++) sets.push(await session.headers("POST", url));
+        const { prepared } = m.prepare(
+          { birthDate: "1-2-1980", sex: "2" },
+          { recipientOrganization: recipient.organization, recipientScope: recipient.scope, types: ["GG"] },
+        );
+        return { sets, blindedInput: prepared[0].blindedInput };
+      },
+      [chain.ttpProxy.url, evaluate, chain.urls.recipientA],
+    );
+    const [own, noOrigin, elsewhere, control] = sets;
+    assert.match(own.authorization, /^DPoP [\w-]+\.[\w-]+\.[\w-]+$/);
+    const origin = new URL(chain.formUrl).origin;
+    const body = JSON.stringify({
+      recipientOrganization: chain.urls.recipientA.organization,
+      recipientScope: chain.urls.recipientA.scope,
+      records: [{ items: [{ type: "GG", blindedInput }] }],
+    });
+    const send = (headers, from) =>
+      chain.json(`${chain.urls.ttp}/v1/evaluate`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...headers, ...(from ? { origin: from } : {}) },
+        body,
+      });
+    // Lifted, with a proof of another key: refused.
+    const token = own.authorization.slice("DPoP ".length);
+    const lifted = await send(
+      { authorization: own.authorization, dpop: foreignKey().proof("POST", evaluate, { ath: sha256(token) }) },
+      origin,
+    );
+    assert.equal(lifted.status, 401, JSON.stringify(lifted.body));
+    assert.equal(lifted.body.code, "auth.wrongKey");
+    // Its own key's proof, but without an Origin, or from another origin: refused.
+    const bare = await send(noOrigin);
+    assert.equal(bare.status, 403, JSON.stringify(bare.body));
+    assert.equal(bare.body.code, "origin.notAllowed");
+    const other = await send(elsewhere, "http://elders.example.nl");
+    assert.equal(other.status, 403, JSON.stringify(other.body));
+    assert.equal(other.body.code, "origin.notAllowed");
+    // The same token with its own key's proof from its origin works: the
+    // refusals were the key's and the origin's.
+    const accepted = await send(control, origin);
+    assert.equal(accepted.status, 200, JSON.stringify(accepted.body));
+  });
+
+  test("a submission without its proof, or with another key's, is refused and nothing is stored", async () => {
+    const before = (await chain.records()).length;
+    await fill(PATIENT);
+    const typed = await formValues();
+    const submissions = `${chain.registryProxy.url}/api/submissions`;
+    /** The submitter proof of another key, for this URL and record. */
+    const foreignProof = (body) => foreignKey().proof("POST", submissions, { rec: sha256(JSON.parse(body).record) });
+    const changes = [(headers) => delete headers.dpop, (headers, body) => (headers.dpop = foreignProof(body))];
+    const sent = [];
+    chain.registryProxy.state.rewrite = (headers, body) => {
+      changes[sent.length](headers, body);
+      sent.push(body);
+    };
+    chain.registryProxy.setMode("rewrite");
+    try {
+      for (let i = 0; i < changes.length; i++) {
+        const status = i === 0 ? await submitAndWait() : await retry();
+        assert.equal(status.kind, "error", status.text);
+        assert.ok(status.retry, "no retry offered");
+        assert.match(status.text, /weigert de aanlevering/);
+        assert.deepEqual(await formValues(), typed, "the typed values are gone");
+        assert.equal((await chain.records()).length, before, "a record was stored");
+      }
+    } finally {
+      chain.registryProxy.setMode("pass");
+    }
+    // What the registry answered them (the same bodies, sent again as they reached it).
+    const post = (body, dpop) =>
+      chain.json(`${chain.urls.registryA}/api/submissions`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...(dpop ? { dpop } : {}) },
+        body,
+      });
+    const missing = await post(sent[0]);
+    assert.deepEqual([missing.status, missing.body.code], [401, "submitter.missingProof"]);
+    const wrong = await post(sent[1], foreignProof(sent[1]));
+    assert.deepEqual([wrong.status, wrong.body.code], [401, "submitter.wrongKey"]);
+    assert.equal((await chain.records()).length, before, "a record was stored");
+    // The retry with the form's own proof stores it.
+    const status = await retry();
+    assert.equal(status.kind, "success", status.text);
+    assert.equal((await chain.records()).length, before + 1);
+    assertNoIdentityLeft();
   });
 
   test("policy first: a type the registry may not receive is never made", async () => {
@@ -337,12 +456,13 @@ describe("the demo form against the real chain", () => {
     const result = await page.evaluate(
       async ([ttp, recipient]) => {
         const m = await import("/pkg/index.js");
-        const { accessToken } = await (await fetch("/api/form-config")).json();
+        const { login } = await (await fetch("/api/form-config")).json();
+        const session = new m.TtpSession({ ttp, subjectToken: m.popupLogin(login) });
         const r = await m.pseudonymise(
           { bsn: "999990007", birthName: "Jansen", birthDate: "1-2-1980", sex: "m", initial: "P", postcode: "1234" },
           {
             ttp,
-            accessToken,
+            session,
             recipientOrganization: recipient.organization,
             recipientScope: recipient.scope,
             types: ["B", "NGGV"],
@@ -360,7 +480,9 @@ describe("the demo form against the real chain", () => {
     assert.deepEqual(result.types, ["NGGV", "RGG"]);
     assert.deepEqual(Object.keys((await chain.openSealed(result.sealed)).blindFactors), ["NGGV", "RGG"]);
     assert.deepEqual(result.skipped, ["B:type.notAllowed"]);
-    const sent = chain.ttpProxy.state.requests.slice(ttpBefore).filter((r) => r.method === "POST");
+    const sent = chain.ttpProxy.state.requests
+      .slice(ttpBefore)
+      .filter((r) => r.method === "POST" && r.url === "/v1/evaluate");
     assert.equal(sent.length, 1);
     assert.deepEqual(
       JSON.parse(sent[0].body).records[0].items.map((i) => i.type),

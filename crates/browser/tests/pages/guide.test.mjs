@@ -14,7 +14,7 @@ let chain, chrome;
 
 before(async () => {
   chain = await startChain();
-  chrome = await launch();
+  chrome = await launch({ account: chain.urls.account });
 });
 after(async () => {
   await chrome?.browser.close();

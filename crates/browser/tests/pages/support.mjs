@@ -1,5 +1,7 @@
-// Shared support for the page tests: a real headless Chromium (Debian's) and
-// a log of every request a page makes.
+// Shared support for the page tests: a real headless Chromium (Debian's), a
+// log of every request a page (and its login popup) makes, and the
+// clinician's real login at the provider portal whenever a form opens it.
+import { createHash, generateKeyPairSync, randomBytes, sign } from "node:crypto";
 import { chromium } from "playwright-core";
 
 export const CHROMIUM_ARGS = [
@@ -13,24 +15,55 @@ export const CHROMIUM_ARGS = [
   "--disable-quic",
 ];
 
-/** Launches Chromium; every request of every page is appended to `requests`. */
-export async function launch() {
+/**
+ * Logs the clinician in at the provider portal's popup, as a clinician does:
+ * types the demo account into the login page and submits. A portal that
+ * already has the clinician's session hands the token over and closes
+ * without asking. Resolves when the popup has closed.
+ */
+export async function logIn(popup, account) {
+  const closed = popup.waitForEvent("close", { timeout: 30_000 });
+  const form = await Promise.race([
+    popup.waitForSelector("#username", { timeout: 30_000 }).then(() => true),
+    closed.then(() => false),
+  ]);
+  if (form) {
+    await popup.fill("#username", account.username);
+    await popup.fill("#password", account.password);
+    await popup.click("button[type=submit]");
+    await closed;
+  }
+}
+
+/**
+ * Launches Chromium; every request of every page (and popup) is appended to
+ * `requests`. With `account` (the chain's `urls.account`), every login popup
+ * a page opens is logged in with it (`logins` counts the popups).
+ */
+export async function launch({ account } = {}) {
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     args: CHROMIUM_ARGS,
   });
   const requests = [];
   const errors = [];
+  const logins = { count: 0 };
+  const record = (r) => requests.push({ url: r.url(), method: r.method(), body: r.postData() ?? "" });
   const newPage = async () => {
     const page = await browser.newPage({ locale: "nl-NL", timezoneId: "Europe/Amsterdam" });
-    page.on("request", (r) => requests.push({ url: r.url(), method: r.method(), body: r.postData() ?? "" }));
+    page.on("request", record);
+    page.on("popup", (popup) => {
+      logins.count++;
+      popup.on("request", record);
+      if (account) logIn(popup, account).catch((e) => errors.push(`login: ${e.message}`));
+    });
     page.on("pageerror", (e) => errors.push(e.message));
     page.on("console", (m) => {
       if (m.type() === "error") errors.push(m.text());
     });
     return page;
   };
-  return { browser, newPage, requests, errors };
+  return { browser, newPage, requests, errors, logins };
 }
 
 /** The demo form's required clinical fields, as a clinician chooses them. */
@@ -111,3 +144,37 @@ export async function submitExample(page) {
     return { kind: e.dataset.kind, text: e.textContent };
   }, EXAMPLE_STATUS);
 }
+
+/**
+ * A DPoP key of the test's own (not the browser's): proofs it signs are
+ * well formed and valid for their URL, but by another key than the one a
+ * token or record is bound to.
+ */
+export function foreignKey() {
+  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const { kty, crv, x, y } = publicKey.export({ format: "jwk" });
+  const b64 = (data) => Buffer.from(data).toString("base64url");
+  return {
+    /** A proof for `method` on `url` with `claims` added (`ath`, `rec`). */
+    proof(method, url, claims = {}) {
+      const header = b64(JSON.stringify({ typ: "dpop+jwt", alg: "ES256", jwk: { kty, crv, x, y } }));
+      const body = b64(
+        JSON.stringify({
+          jti: randomBytes(16).toString("hex"),
+          htm: method,
+          htu: url,
+          iat: Math.floor(Date.now() / 1000),
+          ...claims,
+        }),
+      );
+      const signature = sign("sha256", Buffer.from(`${header}.${body}`), {
+        key: privateKey,
+        dsaEncoding: "ieee-p1363",
+      });
+      return `${header}.${body}.${b64(signature)}`;
+    },
+  };
+}
+
+/** Unpadded base64url SHA-256 (`ath`, `rec`). */
+export const sha256 = (text) => createHash("sha256").update(text).digest("base64url");
