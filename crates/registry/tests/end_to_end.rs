@@ -252,7 +252,8 @@ async fn a_record_bound_to_a_browser_key_is_delivered_only_with_that_keys_proof(
     let (status, _, answer) = ttp.call(&browser, "/v1/evaluate", &request).await;
     assert_eq!(status, 200, "{answer}");
     let record = answer["records"][0]["jwe"].as_str().unwrap().to_owned();
-    let body = serde_json::to_value(record_submission(&record, &[("NGGV", &r)], &[])).unwrap();
+    let body =
+        serde_json::to_value(record_submission_kid(KID_A, &record, &[("NGGV", &r)], &[])).unwrap();
     let post = |dpop: Option<String>| {
         let mut request = reqwest::Client::new()
             .post(registry.url("/api/submissions"))
