@@ -195,3 +195,39 @@ test("a capture of the form's traffic joins no blinded element with a blind fact
     "given the clear r, every blinded element of the capture is joined to its identity",
   );
 });
+
+test("without a verified key of the registry the form evaluates and sends nothing", async () => {
+  const page = await chrome.newPage();
+  await page.goto(chain.formUrl);
+  await page.waitForSelector("button[type=submit]:not([disabled])");
+  const posts = () => chain.ttpProxy.state.requests.filter((r) => r.method === "POST").length;
+  const before = posts();
+  const outcome = (pins) =>
+    page.evaluate(async (pins) => {
+      const m = await import("/pkg/index.js");
+      const config = await (await fetch("/api/form-config")).json();
+      const identity = { birthName: "Jansen", birthDate: "1-2-1980", sex: "m", initial: "P", postcode: "1234" };
+      try {
+        const r = await m.pseudonymise(identity, {
+          ...config,
+          types: ["NGGV"],
+          ttpSigningKeys: pins ?? config.ttpSigningKeys,
+        });
+        return { ok: true, keys: Object.keys(r.submission) };
+      } catch (e) {
+        return { ok: false, isError: e instanceof Error, code: e.code, field: e.field, message: e.message };
+      }
+    }, pins);
+  // A pin the TTP's key does not have: refused before any evaluation.
+  const refused = await outcome(["AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"]);
+  assert.deepEqual(
+    [refused.ok, refused.isError, refused.code, refused.field],
+    [false, true, "recipientKey.invalid", "recipientKey"],
+  );
+  assert.equal(posts(), before, "nothing evaluated");
+  // The pins the demo serves (its registry's): sealed blind factors only.
+  const made = await outcome();
+  assert.equal(made.ok, true, made.message);
+  assert.ok(made.keys.includes("encryptedBlindFactors") && !made.keys.includes("blindFactors"), made.keys.join());
+  await page.close();
+});
