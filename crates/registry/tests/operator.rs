@@ -162,12 +162,15 @@ async fn kill_9_under_load_loses_nothing_and_retries_store_each_once() {
 
 /// The TTP of these tests with JWEs that live 1 s, requests of at most
 /// 5 s (debug builds on a busy machine) and no clock skew: a retire window
-/// of 6 s. Not in development mode: the form's back end and the
-/// registry's re-keying hold DPoP-bound tokens of `private_key_jwt` clients.
+/// of 6 s. The registry's re-keying holds a DPoP-bound token of its
+/// `private_key_jwt` client; the records come through a development static
+/// token, so they are bound to no submitter key and need no submitter proof
+/// (that proof is tested in `submitter.rs`, `end_to_end.rs` and the page
+/// tests).
 async fn short_lived_ttp() -> TestTtp {
     TestTtp::start_with(
         true,
-        "jwe_lifetime_seconds = 1\nregistry_clock_skew_seconds = 0\n[limits]\nrequest_timeout_seconds = 5\n",
+        &format!("{DEV}\njwe_lifetime_seconds = 1\nregistry_clock_skew_seconds = 0\n[limits]\nrequest_timeout_seconds = 5\n"),
     )
     .await
 }
@@ -193,9 +196,7 @@ async fn pseudonymise(ttp: &TestTtp, identity: &str, types: &[&str]) -> Submissi
         })
         .collect();
     let request = json!({"recipientOrganization": ORG_A, "recipientScope": SCOPE_A, "records": [{"items": items}]});
-    // Provider A's back end: a DPoP-bound token of its client key.
-    let credential = ttp.backend(Client::ProviderA).await;
-    let (status, _, answer) = ttp.call(&credential, "/v1/evaluate", &request).await;
+    let (status, _, answer) = ttp.post("/v1/evaluate", Some(TOKEN_FORM), &request).await;
     assert_eq!(status, 200, "{answer}");
     let jwe = answer["records"][0]["jwe"].as_str().unwrap().to_owned();
     let pairs: Vec<(&str, &pseudoform_core::oprf::Blind)> =
