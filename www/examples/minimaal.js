@@ -60,11 +60,7 @@ async function send(body) {
     say(`Verzonden (record ${receipt?.recordId}).`, "success");
   } catch (error) {
     const outcome = outcomeOf(error);
-    if (outcome === "stored") {
-      unconfirmed = undefined;
-      form.reset();
-      say("Verzonden.", "success");
-    } else if (outcome === "expired") {
+    if (outcome === "expired") {
       unconfirmed = undefined;
       await submit();
     } else {
