@@ -76,6 +76,16 @@ pub fn read(path: &Path) -> Result<Vec<u8>, ReadError> {
     std::fs::read(path).map_err(ReadError::Io)
 }
 
+/// The SQLite database file at `path` and its `-wal` and `-shm` files.
+pub fn database_files(path: &Path) -> [std::path::PathBuf; 3] {
+    let with = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        std::path::PathBuf::from(name)
+    };
+    [path.to_path_buf(), with("-wal"), with("-shm")]
+}
+
 /// Makes an SQLite database owner-only before it is opened: creates it
 /// empty with mode 0600 if it does not exist, and sets 0600 on the file and
 /// its `-wal` and `-shm` files where group or others had access (SQLite
@@ -96,13 +106,7 @@ pub fn restrict_database(path: &Path) -> std::io::Result<Vec<std::path::PathBuf>
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e),
         }
-        let mut files = vec![path.to_path_buf()];
-        for suffix in ["-wal", "-shm"] {
-            let mut name = path.as_os_str().to_owned();
-            name.push(suffix);
-            files.push(name.into());
-        }
-        for file in files {
+        for file in database_files(path) {
             let Ok(meta) = std::fs::metadata(&file) else {
                 continue;
             };

@@ -127,48 +127,17 @@ fn binding_aad(organization: &str, scope: &str) -> Vec<u8> {
     format!("pseudoform-ttp/binding-key/v1|{organization}|{scope}").into_bytes()
 }
 
-/// The database file and its `-wal` and `-shm` files.
-pub fn database_files(path: &Path) -> [std::path::PathBuf; 3] {
-    let with = |suffix: &str| {
-        let mut name = path.as_os_str().to_owned();
-        name.push(suffix);
-        std::path::PathBuf::from(name)
-    };
-    [path.to_path_buf(), with("-wal"), with("-shm")]
-}
+pub use pseudoform_protocol::secret_file::database_files;
 
-/// Makes the database (created empty and owner-only if it does not exist)
-/// and its `-wal` and `-shm` files owner-only. SQLite gives the `-wal` and
-/// `-shm` files it creates the database's mode.
+/// Makes the database and its `-wal` and `-shm` files owner-only
+/// ([`pseudoform_protocol::secret_file::restrict_database`]), warning of
+/// each file that was not.
 fn restrict_database(path: &Path) -> anyhow::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-        {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => {
-                return Err(e).with_context(|| format!("cannot create database {}", path.display()))
-            }
-        }
-        for file in database_files(path) {
-            let Ok(meta) = std::fs::metadata(&file) else {
-                continue;
-            };
-            if meta.permissions().mode() & 0o077 != 0 {
-                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
-                    .with_context(|| format!("cannot make {} owner-only", file.display()))?;
-                tracing::warn!(file = %file.display(), "a database file was readable by others; it is owner-only now");
-            }
-        }
+    let restricted = pseudoform_protocol::secret_file::restrict_database(path)
+        .with_context(|| format!("cannot make database {} owner-only", path.display()))?;
+    for file in restricted {
+        tracing::warn!(file = %file.display(), "a database file was readable by others; it is owner-only now");
     }
-    #[cfg(not(unix))]
-    let _ = path;
     Ok(())
 }
 
