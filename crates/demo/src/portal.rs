@@ -177,6 +177,9 @@ fn login_page(status: StatusCode, target: &Target, message: Option<&str>) -> Res
 }
 
 /// The page for a target the portal does not vouch for.
+/// The refusal of a malformed login request.
+const INVALID_REQUEST: &str = "Dit verzoek om in te loggen is ongeldig.";
+
 fn refused(why: &str) -> Response {
     page(
         StatusCode::FORBIDDEN,
@@ -189,7 +192,7 @@ impl Portal {
     /// Refuses a target with a malformed thumbprint or an unknown form origin.
     fn check(&self, target: &Target) -> Result<(), &'static str> {
         if !is_jkt(&target.jkt) {
-            return Err("Dit verzoek om in te loggen is ongeldig.");
+            return Err(INVALID_REQUEST);
         }
         if !self.config.form_origins.iter().any(|o| o == &target.origin) {
             return Err("Dit formulier is niet bekend bij uw zorgaanbieder.");
@@ -237,16 +240,27 @@ fn popup_url(target: &Target) -> String {
     format!("/popup?{query}")
 }
 
+/// The query's target if it is well-formed and for a known form origin;
+/// else why it is refused.
+fn checked(
+    portal: &Portal,
+    query: Result<Query<Target>, QueryRejection>,
+) -> Result<Target, &'static str> {
+    let Ok(Query(target)) = query else {
+        return Err(INVALID_REQUEST);
+    };
+    portal.check(&target)?;
+    Ok(target)
+}
+
 async fn login_form(
     State(portal): State<Shared>,
     query: Result<Query<Target>, QueryRejection>,
 ) -> Response {
-    let Ok(Query(target)) = query else {
-        return refused("Dit verzoek om in te loggen is ongeldig.");
+    let target = match checked(&portal, query) {
+        Ok(target) => target,
+        Err(why) => return refused(why),
     };
-    if let Err(why) = portal.check(&target) {
-        return refused(why);
-    }
     login_page(StatusCode::OK, &target, None)
 }
 
@@ -254,12 +268,10 @@ async fn popup(
     State(portal): State<Shared>,
     query: Result<Query<Target>, QueryRejection>,
 ) -> Response {
-    let Ok(Query(target)) = query else {
-        return refused("Dit verzoek om in te loggen is ongeldig.");
+    let target = match checked(&portal, query) {
+        Ok(target) => target,
+        Err(why) => return refused(why),
     };
-    if let Err(why) = portal.check(&target) {
-        return refused(why);
-    }
     let body = format!(
         "<p id=\"status\" data-form-origin=\"{}\">Bezig met aanmelden bij het formulier…</p>\
          <script type=\"module\" src=\"/popup.js\"></script>",
@@ -270,7 +282,7 @@ async fn popup(
 
 async fn login(State(portal): State<Shared>, form: Result<Form<Login>, FormRejection>) -> Response {
     let Ok(Form(login)) = form else {
-        return refused("Dit verzoek om in te loggen is ongeldig.");
+        return refused(INVALID_REQUEST);
     };
     let target = Target {
         jkt: login.jkt,
