@@ -304,9 +304,8 @@ mod tests {
     #[test]
     fn frame_url_must_be_a_plain_http_url() {
         let example = include_str!("../registry.example.toml");
-        let with = |url: &str| {
-            RegistryConfig::from_toml_str(&format!("frame_url = {url:?}\n{example}"))
-        };
+        let with =
+            |url: &str| RegistryConfig::from_toml_str(&format!("frame_url = {url:?}\n{example}"));
         let config = with("https://TTP.example.nl:8443/frame/").unwrap();
         assert_eq!(
             config.frame_origin().unwrap().as_deref(),

@@ -601,7 +601,11 @@ recipient = { organization = "oin:00000001000000001000", scope = "kwaliteitsregi
         assert_eq!(c.frame.dir.as_deref(), Some(Path::new("/etc/ttp/frame")));
         assert_eq!(
             c.frame_origins(),
-            ["https://ttp.example.nl", "https://frame.example.nl", "http://127.0.0.1:8475"]
+            [
+                "https://ttp.example.nl",
+                "https://frame.example.nl",
+                "http://127.0.0.1:8475"
+            ]
         );
         assert_eq!(
             c.callers[0].login.as_deref(),

@@ -72,11 +72,7 @@ async fn the_ttp_serves_exactly_the_frame_files_with_the_frame_headers() {
     let folder = frame_folder();
     let ttp = TestTtp::start_with(false, &frame_table(folder.path())).await;
     let http = reqwest::Client::new();
-    let get = |path: &str| {
-        http.get(ttp.url(path))
-            .header("origin", ORIGIN_A)
-            .send()
-    };
+    let get = |path: &str| http.get(ttp.url(path)).header("origin", ORIGIN_A).send();
     let csp = format!(
         "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; \
          connect-src 'self' {}; frame-ancestors {ORIGIN_A} {ORIGIN_B}; base-uri 'none'; form-action 'none'",
@@ -224,7 +220,10 @@ async fn a_frame_origin_is_a_form_origin_of_every_recipient_and_no_other_origin_
         .request(reqwest::Method::OPTIONS, ttp.url("/v1/evaluate"))
         .header("origin", FRAME_ORIGIN)
         .header("access-control-request-method", "POST")
-        .header("access-control-request-headers", "authorization, dpop, content-type")
+        .header(
+            "access-control-request-headers",
+            "authorization, dpop, content-type",
+        )
         .send()
         .await
         .unwrap();
@@ -234,12 +233,21 @@ async fn a_frame_origin_is_a_form_origin_of_every_recipient_and_no_other_origin_
     );
 
     // A subject token for an origin that is neither a form nor a frame.
-    for stranger in ["https://elsewhere.example.nl", "https://frame.example.nl:8443"] {
+    for stranger in [
+        "https://elsewhere.example.nl",
+        "https://frame.example.nl:8443",
+    ] {
         let key = pseudoform_protocol::client::EcKey::generate().unwrap();
         let claims = ttp.subject_claims(Client::ProviderA, CLINICIAN, key.thumbprint(), stranger);
         let subject = Client::ProviderA.key().subject_token(&claims).unwrap();
         let (status, _, body) = ttp.exchange_answer(&subject, &key, Some(stranger)).await;
-        assert_token_error(status, &body, 403, "unauthorized_client", "origin.notAllowed");
+        assert_token_error(
+            status,
+            &body,
+            403,
+            "unauthorized_client",
+            "origin.notAllowed",
+        );
     }
 }
 
@@ -253,7 +261,13 @@ async fn without_a_frame_table_there_is_no_frame_and_no_frame_origin() {
     let claims = ttp.subject_claims(Client::ProviderA, CLINICIAN, key.thumbprint(), &ttp.base);
     let subject = Client::ProviderA.key().subject_token(&claims).unwrap();
     let (status, _, body) = ttp.exchange_answer(&subject, &key, Some(&ttp.base)).await;
-    assert_token_error(status, &body, 403, "unauthorized_client", "origin.notAllowed");
+    assert_token_error(
+        status,
+        &body,
+        403,
+        "unauthorized_client",
+        "origin.notAllowed",
+    );
 }
 
 #[test]

@@ -128,11 +128,11 @@ fn is_token_hash(hash: &str) -> bool {
 fn is_login_url(url: &str) -> bool {
     url.bytes().all(|b| b.is_ascii_graphic())
         && url::Url::parse(url).is_ok_and(|u| {
-        matches!(u.scheme(), "https" | "http")
-            && u.has_host()
-            && u.username().is_empty()
-            && u.password().is_none()
-            && u.fragment().is_none()
+            matches!(u.scheme(), "https" | "http")
+                && u.has_host()
+                && u.username().is_empty()
+                && u.password().is_none()
+                && u.fragment().is_none()
         })
 }
 
