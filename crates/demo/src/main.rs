@@ -15,10 +15,14 @@
 //!   and requires NGGV and RGG in every record,
 //! - registry B, a second registry with its own key domain,
 //! - the provider portal ([`portal`]): the clinician's login, which vouches
-//!   for the browser at the TTP with a subject token.
+//!   for the browser at the TTP with a subject token,
+//! - the identity frame's host ([`pseudoform_ttp::frame`]): the frame page
+//!   that holds the identifying fields of the frame-mode form
+//!   (`/frame.html` of registry A), from `--frame-dir` (`./build.sh build`
+//!   writes `target/frame/`).
 //!
-//! Each runs on its own port, so the form (registry origin), the TTP and
-//! the portal are different origins, as in production. With `--json` it
+//! Each runs on its own port, so the form (registry origin), the TTP, the
+//! portal and the frame are different origins, as in production. With `--json` it
 //! prints one line of JSON with the URLs and the demo account, for scripts
 //! and tests.
 
@@ -58,6 +62,12 @@ struct Options {
     /// Port of the provider portal (the clinician's login).
     #[arg(long, default_value_t = 8490)]
     portal_port: u16,
+    /// Port of the identity frame's host (0 picks a free port).
+    #[arg(long, default_value_t = 8475)]
+    frame_port: u16,
+    /// Folder of the built identity frame files (`./build.sh build`).
+    #[arg(long, default_value = "target/frame")]
+    frame_dir: PathBuf,
     /// The TTP URL the forms are given, if not the TTP itself (a proxy in tests).
     #[arg(long)]
     public_ttp_url: Option<String>,
@@ -172,8 +182,9 @@ fn registry_keys(dir: &Path, registry: &Registry) -> anyhow::Result<(PathBuf, Pa
     Ok((private, public))
 }
 
-/// The TTP's signing key (P-256), created on first use, and its public PEM.
-fn ttp_signing_key(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
+/// The TTP's signing key (P-256), created on first use: its file, its
+/// public PEM file and its `kid`.
+fn ttp_signing_key(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf, String)> {
     let private = dir.join("ttp-signing-key.pem");
     let public = dir.join("ttp-signing-public.pem");
     let pem = secret(&private, || {
@@ -183,7 +194,7 @@ fn ttp_signing_key(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
         .with_context(|| format!("{} is not a usable signing key", private.display()))?;
     fs::write(&public, key.public_pem())
         .with_context(|| format!("cannot write {}", public.display()))?;
-    Ok((private, public))
+    Ok((private, public, key.kid().to_owned()))
 }
 
 /// A P-256 client key, created on first use, and its public PEM file.
@@ -244,6 +255,15 @@ async fn main() -> anyhow::Result<()> {
     let (a_listener, a_address) = bind(options.registry_port).await?;
     let (b_listener, b_address) = bind(options.second_registry_port).await?;
     let (portal_listener, portal_address) = bind(options.portal_port).await?;
+    let (frame_listener, frame_address) = bind(options.frame_port).await?;
+    // The frame's origin, by either name, as for the registries.
+    let frame_origins = [
+        format!("http://{frame_address}"),
+        format!("http://localhost:{}", frame_address.port()),
+    ];
+    let frame_url = format!("http://{frame_address}/frame/");
+    let frame_dir = std::path::absolute(&options.frame_dir)
+        .with_context(|| format!("no folder {}", options.frame_dir.display()))?;
     let portal_url = format!("http://{portal_address}");
     let login_url = format!("{portal_url}/popup");
     let ttp_url = format!("http://{ttp_address}");
@@ -289,7 +309,7 @@ async fn main() -> anyhow::Result<()> {
     let (_, b_client_public) = client_key(dir, &format!("{}-client", REGISTRY_B.name))?;
     let (a_private, a_public) = registry_keys(dir, &REGISTRY_A)?;
     let (b_private, b_public) = registry_keys(dir, &REGISTRY_B)?;
-    let (signing_private, signing_public) = ttp_signing_key(dir)?;
+    let (signing_private, signing_public, signing_kid) = ttp_signing_key(dir)?;
 
     let recipient = |r: &Registry, public: &Path, address: SocketAddr, extra: &[String]| {
         format!(
@@ -323,7 +343,7 @@ async fn main() -> anyhow::Result<()> {
         )
     };
     let ttp_toml = format!(
-        "# Development configuration written by pseudoform-demo.\n# No static tokens: browsers get short-lived DPoP-bound tokens through the\n# provider portal's subject tokens; registries may only re-key.\nlisten = {}\npublic_url = {}\ndatabase = {}\nmaster_key_file = {}\nsigning_key = {}\n{static_switch}\n[budgets]\nbrowser_token = {{ per_minute = {rate}, per_day = {day} }}\nperson = {{ per_minute = {rate}, per_day = {day} }}\nclient = {{ per_minute = {rate}, per_day = {day} }}\nprovider = {{ per_minute = {provider}, per_day = {provider_day} }}\nrecipient = {{ per_minute = {recipient}, per_day = {recipient_day} }}\n\n{}{}[[callers]]\nid = {}\nrole = \"provider\"\npublic_keys = [{}]\n{static_token}recipients = {}\n\n{}{}",
+        "# Development configuration written by pseudoform-demo.\n# No static tokens: browsers get short-lived DPoP-bound tokens through the\n# provider portal's subject tokens; registries may only re-key.\nlisten = {}\npublic_url = {}\ndatabase = {}\nmaster_key_file = {}\nsigning_key = {}\n{static_switch}\n[budgets]\nbrowser_token = {{ per_minute = {rate}, per_day = {day} }}\nperson = {{ per_minute = {rate}, per_day = {day} }}\nclient = {{ per_minute = {rate}, per_day = {day} }}\nprovider = {{ per_minute = {provider}, per_day = {provider_day} }}\nrecipient = {{ per_minute = {recipient}, per_day = {recipient_day} }}\n\n# The identity frame is hosted on its own origin (the demo's frame host).\n[frame]\norigins = [{frame_origins}]\n\n{}{}[[callers]]\nid = {}\nrole = \"provider\"\npublic_keys = [{}]\nlogin = {login}\n{static_token}recipients = {}\n\n{}{}",
         toml_string(&ttp_address.to_string()),
         toml_string(&public_ttp_url),
         toml_string(&dir.join("ttp.sqlite").to_string_lossy()),
@@ -344,14 +364,23 @@ async fn main() -> anyhow::Result<()> {
         provider_day = day.max(500_000),
         recipient = rate.max(100_000),
         recipient_day = day.max(5_000_000),
+        frame_origins = frame_origins.iter().map(|o| toml_string(o)).collect::<Vec<_>>().join(", "),
+        login = toml_string(&login_url),
     );
     let ttp_config_path = dir.join("ttp.toml");
     fs::write(&ttp_config_path, ttp_toml)?;
     let ttp_config = pseudoform_ttp::TtpConfig::from_toml_file(&ttp_config_path)?;
 
-    let registry_toml = |r: &Registry, private: &Path, address: SocketAddr, extra: &[String]| {
+    let registry_toml = |r: &Registry,
+                         private: &Path,
+                         address: SocketAddr,
+                         extra: &[String],
+                         frame: Option<&str>| {
+        let frame = frame
+            .map(|url| format!("frame_url = {}\n", toml_string(url)))
+            .unwrap_or_default();
         format!(
-            "# Development configuration written by pseudoform-demo.\nlisten = {}\nrecipient_organization = {}\nrecipient_scope = {}\nallowed_types = {}\nrequired_types = {}\ndatabase = {}\nwww_dir = {}\nttp_url = {}\npublic_url = {}\nextra_public_urls = [{}]\nprovider = {}\nlogin_url = {}\nttp_signing_keys = [{}]\n\n[[keys]]\npath = {}\n",
+            "# Development configuration written by pseudoform-demo.\n{frame}listen = {}\nrecipient_organization = {}\nrecipient_scope = {}\nallowed_types = {}\nrequired_types = {}\ndatabase = {}\nwww_dir = {}\nttp_url = {}\npublic_url = {}\nextra_public_urls = [{}]\nprovider = {}\nlogin_url = {}\nttp_signing_keys = [{}]\n\n[[keys]]\npath = {}\n",
             toml_string(&address.to_string()),
             toml_string(r.organization),
             toml_string(r.scope),
@@ -375,29 +404,46 @@ async fn main() -> anyhow::Result<()> {
         urls.extend(extra.cloned());
         urls
     };
-    for (r, private, address, extra) in [
+    // Registry A's form may use the identity frame; registry B's is in-page only.
+    for (r, private, address, extra, frame) in [
         (
             &REGISTRY_A,
             &a_private,
             a_address,
             also(a_address, options.public_registry_url.as_ref()),
+            Some(frame_url.as_str()),
         ),
-        (&REGISTRY_B, &b_private, b_address, also(b_address, None)),
+        (
+            &REGISTRY_B,
+            &b_private,
+            b_address,
+            also(b_address, None),
+            None,
+        ),
     ] {
         let path = dir.join(format!("{}.toml", r.name));
-        fs::write(&path, registry_toml(r, private, address, &extra))?;
+        fs::write(&path, registry_toml(r, private, address, &extra, frame))?;
         registries.push(pseudoform_registry::RegistryConfig::from_toml_file(&path)?);
     }
     let b_config = registries.pop().context("registry B")?;
     let a_config = registries.pop().context("registry A")?;
 
-    // The portal vouches for the demo's form origins only.
+    // The portal vouches for the demo's form and frame origins only.
     let mut form_origins = Vec::new();
     for address in [a_address, b_address] {
         form_origins.push(format!("http://{address}"));
         form_origins.push(format!("http://localhost:{}", address.port()));
     }
     form_origins.extend(options.extra_origin.iter().cloned());
+    form_origins.extend(frame_origins.iter().cloned());
+
+    // The frame host: the TTP's own settings (its public URL, recipients,
+    // the provider's login popup, its signing key).
+    let frame_host = pseudoform_ttp::frame::FrameHost {
+        dir: frame_dir.clone(),
+        settings: pseudoform_ttp::frame::Settings::from_config(&ttp_config, &signing_kid),
+    };
+    let frame_missing = frame_host.missing_files();
     let portal_router = portal::router(portal::PortalConfig {
         origin: portal_url.clone(),
         provider: PROVIDER.into(),
@@ -416,7 +462,8 @@ async fn main() -> anyhow::Result<()> {
             "{}",
             serde_json::json!({
                 "ttp": ttp_url, "publicTtp": public_ttp_url, "registryA": a_url, "registryB": b_url,
-                "form": format!("{a_url}/"), "dir": dir,
+                "form": format!("{a_url}/"), "frameForm": format!("{a_url}/frame.html"),
+                "frame": frame_url, "frameBuilt": frame_missing.is_empty(), "dir": dir,
                 "recipientA": { "organization": REGISTRY_A.organization, "scope": REGISTRY_A.scope,
                                 "requiredTypes": REGISTRY_A.required.iter().map(|t| t.code()).collect::<Vec<_>>() },
                 "recipientB": { "organization": REGISTRY_B.organization, "scope": REGISTRY_B.scope },
@@ -432,8 +479,23 @@ async fn main() -> anyhow::Result<()> {
         );
         println!("  registry B   {b_url}/registry");
         println!("  portal       {portal_url}   (the provider's login for the clinician)");
+        println!("  frame host   {frame_url}   (the identity frame, its own origin)");
         println!();
-        println!("  Open the demo form:  {a_url}/");
+        println!("  Open the demo form:  {a_url}/             (identity fields in the page)");
+        println!("  or in frame mode:    {a_url}/frame.html   (identity fields in the frame)");
+        match frame_host.manifest_digest() {
+            Some(digest) if frame_missing.is_empty() => {
+                println!(
+                    "  Frame files from {} (manifest.json {digest})",
+                    frame_dir.display()
+                );
+            }
+            _ => println!(
+                "  Frame mode needs the built frame: {} lacks {}; run ./build.sh build",
+                frame_dir.display(),
+                frame_missing.join(", ")
+            ),
+        }
         println!("  Log in when the form asks: user {USERNAME}, password {password}");
         println!(
             "  Development keys and databases in {} (Ctrl-C stops)",
@@ -462,6 +524,12 @@ async fn main() -> anyhow::Result<()> {
             registry(a_config, a_listener, stopped.clone()),
             registry(b_config, b_listener, stopped.clone()),
             serve_portal(portal_router, portal_listener, stopped.clone()),
+            pseudoform_ttp::frame::serve(&frame_host, frame_listener, {
+                let mut rx = stopped.clone();
+                async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                }
+            }),
         )
     };
     tokio::pin!(chain);

@@ -19,6 +19,7 @@
 //! extra_public_urls = []   # other names of this registry, for submitter proofs
 //! require_submitter_proof = true
 //! allowed_origins = []   # form origins on other sites (CORS); default none
+//! frame_url = "https://ttp.example.nl/frame/"   # the identity frame; default none
 //!
 //! [limits]   # the defaults
 //! header_timeout_seconds = 10   # also closes idle keep-alive connections
@@ -152,6 +153,12 @@ pub struct RegistryConfig {
     /// served by the registry itself.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// The identity frame's page URL (e.g. `https://ttp.example.nl/frame/`),
+    /// handed to the form by `/api/form-config` (`frame`); the static
+    /// files' CSP then allows framing its origin (`frame-src`). Default
+    /// none: the form binds in-page only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame_url: Option<String>,
     /// Connection limits and timeouts of the server (`[limits]`; the
     /// defaults of [`pseudoform_server::Limits`]).
     #[serde(default)]
@@ -183,6 +190,7 @@ impl RegistryConfig {
     pub fn from_toml_str(text: &str) -> anyhow::Result<Self> {
         let config: Self = toml::from_str(text).context("the registry configuration is invalid")?;
         config.limits.validate()?;
+        config.frame_origin()?;
         Ok(config)
     }
 
@@ -234,11 +242,34 @@ impl RegistryConfig {
 
     /// The origin (`scheme://host[:port]`) of `ttp_url`.
     pub fn ttp_origin(&self) -> anyhow::Result<String> {
-        let url = reqwest::Url::parse(&self.ttp_url).context("ttp_url is not a URL")?;
-        let origin = url.origin();
-        anyhow::ensure!(origin.is_tuple(), "ttp_url has no origin");
-        Ok(origin.ascii_serialization())
+        origin_of(&self.ttp_url, "ttp_url")
     }
+
+    /// The origin of `frame_url`, if set; an error if it is not an
+    /// `http(s)` URL without user, password or fragment.
+    pub fn frame_origin(&self) -> anyhow::Result<Option<String>> {
+        let Some(url) = &self.frame_url else {
+            return Ok(None);
+        };
+        let parsed = reqwest::Url::parse(url).context("frame_url is not a URL")?;
+        anyhow::ensure!(
+            matches!(parsed.scheme(), "https" | "http")
+                && parsed.username().is_empty()
+                && parsed.password().is_none()
+                && parsed.fragment().is_none()
+                && url.bytes().all(|b| b.is_ascii_graphic()),
+            "frame_url must be an http(s) URL without user, password or fragment"
+        );
+        origin_of(url, "frame_url").map(Some)
+    }
+}
+
+/// The origin of `url` (the setting `name`).
+fn origin_of(url: &str, name: &str) -> anyhow::Result<String> {
+    let url = reqwest::Url::parse(url).with_context(|| format!("{name} is not a URL"))?;
+    let origin = url.origin();
+    anyhow::ensure!(origin.is_tuple(), "{name} has no origin");
+    Ok(origin.ascii_serialization())
 }
 
 #[cfg(test)]
@@ -267,5 +298,28 @@ mod tests {
         assert!(!config.development_clear_blind_factors);
         assert!(config.require_submitter_proof);
         assert_eq!(config.public_urls(), ["http://127.0.0.1:8081"]);
+        assert_eq!(config.frame_origin().unwrap(), None);
+    }
+
+    #[test]
+    fn frame_url_must_be_a_plain_http_url() {
+        let example = include_str!("../registry.example.toml");
+        let with =
+            |url: &str| RegistryConfig::from_toml_str(&format!("frame_url = {url:?}\n{example}"));
+        let config = with("https://TTP.example.nl:8443/frame/").unwrap();
+        assert_eq!(
+            config.frame_origin().unwrap().as_deref(),
+            Some("https://ttp.example.nl:8443")
+        );
+        for refused in [
+            "/frame/",
+            "javascript:alert(1)",
+            "data:text/html,x",
+            "https://user:secret@ttp.example.nl/frame/",
+            "https://ttp.example.nl/frame/#x",
+            "https://ttp.example.nl/fr ame/",
+        ] {
+            assert!(with(refused).is_err(), "{refused}");
+        }
     }
 }

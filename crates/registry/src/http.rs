@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `POST /api/submissions` | a [`Submission`] → 201 [`Receipt`], or an [`ApiError`] |
 //! | `GET /api/records` | the stored records (newest first, `?limit=`, default 500) |
-//! | `GET /api/form-config` | what the demo form needs: TTP, recipient, provider, login, types, pinned TTP signing keys |
+//! | `GET /api/form-config` | what the demo form needs: TTP, recipient, provider, login, types, pinned TTP signing keys, the identity frame |
 //! | `GET /registry` | HTML page of what the registry holds (Dutch) |
 //! | `GET /health` | liveness: `{"status":"ok"}` |
 //! | `GET /ready` | readiness: 200 while the database can be written, else 503 `server.notReady` |
@@ -16,8 +16,8 @@
 //! lives. Every response carries
 //! `Cache-Control: no-store`, `X-Content-Type-Options: nosniff` and
 //! `Referrer-Policy: no-referrer`; the static files a CSP that allows only
-//! this origin's scripts (and wasm) and connections to this origin and the
-//! TTP. The log has one line per request: method, path, status, latency —
+//! this origin's scripts (and wasm), connections to this origin and the
+//! TTP and, with `frame_url`, frames of the identity frame's origin. The log has one line per request: method, path, status, latency —
 //! never a body, a label or data.
 //!
 //! `GET /api/records` and `/registry` make this a DEMO server: a production
@@ -85,6 +85,9 @@ pub struct FormConfig {
     /// The RFC 7638 thumbprints of the TTP signing keys this registry pins:
     /// the form accepts the registry's key only as signed by one of them.
     pub ttp_signing_keys: Vec<String>,
+    /// The identity frame's page URL (`frame_url`), if the form may use it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame: Option<String>,
 }
 
 /// One record in `GET /api/records`.
@@ -276,11 +279,15 @@ async fn log_request(request: Request, next: Next) -> Response {
 }
 
 /// The CSP of the static files: scripts and wasm from this origin only,
-/// connections to this origin and the TTP.
-pub fn static_csp(ttp_origin: &str) -> String {
+/// connections to this origin and the TTP, and frames of the identity
+/// frame's origin (if any).
+pub fn static_csp(ttp_origin: &str, frame_origin: Option<&str>) -> String {
+    let frame = frame_origin
+        .map(|origin| format!("frame-src {origin}; "))
+        .unwrap_or_default();
     format!(
         "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self' {ttp_origin}; \
-         object-src 'none'; base-uri 'none'; form-action 'self'"
+         {frame}object-src 'none'; base-uri 'none'; form-action 'self'"
     )
 }
 
@@ -307,7 +314,8 @@ fn cors(origins: &[String]) -> anyhow::Result<Option<tower_http::cors::CorsLayer
 /// gives the static directory and the form configuration.
 pub fn router(receiver: Arc<Receiver>, config: &RegistryConfig) -> anyhow::Result<Router> {
     let ttp_origin = config.ttp_origin()?;
-    let csp = HeaderValue::from_str(&static_csp(&ttp_origin))
+    let frame_origin = config.frame_origin()?;
+    let csp = HeaderValue::from_str(&static_csp(&ttp_origin, frame_origin.as_deref()))
         .context("ttp_url makes an invalid CSP header")?;
     let ttp_signing_keys = receiver
         .ttp_signing_kids()
@@ -325,6 +333,7 @@ pub fn router(receiver: Arc<Receiver>, config: &RegistryConfig) -> anyhow::Resul
             access_token: config.access_token.clone(),
             types: config.allowed_types.clone(),
             ttp_signing_keys,
+            frame: config.frame_url.clone(),
         }),
     };
     let statics = ServeDir::new(&config.www_dir).append_index_html_on_directories(true);

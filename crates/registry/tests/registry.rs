@@ -791,6 +791,24 @@ async fn static_files_form_config_and_health() {
 }
 
 #[tokio::test]
+async fn the_identity_frame_is_named_in_the_form_config_and_allowed_by_the_csp() {
+    let frame = "http://127.0.0.1:8475/frame/";
+    let registry = Registry::start_configured(DEFAULT_TYPES, |c| {
+        c.frame_url = Some(frame.into());
+    })
+    .await;
+    let index = registry.get("/").await;
+    assert_eq!(index.status().as_u16(), 200);
+    assert_eq!(
+        index.headers()["content-security-policy"].to_str().unwrap(),
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self' http://127.0.0.1:9; frame-src http://127.0.0.1:8475; object-src 'none'; base-uri 'none'; form-action 'self'"
+    );
+    let config: Value = registry.get("/api/form-config").await.json().await.unwrap();
+    assert_eq!(config["frame"], frame);
+    assert_eq!(config["ttp"], "http://127.0.0.1:9/");
+}
+
+#[tokio::test]
 async fn only_claims_signed_by_a_pinned_ttp_key_are_accepted() {
     let registry = Registry::start().await;
 

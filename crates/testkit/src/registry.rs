@@ -299,6 +299,7 @@ pub fn config(dir: &Path, types: &[&str]) -> RegistryConfig {
         // tested in crates/registry/tests/submitter.rs and the page tests.
         require_submitter_proof: false,
         allowed_origins: Vec::new(),
+        frame_url: None,
         limits: Default::default(),
     }
 }

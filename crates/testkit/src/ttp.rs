@@ -43,6 +43,9 @@ pub const ORIGIN_B: &str = "https://form-b.example.nl";
 pub const ISSUER: &str = "https://ttp.test";
 /// A provider that acts for itself only through a processor.
 pub const PROVIDER_C: &str = "ura:00000003";
+/// The login popup of provider `ura:00000001`'s portal (the frame
+/// settings' `providers`).
+pub const PORTAL_LOGIN: &str = "https://portal.example.nl/popup";
 /// An acting person (a clinician's employee id).
 pub const CLINICIAN: &str = "clinician-1";
 
@@ -169,6 +172,7 @@ jwe_alg = "RSA-OAEP"
 id = "ura:00000001"
 role = "provider"
 public_keys = ["{pa}"]
+login = "{PORTAL_LOGIN}"
 recipients = [{{ organization = "{ORG_A}", scope = "{SCOPE_A}" }}, {{ organization = "{ORG_B}", scope = "{SCOPE_B}" }}]
 
 [[callers]]

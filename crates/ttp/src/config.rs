@@ -100,6 +100,28 @@ pub struct TtpConfig {
     /// rotation.
     #[serde(default = "default_clock_skew")]
     pub registry_clock_skew_seconds: i64,
+    /// The identity frame (`[frame]`): the frame files the TTP serves and
+    /// the origins of frames hosted elsewhere ([`crate::frame`]).
+    #[serde(default)]
+    pub frame: FrameConfig,
+}
+
+/// The identity frame (`[frame]`, see [`crate::frame`]). Every frame
+/// origin — the TTP's own public origin when `dir` is set, and each of
+/// `origins` — is accepted like a form origin of every recipient: by CORS,
+/// by the `Origin` check and as a subject token's `origin`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrameConfig {
+    /// Folder of the built frame files (`./build.sh build` writes them to
+    /// `target/frame/`): when set the TTP serves them at `/frame/` on its
+    /// own origin, and refuses to start when one of them is missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<PathBuf>,
+    /// Origins (`https://host[:port]`) of identity frames hosted elsewhere
+    /// (a care provider's own frame host).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub origins: Vec<String>,
 }
 
 /// The bounded evaluation queue ([`crate::queue`]).
@@ -281,6 +303,9 @@ impl TtpConfig {
         for c in &mut self.callers {
             c.public_keys.iter_mut().for_each(resolve);
         }
+        if let Some(p) = self.frame.dir.as_mut() {
+            resolve(p);
+        }
     }
 
     /// The public URL: [`TtpConfig::public_url`], else `http://` + `listen`.
@@ -308,6 +333,21 @@ impl TtpConfig {
         self.jwe_lifetime_seconds
             .saturating_add_unsigned(self.limits.request_timeout_seconds)
             .saturating_add(self.registry_clock_skew_seconds)
+    }
+
+    /// The origins of the identity frames, lowercase, each once: the public
+    /// origin when the TTP serves the frame (`[frame] dir`), then
+    /// `[frame] origins`.
+    pub fn frame_origins(&self) -> Vec<String> {
+        let own = self.frame.dir.is_some().then(|| self.public_url());
+        let mut list: Vec<String> = Vec::new();
+        for origin in own.iter().chain(&self.frame.origins) {
+            let origin = origin.to_ascii_lowercase();
+            if !list.contains(&origin) {
+                list.push(origin);
+            }
+        }
+        list
     }
 
     /// The configured recipient `(organization, scope)`, if any.
@@ -352,6 +392,15 @@ impl TtpConfig {
             bail!("replay_capacity must be positive");
         }
         self.budgets.validate("budgets")?;
+        let mut frame_origins = HashSet::new();
+        for origin in &self.frame.origins {
+            if !is_origin(origin) || origin.ends_with('/') {
+                bail!("frame.origins: {origin:?} is not an origin (scheme://host[:port])");
+            }
+            if !frame_origins.insert(origin.to_ascii_lowercase()) {
+                bail!("frame.origins: {origin} is listed twice");
+            }
+        }
         let mut domains = HashSet::new();
         for r in &self.recipients {
             let what = format!("recipient {}/{}", r.organization, r.scope);
@@ -525,6 +574,70 @@ recipient = { organization = "oin:00000001000000001000", scope = "kwaliteitsregi
         let processor = dev.replacen(
             "public_keys = [\"processor.pem\"]",
             &format!("token_sha256 = \"{hash}\""),
+            1,
+        );
+        assert!(TtpConfig::from_toml_str(&processor, Path::new("/")).is_err());
+    }
+
+    #[test]
+    fn frame_origins_and_login_urls_are_checked() {
+        let with = |frame: &str, login: &str| {
+            let text = format!("frame = {frame}\n{MINIMAL}").replacen(
+                "public_keys = [\"provider.pem\"]",
+                &format!("public_keys = [\"provider.pem\"]\nlogin = {login}"),
+                1,
+            );
+            TtpConfig::from_toml_str(
+                &format!("public_url = \"https://TTP.example.nl\"\n{text}"),
+                Path::new("/etc/ttp"),
+            )
+        };
+        let ok = "\"https://portaal.example.nl/popup?x=1\"";
+        let c = with(
+            "{ dir = \"frame\", origins = [\"https://frame.example.nl\", \"http://127.0.0.1:8475\"] }",
+            ok,
+        )
+        .unwrap();
+        assert_eq!(c.frame.dir.as_deref(), Some(Path::new("/etc/ttp/frame")));
+        assert_eq!(
+            c.frame_origins(),
+            [
+                "https://ttp.example.nl",
+                "https://frame.example.nl",
+                "http://127.0.0.1:8475"
+            ]
+        );
+        assert_eq!(
+            c.callers[0].login.as_deref(),
+            Some("https://portaal.example.nl/popup?x=1")
+        );
+        // Without a folder the TTP's own origin is no frame origin.
+        let c = with("{ origins = [\"https://frame.example.nl\"] }", ok).unwrap();
+        assert_eq!(c.frame_origins(), ["https://frame.example.nl"]);
+        assert!(with("{}", ok).unwrap().frame_origins().is_empty());
+        for frame in [
+            "{ origins = [\"https://frame.example.nl/\"] }",
+            "{ origins = [\"frame.example.nl\"] }",
+            "{ origins = [\"https://frame.example.nl/frame/\"] }",
+            "{ origins = [\"https://frame.example.nl\", \"https://FRAME.example.nl\"] }",
+            "{ folder = \"frame\" }",
+        ] {
+            assert!(with(frame, ok).is_err(), "{frame}");
+        }
+        for login in [
+            "\"/popup\"",
+            "\"javascript:alert(1)\"",
+            "\"https://user:secret@portaal.example.nl/popup\"",
+            "\"https://portaal.example.nl/popup#x\"",
+            "\"https://portaal.example.nl/pop up\"",
+            "\"\"",
+        ] {
+            assert!(with("{}", login).is_err(), "{login}");
+        }
+        // A login is a provider's only.
+        let processor = MINIMAL.replacen(
+            "role = \"processor\"\n",
+            "role = \"processor\"\nlogin = \"https://verwerker.example.nl/popup\"\n",
             1,
         );
         assert!(TtpConfig::from_toml_str(&processor, Path::new("/")).is_err());

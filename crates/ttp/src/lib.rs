@@ -17,7 +17,9 @@
 //!   for back ends (`private_key_jwt`) and browsers (token exchange);
 //! - `GET /health` — liveness: the process answers;
 //! - `GET /ready` — readiness: the audit log can be written and the keys
-//!   read (503 otherwise).
+//!   read (503 otherwise);
+//! - `GET /frame/…` — the identity frame, when `[frame] dir` is set
+//!   ([`frame`]).
 //!
 //! Modules, one concern each: [`config`] (the TOML file, roles, budgets),
 //! [`keys`] (key versions and binding keys, encryption at rest, cache),
@@ -32,7 +34,7 @@
 //! events), [`evaluation`] (the CPU work), [`queue`] (admission control of
 //! the CPU work), [`extract`] (the JSON body and the principal of a
 //! request), [`handlers`] (the evaluating endpoints), [`state`], [`error`]
-//! (the problem answers).
+//! (the problem answers), [`frame`] (the identity frame's host).
 //!
 //! Embedding: [`app`] gives an [`axum::Router`]; [`serve`] runs it on a
 //! listener until Ctrl-C/SIGTERM, [`serve_with_shutdown`] until a future ends,
@@ -50,6 +52,7 @@ pub mod dpop;
 pub mod error;
 pub mod evaluation;
 pub mod extract;
+pub mod frame;
 pub mod handlers;
 pub mod jose;
 pub mod jwe;
@@ -88,6 +91,18 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The router and the audit writer thread behind it.
 fn build(config: &TtpConfig) -> anyhow::Result<(Router, JoinHandle<()>)> {
     let (state, audit_thread) = state::AppState::new(config)?;
+    let frame = match &config.frame.dir {
+        Some(dir) => {
+            let host = frame::FrameHost {
+                dir: dir.clone(),
+                settings: frame::Settings::from_config(config, state.signing_key.kid()),
+            };
+            host.check()?;
+            host.log_start();
+            Some(host.router()?)
+        }
+        None => None,
+    };
     let origins = state
         .all_origins
         .iter()
@@ -126,6 +141,11 @@ fn build(config: &TtpConfig) -> anyhow::Result<(Router, JoinHandle<()>)> {
         .with_state(Arc::new(state))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(cors);
+    // The frame has its own headers and no CORS: it is a page, not an API.
+    let router = match frame {
+        Some(frame) => router.merge(frame),
+        None => router,
+    };
     let router = pseudoform_server::harden(router, &config.limits, || {
         error::ApiError::Internal.into_response()
     })

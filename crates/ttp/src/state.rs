@@ -33,7 +33,8 @@ pub struct RecipientState {
     pub allowed_types: Vec<PseudonymType>,
     /// Types every record for it must have, in the order of the Wkz table.
     pub required_types: Vec<PseudonymType>,
-    /// Its form origins, lowercase.
+    /// Its form origins and every identity frame origin
+    /// ([`TtpConfig::frame_origins`]), lowercase.
     pub allowed_origins: HashSet<String>,
     /// Its public key.
     pub key: RecipientKey,
@@ -60,7 +61,7 @@ pub struct AppState {
     pub ledger: Arc<dyn Ledger>,
     /// The audit log.
     pub audit: AuditLog,
-    /// Every recipient's origins (for CORS).
+    /// Every recipient's origins and the frame origins (for CORS).
     pub all_origins: Vec<String>,
     /// `Access-Control-Max-Age`.
     pub cors_max_age: Duration,
@@ -95,6 +96,7 @@ impl AppState {
         let signing_key = Arc::new(SigningKey::from_file(&config.signing_key)?);
         let mut recipients = HashMap::new();
         let mut all_origins = Vec::new();
+        let frame_origins = config.frame_origins();
         for r in &config.recipients {
             let pem = std::fs::read(&r.public_key)
                 .with_context(|| format!("cannot read public key {}", r.public_key.display()))?;
@@ -118,10 +120,11 @@ impl AppState {
                 .allowed_origins
                 .iter()
                 .map(|o| o.to_ascii_lowercase())
+                .chain(frame_origins.iter().cloned())
                 .collect();
-            for o in &allowed_origins {
-                if !all_origins.contains(o) {
-                    all_origins.push(o.clone());
+            for o in r.allowed_origins.iter().map(|o| o.to_ascii_lowercase()) {
+                if !all_origins.contains(&o) {
+                    all_origins.push(o);
                 }
             }
             recipients.insert(
@@ -137,6 +140,11 @@ impl AppState {
                     budget: r.budget,
                 }),
             );
+        }
+        for o in frame_origins {
+            if !all_origins.contains(&o) {
+                all_origins.push(o);
+            }
         }
         let callers = Callers::new(config)?;
         let store = KeyStore::open(&config.database, MasterKey::load(config)?)?;

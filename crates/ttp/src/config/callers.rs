@@ -93,6 +93,11 @@ pub struct CallerConfig {
     /// The caller's own budgets; default the global `[budgets]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budgets: Option<CallerBudgets>,
+    /// Provider only: the URL of its portal's login popup, which the
+    /// identity frame opens to get the clinician's credential (the frame
+    /// host's `settings.json`, [`crate::frame`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<String>,
 }
 
 impl CallerConfig {
@@ -118,11 +123,25 @@ fn is_token_hash(hash: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+/// Whether `url` is an absolute `http(s)` URL with a host and without
+/// user, password or fragment (a portal's login popup).
+fn is_login_url(url: &str) -> bool {
+    url.bytes().all(|b| b.is_ascii_graphic())
+        && url::Url::parse(url).is_ok_and(|u| {
+            matches!(u.scheme(), "https" | "http")
+                && u.has_host()
+                && u.username().is_empty()
+                && u.password().is_none()
+                && u.fragment().is_none()
+        })
+}
+
 /// Checks the callers of `config` (everything that needs no file).
 pub fn validate(config: &TtpConfig) -> anyhow::Result<()> {
     let mut ids = HashSet::new();
     let mut hashes = HashSet::new();
     let mut parties: HashMap<&str, Role> = HashMap::new();
+    let mut logins = HashSet::new();
     for c in &config.callers {
         if c.id.is_empty()
             || c.id.len() > MAX_CLIENT_ID
@@ -219,6 +238,17 @@ pub fn validate(config: &TtpConfig) -> anyhow::Result<()> {
                 bail!("{what}: public_keys is empty: the caller could never authenticate")
             }
             None => {}
+        }
+        if let Some(login) = &c.login {
+            if c.role != Role::Provider {
+                bail!("{what}: only a provider caller has `login`");
+            }
+            if !is_login_url(login) {
+                bail!("{what}: login must be an http(s) URL without user, password or fragment");
+            }
+            if !logins.insert(party) {
+                bail!("{what}: party {party} has a login in two callers");
+            }
         }
         if let Some(b) = &c.budgets {
             for (name, l) in [
