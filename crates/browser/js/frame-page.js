@@ -15,8 +15,9 @@
 /** @import { PseudonymTypeCode } from "./constants.js" */
 import { FIELDS, TYPE_FIELDS } from "./constants.js";
 import { PseudoformError } from "./errors.js";
-import { describeError, fieldLabel, language, text } from "./messages.js";
+import { describeError, fieldLabel, language } from "./messages.js";
 import { PROTOCOL, isMessage, themeOf } from "./frame-protocol.js";
+import { frameText } from "./frame-texts.js";
 import { pageIdentity } from "./identity.js";
 import { typeCodes } from "./required.js";
 import { problemView } from "./view.js";
@@ -98,8 +99,8 @@ function render(fields, lang) {
     let control;
     if (field === "sex") {
       control = document.createElement("select");
-      control.add(new Option(text("choose", lang), ""));
-      for (const option of text("sexOptions", lang).split("|")) {
+      control.add(new Option(frameText("choose", lang), ""));
+      for (const option of frameText("sexOptions", lang).split("|")) {
         const [value = "", ...words] = option.split(" ");
         control.add(new Option(words.join(" "), value));
       }
@@ -122,7 +123,7 @@ function render(fields, lang) {
   box.type = "checkbox";
   box.id = "optOut";
   box.dataset.pseudoformField = "optOut";
-  label.append(box, " ", text("optOutLabel", lang));
+  label.append(box, " ", frameText("optOutLabel", lang));
   optOut.append(label);
   parts.push(optOut);
   form.replaceChildren(...parts);
@@ -229,7 +230,7 @@ function start(settings, init, parentOrigin, port) {
   const login = document.createElement("button");
   login.type = "button";
   login.className = "pseudoform-login";
-  login.textContent = text("loginButton", lang);
+  login.textContent = frameText("loginButton", lang);
   const loggedIn = () => Boolean(identity.session()?.loggedIn);
   const showLogin = () => {
     login.hidden = loggedIn();
@@ -240,7 +241,7 @@ function start(settings, init, parentOrigin, port) {
     login.disabled = true;
     try {
       await session.accessToken({ timeoutMs });
-      announce(text("loggedIn", lang));
+      announce(frameText("loggedIn", lang));
     } catch (error) {
       announce(describeError(error, lang));
     } finally {
@@ -254,6 +255,15 @@ function start(settings, init, parentOrigin, port) {
   form.addEventListener("input", () => revision++);
   form.addEventListener("change", () => revision++);
   form.addEventListener("submit", (event) => event.preventDefault());
+  // Enter in a field submits the parent's form, as in a form without a frame
+  // (the parent applies its rule on untouched required fields first).
+  form.addEventListener("keydown", (event) => {
+    const target = event.target;
+    if (event.key !== "Enter" || event.isComposing || !(target instanceof HTMLInputElement)) return;
+    if (target.type === "checkbox") return;
+    event.preventDefault();
+    post("enter");
+  });
 
   const report = () => post("resize", { height: Math.ceil(main.getBoundingClientRect().height) });
   new ResizeObserver(report).observe(main);
@@ -332,7 +342,7 @@ function start(settings, init, parentOrigin, port) {
       made.clear();
       current = undefined;
       revision++;
-      announce(text("cleared", lang));
+      announce(frameText("cleared", lang));
     } else if (m.type === "focus" && typeof m.field === "string") {
       const control = form.querySelector(`[data-pseudoform-field="${CSS.escape(m.field)}"]`);
       if (control instanceof HTMLElement) control.focus();

@@ -13,7 +13,7 @@ export const FRAME_ELEMENT = "pseudoform-identity";
  * The CSS custom properties a page may theme the frame with, each with what
  * it sets; every other property is ignored.
  */
-export const THEME_PROPERTIES = Object.freeze({
+export const THEME_PROPERTIES = /* @__PURE__ */ Object.freeze({
   "--pseudoform-font-family": "the font family (of the fonts the clinician's system has)",
   "--pseudoform-font-size": "the base font size",
   "--pseudoform-text": "the colour of text",

@@ -12,8 +12,9 @@
 /** @import { Language } from "./messages.js" */
 /** @import { Shown } from "./view.js" */
 import { PseudoformError } from "./errors.js";
-import { describeError, fieldLabel, text } from "./messages.js";
+import { describeError, fieldLabel } from "./messages.js";
 import { FRAME_ELEMENT, PROTOCOL, THEME_PROPERTIES, isCode, isMessage, problemsOf, themeOf } from "./frame-protocol.js";
+import { frameText } from "./frame-texts.js";
 import { timeoutOf } from "./form.js";
 
 /** The longest a pseudonymisation in the frame may take (a TTP request, twice, and sealing). */
@@ -72,9 +73,10 @@ function frameError(error) {
  * @param {HTMLFormElement} form
  * @param {() => api.ProtectFormOptions} settings
  * @param {() => Language} lang
+ * @param {{ enter: () => void }} events
  * @returns {IdentityPart}
  */
-export function framedIdentity(form, settings, lang) {
+export function framedIdentity(form, settings, lang, events) {
   const element = form.querySelector(FRAME_ELEMENT);
   if (!(element instanceof HTMLElement)) {
     throw new PseudoformError("config.invalid", "the form has no <pseudoform-identity> element", "frame");
@@ -143,6 +145,7 @@ export function framedIdentity(form, settings, lang) {
     const data = event.data;
     if (!isMessage(data)) return;
     if (data.type === "ready") handshake.ready();
+    else if (data.type === "enter") events.enter();
     else if (data.type === "refused") handshake.refused(frameError(data));
     else if (data.type === "resize") {
       const height = Number(data.height);
@@ -177,7 +180,7 @@ export function framedIdentity(form, settings, lang) {
     }
     const origin = url.origin;
     const frame = document.createElement("iframe");
-    frame.title = text("frameTitle", lang());
+    frame.title = frameText("frameTitle", lang());
     frame.referrerPolicy = "no-referrer";
     frame.className = "pseudoform-frame";
     frame.src = url.href;
