@@ -288,7 +288,13 @@ export function bindForm(form, options, identityOf) {
     return loading;
   };
   /** The load failures the clinician is told as they are; any other is the module's. */
-  const OWN_MESSAGE = new Set(["config.unavailable", "frame.unavailable", "frame.originNotAllowed", "frame.protocol"]);
+  const OWN_MESSAGE = new Set([
+    "config.unavailable",
+    "config.invalid",
+    "frame.unavailable",
+    "frame.originNotAllowed",
+    "frame.protocol",
+  ]);
   /** @param {unknown} error */
   const unavailable = (error) => {
     const e = PseudoformError.from(error);
