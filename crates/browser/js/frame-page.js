@@ -13,6 +13,7 @@
 /** @import * as api from "./index.js" */
 /** @import { IdentityRead } from "./identity.js" */
 /** @import { PseudonymTypeCode } from "./constants.js" */
+/** @import { FramedSubmission, InitMessage, Requests, Results } from "./frame-protocol.js" */
 import { FIELDS, TYPE_FIELDS } from "./constants.js";
 import { PseudoformError } from "./errors.js";
 import { describeError, fieldLabel, language } from "./messages.js";
@@ -144,7 +145,7 @@ function serve(settings) {
     if (!port) return;
     initialised = true;
     window.removeEventListener("message", onInit);
-    start(settings, /** @type {Record<string, unknown>} */ (event.data), event.origin, port);
+    start(settings, /** @type {Partial<InitMessage>} */ (event.data), event.origin, port);
   };
   window.addEventListener("message", onInit);
   // The hello says nothing but the protocol: the parent's origin is not
@@ -154,7 +155,7 @@ function serve(settings) {
 
 /**
  * @param {FrameSettings} settings
- * @param {Record<string, unknown>} init
+ * @param {Partial<InitMessage>} init what the parent sent: checked here
  * @param {string} parentOrigin
  * @param {MessagePort} port
  */
@@ -281,7 +282,10 @@ function start(settings, init, parentOrigin, port) {
     post("answer", { id, ok: false, error: out });
   };
 
-  /** @type {Record<string, (m: Record<string, unknown>) => Promise<Record<string, unknown>>>} */
+  /**
+   * The answers to the parent's requests (whose arguments are checked here).
+   * @type {{ [T in keyof Requests]: (m: Partial<Requests[T]>) => Promise<Results[T]> }}
+   */
   const handlers = {
     async state() {
       current = await identity.read();
@@ -293,7 +297,7 @@ function start(settings, init, parentOrigin, port) {
       view.clear();
       // Shown here, in the order of the frame's form; the parent focuses the first.
       const ordered = view.show(problems.map((p) => ({ ...p, focus: undefined })));
-      return { problems: ordered.map((p) => ({ field: p.key, code: p.code })) };
+      return { problems: ordered.map((p) => ({ field: p.key, code: p.code ?? "internal" })) };
     },
     async pseudonymise() {
       if (!current) throw new PseudoformError("frame.protocol", "pseudonymise before the check");
@@ -304,10 +308,11 @@ function start(settings, init, parentOrigin, port) {
       }
       try {
         const result = await current.pseudonymise();
-        const submission = /** @type {{ record?: string }} */ (result.submission);
-        if (typeof submission.record !== "string") throw new PseudoformError("frame.protocol", "no record");
+        if (!("record" in result.submission)) throw new PseudoformError("frame.protocol", "no record");
+        /** @type {FramedSubmission} */
+        const submission = result.submission;
         made.add(submission.record);
-        return { submission: result.submission, types: result.types, skipped: result.skipped };
+        return { submission, types: result.types, skipped: result.skipped };
       } catch (error) {
         const e = PseudoformError.from(error);
         if (e.problems) view.show(identity.shown(e.problems).map((p) => ({ ...p, focus: undefined })));
@@ -347,8 +352,9 @@ function start(settings, init, parentOrigin, port) {
       const control = form.querySelector(`[data-pseudoform-field="${CSS.escape(m.field)}"]`);
       if (control instanceof HTMLElement) control.focus();
     } else if (typeof m.id === "number" && Object.hasOwn(handlers, m.type)) {
+      const handler = /** @type {(m: object) => Promise<object>} */ (handlers[/** @type {keyof Requests} */ (m.type)]);
       try {
-        post("answer", { id: m.id, ok: true, ...(await handlers[m.type](m)) });
+        post("answer", { id: m.id, ok: true, ...(await handler(m)) });
       } catch (error) {
         failed(m.id, error);
       }

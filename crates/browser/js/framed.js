@@ -11,6 +11,7 @@
 /** @import { IdentityPart, Made, Problem } from "./identity.js" */
 /** @import { Language } from "./messages.js" */
 /** @import { Shown } from "./view.js" */
+/** @import { InitMessage, Requests, Results } from "./frame-protocol.js" */
 import { PseudoformError } from "./errors.js";
 import { describeError, fieldLabel } from "./messages.js";
 import { FRAME_ELEMENT, PROTOCOL, THEME_PROPERTIES, isCode, isMessage, problemsOf, themeOf } from "./frame-protocol.js";
@@ -103,13 +104,15 @@ export function framedIdentity(form, settings, lang, events) {
   };
 
   /**
-   * Asks the frame over the port; resolves to its answer.
-   * @param {string} type
-   * @param {Record<string, unknown>} [args]
+   * Asks the frame over the port; resolves to its answer (unchecked: the
+   * caller checks its shape).
+   * @template {keyof Requests} T
+   * @param {T} type
+   * @param {Requests[T]} args
    * @param {number} [timeoutMs]
-   * @returns {Promise<any>}
+   * @returns {Promise<Partial<Results[T]>>}
    */
-  const request = (type, args = {}, timeoutMs = timeoutOf(settings())) =>
+  const request = (type, args, timeoutMs = timeoutOf(settings())) =>
     new Promise((resolve, reject) => {
       if (!port) {
         reject(new PseudoformError("frame.unavailable", "the identity frame is not loaded"));
@@ -212,22 +215,20 @@ export function framedIdentity(form, settings, lang, events) {
             refused: fail,
           });
         const current = settings();
-        frame.contentWindow?.postMessage(
-          {
-            protocol: PROTOCOL,
-            type: "init",
-            recipientOrganization: current.recipientOrganization,
-            recipientScope: current.recipientScope,
-            provider: current.provider,
-            types: list(current.types),
-            require: list(current.require),
-            lang: lang(),
-            theme: theme(),
-            timeoutMs: timeoutOf(current),
-          },
-          origin,
-          [channel.port2],
-        );
+        /** @type {InitMessage} */
+        const init = {
+          protocol: PROTOCOL,
+          type: "init",
+          recipientOrganization: current.recipientOrganization,
+          recipientScope: current.recipientScope,
+          provider: current.provider,
+          types: list(current.types),
+          require: list(current.require),
+          lang: lang(),
+          theme: theme(),
+          timeoutMs: timeoutOf(current),
+        };
+        frame.contentWindow?.postMessage(init, origin, [channel.port2]);
       };
       window.addEventListener("message", onHello);
       element.append(frame);
@@ -260,7 +261,7 @@ export function framedIdentity(form, settings, lang, events) {
     load,
 
     async read() {
-      const state = await request("state");
+      const state = await request("state", {});
       if (typeof state.optedOut !== "boolean" || typeof state.revision !== "string") {
         throw new PseudoformError("frame.protocol", "the identity frame's state is malformed");
       }
