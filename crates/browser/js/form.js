@@ -344,6 +344,7 @@ export function bindForm(form, options, identityOf) {
     if (busy) return;
     clearErrors();
     setBusy(true);
+    say(text("busy", lang), "busy");
     let unconfirmed = false;
     try {
       const read = await identity.read();
@@ -353,7 +354,6 @@ export function bindForm(form, options, identityOf) {
         return;
       }
       await loadSettings();
-      say(text("busy", lang), "busy");
       const current = settings();
       lang = language(current.lang);
       const timeoutMs = timeoutOf(current);
@@ -375,11 +375,12 @@ export function bindForm(form, options, identityOf) {
       pending = {
         body: { ...made.submission, data },
         detail: { types: made.types, skipped: made.skipped },
-        content,
+        content: made.revision === undefined ? content : JSON.stringify([made.revision, data]),
         prover: made.prover,
       };
       unconfirmed = true;
-      if ((await deliver(timeoutMs, content)) === "expired") {
+      // Just made: the form holds what it was made of.
+      if ((await deliver(timeoutMs, pending.content)) === "expired") {
         unconfirmed = false;
         throw new PseudoformError("registry.rejected", "the registry refused the submission as expired");
       }

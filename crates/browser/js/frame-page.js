@@ -23,6 +23,7 @@ import { pageIdentity } from "./identity.js";
 import { typeCodes } from "./required.js";
 import { problemView } from "./view.js";
 import { ready } from "./wasm.js";
+import { randomJti } from "./dpop.js";
 
 /**
  * The frame host's settings.json (the contract's shape).
@@ -222,7 +223,15 @@ function start(settings, init, parentOrigin, port) {
   const view = problemView(form);
   /** The records the frame made: it signs a submitter proof for these only. */
   const made = new Set();
-  let revision = 0;
+  /**
+   * The last record made: the identity it was made of (never sent) and a
+   * random revision for it. `state` answers that revision while the
+   * identity is still that one, and "-" otherwise: the parent learns
+   * whether the identity is still that of the record it holds, and no
+   * count or timing of edits.
+   * @type {{ content: string, revision: string } | undefined}
+   */
+  let lastMade;
   /** @type {IdentityRead | undefined} */
   let current;
 
@@ -253,8 +262,6 @@ function start(settings, init, parentOrigin, port) {
   main.prepend(login);
   showLogin();
 
-  form.addEventListener("input", () => revision++);
-  form.addEventListener("change", () => revision++);
   form.addEventListener("submit", (event) => event.preventDefault());
   // Enter in a field submits the parent's form, as in a form without a frame
   // (the parent applies its rule on untouched required fields first).
@@ -289,7 +296,8 @@ function start(settings, init, parentOrigin, port) {
   const handlers = {
     async state() {
       current = await identity.read();
-      return { optedOut: current.optedOut, revision: String(revision) };
+      const same = lastMade !== undefined && current.revision === lastMade.content;
+      return { optedOut: current.optedOut, revision: same && lastMade ? lastMade.revision : "-" };
     },
     async check(m) {
       current ??= await identity.read();
@@ -312,7 +320,8 @@ function start(settings, init, parentOrigin, port) {
         /** @type {FramedSubmission} */
         const submission = result.submission;
         made.add(submission.record);
-        return { submission, types: result.types, skipped: result.skipped };
+        lastMade = { content: current.revision, revision: randomJti() };
+        return { submission, types: result.types, skipped: result.skipped, revision: lastMade.revision };
       } catch (error) {
         const e = PseudoformError.from(error);
         if (e.problems) view.show(identity.shown(e.problems).map((p) => ({ ...p, focus: undefined })));
@@ -346,7 +355,7 @@ function start(settings, init, parentOrigin, port) {
       view.clear();
       made.clear();
       current = undefined;
-      revision++;
+      lastMade = undefined;
       announce(frameText("cleared", lang));
     } else if (m.type === "focus" && typeof m.field === "string") {
       const control = form.querySelector(`[data-pseudoform-field="${CSS.escape(m.field)}"]`);

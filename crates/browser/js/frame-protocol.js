@@ -45,7 +45,7 @@
  * @typedef {object} Results
  * @property {{ optedOut: boolean, revision: string }} state
  * @property {{ problems: CrossingProblem[] }} check
- * @property {{ submission: FramedSubmission, types: string[], skipped: { type: string, code: string, field?: string }[] }} pseudonymise
+ * @property {{ submission: FramedSubmission, types: string[], skipped: { type: string, code: string, field?: string }[], revision: string }} pseudonymise
  * @property {{ proof: string }} proof
  */
 

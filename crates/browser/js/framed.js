@@ -6,7 +6,7 @@
 // only over that port. It learns what the registry may have and no more:
 // the submission (record JWE and sealed blind factors), the submitter proof
 // of its own post, the types made and skipped, field problems as field and
-// rule, the opt-out, an opaque revision and the frame's height.
+// rule, the opt-out, the revision of the record made and the frame's height.
 /** @import * as api from "./index.js" */
 /** @import { IdentityPart, Made, Problem } from "./identity.js" */
 /** @import { Language } from "./messages.js" */
@@ -282,7 +282,8 @@ export function framedIdentity(form, settings, lang, events) {
             typeof s.record !== "string" ||
             typeof s.encryptedBlindFactors !== "string" ||
             !Array.isArray(answer.types) ||
-            !Array.isArray(answer.skipped)
+            !Array.isArray(answer.skipped) ||
+            typeof answer.revision !== "string"
           ) {
             throw new PseudoformError("frame.protocol", "the identity frame's submission is malformed");
           }
@@ -296,6 +297,7 @@ export function framedIdentity(form, settings, lang, events) {
               encryptedBlindFactors: s.encryptedBlindFactors,
             },
             types: list(answer.types),
+            revision: answer.revision,
             skipped: answer.skipped
               .filter((/** @type {any} */ k) => k && typeof k.type === "string" && isCode(k.code))
               .map((/** @type {any} */ k) => ({

@@ -235,6 +235,23 @@ test("faults fail closed with the values kept in the frame, and a retry works", 
   assert.equal(posts("/v1/evaluate").length, 1, "pseudonymised once after the TTP came back");
   assertNoIdentitySent();
 
+  // Stored, but the answer lost; then the clinician changes the identity in the frame: the
+  // next submit settles the earlier submission (no second record) and keeps the change.
+  await fillFramed(page, frame, FRAMED);
+  chain.registryProxy.setMode("dropAnswer");
+  try {
+    assert.equal((await submitForm(page)).kind, "error");
+  } finally {
+    chain.registryProxy.setMode("pass");
+  }
+  assert.equal((await chain.records()).length, before + 2, "the registry did store it");
+  await frame.fill("#initial", "K");
+  status = await submitForm(page);
+  assert.equal(status.kind, "success", status.text);
+  assert.match(status.text, /^De eerdere aanlevering is opgeslagen \(record \d+\)\. Wat u daarna/);
+  assert.equal((await chain.records()).length, before + 2, "no second record");
+  assert.equal(await frame.inputValue("#initial"), "K", "the change stays in the frame");
+
   // The objection: nothing to the TTP, nothing to the registry.
   await fillFramed(page, frame, FRAMED);
   await frame.check("#optOut");
