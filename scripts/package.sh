@@ -1,6 +1,7 @@
 # The browser package in www/pkg: the wasm (cargo + wasm-bindgen + wasm-opt),
-# the JS layer and its generated constants, the one-tag bundle, Subresource
-# Integrity hashes and the size line.
+# the JS layer and its generated constants, the one-tag bundles, Subresource
+# Integrity hashes and the size line; and the identity frame's files in
+# target/frame (docs/frame.md), which a frame host serves.
 
 # rustc's wasm32 output uses these post-MVP features; wasm-opt must accept them.
 WASM_OPT_FEATURES=(--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext
@@ -23,6 +24,7 @@ build() {
   cp "$BROWSER"/js/*.js "$BROWSER"/js/*.d.ts "$PKG_DIR/"
   cargo run --quiet -p pseudoform-js-constants -- "$PKG_DIR"
   integrity
+  frame
   sizes
 }
 
@@ -41,12 +43,44 @@ integrity() {
   node_modules/.bin/esbuild "$PKG_DIR/auto.js" --bundle --format=esm --minify --log-level=warning \
     --outfile="$PKG_DIR/pseudoform-auto.js"
   bundle_sri=$(sri "$PKG_DIR/pseudoform-auto.js")
-  # The pages that carry the one tag: the demo form and the examples of docs/embedding.md.
+  # The frame mode's tag: the form part and the parent's side of the frame, no wasm.
+  node_modules/.bin/esbuild "$PKG_DIR/identity-auto.js" --bundle --format=esm --minify --log-level=warning \
+    --outfile="$PKG_DIR/pseudoform-identity.js"
+  identity_sri=$(sri "$PKG_DIR/pseudoform-identity.js")
+  # The pages that carry a tag: the demo forms and the examples of docs/embedding.md.
   local template
   for template in www/*.template.html www/examples/*.template.html; do
-    sed "s|@@PSEUDOFORM_AUTO_INTEGRITY@@|$bundle_sri|g" "$template" >"${template%.template.html}.html"
+    sed -e "s|@@PSEUDOFORM_AUTO_INTEGRITY@@|$bundle_sri|g" -e "s|@@PSEUDOFORM_IDENTITY_INTEGRITY@@|$identity_sri|g" \
+      "$template" >"${template%.template.html}.html"
   done
-  printf 'sri: pkg/pseudoform-auto.js %s\nsri: pkg/pseudoform_bg.wasm %s\n' "$bundle_sri" "$wasm_sri"
+  printf 'sri: pkg/pseudoform-auto.js %s\nsri: pkg/pseudoform-identity.js %s\nsri: pkg/pseudoform_bg.wasm %s\n' \
+    "$bundle_sri" "$identity_sri" "$wasm_sri"
+}
+
+# The identity frame in target/frame: its page (with the hashes of its
+# script and style), the bundle of the frame's script, the JS layer and the
+# glue (the wasm fetched with its hash, as in www/pkg), the wasm, the style,
+# and manifest.json with every file's hash (keys sorted, no time: two builds
+# of one tree give the same bytes, which a registry or auditor compares).
+FRAME_DIR=target/frame
+frame() {
+  rm -rf "$FRAME_DIR"
+  mkdir -p "$FRAME_DIR"
+  node_modules/.bin/esbuild "$PKG_DIR/frame-page.js" --bundle --format=esm --minify --log-level=warning \
+    --outfile="$FRAME_DIR/frame.js"
+  cp "$PKG_DIR/pseudoform_bg.wasm" "$FRAME_DIR/"
+  cp "$BROWSER/frame/frame.css" "$FRAME_DIR/"
+  sed -e "s|@@FRAME_JS_INTEGRITY@@|$(sri "$FRAME_DIR/frame.js")|" \
+    -e "s|@@FRAME_CSS_INTEGRITY@@|$(sri "$FRAME_DIR/frame.css")|" \
+    "$BROWSER/frame/index.html" >"$FRAME_DIR/index.html"
+  local f sep="" entries=""
+  for f in frame.css frame.js index.html pseudoform_bg.wasm; do
+    printf 'sri: frame/%s %s\n' "$f" "$(sri "$FRAME_DIR/$f")"
+    entries+="$sep\"$f\":\"$(sri "$FRAME_DIR/$f")\""
+    sep=","
+  done
+  printf '{"version":1,"files":{%s}}\n' "$entries" >"$FRAME_DIR/manifest.json"
+  printf 'sri: frame/manifest.json %s\n' "$(sri "$FRAME_DIR/manifest.json")"
 }
 
 # One line: the wasm, the glue, the JS layer (the files of js/ and the
@@ -60,4 +94,12 @@ sizes() {
   lz=$(cat "${layer[@]}" | gzip -9 | wc -c)
   printf 'size: pseudoform_bg.wasm %d B (gzip %d B), pseudoform.js glue %d B (gzip %d B), JS layer gzip %d B; wasm+glue gzip %d B, everything gzip %d B\n' \
     "$(wc -c <"$wasm")" "$wz" "$(wc -c <"$js")" "$jz" "$lz" "$((wz + jz))" "$((wz + jz + lz))"
+  # Frame mode: the parent's tag, and what the frame loads beyond the wasm.
+  local tz fz az
+  tz=$(gzip -9 -c "$PKG_DIR/pseudoform-identity.js" | wc -c)
+  fz=$(( $(gzip -9 -c "$FRAME_DIR/frame.js" | wc -c) + $(gzip -9 -c "$FRAME_DIR/index.html" | wc -c) \
+    + $(gzip -9 -c "$FRAME_DIR/frame.css" | wc -c) ))
+  az=$(gzip -9 -c "$PKG_DIR/pseudoform-auto.js" | wc -c)
+  printf 'size: frame mode: pseudoform-identity.js gzip %d B; frame.js + index.html + frame.css gzip %d B (pseudoform-auto.js gzip %d B)\n' \
+    "$tz" "$fz" "$az"
 }

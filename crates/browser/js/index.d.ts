@@ -192,6 +192,8 @@ export class TtpSession {
   thumbprint(): Promise<string>;
   /** The provider of the current access token, once there is one. */
   readonly provider: string | undefined;
+  /** Whether it holds an access token that needs no login before it is renewed. */
+  readonly loggedIn: boolean;
   /** The access token (logging in first when there is none or it is about to expire). */
   accessToken(limits?: { timeoutMs?: number; signal?: AbortSignal }): Promise<{ token: string; provider: string }>;
   /** `Authorization` and `DPoP` headers of a TTP request. */
@@ -239,8 +241,13 @@ export function pseudonymiseBatch(
 export function postSubmission(
   url: string,
   submission: Submission,
-  options?: { timeoutMs?: number; signal?: AbortSignal; session?: TtpSession },
+  options?: { timeoutMs?: number; signal?: AbortSignal; session?: SubmitterProver },
 ): Promise<Partial<Receipt> | undefined>;
+
+/** What signs a submission's submitter proof: its `TtpSession` (or the identity frame that holds it). */
+export interface SubmitterProver {
+  submitterProof(method: string, url: string, record: string): Promise<string>;
+}
 
 /**
  * What a failed `postSubmission` means for the record: `expired` (not stored
@@ -263,6 +270,13 @@ export interface ProtectFormOptions extends Partial<Omit<PseudonymiseOptions, "s
   lang?: "nl" | "en";
   /** Enter in a field submits even while required clinical fields are untouched. */
   enterSubmits?: boolean;
+  /**
+   * Frame mode (pseudoform-identity.js): the identity frame page's URL, when
+   * the form's <pseudoform-identity> element has no `src`.
+   */
+  frame?: string;
+  /** Frame mode: values of the frame's theme properties (docs/frame.md), over the element's own. */
+  theme?: Record<string, string>;
 }
 
 /** The handle of a bound form. */

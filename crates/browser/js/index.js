@@ -22,7 +22,7 @@ export const PseudoformError = ErrorClass;
 export const TtpSession = SessionClass;
 export { popupLogin } from "./login.js";
 export { describeError, fieldLabels } from "./messages.js";
-export { protectForm } from "./form.js";
+export { protectForm } from "./protect.js";
 export { methodVersion, normalise, prepare, pseudonymInput, ready } from "./wasm.js";
 export { pseudonymise, pseudonymiseBatch } from "./pseudonymise.js";
 export { outcomeOf, postSubmission } from "./registry.js";

@@ -119,6 +119,14 @@ const GENERAL = {
       "De pseudonimiseringsmodule kon niet geladen worden. Er is niets verstuurd, en dit formulier kan nu niets versturen. Laad de pagina opnieuw; blijft dit zo, neem dan contact op met de registratie.",
     "config.unavailable":
       "De instellingen van het formulier konden niet geladen worden. Er is niets verstuurd, en dit formulier kan nu niets versturen.",
+    "frame.unavailable":
+      "Het afgeschermde deel van het formulier (de patiëntgegevens) kon niet geladen worden. Er is niets verstuurd, en dit formulier kan nu niets versturen.",
+    "frame.originNotAllowed":
+      "Het afgeschermde deel van het formulier (de patiëntgegevens) mag niet op deze pagina gebruikt worden. Er is niets verstuurd; neem contact op met de registratie.",
+    "frame.protocol":
+      "Het afgeschermde deel van het formulier gaf een onverwacht antwoord. Er is niets verstuurd; uw invoer staat nog in het formulier.",
+    "login.required":
+      "Log eerst in bij uw zorgaanbieder, met de knop bij de patiëntgegevens. Er is niets verstuurd; uw invoer staat nog in het formulier.",
     aborted: "Afgebroken. Er is niets verstuurd.",
     validation: "Controleer de gemarkeerde velden.",
     validationList: "Controleer de gemarkeerde velden: {list}. Er is niets verstuurd.",
@@ -179,6 +187,14 @@ const GENERAL = {
       "The pseudonymisation module could not be loaded. Nothing was sent, and this form cannot send anything now. Reload the page; if that does not help, contact the registry.",
     "config.unavailable":
       "The form's settings could not be loaded. Nothing was sent, and this form cannot send anything now.",
+    "frame.unavailable":
+      "The protected part of the form (the patient's identity) could not be loaded. Nothing was sent, and this form cannot send anything now.",
+    "frame.originNotAllowed":
+      "The protected part of the form (the patient's identity) may not be used on this page. Nothing was sent; contact the registry.",
+    "frame.protocol":
+      "The protected part of the form gave an unexpected answer. Nothing was sent; your input is still in the form.",
+    "login.required":
+      "First log in at your care provider, with the button by the patient's identity. Nothing was sent; your input is still in the form.",
     aborted: "Cancelled. Nothing was sent.",
     validation: "Check the marked fields.",
     validationList: "Check the marked fields: {list}. Nothing was sent.",

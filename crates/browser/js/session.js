@@ -63,6 +63,11 @@ export class TtpSession {
     return this.#current?.provider;
   }
 
+  /** Whether it holds an access token that needs no login before it is renewed. */
+  get loggedIn() {
+    return Boolean(this.#current && Date.now() / 1000 < this.#current.renewAt);
+  }
+
   /** Drops the access token; the next request obtains a new one. */
   forget() {
     this.#current = undefined;

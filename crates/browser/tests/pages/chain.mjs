@@ -1,5 +1,6 @@
 // The whole chain for page tests: the real `pseudoform-demo` binary (TTP and
-// two registries, real SQLite, generated keys) on loopback, with real fault
+// two registries, real SQLite, generated keys, the provider portal and the
+// identity frame's host) on loopback, with real fault
 // proxies in front of the TTP and of registry A. The form is loaded through
 // the registry proxy, and the TTP it is told about is the TTP proxy.
 import { spawn } from "node:child_process";
@@ -51,6 +52,10 @@ export async function startChain({ rateLimit } = {}) {
     "0",
     "--portal-port",
     "0",
+    "--frame-port",
+    "0",
+    "--frame-dir",
+    join(ROOT, "target", "frame"),
     "--public-ttp-url",
     ttpProxy.url,
     "--extra-origin",
@@ -91,6 +96,8 @@ export async function startChain({ rateLimit } = {}) {
     registryProxy,
     /** The demo form, as the clinician opens it (through the registry proxy). */
     formUrl: `${registryProxy.url}/`,
+    /** The demo form in frame mode (the identity frame on the frame origin, `urls.frame`). */
+    frameFormUrl: `${registryProxy.url}/frame.html`,
     /** Records held by registry A (or B). */
     async records(which = "A") {
       const base = which === "A" ? urls.registryA : urls.registryB;

@@ -178,3 +178,58 @@ export function foreignKey() {
 
 /** Unpadded base64url SHA-256 (`ath`, `rec`). */
 export const sha256 = (text) => createHash("sha256").update(text).digest("base64url");
+
+// Frame mode: the identity frame inside the page's <pseudoform-identity>.
+
+/** The identity frame of a page (a playwright Frame), once its fields are rendered. */
+export async function identityFrame(page) {
+  const element = await page.waitForSelector("pseudoform-identity iframe", { timeout: 30_000 });
+  const frame = await element.contentFrame();
+  await frame.waitForSelector("#identity:not([hidden])", { timeout: 30_000 });
+  return frame;
+}
+
+/**
+ * Opens a page in frame mode and waits until the frame has said ready (the
+ * submit is enabled) and its fields are shown. Resolves to `{ page, frame }`.
+ */
+export async function openFramed(newPage, url) {
+  const page = await newPage();
+  await page.goto(url);
+  await page.waitForSelector("button[type=submit]:not([disabled])", { timeout: 30_000 });
+  return { page, frame: await identityFrame(page) };
+}
+
+/**
+ * Logs the clinician in as they do in frame mode: a click on the frame's
+ * own log-in control (the popup needs a click inside the frame), the popup
+ * logged in by `launch({ account })`. Resolves when the frame has a credential.
+ */
+export async function logInFrame(frame) {
+  await frame.click(".pseudoform-login");
+  await frame.waitForSelector(".pseudoform-login", { state: "hidden", timeout: 30_000 });
+}
+
+/**
+ * Types an identity into the identity frame (the sex is a select) and the
+ * clinical fields into the page, as `fillForm` does for the in-page form.
+ */
+export async function fillFramed(page, frame, identity, remark = "controle na zes weken", clinical = CLINICAL) {
+  for (const [field, value] of Object.entries(identity)) {
+    if (field === "sex") await frame.selectOption("#sex", value);
+    else await frame.fill(`#${field}`, value);
+  }
+  for (const [id, value] of Object.entries(clinical)) await page.selectOption(`#${id}`, value);
+  await page.fill("#opmerking", remark);
+}
+
+/** The identifying values in the frame, by field (the opt-out left out). */
+export function frameValues(frame) {
+  return frame.evaluate(() =>
+    Object.fromEntries(
+      [...document.querySelectorAll("[data-pseudoform-field]")]
+        .filter((e) => e.type !== "checkbox")
+        .map((e) => [e.dataset.pseudoformField, e.value]),
+    ),
+  );
+}
