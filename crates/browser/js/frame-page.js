@@ -261,6 +261,8 @@ function start(settings, init, parentOrigin, port) {
   let lastMade;
   /** @type {IdentityRead | undefined} */
   let current;
+  /** Whether `current` was checked with the recipient's policy fetched (`check` with `fresh`). */
+  let checked = false;
 
   // The login: a click inside the frame (a cross-origin frame does not
   // share the parent's user activation, and the popup needs one).
@@ -323,11 +325,15 @@ function start(settings, init, parentOrigin, port) {
   const handlers = {
     async state() {
       current = await identity.read();
+      checked = false;
       const same = lastMade !== undefined && current.revision === lastMade.content;
       return { optedOut: current.optedOut, revision: same && lastMade ? lastMade.revision : "-" };
     },
     async check(m) {
-      current ??= await identity.read();
+      if (!current) {
+        current = await identity.read();
+        checked = false;
+      }
       let problems = await current.problems(m.fresh === true);
       // A field the policy's required types need that the frame does not show yet: shown now.
       if (
@@ -339,13 +345,14 @@ function start(settings, init, parentOrigin, port) {
         current = await identity.read();
         problems = await current.problems(m.fresh === true);
       }
+      checked ||= m.fresh === true;
       view.clear();
       // Shown here, in the order of the frame's form; the parent focuses the first.
       const ordered = view.show(problems.map((p) => ({ ...p, focus: undefined })));
       return { problems: ordered.map((p) => ({ field: p.key, code: p.code ?? "internal" })) };
     },
     async pseudonymise() {
-      if (!current) throw new PseudoformError("frame.protocol", "pseudonymise before the check");
+      if (!current || !checked) throw new PseudoformError("frame.protocol", "pseudonymise before the check");
       if (!loggedIn()) {
         showLogin();
         announce(describeError({ code: "login.required" }, lang));
