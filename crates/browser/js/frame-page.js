@@ -85,38 +85,45 @@ function fieldsFor(types) {
 }
 
 /**
+ * One identifying field: its label and control.
+ * @param {string} field
+ * @param {"nl" | "en"} lang
+ */
+function fieldElement(field, lang) {
+  const wrap = document.createElement("div");
+  wrap.className = "field";
+  wrap.dataset.field = field;
+  const label = document.createElement("label");
+  label.htmlFor = field;
+  label.textContent = fieldLabel(field, lang);
+  /** @type {HTMLInputElement | HTMLSelectElement} */
+  let control;
+  if (field === "sex") {
+    control = document.createElement("select");
+    control.add(new Option(frameText("choose", lang), ""));
+    for (const option of frameText("sexOptions", lang).split("|")) {
+      const [value = "", ...words] = option.split(" ");
+      control.add(new Option(words.join(" "), value));
+    }
+  } else {
+    control = document.createElement("input");
+    control.autocomplete = "off";
+    control.spellcheck = false;
+    if (field === "houseNumber" || field === "bsn") control.inputMode = "numeric";
+  }
+  control.id = field;
+  control.dataset.pseudoformField = field;
+  wrap.append(label, control);
+  return wrap;
+}
+
+/**
  * Renders the identifying fields and the opt-out into the frame's form.
  * @param {readonly string[]} fields
  * @param {"nl" | "en"} lang
  */
 function render(fields, lang) {
-  const parts = [];
-  for (const field of fields) {
-    const wrap = document.createElement("div");
-    wrap.className = "field";
-    const label = document.createElement("label");
-    label.htmlFor = field;
-    label.textContent = fieldLabel(field, lang);
-    /** @type {HTMLInputElement | HTMLSelectElement} */
-    let control;
-    if (field === "sex") {
-      control = document.createElement("select");
-      control.add(new Option(frameText("choose", lang), ""));
-      for (const option of frameText("sexOptions", lang).split("|")) {
-        const [value = "", ...words] = option.split(" ");
-        control.add(new Option(words.join(" "), value));
-      }
-    } else {
-      control = document.createElement("input");
-      control.autocomplete = "off";
-      control.spellcheck = false;
-      if (field === "houseNumber" || field === "bsn") control.inputMode = "numeric";
-    }
-    control.id = field;
-    control.dataset.pseudoformField = field;
-    wrap.append(label, control);
-    parts.push(wrap);
-  }
+  const parts = fields.map((field) => fieldElement(field, lang));
   const optOut = document.createElement("div");
   optOut.className = "field wide";
   const label = document.createElement("label");
@@ -130,6 +137,26 @@ function render(fields, lang) {
   parts.push(optOut);
   form.replaceChildren(...parts);
   form.hidden = false;
+}
+
+/**
+ * Adds the fields of `fields` the form does not show yet, each in the
+ * method's order (a type the recipient's policy requires beyond those the
+ * page asked for needs them); what is typed stays. Whether one was added.
+ * @param {readonly string[]} fields
+ * @param {"nl" | "en"} lang
+ */
+function addFields(fields, lang) {
+  let added = false;
+  for (const field of FIELDS) {
+    if (field === "provider" || !fields.includes(field) || form.querySelector(`[data-field="${field}"]`)) continue;
+    const later = [...form.querySelectorAll("[data-field]")].find(
+      (e) => FIELDS.indexOf(/** @type {any} */ (/** @type {HTMLElement} */ (e).dataset.field)) > FIELDS.indexOf(field),
+    );
+    form.insertBefore(fieldElement(field, lang), later ?? form.lastElementChild);
+    added = true;
+  }
+  return added;
 }
 
 /**
@@ -234,6 +261,8 @@ function start(settings, init, parentOrigin, port) {
   let lastMade;
   /** @type {IdentityRead | undefined} */
   let current;
+  /** Whether `current` was checked with the recipient's policy fetched (`check` with `fresh`). */
+  let checked = false;
 
   // The login: a click inside the frame (a cross-origin frame does not
   // share the parent's user activation, and the popup needs one).
@@ -296,19 +325,34 @@ function start(settings, init, parentOrigin, port) {
   const handlers = {
     async state() {
       current = await identity.read();
+      checked = false;
       const same = lastMade !== undefined && current.revision === lastMade.content;
       return { optedOut: current.optedOut, revision: same && lastMade ? lastMade.revision : "-" };
     },
     async check(m) {
-      current ??= await identity.read();
-      const problems = await current.problems(m.fresh === true);
+      if (!current) {
+        current = await identity.read();
+        checked = false;
+      }
+      let problems = await current.problems(m.fresh === true);
+      // A field the policy's required types need that the frame does not show yet: shown now.
+      if (
+        addFields(
+          problems.map((p) => p.key),
+          lang,
+        )
+      ) {
+        current = await identity.read();
+        problems = await current.problems(m.fresh === true);
+      }
+      checked ||= m.fresh === true;
       view.clear();
       // Shown here, in the order of the frame's form; the parent focuses the first.
       const ordered = view.show(problems.map((p) => ({ ...p, focus: undefined })));
       return { problems: ordered.map((p) => ({ field: p.key, code: p.code ?? "internal" })) };
     },
     async pseudonymise() {
-      if (!current) throw new PseudoformError("frame.protocol", "pseudonymise before the check");
+      if (!current || !checked) throw new PseudoformError("frame.protocol", "pseudonymise before the check");
       if (!loggedIn()) {
         showLogin();
         announce(describeError({ code: "login.required" }, lang));

@@ -281,6 +281,9 @@ test("English and a theme (the element's style and the setting) reach the frame;
       response,
       json: {
         ...config,
+        // Only GG asked for: the frame shows its fields; registry A's policy requires NGGV and
+        // RGG, whose other fields the frame adds at the first check.
+        types: ["GG"],
         lang: "en",
         theme: {
           "--pseudoform-text": "rgb(10, 20, 30)",
@@ -300,7 +303,7 @@ test("English and a theme (the element's style and the setting) reach the frame;
       font: root.fontFamily,
       background: root.getPropertyValue("--pseudoform-background"),
       other: root.getPropertyValue("--not-a-theme-property"),
-      label: document.querySelector("label[for=birthName]").textContent,
+      label: document.querySelector("label[for=birthDate]").textContent,
       login: document.querySelector(".pseudoform-login").textContent,
     };
   });
@@ -310,9 +313,16 @@ test("English and a theme (the element's style and the setting) reach the frame;
     font: "monospace",
     background: "",
     other: "",
-    label: "Birth name",
+    label: "Birth date",
     login: "Log in at your care provider",
   });
+  const shownFields = () =>
+    frame.evaluate(() => [...document.querySelectorAll("[data-pseudoform-field]")].map((c) => c.id));
+  assert.deepEqual(await shownFields(), ["birthDate", "sex", "optOut"]);
+  const status = await submitForm(page);
+  assert.equal(status.kind, "error");
+  assert.deepEqual(await shownFields(), ["birthName", "birthDate", "sex", "initial", "postcode", "optOut"]);
+  assert.match(status.text, /^Check the marked fields: Birth name, Birth date, Sex, Initial, Postcode, Diagnose,/);
   await page.close();
 });
 
