@@ -319,6 +319,17 @@ function start(settings, init, parentOrigin, port) {
   };
 
   /**
+   * Refuses (`optOut`) when the patient objects in `read`: the page cannot
+   * make the frame pseudonymise, or prove a delivery, against the opt-out.
+   * @param {IdentityRead} read
+   */
+  const objected = (read) => {
+    if (!read.optedOut) return;
+    announce(describeError({ code: "optOut" }, lang));
+    throw new PseudoformError("optOut", "the patient objects: nothing is pseudonymised or delivered", "optOut");
+  };
+
+  /**
    * The answers to the parent's requests (whose arguments are checked here).
    * @type {{ [T in keyof Requests]: (m: Partial<Requests[T]>) => Promise<Results[T]> }}
    */
@@ -353,6 +364,10 @@ function start(settings, init, parentOrigin, port) {
     },
     async pseudonymise() {
       if (!current || !checked) throw new PseudoformError("frame.protocol", "pseudonymise before the check");
+      // The objection is the clinician's, in this frame: read as it is now,
+      // whatever the page asked before, and nothing is evaluated under it.
+      objected(current);
+      objected(await identity.read());
       if (!loggedIn()) {
         showLogin();
         announce(describeError({ code: "login.required" }, lang));
@@ -382,6 +397,8 @@ function start(settings, init, parentOrigin, port) {
       } catch {
         throw new PseudoformError("frame.protocol", "the proof's URL is not a URL");
       }
+      // No delivery of a record made before an objection ticked since.
+      objected(await identity.read());
       if (m.method !== "POST" || target.origin !== parentOrigin || !made.has(m.record) || !session) {
         throw new PseudoformError("frame.protocol", "a proof only for a record this frame made, to the page's origin");
       }
