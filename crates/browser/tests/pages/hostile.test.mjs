@@ -818,7 +818,8 @@ test(`a hostile parent page sees nothing identifying over ${COUNT} identities, a
     attackerRequests.map((r) => r.url).join(),
   );
   console.log(
-    `hostile parent: ${COUNT} identities, ${needles.size} forms, ${seen.length} observations, ` +
+    `hostile parent: ${COUNT} identities, ${needles.size} forms, ${seen.length} observations ` +
+      `(popup ${results.attacker.popupOpened ? "opened" : "blocked"}), ` +
       `${chrome.requests.length} requests, ${haystacks.length} haystacks (${(scanned / 1e6).toFixed(1)} MB); ${((typedAt - started) / 1000).toFixed(1)} s to the last store, ${((Date.now() - started) / 1000).toFixed(1)} s in all`,
   );
   await page.close();
