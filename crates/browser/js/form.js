@@ -100,7 +100,9 @@ function statusElement(form) {
 
 /**
  * Makes the identity part of a form.
- * @typedef {(form: HTMLFormElement, settings: () => api.ProtectFormOptions, lang: () => Language) => IdentityPart} IdentityMaker
+ * `events.enter` is for Enter pressed where the form cannot see it (in the identity frame).
+ * @typedef {(form: HTMLFormElement, settings: () => api.ProtectFormOptions, lang: () => Language,
+ *   events: { enter: () => void }) => IdentityPart} IdentityMaker
  */
 
 /** The binding of each bound form. @type {WeakMap<HTMLFormElement, api.FormController>} */
@@ -143,7 +145,7 @@ export function bindForm(form, options, identityOf) {
   /** @returns {api.ProtectFormOptions} */
   const settings = () => ({ ...fetched, ...optionsFromAttributes(form), ...options });
   let lang = language(settings().lang);
-  const identity = identityOf(form, settings, () => lang);
+  const identity = identityOf(form, settings, () => lang, { enter: () => enterInIdentity() });
   const view = problemView(form);
   let busy = false;
   /** The clinical fields the clinician has changed since the form was (re)set. */
@@ -286,7 +288,13 @@ export function bindForm(form, options, identityOf) {
     return loading;
   };
   /** The load failures the clinician is told as they are; any other is the module's. */
-  const OWN_MESSAGE = new Set(["config.unavailable", "frame.unavailable", "frame.originNotAllowed", "frame.protocol"]);
+  const OWN_MESSAGE = new Set([
+    "config.unavailable",
+    "config.invalid",
+    "frame.unavailable",
+    "frame.originNotAllowed",
+    "frame.protocol",
+  ]);
   /** @param {unknown} error */
   const unavailable = (error) => {
     const e = PseudoformError.from(error);
@@ -336,6 +344,7 @@ export function bindForm(form, options, identityOf) {
     if (busy) return;
     clearErrors();
     setBusy(true);
+    say(text("busy", lang), "busy");
     let unconfirmed = false;
     try {
       const read = await identity.read();
@@ -345,7 +354,6 @@ export function bindForm(form, options, identityOf) {
         return;
       }
       await loadSettings();
-      say(text("busy", lang), "busy");
       const current = settings();
       lang = language(current.lang);
       const timeoutMs = timeoutOf(current);
@@ -367,11 +375,12 @@ export function bindForm(form, options, identityOf) {
       pending = {
         body: { ...made.submission, data },
         detail: { types: made.types, skipped: made.skipped },
-        content,
+        content: made.revision === undefined ? content : JSON.stringify([made.revision, data]),
         prover: made.prover,
       };
       unconfirmed = true;
-      if ((await deliver(timeoutMs, content)) === "expired") {
+      // Just made: the form holds what it was made of.
+      if ((await deliver(timeoutMs, pending.content)) === "expired") {
         unconfirmed = false;
         throw new PseudoformError("registry.rejected", "the registry refused the submission as expired");
       }
@@ -437,15 +446,29 @@ export function bindForm(form, options, identityOf) {
     if (event.key !== "Enter" || event.isComposing || settings().enterSubmits) return;
     const target = event.target;
     if (!(target instanceof HTMLInputElement) || NO_ENTER.has(target.type) || busy) return;
+    if (enterStopped()) event.preventDefault();
+  };
+
+  /**
+   * Whether Enter must not submit (a required clinical field is untouched):
+   * then it shows those fields.
+   */
+  function enterStopped() {
     const untouched = clinicalFields(form, isIdentifying).filter((f) => f.required && !touched.has(f.name));
-    if (untouched.length === 0) return;
-    event.preventDefault();
+    if (untouched.length === 0) return false;
     clearErrors();
     showProblems(
       untouched.map((f) => clinicalShown(f, "untouched")),
       "enter",
     );
-  };
+    return true;
+  }
+
+  /** Enter in a field of the identity frame: the same rule, then a submit. */
+  function enterInIdentity() {
+    if (busy || (!settings().enterSubmits && enterStopped())) return;
+    form.requestSubmit();
+  }
 
   form.addEventListener("submit", onSubmit);
   form.addEventListener("input", onChange);

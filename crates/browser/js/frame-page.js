@@ -13,14 +13,17 @@
 /** @import * as api from "./index.js" */
 /** @import { IdentityRead } from "./identity.js" */
 /** @import { PseudonymTypeCode } from "./constants.js" */
+/** @import { FramedSubmission, InitMessage, Requests, Results } from "./frame-protocol.js" */
 import { FIELDS, TYPE_FIELDS } from "./constants.js";
 import { PseudoformError } from "./errors.js";
-import { describeError, fieldLabel, language, text } from "./messages.js";
+import { describeError, fieldLabel, language } from "./messages.js";
 import { PROTOCOL, isMessage, themeOf } from "./frame-protocol.js";
+import { frameText } from "./frame-texts.js";
 import { pageIdentity } from "./identity.js";
 import { typeCodes } from "./required.js";
 import { problemView } from "./view.js";
 import { ready } from "./wasm.js";
+import { randomJti } from "./dpop.js";
 
 /**
  * The frame host's settings.json (the contract's shape).
@@ -82,38 +85,45 @@ function fieldsFor(types) {
 }
 
 /**
+ * One identifying field: its label and control.
+ * @param {string} field
+ * @param {"nl" | "en"} lang
+ */
+function fieldElement(field, lang) {
+  const wrap = document.createElement("div");
+  wrap.className = "field";
+  wrap.dataset.field = field;
+  const label = document.createElement("label");
+  label.htmlFor = field;
+  label.textContent = fieldLabel(field, lang);
+  /** @type {HTMLInputElement | HTMLSelectElement} */
+  let control;
+  if (field === "sex") {
+    control = document.createElement("select");
+    control.add(new Option(frameText("choose", lang), ""));
+    for (const option of frameText("sexOptions", lang).split("|")) {
+      const [value = "", ...words] = option.split(" ");
+      control.add(new Option(words.join(" "), value));
+    }
+  } else {
+    control = document.createElement("input");
+    control.autocomplete = "off";
+    control.spellcheck = false;
+    if (field === "houseNumber" || field === "bsn") control.inputMode = "numeric";
+  }
+  control.id = field;
+  control.dataset.pseudoformField = field;
+  wrap.append(label, control);
+  return wrap;
+}
+
+/**
  * Renders the identifying fields and the opt-out into the frame's form.
  * @param {readonly string[]} fields
  * @param {"nl" | "en"} lang
  */
 function render(fields, lang) {
-  const parts = [];
-  for (const field of fields) {
-    const wrap = document.createElement("div");
-    wrap.className = "field";
-    const label = document.createElement("label");
-    label.htmlFor = field;
-    label.textContent = fieldLabel(field, lang);
-    /** @type {HTMLInputElement | HTMLSelectElement} */
-    let control;
-    if (field === "sex") {
-      control = document.createElement("select");
-      control.add(new Option(text("choose", lang), ""));
-      for (const option of text("sexOptions", lang).split("|")) {
-        const [value = "", ...words] = option.split(" ");
-        control.add(new Option(words.join(" "), value));
-      }
-    } else {
-      control = document.createElement("input");
-      control.autocomplete = "off";
-      control.spellcheck = false;
-      if (field === "houseNumber" || field === "bsn") control.inputMode = "numeric";
-    }
-    control.id = field;
-    control.dataset.pseudoformField = field;
-    wrap.append(label, control);
-    parts.push(wrap);
-  }
+  const parts = fields.map((field) => fieldElement(field, lang));
   const optOut = document.createElement("div");
   optOut.className = "field wide";
   const label = document.createElement("label");
@@ -122,11 +132,31 @@ function render(fields, lang) {
   box.type = "checkbox";
   box.id = "optOut";
   box.dataset.pseudoformField = "optOut";
-  label.append(box, " ", text("optOutLabel", lang));
+  label.append(box, " ", frameText("optOutLabel", lang));
   optOut.append(label);
   parts.push(optOut);
   form.replaceChildren(...parts);
   form.hidden = false;
+}
+
+/**
+ * Adds the fields of `fields` the form does not show yet, each in the
+ * method's order (a type the recipient's policy requires beyond those the
+ * page asked for needs them); what is typed stays. Whether one was added.
+ * @param {readonly string[]} fields
+ * @param {"nl" | "en"} lang
+ */
+function addFields(fields, lang) {
+  let added = false;
+  for (const field of FIELDS) {
+    if (field === "provider" || !fields.includes(field) || form.querySelector(`[data-field="${field}"]`)) continue;
+    const later = [...form.querySelectorAll("[data-field]")].find(
+      (e) => FIELDS.indexOf(/** @type {any} */ (/** @type {HTMLElement} */ (e).dataset.field)) > FIELDS.indexOf(field),
+    );
+    form.insertBefore(fieldElement(field, lang), later ?? form.lastElementChild);
+    added = true;
+  }
+  return added;
 }
 
 /**
@@ -143,7 +173,7 @@ function serve(settings) {
     if (!port) return;
     initialised = true;
     window.removeEventListener("message", onInit);
-    start(settings, /** @type {Record<string, unknown>} */ (event.data), event.origin, port);
+    start(settings, /** @type {Partial<InitMessage>} */ (event.data), event.origin, port);
   };
   window.addEventListener("message", onInit);
   // The hello says nothing but the protocol: the parent's origin is not
@@ -153,7 +183,7 @@ function serve(settings) {
 
 /**
  * @param {FrameSettings} settings
- * @param {Record<string, unknown>} init
+ * @param {Partial<InitMessage>} init what the parent sent: checked here
  * @param {string} parentOrigin
  * @param {MessagePort} port
  */
@@ -220,16 +250,26 @@ function start(settings, init, parentOrigin, port) {
   const view = problemView(form);
   /** The records the frame made: it signs a submitter proof for these only. */
   const made = new Set();
-  let revision = 0;
+  /**
+   * The last record made: the identity it was made of (never sent) and a
+   * random revision for it. `state` answers that revision while the
+   * identity is still that one, and "-" otherwise: the parent learns
+   * whether the identity is still that of the record it holds, and no
+   * count or timing of edits.
+   * @type {{ content: string, revision: string } | undefined}
+   */
+  let lastMade;
   /** @type {IdentityRead | undefined} */
   let current;
+  /** Whether `current` was checked with the recipient's policy fetched (`check` with `fresh`). */
+  let checked = false;
 
   // The login: a click inside the frame (a cross-origin frame does not
   // share the parent's user activation, and the popup needs one).
   const login = document.createElement("button");
   login.type = "button";
   login.className = "pseudoform-login";
-  login.textContent = text("loginButton", lang);
+  login.textContent = frameText("loginButton", lang);
   const loggedIn = () => Boolean(identity.session()?.loggedIn);
   const showLogin = () => {
     login.hidden = loggedIn();
@@ -240,7 +280,7 @@ function start(settings, init, parentOrigin, port) {
     login.disabled = true;
     try {
       await session.accessToken({ timeoutMs });
-      announce(text("loggedIn", lang));
+      announce(frameText("loggedIn", lang));
     } catch (error) {
       announce(describeError(error, lang));
     } finally {
@@ -251,9 +291,16 @@ function start(settings, init, parentOrigin, port) {
   main.prepend(login);
   showLogin();
 
-  form.addEventListener("input", () => revision++);
-  form.addEventListener("change", () => revision++);
   form.addEventListener("submit", (event) => event.preventDefault());
+  // Enter in a field submits the parent's form, as in a form without a frame
+  // (the parent applies its rule on untouched required fields first).
+  form.addEventListener("keydown", (event) => {
+    const target = event.target;
+    if (event.key !== "Enter" || event.isComposing || !(target instanceof HTMLInputElement)) return;
+    if (target.type === "checkbox") return;
+    event.preventDefault();
+    post("enter");
+  });
 
   const report = () => post("resize", { height: Math.ceil(main.getBoundingClientRect().height) });
   new ResizeObserver(report).observe(main);
@@ -271,22 +318,41 @@ function start(settings, init, parentOrigin, port) {
     post("answer", { id, ok: false, error: out });
   };
 
-  /** @type {Record<string, (m: Record<string, unknown>) => Promise<Record<string, unknown>>>} */
+  /**
+   * The answers to the parent's requests (whose arguments are checked here).
+   * @type {{ [T in keyof Requests]: (m: Partial<Requests[T]>) => Promise<Results[T]> }}
+   */
   const handlers = {
     async state() {
       current = await identity.read();
-      return { optedOut: current.optedOut, revision: String(revision) };
+      checked = false;
+      const same = lastMade !== undefined && current.revision === lastMade.content;
+      return { optedOut: current.optedOut, revision: same && lastMade ? lastMade.revision : "-" };
     },
     async check(m) {
-      current ??= await identity.read();
-      const problems = await current.problems(m.fresh === true);
+      if (!current) {
+        current = await identity.read();
+        checked = false;
+      }
+      let problems = await current.problems(m.fresh === true);
+      // A field the policy's required types need that the frame does not show yet: shown now.
+      if (
+        addFields(
+          problems.map((p) => p.key),
+          lang,
+        )
+      ) {
+        current = await identity.read();
+        problems = await current.problems(m.fresh === true);
+      }
+      checked ||= m.fresh === true;
       view.clear();
       // Shown here, in the order of the frame's form; the parent focuses the first.
       const ordered = view.show(problems.map((p) => ({ ...p, focus: undefined })));
-      return { problems: ordered.map((p) => ({ field: p.key, code: p.code })) };
+      return { problems: ordered.map((p) => ({ field: p.key, code: p.code ?? "internal" })) };
     },
     async pseudonymise() {
-      if (!current) throw new PseudoformError("frame.protocol", "pseudonymise before the check");
+      if (!current || !checked) throw new PseudoformError("frame.protocol", "pseudonymise before the check");
       if (!loggedIn()) {
         showLogin();
         announce(describeError({ code: "login.required" }, lang));
@@ -294,10 +360,12 @@ function start(settings, init, parentOrigin, port) {
       }
       try {
         const result = await current.pseudonymise();
-        const submission = /** @type {{ record?: string }} */ (result.submission);
-        if (typeof submission.record !== "string") throw new PseudoformError("frame.protocol", "no record");
+        if (!("record" in result.submission)) throw new PseudoformError("frame.protocol", "no record");
+        /** @type {FramedSubmission} */
+        const submission = result.submission;
         made.add(submission.record);
-        return { submission: result.submission, types: result.types, skipped: result.skipped };
+        lastMade = { content: current.revision, revision: randomJti() };
+        return { submission, types: result.types, skipped: result.skipped, revision: lastMade.revision };
       } catch (error) {
         const e = PseudoformError.from(error);
         if (e.problems) view.show(identity.shown(e.problems).map((p) => ({ ...p, focus: undefined })));
@@ -331,14 +399,15 @@ function start(settings, init, parentOrigin, port) {
       view.clear();
       made.clear();
       current = undefined;
-      revision++;
-      announce(text("cleared", lang));
+      lastMade = undefined;
+      announce(frameText("cleared", lang));
     } else if (m.type === "focus" && typeof m.field === "string") {
       const control = form.querySelector(`[data-pseudoform-field="${CSS.escape(m.field)}"]`);
       if (control instanceof HTMLElement) control.focus();
     } else if (typeof m.id === "number" && Object.hasOwn(handlers, m.type)) {
+      const handler = /** @type {(m: object) => Promise<object>} */ (handlers[/** @type {keyof Requests} */ (m.type)]);
       try {
-        post("answer", { id: m.id, ok: true, ...(await handlers[m.type](m)) });
+        post("answer", { id: m.id, ok: true, ...(await handler(m)) });
       } catch (error) {
         failed(m.id, error);
       }

@@ -1,7 +1,53 @@
 // The message schema between a registry's page and the identity frame,
 // `pseudoform-frame/1` (docs/frame.md says every message, who may send it
 // and when). Both sides import these names and checks, so that they are
-// written once.
+// written once. The typedefs below are the messages' shapes: tsc checks the
+// parent's side (framed.js) and the frame's (frame-page.js) against them;
+// each side still checks at run time what the other sent.
+/** @import * as api from "./index.js" */
+
+/**
+ * `init`, the parent's one window message to the frame (with the port).
+ * @typedef {object} InitMessage
+ * @property {string} protocol
+ * @property {"init"} type
+ * @property {string | undefined} recipientOrganization
+ * @property {string | undefined} recipientScope
+ * @property {string | undefined} provider one of settings.json's providers
+ * @property {string[]} types
+ * @property {string[]} require
+ * @property {"nl" | "en"} lang
+ * @property {Record<string, string>} theme
+ * @property {number} timeoutMs
+ */
+
+/**
+ * A field problem as it crosses: field and rule, never a value.
+ * @typedef {{ field: string, code: string }} CrossingProblem
+ */
+
+/**
+ * A submission as it crosses: the record JWE and the blind factors sealed to the recipient.
+ * @typedef {api.SubmissionEnvelope & { record: string, encryptedBlindFactors: string }} FramedSubmission
+ */
+
+/**
+ * The parent's requests over the port, by type, with their arguments.
+ * @typedef {object} Requests
+ * @property {{}} state
+ * @property {{ fresh: boolean }} check
+ * @property {{}} pseudonymise
+ * @property {{ method: string, url: string, record: string }} proof
+ */
+
+/**
+ * The frame's answers (`ok: true`), by request type.
+ * @typedef {object} Results
+ * @property {{ optedOut: boolean, revision: string }} state
+ * @property {{ problems: CrossingProblem[] }} check
+ * @property {{ submission: FramedSubmission, types: string[], skipped: { type: string, code: string, field?: string }[], revision: string }} pseudonymise
+ * @property {{ proof: string }} proof
+ */
 
 /** The protocol and version every message names. */
 export const PROTOCOL = "pseudoform-frame/1";
@@ -13,7 +59,7 @@ export const FRAME_ELEMENT = "pseudoform-identity";
  * The CSS custom properties a page may theme the frame with, each with what
  * it sets; every other property is ignored.
  */
-export const THEME_PROPERTIES = Object.freeze({
+export const THEME_PROPERTIES = /* @__PURE__ */ Object.freeze({
   "--pseudoform-font-family": "the font family (of the fonts the clinician's system has)",
   "--pseudoform-font-size": "the base font size",
   "--pseudoform-text": "the colour of text",

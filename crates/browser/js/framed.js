@@ -6,14 +6,16 @@
 // only over that port. It learns what the registry may have and no more:
 // the submission (record JWE and sealed blind factors), the submitter proof
 // of its own post, the types made and skipped, field problems as field and
-// rule, the opt-out, an opaque revision and the frame's height.
+// rule, the opt-out, the revision of the record made and the frame's height.
 /** @import * as api from "./index.js" */
 /** @import { IdentityPart, Made, Problem } from "./identity.js" */
 /** @import { Language } from "./messages.js" */
 /** @import { Shown } from "./view.js" */
+/** @import { InitMessage, Requests, Results } from "./frame-protocol.js" */
 import { PseudoformError } from "./errors.js";
-import { describeError, fieldLabel, text } from "./messages.js";
+import { describeError, fieldLabel } from "./messages.js";
 import { FRAME_ELEMENT, PROTOCOL, THEME_PROPERTIES, isCode, isMessage, problemsOf, themeOf } from "./frame-protocol.js";
+import { frameText } from "./frame-texts.js";
 import { timeoutOf } from "./form.js";
 
 /** The longest a pseudonymisation in the frame may take (a TTP request, twice, and sealing). */
@@ -72,9 +74,10 @@ function frameError(error) {
  * @param {HTMLFormElement} form
  * @param {() => api.ProtectFormOptions} settings
  * @param {() => Language} lang
+ * @param {{ enter: () => void }} events
  * @returns {IdentityPart}
  */
-export function framedIdentity(form, settings, lang) {
+export function framedIdentity(form, settings, lang, events) {
   const element = form.querySelector(FRAME_ELEMENT);
   if (!(element instanceof HTMLElement)) {
     throw new PseudoformError("config.invalid", "the form has no <pseudoform-identity> element", "frame");
@@ -101,13 +104,15 @@ export function framedIdentity(form, settings, lang) {
   };
 
   /**
-   * Asks the frame over the port; resolves to its answer.
-   * @param {string} type
-   * @param {Record<string, unknown>} [args]
+   * Asks the frame over the port; resolves to its answer (unchecked: the
+   * caller checks its shape).
+   * @template {keyof Requests} T
+   * @param {T} type
+   * @param {Requests[T]} args
    * @param {number} [timeoutMs]
-   * @returns {Promise<any>}
+   * @returns {Promise<Partial<Results[T]>>}
    */
-  const request = (type, args = {}, timeoutMs = timeoutOf(settings())) =>
+  const request = (type, args, timeoutMs = timeoutOf(settings())) =>
     new Promise((resolve, reject) => {
       if (!port) {
         reject(new PseudoformError("frame.unavailable", "the identity frame is not loaded"));
@@ -143,6 +148,7 @@ export function framedIdentity(form, settings, lang) {
     const data = event.data;
     if (!isMessage(data)) return;
     if (data.type === "ready") handshake.ready();
+    else if (data.type === "enter") events.enter();
     else if (data.type === "refused") handshake.refused(frameError(data));
     else if (data.type === "resize") {
       const height = Number(data.height);
@@ -177,7 +183,7 @@ export function framedIdentity(form, settings, lang) {
     }
     const origin = url.origin;
     const frame = document.createElement("iframe");
-    frame.title = text("frameTitle", lang());
+    frame.title = frameText("frameTitle", lang());
     frame.referrerPolicy = "no-referrer";
     frame.className = "pseudoform-frame";
     frame.src = url.href;
@@ -209,22 +215,20 @@ export function framedIdentity(form, settings, lang) {
             refused: fail,
           });
         const current = settings();
-        frame.contentWindow?.postMessage(
-          {
-            protocol: PROTOCOL,
-            type: "init",
-            recipientOrganization: current.recipientOrganization,
-            recipientScope: current.recipientScope,
-            provider: current.provider,
-            types: list(current.types),
-            require: list(current.require),
-            lang: lang(),
-            theme: theme(),
-            timeoutMs: timeoutOf(current),
-          },
-          origin,
-          [channel.port2],
-        );
+        /** @type {InitMessage} */
+        const init = {
+          protocol: PROTOCOL,
+          type: "init",
+          recipientOrganization: current.recipientOrganization,
+          recipientScope: current.recipientScope,
+          provider: current.provider,
+          types: list(current.types),
+          require: list(current.require),
+          lang: lang(),
+          theme: theme(),
+          timeoutMs: timeoutOf(current),
+        };
+        frame.contentWindow?.postMessage(init, origin, [channel.port2]);
       };
       window.addEventListener("message", onHello);
       element.append(frame);
@@ -257,7 +261,7 @@ export function framedIdentity(form, settings, lang) {
     load,
 
     async read() {
-      const state = await request("state");
+      const state = await request("state", {});
       if (typeof state.optedOut !== "boolean" || typeof state.revision !== "string") {
         throw new PseudoformError("frame.protocol", "the identity frame's state is malformed");
       }
@@ -278,7 +282,8 @@ export function framedIdentity(form, settings, lang) {
             typeof s.record !== "string" ||
             typeof s.encryptedBlindFactors !== "string" ||
             !Array.isArray(answer.types) ||
-            !Array.isArray(answer.skipped)
+            !Array.isArray(answer.skipped) ||
+            typeof answer.revision !== "string"
           ) {
             throw new PseudoformError("frame.protocol", "the identity frame's submission is malformed");
           }
@@ -292,6 +297,7 @@ export function framedIdentity(form, settings, lang) {
               encryptedBlindFactors: s.encryptedBlindFactors,
             },
             types: list(answer.types),
+            revision: answer.revision,
             skipped: answer.skipped
               .filter((/** @type {any} */ k) => k && typeof k.type === "string" && isCode(k.code))
               .map((/** @type {any} */ k) => ({

@@ -47,13 +47,17 @@ export const isIdentifying = (name) => /** @type {readonly string[]} */ (IDENTIF
  * @property {string[]} types
  * @property {{ type: string, code: string, field?: string }[]} skipped
  * @property {Prover | undefined} prover
+ * @property {string} [revision] the identity's revision as made, when the
+ *   part gives it only now (the frame)
  */
 
 /**
  * The identity as read at a submit.
  * @typedef {object} IdentityRead
  * @property {boolean} optedOut whether the patient objects
- * @property {string} revision changes whenever the identity does (opaque)
+ * @property {string} revision the same for the same identity, at least
+ *   while it is that of the last record made (opaque; in the page the
+ *   identity itself, never sent)
  * @property {(fresh: boolean) => Promise<Shown[]>} problems every problem of
  *   the identity: with the policy known so far (`fresh` false, no request),
  *   or with the recipient's policy fetched now

@@ -463,7 +463,8 @@ async fn main() -> anyhow::Result<()> {
             serde_json::json!({
                 "ttp": ttp_url, "publicTtp": public_ttp_url, "registryA": a_url, "registryB": b_url,
                 "form": format!("{a_url}/"), "frameForm": format!("{a_url}/frame.html"),
-                "frame": frame_url, "frameBuilt": frame_missing.is_empty(), "dir": dir,
+                "frame": frame_url, "frameBuilt": frame_missing.is_empty(),
+                "frameManifest": frame_host.manifest_digest(), "dir": dir,
                 "recipientA": { "organization": REGISTRY_A.organization, "scope": REGISTRY_A.scope,
                                 "requiredTypes": REGISTRY_A.required.iter().map(|t| t.code()).collect::<Vec<_>>() },
                 "recipientB": { "organization": REGISTRY_B.organization, "scope": REGISTRY_B.scope },

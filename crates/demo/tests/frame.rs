@@ -61,6 +61,21 @@ fn start(dir: &Path, frame: &Path) -> Demo {
     Demo { child, urls }
 }
 
+/// Runs `node scripts/verify-frame.mjs <url> <manifest>`: its exit status
+/// and what it printed.
+fn verify(url: &str, manifest: &Path) -> (Option<i32>, String) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let output = Command::new("node")
+        .arg(root.join("scripts/verify-frame.mjs"))
+        .arg(url)
+        .arg(manifest)
+        .output()
+        .expect("node (20 or later) runs scripts/verify-frame.mjs; ./build.sh setup installs it");
+    let report = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.code(), report)
+}
+
 /// GETs `url` once the server answers (the servers start after the JSON
 /// line is printed).
 async fn get(http: &reqwest::Client, url: &str) -> reqwest::Response {
@@ -254,6 +269,47 @@ async fn the_frame_origin_serves_the_frame_and_is_a_form_origin_of_the_chain() {
     };
     assert_eq!(evaluate(&frame_origin).await.unwrap().status(), 200);
     assert_eq!(evaluate(&a).await.unwrap().status(), 403);
+
+    // An auditor's check of the served files against the build's manifest
+    // (scripts/verify-frame.mjs): all match; then a tampered frame.js does not.
+    let manifest = std::fs::read(frame.join("manifest.json")).unwrap();
+    assert_eq!(urls["frameManifest"], sri(&manifest));
+    let (status, report) = verify(&frame_url, &frame.join("manifest.json"));
+    assert_eq!(status, Some(0), "{report}");
+    for (name, _) in files {
+        assert!(
+            report.contains(&format!("match     {name} sha384-")),
+            "{report}"
+        );
+    }
+    assert!(
+        report.contains(&format!("match     manifest.json {}", sri(&manifest))),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!("frame-ancestors of the page: {ancestors}\n")),
+        "{report}"
+    );
+    std::fs::write(frame.join("frame.js"), "export const x = 1;\n").unwrap();
+    let (status, report) = verify(&frame_url, &frame.join("manifest.json"));
+    assert_eq!(status, Some(1), "{report}");
+    assert!(
+        report.contains("MISMATCH  frame.js: served sha384-"),
+        "{report}"
+    );
+    assert!(report.contains("match     frame.css"), "{report}");
+    assert!(report.contains("1 of 5 files do not match"), "{report}");
+    let (status, report) = verify(
+        &format!("{frame_origin}/elsewhere/"),
+        &frame.join("manifest.json"),
+    );
+    assert_eq!(status, Some(1), "{report}");
+    assert!(
+        report.contains("FAILED    index.html: HTTP 404"),
+        "{report}"
+    );
+    let (status, _) = verify("not a url", &frame.join("manifest.json"));
+    assert_eq!(status, Some(2));
     drop(demo);
 
     // Without the built frame the chain still starts; the frame host says why.

@@ -4,7 +4,8 @@
 //! asked, and the caller acts for this recipient (403: a recipient's
 //! credential never evaluates, a provider's never re-keys); the `Origin`
 //! fits the credential (403: a browser token only with exactly its own
-//! origin, which must be one of the recipient's forms; a back end's token
+//! origin, which must be one of the recipient's forms or an identity frame's
+//! origin; a back end's token
 //! never from a browser); then each pseudonym type is known (422,
 //! [`known_type`]) and one the recipient may receive (403,
 //! [`allowed_type`]).

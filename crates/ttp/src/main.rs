@@ -130,6 +130,13 @@ enum Command {
         #[arg(long)]
         public_pem: bool,
     },
+    /// Print the identity frame's `settings.json` for this configuration
+    /// (its public URL, recipients, providers' logins, signing key): what a
+    /// stand-alone frame host serves at `/frame/settings.json`.
+    FrameSettings {
+        #[command(flatten)]
+        config: ConfigFile,
+    },
 }
 
 #[derive(Subcommand)]
@@ -360,6 +367,12 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             } else {
                 println!("{}", key.public_jwk());
             }
+        }
+        Command::FrameSettings { config } => {
+            let config = config.load()?;
+            let key = signing::SigningKey::from_file(&config.signing_key)?;
+            let settings = pseudoform_ttp::frame::Settings::from_config(&config, key.kid());
+            println!("{}", serde_json::to_string_pretty(&settings)?);
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -13,8 +13,9 @@
 //!   by a provider's or processor's key for the clinician `sub`, the
 //!   browser's key `cnf.jkt` and the form `origin`: the proof must be by
 //!   that key, the request's `Origin` must be that origin, and the origin one
-//!   of a recipient the caller delivers to. At most 120 s between `iat` and
-//!   `exp`; its `jti` used once.
+//!   of a recipient the caller delivers to (an identity frame's origin is
+//!   one of every recipient, [`crate::config::FrameConfig`]). At most 120 s
+//!   between `iat` and `exp`; its `jti` used once.
 //!
 //! Answers are RFC 6749 §5.1 / §5.2 JSON with `Cache-Control: no-store`;
 //! errors carry pseudoform's `code` too. Every request is audited: an

@@ -361,3 +361,19 @@ fn signing_key_commands() {
     assert_eq!(jwk["kid"], kid.as_str());
     assert!(jwk.get("d").is_none());
 }
+
+#[test]
+fn frame_settings_are_printed_for_a_stand_alone_frame_host() {
+    let (_config_dir, path, config) = prepare("public_url = \"https://ttp.example.nl\"");
+    let o = ttp(&["frame-settings", "--config", path.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let printed: pseudoform_ttp::frame::Settings = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        printed,
+        pseudoform_ttp::frame::Settings::from_config(&config, &ttp_signing().kid)
+    );
+    assert_eq!(printed.ttp, "https://ttp.example.nl");
+    assert_eq!(printed.recipients.len(), 2);
+    assert_eq!(printed.providers.len(), 1);
+    assert!(!stdout(&o).contains("PRIVATE"));
+}

@@ -11,6 +11,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import { once } from "node:events";
+import { join } from "node:path";
 import {
   fillForm,
   fillFramed,
@@ -24,7 +25,7 @@ import {
   statusOf,
   submitForm,
 } from "./support.mjs";
-import { startChain } from "./chain.mjs";
+import { ROOT, startChain } from "./chain.mjs";
 
 const PATIENT = {
   birthName: "van der Berg-Jansen",
@@ -147,6 +148,8 @@ test("the framed form: login in the frame, pseudonyms and clinical data only, th
   assert.equal(await frame.inputValue("#birthDate"), "31-02-1980", "the frame keeps what was typed");
   // The first problem is in the frame: the focus goes there.
   assert.equal(await frame.evaluate(() => document.activeElement.id), "birthDate");
+  // The README's screenshot of frame mode, beside the in-page form's (audit.test.mjs).
+  await page.screenshot({ path: join(ROOT, "docs", "screenshots", "frame.png"), fullPage: true });
 
   // Complete, not yet logged in: the frame asks for the login, nothing is sent.
   await fillFramed(page, frame, FRAMED);
@@ -157,7 +160,10 @@ test("the framed form: login in the frame, pseudonyms and clinical data only, th
   assert.equal(posts("/api/submissions").length, 0);
 
   await logInFrame(frame);
-  status = await retry(page);
+  // Enter in a field of the frame submits the page's form, as in a form without a frame.
+  await page.evaluate(() => delete document.querySelector("[data-pseudoform-status]").dataset.kind);
+  await frame.press("#mrn", "Enter");
+  status = await settled(page);
   assert.equal(status.kind, "success", status.text);
   const [record] = await chain.records();
   assert.notEqual(record.id, direct.id);
@@ -229,6 +235,23 @@ test("faults fail closed with the values kept in the frame, and a retry works", 
   assert.equal(posts("/v1/evaluate").length, 1, "pseudonymised once after the TTP came back");
   assertNoIdentitySent();
 
+  // Stored, but the answer lost; then the clinician changes the identity in the frame: the
+  // next submit settles the earlier submission (no second record) and keeps the change.
+  await fillFramed(page, frame, FRAMED);
+  chain.registryProxy.setMode("dropAnswer");
+  try {
+    assert.equal((await submitForm(page)).kind, "error");
+  } finally {
+    chain.registryProxy.setMode("pass");
+  }
+  assert.equal((await chain.records()).length, before + 2, "the registry did store it");
+  await frame.fill("#initial", "K");
+  status = await submitForm(page);
+  assert.equal(status.kind, "success", status.text);
+  assert.match(status.text, /^De eerdere aanlevering is opgeslagen \(record \d+\)\. Wat u daarna/);
+  assert.equal((await chain.records()).length, before + 2, "no second record");
+  assert.equal(await frame.inputValue("#initial"), "K", "the change stays in the frame");
+
   // The objection: nothing to the TTP, nothing to the registry.
   await fillFramed(page, frame, FRAMED);
   await frame.check("#optOut");
@@ -243,19 +266,27 @@ test("faults fail closed with the values kept in the frame, and a retry works", 
   await page.close();
 });
 
-test("English and a theme reach the frame; an unsafe theme value does not", async () => {
+test("English and a theme (the element's style and the setting) reach the frame; an unsafe theme value does not", async () => {
   const page = await chrome.newPage();
   await page.route("**/api/form-config", async (route) => {
     const response = await route.fetch();
     const config = await response.json();
+    // The page's own style of the element (as its stylesheet would set it); the setting wins.
+    await page.evaluate(() => {
+      const style = document.querySelector("pseudoform-identity").style;
+      style.setProperty("--pseudoform-font-family", "monospace");
+      style.setProperty("--pseudoform-text", "rgb(1, 1, 1)");
+    });
     await route.fulfill({
       response,
       json: {
         ...config,
+        // Only GG asked for: the frame shows its fields; registry A's policy requires NGGV and
+        // RGG, whose other fields the frame adds at the first check.
+        types: ["GG"],
         lang: "en",
         theme: {
           "--pseudoform-text": "rgb(10, 20, 30)",
-          "--pseudoform-font-family": "serif",
           "--pseudoform-background": "url(https://elders.example/x.png)",
           "--not-a-theme-property": "red",
         },
@@ -272,19 +303,26 @@ test("English and a theme reach the frame; an unsafe theme value does not", asyn
       font: root.fontFamily,
       background: root.getPropertyValue("--pseudoform-background"),
       other: root.getPropertyValue("--not-a-theme-property"),
-      label: document.querySelector("label[for=birthName]").textContent,
+      label: document.querySelector("label[for=birthDate]").textContent,
       login: document.querySelector(".pseudoform-login").textContent,
     };
   });
   assert.deepEqual(style, {
     lang: "en",
     color: "rgb(10, 20, 30)",
-    font: "serif",
+    font: "monospace",
     background: "",
     other: "",
-    label: "Birth name",
+    label: "Birth date",
     login: "Log in at your care provider",
   });
+  const shownFields = () =>
+    frame.evaluate(() => [...document.querySelectorAll("[data-pseudoform-field]")].map((c) => c.id));
+  assert.deepEqual(await shownFields(), ["birthDate", "sex", "optOut"]);
+  const status = await submitForm(page);
+  assert.equal(status.kind, "error");
+  assert.deepEqual(await shownFields(), ["birthName", "birthDate", "sex", "initial", "postcode", "optOut"]);
+  assert.match(status.text, /^Check the marked fields: Birth name, Birth date, Sex, Initial, Postcode, Diagnose,/);
   await page.close();
 });
 
@@ -306,6 +344,27 @@ test("a frame that cannot load keeps the submit disabled and says so; the retry 
   await page.click("[data-pseudoform-status] button");
   await page.waitForSelector("button[type=submit]:not([disabled])");
   await identityFrame(page);
+  await page.close();
+});
+
+test("the frame refuses a page whose origin is not its recipient's; the submit stays disabled", async () => {
+  // Registry A's page claiming registry B as its recipient: A's origin may frame the frame
+  // (frame-ancestors is every recipient's origins) but is not one of B's origins.
+  const page = await chrome.newPage();
+  await page.route("**/api/form-config", async (route) => {
+    const response = await route.fetch();
+    const b = chain.urls.recipientB;
+    await route.fulfill({
+      response,
+      json: { ...(await response.json()), recipientOrganization: b.organization, recipientScope: b.scope },
+    });
+  });
+  // Registry A itself (not the proxy, whose origin the demo allows for both registries).
+  await page.goto(`${chain.urls.registryA}/frame.html`);
+  await page.waitForFunction(() => document.querySelector("[data-pseudoform-status]").dataset.kind === "unavailable");
+  assert.match((await statusOf(page)).text, /mag niet op deze pagina gebruikt worden/);
+  assert.equal(await page.isDisabled("button[type=submit]"), true);
+  assert.equal(await page.$("pseudoform-identity iframe"), null, "the refusing frame is removed");
   await page.close();
 });
 
