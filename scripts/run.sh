@@ -48,4 +48,6 @@ bench() {
   local variant; variant=$(node bench/variants.mjs dalek-s)
   log "bench: size and browser, side by side with the peers (bench/run.mjs)"
   node bench/run.mjs --wait-quiet 120 --variant "$variant" --ttp bench/results/ttp.json
+  log "bench: a submission through the identity frame and in the page, against the demo chain (bench/frame.mjs)"
+  node bench/frame.mjs --out bench/results/frame.json
 }

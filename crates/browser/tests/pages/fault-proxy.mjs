@@ -17,12 +17,14 @@
 //                   submission the registry never had), then pass again
 //   rewrite         forward, with the request headers changed by `state.rewrite(headers, body)`
 //                   (a proof stripped or replaced on the way)
+// In every mode, a path of `state.pages` (path → { headers, body }) is answered
+// by the proxy itself: a test's own page on the proxied origin.
 // Every request that reaches the proxy is recorded (method, url, headers, body).
 import http from "node:http";
 import { once } from "node:events";
 
 export async function startFaultProxy(target, { otherRecipient } = {}) {
-  const state = { mode: "pass", slowMs: 3000, requests: [], target, otherRecipient };
+  const state = { mode: "pass", slowMs: 3000, requests: [], target, otherRecipient, pages: {} };
   const cors = (req) => ({
     "access-control-allow-origin": req.headers.origin ?? "*",
     "access-control-allow-headers": "authorization, content-type, dpop",
@@ -36,6 +38,12 @@ export async function startFaultProxy(target, { otherRecipient } = {}) {
     let body = Buffer.concat(chunks);
     state.requests.push({ method: req.method, url: req.url, headers: { ...req.headers }, body: body.toString("utf8") });
     const mode = state.mode;
+    const page = state.pages[req.url];
+    if (page) {
+      res.writeHead(200, page.headers);
+      res.end(page.body);
+      return;
+    }
 
     if (mode === "down" || (mode === "downForPost" && req.method === "POST")) {
       req.socket.destroy();
