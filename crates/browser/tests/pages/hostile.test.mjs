@@ -688,6 +688,31 @@ test(`a hostile parent page sees nothing identifying over ${COUNT} identities, a
     assert.equal(port[name].error.code, "frame.protocol", name);
   }
   assert.equal(port.stillState.ok, true, "the frame answers after malformed messages");
+  // The clinician ticks the objection: the page's own requests cannot pseudonymise past it, nor
+  // prove the delivery of the record made before it, and nothing reaches the TTP meanwhile.
+  await frameLocator.locator("#optOut").check();
+  const ttpSeen = chain.ttpProxy.state.requests.length;
+  const objecting = await page.evaluate(async (record) => {
+    const h = window.hostile;
+    const own = `${location.origin}/api/submissions`;
+    const out = {};
+    out.state = await h.ask("state");
+    out.check = await h.ask("check", { fresh: true });
+    out.pseudonymise = await h.ask("pseudonymise");
+    out.proof = await h.ask("proof", { method: "POST", url: own, record });
+    return out;
+  }, port.pseudonymise.submission.record);
+  assert.equal(objecting.state.optedOut, true);
+  for (const name of ["pseudonymise", "proof"]) {
+    assert.equal(objecting[name].ok, false, name);
+    assert.equal(objecting[name].error.code, "optOut", name);
+  }
+  assert.deepEqual(
+    chain.ttpProxy.state.requests.slice(ttpSeen).filter((r) => r.method === "POST"),
+    [],
+    "no TTP request under the objection",
+  );
+  await frameLocator.locator("#optOut").uncheck();
   // The page's own submission (not the clinician's) is never posted; the clinician's submit stores one record.
   let status = await submit(page);
   assert.equal(status.kind, "success", status.text);
