@@ -36,7 +36,7 @@ sri() { # file: its Subresource Integrity value
 # Subresource Integrity: the wasm's hash goes into the JS, the one-tag bundle
 # (JS layer + glue + that hash) gets its own hash, which the form page carries.
 integrity() {
-  local wasm_sri bundle_sri
+  local wasm_sri bundle_sri identity_sri
   wasm_sri=$(sri "$PKG_DIR/pseudoform_bg.wasm")
   printf '// Written by build.sh: the SRI hash of pseudoform_bg.wasm.\nexport const WASM_INTEGRITY = "%s";\n' \
     "$wasm_sri" >"$PKG_DIR/wasm-integrity.js"

@@ -56,6 +56,11 @@ struct Options {
     /// Port of registry A, which serves the demo form.
     #[arg(long, default_value_t = 8480)]
     registry_port: u16,
+    /// Port of registry A's second origin, which serves its frame-mode form
+    /// (`/frame.html`): a frame parent only, never a browser origin of the
+    /// TTP, so that page cannot obtain a TTP token of its own.
+    #[arg(long, default_value_t = 8482)]
+    framed_registry_port: u16,
     /// Port of registry B.
     #[arg(long, default_value_t = 8481)]
     second_registry_port: u16,
@@ -72,9 +77,13 @@ struct Options {
     #[arg(long)]
     public_ttp_url: Option<String>,
     /// Another URL under which browsers reach registry A (a proxy in
-    /// tests): its forms' submitter proofs may name it.
+    /// tests): its forms' submitter proofs may name it; repeatable.
     #[arg(long)]
-    public_registry_url: Option<String>,
+    public_registry_url: Vec<String>,
+    /// Another origin of registry A's frame-mode pages (a proxy in front of
+    /// its second origin in the page tests): a frame parent only; repeatable.
+    #[arg(long)]
+    extra_frame_parent_origin: Vec<String>,
     /// Another origin from which forms may call the TTP for either registry
     /// (a proxy in front of registry A in the page tests); repeatable.
     #[arg(long)]
@@ -225,6 +234,35 @@ async fn bind(port: u16) -> anyhow::Result<(TcpListener, SocketAddr)> {
     Ok((listener, address))
 }
 
+/// Serves registry A's one app on each listener, each with the demo's
+/// redirect of one path to the page of the other mode, until the chain
+/// stops.
+async fn serve_registry_a(
+    config: pseudoform_registry::RegistryConfig,
+    listeners: [(TcpListener, (&'static str, String)); 2],
+    stopped: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let limits = config.limits;
+    let app = pseudoform_registry::app(config)?;
+    let serving = listeners.map(|(listener, (path, target))| {
+        let router = axum::Router::new()
+            .route(
+                path,
+                axum::routing::get(
+                    move || async move { axum::response::Redirect::temporary(&target) },
+                ),
+            )
+            .merge(app.clone());
+        let mut rx = stopped.clone();
+        pseudoform_server::serve(listener, router, &limits, async move {
+            let _ = rx.wait_for(|s| *s).await;
+        })
+    });
+    let [in_page, framed] = serving;
+    tokio::try_join!(in_page, framed).context("registry A failed")?;
+    Ok(())
+}
+
 /// Serves the portal until the chain stops.
 async fn serve_portal(
     router: axum::Router,
@@ -253,6 +291,13 @@ async fn main() -> anyhow::Result<()> {
 
     let (ttp_listener, ttp_address) = bind(options.ttp_port).await?;
     let (a_listener, a_address) = bind(options.registry_port).await?;
+    let (framed_listener, framed_address) = bind(options.framed_registry_port).await?;
+    // Registry A's frame-mode origin, by either name, and the proxies'.
+    let mut frame_parents = vec![
+        format!("http://{framed_address}"),
+        format!("http://localhost:{}", framed_address.port()),
+    ];
+    frame_parents.extend(options.extra_frame_parent_origin.iter().cloned());
     let (b_listener, b_address) = bind(options.second_registry_port).await?;
     let (portal_listener, portal_address) = bind(options.portal_port).await?;
     let (frame_listener, frame_address) = bind(options.frame_port).await?;
@@ -311,15 +356,24 @@ async fn main() -> anyhow::Result<()> {
     let (b_private, b_public) = registry_keys(dir, &REGISTRY_B)?;
     let (signing_private, signing_public, signing_kid) = ttp_signing_key(dir)?;
 
-    let recipient = |r: &Registry, public: &Path, address: SocketAddr, extra: &[String]| {
+    let recipient = |r: &Registry,
+                     public: &Path,
+                     address: SocketAddr,
+                     extra: &[String],
+                     parents: &[String]| {
         format!(
-            "[[recipients]]\norganization = {}\nscope = {}\npublic_key = {}\nallowed_types = {}\nrequired_types = {}\nallowed_origins = [{}]\n\n",
+            "[[recipients]]\norganization = {}\nscope = {}\npublic_key = {}\nallowed_types = {}\nrequired_types = {}\nallowed_origins = [{}]\nframe_parent_origins = [{}]\n\n",
             toml_string(r.organization),
             toml_string(r.scope),
             toml_string(&public.to_string_lossy()),
             r.allowed_types(),
             r.required_types(),
             origins(address, extra),
+            parents
+                .iter()
+                .map(|o| toml_string(o))
+                .collect::<Vec<_>>()
+                .join(", "),
         )
     };
     let refs = format!(
@@ -349,8 +403,14 @@ async fn main() -> anyhow::Result<()> {
         toml_string(&dir.join("ttp.sqlite").to_string_lossy()),
         toml_string(&master_key.to_string_lossy()),
         toml_string(&signing_private.to_string_lossy()),
-        recipient(&REGISTRY_A, &a_public, a_address, &options.extra_origin),
-        recipient(&REGISTRY_B, &b_public, b_address, &options.extra_origin),
+        recipient(
+            &REGISTRY_A,
+            &a_public,
+            a_address,
+            &options.extra_origin,
+            &frame_parents
+        ),
+        recipient(&REGISTRY_B, &b_public, b_address, &options.extra_origin, &[]),
         toml_string(PROVIDER),
         toml_string(&provider_public.to_string_lossy()),
         refs,
@@ -399,25 +459,28 @@ async fn main() -> anyhow::Result<()> {
     };
     let mut registries = Vec::new();
     // Each registry is reached as localhost too; registry A maybe through a proxy.
-    let also = |address: SocketAddr, extra: Option<&String>| {
+    let also = |address: SocketAddr, extra: &[String]| {
         let mut urls = vec![format!("http://localhost:{}", address.port())];
-        urls.extend(extra.cloned());
+        urls.extend(extra.iter().cloned());
         urls
     };
+    // Registry A is also reached on its frame-mode origin (and its proxies).
+    let mut a_extra = options.public_registry_url.clone();
+    a_extra.extend(frame_parents.iter().cloned());
     // Registry A's form may use the identity frame; registry B's is in-page only.
     for (r, private, address, extra, frame) in [
         (
             &REGISTRY_A,
             &a_private,
             a_address,
-            also(a_address, options.public_registry_url.as_ref()),
+            also(a_address, &a_extra),
             Some(frame_url.as_str()),
         ),
         (
             &REGISTRY_B,
             &b_private,
             b_address,
-            also(b_address, None),
+            also(b_address, &[]),
             None,
         ),
     ] {
@@ -461,8 +524,8 @@ async fn main() -> anyhow::Result<()> {
         println!(
             "{}",
             serde_json::json!({
-                "ttp": ttp_url, "publicTtp": public_ttp_url, "registryA": a_url, "registryB": b_url,
-                "form": format!("{a_url}/"), "frameForm": format!("{a_url}/frame.html"),
+                "ttp": ttp_url, "publicTtp": public_ttp_url, "registryA": a_url, "registryAFramed": format!("http://{framed_address}"), "registryB": b_url,
+                "form": format!("{a_url}/"), "frameForm": format!("http://{framed_address}/frame.html"),
                 "frame": frame_url, "frameBuilt": frame_missing.is_empty(),
                 "frameManifest": frame_host.manifest_digest(), "dir": dir,
                 "recipientA": { "organization": REGISTRY_A.organization, "scope": REGISTRY_A.scope,
@@ -483,7 +546,9 @@ async fn main() -> anyhow::Result<()> {
         println!("  frame host   {frame_url}   (the identity frame, its own origin)");
         println!();
         println!("  Open the demo form:  {a_url}/             (identity fields in the page)");
-        println!("  or in frame mode:    {a_url}/frame.html   (identity fields in the frame)");
+        println!(
+            "  or in frame mode:    http://{framed_address}/frame.html   (identity fields in the frame; registry A's frame-mode origin)"
+        );
         match frame_host.manifest_digest() {
             Some(digest) if frame_missing.is_empty() => {
                 println!(
@@ -519,10 +584,22 @@ async fn main() -> anyhow::Result<()> {
             _ = rx.wait_for(|s| *s) => Ok(()),
         }
     };
+    // Registry A on two origins: the in-page form's (a form origin of the
+    // TTP) and the frame-mode form's (a frame parent only). The demo pages'
+    // links to the other mode go through these redirects.
+    let in_page_switch = ("/frame.html", format!("http://{framed_address}/frame.html"));
+    let framed_switch = ("/", format!("http://{a_address}/"));
     let chain = async {
         tokio::try_join!(
             pseudoform_ttp::serve_with_shutdown(ttp_config, ttp_listener, ttp_stopped),
-            registry(a_config, a_listener, stopped.clone()),
+            serve_registry_a(
+                a_config,
+                [
+                    (a_listener, in_page_switch),
+                    (framed_listener, framed_switch)
+                ],
+                stopped.clone()
+            ),
             registry(b_config, b_listener, stopped.clone()),
             serve_portal(portal_router, portal_listener, stopped.clone()),
             pseudoform_ttp::frame::serve(&frame_host, frame_listener, {

@@ -1,4 +1,4 @@
-//! The demo's identity frame on its fourth origin: the real
+//! The demo's identity frame on its own origin: the real
 //! `pseudoform-demo` process on free loopback ports with a frame folder of
 //! its own, then without one. The frame host's headers and settings follow
 //! the TTP's configuration; the clinician's login at the portal, the TTP's
@@ -43,6 +43,8 @@ fn start(dir: &Path, frame: &Path) -> Demo {
             "--ttp-port",
             "0",
             "--registry-port",
+            "0",
+            "--framed-registry-port",
             "0",
             "--second-registry-port",
             "0",
@@ -133,16 +135,20 @@ async fn the_frame_origin_serves_the_frame_and_is_a_form_origin_of_the_chain() {
         text(&urls["registryB"]),
     );
     let (portal, login) = (text(&urls["portal"]), text(&urls["login"]));
+    // Registry A's frame-mode origin: a frame parent, nothing more.
+    let framed = text(&urls["registryAFramed"]);
+    assert_ne!(framed, a);
+    assert_eq!(urls["frameForm"], format!("{framed}/frame.html").as_str());
     assert!(frame_url.ends_with("/frame/"), "{frame_url}");
     assert_eq!(urls["frameBuilt"], true);
     let frame_origin = frame_url.trim_end_matches("/frame/").to_owned();
     assert_ne!(frame_origin, a);
 
-    // The frame host: framed by both registries' forms (both names), talks
-    // to itself and the TTP.
+    // The frame host: framed by registry A's frame-mode pages only (both
+    // names), talks to itself and the TTP.
     let page = get(&http, &frame_url).await;
     assert_eq!(page.status(), 200);
-    let ancestors = [both(&a), both(&b)].concat().join(" ");
+    let ancestors = both(&framed).join(" ");
     let csp = page.headers()["content-security-policy"].to_str().unwrap();
     assert!(
         csp.contains(&format!("; frame-ancestors {ancestors};")),
@@ -171,8 +177,8 @@ async fn the_frame_origin_serves_the_frame_and_is_a_form_origin_of_the_chain() {
             "version": 1,
             "ttp": ttp,
             "recipients": [
-                { "organization": urls["recipientA"]["organization"], "scope": urls["recipientA"]["scope"], "origins": both(&a) },
-                { "organization": urls["recipientB"]["organization"], "scope": urls["recipientB"]["scope"], "origins": both(&b) },
+                { "organization": urls["recipientA"]["organization"], "scope": urls["recipientA"]["scope"], "origins": both(&framed) },
+                { "organization": urls["recipientB"]["organization"], "scope": urls["recipientB"]["scope"], "origins": [] },
             ],
             "providers": [{ "provider": urls["provider"], "login": login }],
             "ttpSigningKeys": [kid],
@@ -196,6 +202,38 @@ async fn the_frame_origin_serves_the_frame_and_is_a_form_origin_of_the_chain() {
         .await
         .unwrap();
     assert!(config.get("frame").is_none(), "{config}");
+
+    // Each demo page's link to the other mode: a redirect to the other origin.
+    for (from, to) in [
+        (format!("{a}/frame.html"), format!("{framed}/frame.html")),
+        (format!("{framed}/"), format!("{a}/")),
+    ] {
+        let answer = get(&http, &from).await;
+        assert_eq!(answer.status(), 307, "{from}");
+        assert_eq!(answer.headers()["location"], to.as_str());
+    }
+    // The same registry answers there (its form's settings name the frame).
+    let framed_config: Value = get(&http, &format!("{framed}/api/form-config"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(framed_config["frame"], frame_url.as_str());
+
+    // The portal vouches for no frame parent: its page could otherwise get
+    // a TTP token of its own.
+    let refused = http
+        .post(format!("{portal}/login"))
+        .form(&[
+            ("username", text(&urls["account"]["username"])),
+            ("password", text(&urls["account"]["password"])),
+            ("jkt", EcKey::generate().unwrap().thumbprint().to_owned()),
+            ("origin", framed.clone()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
 
     // The clinician logs in at the portal for the frame's origin; the TTP
     // exchanges the subject token for a browser token of that origin.

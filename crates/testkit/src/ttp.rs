@@ -38,6 +38,11 @@ pub const SCOPE_B: &str = "kwaliteitsregistratie-b";
 pub const ORIGIN_A: &str = "https://form-a.example.nl";
 /// The form origin of recipient B.
 pub const ORIGIN_B: &str = "https://form-b.example.nl";
+/// The origin of registry A's frame-mode page (a frame parent, never a
+/// browser origin of the TTP).
+pub const FRAME_PARENT_A: &str = "https://registratie-a.example.nl";
+/// The origin of registry B's frame-mode page.
+pub const FRAME_PARENT_B: &str = "https://registratie-b.example.nl";
 /// The test TTP's issuer (fixed, so that its tokens outlive a restart on
 /// another port).
 pub const ISSUER: &str = "https://ttp.test";
@@ -158,6 +163,7 @@ public_key = "a.pem"
 kid = "{KID_A}"
 allowed_types = ["B", "NGGV", "sNGGV", "NGG", "sNGG", "C", "RGG", "GG", "A", "MRN"]
 allowed_origins = ["{ORIGIN_A}"]
+frame_parent_origins = ["{FRAME_PARENT_A}"]
 
 [[recipients]]
 organization = "{ORG_B}"
@@ -166,6 +172,7 @@ public_key = "b.pem"
 allowed_types = ["NGGV", "RGG", "GG"]
 required_types = ["RGG", "NGGV"]
 allowed_origins = ["{ORIGIN_B}"]
+frame_parent_origins = ["{FRAME_PARENT_B}"]
 jwe_alg = "RSA-OAEP"
 
 [[callers]]

@@ -230,6 +230,14 @@ pub struct RecipientConfig {
     /// CORS and by the `Origin` check.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// Origins of the recipient's pages that embed the identity frame: the
+    /// only parents the frame serves for this recipient (`settings.json`,
+    /// `frame-ancestors`). They are no browser origins of the TTP (no CORS,
+    /// no `Origin`, no subject token): a page that could obtain a TTP token
+    /// of its own could evaluate values of its choosing. An origin may not
+    /// be both one of these and a form or frame origin.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub frame_parent_origins: Vec<String>,
     /// JWE algorithm for this recipient; default the global [`TtpConfig::jwe_alg`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwe_alg: Option<JweAlg>,
@@ -434,7 +442,7 @@ impl TtpConfig {
                     bail!("{what}: required type {code} listed twice");
                 }
             }
-            for origin in &r.allowed_origins {
+            for origin in r.allowed_origins.iter().chain(&r.frame_parent_origins) {
                 if !is_origin(origin) || origin.ends_with('/') {
                     bail!("{what}: {origin:?} is not an origin (scheme://host[:port])");
                 }
@@ -446,7 +454,33 @@ impl TtpConfig {
                 b.validate(&format!("{what}: budget"))?;
             }
         }
+        self.validate_frame_parents()?;
         callers::validate(self)
+    }
+
+    /// Refuses a frame-parent origin that is also a browser origin of the
+    /// TTP (a recipient's form origin, a frame origin, the TTP's own): its
+    /// page could then obtain a TTP token and evaluate guesses.
+    fn validate_frame_parents(&self) -> anyhow::Result<()> {
+        let mut browser: HashSet<String> = self.frame_origins().into_iter().collect();
+        browser.insert(self.public_url().to_ascii_lowercase());
+        for r in &self.recipients {
+            browser.extend(r.allowed_origins.iter().map(|o| o.to_ascii_lowercase()));
+        }
+        for r in &self.recipients {
+            for origin in &r.frame_parent_origins {
+                if browser.contains(&origin.to_ascii_lowercase()) {
+                    bail!(
+                        "recipient {}/{}: frame_parent_origins: {origin} is also a browser origin of the TTP \
+                         (allowed_origins, [frame] origins or the TTP's own); a frame's parent must not be able \
+                         to obtain a TTP token",
+                        r.organization,
+                        r.scope
+                    );
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -633,6 +667,33 @@ recipient = { organization = "oin:00000001000000001000", scope = "kwaliteitsregi
             "\"\"",
         ] {
             assert!(with("{}", login).is_err(), "{login}");
+        }
+        // A frame's parent is never also a browser origin of the TTP.
+        let parent = |list: &str| {
+            let text = MINIMAL.replacen(
+                "allowed_origins = [\"https://form.example.nl\"]",
+                &format!("allowed_origins = [\"https://form.example.nl\"]\nframe_parent_origins = {list}"),
+                1,
+            );
+            TtpConfig::from_toml_str(
+                &format!("public_url = \"https://ttp.example.nl\"\nframe = {{ origins = [\"https://frame.example.nl\"] }}\n{text}"),
+                Path::new("/etc/ttp"),
+            )
+        };
+        let c = parent("[\"https://registratie.example.nl\"]").unwrap();
+        assert_eq!(
+            c.recipients[0].frame_parent_origins,
+            ["https://registratie.example.nl"]
+        );
+        for list in [
+            "[\"https://form.example.nl\"]",
+            "[\"https://FORM.example.nl\"]",
+            "[\"https://frame.example.nl\"]",
+            "[\"https://ttp.example.nl\"]",
+            "[\"registratie.example.nl\"]",
+            "[\"https://registratie.example.nl/\"]",
+        ] {
+            assert!(parent(list).is_err(), "{list}");
         }
         // A login is a provider's only.
         let processor = MINIMAL.replacen(

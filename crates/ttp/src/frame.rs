@@ -5,19 +5,19 @@
 //! (`/frame/` is `index.html`; any other name answers 404, so there is no
 //! listing and no way out of the folder) and `settings.json`, made from
 //! the TTP's configuration ([`Settings`]): the TTP URL, the recipients
-//! with their form origins, the providers' login popups and the TTP's
+//! with the origins of their frame-mode pages, the providers' login popups and the TTP's
 //! signing keys. The parent page chooses none of these.
 //!
 //! Every answer carries the frame's headers ([`FrameHost::csp`]): a CSP
-//! with `frame-ancestors` the union of the recipients' form origins and
+//! with `frame-ancestors` the union of those origins and
 //! `connect-src` this origin and the TTP's, `X-Content-Type-Options`,
 //! `Referrer-Policy`, `Permissions-Policy` and, on every file but the page,
 //! `Cross-Origin-Resource-Policy: same-origin`. A file missing from the
 //! folder answers 503 with a plain-text reason, never 5xx on a request.
 //!
 //! The TTP mounts [`FrameHost::router`] on its own origin when
-//! `[frame] dir` is set; [`serve`] runs it alone (the demo's fourth
-//! origin). A care provider may serve the same files with a web server of
+//! `[frame] dir` is set; [`serve`] runs it alone (the demo's frame
+//! host, on an origin of its own). A care provider may serve the same files with a web server of
 //! its own (`docs/operations.md`).
 
 use std::future::Future;
@@ -92,7 +92,8 @@ pub struct SettingsRecipient {
     pub organization: String,
     /// The recipient scope.
     pub scope: String,
-    /// The recipient's form origins (its `allowed_origins`).
+    /// The origins of the recipient's pages that embed the frame (its
+    /// `frame_parent_origins`; never a browser origin of the TTP).
     pub origins: Vec<String>,
 }
 
@@ -109,7 +110,7 @@ pub struct SettingsProvider {
 impl Settings {
     /// The settings of the TTP `config` whose current signing key has the
     /// thumbprint `signing_kid`: its public URL, every recipient with its
-    /// configured form origins, every provider caller with a `login`.
+    /// frame-parent origins, every provider caller with a `login`.
     pub fn from_config(config: &TtpConfig, signing_kid: &str) -> Settings {
         Settings {
             version: SETTINGS_VERSION,
@@ -120,7 +121,7 @@ impl Settings {
                 .map(|r| SettingsRecipient {
                     organization: r.organization.clone(),
                     scope: r.scope.clone(),
-                    origins: r.allowed_origins.clone(),
+                    origins: r.frame_parent_origins.clone(),
                 })
                 .collect(),
             providers: config
@@ -138,7 +139,7 @@ impl Settings {
         }
     }
 
-    /// The origins that may frame the page: every recipient's form
+    /// The origins that may frame the page: every recipient's frame-parent
     /// origins, lowercase, each once, in configuration order.
     pub fn ancestors(&self) -> Vec<String> {
         let mut list: Vec<String> = Vec::new();
@@ -180,7 +181,7 @@ struct Ready {
 impl FrameHost {
     /// The frame's `Content-Security-Policy`: its own scripts, styles and
     /// wasm only, connections to itself and the TTP, framed only by the
-    /// recipients' form origins (`'none'` when there are none).
+    /// recipients' frame-parent origins (`'none'` when there are none).
     pub fn csp(&self) -> anyhow::Result<String> {
         let ttp = origin_of(&self.settings.ttp).context("the frame's TTP URL")?;
         let ancestors = self.settings.ancestors();

@@ -75,7 +75,7 @@ async fn the_ttp_serves_exactly_the_frame_files_with_the_frame_headers() {
     let get = |path: &str| http.get(ttp.url(path)).header("origin", ORIGIN_A).send();
     let csp = format!(
         "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; \
-         connect-src 'self' {}; frame-ancestors {ORIGIN_A} {ORIGIN_B}; base-uri 'none'; form-action 'none'",
+         connect-src 'self' {}; frame-ancestors {FRAME_PARENT_A} {FRAME_PARENT_B}; base-uri 'none'; form-action 'none'",
         ttp.base
     );
 
@@ -135,8 +135,8 @@ async fn the_ttp_serves_exactly_the_frame_files_with_the_frame_headers() {
             "version": 1,
             "ttp": ttp.base,
             "recipients": [
-                { "organization": ORG_A, "scope": SCOPE_A, "origins": [ORIGIN_A] },
-                { "organization": ORG_B, "scope": SCOPE_B, "origins": [ORIGIN_B] },
+                { "organization": ORG_A, "scope": SCOPE_A, "origins": [FRAME_PARENT_A] },
+                { "organization": ORG_B, "scope": SCOPE_B, "origins": [FRAME_PARENT_B] },
             ],
             "providers": [{ "provider": "ura:00000001", "login": PORTAL_LOGIN }],
             "ttpSigningKeys": [ttp_signing().kid],
@@ -232,10 +232,27 @@ async fn a_frame_origin_is_a_form_origin_of_every_recipient_and_no_other_origin_
         FRAME_ORIGIN
     );
 
-    // A subject token for an origin that is neither a form nor a frame.
+    // A frame's parent is no browser origin: no CORS for it.
+    let preflight = ttp
+        .client
+        .request(reqwest::Method::OPTIONS, ttp.url("/v1/token"))
+        .header("origin", FRAME_PARENT_A)
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(!preflight
+        .headers()
+        .contains_key("access-control-allow-origin"));
+
+    // A subject token for an origin that is neither a form nor a frame,
+    // and for a frame's parent (the registry's frame-mode page: a token of
+    // its own would let it evaluate guesses).
     for stranger in [
         "https://elsewhere.example.nl",
         "https://frame.example.nl:8443",
+        FRAME_PARENT_A,
+        FRAME_PARENT_B,
     ] {
         let key = pseudoform_protocol::client::EcKey::generate().unwrap();
         let claims = ttp.subject_claims(Client::ProviderA, CLINICIAN, key.thumbprint(), stranger);

@@ -38,6 +38,8 @@ export async function startChain({ rateLimit } = {}) {
   const dir = await mkdtemp(join(tmpdir(), "pseudoform-chain-"));
   const ttpProxy = await startFaultProxy("http://127.0.0.1:1");
   const registryProxy = await startFaultProxy("http://127.0.0.1:1");
+  // Registry A's frame-mode origin (a frame parent only, never a TTP origin).
+  const framedProxy = await startFaultProxy("http://127.0.0.1:1");
   const args = [
     "--dir",
     dir,
@@ -47,6 +49,8 @@ export async function startChain({ rateLimit } = {}) {
     "--ttp-port",
     "0",
     "--registry-port",
+    "0",
+    "--framed-registry-port",
     "0",
     "--second-registry-port",
     "0",
@@ -62,6 +66,10 @@ export async function startChain({ rateLimit } = {}) {
     registryProxy.url,
     "--public-registry-url",
     registryProxy.url,
+    "--public-registry-url",
+    framedProxy.url,
+    "--extra-frame-parent-origin",
+    framedProxy.url,
   ];
   if (rateLimit) args.push("--rate-limit", String(rateLimit));
   const child = spawn(DEMO, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
@@ -82,6 +90,7 @@ export async function startChain({ rateLimit } = {}) {
   child.stdout.on("data", (d) => logs.push(d.toString()));
   ttpProxy.setTarget(urls.ttp, urls.recipientB);
   registryProxy.setTarget(urls.registryA);
+  framedProxy.setTarget(urls.registryAFramed);
 
   const json = async (url, init) => {
     const response = await fetch(url, init);
@@ -94,10 +103,12 @@ export async function startChain({ rateLimit } = {}) {
     logs,
     ttpProxy,
     registryProxy,
+    /** In front of registry A's frame-mode origin, where its framed pages are opened. */
+    framedProxy,
     /** The demo form, as the clinician opens it (through the registry proxy). */
     formUrl: `${registryProxy.url}/`,
     /** The demo form in frame mode (the identity frame on the frame origin, `urls.frame`). */
-    frameFormUrl: `${registryProxy.url}/frame.html`,
+    frameFormUrl: `${framedProxy.url}/frame.html`,
     /** Records held by registry A (or B). */
     async records(which = "A") {
       const base = which === "A" ? urls.registryA : urls.registryB;
@@ -113,6 +124,7 @@ export async function startChain({ rateLimit } = {}) {
       await once(child, "exit");
       await ttpProxy.stop();
       await registryProxy.stop();
+      await framedProxy.stop();
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -187,6 +187,6 @@ test("Firefox: the framed form logs in inside the frame and stores a record of p
     ttp.some((r) => r.method === "POST" && r.url === "/v1/evaluate"),
     "the frame evaluated at the TTP",
   );
-  const seen = JSON.stringify([ttp, chain.registryProxy.state.requests, records]);
+  const seen = JSON.stringify([ttp, chain.framedProxy.state.requests, records]);
   for (const secret of SECRETS) assert.ok(!seen.includes(secret), "an identity form reached the chain");
 });

@@ -55,7 +55,7 @@ const FORMS = {
 for (const [name, form] of Object.entries(FORMS)) {
   test(`${name}: a full submission through the frame stores the clinical fields and the required types; the page's theme reaches the frame`, async () => {
     const page = await chrome.newPage();
-    await page.goto(`${chain.registryProxy.url}/examples/${name}.html`);
+    await page.goto(`${chain.framedProxy.url}/examples/${name}.html`);
     await page.waitForSelector("button[type=submit]:not([disabled])", { timeout: 30_000 });
     const frame = await identityFrame(page);
     const style = await frame.evaluate(
@@ -86,7 +86,7 @@ for (const [name, form] of Object.entries(FORMS)) {
     assert.equal(records.length, before + 1);
     const [record] = records;
     assert.deepEqual(record.data, form.data);
-    const config = (await chain.json(`${chain.registryProxy.url}/api/form-config`)).body;
+    const config = (await chain.json(`${chain.framedProxy.url}/api/form-config`)).body;
     const query = new URLSearchParams({
       recipientOrganization: config.recipientOrganization,
       recipientScope: config.recipientScope,

@@ -214,11 +214,11 @@ test("faults fail closed with the values kept in the frame, and a retry works", 
   assert.equal(posts("/api/submissions").length, 0);
 
   // The registry down: the outcome is unknown; the retry sends the same submission with a fresh proof.
-  chain.registryProxy.setMode("downForPost");
+  chain.framedProxy.setMode("downForPost");
   try {
     status = await retry(page);
   } finally {
-    chain.registryProxy.setMode("pass");
+    chain.framedProxy.setMode("pass");
   }
   assert.equal(status.kind, "error");
   assert.match(status.text, /registratie is niet bereikbaar\. Misschien is de aanlevering toch aangekomen/);
@@ -227,7 +227,7 @@ test("faults fail closed with the values kept in the frame, and a retry works", 
   status = await retry(page);
   assert.equal(status.kind, "success", status.text);
   assert.equal((await chain.records()).length, before + 1);
-  const [first, second] = chain.registryProxy.state.requests
+  const [first, second] = chain.framedProxy.state.requests
     .filter((r) => r.method === "POST" && r.url === "/api/submissions")
     .slice(-2);
   assert.equal(second.body, first.body, "the resend is the same submission");
@@ -238,11 +238,11 @@ test("faults fail closed with the values kept in the frame, and a retry works", 
   // Stored, but the answer lost; then the clinician changes the identity in the frame: the
   // next submit settles the earlier submission (no second record) and keeps the change.
   await fillFramed(page, frame, FRAMED);
-  chain.registryProxy.setMode("dropAnswer");
+  chain.framedProxy.setMode("dropAnswer");
   try {
     assert.equal((await submitForm(page)).kind, "error");
   } finally {
-    chain.registryProxy.setMode("pass");
+    chain.framedProxy.setMode("pass");
   }
   assert.equal((await chain.records()).length, before + 2, "the registry did store it");
   await frame.fill("#initial", "K");
@@ -257,12 +257,12 @@ test("faults fail closed with the values kept in the frame, and a retry works", 
   await frame.check("#optOut");
   const count = chrome.requests.length;
   const ttpCount = chain.ttpProxy.state.requests.length;
-  const registryCount = chain.registryProxy.state.requests.length;
+  const registryCount = chain.framedProxy.state.requests.length;
   status = await submitForm(page);
   assert.equal(status.kind, "optout");
   assert.equal(chrome.requests.length, count, "a request left the page or the frame");
   assert.equal(chain.ttpProxy.state.requests.length, ttpCount);
-  assert.equal(chain.registryProxy.state.requests.length, registryCount);
+  assert.equal(chain.framedProxy.state.requests.length, registryCount);
   await page.close();
 });
 
@@ -359,8 +359,8 @@ test("the frame refuses a page whose origin is not its recipient's; the submit s
       json: { ...(await response.json()), recipientOrganization: b.organization, recipientScope: b.scope },
     });
   });
-  // Registry A itself (not the proxy, whose origin the demo allows for both registries).
-  await page.goto(`${chain.urls.registryA}/frame.html`);
+  // Registry A's frame-mode origin, a frame parent of registry A only.
+  await page.goto(`${chain.urls.registryAFramed}/frame.html`);
   await page.waitForFunction(() => document.querySelector("[data-pseudoform-status]").dataset.kind === "unavailable");
   assert.match((await statusOf(page)).text, /mag niet op deze pagina gebruikt worden/);
   assert.equal(await page.isDisabled("button[type=submit]"), true);

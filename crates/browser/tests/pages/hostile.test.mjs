@@ -444,16 +444,16 @@ async function submit(page) {
 test(`a hostile parent page sees nothing identifying over ${COUNT} identities, and none of its attempts has an effect`, async () => {
   const started = Date.now();
   const frameOrigin = new URL(chain.urls.frame).origin;
-  const registry = chain.registryProxy.url;
+  const registry = chain.framedProxy.url;
   const html = await hostilePage();
   const page = await chrome.newPage();
   const context = page.context();
   // The hostile page and its script, served on the registry's origin (by the proxy in front of it).
-  chain.registryProxy.state.pages["/hostile.html"] = {
+  chain.framedProxy.state.pages["/hostile.html"] = {
     headers: { "content-type": "text/html; charset=utf-8", "content-security-policy": csp(frameOrigin) },
     body: html,
   };
-  chain.registryProxy.state.pages["/hostile.js"] = {
+  chain.framedProxy.state.pages["/hostile.js"] = {
     headers: { "content-type": "text/javascript; charset=utf-8" },
     body: `(${hostileScript})();`,
   };
@@ -713,6 +713,41 @@ test(`a hostile parent page sees nothing identifying over ${COUNT} identities, a
     "no TTP request under the objection",
   );
   await frameLocator.locator("#optOut").uncheck();
+
+  // A TTP credential of the page's own: the provider's portal does not vouch for its origin
+  // (a frame parent only), and the TTP answers no browser request of it (no CORS), while it
+  // does for an in-page form's origin.
+  const portalPopup = page.waitForEvent("popup");
+  await page.evaluate((login) => {
+    const bytes = crypto.getRandomValues(new Uint8Array(32));
+    const jkt = btoa(String.fromCharCode(...bytes))
+      .replace(/\+/g, "-")
+      .replace(/\//g, "_")
+      .replace(/=+$/, "");
+    window.hostile.subjectTokens = [];
+    addEventListener("message", (e) => {
+      if (e.data?.type === "pseudoform:subject-token") window.hostile.subjectTokens.push(e.data);
+    });
+    const target = new URL(login);
+    target.searchParams.set("jkt", jkt);
+    target.searchParams.set("origin", location.origin);
+    window.open(target.href, "own-login");
+  }, chain.urls.login);
+  const ownLogin = await portalPopup;
+  await ownLogin.waitForLoadState();
+  assert.match(await ownLogin.textContent("body"), /niet bekend bij uw zorgaanbieder/);
+  assert.equal(await ownLogin.$("#username"), null, "no login offered to the page's own key");
+  await ownLogin.close();
+  assert.deepEqual(await page.evaluate(() => window.hostile.subjectTokens), []);
+  const preflight = async (origin) =>
+    (
+      await fetch(`${chain.urls.ttp}/v1/token`, {
+        method: "OPTIONS",
+        headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "dpop" },
+      })
+    ).headers.get("access-control-allow-origin");
+  assert.equal(await preflight(new URL(page.url()).origin), null, "the TTP allows the frame's parent no request");
+  assert.equal(await preflight(chain.registryProxy.url), chain.registryProxy.url, "control: an in-page form origin");
   // The page's own submission (not the clinician's) is never posted; the clinician's submit stores one record.
   let status = await submit(page);
   assert.equal(status.kind, "success", status.text);
@@ -814,7 +849,7 @@ test(`a hostile parent page sees nothing identifying over ${COUNT} identities, a
   }
   const haystacks = [["what the hostile page saw", Buffer.from(seen.join("\n"))]];
   for (const r of chrome.requests) haystacks.push([`request ${r.url}`, Buffer.from(`${r.method} ${r.url}\n${r.body}`)]);
-  for (const proxy of [chain.ttpProxy, chain.registryProxy]) {
+  for (const proxy of [chain.ttpProxy, chain.registryProxy, chain.framedProxy]) {
     for (const r of proxy.state.requests) {
       haystacks.push([
         `server-side ${r.url}`,
