@@ -10,11 +10,12 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdir, readdir, readFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fillForm, launch, submitExample, submitForm } from "./support.mjs";
 import { ROOT, startChain } from "./chain.mjs";
 import { generateIdentities, needlesOf } from "./identities.mjs";
+import { chainHaystacks, derivedForms, needleIndex, scan } from "./leaks.mjs";
 import { PSEUDONYM_TYPES as TYPES } from "../../../../www/pkg/constants.js";
 
 const COUNT = Number(process.env.PSEUDOFORM_AUDIT_IDENTITIES ?? 200);
@@ -49,62 +50,7 @@ async function type(page, typed) {
 
 const submit = submitForm;
 
-/** The normalised forms and canonical inputs, by the page's own module. */
-async function derivedForms(page, typed) {
-  return page.evaluate(
-    async ([identity, types]) => {
-      const m = await import("/pkg/index.js");
-      await m.ready();
-      const normalised = {};
-      for (const [field, value] of Object.entries(identity)) {
-        try {
-          normalised[field] = m.normalise(field, value);
-        } catch {
-          /* reported by the form */
-        }
-      }
-      const inputs = [];
-      for (const type of types) {
-        try {
-          inputs.push(m.pseudonymInput(type, { ...identity, provider: "ura:00000001" }));
-        } catch {
-          /* not made */
-        }
-      }
-      return { normalised, inputs };
-    },
-    [typed, TYPES],
-  );
-}
-
 const nggvOf = (record) => record.pseudonyms.find((l) => l.startsWith("NGGV:"));
-
-/** Shortest run of hex digits that is an id or a hash (a 128-bit jti is 32). */
-const HEX_TOKEN = 32;
-const isHex = (byte) =>
-  (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x66) || (byte >= 0x41 && byte <= 0x46);
-
-/**
- * Where `needle` occurs in `bytes`: `leaks`, and `inHexTokens`, the
- * occurrences inside a run of at least 32 hex digits. The databases hold
- * hex jtis and audit hashes, in which a short needle of hex characters (a
- * date as digits, a postcode like "1234ab") turns up by chance about once
- * in 16⁶ positions; such a match is no value of the identity.
- */
-function occurrences(bytes, needle) {
-  let leaks = 0;
-  let inHexTokens = 0;
-  for (let at = bytes.indexOf(needle); at !== -1; at = bytes.indexOf(needle, at + 1)) {
-    let start = at;
-    let end = at + needle.length;
-    while (start > 0 && isHex(bytes[start - 1])) start--;
-    while (end < bytes.length && isHex(bytes[end])) end++;
-    const hexRun = [...needle].every(isHex) && end - start >= HEX_TOKEN;
-    if (hexRun) inHexTokens++;
-    else leaks++;
-  }
-  return { leaks, inHexTokens };
-}
 
 const iso = ({ year, month, day }) => `${year}-${String(month).padStart(2, "0")}-${String(day).padStart(2, "0")}`;
 
@@ -149,7 +95,7 @@ describe("leak audit over generated identities", () => {
         await mkdir(SCREENSHOTS, { recursive: true });
         await page.screenshot({ path: join(SCREENSHOTS, "form.png"), fullPage: true });
       }
-      const { normalised, inputs } = await derivedForms(page, identity.typed);
+      const [{ normalised, inputs }] = await derivedForms(page, [identity.typed], TYPES);
       for (const n of needlesOf(identity, normalised, inputs)) needles.add(n);
       const status = await submit(page);
       assert.equal(status.kind, "success", `identity ${i}: ${status.text}`);
@@ -198,7 +144,7 @@ describe("leak audit over generated identities", () => {
       const before = (await chain.records()).length;
       for (const [i, identity] of sample.entries()) {
         await typeInto(page, identity);
-        const { normalised, inputs } = await derivedForms(page, identity.typed);
+        const [{ normalised, inputs }] = await derivedForms(page, [identity.typed], TYPES);
         for (const n of needlesOf(identity, normalised, inputs)) needles.add(n);
         const status = await submitExample(page);
         assert.equal(status.kind, "success", `${name}, identity ${i}: ${status.text}`);
@@ -221,19 +167,7 @@ describe("leak audit over generated identities", () => {
         Buffer.from(`${r.method} ${r.url}\n${JSON.stringify(r.headers)}\n${r.body}`),
       ]);
     }
-    for (const proxy of [chain.ttpProxy, chain.registryProxy]) {
-      for (const r of proxy.state.requests) {
-        haystacks.push([
-          `server-side ${r.url}`,
-          Buffer.from(`${r.method} ${r.url}\n${JSON.stringify(r.headers)}\n${r.body}`),
-        ]);
-      }
-    }
-    for (const file of await readdir(chain.dir)) {
-      if (/\.sqlite(-wal|-shm|-journal)?$/.test(file))
-        haystacks.push([`database ${file}`, await readFile(join(chain.dir, file))]);
-    }
-    haystacks.push(["TTP and registry logs", Buffer.from(chain.logs.join(""))]);
+    haystacks.push(...(await chainHaystacks(chain, [chain.ttpProxy, chain.registryProxy])));
     assert.ok(
       chrome.requests.filter((r) => r.method === "POST").length >= COUNT * 2,
       "TTP and registry requests captured",
@@ -247,21 +181,23 @@ describe("leak audit over generated identities", () => {
       "registry database read",
     );
     // The scan finds a value next to hex digits, and lets pass only one inside a whole hex id.
-    const probe = Buffer.from("5769cb");
-    assert.deepEqual(occurrences(Buffer.from('{"postcode":"5769cb"} a5769cb0'), probe), { leaks: 2, inHexTokens: 0 });
-    assert.deepEqual(occurrences(Buffer.from(`jti ${"0".repeat(13)}5769cb${"f".repeat(13)}`), probe), {
-      leaks: 0,
+    const probe = needleIndex(["5769cb"]);
+    assert.deepEqual(scan(Buffer.from('{"postcode":"5769cb"} a5769cb0'), probe), {
+      leaks: ["5769cb", "5769cb"],
+      inHexTokens: 0,
+    });
+    assert.deepEqual(scan(Buffer.from(`jti ${"0".repeat(13)}5769cb${"f".repeat(13)}`), probe), {
+      leaks: [],
       inHexTokens: 1,
     });
     let scanned = 0;
     let chance = 0;
+    const index = needleIndex(needles);
     for (const [name, bytes] of haystacks) {
       scanned += bytes.length;
-      for (const needle of needles) {
-        const found = occurrences(bytes, Buffer.from(needle, "utf8"));
-        assert.equal(found.leaks, 0, `an identifying value appears in ${name}`);
-        chance += found.inHexTokens;
-      }
+      const found = scan(bytes, index);
+      assert.deepEqual(found.leaks, [], `an identifying value appears in ${name}`);
+      chance += found.inHexTokens;
     }
     console.log(
       `leak audit: ${COUNT} identities, ${needles.size} forms, ${chrome.requests.length} page requests, ` +

@@ -17,11 +17,12 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { readdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { launch, logInFrame, settled } from "./support.mjs";
 import { ROOT, startChain } from "./chain.mjs";
 import { generateIdentities, needlesOf } from "./identities.mjs";
+import { chainHaystacks, derivedForms, needleIndex, scan } from "./leaks.mjs";
 import { PSEUDONYM_TYPES as TYPES } from "../../../../www/pkg/constants.js";
 
 const COUNT = Number(process.env.PSEUDOFORM_HOSTILE_IDENTITIES ?? 200);
@@ -374,66 +375,6 @@ async function hostilePage() {
 const csp = (frameOrigin) =>
   `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; ` +
   `frame-src ${frameOrigin} ${ATTACKER}; form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'`;
-
-/** The normalised forms and canonical inputs of every identity, by the in-page module. */
-async function derivedForms(typedList) {
-  const page = await chrome.newPage();
-  await page.goto(chain.formUrl);
-  const forms = await page.evaluate(
-    async ([list, types]) => {
-      const m = await import("/pkg/index.js");
-      await m.ready();
-      return list.map((identity) => {
-        const normalised = {};
-        for (const [field, value] of Object.entries(identity)) {
-          try {
-            normalised[field] = m.normalise(field, value);
-          } catch {
-            /* not valid */
-          }
-        }
-        const inputs = [];
-        for (const type of types) {
-          try {
-            inputs.push(m.pseudonymInput(type, { ...identity, provider: "ura:00000001" }));
-          } catch {
-            /* not made */
-          }
-        }
-        return { normalised, inputs };
-      });
-    },
-    [typedList, TYPES],
-  );
-  await page.close();
-  return forms;
-}
-
-/**
- * The needles that occur in `bytes` outside a run of ≥ 32 hex digits (ids
- * and hashes: a short needle of hex characters turns up in them by chance),
- * as audit.test.mjs counts them; one pass over `bytes`, looking each
- * position up by its first 6 bytes (no needle is shorter).
- */
-function leaksIn(bytes, byPrefix) {
-  const isHex = (b) => (b >= 0x30 && b <= 0x39) || (b >= 0x61 && b <= 0x66) || (b >= 0x41 && b <= 0x46);
-  const text = bytes.toString("latin1");
-  const found = [];
-  for (let at = 0; at + 6 <= text.length; at++) {
-    const candidates = byPrefix.get(text.slice(at, at + 6));
-    if (!candidates) continue;
-    for (const needle of candidates) {
-      if (!text.startsWith(needle, at)) continue;
-      let start = at;
-      let end = at + needle.length;
-      while (start > 0 && isHex(bytes[start - 1])) start--;
-      while (end < bytes.length && isHex(bytes[end])) end++;
-      const allHex = [...Buffer.from(needle, "latin1")].every(isHex);
-      if (!(allHex && end - start >= 32)) found.push(needle);
-    }
-  }
-  return found;
-}
 
 async function submit(page) {
   await page.evaluate(() => delete document.querySelector("[data-pseudoform-status]").dataset.kind);
@@ -842,41 +783,27 @@ test(`a hostile parent page sees nothing identifying over ${COUNT} identities, a
     "the page listened",
   );
   const ttpAfter = chain.ttpProxy.state.requests.length;
-  const forms = await derivedForms(typedList);
+  const derivePage = await chrome.newPage();
+  await derivePage.goto(chain.formUrl);
+  const forms = await derivedForms(derivePage, typedList, TYPES);
+  await derivePage.close();
   const needles = new Set();
   for (const [i, identity] of identities.entries()) {
     for (const n of needlesOf(identity, forms[i].normalised, forms[i].inputs)) needles.add(n);
   }
   const haystacks = [["what the hostile page saw", Buffer.from(seen.join("\n"))]];
   for (const r of chrome.requests) haystacks.push([`request ${r.url}`, Buffer.from(`${r.method} ${r.url}\n${r.body}`)]);
-  for (const proxy of [chain.ttpProxy, chain.registryProxy, chain.framedProxy]) {
-    for (const r of proxy.state.requests) {
-      haystacks.push([
-        `server-side ${r.url}`,
-        Buffer.from(`${r.method} ${r.url}\n${JSON.stringify(r.headers)}\n${r.body}`),
-      ]);
-    }
-  }
-  for (const file of await readdir(chain.dir)) {
-    if (/\.sqlite(-wal|-shm|-journal)?$/.test(file))
-      haystacks.push([`database ${file}`, await readFile(join(chain.dir, file))]);
-  }
-  haystacks.push(["the chain's logs", Buffer.from(chain.logs.join(""))]);
+  haystacks.push(...(await chainHaystacks(chain, [chain.ttpProxy, chain.registryProxy, chain.framedProxy])));
   assert.ok(haystacks.some(([name]) => name.startsWith("database registry-a")));
-  // Needles as latin1 strings of their UTF-8 bytes, by their first 6 bytes.
-  const byPrefix = new Map();
-  for (const needle of needles) {
-    const key = Buffer.from(needle, "utf8").toString("latin1");
-    byPrefix.set(key.slice(0, 6), [...(byPrefix.get(key.slice(0, 6)) ?? []), key]);
-  }
+  const index = needleIndex(needles);
   // The scan finds a value next to hex digits, and lets pass only one inside a whole hex id.
-  const probe = new Map([["5769cb", ["5769cb"]]]);
-  assert.deepEqual(leaksIn(Buffer.from('{"postcode":"5769cb"} a5769cb0'), probe), ["5769cb", "5769cb"]);
-  assert.deepEqual(leaksIn(Buffer.from(`jti ${"0".repeat(13)}5769cb${"f".repeat(13)}`), probe), []);
+  const probe = needleIndex(["5769cb"]);
+  assert.deepEqual(scan(Buffer.from('{"postcode":"5769cb"} a5769cb0'), probe).leaks, ["5769cb", "5769cb"]);
+  assert.deepEqual(scan(Buffer.from(`jti ${"0".repeat(13)}5769cb${"f".repeat(13)}`), probe).leaks, []);
   let scanned = 0;
   for (const [name, bytes] of haystacks) {
     scanned += bytes.length;
-    assert.deepEqual(leaksIn(bytes, byPrefix), [], `an identifying value in ${name}`);
+    assert.deepEqual(scan(bytes, index).leaks, [], `an identifying value in ${name}`);
   }
 
   // The TTP heard only the frame's origin; nothing went to the page's other origin but its own pages.
