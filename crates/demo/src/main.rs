@@ -224,6 +224,23 @@ fn toml_string(value: &str) -> String {
     serde_json::Value::String(value.into()).to_string()
 }
 
+/// The items of a TOML array of strings, comma-separated (without brackets).
+fn toml_list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|i| toml_string(i))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A loopback origin by both its names, as a browser may reach it.
+fn both_names(address: SocketAddr) -> [String; 2] {
+    [
+        format!("http://{address}"),
+        format!("http://localhost:{}", address.port()),
+    ]
+}
+
 async fn bind(port: u16) -> anyhow::Result<(TcpListener, SocketAddr)> {
     let listener = TcpListener::bind(("127.0.0.1", port))
         .await
@@ -293,19 +310,13 @@ async fn main() -> anyhow::Result<()> {
     let (a_listener, a_address) = bind(options.registry_port).await?;
     let (framed_listener, framed_address) = bind(options.framed_registry_port).await?;
     // Registry A's frame-mode origin, by either name, and the proxies'.
-    let mut frame_parents = vec![
-        format!("http://{framed_address}"),
-        format!("http://localhost:{}", framed_address.port()),
-    ];
+    let mut frame_parents = both_names(framed_address).to_vec();
     frame_parents.extend(options.extra_frame_parent_origin.iter().cloned());
     let (b_listener, b_address) = bind(options.second_registry_port).await?;
     let (portal_listener, portal_address) = bind(options.portal_port).await?;
     let (frame_listener, frame_address) = bind(options.frame_port).await?;
     // The frame's origin, by either name, as for the registries.
-    let frame_origins = [
-        format!("http://{frame_address}"),
-        format!("http://localhost:{}", frame_address.port()),
-    ];
+    let frame_origins = both_names(frame_address);
     let frame_url = format!("http://{frame_address}/frame/");
     let frame_dir = std::path::absolute(&options.frame_dir)
         .with_context(|| format!("no folder {}", options.frame_dir.display()))?;
@@ -319,15 +330,9 @@ async fn main() -> anyhow::Result<()> {
     let a_url = format!("http://{a_address}");
     let b_url = format!("http://{b_address}");
     let origins = |address: SocketAddr, extra: &[String]| {
-        let mut list = vec![
-            format!("http://{address}"),
-            format!("http://localhost:{}", address.port()),
-        ];
+        let mut list = both_names(address).to_vec();
         list.extend(extra.iter().cloned());
-        list.iter()
-            .map(|o| toml_string(o))
-            .collect::<Vec<_>>()
-            .join(", ")
+        toml_list(&list)
     };
 
     // Development secrets, made once and kept in --dir.
@@ -369,11 +374,7 @@ async fn main() -> anyhow::Result<()> {
             r.allowed_types(),
             r.required_types(),
             origins(address, extra),
-            parents
-                .iter()
-                .map(|o| toml_string(o))
-                .collect::<Vec<_>>()
-                .join(", "),
+            toml_list(parents),
         )
     };
     let refs = format!(
@@ -424,7 +425,7 @@ async fn main() -> anyhow::Result<()> {
         provider_day = day.max(500_000),
         recipient = rate.max(100_000),
         recipient_day = day.max(5_000_000),
-        frame_origins = frame_origins.iter().map(|o| toml_string(o)).collect::<Vec<_>>().join(", "),
+        frame_origins = toml_list(&frame_origins),
         login = toml_string(&login_url),
     );
     let ttp_config_path = dir.join("ttp.toml");
@@ -450,7 +451,7 @@ async fn main() -> anyhow::Result<()> {
             toml_string(&www.to_string_lossy()),
             toml_string(&public_ttp_url),
             toml_string(&format!("http://{address}")),
-            extra.iter().map(|u| toml_string(u)).collect::<Vec<_>>().join(", "),
+            toml_list(extra),
             toml_string(PROVIDER),
             toml_string(&login_url),
             toml_string(&signing_public.to_string_lossy()),
@@ -494,8 +495,7 @@ async fn main() -> anyhow::Result<()> {
     // The portal vouches for the demo's form and frame origins only.
     let mut form_origins = Vec::new();
     for address in [a_address, b_address] {
-        form_origins.push(format!("http://{address}"));
-        form_origins.push(format!("http://localhost:{}", address.port()));
+        form_origins.extend(both_names(address));
     }
     form_origins.extend(options.extra_origin.iter().cloned());
     form_origins.extend(frame_origins.iter().cloned());

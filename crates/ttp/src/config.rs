@@ -262,6 +262,18 @@ fn default_clock_skew() -> i64 {
     30
 }
 
+/// `origins` lowercase, each once, in their first order.
+pub fn unique_origins<'a>(origins: impl IntoIterator<Item = &'a String>) -> Vec<String> {
+    let mut list: Vec<String> = Vec::new();
+    for origin in origins {
+        let origin = origin.to_ascii_lowercase();
+        if !list.contains(&origin) {
+            list.push(origin);
+        }
+    }
+    list
+}
+
 /// Whether `origin` is a serialised web origin `scheme://host[:port]`.
 pub fn is_origin(origin: &str) -> bool {
     let Some((scheme, rest)) = origin.split_once("://") else {
@@ -348,14 +360,7 @@ impl TtpConfig {
     /// `[frame] origins`.
     pub fn frame_origins(&self) -> Vec<String> {
         let own = self.frame.dir.is_some().then(|| self.public_url());
-        let mut list: Vec<String> = Vec::new();
-        for origin in own.iter().chain(&self.frame.origins) {
-            let origin = origin.to_ascii_lowercase();
-            if !list.contains(&origin) {
-                list.push(origin);
-            }
-        }
-        list
+        unique_origins(own.iter().chain(&self.frame.origins))
     }
 
     /// The configured recipient `(organization, scope)`, if any.

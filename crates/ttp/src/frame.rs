@@ -35,7 +35,7 @@ use base64ct::{Base64, Encoding};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha384};
 
-use crate::config::{Role, TtpConfig};
+use crate::config::{unique_origins, Role, TtpConfig};
 
 /// Where the frame is served: the frame page is `/frame/`.
 pub const BASE_PATH: &str = "/frame/";
@@ -142,14 +142,7 @@ impl Settings {
     /// The origins that may frame the page: every recipient's frame-parent
     /// origins, lowercase, each once, in configuration order.
     pub fn ancestors(&self) -> Vec<String> {
-        let mut list: Vec<String> = Vec::new();
-        for origin in self.recipients.iter().flat_map(|r| &r.origins) {
-            let origin = origin.to_ascii_lowercase();
-            if !list.contains(&origin) {
-                list.push(origin);
-            }
-        }
-        list
+        unique_origins(self.recipients.iter().flat_map(|r| &r.origins))
     }
 }
 
