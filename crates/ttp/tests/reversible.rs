@@ -155,6 +155,9 @@ async fn the_directory_states_each_providers_keys_current_first() {
         ("?other=1", "request.missingMember"),
         ("?provider=", "request.invalid"),
         ("?provider=ura:123", "request.invalid"),
+        ("?provider=%FF%FE", "request.invalid"),
+        ("?provider=ura%3A0000000%00", "request.invalid"),
+        ("?provider=ura:00000001%0A", "request.invalid"),
         ("?provider=oin:00000003000000003000", "request.invalid"),
         (
             "?provider=ura:00000001&provider=ura:00000002",
@@ -609,6 +612,25 @@ async fn validation_tokens_are_for_the_registry_they_name_and_never_for_the_ttp(
     assert_eq!(token_claims(&backend).aud, ISSUER);
     assert_eq!(token_claims(&backend).scope, "evaluate");
     // Every issued token is in the verified audit log.
+    // Each validation token has its own audit row, with the recipient it is for.
+    let conn = rusqlite::Connection::open(ttp.database()).unwrap();
+    let issued: Vec<String> = conn
+        .prepare(
+            "SELECT caller || ' ' || provider || ' ' || person || ' ' || organization FROM audit_rows
+             WHERE endpoint = '/v1/token' AND outcome = 'ok' AND organization = ?1",
+        )
+        .unwrap()
+        .query_map([ORG_A], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for row in [
+        format!("ura:00000001 ura:00000001  {ORG_A}"),
+        format!("{} ura:00000001  {ORG_A}", Client::Processor.id()),
+        format!("ura:00000001 ura:00000001 {CLINICIAN} {ORG_A}"),
+    ] {
+        assert!(issued.contains(&row), "{row} not in {issued:?}");
+    }
     let audit = verify_audit(&ttp);
     assert!(audit.rows > 0 && audit.first_bad_row.is_none(), "{audit:?}");
 }
