@@ -308,8 +308,11 @@ export async function providerKeyOf(statementsOrJws, o) {
   if (!isText(o.provider)) {
     throw refusedBy(PROVIDER_KEY, "missing", "there is no provider to encrypt the patient number to");
   }
-  const given = /** @type {{ keys?: unknown } | undefined} */ (statementsOrJws);
-  const list = typeof statementsOrJws === "string" ? [statementsOrJws] : (given?.keys ?? statementsOrJws);
+  // An array has a `keys` method: a list is taken as it is.
+  const list =
+    typeof statementsOrJws === "string" || Array.isArray(statementsOrJws)
+      ? [statementsOrJws].flat()
+      : /** @type {{ keys?: unknown } | undefined} */ (statementsOrJws)?.keys;
   if (!Array.isArray(list)) throw refusedBy(PROVIDER_KEY, "invalid", "the TTP's provider keys are not a list");
   const keys = await Promise.all(list.map((statement) => verifiedKey(statement, o)));
   const current = keys.filter((k) => k.current);
