@@ -27,7 +27,6 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::Context;
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -185,15 +184,8 @@ impl ProviderAuth {
     /// keys, `ttp_issuer`, recipient, public URLs and clock skew, with the
     /// proof ledger in its database.
     pub fn from_config(config: &RegistryConfig) -> anyhow::Result<Self> {
-        let mut keys = SignatureKeys::new();
-        for path in &config.ttp_signing_keys {
-            let pem = std::fs::read(path)
-                .with_context(|| format!("cannot read TTP signing key {}", path.display()))?;
-            keys.add_pem(&pem)
-                .with_context(|| format!("TTP signing key {}", path.display()))?;
-        }
         Self::new(
-            keys,
+            crate::load::ttp_signing_keys(config)?,
             &config.ttp_issuer(),
             &format!(
                 "{}|{}",
