@@ -18,7 +18,7 @@
 //! (with `origin`) is taken only from that `Origin`, when the request
 //! names one.
 //!
-//! The token's `sub` is the provider; `act.sub` (else `client_id`) the
+//! The token's `sub` is the provider (`ura:…`); `act.sub` (else `client_id`) the
 //! person or back end acting for it. [`ValidatingProvider`] is the axum
 //! extractor that does all this; [`AuthError`] its refusals, each with a
 //! stable code (401 with `WWW-Authenticate: DPoP …`, 403 for a token for
@@ -249,7 +249,7 @@ impl ProviderAuth {
         if claims.iss != self.issuer
             || claims.iat > now + self.skew
             || claims.exp - claims.iat > MAX_BROWSER_TOKEN_SECONDS
-            || claims.sub.is_empty()
+            || !pseudoform_protocol::is_ura(&claims.sub)
         {
             return Err(AuthError::InvalidToken);
         }
