@@ -97,8 +97,7 @@ pub struct Submission {
 
 /// The type code of the reversible pseudonym. Not an OPRF type: it is never
 /// evaluated by the TTP and is not one of the ten Wkz pseudonym types.
-// TODO(contract-15): core — replace by pseudoform_core's REVERSIBLE_TYPE at merge.
-pub const REVERSIBLE_TYPE: &str = "R";
+pub use pseudoform_core::reversible::REVERSIBLE_TYPE;
 
 /// Length of the HPKE `enc` of a reversible pseudonym: an uncompressed
 /// P-256 point (DHKEM(P-256, HKDF-SHA256), RFC 9180 §7.1).

@@ -43,8 +43,7 @@ use crate::jwe::SignatureKeys;
 use crate::submitter::{verify_proof, ProofLedger, SubmitterError};
 
 /// The `scope` of a validate token.
-// TODO(contract-15): protocol — replace by pseudoform_protocol::auth::SCOPE_VALIDATE at merge.
-pub const SCOPE_VALIDATE: &str = "validate";
+pub use pseudoform_protocol::auth::SCOPE_VALIDATE;
 
 /// Why a provider request was refused. Never carries a request value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -187,9 +186,9 @@ impl ProviderAuth {
         Self::new(
             crate::load::ttp_signing_keys(config)?,
             &config.ttp_issuer(),
-            &format!(
-                "{}|{}",
-                config.recipient_organization, config.recipient_scope
+            &pseudoform_protocol::auth::validation_audience(
+                &config.recipient_organization,
+                &config.recipient_scope,
             ),
             &config.public_urls(),
             config.clock_skew_seconds,

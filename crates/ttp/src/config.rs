@@ -28,9 +28,7 @@ pub use callers::{CallerConfig, RecipientRef, Role, MAX_CLIENT_ID};
 /// /v1/policy` names it, but it is no OPRF type (not a [`PseudonymType`]):
 /// the browser encrypts it to the provider's key (`GET
 /// /v1/provider-keys`), and the evaluating endpoints refuse it.
-// TODO(contract-15): core — the lead replaces this with
-// `pseudoform_core::reversible::REVERSIBLE_TYPE` at merge.
-pub const REVERSIBLE_TYPE: &str = "R";
+pub use pseudoform_core::reversible::REVERSIBLE_TYPE;
 
 /// Default address of `serve` when neither the file nor the command line names one.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8470";

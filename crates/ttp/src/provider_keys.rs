@@ -46,8 +46,7 @@ pub const TYP_PROVIDER_KEY: &str = "pseudoform-provider-key+jwt";
 
 /// The `alg` of a provider's encryption key in its JWK: RFC 9180 HPKE,
 /// DHKEM(P-256, HKDF-SHA256), HKDF-SHA256, AES-256-GCM.
-// TODO(contract-15): core — `pseudoform_core::reversible::REVERSIBLE_SUITE`.
-pub const REVERSIBLE_SUITE: &str = "HPKE-P256-SHA256-A256GCM";
+pub use pseudoform_core::reversible::REVERSIBLE_SUITE;
 
 /// Path of the directory.
 pub const PATH: &str = "/v1/provider-keys";

@@ -9,6 +9,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use pseudoform_core::reversible::REVERSIBLE_TYPE;
 use pseudoform_core::{Field, PseudonymType};
 use pseudoform_protocol::registry::IDENTIFYING_FIELD_NAMES;
 
@@ -64,6 +65,17 @@ fn openapi_pseudonym_types_are_the_cores() {
 }
 
 #[test]
+fn openapi_policy_types_are_the_cores_and_r() {
+    let mut codes = type_codes();
+    codes.push(REVERSIBLE_TYPE);
+    assert_eq!(
+        schema_enum(&read("docs/openapi-ttp.yaml"), "PolicyType"),
+        codes,
+        "docs/openapi-ttp.yaml: PolicyType differs from PseudonymType::ALL and R"
+    );
+}
+
+#[test]
 fn every_enum_that_lists_a_type_code_is_the_whole_list() {
     // An enum elsewhere in the documents that names types must name them all.
     let codes = type_codes();
@@ -80,7 +92,9 @@ fn every_enum_that_lists_a_type_code_is_the_whole_list() {
                 .map(|i| i.trim().trim_matches(['"', '\'']))
                 .collect();
             if items.iter().any(|i| codes.contains(i) && i.len() > 1) {
-                assert_eq!(items, codes, "{file}: {line}");
+                // The Wkz types, or (what a policy may list) them and then R.
+                let with_r: Vec<&str> = codes.iter().copied().chain([REVERSIBLE_TYPE]).collect();
+                assert!(items == codes || items == with_r, "{file}: {line}");
             }
         }
     }
