@@ -23,10 +23,11 @@ import { openReversible, reversibleAad } from "./reversible.js";
 import { normalise, pseudonymInput, ready } from "./wasm.js";
 import { deleteKey, generateKey, keyFromPem, publicPem, storeKey, storedKeys } from "./provider-keys.js";
 
+// For the page tests and the benchmark, which run in this page.
+export { keyFromPem, openReversible, reversibleAad };
+
 /** Records asked per page of /api/provider-records (the registry's maximum). */
 export const PAGE_LIMIT = 1000;
-/** The portal's login page for this page, which comes back to it. */
-const LOGIN_URL = "/validation/login";
 
 /**
  * @typedef {{ name: string, url: string, recipientOrganization: string, recipientScope: string }} RegistryConfig
@@ -368,6 +369,7 @@ class ValidationPage {
       }
     }
     document.body.dataset.state = "ready";
+    document.body.dataset.loads = String(Number(document.body.dataset.loads ?? 0) + 1);
     say(count ? `${count} open validatieverzoek(en).` : "Er zijn geen open validatieverzoeken.");
   }
 
@@ -381,7 +383,13 @@ class ValidationPage {
     ]);
     if (request.question) block.append(el("p", { class: "question" }, [`Vraag van het register: ${request.question}`]));
     const table = el("table", {}, [
-      el("thead", {}, [el("tr", {}, ["Patiëntnummer", "Gegevens", "Antwoord"].map((h) => el("th", {}, [h])))]),
+      el("thead", {}, [
+        el(
+          "tr",
+          {},
+          ["Patiëntnummer", "Gegevens", "Antwoord"].map((h) => el("th", {}, [h])),
+        ),
+      ]),
     ]);
     const body = el("tbody");
     table.append(body);
