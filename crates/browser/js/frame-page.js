@@ -12,7 +12,7 @@
 // value, a token, a blind factor or a key.
 /** @import * as api from "./index.js" */
 /** @import { IdentityRead } from "./identity.js" */
-/** @import { PseudonymTypeCode } from "./constants.js" */
+/** @import { TypeCode } from "./constants.js" */
 /** @import { FramedSubmission, InitMessage, Requests, Results } from "./frame-protocol.js" */
 import { FIELDS, TYPE_FIELDS } from "./constants.js";
 import { PseudoformError } from "./errors.js";
@@ -76,7 +76,7 @@ async function loadSettings() {
  * The fields the types need, in the method's order: those of TYPE_FIELDS
  * but the provider (the login's), and the house-number addition with the
  * house number (the optional part of type A's input).
- * @param {readonly PseudonymTypeCode[]} types
+ * @param {readonly TypeCode[]} types
  */
 function fieldsFor(types) {
   const needed = new Set(types.flatMap((t) => TYPE_FIELDS[t]));
@@ -215,9 +215,9 @@ function start(settings, init, parentOrigin, port) {
     refuse("config.invalid", "provider");
     return;
   }
-  /** @type {PseudonymTypeCode[]} */
+  /** @type {TypeCode[]} */
   let types;
-  /** @type {PseudonymTypeCode[]} */
+  /** @type {TypeCode[]} */
   let require;
   try {
     require = typeCodes(init.require, "require");

@@ -10,8 +10,18 @@ import type {
   PrepareOptions,
   PseudonymTypeCode,
 } from "./pseudoform.js";
+import type { ReversibleTypeCode, TypeCode } from "./constants.js";
 
-export type { FieldName, FieldProblem, Identity, Preparation, PrepareOptions, PseudonymTypeCode };
+export type {
+  FieldName,
+  FieldProblem,
+  Identity,
+  Preparation,
+  PrepareOptions,
+  PseudonymTypeCode,
+  ReversibleTypeCode,
+  TypeCode,
+};
 
 /** The one error type: a stable `code`, the `field` where there is one, never a value. */
 export class PseudoformError extends Error {
@@ -49,8 +59,8 @@ export function normalise(field: FieldName, value: string): string;
 export function pseudonymInput(type: PseudonymTypeCode, identity: Identity): string;
 /** The types a record must have, for `validate`. */
 export interface ValidateOptions {
-  /** Types that must be made: every field they need that is not given is reported too. */
-  require?: PseudonymTypeCode[] | string;
+  /** Types that must be made (`R` too): every field they need that is not given is reported too. */
+  require?: TypeCode[] | string;
   /** The configured provider, which MRN needs when the identity has none. */
   provider?: string;
 }
@@ -70,14 +80,18 @@ export interface PseudonymiseOptions {
   recipientOrganization: string;
   /** The registry's scope. */
   recipientScope: string;
-  /** The pseudonym types the registry asks for; the TTP's policy may allow fewer. */
-  types: PseudonymTypeCode[] | string;
+  /**
+   * The pseudonym types the registry asks for; the TTP's policy may allow
+   * fewer. `R` (the local patient number encrypted to the provider) is made
+   * only where the policy allows it, and only with the pseudoform TTP.
+   */
+  types: TypeCode[] | string;
   /**
    * Types every record must have (with those the TTP's policy requires): a
    * record that lacks a field they need is refused before anything is sent
    * (`pseudonym.requiredMissing`, every field in `problems`). Requested too.
    */
-  require?: PseudonymTypeCode[] | string;
+  require?: TypeCode[] | string;
   /**
    * The supplying provider (scopes MRN). With a `session` the provider is
    * the login's (from the TTP's token answer); one given here that differs
@@ -98,7 +112,7 @@ export interface PseudonymiseOptions {
   /** `pseudoform` (batch endpoint and policy, default) or `national` (`POST /oprf/eval` per type). */
   ttpApi?: "pseudoform" | "national";
   /** With `ttpApi: "national"`: the types the recipient may receive. */
-  allowedTypes?: PseudonymTypeCode[];
+  allowedTypes?: TypeCode[];
   /**
    * RFC 7638 thumbprints of the TTP signing keys the page pins (a list or
    * space-separated): the recipient's key in the policy must be signed by one
@@ -128,7 +142,87 @@ export interface SubmissionEnvelope {
  * national TTP one temporary pseudonym per type.
  */
 export type SubmissionPseudonyms = SubmissionEnvelope &
-  ({ record: string; encryptedBlindFactors: string } | { pseudonyms: TemporaryPseudonym[] });
+  (
+    | { record: string; encryptedBlindFactors: string; reversible?: ReversibleEnvelope }
+    | { pseudonyms: TemporaryPseudonym[] }
+  );
+
+/**
+ * `submission.reversible`: type R, MRN's canonical input `provider|mrn`
+ * sealed with RFC 9180 HPKE (base mode, DHKEM(P-256, HKDF-SHA256),
+ * HKDF-SHA256, AES-256-GCM) to the provider's current key, bound to the
+ * registry, the key and the record (`reversibleAad`). Only that provider
+ * can open it.
+ */
+export interface ReversibleEnvelope {
+  type: ReversibleTypeCode;
+  /** The provider key's RFC 7638 thumbprint. */
+  kid: string;
+  /** The encapsulated key, unpadded base64url of 65 bytes. */
+  enc: string;
+  /** The ciphertext with its tag, unpadded base64url (16 to 256 bytes). */
+  ct: string;
+}
+
+/** A provider's public encryption key as the TTP states it. */
+export interface ProviderJwk {
+  kty: "EC";
+  crv: "P-256";
+  x: string;
+  y: string;
+  /** Its RFC 7638 thumbprint. */
+  kid: string;
+  alg: "HPKE-P256-SHA256-A256GCM";
+  use: "enc";
+}
+
+/** A provider's verified current encryption key. */
+export interface ProviderKey {
+  kid: string;
+  jwk: ProviderJwk;
+  /** The ECDH P-256 public key. */
+  cryptoKey: CryptoKey;
+}
+
+/** The associated data of an R ciphertext: `pseudoform-reversible/1|org|scope|kid|rec`. */
+export function reversibleAad(parts: {
+  recipientOrganization: string;
+  recipientScope: string;
+  kid: string;
+  /** The record digest: unpadded base64url SHA-256 of the record JWE. */
+  rec: string;
+}): string;
+
+/** Seals `plaintext` (`provider|mrn`) to a verified provider key (or its JWK) with `aad`. */
+export function sealReversible(
+  publicKey: ProviderKey | ProviderJwk,
+  plaintext: string,
+  aad: string,
+): Promise<ReversibleEnvelope>;
+
+/**
+ * Opens an R envelope with the provider's key pair (the private key may be
+ * non-extractable). Rejects with `reversible.undecryptable` for another
+ * key, record or registry.
+ */
+export function openReversible(
+  keyPair: { privateKey: CryptoKey; publicKey: CryptoKey | JsonWebKey },
+  envelope: unknown,
+  aad: string,
+): Promise<string>;
+
+/**
+ * The provider's current key from the TTP's statements (the answer of
+ * `GET /v1/provider-keys`, its `keys`, or one JWS), each verified; rejects
+ * with `providerKey.missing`, `providerKey.invalid` or `providerKey.mismatch`.
+ */
+export function providerKeyOf(
+  statementsOrJws: unknown,
+  options: Pick<PseudonymiseOptions, "ttp" | "ttpSigningKeys" | "timeoutMs" | "signal" | "provider">,
+): Promise<ProviderKey>;
+
+/** The RFC 7638 thumbprint of a P-256 public JWK (the kid of a provider key). */
+export function kidOf(jwk: { kty: string; crv: string; x: string; y: string }): Promise<string>;
 
 /** A clinical value: one string, or the strings of a checkbox group or multi-select, in order. */
 export type ClinicalValue = string | string[];
@@ -145,7 +239,7 @@ export interface Receipt {
 
 /** A requested type that was not made, and why. */
 export interface SkippedType {
-  type: PseudonymTypeCode;
+  type: TypeCode;
   code: string;
   field?: FieldName;
   message: string;
@@ -153,8 +247,8 @@ export interface SkippedType {
 
 /** The result of `pseudonymise`. */
 export interface Pseudonymised {
-  /** The types made, in request order. */
-  types: PseudonymTypeCode[];
+  /** The types made, in request order (`R` last, when made). */
+  types: TypeCode[];
   /** Requested types not made (best-effort ones whose fields are not given, or not allowed). */
   skipped: SkippedType[];
   /** Post `{ ...submission, data }` to the registry. */
@@ -178,6 +272,10 @@ export interface TtpSessionOptions {
   ttp: string;
   /** The provider's login: e.g. `popupLogin(url)`. */
   subjectToken: SubjectTokenSource;
+  /** The token's scope: default the TTP's evaluation; `validate` for a provider's validation page. */
+  scope?: string;
+  /** With `scope: "validate"`: the registry, `<recipientOrganization>|<recipientScope>`. */
+  audience?: string;
 }
 
 /**

@@ -85,6 +85,11 @@ const GENERAL = {
     "ttp.rejected": "De pseudonimiseringsdienst wees het verzoek af. Er is niets verstuurd.",
     "ttp.malformedAnswer": "De pseudonimiseringsdienst gaf een onbruikbaar antwoord. Er is niets verstuurd.",
     "recipientKey.failed": "De sleutel van de registratie kon niet worden gecontroleerd. Er is niets verstuurd.",
+    "providerKey.failed":
+      "De sleutel van uw zorgaanbieder voor het omkeerbare patiëntnummer kon niet worden gecontroleerd. Er is niets verstuurd.",
+    "providerKey.missing":
+      "Uw zorgaanbieder heeft bij de pseudonimiseringsdienst geen sleutel voor het omkeerbare patiëntnummer. Er is niets verstuurd.",
+    "reversible.failed": "Het omkeerbare patiëntnummer kon niet worden versleuteld of geopend.",
     "registry.unreachable": "De registratie is niet bereikbaar.",
     "registry.timeout": "De registratie reageert te traag.",
     "registry.failed": "De registratie gaf een fout.",
@@ -157,6 +162,11 @@ const GENERAL = {
     "ttp.rejected": "The pseudonymisation service rejected the request. Nothing was sent.",
     "ttp.malformedAnswer": "The pseudonymisation service gave an unusable answer. Nothing was sent.",
     "recipientKey.failed": "The registry's key could not be verified. Nothing was sent.",
+    "providerKey.failed":
+      "Your provider's key for the reversible patient number could not be verified. Nothing was sent.",
+    "providerKey.missing":
+      "Your provider has no key for the reversible patient number at the pseudonymisation service. Nothing was sent.",
+    "reversible.failed": "The reversible patient number could not be encrypted or opened.",
     "config.providerMismatch": "The form's care provider is not the one you logged in at. Nothing was sent.",
     "auth.noCredential":
       "The form has no login at the care provider configured. Nothing was sent; your input is still in the form.",

@@ -7,22 +7,31 @@
 // registry's key, as the TTP's policy states it (recipient-key.js);
 // with the national TTP one temporary pseudonym per type in the national
 // packaging (`{"evaluated_output", "blind_factor"}`, base64url).
+//
+// Type R (reversible.js) is no TTP type: when the recipient may receive it
+// and the options or the policy ask for it, the provider's current key is
+// fetched from the TTP's directory and verified before anything is
+// evaluated, and MRN's canonical input is sealed to it once the record JWE
+// is there (`submission.reversible`). It never goes to the TTP.
 /** @import * as api from "./index.js" */
-/** @import { PseudonymTypeCode } from "./constants.js" */
+/** @import { PseudonymTypeCode, TypeCode } from "./constants.js" */
 /** @import { Policy } from "./ttp.js" */
-import { LIMITS } from "./constants.js";
+/** @import { ProviderKey } from "./reversible.js" */
+import { LIMITS, REVERSIBLE_INPUT, REVERSIBLE_TYPE } from "./constants.js";
 import { PseudoformError } from "./errors.js";
 import { DEFAULT_TIMEOUT_MS } from "./http.js";
 import { recipientKeyOf, sealBlindFactors } from "./recipient-key.js";
+import { fetchProviderKey, reversibleAad, sealReversible } from "./reversible.js";
+import { sha256 } from "./dpop.js";
 import { missingFor, typeCodes } from "./required.js";
 import { TtpSession } from "./session.js";
 import { evaluateNational, evaluateRecords, fetchPolicy, packTemporaryPseudonym } from "./ttp.js";
-import { methodVersion, prepare, ready, validateGiven } from "./wasm.js";
+import { methodVersion, prepare, pseudonymInput, ready, validateGiven } from "./wasm.js";
 
 /**
  * The options of pseudonymise(Batch), checked and completed.
  * @typedef {api.PseudonymiseOptions & {
- *   types: PseudonymTypeCode[], require: PseudonymTypeCode[],
+ *   types: TypeCode[], require: TypeCode[],
  *   ttpApi: "pseudoform" | "national", timeoutMs: number
  * }} Settled
  */
@@ -92,7 +101,8 @@ export async function policyOf(o) {
       "allowedTypes",
     );
   }
-  return { allowedTypes: o.allowedTypes, requiredTypes: [] };
+  // R is only for the pseudoform packaging.
+  return { allowedTypes: o.allowedTypes.filter((t) => t !== REVERSIBLE_TYPE), requiredTypes: [] };
 }
 
 /**
@@ -100,7 +110,7 @@ export async function policyOf(o) {
  * be one the recipient may receive.
  * @param {Settled} o
  * @param {Policy} policy
- * @returns {PseudonymTypeCode[]}
+ * @returns {TypeCode[]}
  */
 export function requiredTypes(o, policy) {
   const required = [...new Set([...o.require, ...typeCodes(policy.requiredTypes, "requiredTypes")])];
@@ -120,7 +130,7 @@ export function requiredTypes(o, policy) {
  * required type: a `PseudoformError` with every problem in `problems` (the
  * first invalid field's code, or `pseudonym.requiredMissing`).
  * @param {api.Identity} identity
- * @param {readonly PseudonymTypeCode[]} required
+ * @param {readonly TypeCode[]} required
  * @param {string | undefined} provider
  * @param {boolean} [providerPending] the provider comes from a login still
  *   to happen: a missing provider is not (yet) a problem
@@ -143,15 +153,17 @@ export function checkIdentity(identity, required, provider, providerPending = fa
 }
 
 /**
- * The requested and required types this recipient may receive, and the
- * refused ones as skipped types.
+ * The requested and required types this recipient may receive (the TTP's
+ * in `permitted`; `reversible` when R is one of them), and the refused ones
+ * as skipped types. R alone is no record: at least one TTP type is needed.
  * @param {Settled} o
  * @param {Policy} policy
- * @param {readonly PseudonymTypeCode[]} required
+ * @param {readonly TypeCode[]} required
  */
 function permittedTypes(o, policy, required) {
   const requested = [...new Set([...o.types, ...required])];
-  const permitted = requested.filter((t) => policy.allowedTypes.includes(t));
+  const allowed = requested.filter((t) => policy.allowedTypes.includes(t));
+  const permitted = /** @type {PseudonymTypeCode[]} */ (allowed.filter((t) => t !== REVERSIBLE_TYPE));
   /** @type {api.SkippedType[]} */
   const refused = requested
     .filter((t) => !policy.allowedTypes.includes(t))
@@ -159,7 +171,37 @@ function permittedTypes(o, policy, required) {
   if (permitted.length === 0) {
     throw new PseudoformError("policy.noTypes", "the recipient may receive none of the requested types");
   }
-  return { permitted, refused };
+  return { permitted, refused, reversible: allowed.includes(REVERSIBLE_TYPE) };
+}
+
+/**
+ * The plaintext of R for `identity` (MRN's canonical input, with the
+ * provider of the options when the identity has none), or why it cannot be
+ * made as a skipped type.
+ * @param {api.Identity} identity
+ * @param {Settled} o
+ * @returns {{ plaintext: string } | { skipped: api.SkippedType }}
+ */
+function reversibleInput(identity, o) {
+  const given = typeof identity.provider === "string" && identity.provider.trim() !== "";
+  try {
+    return {
+      plaintext: pseudonymInput(
+        REVERSIBLE_INPUT,
+        given || !o.provider ? identity : { ...identity, provider: o.provider },
+      ),
+    };
+  } catch (error) {
+    const e = PseudoformError.from(error);
+    return {
+      skipped: {
+        type: REVERSIBLE_TYPE,
+        code: e.code,
+        field: /** @type {api.SkippedType["field"]} */ (e.field),
+        message: e.message,
+      },
+    };
+  }
 }
 
 /**
@@ -189,14 +231,16 @@ function prepareRecord(identity, o, types) {
 
 /**
  * What the registry needs of a record without its data: with the record JWE
- * the blind factors sealed to the recipient (never in the clear).
+ * the blind factors sealed to the recipient (never in the clear), and R
+ * sealed to the provider when there is a `reversible` plaintext.
  * @param {Settled} o
  * @param {Policy} policy
  * @param {{ type: PseudonymTypeCode, blindFactor: string }[]} prepared
  * @param {string | string[]} evaluated the record JWE, or one JWE per type (national)
+ * @param {{ key: ProviderKey, plaintext: string }} [reversible]
  * @returns {Promise<api.SubmissionPseudonyms>}
  */
-async function submissionOf(o, policy, prepared, evaluated) {
+async function submissionOf(o, policy, prepared, evaluated, reversible) {
   const recipient = {
     recipientOrganization: o.recipientOrganization,
     recipientScope: o.recipientScope,
@@ -209,7 +253,15 @@ async function submissionOf(o, policy, prepared, evaluated) {
     if (!policy.recipient)
       throw new PseudoformError("recipientKey.missing", "no verified key of the recipient", "recipientKey");
     const encryptedBlindFactors = await sealBlindFactors(policy.recipient, blindFactors, evaluated);
-    return { ...recipient, record: evaluated, encryptedBlindFactors };
+    if (!reversible) return { ...recipient, record: evaluated, encryptedBlindFactors };
+    const aad = reversibleAad({
+      recipientOrganization: o.recipientOrganization,
+      recipientScope: o.recipientScope,
+      kid: reversible.key.kid,
+      rec: await sha256(evaluated),
+    });
+    const sealed = await sealReversible(reversible.key, reversible.plaintext, aad);
+    return { ...recipient, record: evaluated, encryptedBlindFactors, reversible: sealed };
   }
   return {
     ...recipient,
@@ -260,14 +312,18 @@ export async function pseudonymiseWith(identity, options, policy) {
   const o = await withCredential(options);
   const required = requiredTypes(o, policy);
   checkIdentity(identity, required, o.provider);
-  const { permitted, refused } = permittedTypes(o, policy, required);
+  const { permitted, refused, reversible } = permittedTypes(o, policy, required);
   const { prepared, skipped } = prepareRecord(identity, o, permitted);
+  const r = reversible ? reversibleInput(identity, o) : undefined;
+  // The provider's key before anything is evaluated: without it, nothing is sent.
+  const key = r && "plaintext" in r ? await fetchProviderKey(o) : undefined;
   const evaluated =
     o.ttpApi === "national" ? await evaluateNational(prepared, o) : (await evaluateRecords([prepared], o))[0];
+  const made = key && r && "plaintext" in r ? { key, plaintext: r.plaintext } : undefined;
   return {
-    types: prepared.map((p) => p.type),
-    skipped: [...refused, ...skipped],
-    submission: await submissionOf(o, policy, prepared, evaluated),
+    types: [...prepared.map((p) => p.type), ...(made ? [REVERSIBLE_TYPE] : [])],
+    skipped: [...refused, ...skipped, ...(r && "skipped" in r ? [r.skipped] : [])],
+    submission: await submissionOf(o, policy, prepared, evaluated, made),
   };
 }
 
@@ -299,15 +355,18 @@ export async function pseudonymiseBatch(records, options, { onProgress, signal, 
   const policy = await policyOf(settle({ ...options, signal }));
   const o = await withCredential(settle({ ...options, signal }));
   const required = requiredTypes(o, policy);
-  const { permitted, refused } = permittedTypes(o, policy, required);
+  const { permitted, refused, reversible } = permittedTypes(o, policy, required);
+  // The provider's key once for the batch, before anything is evaluated.
+  const key = reversible ? await fetchProviderKey(o) : undefined;
   /** @type {api.BatchResult[]} */
   const results = new Array(records.length);
-  /** @type {({ index: number } & ReturnType<typeof prepareRecord>)[]} */
+  /** @type {({ index: number, r?: ReturnType<typeof reversibleInput> } & ReturnType<typeof prepareRecord>)[]} */
   const pending = [];
   records.forEach((identity, index) => {
     try {
       checkIdentity(identity, required, o.provider);
-      pending.push({ index, ...prepareRecord(identity, o, permitted) });
+      const r = key ? reversibleInput(identity, o) : undefined;
+      pending.push({ index, r, ...prepareRecord(identity, o, permitted) });
     } catch (error) {
       const e = PseudoformError.from(error);
       results[index] = {
@@ -330,12 +389,16 @@ export async function pseudonymiseBatch(records, options, { onProgress, signal, 
               chunk.map((r) => r.prepared),
               o,
             );
-      const submissions = await Promise.all(chunk.map((r, i) => submissionOf(o, policy, r.prepared, jwes[i])));
+      /** @param {(typeof chunk)[number]} r */
+      const madeOf = (r) => (key && r.r && "plaintext" in r.r ? { key, plaintext: r.r.plaintext } : undefined);
+      const submissions = await Promise.all(
+        chunk.map((r, i) => submissionOf(o, policy, r.prepared, jwes[i], madeOf(r))),
+      );
       chunk.forEach((r, i) => {
         results[r.index] = {
           ok: true,
-          types: r.prepared.map((p) => p.type),
-          skipped: [...refused, ...r.skipped],
+          types: [...r.prepared.map((p) => p.type), ...(madeOf(r) ? [REVERSIBLE_TYPE] : [])],
+          skipped: [...refused, ...r.skipped, ...(r.r && "skipped" in r.r ? [r.r.skipped] : [])],
           submission: submissions[i],
         };
       });

@@ -1,24 +1,26 @@
 // Required pseudonym types: the types a record must have (the form's own and
 // the registry's policy), and the fields an identity lacks for them, so that
 // a record that would be partial is refused with every missing field at once.
+// The reversible type R counts as a type here: it needs MRN's fields.
 /** @import * as api from "./index.js" */
-/** @import { FieldName, PseudonymTypeCode, RuleName } from "./constants.js" */
-import { FIELDS, PSEUDONYM_TYPES, RULES, TYPE_FIELDS } from "./constants.js";
+/** @import { FieldName, PseudonymTypeCode, RuleName, TypeCode } from "./constants.js" */
+import { FIELDS, PSEUDONYM_TYPES, REVERSIBLE_INPUT, REVERSIBLE_TYPE, RULES, TYPE_FIELDS } from "./constants.js";
 import { PseudoformError } from "./errors.js";
 import { pseudonymInput } from "./wasm.js";
 
-/** @type {(type: unknown) => type is PseudonymTypeCode} */
-export const isTypeCode = (type) => /** @type {readonly unknown[]} */ (PSEUDONYM_TYPES).includes(type);
+/** @type {(type: unknown) => type is TypeCode} */
+export const isTypeCode = (type) =>
+  type === REVERSIBLE_TYPE || /** @type {readonly unknown[]} */ (PSEUDONYM_TYPES).includes(type);
 
 /** @type {(name: string) => name is RuleName} */
 const isRule = (name) => Object.hasOwn(RULES, name);
 
 /**
  * The type codes of option `name`: an array or one space-separated string;
- * nothing is an empty list. Each code once, in the given order.
+ * nothing is an empty list. Each code once, in the given order. `R` is one.
  * @param {unknown} value
  * @param {string} name
- * @returns {PseudonymTypeCode[]}
+ * @returns {TypeCode[]}
  */
 export function typeCodes(value, name) {
   if (value === undefined || value === null || value === "") return [];
@@ -47,7 +49,7 @@ const given = (identity, field) => {
  * `flagged` (already reported as invalid) are left out. `provider` is the
  * configured provider, which MRN needs when the identity has none.
  * @param {api.Identity} identity
- * @param {readonly PseudonymTypeCode[]} required
+ * @param {readonly TypeCode[]} required
  * @param {string | undefined} provider
  * @param {Iterable<string>} [flagged]
  * @returns {api.FieldProblem[]}
@@ -59,12 +61,14 @@ export function missingFor(identity, required, provider, flagged = []) {
   /**
    * @param {FieldName} field
    * @param {RuleName} rule
-   * @param {PseudonymTypeCode} type
+   * @param {TypeCode} type
    */
   const add = (field, rule, type) => {
     if (seen.has(field)) return;
     seen.add(field);
-    problems.push({ field, code: `${field}.${rule}`, message: `${field}: ${RULES[rule]}`, type });
+    // FieldProblem's `type` is declared by the wasm glue as a Wkz type; R is one here too.
+    const problemType = /** @type {PseudonymTypeCode} */ (type);
+    problems.push({ field, code: `${field}.${rule}`, message: `${field}: ${RULES[rule]}`, type: problemType });
   };
   const withProvider = provider && !given(identity, "provider") ? { ...identity, provider } : identity;
   for (const type of required) {
@@ -79,7 +83,7 @@ export function missingFor(identity, required, provider, flagged = []) {
     }
     if (!complete) continue;
     try {
-      pseudonymInput(type, withProvider);
+      pseudonymInput(type === REVERSIBLE_TYPE ? REVERSIBLE_INPUT : type, withProvider);
     } catch (error) {
       const e = PseudoformError.from(error);
       const field = FIELDS.find((f) => f === e.field);

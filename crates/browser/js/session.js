@@ -5,7 +5,10 @@
 // page's origin, exchanges it at the TTP's `POST /v1/token` (RFC 8693 token
 // exchange), keeps the DPoP-bound access token until shortly before it
 // expires, and signs a fresh proof for every request. Nothing of it is ever
-// stored: it lives as long as the page.
+// stored: it lives as long as the page. By default its token is for the
+// TTP's evaluation; a provider's validation page asks for `scope: "validate"`
+// with the registry as `audience` (`<organization>|<scope>`), a token the
+// TTP refuses itself and the registry accepts.
 /** @import * as api from "./index.js" */
 import { PseudoformError } from "./errors.js";
 import { dpopProof, generateDpopKey, sha256 } from "./dpop.js";
@@ -32,14 +35,25 @@ export class TtpSession {
   #current;
   /** @type {Promise<{ token: string, renewAt: number, provider: string }> | undefined} */
   #pending;
+  /** @type {{ scope?: string, audience?: string }} */
+  #grant;
 
   /**
    * @param {api.TtpSessionOptions} options
    */
-  constructor({ ttp, subjectToken }) {
+  constructor({ ttp, subjectToken, scope, audience }) {
     if (typeof subjectToken !== "function") {
       throw new PseudoformError("config.invalid", "a TtpSession needs a subjectToken function", "subjectToken");
     }
+    for (const [name, value] of /** @type {const} */ ([
+      ["scope", scope],
+      ["audience", audience],
+    ])) {
+      if (value !== undefined && (typeof value !== "string" || value === "")) {
+        throw new PseudoformError("config.invalid", `option ${name} must be a non-empty string`, name);
+      }
+    }
+    this.#grant = { scope, audience };
     let base;
     try {
       base = new URL(ttp, globalThis.location?.href);
@@ -106,6 +120,8 @@ export class TtpSession {
       subject_token: subjectToken,
       subject_token_type: SUBJECT_TYPE,
     });
+    if (this.#grant.scope !== undefined) form.set("scope", this.#grant.scope);
+    if (this.#grant.audience !== undefined) form.set("audience", this.#grant.audience);
     const proof = await dpopProof(key, "POST", this.#tokenUrl);
     const answer = await requestJson("ttp", this.#tokenUrl, { method: "POST", form, headers: { dpop: proof } }, limits);
     const expiresIn = answer?.expires_in;

@@ -16,6 +16,9 @@
 //! 4. [`oprf`]: RFC 9497 ristretto255-SHA512 OPRF (blind, evaluate, unblind),
 //!    built on [`xmd`] (RFC 9380 `expand_message_xmd`).
 //!
+//! Beside them [`reversible`] names type `R`, the local patient number
+//! encrypted to the supplying provider (HPKE in the browser module).
+//!
 //! Errors ([`Error`], [`FieldError`]) name the field and the rule, never the
 //! value. Buffers that hold identifying data are zeroised when dropped.
 //!
@@ -40,6 +43,7 @@ pub mod identity;
 pub mod oprf;
 pub mod preparation;
 pub mod pseudonym_type;
+pub mod reversible;
 pub mod xmd;
 
 pub use date::CalendarDate;

@@ -59,6 +59,17 @@ pub const SCOPE_EVALUATE: &str = "evaluate";
 /// The scope of a re-keying token (`/v1/rekey`), the only one a recipient gets.
 pub const SCOPE_REKEY: &str = "rekey";
 
+/// The scope of a validation token: a provider's (or its processor's)
+/// credential for a registry's validation endpoints, whose `aud` is that
+/// registry ([`validation_audience`]). The TTP itself refuses it.
+pub const SCOPE_VALIDATE: &str = "validate";
+
+/// The `audience` parameter and `aud` claim of a validation token: the
+/// recipient `organization|scope` it may be presented to.
+pub fn validation_audience(organization: &str, scope: &str) -> String {
+    format!("{organization}|{scope}")
+}
+
 /// Longest lifetime of a browser's access token, in seconds (15 minutes).
 pub const MAX_BROWSER_TOKEN_SECONDS: i64 = 900;
 
@@ -137,7 +148,8 @@ impl Act {
 pub struct AccessTokenClaims {
     /// The TTP's configured `issuer`.
     pub iss: String,
-    /// The TTP itself: equal to `iss`.
+    /// The TTP itself (equal to `iss`); of a validation token the registry
+    /// `organization|scope` ([`validation_audience`]).
     pub aud: String,
     /// The provider (`ura:…`) of an evaluation token, the recipient
     /// organisation (`oin:…`) of a rekey token.
@@ -152,7 +164,7 @@ pub struct AccessTokenClaims {
     /// The form origin of a browser token; requests must carry exactly this `Origin`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub origin: Option<String>,
-    /// [`SCOPE_EVALUATE`] or [`SCOPE_REKEY`].
+    /// [`SCOPE_EVALUATE`], [`SCOPE_REKEY`] or [`SCOPE_VALIDATE`].
     pub scope: String,
     /// Issued at, seconds since the Unix epoch.
     pub iat: i64,
@@ -237,12 +249,13 @@ pub struct TokenResponse {
     pub token_type: String,
     /// Seconds until it expires.
     pub expires_in: i64,
-    /// [`SCOPE_EVALUATE`] or [`SCOPE_REKEY`].
+    /// [`SCOPE_EVALUATE`], [`SCOPE_REKEY`] or [`SCOPE_VALIDATE`].
     pub scope: String,
     /// [`TOKEN_TYPE_ACCESS_TOKEN`] (token exchange only).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub issued_token_type: Option<String>,
-    /// The provider the token evaluates for (evaluation tokens).
+    /// The provider the token evaluates for (evaluation tokens) or
+    /// validates for (validation tokens).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub provider: Option<String>,
 }

@@ -17,8 +17,8 @@ use std::sync::Arc;
 
 use axum::http::{header, HeaderMap};
 use pseudoform_protocol::auth::{
-    AccessTokenClaims, Act, Cnf, DPOP_WINDOW_SECONDS, SCOPE_EVALUATE, SCOPE_REKEY, TOKEN_TYPE_DPOP,
-    TYP_ACCESS_TOKEN,
+    AccessTokenClaims, Act, Cnf, DPOP_WINDOW_SECONDS, SCOPE_EVALUATE, SCOPE_REKEY, SCOPE_VALIDATE,
+    TOKEN_TYPE_DPOP, TYP_ACCESS_TOKEN,
 };
 
 use crate::callers::Caller;
@@ -37,6 +37,9 @@ pub enum Scope {
     Evaluate,
     /// `POST /v1/rekey`.
     Rekey,
+    /// A registry's validation endpoints (the token's `aud`), never the
+    /// TTP's: a provider or processor asks for it beside `evaluate`.
+    Validate,
 }
 
 impl Scope {
@@ -45,6 +48,7 @@ impl Scope {
         match self {
             Scope::Evaluate => SCOPE_EVALUATE,
             Scope::Rekey => SCOPE_REKEY,
+            Scope::Validate => SCOPE_VALIDATE,
         }
     }
 
@@ -53,11 +57,12 @@ impl Scope {
         match name {
             SCOPE_EVALUATE => Some(Scope::Evaluate),
             SCOPE_REKEY => Some(Scope::Rekey),
+            SCOPE_VALIDATE => Some(Scope::Validate),
             _ => None,
         }
     }
 
-    /// The only scope of a role.
+    /// The scope of a role at the TTP's own endpoints.
     pub const fn of(role: Role) -> Self {
         match role {
             Role::Recipient => Scope::Rekey,
@@ -114,7 +119,8 @@ pub fn issue(key: &SigningKey, claims: &AccessTokenClaims) -> anyhow::Result<Str
 
 /// The claims of an access token this TTP issued, and its caller: signed by
 /// the TTP's key with `typ: at+jwt`, of this issuer, not expired, of a
-/// caller that is still configured with a role that fits its scope.
+/// caller that is still configured with a role that fits its scope. A
+/// validation token is refused (403): it is for a registry.
 pub fn verify_token(
     state: &AppState,
     token: &str,
@@ -126,6 +132,9 @@ pub fn verify_token(
         .ok_or(ApiError::InvalidToken)?;
     let claims: AccessTokenClaims =
         serde_json::from_slice(&payload).map_err(|_| ApiError::InvalidToken)?;
+    if claims.scope == SCOPE_VALIDATE {
+        return Err(ApiError::ValidationToken);
+    }
     if claims.iss != state.issuer
         || claims.aud != state.issuer
         || claims.iat > now + DPOP_WINDOW_SECONDS
@@ -178,13 +187,9 @@ pub async fn authenticate(
     }
     let now = pseudoform_protocol::unix_now();
     let (claims, caller) = match verify_token(state, token, now) {
-        Err(ApiError::TokenExpired) => {
+        Err(e @ (ApiError::TokenExpired | ApiError::ValidationToken)) => {
             // Signed by this TTP: the client is known.
-            return Err(refused(
-                path,
-                &claims_client(state, token),
-                ApiError::TokenExpired,
-            ));
+            return Err(refused(path, &claims_client(state, token), e));
         }
         other => other?,
     };
@@ -323,5 +328,7 @@ mod tests {
         assert_eq!(Scope::of(Role::Recipient), Scope::Rekey);
         assert_eq!(Scope::parse("evaluate"), Some(Scope::Evaluate));
         assert_eq!(Scope::parse("admin"), None);
+        assert_eq!(Scope::parse("validate"), Some(Scope::Validate));
+        assert_eq!(Scope::Validate.name(), SCOPE_VALIDATE);
     }
 }

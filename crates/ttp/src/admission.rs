@@ -18,7 +18,7 @@ use pseudoform_core::{PseudonymType, Recipient};
 
 use crate::access::{Kind, Principal, Scope};
 use crate::audit::AuditDraft;
-use crate::config::Role;
+use crate::config::{Role, REVERSIBLE_TYPE};
 use crate::error::ApiError;
 use crate::security::{self, Event, Subject};
 use crate::state::{AppState, RecipientState};
@@ -126,8 +126,14 @@ fn check_origin(
 }
 
 /// The pseudonym type of the code at request member `field`; 422 if it is
-/// not a type of the core.
+/// not a type of the core, 422 `type.notEvaluable` for type R (the
+/// reversible pseudonym is encrypted in the browser, never evaluated).
 pub fn known_type(code: &str, field: &str) -> Result<PseudonymType, ApiError> {
+    if code == REVERSIBLE_TYPE {
+        return Err(ApiError::TypeNotEvaluable {
+            field: field.to_owned(),
+        });
+    }
     PseudonymType::from_str(code).map_err(|_| ApiError::TypeUnknown {
         field: field.to_owned(),
     })

@@ -38,6 +38,7 @@ pub struct Caller {
     acts_for: HashSet<String>,
     keys: Vec<PublicKey>,
     budgets: Budgets,
+    validation_origins: HashSet<String>,
 }
 
 impl Caller {
@@ -76,6 +77,19 @@ impl Caller {
     fn acts_on(&self, organization: &str, scope: &str) -> bool {
         self.domains
             .contains(&(organization.to_owned(), scope.to_owned()))
+    }
+
+    /// Whether a validation token for the recipient may be had: a provider
+    /// or processor that delivers to it (a recipient never).
+    pub fn may_validate(&self, organization: &str, scope: &str) -> bool {
+        self.may_evaluate(organization, scope)
+    }
+
+    /// Whether `origin` is one of the caller's validation pages
+    /// (`validation_origins`, compared in lowercase).
+    pub fn validates_from(&self, origin: &str) -> bool {
+        self.validation_origins
+            .contains(&origin.to_ascii_lowercase())
     }
 
     /// The recipients `(organization, scope)` the caller acts on.
@@ -119,6 +133,8 @@ impl Caller {
 pub struct Callers {
     by_id: HashMap<String, Arc<Caller>>,
     by_token: HashMap<[u8; 32], Arc<Caller>>,
+    /// The client id of each signing key, by thumbprint.
+    key_owners: HashMap<String, String>,
 }
 
 impl std::fmt::Debug for Callers {
@@ -170,6 +186,11 @@ impl Callers {
                 budgets: c
                     .budgets
                     .map_or(config.budgets, |own| own.over(&config.budgets)),
+                validation_origins: c
+                    .validation_origins
+                    .iter()
+                    .map(|o| o.to_ascii_lowercase())
+                    .collect(),
             });
             if let Some(hash) = &c.token_sha256 {
                 let mut bytes = [0u8; 32];
@@ -179,7 +200,17 @@ impl Callers {
             }
             by_id.insert(c.id.clone(), caller);
         }
-        Ok(Callers { by_id, by_token })
+        Ok(Callers {
+            by_id,
+            by_token,
+            key_owners: thumbprints,
+        })
+    }
+
+    /// The client id of the caller whose signing key (`public_keys`) has
+    /// the RFC 7638 thumbprint `thumbprint`, if any.
+    pub fn key_owner(&self, thumbprint: &str) -> Option<&str> {
+        self.key_owners.get(thumbprint).map(String::as_str)
     }
 
     /// The caller with client id `id`.

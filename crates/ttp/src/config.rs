@@ -23,6 +23,15 @@ pub mod callers;
 pub use budgets::{Budgets, CallerBudgets, Limit};
 pub use callers::{CallerConfig, RecipientRef, Role, MAX_CLIENT_ID};
 
+/// The code of type R, the reversible local patient number: a recipient
+/// may list it in `allowed_types` and `required_types`, and `GET
+/// /v1/policy` names it, but it is no OPRF type (not a [`PseudonymType`]):
+/// the browser encrypts it to the provider's key (`GET
+/// /v1/provider-keys`), and the evaluating endpoints refuse it.
+// TODO(contract-15): core — the lead replaces this with
+// `pseudoform_core::reversible::REVERSIBLE_TYPE` at merge.
+pub const REVERSIBLE_TYPE: &str = "R";
+
 /// Default address of `serve` when neither the file nor the command line names one.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8470";
 
@@ -219,7 +228,8 @@ pub struct RecipientConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kid: Option<String>,
     /// Pseudonym type codes the recipient may receive; `B` only where it may
-    /// process the BSN.
+    /// process the BSN; [`REVERSIBLE_TYPE`] (`R`) where it asks for the
+    /// reversible local patient number.
     pub allowed_types: Vec<String>,
     /// Pseudonym type codes every record for the recipient must have, each
     /// one of `allowed_types`; `GET /v1/policy` tells forms (`requiredTypes`),
@@ -322,6 +332,7 @@ impl TtpConfig {
         }
         for c in &mut self.callers {
             c.public_keys.iter_mut().for_each(resolve);
+            c.encryption_keys.iter_mut().for_each(resolve);
         }
         if let Some(p) = self.frame.dir.as_mut() {
             resolve(p);
@@ -430,20 +441,22 @@ impl TtpConfig {
             }
             let mut types = HashSet::new();
             for code in &r.allowed_types {
-                let t = PseudonymType::from_str(code)
-                    .map_err(|_| anyhow::anyhow!("{what}: unknown pseudonym type {code:?}"))?;
-                if !types.insert(t) {
+                if code != REVERSIBLE_TYPE && PseudonymType::from_str(code).is_err() {
+                    bail!("{what}: unknown pseudonym type {code:?}");
+                }
+                if !types.insert(code.as_str()) {
                     bail!("{what}: type {code} listed twice");
                 }
             }
             let mut required = HashSet::new();
             for code in &r.required_types {
-                let t = PseudonymType::from_str(code)
-                    .map_err(|_| anyhow::anyhow!("{what}: unknown pseudonym type {code:?}"))?;
-                if !types.contains(&t) {
+                if code != REVERSIBLE_TYPE && PseudonymType::from_str(code).is_err() {
+                    bail!("{what}: unknown pseudonym type {code:?}");
+                }
+                if !types.contains(code.as_str()) {
                     bail!("{what}: required type {code} is not one of allowed_types");
                 }
-                if !required.insert(t) {
+                if !required.insert(code.as_str()) {
                     bail!("{what}: required type {code} listed twice");
                 }
             }

@@ -64,6 +64,10 @@ pub enum ApiError {
     /// 403 `caller.notAllowed`: the caller may not rekey for the recipient.
     #[error("the caller may not rekey for this recipient")]
     MayNotRekey,
+    /// 403 `caller.notAllowed`: a validation token (`scope=validate`) at
+    /// the TTP: it is for the registry it names only.
+    #[error("a validation token is for the registry it names; the TTP accepts none")]
+    ValidationToken,
     /// 403 `type.notAllowed`: a pseudonym type the recipient may not receive.
     #[error("the recipient may not receive this pseudonym type")]
     TypeNotAllowed {
@@ -131,6 +135,25 @@ pub enum ApiError {
         /// The request member of the type.
         field: String,
     },
+    /// 422 `type.notEvaluable`: type R, the reversible pseudonym, which
+    /// the browser encrypts to the provider's key and the TTP never
+    /// evaluates.
+    #[error(
+        "type R (the reversible pseudonym) is encrypted in the browser, never evaluated by the TTP"
+    )]
+    TypeNotEvaluable {
+        /// The request member of the type.
+        field: String,
+    },
+    /// 400 `request.missingMember`: `GET /v1/provider-keys` without `provider`.
+    #[error("the query parameter provider is required")]
+    ProviderMissing,
+    /// 400 `request.invalid`: a `provider` that is not `ura:` and 8 digits.
+    #[error("provider must be `ura:` followed by 8 digits")]
+    ProviderInvalid,
+    /// 404 `provider.unknown`: a provider the TTP does not know.
+    #[error("the provider is not known to this TTP")]
+    ProviderUnknown,
     /// 422 `records.empty`.
     #[error("records must not be empty")]
     NoRecords,
@@ -218,7 +241,9 @@ impl ApiError {
             InvalidProof => "auth.invalidProof",
             ProofReplayed => "auth.proofReplayed",
             WrongKey => "auth.wrongKey",
-            MayNotEvaluate | RecipientMayNotEvaluate | MayNotRekey => "caller.notAllowed",
+            MayNotEvaluate | RecipientMayNotEvaluate | MayNotRekey | ValidationToken => {
+                "caller.notAllowed"
+            }
             TypeNotAllowed { .. } => "type.notAllowed",
             OriginNotAllowed | OriginMismatch => "origin.notAllowed",
             RecipientUnknown => "recipient.unknown",
@@ -226,8 +251,12 @@ impl ApiError {
             Unreadable => "request.unreadable",
             TooLarge => "request.tooLarge",
             MalformedJson => "request.malformedJson",
-            MissingMember { .. } | MissingParameter { .. } => "request.missingMember",
-            WrongShape { .. } | WrongQuery => "request.invalid",
+            MissingMember { .. } | MissingParameter { .. } | ProviderMissing => {
+                "request.missingMember"
+            }
+            WrongShape { .. } | WrongQuery | ProviderInvalid => "request.invalid",
+            TypeNotEvaluable { .. } => "type.notEvaluable",
+            ProviderUnknown => "provider.unknown",
             OrganizationInvalid => "recipientOrganization.invalid",
             ScopeInvalid => "recipientScope.invalid",
             TypeUnknown { .. } => "pseudonymType.unknown",
@@ -259,11 +288,14 @@ impl ApiError {
             MayNotEvaluate
             | RecipientMayNotEvaluate
             | MayNotRekey
+            | ValidationToken
             | TypeNotAllowed { .. }
             | OriginNotAllowed
             | OriginMismatch => StatusCode::FORBIDDEN,
-            RecipientUnknown | NotFound => StatusCode::NOT_FOUND,
-            BlindedInvalid { .. } | Unreadable => StatusCode::BAD_REQUEST,
+            RecipientUnknown | ProviderUnknown | NotFound => StatusCode::NOT_FOUND,
+            BlindedInvalid { .. } | Unreadable | ProviderMissing | ProviderInvalid => {
+                StatusCode::BAD_REQUEST
+            }
             TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             OverBudget | RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Busy => StatusCode::SERVICE_UNAVAILABLE,
@@ -282,6 +314,7 @@ impl ApiError {
             TypeNotAllowed { field }
             | BlindedInvalid { field }
             | TypeUnknown { field }
+            | TypeNotEvaluable { field }
             | EmptyRecord { field }
             | TooManyItems { field }
             | DuplicateType { field } => Some(field),
@@ -289,6 +322,7 @@ impl ApiError {
             MissingParameter { field } | VersionNotActive { field } => Some(field),
             OrganizationInvalid => Some("recipientOrganization"),
             ScopeInvalid => Some("recipientScope"),
+            ProviderMissing | ProviderInvalid | ProviderUnknown => Some("provider"),
             NoRecords | TooManyRecords => Some("records"),
             NoElements | TooManyElements => Some("blindedPseudonyms"),
             SameVersion => Some("toVersion"),

@@ -32,6 +32,7 @@ use crate::access::Principal;
 use crate::admission::{self, Permission};
 use crate::audit::AuditDraft;
 use crate::budget;
+use crate::config::REVERSIBLE_TYPE;
 use crate::error::ApiError;
 use crate::evaluation::{self, Audience, Item, Keys};
 use crate::extract::{ApiJson, Authenticated};
@@ -450,20 +451,21 @@ pub async fn policy(
     Ok(Json(Policy {
         recipient_organization: recipient.organization.clone(),
         recipient_scope: recipient.scope.clone(),
-        allowed_types: recipient
-            .allowed_types
-            .iter()
-            .map(|t| t.code().to_owned())
-            .collect(),
-        required_types: recipient
-            .required_types
-            .iter()
-            .map(|t| t.code().to_owned())
-            .collect(),
+        allowed_types: with_reversible(&recipient.allowed_types, recipient.allows_reversible),
+        required_types: with_reversible(&recipient.required_types, recipient.requires_reversible),
         key_version,
         max_records_per_request: MAX_RECORDS_PER_REQUEST,
         recipient_key: Some(recipient.key_statement.clone()),
     }))
+}
+
+/// The codes of `types`, then [`REVERSIBLE_TYPE`] if `reversible`.
+fn with_reversible(types: &[PseudonymType], reversible: bool) -> Vec<String> {
+    types
+        .iter()
+        .map(|t| t.code().to_owned())
+        .chain(reversible.then(|| REVERSIBLE_TYPE.to_owned()))
+        .collect()
 }
 
 /// `GET /v1/signing-keys`: public, no token. The JWKS of the key that signs

@@ -12,9 +12,12 @@
 //! - `POST /v1/evaluate` — a batch of records, one JWE per record;
 //! - `GET /v1/policy` — the types a recipient may receive and its key version;
 //! - `GET /v1/signing-keys` — the JWKS of the key that signs every JWE's claims;
+//! - `GET /v1/provider-keys` — the providers' encryption keys, each signed
+//!   by the TTP ([`provider_keys`]);
 //! - `POST /v1/rekey` — moves blinded pseudonyms between key versions;
 //! - `POST /v1/token` — OAuth 2.0 token endpoint: DPoP-bound access tokens
-//!   for back ends (`private_key_jwt`) and browsers (token exchange);
+//!   for back ends (`private_key_jwt`) and browsers (token exchange), and
+//!   validation tokens for a registry's validation endpoints;
 //! - `GET /health` — liveness: the process answers;
 //! - `GET /ready` — readiness: the audit log can be written and the keys
 //!   read (503 otherwise);
@@ -24,7 +27,8 @@
 //! Modules, one concern each: [`config`] (the TOML file, roles, budgets),
 //! [`keys`] (key versions and binding keys, encryption at rest, cache),
 //! [`binding`] (MRN bound to the provider), [`signing`] (the TTP's
-//! signatures), [`jwe`] (encryption to the recipient), [`jose`] (JWS
+//! signatures), [`provider_keys`] (the providers' encryption keys and
+//! their signed directory), [`jwe`] (encryption to the recipient), [`jose`] (JWS
 //! helpers), [`callers`] (the callers and their keys), [`dpop`] (proofs of
 //! possession), [`access`] (access tokens and the principal of a request),
 //! [`token`] (the token endpoint), [`ledger`] (single-use ids and budgets
@@ -58,6 +62,7 @@ pub mod jose;
 pub mod jwe;
 pub mod keys;
 pub mod ledger;
+pub mod provider_keys;
 pub mod queue;
 pub mod security;
 pub mod signing;
@@ -127,6 +132,19 @@ fn build(config: &TtpConfig) -> anyhow::Result<(Router, JoinHandle<()>)> {
         .on_request(())
         .on_response(DefaultOnResponse::new().level(tracing::Level::INFO).latency_unit(LatencyUnit::Micros))
         .on_failure(());
+    let state = Arc::new(state);
+    // The directory is public data for any page (a registry's, a
+    // provider's): CORS `*`, without credentials.
+    let directory = Router::new()
+        .route(provider_keys::PATH, get(provider_keys::provider_keys))
+        .with_state(Arc::clone(&state))
+        .layer(
+            CorsLayer::new()
+                .allow_origin(tower_http::cors::Any)
+                .allow_methods([Method::GET])
+                .max_age(state.cors_max_age),
+        )
+        .method_not_allowed_fallback(handlers::method_not_allowed);
     let router = Router::new()
         .route(EvalRequest::PATH, post(handlers::audited::<EvalRequest>))
         .route(BatchRequest::PATH, post(handlers::audited::<BatchRequest>))
@@ -138,9 +156,10 @@ fn build(config: &TtpConfig) -> anyhow::Result<(Router, JoinHandle<()>)> {
         .route("/ready", get(handlers::ready))
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
-        .with_state(Arc::new(state))
+        .with_state(state)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(cors);
+        .layer(cors)
+        .merge(directory);
     // The frame has its own headers and no CORS: it is a page, not an API.
     let router = match frame {
         Some(frame) => router.merge(frame),

@@ -14,11 +14,12 @@ use pseudoform_core::PseudonymType;
 
 use crate::audit::{self, AuditLog};
 use crate::callers::Callers;
-use crate::config::{Budgets, Limit, TokenLifetimes, TtpConfig};
+use crate::config::{Budgets, Limit, TokenLifetimes, TtpConfig, REVERSIBLE_TYPE};
 use crate::error::ApiError;
 use crate::jwe::RecipientKey;
 use crate::keys::{DomainKeys, KeyCache, KeyStore, MasterKey};
 use crate::ledger::{ledger_path, Charge, Charged, Ledger, Once, OnceKind, SqliteLedger};
+use crate::provider_keys::Directory;
 use crate::queue::EvalQueue;
 use crate::signing::SigningKey;
 
@@ -33,6 +34,11 @@ pub struct RecipientState {
     pub allowed_types: Vec<PseudonymType>,
     /// Types every record for it must have, in the order of the Wkz table.
     pub required_types: Vec<PseudonymType>,
+    /// Whether it may receive type R, the reversible local patient number
+    /// (never evaluated here: [`crate::config::REVERSIBLE_TYPE`]).
+    pub allows_reversible: bool,
+    /// Whether every record for it must have type R.
+    pub requires_reversible: bool,
     /// Its form origins and every identity frame origin
     /// ([`TtpConfig::frame_origins`]), lowercase.
     pub allowed_origins: HashSet<String>,
@@ -52,6 +58,8 @@ pub struct AppState {
     pub recipients: HashMap<(String, String), Arc<RecipientState>>,
     /// The callers.
     pub callers: Callers,
+    /// The providers' encryption keys as the TTP states them.
+    pub provider_keys: Directory,
     /// The key that signs the claims of every JWE, the access tokens, the
     /// recipient keys and the audit heads.
     pub signing_key: Arc<SigningKey>,
@@ -61,7 +69,8 @@ pub struct AppState {
     pub ledger: Arc<dyn Ledger>,
     /// The audit log.
     pub audit: AuditLog,
-    /// Every recipient's origins and the frame origins (for CORS).
+    /// Every recipient's origins, the frame origins and the callers'
+    /// validation origins (for CORS).
     pub all_origins: Vec<String>,
     /// `Access-Control-Max-Age`.
     pub cors_max_age: Duration,
@@ -107,12 +116,14 @@ impl AppState {
             let mut allowed_types = r
                 .allowed_types
                 .iter()
+                .filter(|t| *t != REVERSIBLE_TYPE)
                 .map(|t| PseudonymType::from_str(t).map_err(|_| anyhow!("unknown type {t:?}")))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             allowed_types.sort();
             let mut required_types = r
                 .required_types
                 .iter()
+                .filter(|t| *t != REVERSIBLE_TYPE)
                 .map(|t| PseudonymType::from_str(t).map_err(|_| anyhow!("unknown type {t:?}")))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             required_types.sort();
@@ -134,6 +145,8 @@ impl AppState {
                     scope: r.scope.clone(),
                     allowed_types,
                     required_types,
+                    allows_reversible: r.allowed_types.iter().any(|t| t == REVERSIBLE_TYPE),
+                    requires_reversible: r.required_types.iter().any(|t| t == REVERSIBLE_TYPE),
                     allowed_origins,
                     key,
                     key_statement,
@@ -141,12 +154,17 @@ impl AppState {
                 }),
             );
         }
-        for o in frame_origins {
+        let validation_origins = config
+            .callers
+            .iter()
+            .flat_map(|c| c.validation_origins.iter().map(|o| o.to_ascii_lowercase()));
+        for o in frame_origins.into_iter().chain(validation_origins) {
             if !all_origins.contains(&o) {
                 all_origins.push(o);
             }
         }
         let callers = Callers::new(config)?;
+        let provider_keys = Directory::new(config, &callers, &signing_key)?;
         let store = KeyStore::open(&config.database, MasterKey::load(config)?)?;
         for r in &config.recipients {
             // Fails early on a wrong master key or a damaged database.
@@ -161,6 +179,7 @@ impl AppState {
         let state = AppState {
             recipients,
             callers,
+            provider_keys,
             signing_key,
             keys,
             ledger,

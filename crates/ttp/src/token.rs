@@ -16,6 +16,13 @@
 //!   of a recipient the caller delivers to (an identity frame's origin is
 //!   one of every recipient, [`crate::config::FrameConfig`]). At most 120 s
 //!   between `iat` and `exp`; its `jti` used once.
+//! - **Validation tokens**: either grant with `scope=validate` and
+//!   `audience=<recipientOrganization>|<recipientScope>`, for a provider or
+//!   processor that delivers to that recipient; a browser's from one of the
+//!   caller's `validation_origins` (not a form origin). The same DPoP-bound
+//!   token with `aud` the recipient string: the registry accepts it at its
+//!   validation endpoints, the TTP at none of its own
+//!   ([`crate::access::verify_token`]). Nothing is charged for it.
 //!
 //! Answers are RFC 6749 §5.1 / §5.2 JSON with `Cache-Control: no-store`;
 //! errors carry pseudoform's `code` too. Every request is audited: an
@@ -30,9 +37,9 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use pseudoform_protocol::auth::{
-    is_jti, is_person_id, AccessTokenClaims, Act, ClientAssertionClaims, Cnf, SubjectTokenClaims,
-    TokenError as TokenErrorBody, TokenResponse, CLIENT_ASSERTION_TYPE, DPOP_WINDOW_SECONDS,
-    GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE, MAX_ASSERTION_SECONDS,
+    is_jti, is_person_id, validation_audience, AccessTokenClaims, Act, ClientAssertionClaims, Cnf,
+    SubjectTokenClaims, TokenError as TokenErrorBody, TokenResponse, CLIENT_ASSERTION_TYPE,
+    DPOP_WINDOW_SECONDS, GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE, MAX_ASSERTION_SECONDS,
     MAX_SUBJECT_TOKEN_SECONDS, TOKEN_PATH, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_DPOP,
     TOKEN_TYPE_JWT, TYP_SUBJECT_TOKEN,
 };
@@ -84,14 +91,26 @@ pub enum TokenError {
     /// 403 `unauthorized_client`: the origin is not one of the caller's forms.
     #[error("the origin is not a form origin of a recipient the caller delivers to")]
     OriginNotAllowed,
+    /// 403 `unauthorized_client`: the origin is not one of the caller's
+    /// validation pages (`validation_origins`).
+    #[error("the origin is not a validation origin of the caller")]
+    ValidationOriginNotAllowed,
     /// 403 `unauthorized_client`: the caller's role never has this scope.
-    #[error("the caller's role does not allow this scope (a recipient only re-keys; providers and processors only evaluate)")]
+    #[error("the caller's role does not allow this scope (a recipient only re-keys; providers and processors evaluate and validate)")]
     RoleNotAllowed,
     /// 403 `unauthorized_client`: not a provider the caller may act for.
     #[error("the caller may not evaluate for this provider")]
     ProviderNotAllowed,
+    /// 403 `unauthorized_client`: a validation token for a recipient the
+    /// caller does not deliver to.
+    #[error("the caller does not deliver to the recipient the audience names")]
+    AudienceNotAllowed,
+    /// 400 `invalid_request`: a validation token without its `audience`
+    /// (`organization|scope`), or an `audience` for another scope.
+    #[error("scope=validate needs audience=<recipientOrganization>|<recipientScope>, and only it takes an audience")]
+    AudienceMissing,
     /// 400 `invalid_scope`.
-    #[error("the scope is not known (evaluate or rekey)")]
+    #[error("the scope is not known (evaluate, rekey or validate)")]
     InvalidScope,
     /// 400 `invalid_dpop_proof`: no proof.
     #[error("a DPoP proof is required (header DPoP)")]
@@ -115,11 +134,15 @@ impl TokenError {
     pub fn error(self) -> &'static str {
         use TokenError::*;
         match self {
-            Malformed => "invalid_request",
+            Malformed | AudienceMissing => "invalid_request",
             UnsupportedGrant => "unsupported_grant_type",
             InvalidClient | AssertionReplayed => "invalid_client",
             InvalidSubject | SubjectReplayed | WrongKey | OriginMismatch => "invalid_grant",
-            OriginNotAllowed | RoleNotAllowed | ProviderNotAllowed => "unauthorized_client",
+            OriginNotAllowed
+            | ValidationOriginNotAllowed
+            | RoleNotAllowed
+            | ProviderNotAllowed
+            | AudienceNotAllowed => "unauthorized_client",
             InvalidScope => "invalid_scope",
             MissingProof | InvalidProof | ProofReplayed => "invalid_dpop_proof",
             Busy => "temporarily_unavailable",
@@ -131,7 +154,7 @@ impl TokenError {
     pub fn code(self) -> &'static str {
         use TokenError::*;
         match self {
-            Malformed => "token.invalidRequest",
+            Malformed | AudienceMissing => "token.invalidRequest",
             UnsupportedGrant => "token.unsupportedGrant",
             InvalidClient => "token.invalidClient",
             AssertionReplayed => "token.assertionReplayed",
@@ -139,9 +162,9 @@ impl TokenError {
             SubjectReplayed => "token.subjectTokenReplayed",
             WrongKey => "token.wrongKey",
             OriginMismatch => "token.originMismatch",
-            OriginNotAllowed => "origin.notAllowed",
+            OriginNotAllowed | ValidationOriginNotAllowed => "origin.notAllowed",
             RoleNotAllowed => "caller.notAllowed",
-            ProviderNotAllowed => "provider.notAllowed",
+            ProviderNotAllowed | AudienceNotAllowed => "provider.notAllowed",
             InvalidScope => "token.invalidScope",
             MissingProof => "auth.missingProof",
             InvalidProof => "auth.invalidProof",
@@ -156,7 +179,11 @@ impl TokenError {
         use TokenError::*;
         match self {
             InvalidClient | AssertionReplayed => StatusCode::UNAUTHORIZED,
-            OriginNotAllowed | RoleNotAllowed | ProviderNotAllowed => StatusCode::FORBIDDEN,
+            OriginNotAllowed
+            | ValidationOriginNotAllowed
+            | RoleNotAllowed
+            | ProviderNotAllowed
+            | AudienceNotAllowed => StatusCode::FORBIDDEN,
             Busy => StatusCode::SERVICE_UNAVAILABLE,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
@@ -267,6 +294,37 @@ fn proof_of(state: &AppState, headers: &HeaderMap, now: i64) -> Result<Proof, To
     dpop::verify(proof, "POST", &url, None, now).map_err(|_| TokenError::InvalidProof)
 }
 
+/// The `aud` of the token asked for: for `scope=validate` the recipient
+/// `organization|scope` of the `audience` parameter, which the caller must
+/// deliver to (recorded in `draft`); else the TTP's issuer, and an
+/// `audience` parameter is refused.
+fn audience(
+    state: &AppState,
+    caller: &Caller,
+    audience: Option<&str>,
+    scope: Scope,
+    draft: &mut AuditDraft,
+) -> Result<String, TokenError> {
+    if scope != Scope::Validate {
+        return match audience {
+            None => Ok(state.issuer.clone()),
+            Some(_) => Err(TokenError::AudienceMissing),
+        };
+    }
+    let (organization, recipient_scope) = audience
+        .and_then(|a| a.split_once('|'))
+        .ok_or(TokenError::AudienceMissing)?;
+    let recipient = state
+        .recipient(organization, recipient_scope)
+        .filter(|r| caller.may_validate(&r.organization, &r.scope))
+        .ok_or(TokenError::AudienceNotAllowed)?;
+    draft.recipient(&recipient.organization, &recipient.scope);
+    Ok(validation_audience(
+        &recipient.organization,
+        &recipient.scope,
+    ))
+}
+
 /// What a grant decided: the token's claims.
 struct Grant {
     caller: Arc<Caller>,
@@ -308,7 +366,9 @@ async fn client_credentials(
         None => Scope::of(caller.role()),
         Some(s) => Scope::parse(s).ok_or(TokenError::InvalidScope)?,
     };
-    if scope != Scope::of(caller.role()) {
+    // A provider or processor also validates; a recipient only re-keys.
+    let validates = scope == Scope::Validate && caller.role() != Role::Recipient;
+    if scope != Scope::of(caller.role()) && !validates {
         return Err(TokenError::RoleNotAllowed);
     }
     let (sub, act) = match caller.role() {
@@ -331,6 +391,7 @@ async fn client_credentials(
             Some(Act::of(caller.party())),
         ),
     };
+    let aud = audience(state, &caller, param("audience"), scope, draft)?;
     let proof = proof_of(state, headers, now)?;
     once(
         state,
@@ -355,7 +416,7 @@ async fn client_credentials(
     Ok(Grant {
         claims: AccessTokenClaims {
             iss: state.issuer.clone(),
-            aud: state.issuer.clone(),
+            aud,
             sub,
             client_id: caller.id().to_owned(),
             act,
@@ -401,13 +462,16 @@ async fn exchange(
     if !valid {
         return Err(TokenError::InvalidSubject);
     }
-    if param("scope").is_some_and(|s| Scope::parse(s) != Some(Scope::Evaluate)) {
-        return Err(TokenError::InvalidScope);
-    }
+    let scope = match param("scope").map(Scope::parse) {
+        None => Scope::Evaluate,
+        Some(Some(s @ (Scope::Evaluate | Scope::Validate))) => s,
+        Some(_) => return Err(TokenError::InvalidScope),
+    };
     let provider = caller
         .provider_for(claims.provider.as_deref())
         .ok_or(TokenError::ProviderNotAllowed)?;
     draft.issued_for(Some(&provider), Some(&claims.sub));
+    let aud = audience(state, &caller, param("audience"), scope, draft)?;
     let origin = headers
         .get(header::ORIGIN)
         .and_then(|o| o.to_str().ok())
@@ -415,14 +479,21 @@ async fn exchange(
     if origin != claims.origin {
         return Err(TokenError::OriginMismatch);
     }
-    let lowercase = origin.to_ascii_lowercase();
-    let delivers_from = caller.domains().any(|(org, scope)| {
-        state
-            .recipient(org, scope)
-            .is_some_and(|r| r.allowed_origins.contains(&lowercase))
-    });
-    if !delivers_from {
-        return Err(TokenError::OriginNotAllowed);
+    if scope == Scope::Validate {
+        // A validation page, never a form: its own list.
+        if !caller.validates_from(origin) {
+            return Err(TokenError::ValidationOriginNotAllowed);
+        }
+    } else {
+        let lowercase = origin.to_ascii_lowercase();
+        let delivers_from = caller.domains().any(|(org, scope)| {
+            state
+                .recipient(org, scope)
+                .is_some_and(|r| r.allowed_origins.contains(&lowercase))
+        });
+        if !delivers_from {
+            return Err(TokenError::OriginNotAllowed);
+        }
     }
     let proof = proof_of(state, headers, now)?;
     if proof.jkt != claims.cnf.jkt {
@@ -455,13 +526,13 @@ async fn exchange(
     Ok(Grant {
         claims: AccessTokenClaims {
             iss: state.issuer.clone(),
-            aud: state.issuer.clone(),
+            aud,
             sub: provider,
             client_id: caller.id().to_owned(),
             act: Some(act),
             cnf: Cnf { jkt: proof.jkt },
             origin: Some(claims.origin),
-            scope: Scope::Evaluate.name().to_owned(),
+            scope: scope.name().to_owned(),
             iat: now,
             exp: now + state.tokens.browser_seconds,
             jti: random_jti()?,
@@ -509,7 +580,8 @@ pub async fn token(
     match result {
         Ok((grant, token)) => {
             let c = &grant.claims;
-            let evaluates = c.scope == Scope::Evaluate.name();
+            // An evaluation or validation token is for a provider.
+            let evaluates = c.scope != Scope::Rekey.name();
             draft.issued_for(evaluates.then_some(c.sub.as_str()), grant.person.as_deref());
             draft.jti(&c.jti);
             let body = TokenResponse {

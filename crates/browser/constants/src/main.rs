@@ -1,7 +1,8 @@
 //! Writes `constants.js` and `constants.d.ts` of the browser package from
 //! the Rust lists, so that the JS layer holds no copy of them: the pseudonym
 //! type codes, the field names, the fields each type needs, the rule names
-//! with their English descriptions, and the limits the JS uses.
+//! with their English descriptions, the limits the JS uses, and the names of
+//! the reversible type `R` (`pseudoform_core::reversible`).
 //!
 //! `./build.sh build` runs it while packaging:
 //! `cargo run -p pseudoform-js-constants -- www/pkg`. Its tests
@@ -11,6 +12,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use pseudoform_core::fields::{self, EARLIEST, MAX_HOUSE_NUMBER, MAX_INPUT_CHARS};
+use pseudoform_core::reversible::{
+    reversible_fields, REVERSIBLE_INFO, REVERSIBLE_INPUT, REVERSIBLE_SUITE, REVERSIBLE_TYPE,
+};
 use pseudoform_core::{CalendarDate, Field, PseudonymType, Rule, METHOD_VERSION};
 use pseudoform_protocol::ttp::MAX_RECORDS_PER_REQUEST;
 
@@ -45,24 +49,26 @@ fn rule_names() -> impl Iterator<Item = &'static str> {
     Rule::ALL.into_iter().map(Rule::name)
 }
 
-/// The fields `ty` needs a value of, in join order: those the core refuses
-/// empty (`houseNumberAddition` is empty when there is none).
-fn needed_fields(ty: PseudonymType) -> impl Iterator<Item = &'static str> {
-    ty.fields()
+/// The fields of `fields` that need a value, in join order: those the core
+/// refuses empty (`houseNumberAddition` is empty when there is none).
+fn needed_fields(fields: &'static [Field]) -> impl Iterator<Item = &'static str> {
+    fields
         .iter()
         .filter(|f| fields::normalise(**f, "", CalendarDate::EPOCH).is_err())
         .map(|f| f.name())
 }
 
-/// `TYPE: [fields]` lines of an object literal.
+/// `TYPE: [fields]` lines of an object literal: the Wkz types, then `R`.
 fn type_fields() -> String {
     PseudonymType::ALL
         .into_iter()
-        .map(|t| {
+        .map(|t| (t.code(), t.fields()))
+        .chain([(REVERSIBLE_TYPE, reversible_fields())])
+        .map(|(code, fields)| {
             format!(
                 "  {}: Object.freeze([{}]),\n",
-                literal(t.code()),
-                list(needed_fields(t), ", ")
+                literal(code),
+                list(needed_fields(fields), ", ")
             )
         })
         .collect()
@@ -119,9 +125,21 @@ export const FIELDS = Object.freeze([{fields}]);
 export const RULES = Object.freeze({{
 {rules}}});
 
-/** The fields each pseudonym type needs a value of, in join order (an absent house-number addition is none). */
+/** The fields each pseudonym type (and `R`) needs a value of, in join order (an absent house-number addition is none). */
 export const TYPE_FIELDS = Object.freeze({{
 {type_fields}}});
+
+/** The reversible type: the local patient number encrypted to the supplying provider (HPKE), never sent to the TTP. */
+export const REVERSIBLE_TYPE = {reversible_type};
+
+/** The Wkz type whose canonical input is the plaintext of `R`. */
+export const REVERSIBLE_INPUT = {reversible_input};
+
+/** The HPKE suite of `R` (the `alg` of a provider's encryption key). */
+export const REVERSIBLE_SUITE = {reversible_suite};
+
+/** The HPKE `info` of `R`, and the first part of its associated data. */
+export const REVERSIBLE_INFO = {reversible_info};
 
 /** Limits of the method and of the TTP that the JS layer uses. */
 export const LIMITS = Object.freeze({{
@@ -130,6 +148,10 @@ export const LIMITS = Object.freeze({{
         types = list(type_codes(), ", "),
         fields = list(field_names(), ", "),
         type_fields = type_fields(),
+        reversible_type = literal(REVERSIBLE_TYPE),
+        reversible_input = literal(REVERSIBLE_INPUT.code()),
+        reversible_suite = literal(REVERSIBLE_SUITE),
+        reversible_info = literal(REVERSIBLE_INFO),
     )
 }
 
@@ -143,6 +165,12 @@ fn declarations() -> String {
         "{HEADER}
 /** A Wkz pseudonym type. */
 export type PseudonymTypeCode = {types};
+
+/** The reversible type `R` (no Wkz type: never evaluated by the TTP). */
+export type ReversibleTypeCode = {reversible_type};
+
+/** A type a record can be asked for: a Wkz type or `R`. */
+export type TypeCode = PseudonymTypeCode | ReversibleTypeCode;
 
 /** A field of the method. */
 export type FieldName = {fields};
@@ -162,8 +190,20 @@ export declare const FIELDS: readonly [{field_list}];
 /** Every rule with its English description. */
 export declare const RULES: Readonly<Record<RuleName, string>>;
 
-/** The fields each pseudonym type needs a value of, in join order (an absent house-number addition is none). */
-export declare const TYPE_FIELDS: Readonly<Record<PseudonymTypeCode, readonly FieldName[]>>;
+/** The fields each pseudonym type (and `R`) needs a value of, in join order (an absent house-number addition is none). */
+export declare const TYPE_FIELDS: Readonly<Record<TypeCode, readonly FieldName[]>>;
+
+/** The reversible type: the local patient number encrypted to the supplying provider (HPKE), never sent to the TTP. */
+export declare const REVERSIBLE_TYPE: ReversibleTypeCode;
+
+/** The Wkz type whose canonical input is the plaintext of `R`. */
+export declare const REVERSIBLE_INPUT: {reversible_input};
+
+/** The HPKE suite of `R` (the `alg` of a provider's encryption key). */
+export declare const REVERSIBLE_SUITE: {reversible_suite};
+
+/** The HPKE `info` of `R`, and the first part of its associated data. */
+export declare const REVERSIBLE_INFO: {reversible_info};
 
 /** Limits of the method and of the TTP that the JS layer uses. */
 export declare const LIMITS: {{
@@ -174,6 +214,10 @@ export declare const LIMITS: {{
         rules = list(rule_names(), " | "),
         type_list = list(type_codes(), ", "),
         field_list = list(field_names(), ", "),
+        reversible_type = literal(REVERSIBLE_TYPE),
+        reversible_input = literal(REVERSIBLE_INPUT.code()),
+        reversible_suite = literal(REVERSIBLE_SUITE),
+        reversible_info = literal(REVERSIBLE_INFO),
     )
 }
 

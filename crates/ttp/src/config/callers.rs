@@ -93,6 +93,20 @@ pub struct CallerConfig {
     /// The caller's own budgets; default the global `[budgets]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budgets: Option<CallerBudgets>,
+    /// Provider only: PEM files of its P-256 encryption public keys (SPKI),
+    /// to which browsers encrypt the reversible pseudonym `R`; the last is
+    /// the current key, the earlier ones are still listed (rotation: append
+    /// the new key). Published signed at `GET /v1/provider-keys`. A key may
+    /// not also be a signing key (`public_keys`) or another caller's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub encryption_keys: Vec<PathBuf>,
+    /// Provider or processor: the origins (`https://host[:port]`, or
+    /// `http://` on a loopback host) of its validation pages, from which a
+    /// browser may exchange a subject token for a validation token
+    /// (`scope=validate`). Never the form origins: those get evaluation
+    /// tokens only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub validation_origins: Vec<String>,
     /// Provider only: the URL of its portal's login popup, which the
     /// identity frame opens to get the clinician's credential (the frame
     /// host's `settings.json`, [`crate::frame`]).
@@ -136,12 +150,30 @@ fn is_login_url(url: &str) -> bool {
         })
 }
 
+/// Whether `origin` may be a validation page's origin: a serialised origin
+/// that is `https`, or `http` on a loopback host (development).
+pub fn is_validation_origin(origin: &str) -> bool {
+    if !super::is_origin(origin) || origin.ends_with('/') {
+        return false;
+    }
+    if origin.starts_with("https://") {
+        return true;
+    }
+    let host = origin.trim_start_matches("http://");
+    let host = match host.strip_prefix("[::1]") {
+        Some(rest) => return rest.is_empty() || rest.starts_with(':'),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    host == "127.0.0.1" || host.eq_ignore_ascii_case("localhost")
+}
+
 /// Checks the callers of `config` (everything that needs no file).
 pub fn validate(config: &TtpConfig) -> anyhow::Result<()> {
     let mut ids = HashSet::new();
     let mut hashes = HashSet::new();
     let mut parties: HashMap<&str, Role> = HashMap::new();
     let mut logins = HashSet::new();
+    let mut encrypting = HashSet::new();
     for c in &config.callers {
         if c.id.is_empty()
             || c.id.len() > MAX_CLIENT_ID
@@ -248,6 +280,26 @@ pub fn validate(config: &TtpConfig) -> anyhow::Result<()> {
             }
             if !logins.insert(party) {
                 bail!("{what}: party {party} has a login in two callers");
+            }
+        }
+        if !c.encryption_keys.is_empty() {
+            if c.role != Role::Provider {
+                bail!("{what}: only a provider caller has `encryption_keys` (a processor's providers have their own)");
+            }
+            if !encrypting.insert(party) {
+                bail!("{what}: party {party} has encryption_keys in two callers");
+            }
+        }
+        let mut origins = HashSet::new();
+        for origin in &c.validation_origins {
+            if c.role == Role::Recipient {
+                bail!("{what}: a recipient caller has no `validation_origins`");
+            }
+            if !is_validation_origin(origin) {
+                bail!("{what}: validation_origins: {origin:?} is not an https origin (scheme://host[:port]) or a loopback http one");
+            }
+            if !origins.insert(origin.to_ascii_lowercase()) {
+                bail!("{what}: validation_origins: {origin} is listed twice");
             }
         }
         if let Some(b) = &c.budgets {

@@ -1,0 +1,102 @@
+//! Type `R`: the reversible local patient number.
+//!
+//! Beside the ten Wkz types a registry may ask for `R`: the supplying
+//! provider's local patient number, encrypted in the browser to that
+//! provider's current public key, so that the provider (and no one else: not
+//! the registry, not the TTP, not another provider) can go back from a record
+//! to its patient when the registry asks for validation. It is no OPRF type
+//! and never reaches the TTP's evaluation; it is not in
+//! [`PseudonymType::ALL`](crate::PseudonymType::ALL).
+//!
+//! - Plaintext: MRN's canonical input `provider|mrn` (UTF-8), the fields
+//!   [`reversible_fields`].
+//! - Ciphertext: RFC 9180 HPKE, base mode, suite [`REVERSIBLE_SUITE`]
+//!   (DHKEM(P-256, HKDF-SHA256), HKDF-SHA256, AES-256-GCM), `info`
+//!   [`REVERSIBLE_INFO`], `aad` [`reversible_aad`]: the recipient, the key id
+//!   and the record digest, so that a ciphertext moved to another record,
+//!   registry or key does not open.
+//!
+//! The encryption itself is WebCrypto in the browser module (`reversible.js`);
+//! this module holds the names and the associated data, once.
+
+use alloc::string::String;
+
+use crate::{Field, PseudonymType};
+
+/// The code of the reversible type.
+pub const REVERSIBLE_TYPE: &str = "R";
+
+/// The HPKE suite of `R`, as the `alg` of a provider's encryption key.
+pub const REVERSIBLE_SUITE: &str = "HPKE-P256-SHA256-A256GCM";
+
+/// The HPKE `info` of `R` (ASCII), and the first part of its `aad`.
+pub const REVERSIBLE_INFO: &str = "pseudoform-reversible/1";
+
+/// The HPKE associated data of an `R` ciphertext:
+/// `pseudoform-reversible/1|{organization}|{scope}|{kid}|{rec}`, with `kid`
+/// the provider key's RFC 7638 thumbprint and `rec` the record digest
+/// (unpadded base64url SHA-256 of the record JWE), as for the blind factors.
+pub fn reversible_aad(organization: &str, scope: &str, kid: &str, rec: &str) -> String {
+    crate::concat(&[
+        REVERSIBLE_INFO,
+        "|",
+        organization,
+        "|",
+        scope,
+        "|",
+        kid,
+        "|",
+        rec,
+    ])
+}
+
+/// The Wkz type whose canonical input is the plaintext of `R`: MRN
+/// (`provider|mrn`, the number scoped to its provider).
+pub const REVERSIBLE_INPUT: PseudonymType = PseudonymType::Mrn;
+
+/// The fields `R` is made of: MRN's (`provider`, `mrn`), whose canonical
+/// input is its plaintext.
+pub fn reversible_fields() -> &'static [Field] {
+    REVERSIBLE_INPUT.fields()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_aad_joins_info_recipient_kid_and_record_with_bars() {
+        assert_eq!(
+            reversible_aad("oin:00000001234567890000", "kwaliteit", "kid-1", "rec-1"),
+            "pseudoform-reversible/1|oin:00000001234567890000|kwaliteit|kid-1|rec-1"
+        );
+    }
+
+    #[test]
+    fn each_part_of_the_aad_changes_it() {
+        let base = reversible_aad("o", "s", "k", "r");
+        for other in [
+            reversible_aad("o2", "s", "k", "r"),
+            reversible_aad("o", "s2", "k", "r"),
+            reversible_aad("o", "s", "k2", "r"),
+            reversible_aad("o", "s", "k", "r2"),
+        ] {
+            assert_ne!(base, other);
+        }
+    }
+
+    #[test]
+    fn r_is_made_of_the_mrn_fields_and_is_no_wkz_type() {
+        assert_eq!(reversible_fields(), &[Field::Provider, Field::Mrn]);
+        assert!(PseudonymType::ALL
+            .iter()
+            .all(|t| t.code() != REVERSIBLE_TYPE));
+        assert!(REVERSIBLE_TYPE.parse::<PseudonymType>().is_err());
+    }
+
+    #[test]
+    fn the_suite_names_the_rfc_9180_algorithms_of_the_contract() {
+        assert_eq!(REVERSIBLE_SUITE, "HPKE-P256-SHA256-A256GCM");
+        assert_eq!(REVERSIBLE_INFO, "pseudoform-reversible/1");
+    }
+}
