@@ -613,19 +613,14 @@ dl.data dd{margin:0 0 .3rem 0}td.answer button{margin:.2rem .3rem .2rem 0}\
 td.answer input.correction{display:inline-block;width:12rem}.answered{font-weight:600;color:#060}\
 pre{white-space:pre-wrap;background:#f4f4f4;padding:.5rem}#status[data-kind=error]{color:#a00}\n";
 
-/// The validation of the portal, or a 404 when it serves none.
-fn validation(portal: &Portal) -> Result<&Validation, Response> {
-    portal
-        .config
-        .validation
-        .as_ref()
-        .ok_or_else(|| StatusCode::NOT_FOUND.into_response())
+/// The validation page of the portal, if it serves one.
+fn validation(portal: &Portal) -> Option<&Validation> {
+    portal.config.validation.as_ref()
 }
 
 async fn validation_page(State(portal): State<Shared>) -> Response {
-    let validation = match validation(&portal) {
-        Ok(v) => v,
-        Err(response) => return response,
+    let Some(validation) = validation(&portal) else {
+        return StatusCode::NOT_FOUND.into_response();
     };
     let html = format!(
         "<!doctype html>\n<html lang=\"nl\"><head><meta charset=\"utf-8\"><title>Validatie — zorgportaal</title>\
@@ -651,20 +646,19 @@ async fn validation_page(State(portal): State<Shared>) -> Response {
 
 async fn validation_config(State(portal): State<Shared>) -> Response {
     match validation(&portal) {
-        Ok(v) => (
+        Some(v) => (
             [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
             Json(v.config.clone()),
         )
             .into_response(),
-        Err(response) => response,
+        None => StatusCode::NOT_FOUND.into_response(),
     }
 }
 
 /// A file of the built package: the validation page's bundle or the wasm.
 async fn package_file(portal: &Portal, name: &str, content_type: &'static str) -> Response {
-    let validation = match validation(portal) {
-        Ok(v) => v,
-        Err(response) => return response,
+    let Some(validation) = validation(portal) else {
+        return StatusCode::NOT_FOUND.into_response();
     };
     match tokio::fs::read(validation.pkg_dir.join(name)).await {
         Ok(bytes) => (
@@ -730,8 +724,8 @@ fn validation_login_page(status: StatusCode, message: Option<&str>) -> Response 
 }
 
 async fn validation_login_form(State(portal): State<Shared>) -> Response {
-    if let Err(response) = validation(&portal) {
-        return response;
+    if validation(&portal).is_none() {
+        return StatusCode::NOT_FOUND.into_response();
     }
     validation_login_page(StatusCode::OK, None)
 }
@@ -740,8 +734,8 @@ async fn validation_login(
     State(portal): State<Shared>,
     form: Result<Form<ValidationLogin>, FormRejection>,
 ) -> Response {
-    if let Err(response) = validation(&portal) {
-        return response;
+    if validation(&portal).is_none() {
+        return StatusCode::NOT_FOUND.into_response();
     }
     let Ok(Form(login)) = form else {
         return refused(INVALID_REQUEST);
