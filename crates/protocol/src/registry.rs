@@ -85,8 +85,69 @@ pub struct Submission {
     /// at most once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pseudonyms: Option<Vec<SubmittedPseudonym>>,
+    /// With `record` only: the reversible pseudonym (type `R`), an HPKE
+    /// ciphertext of the provider-scoped local patient number to the
+    /// supplying provider's key. The registry stores it opaque: it cannot
+    /// open it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reversible: Option<ReversibleEnvelope>,
     /// The clinical fields of the form, by name; never identifying fields.
     pub data: Data,
+}
+
+/// The type code of the reversible pseudonym. Not an OPRF type: it is never
+/// evaluated by the TTP and is not one of the ten Wkz pseudonym types.
+// TODO(contract-15): core — replace by pseudoform_core's REVERSIBLE_TYPE at merge.
+pub const REVERSIBLE_TYPE: &str = "R";
+
+/// Length of the HPKE `enc` of a reversible pseudonym: an uncompressed
+/// P-256 point (DHKEM(P-256, HKDF-SHA256), RFC 9180 §7.1).
+pub const REVERSIBLE_ENC_BYTES: usize = 65;
+
+/// Shortest HPKE ciphertext of a reversible pseudonym, in bytes (the
+/// AES-256-GCM tag).
+pub const REVERSIBLE_MIN_CT_BYTES: usize = 16;
+
+/// Longest HPKE ciphertext of a reversible pseudonym, in bytes.
+pub const REVERSIBLE_MAX_CT_BYTES: usize = 256;
+
+/// `reversible` of a [`Submission`]: the HPKE (RFC 9180, base mode,
+/// `HPKE-P256-SHA256-A256GCM`) ciphertext of the plaintext `provider|mrn` to
+/// the supplying provider's current key `kid`, with the associated data
+/// `pseudoform-reversible/1|{org}|{scope}|{kid}|{rec}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReversibleEnvelope {
+    /// Always [`REVERSIBLE_TYPE`].
+    #[serde(rename = "type")]
+    pub r#type: String,
+    /// The RFC 7638 thumbprint of the provider's public key (43 base64url
+    /// characters).
+    pub kid: String,
+    /// The HPKE encapsulated key: unpadded base64url of
+    /// [`REVERSIBLE_ENC_BYTES`] bytes.
+    pub enc: String,
+    /// The HPKE ciphertext: unpadded base64url of
+    /// [`REVERSIBLE_MIN_CT_BYTES`]`..=`[`REVERSIBLE_MAX_CT_BYTES`] bytes.
+    pub ct: String,
+}
+
+impl ReversibleEnvelope {
+    /// Whether the envelope has the shape of a reversible pseudonym: type
+    /// `R`, a `kid` of 43 base64url characters (a SHA-256 thumbprint), an
+    /// `enc` of an uncompressed P-256 point and a `ct` of a bounded length.
+    /// The registry cannot check more: it has no key to open it.
+    pub fn is_well_formed(&self) -> bool {
+        use base64ct::{Base64UrlUnpadded, Encoding};
+        let bytes = |text: &str| Base64UrlUnpadded::decode_vec(text).ok();
+        let kid_ok = self.kid.len() == 43 && bytes(&self.kid).is_some_and(|k| k.len() == 32);
+        let enc_ok = bytes(&self.enc)
+            .is_some_and(|e| e.len() == REVERSIBLE_ENC_BYTES && e.first() == Some(&0x04));
+        let ct_ok = bytes(&self.ct).is_some_and(|c| {
+            (REVERSIBLE_MIN_CT_BYTES..=REVERSIBLE_MAX_CT_BYTES).contains(&c.len())
+        });
+        self.r#type == REVERSIBLE_TYPE && kid_ok && enc_ok && ct_ok
+    }
 }
 
 /// The `cty` of the JWE of `encryptedBlindFactors`.
@@ -147,14 +208,26 @@ pub enum Shape<'a> {
 /// must not be there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ShapeError {
-    /// `record`, `encryptedBlindFactors`, `blindFactors` or `pseudonyms`.
+    /// `record`, `encryptedBlindFactors`, `blindFactors`, `pseudonyms` or
+    /// `reversible`.
     pub field: &'static str,
 }
 
 impl Submission {
     /// The shape of the pseudonyms: exactly one of `record` (with exactly
-    /// one of `encryptedBlindFactors` and `blindFactors`) and `pseudonyms`.
+    /// one of `encryptedBlindFactors` and `blindFactors`) and `pseudonyms`;
+    /// `reversible` only with `record`.
     pub fn shape(&self) -> Result<Shape<'_>, ShapeError> {
+        let shape = self.pseudonyms_shape()?;
+        if self.reversible.is_some() && matches!(shape, Shape::Pseudonyms(_)) {
+            return Err(ShapeError {
+                field: "reversible",
+            });
+        }
+        Ok(shape)
+    }
+
+    fn pseudonyms_shape(&self) -> Result<Shape<'_>, ShapeError> {
         let err = |field| Err(ShapeError { field });
         match (
             &self.record,
@@ -236,6 +309,38 @@ pub const IDENTIFYING_FIELD_NAMES: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shape_of_a_reversible_envelope() {
+        use base64ct::{Base64UrlUnpadded, Encoding};
+        let b64 = |bytes: &[u8]| Base64UrlUnpadded::encode_string(bytes);
+        let mut point = vec![4u8; REVERSIBLE_ENC_BYTES];
+        point[1] = 9;
+        let good = ReversibleEnvelope {
+            r#type: "R".into(),
+            kid: b64(&[7; 32]),
+            enc: b64(&point),
+            ct: b64(&[1; 40]),
+        };
+        assert!(good.is_well_formed());
+        let with = |change: &dyn Fn(&mut ReversibleEnvelope)| {
+            let mut e = good.clone();
+            change(&mut e);
+            e.is_well_formed()
+        };
+        assert!(!with(&|e| e.r#type = "MRN".into()));
+        assert!(!with(&|e| e.kid = b64(&[7; 31])));
+        assert!(!with(&|e| e.kid = format!("{}=", b64(&[7; 32]))));
+        assert!(!with(&|e| e.enc = b64(&[4; 64])));
+        assert!(!with(&|e| e.enc = b64(&[2; 65])));
+        assert!(!with(&|e| e.ct = b64(&[1; 15])));
+        assert!(with(&|e| e.ct = b64(&[1; 16])));
+        assert!(with(&|e| e.ct = b64(&[1; 256])));
+        assert!(!with(&|e| e.ct = b64(&[1; 257])));
+        assert!(!with(&|e| e.ct = "not base64!".into()));
+        let json = serde_json::to_string(&good).unwrap();
+        assert!(json.starts_with(r#"{"type":"R","kid":"#), "{json}");
+    }
 
     fn parse(json: &str) -> Result<Submission, serde_json::Error> {
         serde_json::from_str(json)
@@ -321,6 +426,10 @@ mod tests {
                 "pseudonyms",
             ),
             (r#""record":"x","pseudonyms":[],"#, "pseudonyms"),
+            (
+                r#""pseudonyms":[],"reversible":{"type":"R","kid":"k","enc":"e","ct":"c"},"#,
+                "reversible",
+            ),
         ] {
             assert_eq!(
                 with(members).unwrap().shape(),
@@ -328,6 +437,8 @@ mod tests {
                 "{members}"
             );
         }
+        // A reversible member with unknown members is refused.
+        assert!(with(r#""record":"x","encryptedBlindFactors":"y","reversible":{"type":"R","kid":"k","enc":"e","ct":"c","mrn":"1"},"#).is_err());
         // Unknown members and values that are neither a string nor strings are refused.
         assert!(with(r#""bsn":"1","#).is_err());
         assert!(parse(&format!(

@@ -4,7 +4,7 @@
 //! listen = "127.0.0.1:8081"
 //! recipient_organization = "oin:00000001000000001000"
 //! recipient_scope = "kwaliteitsregistratie-a"
-//! allowed_types = ["NGGV", "sNGGV", "RGG", "MRN"]
+//! allowed_types = ["NGGV", "sNGGV", "RGG", "MRN"]   # "R": the reversible pseudonym
 //! required_types = ["NGGV", "RGG"]
 //! database = "registry.sqlite"
 //! www_dir = "www"
@@ -20,6 +20,8 @@
 //! require_submitter_proof = true
 //! allowed_origins = []   # form origins on other sites (CORS); default none
 //! frame_url = "https://ttp.example.nl/frame/"   # the identity frame; default none
+//! validation_origins = []   # providers' validation pages (CORS of the provider endpoints)
+//! ttp_issuer = "https://ttp.example.nl"   # `iss` of validate tokens; default ttp_url
 //!
 //! [limits]   # the defaults
 //! header_timeout_seconds = 10   # also closes idle keep-alive connections
@@ -72,7 +74,8 @@ pub struct RegistryConfig {
     /// The registry's scope (key domain at the TTP).
     pub recipient_scope: String,
     /// Pseudonym type codes this registry accepts (`B` only if it may
-    /// process the BSN).
+    /// process the BSN), and `R` if it accepts the reversible pseudonym
+    /// (`reversible` of a record submission).
     pub allowed_types: Vec<String>,
     /// Pseudonym type codes every record must have (each one of
     /// `allowed_types`): a submission without one of them is refused with
@@ -159,6 +162,17 @@ pub struct RegistryConfig {
     /// none: the form binds in-page only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frame_url: Option<String>,
+    /// Origins of providers' validation pages (`https://…`, or `http://`
+    /// on loopback) that may call the provider endpoints
+    /// (`/api/validation-requests`, `/api/provider-records`,
+    /// `/api/withdrawals`) from a browser (CORS, with the `Authorization`,
+    /// `DPoP` and `Content-Type` headers). Default none.
+    #[serde(default)]
+    pub validation_origins: Vec<String>,
+    /// The `iss` of the TTP's validate tokens; default `ttp_url` (without a
+    /// trailing `/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttp_issuer: Option<String>,
     /// Connection limits and timeouts of the server (`[limits]`; the
     /// defaults of [`pseudoform_server::Limits`]).
     #[serde(default)]
@@ -191,6 +205,7 @@ impl RegistryConfig {
         let config: Self = toml::from_str(text).context("the registry configuration is invalid")?;
         config.limits.validate()?;
         config.frame_origin()?;
+        config.check_validation_origins()?;
         Ok(config)
     }
 
@@ -243,6 +258,32 @@ impl RegistryConfig {
     /// The origin (`scheme://host[:port]`) of `ttp_url`.
     pub fn ttp_origin(&self) -> anyhow::Result<String> {
         origin_of(&self.ttp_url, "ttp_url")
+    }
+
+    /// The expected `iss` of validate tokens: `ttp_issuer`, else `ttp_url`
+    /// without a trailing `/`.
+    pub fn ttp_issuer(&self) -> String {
+        self.ttp_issuer
+            .clone()
+            .unwrap_or_else(|| self.ttp_url.trim_end_matches('/').to_owned())
+    }
+
+    /// Every `validation_origins` entry is an origin: `https://host[:port]`,
+    /// or `http://` on a loopback host, nothing more.
+    pub fn check_validation_origins(&self) -> anyhow::Result<()> {
+        for origin in &self.validation_origins {
+            let serialized = origin_of(origin, "validation_origins").ok();
+            let loopback = reqwest::Url::parse(origin).ok().is_some_and(|u| {
+                u.scheme() == "https"
+                    || matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"))
+            });
+            anyhow::ensure!(
+                serialized.as_deref() == Some(origin.as_str()) && loopback,
+                "validation_origins: {origin:?} is not an https origin (or http on loopback) \
+                 without path"
+            );
+        }
+        Ok(())
     }
 
     /// The origin of `frame_url`, if set; an error if it is not an
@@ -299,6 +340,27 @@ mod tests {
         assert!(config.require_submitter_proof);
         assert_eq!(config.public_urls(), ["http://127.0.0.1:8081"]);
         assert_eq!(config.frame_origin().unwrap(), None);
+        assert!(config.validation_origins.is_empty());
+        assert_eq!(config.ttp_issuer(), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn validation_origins_are_plain_origins() {
+        let example = include_str!("../registry.example.toml");
+        let with = |origins: &str| {
+            RegistryConfig::from_toml_str(&format!("validation_origins = {origins}\n{example}"))
+        };
+        let config = with(r#"["https://zorg.example.nl", "http://127.0.0.1:8490"]"#).unwrap();
+        assert_eq!(config.validation_origins.len(), 2);
+        for refused in [
+            r#"["http://zorg.example.nl"]"#,
+            r#"["https://zorg.example.nl/"]"#,
+            r#"["https://zorg.example.nl/validation"]"#,
+            r#"["*"]"#,
+            r#"["null"]"#,
+        ] {
+            assert!(with(refused).is_err(), "{refused}");
+        }
     }
 
     #[test]

@@ -114,6 +114,15 @@ pub enum ReceiveError {
         /// The type without a blind factor.
         ty: PseudonymType,
     },
+    /// `reversible` sent to a registry that does not accept type `R`.
+    #[error("this registry may not receive the reversible pseudonym")]
+    ReversibleNotAllowed,
+    /// `reversible` is not of the shape of a reversible pseudonym.
+    #[error("the reversible pseudonym is malformed")]
+    ReversibleMalformed,
+    /// This registry requires the reversible pseudonym and the record has none.
+    #[error("a pseudonym type this registry requires is missing")]
+    ReversibleMissing,
     /// `data` has more values than allowed.
     #[error("the data has too many values")]
     TooManyFields,
@@ -268,7 +277,9 @@ impl ReceiveError {
             Shape { .. } => "submission.shape",
             NoPseudonyms { .. } => "pseudonyms.empty",
             TooManyPseudonyms { .. } => "pseudonyms.tooMany",
-            RequiredMissing { .. } => "pseudonyms.requiredMissing",
+            RequiredMissing { .. } | ReversibleMissing => "pseudonyms.requiredMissing",
+            ReversibleNotAllowed => "type.notAllowed",
+            ReversibleMalformed => "reversible.malformed",
             PartialRecord { .. } => "pseudonyms.partialRecord",
             TooManyFields => "data.tooManyFields",
             InvalidFieldName => "data.invalidFieldName",
@@ -308,7 +319,7 @@ impl ReceiveError {
     pub fn status(&self) -> StatusCode {
         use ReceiveError::*;
         match self {
-            TypeNotAllowed { .. } => StatusCode::FORBIDDEN,
+            TypeNotAllowed { .. } | ReversibleNotAllowed => StatusCode::FORBIDDEN,
             Replayed => StatusCode::CONFLICT,
             Storage => StatusCode::INTERNAL_SERVER_ERROR,
             Submitter(e) => e.status(),
@@ -327,6 +338,10 @@ impl ReceiveError {
             | TooManyPseudonyms { field } => Some((*field).to_owned()),
             UnsupportedMethod => Some("methodVersion".into()),
             RequiredMissing { ty } => Some(ty.code().to_owned()),
+            ReversibleMissing | ReversibleNotAllowed => {
+                Some(pseudoform_protocol::registry::REVERSIBLE_TYPE.to_owned())
+            }
+            ReversibleMalformed => Some("reversible".into()),
             PartialRecord { ty } => Some(At::BlindFactor(*ty).member()),
             UnknownType { at } | TypeNotAllowed { at } | DuplicateType { at } => {
                 Some(at.type_member())

@@ -3,7 +3,14 @@
 //! | route | what |
 //! |---|---|
 //! | `POST /api/submissions` | a [`Submission`] → 201 [`Receipt`], or an [`ApiError`] |
-//! | `GET /api/records` | the stored records (newest first, `?limit=`, default 500) |
+//! | `GET /api/records` | the stored records (newest first, `?limit=`, default 500; withdrawn ones only with `?include=withdrawn`) |
+//! | `POST /api/validation-requests` | staff (DEMO, unauthenticated): ask the supplying providers about records with `R` |
+//! | `GET /api/validation-requests` | provider: its validation requests ([`ValidatingProvider`]) |
+//! | `POST /api/validation-requests/{id}/answers` | provider: answers per record |
+//! | `GET /api/provider-records` | provider: its records with `R` (`?after=&limit=`) |
+//! | `POST /api/withdrawals` | provider: withdraw records |
+//! | `GET /api/validation-audit` | the validation audit rows (DEMO, newest first) |
+//! | `POST /registry/validation-requests` | the registry page's form (`record=` repeated, `question`): 303 back |
 //! | `GET /api/form-config` | what the demo form needs: TTP, recipient, provider, login, types, pinned TTP signing keys, the identity frame |
 //! | `GET /registry` | HTML page of what the registry holds (Dutch) |
 //! | `GET /health` | liveness: `{"status":"ok"}` |
@@ -20,6 +27,11 @@
 //! TTP and, with `frame_url`, frames of the identity frame's origin. The log has one line per request: method, path, status, latency —
 //! never a body, a label or data.
 //!
+//! The provider endpoints take a TTP validate token and its DPoP proof
+//! ([`crate::provider_auth`]) and allow CORS from `validation_origins` (and
+//! only those routes, with `Authorization`, `DPoP` and `Content-Type`);
+//! the submissions endpoint allows CORS from `allowed_origins`.
+//!
 //! `GET /api/records` and `/registry` make this a DEMO server: a production
 //! registry puts its records behind authentication. The form's TTP
 //! credential never comes from the registry: `/api/form-config` names the
@@ -30,8 +42,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, Query, Request, State};
+use axum::body::Bytes;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, FromRef, Path, Query, Request, State};
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
@@ -45,8 +58,13 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::config::RegistryConfig;
 use crate::error::ApiError;
+use crate::provider_auth::{ProviderAuth, ValidatingProvider};
 use crate::receiver::Receiver;
 use crate::store::{StoreError, StoredRecord};
+use crate::validation::{
+    Actor, Answers, AuditEntry, CreatedRequest, NewRequests, ProviderRecord, RequestView,
+    ValidationError, Withdrawals, MAX_PROVIDER_RECORDS,
+};
 use crate::view;
 
 /// Largest request body accepted, in bytes.
@@ -110,6 +128,23 @@ pub struct RecordView {
     /// The provider the TTP named in its claims.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub provider: Option<String>,
+    /// The record's reversible pseudonym, by key id only (its ciphertext
+    /// goes to its provider alone, `GET /api/validation-requests`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reversible: Option<ReversibleRef>,
+    /// `active`, or `withdrawn` by its provider.
+    pub status: String,
+    /// The latest validation state: `open` (asked), `confirm`, `correct`
+    /// or `withdraw`; absent if never asked.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub validation: Option<String>,
+}
+
+/// A reversible pseudonym in `GET /api/records`: its provider key's id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReversibleRef {
+    /// The provider key's id (RFC 7638 thumbprint).
+    pub kid: String,
 }
 
 impl From<StoredRecord> for RecordView {
@@ -123,6 +158,14 @@ impl From<StoredRecord> for RecordView {
             data: record.data,
             ttp_jti: record.ttp_jti,
             provider: record.provider,
+            reversible: record.reversible.map(|r| ReversibleRef { kid: r.kid }),
+            status: if record.withdrawn {
+                "withdrawn"
+            } else {
+                "active"
+            }
+            .to_owned(),
+            validation: record.validation,
         }
     }
 }
@@ -131,11 +174,19 @@ impl From<StoredRecord> for RecordView {
 struct AppState {
     receiver: Arc<Receiver>,
     form_config: Arc<FormConfig>,
+    provider_auth: Arc<ProviderAuth>,
+}
+
+impl FromRef<AppState> for Arc<ProviderAuth> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.provider_auth)
+    }
 }
 
 #[derive(Debug, Deserialize)]
 struct RecordsQuery {
     limit: Option<u32>,
+    include: Option<String>,
 }
 
 /// Runs blocking store work off the async executor; a failed task is a 500.
@@ -184,30 +235,302 @@ async fn submit(
 async fn records(
     State(state): State<AppState>,
     query: Result<Query<RecordsQuery>, QueryRejection>,
-) -> Result<Json<Vec<RecordView>>, ApiError> {
-    let Query(query) = query.map_err(|_| ApiError::InvalidLimit)?;
+) -> Result<Json<Vec<RecordView>>, Response> {
+    let Query(query) = query.map_err(|_| ApiError::InvalidLimit.into_response())?;
+    let include_withdrawn = match query.include.as_deref() {
+        None => false,
+        Some("withdrawn") => true,
+        Some(_) => {
+            return Err(ValidationError::InvalidQuery { field: "include" }.into_response());
+        }
+    };
     let limit = query
         .limit
         .unwrap_or(DEFAULT_RECORD_LIMIT)
         .min(MAX_RECORD_LIMIT);
     let receiver = Arc::clone(&state.receiver);
-    let records = blocking(move || receiver.store().records(limit).map_err(read_failed)).await?;
-    Ok(Json(records.into_iter().map(RecordView::from).collect()))
-}
-
-async fn registry_page(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let receiver = Arc::clone(&state.receiver);
     let records = blocking(move || {
         receiver
             .store()
-            .records(DEFAULT_RECORD_LIMIT)
+            .records_where(limit, include_withdrawn)
             .map_err(read_failed)
     })
+    .await
+    .map_err(IntoResponse::into_response)?;
+    Ok(Json(records.into_iter().map(RecordView::from).collect()))
+}
+
+/// Runs blocking validation work off the async executor.
+async fn blocking_validation<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ValidationError> + Send + 'static,
+) -> Result<T, ValidationError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or(Err(ValidationError::Storage))
+}
+
+/// A JSON body of a validation endpoint, or its refusal (never serde's
+/// message, which can quote the body).
+fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, Response> {
+    match body {
+        Ok(Json(value)) => Ok(value),
+        Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::ContentType.into_response()),
+        Err(JsonRejection::BytesRejection(b)) if b.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Err(ApiError::TooLarge.into_response())
+        }
+        Err(_) => Err(ValidationError::Malformed.into_response()),
+    }
+}
+
+/// `POST /api/validation-requests` answer (201).
+#[derive(Debug, Serialize)]
+struct CreatedRequests {
+    requests: Vec<CreatedRequest>,
+}
+
+/// Staff (DEMO): one validation request per supplying provider.
+async fn create_requests(
+    State(state): State<AppState>,
+    body: Result<Json<NewRequests>, JsonRejection>,
+) -> Result<(StatusCode, Json<CreatedRequests>), Response> {
+    let request = json_body(body)?;
+    let receiver = Arc::clone(&state.receiver);
+    let requests = blocking_validation(move || {
+        receiver.store().create_requests(
+            &request.record_ids,
+            request.question.as_deref(),
+            pseudoform_protocol::unix_now(),
+        )
+    })
+    .await
+    .map_err(IntoResponse::into_response)?;
+    Ok((StatusCode::CREATED, Json(CreatedRequests { requests })))
+}
+
+/// The registry page's form: `record=ID` (repeated) and `question`; 303
+/// back to the page (with `?fout=<code>` when refused).
+async fn page_create_requests(State(state): State<AppState>, body: Bytes) -> Response {
+    let mut record_ids = Vec::new();
+    let mut question = None;
+    let mut unreadable = false;
+    for (key, value) in form_urlencoded::parse(&body) {
+        match key.as_ref() {
+            "record" => match value.parse::<i64>() {
+                Ok(id) => record_ids.push(id),
+                Err(_) => unreadable = true,
+            },
+            "question" => question = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    let outcome = if unreadable {
+        Err(ValidationError::UnknownRecord {
+            field: "record".into(),
+        })
+    } else {
+        let receiver = Arc::clone(&state.receiver);
+        blocking_validation(move || {
+            receiver.store().create_requests(
+                &record_ids,
+                question.as_deref(),
+                pseudoform_protocol::unix_now(),
+            )
+        })
+        .await
+    };
+    let location = match outcome {
+        Ok(_) => "/registry#validatieverzoeken".to_owned(),
+        Err(err) => format!("/registry?fout={}#validatieverzoeken", err.code()),
+    };
+    let location =
+        HeaderValue::from_str(&location).unwrap_or_else(|_| HeaderValue::from_static("/registry"));
+    (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
+}
+
+/// `GET /api/validation-requests` answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProviderRequests {
+    recipient_organization: String,
+    recipient_scope: String,
+    requests: Vec<RequestView>,
+}
+
+/// Provider: its own validation requests.
+async fn provider_requests(
+    State(state): State<AppState>,
+    caller: ValidatingProvider,
+) -> Result<Json<ProviderRequests>, ValidationError> {
+    let receiver = Arc::clone(&state.receiver);
+    let requests = blocking_validation(move || {
+        let actor = Actor {
+            provider: &caller.provider,
+            person: caller.person.as_deref(),
+        };
+        receiver
+            .store()
+            .requests_of(actor, pseudoform_protocol::unix_now())
+    })
     .await?;
+    Ok(Json(ProviderRequests {
+        recipient_organization: state.receiver.organization().to_owned(),
+        recipient_scope: state.receiver.scope().to_owned(),
+        requests,
+    }))
+}
+
+/// `POST /api/validation-requests/{id}/answers` answer.
+#[derive(Debug, Serialize)]
+struct AnswerStatus {
+    id: String,
+    status: String,
+}
+
+/// Provider: answers about the records of one of its requests.
+async fn answer_request(
+    State(state): State<AppState>,
+    caller: ValidatingProvider,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<Json<Answers>, JsonRejection>,
+) -> Result<Json<AnswerStatus>, Response> {
+    let Path(id) = id.map_err(|_| ValidationError::UnknownRequest.into_response())?;
+    let answers = json_body(body)?;
+    let receiver = Arc::clone(&state.receiver);
+    let request_id = id.clone();
+    let status = blocking_validation(move || {
+        let actor = Actor {
+            provider: &caller.provider,
+            person: caller.person.as_deref(),
+        };
+        receiver.store().answer(
+            actor,
+            &request_id,
+            &answers.answers,
+            pseudoform_protocol::unix_now(),
+        )
+    })
+    .await
+    .map_err(IntoResponse::into_response)?;
+    Ok(Json(AnswerStatus { id, status }))
+}
+
+#[derive(Debug, Deserialize)]
+struct ProviderRecordsQuery {
+    after: Option<i64>,
+    limit: Option<u32>,
+}
+
+/// `GET /api/provider-records` answer.
+#[derive(Debug, Serialize)]
+struct ProviderRecords {
+    records: Vec<ProviderRecord>,
+    next: Option<i64>,
+}
+
+/// Provider: its records with a reversible pseudonym, in pages.
+async fn provider_records(
+    State(state): State<AppState>,
+    caller: ValidatingProvider,
+    query: Result<Query<ProviderRecordsQuery>, QueryRejection>,
+) -> Result<Json<ProviderRecords>, ValidationError> {
+    let Query(query) = query.map_err(|_| ValidationError::InvalidQuery {
+        field: "after/limit",
+    })?;
+    let limit = query.limit.unwrap_or(MAX_PROVIDER_RECORDS);
+    if limit == 0 || limit > MAX_PROVIDER_RECORDS {
+        return Err(ValidationError::InvalidQuery { field: "limit" });
+    }
+    let after = query.after.unwrap_or(0);
+    let receiver = Arc::clone(&state.receiver);
+    let (records, next) = blocking_validation(move || {
+        let actor = Actor {
+            provider: &caller.provider,
+            person: caller.person.as_deref(),
+        };
+        receiver
+            .store()
+            .provider_records(actor, after, limit, pseudoform_protocol::unix_now())
+    })
+    .await?;
+    Ok(Json(ProviderRecords { records, next }))
+}
+
+/// `POST /api/withdrawals` answer.
+#[derive(Debug, Serialize)]
+struct Withdrawn {
+    withdrawn: Vec<i64>,
+}
+
+/// Provider: withdraws records of its own (a patient's objection).
+async fn withdraw(
+    State(state): State<AppState>,
+    caller: ValidatingProvider,
+    body: Result<Json<Withdrawals>, JsonRejection>,
+) -> Result<Json<Withdrawn>, Response> {
+    let withdrawals = json_body(body)?;
+    let receiver = Arc::clone(&state.receiver);
+    let withdrawn = blocking_validation(move || {
+        let actor = Actor {
+            provider: &caller.provider,
+            person: caller.person.as_deref(),
+        };
+        receiver.store().withdraw(
+            actor,
+            &withdrawals.record_ids,
+            pseudoform_protocol::unix_now(),
+        )
+    })
+    .await
+    .map_err(IntoResponse::into_response)?;
+    Ok(Json(Withdrawn { withdrawn }))
+}
+
+/// DEMO: the validation audit rows, newest first (`?limit=`).
+async fn validation_audit(
+    State(state): State<AppState>,
+    query: Result<Query<RecordsQuery>, QueryRejection>,
+) -> Result<Json<Vec<AuditEntry>>, Response> {
+    let Query(query) = query.map_err(|_| ApiError::InvalidLimit.into_response())?;
+    let limit = query
+        .limit
+        .unwrap_or(DEFAULT_RECORD_LIMIT)
+        .min(MAX_RECORD_LIMIT);
+    let receiver = Arc::clone(&state.receiver);
+    let rows = blocking_validation(move || receiver.store().validation_audit(limit))
+        .await
+        .map_err(IntoResponse::into_response)?;
+    Ok(Json(rows))
+}
+
+#[derive(Debug, Deserialize)]
+struct PageQuery {
+    fout: Option<String>,
+}
+
+async fn registry_page(
+    State(state): State<AppState>,
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let receiver = Arc::clone(&state.receiver);
+    let (records, requests) = blocking(move || {
+        let records = receiver
+            .store()
+            .records(DEFAULT_RECORD_LIMIT)
+            .map_err(read_failed)?;
+        let requests = receiver
+            .store()
+            .request_summaries(DEFAULT_RECORD_LIMIT)
+            .map_err(|_| ApiError::Internal)?;
+        Ok((records, requests))
+    })
+    .await?;
+    let error = query.ok().and_then(|Query(q)| q.fout);
     let html = view::registry_page(
         state.receiver.organization(),
         state.receiver.scope(),
         &records,
+        &requests,
+        error.as_deref(),
     );
     let headers = [
         (
@@ -310,6 +633,31 @@ fn cors(origins: &[String]) -> anyhow::Result<Option<tower_http::cors::CorsLayer
     ))
 }
 
+/// The CORS of providers' validation pages on the provider endpoints:
+/// `GET` and `POST` with `Authorization`, `DPoP` and `Content-Type`. None
+/// without such origins.
+fn validation_cors(origins: &[String]) -> anyhow::Result<Option<tower_http::cors::CorsLayer>> {
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    let origins = origins
+        .iter()
+        .map(|o| HeaderValue::from_str(o))
+        .collect::<Result<Vec<_>, _>>()
+        .context("a validation origin is not a valid header value")?;
+    Ok(Some(
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(tower_http::cors::AllowOrigin::list(origins))
+            .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("dpop"),
+            ])
+            .expose_headers([header::WWW_AUTHENTICATE]),
+    ))
+}
+
 /// The router of a registry around an existing [`Receiver`]; `config`
 /// gives the static directory and the form configuration.
 pub fn router(receiver: Arc<Receiver>, config: &RegistryConfig) -> anyhow::Result<Router> {
@@ -322,8 +670,10 @@ pub fn router(receiver: Arc<Receiver>, config: &RegistryConfig) -> anyhow::Resul
         .into_iter()
         .map(str::to_owned)
         .collect();
+    let provider_auth = Arc::new(ProviderAuth::from_config(config)?);
     let state = AppState {
         receiver,
+        provider_auth,
         form_config: Arc::new(FormConfig {
             ttp: config.ttp_url.clone(),
             recipient_organization: config.recipient_organization.clone(),
@@ -337,15 +687,40 @@ pub fn router(receiver: Arc<Receiver>, config: &RegistryConfig) -> anyhow::Resul
         }),
     };
     let statics = ServeDir::new(&config.www_dir).append_index_html_on_directories(true);
-    let router = Router::new()
+    let main = Router::new()
         .route("/api/submissions", post(submit))
         .route("/api/records", get(records))
         .route("/api/form-config", get(form_config))
+        .route("/api/validation-audit", get(validation_audit))
         .route("/api/{*rest}", any(api_not_found))
         .route("/registry", get(registry_page))
+        .route("/registry/validation-requests", post(page_create_requests))
         .route(view::STYLESHEET_PATH, get(stylesheet))
         .route("/health", get(health))
-        .route("/ready", get(ready))
+        .route("/ready", get(ready));
+    // The form origins' CORS on the main routes, the validation pages' on
+    // the provider routes only.
+    let main = match cors(&config.allowed_origins)? {
+        Some(cors) => main.layer(cors),
+        None => main,
+    };
+    let provider = Router::new()
+        .route(
+            "/api/validation-requests",
+            get(provider_requests).post(create_requests),
+        )
+        .route(
+            "/api/validation-requests/{id}/answers",
+            post(answer_request),
+        )
+        .route("/api/provider-records", get(provider_records))
+        .route("/api/withdrawals", post(withdraw));
+    let provider = match validation_cors(&config.validation_origins)? {
+        Some(cors) => provider.layer(cors),
+        None => provider,
+    };
+    let router = main
+        .merge(provider)
         .fallback_service(statics)
         .with_state(state)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -365,10 +740,6 @@ pub fn router(receiver: Arc<Receiver>, config: &RegistryConfig) -> anyhow::Resul
             HeaderName::from_static("referrer-policy"),
             HeaderValue::from_static("no-referrer"),
         ));
-    let router = match cors(&config.allowed_origins)? {
-        Some(cors) => router.layer(cors),
-        None => router,
-    };
     let router = pseudoform_server::harden(router, &config.limits, || {
         ApiError::Internal.into_response()
     });

@@ -459,6 +459,30 @@ impl SignatureKeys {
         self.keys.is_empty()
     }
 
+    /// Verifies a compact JWS of the TTP that is not inside a JWE (an access
+    /// token): `alg` ES256, `typ` equal to `typ` (without case), the `kid`
+    /// of a pinned key, no `crit`, a valid signature; gives its payload.
+    pub fn verify_typed(&self, jws: &str, typ: &str) -> Result<Vec<u8>, SignatureError> {
+        let header = first_header(jws, 3).ok_or(SignatureError::BadSignature)?;
+        let str_of = |name: &str| header.get(name).and_then(|v| v.as_str());
+        if str_of("alg") != Some(SIGNATURE_ALG)
+            || header.contains_key("crit")
+            || header.contains_key("b64")
+            || !str_of("typ").is_some_and(|t| t.eq_ignore_ascii_case(typ))
+        {
+            return Err(SignatureError::BadSignature);
+        }
+        let kid = str_of("kid").ok_or(SignatureError::BadSignature)?;
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.kid == kid)
+            .ok_or(SignatureError::BadSignature)?;
+        let (payload, _) = josekit::jws::deserialize_compact(jws, &key.verifier)
+            .map_err(|_| SignatureError::BadSignature)?;
+        Ok(payload)
+    }
+
     /// Classifies and verifies a decrypted plaintext: a compact JWS whose
     /// header names `alg: ES256` and the `kid` of a pinned key, without
     /// `crit`, with a valid signature, gives its payload; bare JSON claims

@@ -11,6 +11,10 @@
 //! - [`receiver`]: [`Receiver::receive`], a submission from checks to store.
 //! - [`submission`]: the checks of a submission's envelope, types and data.
 //! - [`submitter`]: the submitter proof (DPoP of the key that obtained the record).
+//! - [`provider_auth`]: the provider endpoints' TTP validate token and DPoP
+//!   proof ([`provider_auth::ValidatingProvider`]).
+//! - [`validation`]: validation requests, answers and withdrawals of records
+//!   with a reversible pseudonym (type `R`), and their audit.
 //! - [`claims`]: opening a pseudonym's JWE and checking its claims.
 //! - [`deblind`]: from an evaluation and a blind factor to stored labels.
 //! - [`load`]: [`Receiver::from_config`], the receiver's files.
@@ -29,11 +33,13 @@ pub mod error;
 pub mod http;
 pub mod jwe;
 pub mod load;
+pub mod provider_auth;
 pub mod receiver;
 pub mod rekey;
 pub mod store;
 pub mod submission;
 pub mod submitter;
+pub mod validation;
 pub mod view;
 
 pub use config::RegistryConfig;

@@ -1,11 +1,12 @@
 //! Loading a [`Receiver`] from its [`RegistryConfig`]: the registry's key
 //! files (or PEM texts), the pinned TTP signing keys, the allowed and
-//! required types and the store. All file I/O of the receiver is here.
+//! required types (`R`, the reversible pseudonym, apart) and the store. All file I/O of the receiver is here.
 
 use std::sync::Arc;
 
 use anyhow::Context;
 use pseudoform_core::PseudonymType;
+use pseudoform_protocol::registry::REVERSIBLE_TYPE;
 use zeroize::Zeroizing;
 
 use crate::config::RegistryConfig;
@@ -41,8 +42,14 @@ impl Receiver {
             "ttp_signing_keys is empty: pin the TTP's public signing key \
              (`pseudoform-ttp signing-key --public-pem`)"
         );
-        let allowed = parse_types(&config.allowed_types, "allowed_types")?;
-        let required = parse_types(&config.required_types, "required_types")?;
+        let (allow_reversible, allowed) = split_reversible(&config.allowed_types);
+        let (require_reversible, required) = split_reversible(&config.required_types);
+        anyhow::ensure!(
+            allow_reversible || !require_reversible,
+            "required_types: {REVERSIBLE_TYPE} is not one of allowed_types"
+        );
+        let allowed = parse_types(&allowed, "allowed_types")?;
+        let required = parse_types(&required, "required_types")?;
         let store = Store::open(&config.database)
             .with_context(|| format!("cannot open the database {}", config.database.display()))?;
         let submitter = SubmitterCheck::open(
@@ -59,6 +66,7 @@ impl Receiver {
             Arc::new(store),
         )?
         .with_required_types(&required)?
+        .with_reversible(allow_reversible, require_reversible)
         .with_clock_skew(config.clock_skew_seconds)
         .with_ttp_signing_keys(signature_keys)
         .accepting_unsigned(config.accept_unsigned)
@@ -66,6 +74,13 @@ impl Receiver {
         .allowing_clear_blind_factors(config.development_clear_blind_factors)
         .with_submitter_check(submitter))
     }
+}
+
+/// Whether `codes` holds the reversible type `R`, and the other codes.
+pub fn split_reversible(codes: &[String]) -> (bool, Vec<String>) {
+    let (reversible, others): (Vec<String>, Vec<String>) =
+        codes.iter().cloned().partition(|c| c == REVERSIBLE_TYPE);
+    (!reversible.is_empty(), others)
 }
 
 /// Parses the type codes of the configuration member `what`.

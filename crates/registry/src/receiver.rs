@@ -34,6 +34,13 @@
 //! again; a JWE of another stored submission is a replay
 //! ([`ReceiveError::Replayed`]). Only then are the JWEs' times checked.
 //!
+//! The reversible pseudonym (`reversible`, type `R`) goes only with a record
+//! and only to a registry that allows `R`; its shape is checked
+//! ([`pseudoform_protocol::registry::ReversibleEnvelope::is_well_formed`]),
+//! and it is stored opaque with the record's `rec`: the registry has no key
+//! to open it. It is part of the submission's digest, so a resend with
+//! another one is not the same submission.
+//!
 //! Finally the record, its labels and the JWEs' ids are written in one
 //! transaction; a JWE used before makes the whole submission fail
 //! ([`ReceiveError::Replayed`]), unless it is the same submission stored a
@@ -56,7 +63,7 @@ use crate::claims::{evaluation_of, refusal, Claims, Opened, Opener, DEFAULT_CLOC
 use crate::deblind::{decode_blind, labels};
 use crate::error::{At, ReceiveError};
 use crate::jwe::{Checked, JweAlg, KeyRing, SignatureKeys};
-use crate::store::{NewPseudonym, Store, StoreError, Submitted, Trace, UsedJwe};
+use crate::store::{NewPseudonym, NewReversible, Store, StoreError, Submitted, Trace, UsedJwe};
 use crate::submission::{
     blind_factor_types, check_data, check_envelope, check_required, pseudonym_types,
 };
@@ -117,6 +124,8 @@ pub struct Receiver {
     allowed: BTreeSet<PseudonymType>,
     required: BTreeSet<PseudonymType>,
     allow_clear_blind_factors: bool,
+    allow_reversible: bool,
+    require_reversible: bool,
     store: Arc<Store>,
     submitter: Option<SubmitterCheck>,
 }
@@ -154,6 +163,8 @@ impl Receiver {
             allowed: allowed_types.iter().copied().collect(),
             required: BTreeSet::new(),
             allow_clear_blind_factors: false,
+            allow_reversible: false,
+            require_reversible: false,
             store,
             submitter: None,
         })
@@ -167,6 +178,21 @@ impl Receiver {
         }
         self.required = types.iter().copied().collect();
         Ok(self)
+    }
+
+    /// The same receiver accepting (`allow`) the reversible pseudonym
+    /// (`reversible`, type `R`) and, with `require`, refusing a record
+    /// submission without one (`pseudonyms.requiredMissing`, field `R`).
+    /// `require` without `allow` refuses every submission.
+    pub fn with_reversible(mut self, allow: bool, require: bool) -> Self {
+        self.allow_reversible = allow;
+        self.require_reversible = require;
+        self
+    }
+
+    /// Whether this receiver accepts the reversible pseudonym.
+    pub fn allows_reversible(&self) -> bool {
+        self.allow_reversible
     }
 
     /// The types every record must have.
@@ -296,6 +322,7 @@ impl Receiver {
         let shape = submission
             .shape()
             .map_err(|e| ReceiveError::Shape { field: e.field })?;
+        let reversible = self.reversible_of(&submission, &shape)?;
         let deblinded = match shape {
             Shape::Record {
                 record,
@@ -389,6 +416,7 @@ impl Receiver {
             now,
             &submission.data,
             &deblinded.stored,
+            reversible.as_ref(),
             &used,
             &deblinded.trace,
             purge_before,
@@ -405,6 +433,43 @@ impl Receiver {
                 Err(ReceiveError::Storage)
             }
         }
+    }
+
+    /// The reversible pseudonym to store with the record: allowed here,
+    /// well-formed, present if required; with its `rec` (the record JWE's
+    /// digest, computed here). The national packaging has none
+    /// ([`Submission::shape`] refuses one there).
+    fn reversible_of(
+        &self,
+        submission: &Submission,
+        shape: &Shape<'_>,
+    ) -> Result<Option<NewReversible>, ReceiveError> {
+        let Some(envelope) = &submission.reversible else {
+            // The national packaging cannot carry one: a registry that
+            // requires `R` takes record submissions only.
+            return if self.require_reversible {
+                Err(ReceiveError::ReversibleMissing)
+            } else {
+                Ok(None)
+            };
+        };
+        if !self.allow_reversible {
+            return Err(ReceiveError::ReversibleNotAllowed);
+        }
+        if !envelope.is_well_formed() {
+            return Err(ReceiveError::ReversibleMalformed);
+        }
+        let Shape::Record { record, .. } = shape else {
+            return Err(ReceiveError::Shape {
+                field: "reversible",
+            });
+        };
+        Ok(Some(NewReversible {
+            kid: envelope.kid.clone(),
+            enc: envelope.enc.clone(),
+            ct: envelope.ct.clone(),
+            rec: record_digest(record),
+        }))
     }
 
     /// The record shape: one record JWE, used whole, and the blind factor

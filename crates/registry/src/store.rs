@@ -5,7 +5,18 @@
 //! pseudonyms(record_id, type, key_version, label, is_current)  -- index on label
 //! used_jwe(jti, expires_at)
 //! submitted(jti, record_id, digest, receipt)
+//! reversible(record_id, kid, enc, ct, rec)         -- the opaque type R
+//! withdrawn(record_id, at, provider, request_id)
+//! validation_requests(id, provider, created_at, question)
+//! validation_items(request_id, record_id, answer, correction, answered_at)
+//! validation_audit(id, at, event, provider, person, request_id, record_id, answer)
 //! ```
+//!
+//! `reversible` holds a record's reversible pseudonym as it came (the HPKE
+//! ciphertext to the supplying provider, which the registry cannot open)
+//! with the `rec` of its record JWE; `withdrawn` the records the supplying
+//! provider withdrew (a patient's objection, a validation answer); the
+//! validation tables are those of [`crate::validation`].
 //!
 //! Only definitive pseudonyms (as labels `TYPE:vN:<base64url>`) and the
 //! clinical fields are stored; never a blind factor, a JWE or anything
@@ -98,6 +109,19 @@ pub enum Submitted {
     Conflict,
 }
 
+/// A record's reversible pseudonym, to be stored opaque.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NewReversible {
+    /// The provider key's id.
+    pub kid: String,
+    /// The HPKE encapsulated key, base64url.
+    pub enc: String,
+    /// The HPKE ciphertext, base64url.
+    pub ct: String,
+    /// `rec` of the record JWE (its associated data binds it).
+    pub rec: String,
+}
+
 /// Bytes a readiness probe writes ([`Store::probe`]).
 pub const PROBE_BYTES: i64 = 64 * 1024;
 
@@ -120,6 +144,13 @@ pub struct StoredRecord {
     pub ttp_jti: Option<String>,
     /// The provider named in the TTP's claims, if any.
     pub provider: Option<String>,
+    /// Its reversible pseudonym, if it has one.
+    pub reversible: Option<NewReversible>,
+    /// Whether the supplying provider withdrew it.
+    pub withdrawn: bool,
+    /// The latest validation state: `open` (asked, not answered) or the
+    /// answer (`confirm`, `correct`, `withdraw`); `None` if never asked.
+    pub validation: Option<String>,
 }
 
 /// A stored label of a record.
@@ -146,6 +177,40 @@ pub struct VersionedPseudonym {
     pub pseudonym_type: String,
     /// The label.
     pub label: String,
+}
+
+/// A record's reversible pseudonym, whether it is withdrawn, and its latest
+/// validation state (of the newest request that holds it).
+pub(crate) fn record_state(
+    conn: &Connection,
+    record_id: i64,
+) -> Result<(Option<NewReversible>, bool, Option<String>), StoreError> {
+    let reversible = conn
+        .prepare_cached("SELECT kid, enc, ct, rec FROM reversible WHERE record_id = ?1")?
+        .query_row(params![record_id], |row| {
+            Ok(NewReversible {
+                kid: row.get(0)?,
+                enc: row.get(1)?,
+                ct: row.get(2)?,
+                rec: row.get(3)?,
+            })
+        })
+        .optional()?;
+    let withdrawn = conn
+        .prepare_cached("SELECT 1 FROM withdrawn WHERE record_id = ?1")?
+        .query_row(params![record_id], |_| Ok(()))
+        .optional()?
+        .is_some();
+    let validation: Option<Option<String>> = conn
+        .prepare_cached(
+            "SELECT i.answer FROM validation_items i
+             JOIN validation_requests q ON q.id = i.request_id
+             WHERE i.record_id = ?1 ORDER BY q.created_at DESC, q.rowid DESC LIMIT 1",
+        )?
+        .query_row(params![record_id], |row| row.get(0))
+        .optional()?;
+    let validation = validation.map(|answer| answer.unwrap_or_else(|| "open".to_owned()));
+    Ok((reversible, withdrawn, validation))
 }
 
 /// The SQLite store; safe to share between threads.
@@ -186,6 +251,45 @@ CREATE TABLE IF NOT EXISTS ready_probe (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     at INTEGER NOT NULL,
     pad BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reversible (
+    record_id INTEGER PRIMARY KEY REFERENCES records(id) ON DELETE CASCADE,
+    kid TEXT NOT NULL,
+    enc TEXT NOT NULL,
+    ct TEXT NOT NULL,
+    rec TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS withdrawn (
+    record_id INTEGER PRIMARY KEY REFERENCES records(id) ON DELETE CASCADE,
+    at INTEGER NOT NULL,
+    provider TEXT NOT NULL,
+    request_id TEXT
+);
+CREATE TABLE IF NOT EXISTS validation_requests (
+    id TEXT PRIMARY KEY,
+    provider TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    question TEXT
+);
+CREATE INDEX IF NOT EXISTS validation_requests_provider ON validation_requests(provider);
+CREATE TABLE IF NOT EXISTS validation_items (
+    request_id TEXT NOT NULL REFERENCES validation_requests(id) ON DELETE CASCADE,
+    record_id INTEGER NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+    answer TEXT,
+    correction TEXT,
+    answered_at INTEGER,
+    PRIMARY KEY (request_id, record_id)
+);
+CREATE INDEX IF NOT EXISTS validation_items_record ON validation_items(record_id);
+CREATE TABLE IF NOT EXISTS validation_audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    event TEXT NOT NULL,
+    provider TEXT,
+    person TEXT,
+    request_id TEXT,
+    record_id INTEGER,
+    answer TEXT
 );
 CREATE TABLE IF NOT EXISTS submitted (
     jti TEXT PRIMARY KEY,
@@ -244,7 +348,7 @@ impl Store {
     /// The connection. A panic while it was held (the servers unwind) left
     /// no transaction open — a dropped transaction rolls back — so the lock
     /// is taken over rather than failing every later request.
-    fn lock(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+    pub(crate) fn lock(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
         Ok(self
             .conn
             .lock()
@@ -285,8 +389,8 @@ impl Store {
         })
     }
 
-    /// Stores one record with its labels and records its JWEs as used, in
-    /// one transaction. A JWE already used (and not yet purged) makes the
+    /// Stores one record with its labels (and its reversible pseudonym, if
+    /// any) and records its JWEs as used, in one transaction. A JWE already used (and not yet purged) makes the
     /// whole write fail with [`StoreError::Replayed`]; nothing is stored
     /// then. Used JWEs that expired before `purge_before` are forgotten.
     /// The JWEs' ids are kept with the record, the submission's `digest`
@@ -298,6 +402,7 @@ impl Store {
         received_at: i64,
         data: &Data,
         pseudonyms: &[NewPseudonym],
+        reversible: Option<&NewReversible>,
         used: &[UsedJwe],
         trace: &Trace,
         purge_before: i64,
@@ -337,6 +442,12 @@ impl Store {
                     p.label,
                     p.is_current
                 ],
+            )?;
+        }
+        if let Some(r) = reversible {
+            tx.execute(
+                "INSERT INTO reversible (record_id, kid, enc, ct, rec) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![record_id, r.kid, r.enc, r.ct, r.rec],
             )?;
         }
         let receipt = receipt(record_id);
@@ -385,12 +496,26 @@ impl Store {
         Ok(rows.collect::<Result<Vec<i64>, _>>()?)
     }
 
-    /// The newest `limit` records, newest first, with their labels.
+    /// The newest `limit` records, newest first, with their labels,
+    /// withdrawn ones too.
     pub fn records(&self, limit: u32) -> Result<Vec<StoredRecord>, StoreError> {
+        self.records_where(limit, true)
+    }
+
+    /// The newest `limit` records, newest first, with their labels; the
+    /// withdrawn ones only with `include_withdrawn`.
+    pub fn records_where(
+        &self,
+        limit: u32,
+        include_withdrawn: bool,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
         let conn = self.lock()?;
-        let mut stmt = conn
-            .prepare("SELECT id, received_at, data_json, ttp_jti, provider FROM records ORDER BY id DESC LIMIT ?1")?;
-        let rows = stmt.query_map(params![limit], |row| {
+        let mut stmt = conn.prepare(
+            "SELECT id, received_at, data_json, ttp_jti, provider FROM records r
+             WHERE ?2 OR NOT EXISTS (SELECT 1 FROM withdrawn w WHERE w.record_id = r.id)
+             ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map(params![limit, include_withdrawn], |row| {
             Ok((
                 row.get::<_, i64>(0)?,
                 row.get::<_, i64>(1)?,
@@ -419,6 +544,7 @@ impl Store {
                     })
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
+            let (reversible, withdrawn, validation) = record_state(&conn, id)?;
             out.push(StoredRecord {
                 id,
                 received_at,
@@ -426,6 +552,9 @@ impl Store {
                 data,
                 ttp_jti: trace.ttp_jti,
                 provider: trace.provider,
+                reversible,
+                withdrawn,
+                validation,
             });
         }
         Ok(out)

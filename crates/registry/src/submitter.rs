@@ -110,14 +110,18 @@ impl SubmitterError {
     }
 }
 
-/// The claims of a submitter proof.
+/// The claims of a DPoP proof as the registry reads them: those of RFC 9449
+/// and pseudoform's `rec` (submitter proofs).
 #[derive(Deserialize)]
-struct ProofClaims {
+pub(crate) struct ProofClaims {
     jti: String,
     htm: String,
     htu: String,
     iat: i64,
-    rec: String,
+    #[serde(default)]
+    pub(crate) rec: Option<String>,
+    #[serde(default)]
+    pub(crate) ath: Option<String>,
 }
 
 /// `rec` of a record JWE (or of the national shape's packages joined by `.`).
@@ -188,14 +192,17 @@ pub struct Verified {
     pub iat: i64,
 }
 
-/// Verifies `proof` for a POST to one of `urls` about the record whose
-/// [`rec`] is `expected_rec`, at `now`.
-pub fn verify(
+/// Verifies a DPoP proof (RFC 9449 §4.3) for the method `htm` on one of
+/// `urls` at `now`: `typ` `dpop+jwt`, `alg` ES256, a public P-256 `jwk`,
+/// its signature, `htm`, `htu` (compared without query and fragment), `iat`
+/// within [`PROOF_WINDOW_SECONDS`] and a well-formed `jti`. Single use is
+/// the caller's ([`ProofLedger::use_once`]); so are `rec` and `ath`.
+pub(crate) fn verify_proof(
     proof: &str,
+    htm: &str,
     urls: &[String],
-    expected_rec: &str,
     now: i64,
-) -> Result<Verified, SubmitterError> {
+) -> Result<(Verified, ProofClaims), SubmitterError> {
     let invalid = SubmitterError::InvalidProof;
     let header = peek_header(proof).ok_or(invalid)?;
     let text = |name: &str| header.get(name).and_then(serde_json::Value::as_str);
@@ -211,20 +218,104 @@ pub fn verify(
     let claims: ProofClaims = serde_json::from_slice(&payload).map_err(|_| invalid)?;
     let htu = claims.htu.split(['?', '#']).next().unwrap_or_default();
     if !is_jti(&claims.jti)
-        || claims.htm != "POST"
+        || claims.htm != htm
         || !urls.iter().any(|url| url == htu)
         || (claims.iat - now).abs() > PROOF_WINDOW_SECONDS
     {
         return Err(invalid);
     }
-    if claims.rec != expected_rec {
-        return Err(SubmitterError::WrongRecord);
-    }
-    Ok(Verified {
+    let verified = Verified {
         jkt,
-        jti: claims.jti,
+        jti: claims.jti.clone(),
         iat: claims.iat,
-    })
+    };
+    Ok((verified, claims))
+}
+
+/// Verifies `proof` for a POST to one of `urls` about the record whose
+/// [`rec`] is `expected_rec`, at `now`.
+pub fn verify(
+    proof: &str,
+    urls: &[String],
+    expected_rec: &str,
+    now: i64,
+) -> Result<Verified, SubmitterError> {
+    let (verified, claims) = verify_proof(proof, "POST", urls, now)?;
+    if claims.rec.as_deref() != Some(expected_rec) {
+        return Err(if claims.rec.is_some() {
+            SubmitterError::WrongRecord
+        } else {
+            SubmitterError::InvalidProof
+        });
+    }
+    Ok(verified)
+}
+
+/// The used DPoP proof ids of the registry, hashed, each until its window
+/// has passed (table `submitter_proofs`), at most [`MAX_REMEMBERED`] at once.
+#[derive(Debug)]
+pub struct ProofLedger {
+    used: Mutex<Connection>,
+}
+
+impl ProofLedger {
+    /// The ledger in the database at `database` (creating its table).
+    pub fn open(database: &Path) -> anyhow::Result<Self> {
+        let connection = Connection::open(database)?;
+        connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        connection.execute_batch(
+            "CREATE TABLE IF NOT EXISTS submitter_proofs (\
+               id BLOB PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID;\
+             CREATE INDEX IF NOT EXISTS submitter_proofs_expiry ON submitter_proofs (expires_at);",
+        )?;
+        Ok(ProofLedger {
+            used: Mutex::new(connection),
+        })
+    }
+
+    /// Remembers a proof's id until its window has passed; a second use is
+    /// [`SubmitterError::Replayed`].
+    pub fn use_once(&self, proof: &Verified, now: i64) -> Result<(), SubmitterError> {
+        let id: [u8; 32] = Sha256::digest(proof.jti.as_bytes()).into();
+        let until = proof.iat.max(now) + PROOF_WINDOW_SECONDS + 1;
+        let failed = |err: rusqlite::Error| {
+            tracing::error!(error = %err, "the proof store failed");
+            SubmitterError::Unavailable
+        };
+        let mut connection = self.used.lock().map_err(|_| SubmitterError::Unavailable)?;
+        let tx = connection.transaction().map_err(failed)?;
+        tx.execute(
+            "DELETE FROM submitter_proofs WHERE expires_at < ?1",
+            params![now],
+        )
+        .map_err(failed)?;
+        let seen: Option<i64> = tx
+            .query_row(
+                "SELECT expires_at FROM submitter_proofs WHERE id = ?1",
+                params![id.as_slice()],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(failed)?;
+        if seen.is_some() {
+            return Err(SubmitterError::Replayed);
+        }
+        let count: i64 = tx
+            .query_row("SELECT count(*) FROM submitter_proofs", [], |row| {
+                row.get(0)
+            })
+            .map_err(failed)?;
+        if count >= MAX_REMEMBERED {
+            tracing::warn!("the proof store is full");
+            return Err(SubmitterError::Unavailable);
+        }
+        tx.execute(
+            "INSERT INTO submitter_proofs (id, expires_at) VALUES (?1, ?2)",
+            params![id.as_slice(), until],
+        )
+        .map_err(failed)?;
+        tx.commit().map_err(failed)
+    }
 }
 
 /// The registry's check of submitter proofs, with its store of used ids.
@@ -232,7 +323,7 @@ pub fn verify(
 pub struct SubmitterCheck {
     urls: Vec<String>,
     require: bool,
-    used: Mutex<Connection>,
+    ledger: ProofLedger,
 }
 
 impl SubmitterCheck {
@@ -242,20 +333,13 @@ impl SubmitterCheck {
     /// `submitter_proofs` of the database at `database`.
     pub fn open(public_urls: &[String], require: bool, database: &Path) -> anyhow::Result<Self> {
         anyhow::ensure!(!public_urls.is_empty(), "the registry needs a public_url");
-        let connection = Connection::open(database)?;
-        connection.busy_timeout(std::time::Duration::from_secs(5))?;
-        connection.execute_batch(
-            "CREATE TABLE IF NOT EXISTS submitter_proofs (\
-               id BLOB PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID;\
-             CREATE INDEX IF NOT EXISTS submitter_proofs_expiry ON submitter_proofs (expires_at);",
-        )?;
         Ok(SubmitterCheck {
             urls: public_urls
                 .iter()
                 .map(|u| format!("{}{SUBMISSIONS_PATH}", u.trim_end_matches('/')))
                 .collect(),
             require,
-            used: Mutex::new(connection),
+            ledger: ProofLedger::open(database)?,
         })
     }
 
@@ -291,50 +375,6 @@ impl SubmitterCheck {
         if verified.jkt != jkt {
             return Err(SubmitterError::WrongKey);
         }
-        self.use_once(&verified, now)
-    }
-
-    /// Remembers a proof's id until its window has passed; a second use is
-    /// [`SubmitterError::Replayed`].
-    fn use_once(&self, proof: &Verified, now: i64) -> Result<(), SubmitterError> {
-        let id: [u8; 32] = Sha256::digest(proof.jti.as_bytes()).into();
-        let until = proof.iat.max(now) + PROOF_WINDOW_SECONDS + 1;
-        let failed = |err: rusqlite::Error| {
-            tracing::error!(error = %err, "the submitter proof store failed");
-            SubmitterError::Unavailable
-        };
-        let mut connection = self.used.lock().map_err(|_| SubmitterError::Unavailable)?;
-        let tx = connection.transaction().map_err(failed)?;
-        tx.execute(
-            "DELETE FROM submitter_proofs WHERE expires_at < ?1",
-            params![now],
-        )
-        .map_err(failed)?;
-        let seen: Option<i64> = tx
-            .query_row(
-                "SELECT expires_at FROM submitter_proofs WHERE id = ?1",
-                params![id.as_slice()],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(failed)?;
-        if seen.is_some() {
-            return Err(SubmitterError::Replayed);
-        }
-        let count: i64 = tx
-            .query_row("SELECT count(*) FROM submitter_proofs", [], |row| {
-                row.get(0)
-            })
-            .map_err(failed)?;
-        if count >= MAX_REMEMBERED {
-            tracing::warn!("the submitter proof store is full");
-            return Err(SubmitterError::Unavailable);
-        }
-        tx.execute(
-            "INSERT INTO submitter_proofs (id, expires_at) VALUES (?1, ?2)",
-            params![id.as_slice(), until],
-        )
-        .map_err(failed)?;
-        tx.commit().map_err(failed)
+        self.ledger.use_once(&verified, now)
     }
 }

@@ -3,6 +3,13 @@
 //! Every stored value is HTML-escaped (a list of values as a list); the page has no script and no inline
 //! style, so it works under `Content-Security-Policy: default-src 'self'`.
 //! Its stylesheet ([`STYLESHEET`]) is served by the server itself.
+//!
+//! Records with a reversible pseudonym (type `R`) get a checkbox; the plain
+//! HTML form around the table posts the ticked ones (`record=ID`, repeated,
+//! and `question`) to `/registry/validation-requests` ("Validatie vragen"),
+//! which answers 303 back here. The section "Validatieverzoeken" lists the
+//! requests with their status and answers; a status column shows per record
+//! whether it is active or withdrawn and its latest validation state.
 
 use std::fmt::Write as _;
 
@@ -10,6 +17,36 @@ use pseudoform_core::CalendarDate;
 use pseudoform_protocol::registry::DataValue;
 
 use crate::store::StoredRecord;
+use crate::validation::RequestSummary;
+
+/// Where the page's form posts.
+pub const VALIDATION_FORM_PATH: &str = "/registry/validation-requests";
+
+/// The Dutch label of a validation state or answer.
+pub fn validation_label(state: &str) -> &'static str {
+    match state {
+        "open" => "gevraagd, nog geen antwoord",
+        "confirm" => "bevestigd",
+        "correct" => "correctie gemeld",
+        "withdraw" => "ingetrokken door zorgaanbieder",
+        _ => "onbekend",
+    }
+}
+
+/// The Dutch sentence of a refusal of the page's form, by its code (never
+/// the submitted values).
+fn form_error(code: &str) -> &'static str {
+    match code {
+        "validation.empty" => "Kies eerst een of meer records met een omkeerbaar pseudoniem.",
+        "validation.tooMany" => "Te veel records in één verzoek.",
+        "validation.unknownRecord" => "Een gekozen record bestaat niet (meer) of is ingetrokken.",
+        "validation.notReversible" => {
+            "Een gekozen record heeft geen omkeerbaar pseudoniem: de zorgaanbieder kan het niet terugvinden."
+        }
+        "validation.questionTooLong" => "De vraag is te lang (hoogstens 500 tekens).",
+        _ => "Het validatieverzoek kon niet worden gemaakt.",
+    }
+}
 
 /// The page's stylesheet, served at [`STYLESHEET_PATH`].
 pub const STYLESHEET: &str = include_str!("../assets/registry.css");
@@ -58,8 +95,16 @@ pub fn readable_time(unix: i64) -> String {
     format!("{d:02}-{mo:02}-{y:04} {h:02}:{mi:02}:{s:02} UTC")
 }
 
-/// The page listing `records` for the registry `organization` / `scope`.
-pub fn registry_page(organization: &str, scope: &str, records: &[StoredRecord]) -> String {
+/// The page listing `records` and the validation `requests` for the
+/// registry `organization` / `scope`, with the refusal `error` (a code) of
+/// the last form post, if any.
+pub fn registry_page(
+    organization: &str,
+    scope: &str,
+    records: &[StoredRecord],
+    requests: &[RequestSummary],
+    error: Option<&str>,
+) -> String {
     let mut html = String::with_capacity(4096 + records.len() * 1024);
     // `write!` into a String cannot fail; results are ignored deliberately.
     let _ = write!(
@@ -78,9 +123,20 @@ pub fn registry_page(organization: &str, scope: &str, records: &[StoredRecord]) 
         org = escape(organization),
         scope = escape(scope),
     );
+    if let Some(code) = error {
+        let _ = writeln!(
+            html,
+            "<p class=\"error\" role=\"alert\">{}</p>",
+            escape(form_error(code))
+        );
+    }
     if records.is_empty() {
         html.push_str("<p class=\"empty\">Nog geen records ontvangen.</p>\n");
     } else {
+        let _ = writeln!(
+            html,
+            "<form method=\"post\" action=\"{VALIDATION_FORM_PATH}\" id=\"validatie\">"
+        );
         let _ = writeln!(
             html,
             "<p class=\"summary\">{} {} (nieuwste eerst).</p>",
@@ -92,11 +148,22 @@ pub fn registry_page(organization: &str, scope: &str, records: &[StoredRecord]) 
             }
         );
         html.push_str(concat!(
-            "<table>\n<thead><tr><th scope=\"col\">Record</th><th scope=\"col\">Ontvangen</th>",
-            "<th scope=\"col\">Pseudoniemen</th><th scope=\"col\">Gegevens</th></tr></thead>\n<tbody>\n"
+            "<table>\n<thead><tr><th scope=\"col\">Kies</th><th scope=\"col\">Record</th>",
+            "<th scope=\"col\">Ontvangen</th>",
+            "<th scope=\"col\">Pseudoniemen</th><th scope=\"col\">Gegevens</th>",
+            "<th scope=\"col\">Status</th></tr></thead>\n<tbody>\n"
         ));
         for record in records {
-            let _ = write!(html, "<tr id=\"record-{id}\"><td>{id}", id = record.id,);
+            let _ = write!(html, "<tr id=\"record-{id}\"><td>", id = record.id);
+            if record.reversible.is_some() && !record.withdrawn && record.provider.is_some() {
+                let _ = write!(
+                    html,
+                    "<input type=\"checkbox\" name=\"record\" value=\"{id}\" id=\"kies-{id}\" \
+                     aria-label=\"Record {id} voor validatie kiezen\">",
+                    id = record.id
+                );
+            }
+            let _ = write!(html, "</td><td>{id}", id = record.id);
             if let Some(jti) = &record.ttp_jti {
                 let _ = write!(
                     html,
@@ -148,10 +215,81 @@ pub fn registry_page(organization: &str, scope: &str, records: &[StoredRecord]) 
                 }
                 html.push_str("</dl>");
             }
+            html.push_str("</td><td>");
+            html.push_str(if record.withdrawn {
+                "<span class=\"withdrawn\">ingetrokken</span>"
+            } else {
+                "actief"
+            });
+            if let Some(reversible) = &record.reversible {
+                let _ = write!(
+                    html,
+                    "<br><span class=\"trace\">omkeerbaar pseudoniem (sleutel <code>{}</code>)</span>",
+                    escape(&reversible.kid)
+                );
+            }
+            if let Some(state) = &record.validation {
+                let _ = write!(
+                    html,
+                    "<br><span class=\"validation\">validatie: {}</span>",
+                    validation_label(state)
+                );
+            }
             html.push_str("</td></tr>\n");
         }
         html.push_str("</tbody>\n</table>\n");
+        html.push_str(concat!(
+            "<p class=\"ask\"><label for=\"vraag\">Vraag aan de zorgaanbieder (optioneel)</label><br>",
+            "<textarea id=\"vraag\" name=\"question\" maxlength=\"500\" rows=\"2\" cols=\"60\"></textarea><br>",
+            "<button type=\"submit\">Validatie vragen</button></p>\n</form>\n"
+        ));
     }
+    html.push_str("<section id=\"validatieverzoeken\">\n<h2>Validatieverzoeken</h2>\n");
+    if requests.is_empty() {
+        html.push_str("<p class=\"empty\">Nog geen validatieverzoeken.</p>\n");
+    } else {
+        html.push_str(concat!(
+            "<table>\n<thead><tr><th scope=\"col\">Verzoek</th><th scope=\"col\">Zorgaanbieder</th>",
+            "<th scope=\"col\">Gemaakt</th><th scope=\"col\">Records</th>",
+            "<th scope=\"col\">Status</th><th scope=\"col\">Antwoorden</th></tr></thead>\n<tbody>\n"
+        ));
+        for request in requests {
+            let _ = write!(
+                html,
+                "<tr id=\"{id}\"><td><code>{id}</code></td><td><code>{provider}</code></td>\
+                 <td><time datetime=\"{iso}\">{time}</time></td><td>",
+                id = escape(&request.id),
+                provider = escape(&request.provider),
+                iso = rfc3339(request.created_at),
+                time = readable_time(request.created_at),
+            );
+            let ids: Vec<String> = request
+                .records
+                .iter()
+                .map(|(id, _)| id.to_string())
+                .collect();
+            html.push_str(&ids.join(", "));
+            let _ = write!(
+                html,
+                "</td><td>{}</td><td><ul class=\"values\">",
+                if request.status == "answered" {
+                    "beantwoord"
+                } else {
+                    "open"
+                }
+            );
+            for (id, answer) in &request.records {
+                let _ = write!(
+                    html,
+                    "<li>record {id}: {}</li>",
+                    validation_label(answer.as_deref().unwrap_or("open"))
+                );
+            }
+            html.push_str("</ul></td></tr>\n");
+        }
+        html.push_str("</tbody>\n</table>\n");
+    }
+    html.push_str("</section>\n");
     html.push_str(concat!(
         "</main>\n<footer>Een pseudoniem heeft de vorm <code>TYPE:vN:&lt;base64url&gt;</code>: ",
         "het pseudoniemtype, de sleutelversie van de TTP en het definitieve pseudoniem. ",

@@ -115,6 +115,7 @@ pub fn submission(pseudonyms: Vec<(&str, String)>, fields: &[(&str, &str)]) -> S
                 })
                 .collect(),
         ),
+        reversible: None,
         data: data(fields),
     }
 }
@@ -155,6 +156,7 @@ pub fn sealed_submission(
         blind_factors: None,
         encrypted_blind_factors: Some(encrypted),
         pseudonyms: None,
+        reversible: None,
         data: data(fields),
     }
 }
@@ -300,6 +302,8 @@ pub fn config(dir: &Path, types: &[&str]) -> RegistryConfig {
         require_submitter_proof: false,
         allowed_origins: Vec::new(),
         frame_url: None,
+        validation_origins: Vec::new(),
+        ttp_issuer: None,
         limits: Default::default(),
     }
 }
