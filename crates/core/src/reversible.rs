@@ -36,6 +36,12 @@ pub const REVERSIBLE_INFO: &str = "pseudoform-reversible/1";
 /// `pseudoform-reversible/1|{organization}|{scope}|{kid}|{rec}`, with `kid`
 /// the provider key's RFC 7638 thumbprint and `rec` the record digest
 /// (unpadded base64url SHA-256 of the record JWE), as for the blind factors.
+///
+/// `#[inline]` (as [`reversible_fields`]): the function is then compiled only
+/// where it is used, so the browser module, which never calls it, keeps its
+/// wasm byte for byte (a function compiled into the core changes how the
+/// core's other functions are inlined there).
+#[inline]
 pub fn reversible_aad(organization: &str, scope: &str, kid: &str, rec: &str) -> String {
     crate::concat(&[
         REVERSIBLE_INFO,
@@ -56,6 +62,7 @@ pub const REVERSIBLE_INPUT: PseudonymType = PseudonymType::Mrn;
 
 /// The fields `R` is made of: MRN's (`provider`, `mrn`), whose canonical
 /// input is its plaintext.
+#[inline]
 pub fn reversible_fields() -> &'static [Field] {
     REVERSIBLE_INPUT.fields()
 }

@@ -235,13 +235,13 @@ async fn submit(
 async fn records(
     State(state): State<AppState>,
     query: Result<Query<RecordsQuery>, QueryRejection>,
-) -> Result<Json<Vec<RecordView>>, Response> {
-    let Query(query) = query.map_err(|_| ApiError::InvalidLimit.into_response())?;
+) -> Result<Json<Vec<RecordView>>, Refusal> {
+    let Query(query) = query.map_err(|_| ApiError::InvalidLimit)?;
     let include_withdrawn = match query.include.as_deref() {
         None => false,
         Some("withdrawn") => true,
         Some(_) => {
-            return Err(ValidationError::InvalidQuery { field: "include" }.into_response());
+            return Err(ValidationError::InvalidQuery { field: "include" }.into());
         }
     };
     let limit = query
@@ -255,9 +255,37 @@ async fn records(
             .records_where(limit, include_withdrawn)
             .map_err(read_failed)
     })
-    .await
-    .map_err(IntoResponse::into_response)?;
+    .await?;
     Ok(Json(records.into_iter().map(RecordView::from).collect()))
+}
+
+/// A refusal of a records or validation endpoint: an [`ApiError`] (body,
+/// query) or a [`ValidationError`].
+#[derive(Debug)]
+enum Refusal {
+    Api(ApiError),
+    Validation(ValidationError),
+}
+
+impl From<ApiError> for Refusal {
+    fn from(err: ApiError) -> Self {
+        Refusal::Api(err)
+    }
+}
+
+impl From<ValidationError> for Refusal {
+    fn from(err: ValidationError) -> Self {
+        Refusal::Validation(err)
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::Api(err) => err.into_response(),
+            Refusal::Validation(err) => err.into_response(),
+        }
+    }
 }
 
 /// Runs blocking validation work off the async executor.
@@ -271,14 +299,14 @@ async fn blocking_validation<T: Send + 'static>(
 
 /// A JSON body of a validation endpoint, or its refusal (never serde's
 /// message, which can quote the body).
-fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, Response> {
+fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, Refusal> {
     match body {
         Ok(Json(value)) => Ok(value),
-        Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::ContentType.into_response()),
+        Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::ContentType.into()),
         Err(JsonRejection::BytesRejection(b)) if b.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            Err(ApiError::TooLarge.into_response())
+            Err(ApiError::TooLarge.into())
         }
-        Err(_) => Err(ValidationError::Malformed.into_response()),
+        Err(_) => Err(ValidationError::Malformed.into()),
     }
 }
 
@@ -292,7 +320,7 @@ struct CreatedRequests {
 async fn create_requests(
     State(state): State<AppState>,
     body: Result<Json<NewRequests>, JsonRejection>,
-) -> Result<(StatusCode, Json<CreatedRequests>), Response> {
+) -> Result<(StatusCode, Json<CreatedRequests>), Refusal> {
     let request = json_body(body)?;
     let receiver = Arc::clone(&state.receiver);
     let requests = blocking_validation(move || {
@@ -302,8 +330,7 @@ async fn create_requests(
             pseudoform_protocol::unix_now(),
         )
     })
-    .await
-    .map_err(IntoResponse::into_response)?;
+    .await?;
     Ok((StatusCode::CREATED, Json(CreatedRequests { requests })))
 }
 
@@ -392,8 +419,8 @@ async fn answer_request(
     caller: ValidatingProvider,
     id: Result<Path<String>, PathRejection>,
     body: Result<Json<Answers>, JsonRejection>,
-) -> Result<Json<AnswerStatus>, Response> {
-    let Path(id) = id.map_err(|_| ValidationError::UnknownRequest.into_response())?;
+) -> Result<Json<AnswerStatus>, Refusal> {
+    let Path(id) = id.map_err(|_| ValidationError::UnknownRequest)?;
     let answers = json_body(body)?;
     let receiver = Arc::clone(&state.receiver);
     let request_id = id.clone();
@@ -409,8 +436,7 @@ async fn answer_request(
             pseudoform_protocol::unix_now(),
         )
     })
-    .await
-    .map_err(IntoResponse::into_response)?;
+    .await?;
     Ok(Json(AnswerStatus { id, status }))
 }
 
@@ -466,7 +492,7 @@ async fn withdraw(
     State(state): State<AppState>,
     caller: ValidatingProvider,
     body: Result<Json<Withdrawals>, JsonRejection>,
-) -> Result<Json<Withdrawn>, Response> {
+) -> Result<Json<Withdrawn>, Refusal> {
     let withdrawals = json_body(body)?;
     let receiver = Arc::clone(&state.receiver);
     let withdrawn = blocking_validation(move || {
@@ -480,8 +506,7 @@ async fn withdraw(
             pseudoform_protocol::unix_now(),
         )
     })
-    .await
-    .map_err(IntoResponse::into_response)?;
+    .await?;
     Ok(Json(Withdrawn { withdrawn }))
 }
 
@@ -489,16 +514,14 @@ async fn withdraw(
 async fn validation_audit(
     State(state): State<AppState>,
     query: Result<Query<RecordsQuery>, QueryRejection>,
-) -> Result<Json<Vec<AuditEntry>>, Response> {
-    let Query(query) = query.map_err(|_| ApiError::InvalidLimit.into_response())?;
+) -> Result<Json<Vec<AuditEntry>>, Refusal> {
+    let Query(query) = query.map_err(|_| ApiError::InvalidLimit)?;
     let limit = query
         .limit
         .unwrap_or(DEFAULT_RECORD_LIMIT)
         .min(MAX_RECORD_LIMIT);
     let receiver = Arc::clone(&state.receiver);
-    let rows = blocking_validation(move || receiver.store().validation_audit(limit))
-        .await
-        .map_err(IntoResponse::into_response)?;
+    let rows = blocking_validation(move || receiver.store().validation_audit(limit)).await?;
     Ok(Json(rows))
 }
 

@@ -13,6 +13,8 @@
 //! - [`ttp`]: a real TTP on loopback with its SQLite database in a
 //!   temporary directory, its recipients, callers and tokens.
 //! - [`registry`]: a real registry on loopback, and submissions for it.
+//! - [`validation`]: validate tokens and DPoP proofs of a provider, and
+//!   record submissions with a reversible pseudonym.
 //! - [`process`]: a server binary as a real process, for the crash tests.
 //! - [`disk`]: a tmpfs to fill, for the full-disk tests.
 //! - [`mutate`]: deterministic mutations of valid bodies, for the runs of
@@ -33,4 +35,5 @@ pub mod mutate;
 pub mod process;
 pub mod registry;
 pub mod ttp;
+pub mod validation;
 pub mod vectors;

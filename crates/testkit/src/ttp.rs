@@ -215,6 +215,17 @@ fn secret(path: PathBuf, content: &[u8]) {
 
 /// Writes the configuration, keys and master key into a new directory.
 pub fn prepare(extra_global: &str) -> (tempfile::TempDir, PathBuf, TtpConfig) {
+    let (dir, path, config) = prepare_edited(extra_global, |_, text| text);
+    (dir, path, config.unwrap())
+}
+
+/// [`prepare`] with the configuration text changed by `edit` (which may
+/// also write files into the directory it is given); the configuration as
+/// loaded, or why it is refused.
+pub fn prepare_edited(
+    extra_global: &str,
+    edit: impl FnOnce(&std::path::Path, String) -> String,
+) -> (tempfile::TempDir, PathBuf, anyhow::Result<TtpConfig>) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("a.pem"), &recipient_a().public_pem).unwrap();
     std::fs::write(dir.path().join("b.pem"), &recipient_b().public_pem).unwrap();
@@ -235,8 +246,9 @@ pub fn prepare(extra_global: &str) -> (tempfile::TempDir, PathBuf, TtpConfig) {
         format!("{}\n", encoding::encode(&[0x42; 32])).as_bytes(),
     );
     let path = dir.path().join("ttp.toml");
-    std::fs::write(&path, config_text(extra_global)).unwrap();
-    let config = TtpConfig::from_toml_file(&path).unwrap();
+    let text = edit(dir.path(), config_text(extra_global));
+    std::fs::write(&path, text).unwrap();
+    let config = TtpConfig::from_toml_file(&path);
     (dir, path, config)
 }
 
@@ -290,7 +302,18 @@ impl TestTtp {
     /// [`TestTtp::start`] with extra top-level configuration lines (a
     /// `[budgets]` table among them replaces the test's generous budgets).
     pub async fn start_with(with_vector_key: bool, extra_global: &str) -> TestTtp {
-        let (dir, config_path, config) = prepare(extra_global);
+        TestTtp::start_edited(with_vector_key, extra_global, |_, text| text).await
+    }
+
+    /// [`TestTtp::start_with`] with the configuration text changed by
+    /// `edit` ([`prepare_edited`]), which must leave it valid.
+    pub async fn start_edited(
+        with_vector_key: bool,
+        extra_global: &str,
+        edit: impl FnOnce(&std::path::Path, String) -> String,
+    ) -> TestTtp {
+        let (dir, config_path, config) = prepare_edited(extra_global, edit);
+        let config = config.unwrap();
         if with_vector_key {
             let mut store = KeyStore::open_config(&config).unwrap();
             assert_eq!(store.import(ORG_A, SCOPE_A, &server_key_v1()).unwrap(), 1);

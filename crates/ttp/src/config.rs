@@ -608,6 +608,28 @@ recipient = { organization = "oin:00000001000000001000", scope = "kwaliteitsregi
         for refused in ["[\"B\"]", "[\"XYZ\"]", "[\"RGG\", \"RGG\"]"] {
             assert!(required(refused).is_err(), "{refused}");
         }
+        // Type R, the reversible pseudonym: allowed and required like a type.
+        let reversible = |allowed: &str, required: &str| {
+            let line = format!("allowed_types = {allowed}\nrequired_types = {required}");
+            TtpConfig::from_toml_str(
+                &MINIMAL.replacen("allowed_types = [\"NGGV\", \"RGG\"]", &line, 1),
+                Path::new("/"),
+            )
+        };
+        let c = reversible("[\"NGGV\", \"R\"]", "[\"R\"]").unwrap();
+        assert_eq!(c.recipients[0].allowed_types, ["NGGV", "R"]);
+        assert_eq!(c.recipients[0].required_types, ["R"]);
+        for (allowed, required) in [
+            ("[\"NGGV\"]", "[\"R\"]"),
+            ("[\"R\", \"R\"]", "[]"),
+            ("[\"R\"]", "[\"R\", \"R\"]"),
+            ("[\"r\"]", "[]"),
+        ] {
+            assert!(
+                reversible(allowed, required).is_err(),
+                "{allowed} {required}"
+            );
+        }
         let unknown = format!("{MINIMAL}\n[extra]\nx = 1\n");
         assert!(TtpConfig::from_toml_str(&unknown, Path::new("/")).is_err());
         // The old rate limit is gone: budgets replace it.
