@@ -277,8 +277,15 @@ export function framedIdentity(form, settings, lang, events) {
         async pseudonymise() {
           const answer = await request("pseudonymise", {}, PSEUDONYMISE_MS);
           const s = answer.submission;
+          // Type R: the patient number sealed to the provider, passed on as it came (four strings).
+          const r = s?.reversible;
+          const reversible =
+            r && typeof r === "object" && ["type", "kid", "enc", "ct"].every((k) => typeof r[k] === "string")
+              ? { type: r.type, kid: r.kid, enc: r.enc, ct: r.ct }
+              : undefined;
           if (
             !s ||
+            (r !== undefined && !reversible) ||
             typeof s.record !== "string" ||
             typeof s.encryptedBlindFactors !== "string" ||
             !Array.isArray(answer.types) ||
@@ -295,6 +302,7 @@ export function framedIdentity(form, settings, lang, events) {
               methodVersion: Number(s.methodVersion),
               record: s.record,
               encryptedBlindFactors: s.encryptedBlindFactors,
+              ...(reversible ? { reversible } : {}),
             },
             types: list(answer.types),
             revision: answer.revision,
