@@ -248,7 +248,8 @@ function dataList(data) {
   const entries =
     data && typeof data === "object" ? Object.entries(data) : [["gegevens", JSON.stringify(data ?? null)]];
   for (const [name, value] of entries) {
-    list.append(el("dt", {}, [name]), el("dd", {}, [typeof value === "string" ? value : JSON.stringify(value)]));
+    const text = Array.isArray(value) ? value.join(", ") : typeof value === "string" ? value : JSON.stringify(value);
+    list.append(el("dt", {}, [name]), el("dd", {}, [text || "—"]));
   }
   return list;
 }

@@ -772,6 +772,8 @@ pub fn router(config: PortalConfig) -> Router {
         )
         .route("/validation-config.json", get(validation_config))
         .route("/validation.css", get(validation_css))
+        // No icon: an empty answer rather than a 404 in every page's console.
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/pseudoform-validation.js", get(validation_js))
         .route("/pseudoform_bg.wasm", get(validation_wasm))
         .with_state(portal)
