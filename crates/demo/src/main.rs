@@ -41,6 +41,7 @@ use anyhow::Context;
 use base64ct::{Base64Url, Encoding};
 use clap::Parser;
 use openssl::rsa::Rsa;
+use pseudoform_core::reversible::REVERSIBLE_TYPE;
 use pseudoform_core::PseudonymType;
 use pseudoform_demo::portal;
 use pseudoform_protocol::client::EcKey;
@@ -178,10 +179,6 @@ const PROVIDER: &str = "ura:00000001";
 /// A second provider at the TTP, with its own client and encryption keys;
 /// it has no portal and delivers nothing.
 const SECOND_PROVIDER: &str = "ura:00000002";
-
-/// The reversible pseudonym's type code.
-// TODO(contract-15): core — pseudoform_core::REVERSIBLE_TYPE once merged.
-const REVERSIBLE_TYPE: &str = "R";
 
 /// The demo clinician's user name at the portal.
 const USERNAME: &str = "zorgverlener";
