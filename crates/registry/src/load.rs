@@ -29,14 +29,7 @@ impl Receiver {
             keys.add_pem(&pem, key.kid.as_deref())
                 .with_context(|| format!("keys[{i}] cannot be used"))?;
         }
-        let mut signature_keys = SignatureKeys::new();
-        for path in &config.ttp_signing_keys {
-            let pem = std::fs::read(path)
-                .with_context(|| format!("cannot read TTP signing key {}", path.display()))?;
-            signature_keys
-                .add_pem(&pem)
-                .with_context(|| format!("TTP signing key {}", path.display()))?;
-        }
+        let signature_keys = ttp_signing_keys(config)?;
         anyhow::ensure!(
             !signature_keys.is_empty() || config.accept_unsigned,
             "ttp_signing_keys is empty: pin the TTP's public signing key \
@@ -74,6 +67,19 @@ impl Receiver {
         .allowing_clear_blind_factors(config.development_clear_blind_factors)
         .with_submitter_check(submitter))
     }
+}
+
+/// The pinned TTP signing keys of `ttp_signing_keys` (for the claims in
+/// JWEs and for validate tokens).
+pub fn ttp_signing_keys(config: &RegistryConfig) -> anyhow::Result<SignatureKeys> {
+    let mut keys = SignatureKeys::new();
+    for path in &config.ttp_signing_keys {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("cannot read TTP signing key {}", path.display()))?;
+        keys.add_pem(&pem)
+            .with_context(|| format!("TTP signing key {}", path.display()))?;
+    }
+    Ok(keys)
 }
 
 /// Whether `codes` holds the reversible type `R`, and the other codes.

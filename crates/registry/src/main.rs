@@ -218,7 +218,17 @@ fn run(command: Command) -> anyhow::Result<()> {
                 writeln!(out)?;
             } else {
                 for record in &records {
-                    writeln!(out, "record {}  received {}", record.id, record.received_at)?;
+                    writeln!(
+                        out,
+                        "record {}  received {}  {}",
+                        record.id, record.received_at, record.status
+                    )?;
+                    if let Some(reversible) = &record.reversible {
+                        writeln!(out, "  R (kid {})", reversible.kid)?;
+                    }
+                    if let Some(validation) = &record.validation {
+                        writeln!(out, "  validation: {validation}")?;
+                    }
                     for label in &record.pseudonyms {
                         writeln!(out, "  {label}")?;
                     }

@@ -18,7 +18,7 @@
 //! (with `origin`) is taken only from that `Origin`, when the request
 //! names one.
 //!
-//! The token's `sub` is the provider; `act.sub` (else `client_id`) the
+//! The token's `sub` is the provider (`ura:…`); `act.sub` (else `client_id`) the
 //! person or back end acting for it. [`ValidatingProvider`] is the axum
 //! extractor that does all this; [`AuthError`] its refusals, each with a
 //! stable code (401 with `WWW-Authenticate: DPoP …`, 403 for a token for
@@ -27,7 +27,6 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::Context;
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -185,15 +184,8 @@ impl ProviderAuth {
     /// keys, `ttp_issuer`, recipient, public URLs and clock skew, with the
     /// proof ledger in its database.
     pub fn from_config(config: &RegistryConfig) -> anyhow::Result<Self> {
-        let mut keys = SignatureKeys::new();
-        for path in &config.ttp_signing_keys {
-            let pem = std::fs::read(path)
-                .with_context(|| format!("cannot read TTP signing key {}", path.display()))?;
-            keys.add_pem(&pem)
-                .with_context(|| format!("TTP signing key {}", path.display()))?;
-        }
         Self::new(
-            keys,
+            crate::load::ttp_signing_keys(config)?,
             &config.ttp_issuer(),
             &format!(
                 "{}|{}",
@@ -257,7 +249,7 @@ impl ProviderAuth {
         if claims.iss != self.issuer
             || claims.iat > now + self.skew
             || claims.exp - claims.iat > MAX_BROWSER_TOKEN_SECONDS
-            || claims.sub.is_empty()
+            || !pseudoform_protocol::is_ura(&claims.sub)
         {
             return Err(AuthError::InvalidToken);
         }

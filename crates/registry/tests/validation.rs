@@ -1064,3 +1064,17 @@ async fn the_registry_page_asks_for_validation_with_a_plain_form() {
     assert!(html.contains(PROVIDER_A));
     assert_eq!(count(&registry, "validation_requests"), 1);
 }
+
+#[test]
+fn r_required_but_not_allowed_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = pseudoform_testkit::registry::config(dir.path(), DEFAULT_TYPES);
+    config.required_types = vec!["R".into()];
+    let err = pseudoform_registry::Receiver::from_config(&config).unwrap_err();
+    assert!(format!("{err:#}").contains("required_types"), "{err:#}");
+    config.allowed_types.push("R".into());
+    let receiver = pseudoform_registry::Receiver::from_config(&config).unwrap();
+    assert!(receiver.allows_reversible());
+    // "R" is no OPRF type: it is not among the types the receiver evaluates.
+    assert!(receiver.required_types().next().is_none());
+}
