@@ -47,6 +47,10 @@ integrity() {
   node_modules/.bin/esbuild "$PKG_DIR/identity-auto.js" --bundle --format=esm --minify --log-level=warning \
     --outfile="$PKG_DIR/pseudoform-identity.js"
   identity_sri=$(sri "$PKG_DIR/pseudoform-identity.js")
+  # The provider's validation page (served by the provider, e.g. the demo portal), which
+  # fetches pseudoform_bg.wasm beside itself with its hash.
+  node_modules/.bin/esbuild "$PKG_DIR/validation-page.js" --bundle --format=esm --minify --log-level=warning \
+    --outfile="$PKG_DIR/pseudoform-validation.js"
   # The pages that carry a tag: the demo forms and the examples of docs/embedding.md.
   local template
   for template in www/*.template.html www/examples/*.template.html; do
@@ -87,7 +91,11 @@ frame() {
 # constants, concatenated) and their sums, gzip -9.
 sizes() {
   local wasm="$PKG_DIR/pseudoform_bg.wasm" js="$PKG_DIR/pseudoform.js" layer=() f
-  for f in "$BROWSER"/js/*.js; do layer+=("$PKG_DIR/$(basename "$f")"); done
+  # The form's layer: the provider's validation page and its key store are not loaded by a form.
+  for f in "$BROWSER"/js/*.js; do
+    case "$(basename "$f")" in validation-page.js | provider-keys.js) continue ;; esac
+    layer+=("$PKG_DIR/$(basename "$f")")
+  done
   layer+=("$PKG_DIR/constants.js")
   local wz jz lz
   wz=$(gzip -9 -c "$wasm" | wc -c); jz=$(gzip -9 -c "$js" | wc -c)
@@ -102,4 +110,6 @@ sizes() {
   az=$(gzip -9 -c "$PKG_DIR/pseudoform-auto.js" | wc -c)
   printf 'size: frame mode: pseudoform-identity.js gzip %d B; frame.js + index.html + frame.css gzip %d B (pseudoform-auto.js gzip %d B)\n' \
     "$tz" "$fz" "$az"
+  printf 'size: provider validation page: pseudoform-validation.js gzip %d B (+ the wasm)\n' \
+    "$(gzip -9 -c "$PKG_DIR/pseudoform-validation.js" | wc -c)"
 }

@@ -50,4 +50,6 @@ bench() {
   node bench/run.mjs --wait-quiet 120 --variant "$variant" --ttp bench/results/ttp.json
   log "bench: a submission through the identity frame and in the page, against the demo chain (bench/frame.mjs)"
   node bench/frame.mjs --out bench/results/frame.json
+  log "bench: opening 1 000 reversible pseudonyms (type R) in the page, as the provider's validation page does (bench/validation.mjs)"
+  node bench/validation.mjs --out bench/results/validation.json
 }

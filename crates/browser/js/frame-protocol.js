@@ -27,8 +27,10 @@
  */
 
 /**
- * A submission as it crosses: the record JWE and the blind factors sealed to the recipient.
- * @typedef {api.SubmissionEnvelope & { record: string, encryptedBlindFactors: string }} FramedSubmission
+ * A submission as it crosses: the record JWE, the blind factors sealed to
+ * the recipient and, with type R, the patient number sealed to the provider.
+ * @typedef {api.SubmissionEnvelope & { record: string, encryptedBlindFactors: string,
+ *   reversible?: api.ReversibleEnvelope }} FramedSubmission
  */
 
 /**

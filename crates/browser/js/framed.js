@@ -12,6 +12,7 @@
 /** @import { Language } from "./messages.js" */
 /** @import { Shown } from "./view.js" */
 /** @import { InitMessage, Requests, Results } from "./frame-protocol.js" */
+import { REVERSIBLE_TYPE } from "./constants.js";
 import { PseudoformError } from "./errors.js";
 import { describeError, fieldLabel } from "./messages.js";
 import { FRAME_ELEMENT, PROTOCOL, THEME_PROPERTIES, isCode, isMessage, problemsOf, themeOf } from "./frame-protocol.js";
@@ -277,8 +278,20 @@ export function framedIdentity(form, settings, lang, events) {
         async pseudonymise() {
           const answer = await request("pseudonymise", {}, PSEUDONYMISE_MS);
           const s = answer.submission;
+          // Type R: the patient number sealed to the provider, passed on as it came (type R, three strings).
+          const r = /** @type {Record<string, unknown> | null | undefined} */ (s?.reversible);
+          const reversible =
+            r &&
+            typeof r === "object" &&
+            r.type === REVERSIBLE_TYPE &&
+            typeof r.kid === "string" &&
+            typeof r.enc === "string" &&
+            typeof r.ct === "string"
+              ? { type: REVERSIBLE_TYPE, kid: r.kid, enc: r.enc, ct: r.ct }
+              : undefined;
           if (
             !s ||
+            (r !== undefined && !reversible) ||
             typeof s.record !== "string" ||
             typeof s.encryptedBlindFactors !== "string" ||
             !Array.isArray(answer.types) ||
@@ -295,6 +308,7 @@ export function framedIdentity(form, settings, lang, events) {
               methodVersion: Number(s.methodVersion),
               record: s.record,
               encryptedBlindFactors: s.encryptedBlindFactors,
+              ...(reversible ? { reversible } : {}),
             },
             types: list(answer.types),
             revision: answer.revision,

@@ -4,8 +4,12 @@
 //! It creates (once) development keys in `--dir`: an RSA key pair for each
 //! of two demo registries, the TTP's master key, the TTP's P-256 signing key
 //! (whose public half both registries pin), the provider's P-256 client key
-//! (signs subject tokens), a P-256 client key per registry back end (rekey
-//! only) and the demo clinician's password. It writes real configuration
+//! (signs subject tokens) and its P-256 encryption key (PKCS#8, for the
+//! reversible pseudonym; its public half in the TTP's `encryption_keys`),
+//! a second provider with its own client and encryption keys (it delivers
+//! nothing: its keys show that another provider cannot open provider A's
+//! pseudonyms), a P-256 client key per registry back end (rekey only) and
+//! the demo clinician's password. It writes real configuration
 //! files for the reference TTP and both registries and serves them, in this
 //! one process, on loopback:
 //!
@@ -15,7 +19,10 @@
 //!   and requires NGGV and RGG in every record,
 //! - registry B, a second registry with its own key domain,
 //! - the provider portal ([`portal`]): the clinician's login, which vouches
-//!   for the browser at the TTP with a subject token,
+//!   for the browser at the TTP with a subject token, and the provider's
+//!   validation page (`/validation`), which opens the reversible pseudonyms
+//!   (type `R`) of registry A's validation requests with the provider's
+//!   encryption key (`provider-a-enc.key.pem` in `--dir`, to import there),
 //! - the identity frame's host ([`pseudoform_ttp::frame`]): the frame page
 //!   that holds the identifying fields of the frame-mode form
 //!   (`/frame.html` of registry A), from `--frame-dir` (`./build.sh build`
@@ -34,6 +41,7 @@ use anyhow::Context;
 use base64ct::{Base64Url, Encoding};
 use clap::Parser;
 use openssl::rsa::Rsa;
+use pseudoform_core::reversible::REVERSIBLE_TYPE;
 use pseudoform_core::PseudonymType;
 use pseudoform_demo::portal;
 use pseudoform_protocol::client::EcKey;
@@ -97,6 +105,11 @@ struct Options {
     /// TTP with `development_static_tokens = true`.
     #[arg(long)]
     development_static_token: bool,
+    /// Also make a second encryption key for the provider and list it last
+    /// (current) at the TTP: a key rotation. Its earlier key stays listed,
+    /// so older reversible pseudonyms still open.
+    #[arg(long)]
+    rotate_provider_key: bool,
     /// Print the URLs as one line of JSON instead of prose.
     #[arg(long)]
     json: bool,
@@ -112,17 +125,22 @@ struct Registry {
     /// The types every record must have: in the TTP's policy, which the
     /// forms follow, and in the registry's own configuration.
     required: &'static [PseudonymType],
+    /// Whether it may receive the reversible pseudonym (type `R`).
+    reversible: bool,
 }
 
 impl Registry {
     /// The types it may receive, as a TOML array: every pseudonym type of
     /// the core, B only where the BSN may be processed.
     fn allowed_types(&self) -> String {
-        let codes: Vec<String> = PseudonymType::ALL
+        let mut codes: Vec<String> = PseudonymType::ALL
             .into_iter()
             .filter(|t| self.may_process_bsn || *t != PseudonymType::B)
             .map(|t| toml_string(t.code()))
             .collect();
+        if self.reversible {
+            codes.push(toml_string(REVERSIBLE_TYPE));
+        }
         format!("[{}]", codes.join(", "))
     }
 
@@ -143,6 +161,7 @@ const REGISTRY_A: Registry = Registry {
     scope: "kwaliteitsregistratie-a",
     may_process_bsn: false,
     required: &[PseudonymType::Nggv, PseudonymType::Rgg],
+    reversible: true,
 };
 
 const REGISTRY_B: Registry = Registry {
@@ -151,10 +170,15 @@ const REGISTRY_B: Registry = Registry {
     scope: "kwaliteitsregistratie-b",
     may_process_bsn: true,
     required: &[],
+    reversible: false,
 };
 
 /// The demo provider, whose portal logs the clinician in.
 const PROVIDER: &str = "ura:00000001";
+
+/// A second provider at the TTP, with its own client and encryption keys;
+/// it has no portal and delivers nothing.
+const SECOND_PROVIDER: &str = "ura:00000002";
 
 /// The demo clinician's user name at the portal.
 const USERNAME: &str = "zorgverlener";
@@ -218,6 +242,24 @@ fn client_key(dir: &Path, name: &str) -> anyhow::Result<(EcKey, PathBuf)> {
     fs::write(&public, key.public_pem())
         .with_context(|| format!("cannot write {}", public.display()))?;
     Ok((key, public))
+}
+
+/// A P-256 encryption key of a provider (PKCS#8 PEM, created on first
+/// use, 0600) named `{name}.key.pem`, and its public SPKI PEM file
+/// `{name}.pub.pem` (for the TTP's `encryption_keys`).
+fn encryption_key(dir: &Path, name: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let private = dir.join(format!("{name}.key.pem"));
+    let public = dir.join(format!("{name}.pub.pem"));
+    let pem = secret(&private, || {
+        let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1)?;
+        let key = openssl::pkey::PKey::from_ec_key(openssl::ec::EcKey::generate(&group)?)?;
+        Ok(key.private_key_to_pem_pkcs8()?)
+    })?;
+    let key = openssl::pkey::PKey::private_key_from_pem(&pem)
+        .with_context(|| format!("{} is not a usable key", private.display()))?;
+    fs::write(&public, key.public_key_to_pem()?)
+        .with_context(|| format!("cannot write {}", public.display()))?;
+    Ok((private, public))
 }
 
 fn toml_string(value: &str) -> String {
@@ -321,6 +363,9 @@ async fn main() -> anyhow::Result<()> {
     let frame_dir = std::path::absolute(&options.frame_dir)
         .with_context(|| format!("no folder {}", options.frame_dir.display()))?;
     let portal_url = format!("http://{portal_address}");
+    // The validation page's origin: the portal's (one name: the page is
+    // opened under it).
+    let validation_origins = vec![portal_url.clone()];
     let login_url = format!("{portal_url}/popup");
     let ttp_url = format!("http://{ttp_address}");
     let public_ttp_url = options
@@ -355,6 +400,18 @@ async fn main() -> anyhow::Result<()> {
     } else {
         ("", String::new())
     };
+    // The provider's encryption keys: the first, and after a rotation a
+    // second, listed last (current).
+    let (provider_enc_private, provider_enc_public) = encryption_key(dir, "provider-a-enc")?;
+    let mut provider_enc_keys = vec![provider_enc_public.to_string_lossy().into_owned()];
+    let mut current_enc_private = provider_enc_private.clone();
+    if options.rotate_provider_key {
+        let (private, public) = encryption_key(dir, "provider-a-enc-2")?;
+        provider_enc_keys.push(public.to_string_lossy().into_owned());
+        current_enc_private = private;
+    }
+    let (_, second_provider_public) = client_key(dir, "provider-b-client")?;
+    let (second_enc_private, second_enc_public) = encryption_key(dir, "provider-b-enc")?;
     let (_, a_client_public) = client_key(dir, &format!("{}-client", REGISTRY_A.name))?;
     let (_, b_client_public) = client_key(dir, &format!("{}-client", REGISTRY_B.name))?;
     let (a_private, a_public) = registry_keys(dir, &REGISTRY_A)?;
@@ -398,7 +455,7 @@ async fn main() -> anyhow::Result<()> {
         )
     };
     let ttp_toml = format!(
-        "# Development configuration written by pseudoform-demo.\n# No static tokens: browsers get short-lived DPoP-bound tokens through the\n# provider portal's subject tokens; registries may only re-key.\nlisten = {}\npublic_url = {}\ndatabase = {}\nmaster_key_file = {}\nsigning_key = {}\n{static_switch}\n[budgets]\nbrowser_token = {{ per_minute = {rate}, per_day = {day} }}\nperson = {{ per_minute = {rate}, per_day = {day} }}\nclient = {{ per_minute = {rate}, per_day = {day} }}\nprovider = {{ per_minute = {provider}, per_day = {provider_day} }}\nrecipient = {{ per_minute = {recipient}, per_day = {recipient_day} }}\n\n# The identity frame is hosted on its own origin (the demo's frame host).\n[frame]\norigins = [{frame_origins}]\n\n{}{}[[callers]]\nid = {}\nrole = \"provider\"\npublic_keys = [{}]\nlogin = {login}\n{static_token}recipients = {}\n\n{}{}",
+        "# Development configuration written by pseudoform-demo.\n# No static tokens: browsers get short-lived DPoP-bound tokens through the\n# provider portal's subject tokens; registries may only re-key.\nlisten = {}\npublic_url = {}\ndatabase = {}\nmaster_key_file = {}\nsigning_key = {}\n{static_switch}\n[budgets]\nbrowser_token = {{ per_minute = {rate}, per_day = {day} }}\nperson = {{ per_minute = {rate}, per_day = {day} }}\nclient = {{ per_minute = {rate}, per_day = {day} }}\nprovider = {{ per_minute = {provider}, per_day = {provider_day} }}\nrecipient = {{ per_minute = {recipient}, per_day = {recipient_day} }}\n\n# The identity frame is hosted on its own origin (the demo's frame host).\n[frame]\norigins = [{frame_origins}]\n\n{}{}[[callers]]\nid = {}\nrole = \"provider\"\npublic_keys = [{}]\nlogin = {login}\n{static_token}recipients = {}\nencryption_keys = [{encryption_keys}]\nvalidation_origins = [{validation_origins}]\n\n[[callers]]\nid = {second_provider}\nrole = \"provider\"\npublic_keys = [{second_public}]\nrecipients = {}\nencryption_keys = [{second_enc}]\n\n{}{}",
         toml_string(&ttp_address.to_string()),
         toml_string(&public_ttp_url),
         toml_string(&dir.join("ttp.sqlite").to_string_lossy()),
@@ -415,6 +472,7 @@ async fn main() -> anyhow::Result<()> {
         toml_string(PROVIDER),
         toml_string(&provider_public.to_string_lossy()),
         refs,
+        refs,
         recipient_caller(&REGISTRY_A, &a_client_public),
         recipient_caller(&REGISTRY_B, &b_client_public),
         rate = rate,
@@ -427,6 +485,11 @@ async fn main() -> anyhow::Result<()> {
         recipient_day = day.max(5_000_000),
         frame_origins = toml_list(&frame_origins),
         login = toml_string(&login_url),
+        encryption_keys = toml_list(&provider_enc_keys),
+        validation_origins = toml_list(&validation_origins),
+        second_provider = toml_string(SECOND_PROVIDER),
+        second_public = toml_string(&second_provider_public.to_string_lossy()),
+        second_enc = toml_string(&second_enc_public.to_string_lossy()),
     );
     let ttp_config_path = dir.join("ttp.toml");
     fs::write(&ttp_config_path, ttp_toml)?;
@@ -440,8 +503,17 @@ async fn main() -> anyhow::Result<()> {
         let frame = frame
             .map(|url| format!("frame_url = {}\n", toml_string(url)))
             .unwrap_or_default();
+        // A registry that receives R answers the provider's validation page.
+        let validation = if r.reversible {
+            format!(
+                "validation_origins = [{}]\n",
+                toml_list(&validation_origins)
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "# Development configuration written by pseudoform-demo.\n{frame}listen = {}\nrecipient_organization = {}\nrecipient_scope = {}\nallowed_types = {}\nrequired_types = {}\ndatabase = {}\nwww_dir = {}\nttp_url = {}\npublic_url = {}\nextra_public_urls = [{}]\nprovider = {}\nlogin_url = {}\nttp_signing_keys = [{}]\n\n[[keys]]\npath = {}\n",
+            "# Development configuration written by pseudoform-demo.\n{frame}{validation}listen = {}\nrecipient_organization = {}\nrecipient_scope = {}\nallowed_types = {}\nrequired_types = {}\ndatabase = {}\nwww_dir = {}\nttp_url = {}\npublic_url = {}\nextra_public_urls = [{}]\nprovider = {}\nlogin_url = {}\nttp_signing_keys = [{}]\n\n[[keys]]\npath = {}\n",
             toml_string(&address.to_string()),
             toml_string(r.organization),
             toml_string(r.scope),
@@ -518,7 +590,27 @@ async fn main() -> anyhow::Result<()> {
             id: ACCOUNT_ID.into(),
         },
         key: provider_key,
+        validation: Some(portal::Validation {
+            config: portal::ValidationPageConfig {
+                ttp: public_ttp_url.clone(),
+                provider: PROVIDER.into(),
+                ttp_signing_keys: vec![signing_kid.clone()],
+                registries: [(&REGISTRY_A, &a_url)]
+                    .into_iter()
+                    .filter(|(r, _)| r.reversible)
+                    .map(|(r, url)| portal::ValidationRegistry {
+                        name: r.name.into(),
+                        url: url.clone(),
+                        recipient_organization: r.organization.into(),
+                        recipient_scope: r.scope.into(),
+                    })
+                    .collect(),
+                four_eyes: false,
+            },
+            pkg_dir: www.join("pkg"),
+        }),
     });
+    let validation_url = format!("{portal_url}/validation");
 
     if options.json {
         println!(
@@ -533,6 +625,10 @@ async fn main() -> anyhow::Result<()> {
                 "recipientB": { "organization": REGISTRY_B.organization, "scope": REGISTRY_B.scope },
                 "provider": PROVIDER, "portal": portal_url, "login": login_url,
                 "account": { "username": USERNAME, "password": password, "id": ACCOUNT_ID },
+                "validation": validation_url,
+                "providerKey": current_enc_private, "providerKeys": provider_enc_keys,
+                "firstProviderKey": provider_enc_private,
+                "secondProvider": SECOND_PROVIDER, "secondProviderKey": second_enc_private,
             })
         );
     } else {
@@ -563,6 +659,12 @@ async fn main() -> anyhow::Result<()> {
             ),
         }
         println!("  Log in when the form asks: user {USERNAME}, password {password}");
+        println!();
+        println!("  The provider's validation page: {validation_url}");
+        println!(
+            "  Import the provider's key file there: {}",
+            current_enc_private.display()
+        );
         println!(
             "  Development keys and databases in {} (Ctrl-C stops)",
             dir.display()

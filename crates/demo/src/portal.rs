@@ -9,6 +9,10 @@
 //! | `POST /login` | checks the demo account, sets the session cookie, back to the popup |
 //! | `POST /api/subject-token` | `{jkt, origin}` → `{subjectToken}`, for a logged-in clinician, from the portal's own pages only |
 //! | `GET /popup.js`, `GET /portal.css` | the popup page's script and style |
+//! | `GET /validation` | the provider's validation page (with [`Validation`]) |
+//! | `GET /validation/login`, `POST /validation/login` | the login for the validation page, which comes back to it |
+//! | `GET /validation-config.json` | the validation page's configuration |
+//! | `GET /pseudoform-validation.js`, `GET /pseudoform_bg.wasm` | its script bundle and the wasm module it loads (from the built package) |
 //!
 //! The session cookie is `HttpOnly; SameSite=Strict` on the portal's
 //! origin, and lives in this process only. Because a strict cookie does not
@@ -23,8 +27,15 @@
 //! form origins, checked when the popup opens and again when the token is
 //! signed; the popup page posts the token to exactly that origin
 //! (`postMessage(…, origin)`).
+//!
+//! With [`Validation`] the portal also serves the provider's validation
+//! page on its own origin (docs/protocol.md, "Validation: the provider's
+//! side"): the page asks `/api/subject-token` for a token naming the
+//! portal's own origin, which the TTP accepts for scope `validate` only,
+//! because the portal is one of the provider's `validation_origins` there.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
@@ -37,7 +48,7 @@ use axum::{Json, Router};
 use base64ct::{Base64UrlUnpadded, Encoding};
 use pseudoform_protocol::auth::{Cnf, SubjectTokenClaims};
 use pseudoform_protocol::client::{random_jti, EcKey};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// Lifetime of a subject token, in seconds (the TTP allows at most 120).
@@ -89,6 +100,49 @@ pub struct PortalConfig {
     pub account: Account,
     /// The provider's client key: signs subject tokens.
     pub key: EcKey,
+    /// The validation page, if the portal serves one.
+    pub validation: Option<Validation>,
+}
+
+/// The provider's validation page at the portal.
+#[derive(Debug)]
+pub struct Validation {
+    /// Its configuration, served as `/validation-config.json`.
+    pub config: ValidationPageConfig,
+    /// The built browser package (`www/pkg`): `pseudoform-validation.js`
+    /// and `pseudoform_bg.wasm` are served from it.
+    pub pkg_dir: PathBuf,
+}
+
+/// The validation page's configuration (`/validation-config.json`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidationPageConfig {
+    /// The TTP's URL, as browsers reach it.
+    pub ttp: String,
+    /// The provider (`ura:…`): the page opens only pseudonyms naming it.
+    pub provider: String,
+    /// The pinned thumbprints of the TTP's signing keys.
+    pub ttp_signing_keys: Vec<String>,
+    /// The registries the provider delivers to.
+    pub registries: Vec<ValidationRegistry>,
+    /// Whether a second account approves a request before its numbers are
+    /// shown (not offered by this page yet: always false).
+    pub four_eyes: bool,
+}
+
+/// One registry of the validation page.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidationRegistry {
+    /// Its name on the page.
+    pub name: String,
+    /// Its public URL (the `htu` base of the provider endpoints).
+    pub url: String,
+    /// Its recipient organization (`oin:…`).
+    pub recipient_organization: String,
+    /// Its recipient scope.
+    pub recipient_scope: String,
 }
 
 /// The portal's state: its configuration and the live sessions (SHA-256 of
@@ -200,6 +254,38 @@ impl Portal {
         Ok(())
     }
 
+    /// Refuses a subject token's target unless it is a known form origin,
+    /// or the portal's own origin when it serves the validation page.
+    fn check_token_target(&self, target: &Target) -> Result<(), &'static str> {
+        if self.config.validation.is_some()
+            && target.origin == self.config.origin
+            && is_jkt(&target.jkt)
+        {
+            return Ok(());
+        }
+        self.check(target)
+    }
+
+    /// The `Set-Cookie` value of a new session if the user name and
+    /// password are the demo account's.
+    fn authenticate(&self, username: &str, password: &str) -> Result<HeaderValue, LoginFailure> {
+        let account = &self.config.account;
+        // Compared as digests: equal length, no early exit on the secret's bytes.
+        let same = |a: &str, b: &str| Sha256::digest(a.as_bytes()) == Sha256::digest(b.as_bytes());
+        let user_ok = same(username, &account.username);
+        let password_ok = same(password, &account.password);
+        if !(user_ok && password_ok) {
+            return Err(LoginFailure::Wrong);
+        }
+        let value = self
+            .open_session(&account.id)
+            .ok_or(LoginFailure::Unavailable)?;
+        HeaderValue::from_str(&format!(
+            "{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECONDS}"
+        ))
+        .map_err(|_| LoginFailure::Unavailable)
+    }
+
     /// The account id of the request's live session, if any.
     fn session(&self, headers: &HeaderMap) -> Option<String> {
         let value = headers
@@ -291,32 +377,34 @@ async fn login(State(portal): State<Shared>, form: Result<Form<Login>, FormRejec
     if let Err(why) = portal.check(&target) {
         return refused(why);
     }
-    let account = &portal.config.account;
-    // Compared as digests: equal length, no early exit on the secret's bytes.
-    let same = |a: &str, b: &str| Sha256::digest(a.as_bytes()) == Sha256::digest(b.as_bytes());
-    let user_ok = same(&login.username, &account.username);
-    let password_ok = same(&login.password, &account.password);
-    if !(user_ok && password_ok) {
-        return login_page(
-            StatusCode::UNAUTHORIZED,
-            &target,
-            Some("Gebruikersnaam of wachtwoord is onjuist."),
-        );
-    }
-    let Some(value) = portal.open_session(&account.id) else {
-        return page(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Fout — zorgportaal",
-            "<p class=\"error\">Inloggen lukt nu niet.</p>",
-        );
+    let cookie = match portal.authenticate(&login.username, &login.password) {
+        Ok(cookie) => cookie,
+        Err(LoginFailure::Wrong) => {
+            return login_page(StatusCode::UNAUTHORIZED, &target, Some(WRONG_LOGIN));
+        }
+        Err(LoginFailure::Unavailable) => return login_unavailable(),
     };
-    let cookie =
-        format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECONDS}");
     let mut response = Redirect::to(&popup_url(&target)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().insert(header::SET_COOKIE, v);
-    }
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
     response
+}
+
+/// Why a login did not open a session.
+enum LoginFailure {
+    /// Not the demo account's user name and password.
+    Wrong,
+    /// No randomness for the session.
+    Unavailable,
+}
+
+const WRONG_LOGIN: &str = "Gebruikersnaam of wachtwoord is onjuist.";
+
+fn login_unavailable() -> Response {
+    page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Fout — zorgportaal",
+        "<p class=\"error\">Inloggen lukt nu niet.</p>",
+    )
 }
 
 /// An error answer of the token API: `{code, message}`.
@@ -356,7 +444,7 @@ async fn subject_token(
             "the body must be {jkt, origin}",
         );
     };
-    if let Err(why) = portal.check(&target) {
+    if let Err(why) = portal.check_token_target(&target) {
         let code = if is_jkt(&target.jkt) {
             "origin.notAllowed"
         } else {
@@ -461,6 +549,210 @@ async fn portal_css() -> Response {
         .into_response()
 }
 
+// ------------------------------------------------------------ validation
+
+/// The validation page's CSP: the portal's scripts (and the wasm module it
+/// compiles), connections to the portal, the TTP and the registries only.
+fn validation_csp(config: &ValidationPageConfig) -> String {
+    let mut connect = vec!["'self'".to_owned()];
+    for url in std::iter::once(&config.ttp).chain(config.registries.iter().map(|r| &r.url)) {
+        if let Some(origin) = origin_of(url) {
+            if !connect.contains(&origin) {
+                connect.push(origin);
+            }
+        }
+    }
+    format!(
+        "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; connect-src {}; \
+         img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+        connect.join(" ")
+    )
+}
+
+/// The origin (`scheme://host[:port]`) of an http(s) URL.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let safe = !authority.is_empty()
+        && authority
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+    safe.then(|| format!("{scheme}://{authority}"))
+}
+
+/// The validation page's body: the parts the script fills.
+const VALIDATION_BODY: &str = "<div id=\"validation\">\
+<p>Validatie van registraties voor zorgaanbieder <code id=\"provider\"></code>. \
+De patiëntnummers worden alleen in deze browser geopend, met de sleutel van uw zorgaanbieder.</p>\
+<p id=\"status\" role=\"status\" aria-live=\"polite\">Bezig met laden…</p>\
+<section id=\"login\" hidden><h2>Inloggen</h2>\
+<p><a id=\"login-link\" href=\"/validation/login\">Log in bij het zorgportaal</a>; daarna komt u hier terug.</p></section>\
+<section id=\"keys\"><h2>Sleutel van de zorgaanbieder</h2>\
+<p id=\"no-keys\">Er staat nog geen sleutel in deze browser.</p><ul id=\"key-list\"></ul>\
+<label for=\"key-file\">Sleutelbestand importeren (PKCS#8 PEM)</label>\
+<input id=\"key-file\" type=\"file\" accept=\".pem,.key,application/x-pem-file\">\
+<p>of <button type=\"button\" id=\"generate\">Nieuwe sleutel maken</button> \
+(geef daarna de publieke sleutel aan de beheerder van de TTP)</p>\
+<pre id=\"public-pem\" hidden></pre></section>\
+<section><h2>Validatieverzoeken</h2><div id=\"requests\"></div></section>\
+<section id=\"objection\"><h2>Bezwaar van een patiënt</h2>\
+<p>Heeft een patiënt bezwaar gemaakt? Zoek de registraties met het patiëntnummer en trek ze in.</p>\
+<form id=\"objection-form\" autocomplete=\"off\"><label for=\"objection-number\">Patiëntnummer</label>\
+<input id=\"objection-number\" autocomplete=\"off\" spellcheck=\"false\" required>\
+<button type=\"submit\">Zoeken</button></form><div id=\"objection-results\"></div></section>\
+</div><script type=\"module\" src=\"/pseudoform-validation.js\"></script>";
+
+/// The validation page's own style (the portal's is for the narrow login).
+const VALIDATION_CSS: &str = "body{max-width:60rem}table{border-collapse:collapse;width:100%}\
+th,td{border:1px solid #ccc;padding:.4rem;vertical-align:top;text-align:left}\
+td.number{font-family:monospace;font-size:1.1rem}dl.data{margin:0}dl.data dt{font-weight:600}\
+dl.data dd{margin:0 0 .3rem 0}td.answer button{margin:.2rem .3rem .2rem 0}\
+td.answer input.correction{display:inline-block;width:12rem}.answered{font-weight:600;color:#060}\
+pre{white-space:pre-wrap;background:#f4f4f4;padding:.5rem}#status[data-kind=error]{color:#a00}\n";
+
+/// The validation page of the portal, if it serves one.
+fn validation(portal: &Portal) -> Option<&Validation> {
+    portal.config.validation.as_ref()
+}
+
+async fn validation_page(State(portal): State<Shared>) -> Response {
+    let Some(validation) = validation(&portal) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let html = format!(
+        "<!doctype html>\n<html lang=\"nl\"><head><meta charset=\"utf-8\"><title>Validatie — zorgportaal</title>\
+         <link rel=\"stylesheet\" href=\"/portal.css\"><link rel=\"stylesheet\" href=\"/validation.css\"></head>\
+         <body><main><h1>Zorgportaal (demo): validatie</h1>{VALIDATION_BODY}</main></body></html>\n"
+    );
+    let Ok(csp) = HeaderValue::from_str(&validation_csp(&validation.config)) else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+            (header::CONTENT_SECURITY_POLICY, csp),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        html,
+    )
+        .into_response()
+}
+
+async fn validation_config(State(portal): State<Shared>) -> Response {
+    match validation(&portal) {
+        Some(v) => (
+            [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+            Json(v.config.clone()),
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// A file of the built package: the validation page's bundle or the wasm.
+async fn package_file(portal: &Portal, name: &str, content_type: &'static str) -> Response {
+    let Some(validation) = validation(portal) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    match tokio::fs::read(validation.pkg_dir.join(name)).await {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(_) => api_error(
+            StatusCode::NOT_FOUND,
+            "package.missing",
+            "the browser package is not built (./build.sh build)",
+        ),
+    }
+}
+
+async fn validation_js(State(portal): State<Shared>) -> Response {
+    package_file(
+        &portal,
+        "pseudoform-validation.js",
+        "text/javascript; charset=utf-8",
+    )
+    .await
+}
+
+async fn validation_wasm(State(portal): State<Shared>) -> Response {
+    package_file(&portal, "pseudoform_bg.wasm", "application/wasm").await
+}
+
+async fn validation_css() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/css; charset=utf-8"),
+        )],
+        VALIDATION_CSS,
+    )
+        .into_response()
+}
+
+/// The validation page's login form.
+#[derive(Deserialize)]
+struct ValidationLogin {
+    username: String,
+    password: String,
+}
+
+/// The login page of the validation page, with a message after a failed attempt.
+fn validation_login_page(status: StatusCode, message: Option<&str>) -> Response {
+    let error = message
+        .map(|m| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(m)))
+        .unwrap_or_default();
+    let body = format!(
+        "<p>Log in bij uw zorgaanbieder om de validatieverzoeken van de registers te zien.</p>{error}\
+         <form method=\"post\" action=\"/validation/login\">\
+         <label for=\"username\">Gebruikersnaam</label><input id=\"username\" name=\"username\" autocomplete=\"username\" required>\
+         <label for=\"password\">Wachtwoord</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
+         <button type=\"submit\">Inloggen</button></form>"
+    );
+    page(status, "Inloggen — validatie", &body)
+}
+
+async fn validation_login_form(State(portal): State<Shared>) -> Response {
+    if validation(&portal).is_none() {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    validation_login_page(StatusCode::OK, None)
+}
+
+async fn validation_login(
+    State(portal): State<Shared>,
+    form: Result<Form<ValidationLogin>, FormRejection>,
+) -> Response {
+    if validation(&portal).is_none() {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let Ok(Form(login)) = form else {
+        return refused(INVALID_REQUEST);
+    };
+    match portal.authenticate(&login.username, &login.password) {
+        Ok(cookie) => {
+            let mut response = Redirect::to("/validation").into_response();
+            response.headers_mut().insert(header::SET_COOKIE, cookie);
+            response
+        }
+        Err(LoginFailure::Wrong) => {
+            validation_login_page(StatusCode::UNAUTHORIZED, Some(WRONG_LOGIN))
+        }
+        Err(LoginFailure::Unavailable) => login_unavailable(),
+    }
+}
+
 /// The portal's router.
 pub fn router(config: PortalConfig) -> Router {
     let portal = Arc::new(Portal {
@@ -473,6 +765,17 @@ pub fn router(config: PortalConfig) -> Router {
         .route("/api/subject-token", post(subject_token))
         .route("/popup.js", get(popup_js))
         .route("/portal.css", get(portal_css))
+        .route("/validation", get(validation_page))
+        .route(
+            "/validation/login",
+            get(validation_login_form).post(validation_login),
+        )
+        .route("/validation-config.json", get(validation_config))
+        .route("/validation.css", get(validation_css))
+        // No icon: an empty answer rather than a 404 in every page's console.
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
+        .route("/pseudoform-validation.js", get(validation_js))
+        .route("/pseudoform_bg.wasm", get(validation_wasm))
         .with_state(portal)
         .layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
@@ -494,5 +797,20 @@ mod tests {
         assert!(!is_jkt("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4"));
         assert!(!is_jkt("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4="));
         assert_eq!(escape("\"><script>"), "&quot;&gt;&lt;script&gt;");
+    }
+
+    #[test]
+    fn origins_of_urls() {
+        assert_eq!(
+            origin_of("http://127.0.0.1:8470/v1/").as_deref(),
+            Some("http://127.0.0.1:8470")
+        );
+        assert_eq!(
+            origin_of("https://ttp.example").as_deref(),
+            Some("https://ttp.example")
+        );
+        assert_eq!(origin_of("javascript:alert(1)"), None);
+        assert_eq!(origin_of("http://a b/"), None);
+        assert_eq!(origin_of("http://x;script-src *"), None);
     }
 }

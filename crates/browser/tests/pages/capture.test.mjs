@@ -19,6 +19,7 @@ import { ristretto255 } from "@noble/curves/ed25519.js";
 import { fillForm, launch, submitForm } from "./support.mjs";
 import { startChain } from "./chain.mjs";
 import { generateIdentities } from "./identities.mjs";
+import { REVERSIBLE_TYPE } from "../../../../www/pkg/constants.js";
 
 /** Identities submitted; each makes one TTP request and one registry POST. */
 const COUNT = 3;
@@ -133,7 +134,8 @@ test("a capture of the form's traffic joins no blinded element with a blind fact
           recipientOrganization: config.recipientOrganization,
           recipientScope: config.recipientScope,
           provider: config.provider,
-          types: config.types,
+          // R is sealed to the provider, not blinded: no type of prepare.
+          types: config.types.filter((t) => t !== REVERSIBLE_TYPE),
         },
       ],
     );

@@ -34,8 +34,13 @@ export function openSealed(compact, privateKeyPem) {
   return { header: JSON.parse(part(header).toString("utf8")), ...JSON.parse(plaintext.toString("utf8")) };
 }
 
-export async function startChain({ rateLimit } = {}) {
-  const dir = await mkdtemp(join(tmpdir(), "pseudoform-chain-"));
+/**
+ * Starts the chain. `dir` reuses the folder of an earlier chain (stopped
+ * with `stop({ keep: true })`): its keys, configuration and databases, as a
+ * restart does; `args` are more options of pseudoform-demo.
+ */
+export async function startChain({ rateLimit, dir: reused, args: more = [] } = {}) {
+  const dir = reused ?? (await mkdtemp(join(tmpdir(), "pseudoform-chain-")));
   const ttpProxy = await startFaultProxy("http://127.0.0.1:1");
   const registryProxy = await startFaultProxy("http://127.0.0.1:1");
   // Registry A's frame-mode origin (a frame parent only, never a TTP origin).
@@ -72,6 +77,7 @@ export async function startChain({ rateLimit } = {}) {
     framedProxy.url,
   ];
   if (rateLimit) args.push("--rate-limit", String(rateLimit));
+  args.push(...more);
   const child = spawn(DEMO, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   const logs = [];
   child.stderr.on("data", (d) => logs.push(d.toString()));
@@ -119,13 +125,16 @@ export async function startChain({ rateLimit } = {}) {
     async openSealed(compact) {
       return openSealed(compact, await readFile(join(dir, "registry-a-key.pem")));
     },
-    async stop() {
-      child.kill("SIGTERM");
-      await once(child, "exit");
+    /** Stops the chain; its folder is removed unless `keep` (for a restart in it). */
+    async stop({ keep = false } = {}) {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGTERM");
+        await once(child, "exit");
+      }
       await ttpProxy.stop();
       await registryProxy.stop();
       await framedProxy.stop();
-      await rm(dir, { recursive: true, force: true });
+      if (!keep) await rm(dir, { recursive: true, force: true });
     },
   };
 }

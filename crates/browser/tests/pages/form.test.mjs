@@ -115,10 +115,11 @@ describe("the demo form against the real chain", () => {
     assert.equal((await formValues()).birthName, "");
     assert.match(
       status.text,
-      /^Verzonden \(record \d+\)\. Gemaakte pseudoniemen: NGGV, sNGGV, NGG, sNGG, C, RGG, GG, A, MRN\./,
+      /^Verzonden \(record \d+\)\. Gemaakte pseudoniemen: NGGV, sNGGV, NGG, sNGG, C, RGG, GG, A, MRN, R\./,
     );
     // The record JWE once, with a blind factor per type beside it, sealed
-    // to the registry's key and bound to the record.
+    // to the registry's key and bound to the record; registry A also
+    // receives R, the patient number sealed to the provider.
     const [sent] = registryPosts();
     const body = JSON.parse(sent.body);
     assert.deepEqual(Object.keys(body).sort(), [
@@ -128,6 +129,7 @@ describe("the demo form against the real chain", () => {
       "recipientOrganization",
       "recipientScope",
       "record",
+      "reversible",
     ]);
     const sealed = await chain.openSealed(body.encryptedBlindFactors);
     assert.deepEqual(Object.keys(sealed.header), ["alg", "enc", "kid", "cty"]);

@@ -178,6 +178,7 @@ test("the framed form: login in the frame, pseudonyms and clinical data only, th
     "recipientOrganization",
     "recipientScope",
     "record",
+    "reversible",
   ]);
   // The TTP was called from the frame's origin only.
   const frameOrigin = new URL(frameUrl()).origin;

@@ -610,12 +610,14 @@ test(`a hostile parent page sees nothing identifying over ${COUNT} identities, a
   assert.equal(port.pseudonymiseUnchecked.ok, false);
   assert.equal(port.pseudonymiseUnchecked.error.code, "frame.protocol");
   assert.equal(port.pseudonymise.ok, true, JSON.stringify(port.pseudonymise.error));
+  // Registry A receives R: the patient number sealed to the provider goes along.
   assert.deepEqual(Object.keys(port.pseudonymise.submission).sort(), [
     "encryptedBlindFactors",
     "methodVersion",
     "recipientOrganization",
     "recipientScope",
     "record",
+    "reversible",
   ]);
   for (const name of [
     "proofOtherOrigin",
