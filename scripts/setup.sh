@@ -4,7 +4,7 @@
 #                   Node and the npm tools (wasm-opt, esbuild, prettier, eslint, tsc);
 #                   the lints need the target and the npm tools only
 #   needs_services  OpenSSL headers and pkg-config (the TTP and the registry)
-#   needs_browsers  Chromium, chromedriver, Firefox ESR and geckodriver
+#   needs_browsers  Chromium, chromedriver, Firefox ESR, geckodriver and sqlite3 (page tests)
 #
 # `./build.sh setup` installs all three.
 
@@ -63,7 +63,8 @@ needs_services() {
 }
 
 needs_browsers() {
-  debian_install "chromium:chromium" "chromedriver:chromium-driver" "firefox-esr:firefox-esr"
+  # sqlite3: the page tests edit a registry database as an attacker with write access would.
+  debian_install "chromium:chromium" "chromedriver:chromium-driver" "firefox-esr:firefox-esr" "sqlite3:sqlite3"
   # geckodriver has no Debian package.
   if ! command -v geckodriver >/dev/null; then
     log "setup: geckodriver (the Firefox run of the browser tests)"
