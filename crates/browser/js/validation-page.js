@@ -16,6 +16,13 @@
 // registry is opened here, the matches are listed and, after a
 // confirmation, withdrawn. Numbers live in the page only: never in storage,
 // a URL, a log or a request.
+//
+// Four-eyes (config `fourEyes`): the portal signs no subject token for this
+// page until another account has approved this account's ask (`403
+// approval.required`), so without it no validation token exists and no
+// request reaches a registry. The page then offers "Goedkeuring vragen"
+// (POST /api/approvals), shows the wait and polls; every account sees the
+// other accounts' pending asks (account ids only) with "Goedkeuren".
 import { PseudoformError } from "./errors.js";
 import { requestJson } from "./http.js";
 import { TtpSession } from "./session.js";
@@ -29,6 +36,9 @@ export { keyFromPem, openReversible, reversibleAad };
 /** Records asked per page of /api/provider-records (the registry's maximum). */
 export const PAGE_LIMIT = 1000;
 
+/** How often the page asks the portal about approvals while four-eyes applies, in ms. */
+export const APPROVAL_POLL_MS = 3000;
+
 /**
  * @typedef {{ name: string, url: string, recipientOrganization: string, recipientScope: string }} RegistryConfig
  * @typedef {{ ttp: string, provider: string, ttpSigningKeys: string[], registries: RegistryConfig[], fourEyes: boolean }} ValidationConfig
@@ -39,6 +49,12 @@ export const PAGE_LIMIT = 1000;
 /** Dutch texts of the codes the page shows; an unknown code gets the general text. */
 const TEXTS = {
   "login.required": "U bent niet ingelogd bij het zorgportaal.",
+  "approval.required": "Voor deze pagina is eerst goedkeuring door een tweede medewerker nodig.",
+  "approval.sameAccount": "U kunt uw eigen verzoek niet goedkeuren.",
+  "approval.unknown": "Dit verzoek om goedkeuring bestaat niet (meer).",
+  "approval.expired": "Dit verzoek om goedkeuring is verlopen.",
+  "approval.notPending": "Dit verzoek is al goedgekeurd.",
+  "approval.failed": "Het zorgportaal gaf geen antwoord over de goedkeuring.",
   "providerKey.invalid": "Dit sleutelbestand is geen bruikbare P-256-sleutel (PKCS#8 PEM).",
   "providerKey.noStorage": "De browser kan de sleutel niet bewaren.",
   "validation.noKey": "De sleutel van deze versleuteling staat niet in deze browser.",
@@ -89,13 +105,35 @@ export async function portalSubjectToken({ jkt, origin }) {
     throw new PseudoformError("portal.failed", "the portal cannot be reached", "login", { cause: error });
   }
   if (answer.status === 401) throw new PseudoformError("login.required", "log in at the portal first", "login");
-  const body = answer.ok ? await answer.json().catch(() => undefined) : undefined;
-  if (typeof body?.subjectToken !== "string") {
+  const body = await answer.json().catch(() => undefined);
+  if (answer.status === 403 && body?.code === "approval.required") {
+    throw new PseudoformError("approval.required", "four-eyes: another account must approve first", "login");
+  }
+  if (!answer.ok || typeof body?.subjectToken !== "string") {
     throw new PseudoformError("portal.failed", `the portal answered ${answer.status}`, "login", {
       status: answer.status,
     });
   }
   return body.subjectToken;
+}
+
+/**
+ * A call of the portal's approval API (same origin, the session cookie):
+ * its JSON, or a PseudoformError with the portal's code.
+ * @param {"GET" | "POST"} method
+ * @param {string} path
+ */
+export async function portalApprovals(method, path = "/api/approvals") {
+  let answer;
+  try {
+    answer = await fetch(path, { method, credentials: "same-origin", cache: "no-store", redirect: "error" });
+  } catch (error) {
+    throw new PseudoformError("approval.failed", "the portal cannot be reached", "approval", { cause: error });
+  }
+  const body = await answer.json().catch(() => undefined);
+  if (answer.ok && body && typeof body === "object") return body;
+  const code = typeof body?.code === "string" && /^[a-zA-Z.]{1,64}$/.test(body.code) ? body.code : "approval.failed";
+  throw new PseudoformError(code, `the portal answered ${answer.status}`, "approval", { status: answer.status });
 }
 
 /**
@@ -261,20 +299,34 @@ class ValidationPage {
     /** @type {Map<string, ProviderKey>} */
     this.keys = new Map();
     this.clients = config.registries.map((r) => new RegistryClient(config, r, portalSubjectToken));
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.poll = undefined;
   }
 
   async start() {
     byId("provider").textContent = this.config.provider;
     this.bindKeys();
     this.bindObjection();
+    this.bindApprovals();
     await this.showKeys();
+    await this.logIn();
+  }
+
+  /** Obtains the validation token and shows the requests, or why not. */
+  async logIn() {
     try {
       await this.clients[0]?.logIn();
     } catch (error) {
-      if (PseudoformError.from(error).code === "login.required") {
+      const code = PseudoformError.from(error).code;
+      if (code === "login.required") {
         byId("login").hidden = false;
         say("Log in bij het zorgportaal om de validatieverzoeken te zien.");
         document.body.dataset.state = "login";
+        return;
+      }
+      if (code === "approval.required" && this.config.fourEyes) {
+        document.body.dataset.state = "approval";
+        await this.showApprovals();
         return;
       }
       say(describe(error), "error");
@@ -282,7 +334,92 @@ class ValidationPage {
       return;
     }
     byId("login").hidden = true;
+    document.body.dataset.state = "loading";
+    if (this.config.fourEyes) await this.showApprovals();
     await this.showRequests();
+  }
+
+  bindApprovals() {
+    const section = byId("four-eyes");
+    section.addEventListener("click", async (event) => {
+      const button = /** @type {HTMLElement} */ (event.target).closest("button");
+      if (!button) return;
+      try {
+        if (button.id === "ask-approval") {
+          await portalApprovals("POST");
+          say("Goedkeuring gevraagd.");
+        } else if (button.dataset.approve) {
+          await portalApprovals("POST", `/api/approvals/${encodeURIComponent(button.dataset.approve)}/approve`);
+          say(`Verzoek van ${button.dataset.account ?? "een collega"} goedgekeurd.`);
+        }
+      } catch (error) {
+        say(describe(error), "error");
+      }
+      await this.showApprovals();
+    });
+  }
+
+  /**
+   * Four-eyes: this account's own ask and the other accounts' pending asks.
+   * While this account waits, it asks the portal again every
+   * APPROVAL_POLL_MS and logs in once approved.
+   */
+  async showApprovals() {
+    clearTimeout(this.poll);
+    const section = byId("four-eyes");
+    section.hidden = false;
+    const own = byId("approval-own");
+    const others = byId("approval-others");
+    let state;
+    try {
+      state = await portalApprovals("GET");
+    } catch (error) {
+      own.replaceChildren(el("p", { class: "error", role: "alert" }, [describe(error)]));
+      return;
+    }
+    const waiting = document.body.dataset.state === "approval";
+    const mine = state.own;
+    if (!waiting) {
+      own.replaceChildren(el("p", { id: "approval-granted" }, ["Goedgekeurd door een tweede medewerker."]));
+    } else if (mine?.status === "approved") {
+      own.replaceChildren(el("p", { id: "approval-granted" }, ["Goedgekeurd door een tweede medewerker."]));
+      await this.logIn();
+      return;
+    } else if (mine?.status === "pending") {
+      own.replaceChildren(
+        el("p", { id: "approval-waiting", role: "status" }, ["Wacht op goedkeuring door een tweede medewerker."]),
+        el("button", { type: "button", id: "approval-refresh" }, ["Vernieuwen"]),
+      );
+      say("Wacht op goedkeuring door een tweede medewerker.");
+    } else {
+      own.replaceChildren(
+        el("p", {}, [
+          "Patiëntnummers worden pas getoond als een tweede medewerker dat goedkeurt (vier-ogen-principe).",
+        ]),
+        el("button", { type: "button", id: "ask-approval" }, ["Goedkeuring vragen"]),
+      );
+      say("Vraag goedkeuring aan een tweede medewerker om de validatieverzoeken te zien.");
+    }
+    const pending = Array.isArray(state.pending) ? state.pending : [];
+    others.replaceChildren(
+      el("h3", {}, ["Verzoeken van collega's om goedkeuring"]),
+      pending.length
+        ? el(
+            "ul",
+            { id: "approval-pending" },
+            pending.map((/** @type {any} */ ask) =>
+              el("li", { "data-approval": String(ask.id), "data-account": String(ask.account) }, [
+                `Medewerker ${String(ask.account)} vraagt goedkeuring. `,
+                el("button", { type: "button", "data-approve": String(ask.id), "data-account": String(ask.account) }, [
+                  "Goedkeuren",
+                ]),
+              ]),
+            ),
+          )
+        : el("p", { id: "approval-none" }, ["Geen verzoeken om goedkeuring."]),
+    );
+    document.body.dataset.approvals = String(Number(document.body.dataset.approvals ?? 0) + 1);
+    this.poll = setTimeout(() => this.showApprovals().catch(() => {}), APPROVAL_POLL_MS);
   }
 
   async showKeys() {

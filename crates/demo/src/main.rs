@@ -9,7 +9,8 @@
 //! a second provider with its own client and encryption keys (it delivers
 //! nothing: its keys show that another provider cannot open provider A's
 //! pseudonyms), a P-256 client key per registry back end (rekey only) and
-//! the demo clinician's password. It writes real configuration
+//! the demo clinician's password and a second employee's (`controleur`,
+//! who approves under four-eyes). It writes real configuration
 //! files for the reference TTP and both registries and serves them, in this
 //! one process, on loopback:
 //!
@@ -27,6 +28,11 @@
 //!   that holds the identifying fields of the frame-mode form
 //!   (`/frame.html` of registry A), from `--frame-dir` (`./build.sh build`
 //!   writes `target/frame/`).
+//!
+//! With `--four-eyes` the validation page needs four-eyes approval: an
+//! account gets numbers only after the other account approved its ask at
+//! the portal. It is off by default, so that a new user can walk the
+//! validation round trip alone with one account.
 //!
 //! Each runs on its own port, so the form (registry origin), the TTP, the
 //! portal and the frame are different origins, as in production. With `--json` it
@@ -110,6 +116,11 @@ struct Options {
     /// so older reversible pseudonyms still open.
     #[arg(long)]
     rotate_provider_key: bool,
+    /// Four-eyes approval at the provider: the validation page opens
+    /// numbers for an account only after the second demo account
+    /// (`controleur`) approved its ask at the portal, and vice versa.
+    #[arg(long)]
+    four_eyes: bool,
     /// Print the URLs as one line of JSON instead of prose.
     #[arg(long)]
     json: bool,
@@ -185,6 +196,12 @@ const USERNAME: &str = "zorgverlener";
 
 /// The demo clinician's employee id: the acting person at the TTP.
 const ACCOUNT_ID: &str = "medewerker-0001";
+
+/// The second demo employee's user name: approves under four-eyes.
+const SECOND_USERNAME: &str = "controleur";
+
+/// The second demo employee's id.
+const SECOND_ACCOUNT_ID: &str = "medewerker-0002";
 
 fn random_b64(bytes: usize) -> anyhow::Result<String> {
     let mut buf = vec![0u8; bytes];
@@ -386,6 +403,9 @@ async fn main() -> anyhow::Result<()> {
     let password = String::from_utf8(secret(&dir.join("portal-password"), || {
         Ok(random_b64(12)?.into_bytes())
     })?)?;
+    let second_password = String::from_utf8(secret(&dir.join("portal-password-2"), || {
+        Ok(random_b64(12)?.into_bytes())
+    })?)?;
     let (provider_key, provider_public) = client_key(dir, "provider-client")?;
     // The benchmark's static token, only when asked for.
     let (static_switch, static_token) = if options.development_static_token {
@@ -584,11 +604,18 @@ async fn main() -> anyhow::Result<()> {
         provider: PROVIDER.into(),
         issuer: ttp_config.issuer(),
         form_origins,
-        account: portal::Account {
-            username: USERNAME.into(),
-            password: password.clone(),
-            id: ACCOUNT_ID.into(),
-        },
+        accounts: vec![
+            portal::Account {
+                username: USERNAME.into(),
+                password: password.clone(),
+                id: ACCOUNT_ID.into(),
+            },
+            portal::Account {
+                username: SECOND_USERNAME.into(),
+                password: second_password.clone(),
+                id: SECOND_ACCOUNT_ID.into(),
+            },
+        ],
         key: provider_key,
         validation: Some(portal::Validation {
             config: portal::ValidationPageConfig {
@@ -605,9 +632,10 @@ async fn main() -> anyhow::Result<()> {
                         recipient_scope: r.scope.into(),
                     })
                     .collect(),
-                four_eyes: false,
+                four_eyes: options.four_eyes,
             },
             pkg_dir: www.join("pkg"),
+            approval_seconds: portal::APPROVAL_SECONDS,
         }),
     });
     let validation_url = format!("{portal_url}/validation");
@@ -625,6 +653,8 @@ async fn main() -> anyhow::Result<()> {
                 "recipientB": { "organization": REGISTRY_B.organization, "scope": REGISTRY_B.scope },
                 "provider": PROVIDER, "portal": portal_url, "login": login_url,
                 "account": { "username": USERNAME, "password": password, "id": ACCOUNT_ID },
+                "secondAccount": { "username": SECOND_USERNAME, "password": second_password, "id": SECOND_ACCOUNT_ID },
+                "fourEyes": options.four_eyes,
                 "validation": validation_url,
                 "providerKey": current_enc_private, "providerKeys": provider_enc_keys,
                 "firstProviderKey": provider_enc_private,
@@ -665,6 +695,13 @@ async fn main() -> anyhow::Result<()> {
             "  Import the provider's key file there: {}",
             current_enc_private.display()
         );
+        if options.four_eyes {
+            println!(
+                "  Four-eyes is on: numbers only after the other account approves; second account: user {SECOND_USERNAME}, password {second_password}"
+            );
+        } else {
+            println!("  (--four-eyes: numbers only after a second account approves)");
+        }
         println!(
             "  Development keys and databases in {} (Ctrl-C stops)",
             dir.display()

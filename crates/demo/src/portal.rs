@@ -13,6 +13,8 @@
 //! | `GET /validation/login`, `POST /validation/login` | the login for the validation page, which comes back to it |
 //! | `GET /validation-config.json` | the validation page's configuration |
 //! | `GET /pseudoform-validation.js`, `GET /pseudoform_bg.wasm` | its script bundle and the wasm module it loads (from the built package) |
+//! | `GET /api/approvals`, `POST /api/approvals` | four-eyes: the account's own ask and the other accounts' pending asks; ask for an approval |
+//! | `POST /api/approvals/{id}/approve` | four-eyes: another account approves an ask |
 //!
 //! The session cookie is `HttpOnly; SameSite=Strict` on the portal's
 //! origin, and lives in this process only. Because a strict cookie does not
@@ -33,13 +35,27 @@
 //! side"): the page asks `/api/subject-token` for a token naming the
 //! portal's own origin, which the TTP accepts for scope `validate` only,
 //! because the portal is one of the provider's `validation_origins` there.
+//!
+//! Four-eyes ([`ValidationPageConfig::four_eyes`]): the portal then signs
+//! a subject token for its own origin (the validation page's, so the
+//! `validate` purpose) only for an account that holds an approval by
+//! *another* account, for [`Validation::approval_seconds`] after it was
+//! given ([`APPROVAL_SECONDS`] in the demo); otherwise `/api/subject-token`
+//! answers `403 approval.required`. The rule is the portal's, the
+//! provider's identity provider: the page cannot get round it, because
+//! without a subject token the TTP issues no validation token and the
+//! registry lists nothing. An account asks (`POST /api/approvals`, one ask
+//! per account; an ask waits as long as an approval lasts), another account
+//! sees the pending asks (account ids only) and approves one. Tokens for
+//! the form origins are not affected. Like the sessions, approvals live in
+//! this process only.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
-use axum::extract::{Form, Query, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -57,6 +73,10 @@ pub const SUBJECT_TOKEN_SECONDS: i64 = 60;
 /// Lifetime of a login session, in seconds (a working day).
 pub const SESSION_SECONDS: i64 = 8 * 3600;
 
+/// How long an approval lets its account open the validation page, and how
+/// long an ask waits for one, in seconds (the demo's setting).
+pub const APPROVAL_SECONDS: i64 = 15 * 60;
+
 /// The session cookie's name.
 const COOKIE: &str = "portal_session";
 
@@ -64,7 +84,7 @@ const COOKIE: &str = "portal_session";
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
                    form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
-/// The demo clinician's account.
+/// A demo account of the portal (a clinician or another employee).
 #[derive(Clone)]
 pub struct Account {
     /// What the clinician types as the user name.
@@ -96,8 +116,8 @@ pub struct PortalConfig {
     pub issuer: String,
     /// The form origins the portal vouches for.
     pub form_origins: Vec<String>,
-    /// The demo account.
-    pub account: Account,
+    /// The demo accounts (with four-eyes: at least two).
+    pub accounts: Vec<Account>,
     /// The provider's client key: signs subject tokens.
     pub key: EcKey,
     /// The validation page, if the portal serves one.
@@ -112,6 +132,9 @@ pub struct Validation {
     /// The built browser package (`www/pkg`): `pseudoform-validation.js`
     /// and `pseudoform_bg.wasm` are served from it.
     pub pkg_dir: PathBuf,
+    /// With four-eyes: how long an approval holds and an ask waits, in
+    /// seconds ([`APPROVAL_SECONDS`] in the demo).
+    pub approval_seconds: i64,
 }
 
 /// The validation page's configuration (`/validation-config.json`).
@@ -126,8 +149,9 @@ pub struct ValidationPageConfig {
     pub ttp_signing_keys: Vec<String>,
     /// The registries the provider delivers to.
     pub registries: Vec<ValidationRegistry>,
-    /// Whether a second account approves a request before its numbers are
-    /// shown (not offered by this page yet: always false).
+    /// Four-eyes: whether another account must approve before an account
+    /// gets a subject token for the validation page (and so sees numbers).
+    /// Enforced by the portal, not only by the page.
     pub four_eyes: bool,
 }
 
@@ -145,11 +169,55 @@ pub struct ValidationRegistry {
     pub recipient_scope: String,
 }
 
-/// The portal's state: its configuration and the live sessions (SHA-256 of
-/// the cookie value → account id and expiry).
+/// The portal's state: its configuration, the live sessions (SHA-256 of
+/// the cookie value → account id and expiry) and the four-eyes asks (by the
+/// asking account's id: one per account).
 struct Portal {
     config: PortalConfig,
     sessions: Mutex<HashMap<[u8; 32], (String, i64)>>,
+    approvals: Mutex<HashMap<String, Approval>>,
+}
+
+/// One account's ask for a four-eyes approval.
+#[derive(Debug, Clone)]
+struct Approval {
+    /// `ap-` and 22 random base64url characters.
+    id: String,
+    /// The asking account's id.
+    account: String,
+    /// When it was asked (Unix seconds).
+    asked_at: i64,
+    /// The approving account's id and when it approved.
+    approved: Option<(String, i64)>,
+}
+
+impl Approval {
+    /// Until when it holds: a pending ask waits, an approval lasts, `seconds`.
+    fn expires_at(&self, seconds: i64) -> i64 {
+        match &self.approved {
+            Some((_, at)) => at + seconds,
+            None => self.asked_at + seconds,
+        }
+    }
+
+    /// Its state for its own account (`GET`/`POST /api/approvals`).
+    fn own_json(&self, seconds: i64) -> serde_json::Value {
+        let status = if self.approved.is_some() {
+            "approved"
+        } else {
+            "pending"
+        };
+        let mut value = serde_json::Map::new();
+        value.insert("id".into(), self.id.clone().into());
+        value.insert("status".into(), status.into());
+        value.insert("askedAt".into(), self.asked_at.into());
+        value.insert("expiresAt".into(), self.expires_at(seconds).into());
+        if let Some((by, at)) = &self.approved {
+            value.insert("approvedBy".into(), by.clone().into());
+            value.insert("approvedAt".into(), (*at).into());
+        }
+        value.into()
+    }
 }
 
 type Shared = Arc<Portal>;
@@ -267,16 +335,22 @@ impl Portal {
     }
 
     /// The `Set-Cookie` value of a new session if the user name and
-    /// password are the demo account's.
+    /// password are one demo account's.
     fn authenticate(&self, username: &str, password: &str) -> Result<HeaderValue, LoginFailure> {
-        let account = &self.config.account;
-        // Compared as digests: equal length, no early exit on the secret's bytes.
+        // Compared as digests: equal length, no early exit on the secret's
+        // bytes; every account is compared.
         let same = |a: &str, b: &str| Sha256::digest(a.as_bytes()) == Sha256::digest(b.as_bytes());
-        let user_ok = same(username, &account.username);
-        let password_ok = same(password, &account.password);
-        if !(user_ok && password_ok) {
-            return Err(LoginFailure::Wrong);
+        let mut found = None;
+        for account in &self.config.accounts {
+            let user_ok = same(username, &account.username);
+            let password_ok = same(password, &account.password);
+            if user_ok && password_ok {
+                found = Some(account);
+            }
         }
+        let Some(account) = found else {
+            return Err(LoginFailure::Wrong);
+        };
         let value = self
             .open_session(&account.id)
             .ok_or(LoginFailure::Unavailable)?;
@@ -391,7 +465,7 @@ async fn login(State(portal): State<Shared>, form: Result<Form<Login>, FormRejec
 
 /// Why a login did not open a session.
 enum LoginFailure {
-    /// Not the demo account's user name and password.
+    /// Not a demo account's user name and password.
     Wrong,
     /// No randomness for the session.
     Unavailable,
@@ -451,6 +525,13 @@ async fn subject_token(
             "jkt.invalid"
         };
         return api_error(StatusCode::FORBIDDEN, code, why);
+    }
+    if target.origin == portal.config.origin && !portal.approved(&account) {
+        return api_error(
+            StatusCode::FORBIDDEN,
+            "approval.required",
+            "four-eyes: the validation page needs an approval by another account",
+        );
     }
     let iat = now();
     let Ok(jti) = random_jti() else {
@@ -597,6 +678,8 @@ De patiëntnummers worden alleen in deze browser geopend, met de sleutel van uw 
 <p>of <button type=\"button\" id=\"generate\">Nieuwe sleutel maken</button> \
 (geef daarna de publieke sleutel aan de beheerder van de TTP)</p>\
 <pre id=\"public-pem\" hidden></pre></section>\
+<section id=\"four-eyes\" hidden><h2>Goedkeuring (vier ogen)</h2>\
+<div id=\"approval-own\"></div><div id=\"approval-others\"></div></section>\
 <section><h2>Validatieverzoeken</h2><div id=\"requests\"></div></section>\
 <section id=\"objection\"><h2>Bezwaar van een patiënt</h2>\
 <p>Heeft een patiënt bezwaar gemaakt? Zoek de registraties met het patiëntnummer en trek ze in.</p>\
@@ -753,11 +836,214 @@ async fn validation_login(
     }
 }
 
+// ------------------------------------------------------------ four-eyes
+
+/// What an approval request of the portal's own pages may carry: no query
+/// or body from another site. `POST` must name the portal's origin (every
+/// browser sends `Origin` with a POST); a `GET` may come without one (a
+/// same-origin GET carries none), but not from another origin or site.
+fn from_own_page(portal: &Portal, headers: &HeaderMap, post: bool) -> bool {
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    let origin_ok = match origin {
+        Some(o) => o == portal.config.origin,
+        None => !post,
+    };
+    origin_ok && site.is_none_or(|s| s == "same-origin")
+}
+
+impl Portal {
+    /// With four-eyes, how long approvals hold; `None` when four-eyes is off.
+    fn four_eyes(&self) -> Option<i64> {
+        self.config
+            .validation
+            .as_ref()
+            .filter(|v| v.config.four_eyes)
+            .map(|v| v.approval_seconds)
+    }
+
+    /// Whether `account` may have a subject token for the validation page:
+    /// always without four-eyes; with it, only with a live approval by
+    /// another account.
+    fn approved(&self, account: &str) -> bool {
+        let Some(seconds) = self.four_eyes() else {
+            return true;
+        };
+        let Ok(approvals) = self.approvals.lock() else {
+            return false;
+        };
+        approvals.get(account).is_some_and(|a| {
+            a.approved.as_ref().is_some_and(|(by, _)| by != account)
+                && a.expires_at(seconds) > now()
+        })
+    }
+}
+
+/// The session's account for an approval request, or the refusal: four-eyes
+/// off (`404 approval.notEnabled`), not from the portal's own page (`403
+/// origin.notAllowed`), no session (`401 login.required`).
+fn approval_caller(
+    portal: &Portal,
+    headers: &HeaderMap,
+    post: bool,
+) -> Result<(String, i64), Box<Response>> {
+    let Some(seconds) = portal.four_eyes() else {
+        return Err(Box::new(api_error(
+            StatusCode::NOT_FOUND,
+            "approval.notEnabled",
+            "four-eyes approval is not switched on",
+        )));
+    };
+    if !from_own_page(portal, headers, post) {
+        return Err(Box::new(api_error(
+            StatusCode::FORBIDDEN,
+            "origin.notAllowed",
+            "only the portal's own pages may use approvals",
+        )));
+    }
+    let Some(account) = portal.session(headers) else {
+        return Err(Box::new(api_error(
+            StatusCode::UNAUTHORIZED,
+            "login.required",
+            "log in first",
+        )));
+    };
+    Ok((account, seconds))
+}
+
+fn approvals_unavailable() -> Response {
+    api_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "approvals unavailable",
+    )
+}
+
+/// `GET /api/approvals`: the account's own ask (or `null`) and the other
+/// accounts' pending asks, by account id.
+async fn approvals(State(portal): State<Shared>, headers: HeaderMap) -> Response {
+    let (account, seconds) = match approval_caller(&portal, &headers, false) {
+        Ok(caller) => caller,
+        Err(refused) => return *refused,
+    };
+    let Ok(mut approvals) = portal.approvals.lock() else {
+        return approvals_unavailable();
+    };
+    let now = now();
+    // An expired ask or approval is kept a while longer, so that approving
+    // it answers "expired" rather than "unknown".
+    approvals.retain(|_, a| a.expires_at(seconds) + seconds > now);
+    let own = approvals
+        .get(&account)
+        .filter(|a| a.expires_at(seconds) > now)
+        .map(|a| a.own_json(seconds));
+    let mut pending: Vec<&Approval> = approvals
+        .values()
+        .filter(|a| a.account != account && a.approved.is_none() && a.expires_at(seconds) > now)
+        .collect();
+    pending.sort_by_key(|a| a.asked_at);
+    let pending: Vec<serde_json::Value> = pending
+        .into_iter()
+        .map(|a| {
+            serde_json::json!({
+                "id": a.id, "account": a.account, "askedAt": a.asked_at,
+                "expiresAt": a.expires_at(seconds),
+            })
+        })
+        .collect();
+    (
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        Json(serde_json::json!({ "account": account, "own": own, "pending": pending })),
+    )
+        .into_response()
+}
+
+/// `POST /api/approvals`: asks for an approval. One ask per account: a live
+/// ask or approval is answered as it is (`200`), else a new ask (`201`).
+async fn ask_approval(State(portal): State<Shared>, headers: HeaderMap) -> Response {
+    let (account, seconds) = match approval_caller(&portal, &headers, true) {
+        Ok(caller) => caller,
+        Err(refused) => return *refused,
+    };
+    let Ok(mut approvals) = portal.approvals.lock() else {
+        return approvals_unavailable();
+    };
+    let now = now();
+    if let Some(live) = approvals
+        .get(&account)
+        .filter(|a| a.expires_at(seconds) > now)
+    {
+        return (StatusCode::OK, Json(live.own_json(seconds))).into_response();
+    }
+    let mut bytes = [0u8; 16];
+    if getrandom::getrandom(&mut bytes).is_err() {
+        return approvals_unavailable();
+    }
+    let ask = Approval {
+        id: format!("ap-{}", Base64UrlUnpadded::encode_string(&bytes)),
+        account: account.clone(),
+        asked_at: now,
+        approved: None,
+    };
+    let answer = ask.own_json(seconds);
+    approvals.insert(account, ask);
+    (StatusCode::CREATED, Json(answer)).into_response()
+}
+
+/// `POST /api/approvals/{id}/approve`: another account approves a pending
+/// ask. `404 approval.unknown`, `403 approval.sameAccount` (one's own ask),
+/// `409 approval.notPending` (approved already), `410 approval.expired`.
+async fn approve(
+    State(portal): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let (account, seconds) = match approval_caller(&portal, &headers, true) {
+        Ok(caller) => caller,
+        Err(refused) => return *refused,
+    };
+    let Ok(mut approvals) = portal.approvals.lock() else {
+        return approvals_unavailable();
+    };
+    let now = now();
+    let Some(ask) = approvals.values_mut().find(|a| a.id == id) else {
+        return api_error(
+            StatusCode::NOT_FOUND,
+            "approval.unknown",
+            "no such ask for approval",
+        );
+    };
+    if ask.account == account {
+        return api_error(
+            StatusCode::FORBIDDEN,
+            "approval.sameAccount",
+            "an ask must be approved by another account",
+        );
+    }
+    if ask.approved.is_some() {
+        return api_error(
+            StatusCode::CONFLICT,
+            "approval.notPending",
+            "this ask is approved already",
+        );
+    }
+    if ask.expires_at(seconds) <= now {
+        return api_error(
+            StatusCode::GONE,
+            "approval.expired",
+            "this ask has expired; the account asks again",
+        );
+    }
+    ask.approved = Some((account, now));
+    (StatusCode::OK, Json(ask.own_json(seconds))).into_response()
+}
+
 /// The portal's router.
 pub fn router(config: PortalConfig) -> Router {
     let portal = Arc::new(Portal {
         config,
         sessions: Mutex::new(HashMap::new()),
+        approvals: Mutex::new(HashMap::new()),
     });
     Router::new()
         .route("/popup", get(popup))
@@ -776,6 +1062,8 @@ pub fn router(config: PortalConfig) -> Router {
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/pseudoform-validation.js", get(validation_js))
         .route("/pseudoform_bg.wasm", get(validation_wasm))
+        .route("/api/approvals", get(approvals).post(ask_approval))
+        .route("/api/approvals/{id}/approve", post(approve))
         .with_state(portal)
         .layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,

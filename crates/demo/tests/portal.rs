@@ -1,7 +1,9 @@
 //! The provider portal against the real TTP: a subject token only for a
 //! logged-in clinician, only from the portal's own pages, only for a form
 //! origin it is configured for; and the token it signs is one the TTP
-//! exchanges for a browser token bound to the browser's key.
+//! exchanges for a browser token bound to the browser's key. With
+//! four-eyes, a subject token for the validation page only for an account
+//! approved by another account, for a bounded time.
 
 #![cfg(test)]
 
@@ -15,6 +17,11 @@ use serde_json::{json, Value};
 const USER: &str = "zorgverlener";
 const PASSWORD: &str = "een-lang-demo-wachtwoord";
 const ACCOUNT: &str = "medewerker-0001";
+const SECOND_USER: &str = "controleur";
+const SECOND_PASSWORD: &str = "een-ander-lang-demo-wachtwoord";
+const SECOND_ACCOUNT: &str = "medewerker-0002";
+/// How long an approval holds in the four-eyes test.
+const APPROVAL_SECONDS: i64 = 3;
 
 /// The portal on a loopback port: its origin.
 async fn start_portal() -> String {
@@ -23,6 +30,11 @@ async fn start_portal() -> String {
 
 /// The portal, with a validation page whose package is in `pkg_dir`.
 async fn start_portal_with(pkg_dir: Option<std::path::PathBuf>) -> String {
+    start_portal_full(pkg_dir, false).await
+}
+
+/// The portal with both accounts; `four_eyes` for its validation page.
+async fn start_portal_full(pkg_dir: Option<std::path::PathBuf>, four_eyes: bool) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let origin = format!("http://{}", listener.local_addr().unwrap());
     let app = router(PortalConfig {
@@ -30,11 +42,18 @@ async fn start_portal_with(pkg_dir: Option<std::path::PathBuf>) -> String {
         provider: Client::ProviderA.id().into(),
         issuer: ISSUER.into(),
         form_origins: vec![ORIGIN_A.into()],
-        account: Account {
-            username: USER.into(),
-            password: PASSWORD.into(),
-            id: ACCOUNT.into(),
-        },
+        accounts: vec![
+            Account {
+                username: USER.into(),
+                password: PASSWORD.into(),
+                id: ACCOUNT.into(),
+            },
+            Account {
+                username: SECOND_USER.into(),
+                password: SECOND_PASSWORD.into(),
+                id: SECOND_ACCOUNT.into(),
+            },
+        ],
         key: Client::ProviderA.key(),
         validation: pkg_dir.map(|pkg_dir| Validation {
             config: ValidationPageConfig {
@@ -47,9 +66,10 @@ async fn start_portal_with(pkg_dir: Option<std::path::PathBuf>) -> String {
                     recipient_organization: "oin:00000001000000001000".into(),
                     recipient_scope: "kwaliteitsregistratie-a".into(),
                 }],
-                four_eyes: false,
+                four_eyes,
             },
             pkg_dir,
+            approval_seconds: APPROVAL_SECONDS,
         }),
     });
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -354,4 +374,329 @@ async fn the_validation_page_its_login_and_its_own_origin_for_subject_tokens() {
     // The plain portal does not vouch for its own origin.
     let (_, headers) = signed_in(plain.clone()).await;
     assert!(headers.get("set-cookie").is_none());
+}
+
+/// Logs `user` in at the validation login: the session cookie.
+async fn session_of(http: &reqwest::Client, portal: &str, user: &str, password: &str) -> String {
+    let done = http
+        .post(format!("{portal}/validation/login"))
+        .form(&[("username", user), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 303, "{user} logs in");
+    let set_cookie = done.headers()["set-cookie"].to_str().unwrap();
+    set_cookie.split(';').next().unwrap().to_owned()
+}
+
+/// An approval call: `method` `path` with `cookie` and `origin` (if any).
+async fn approval_call(
+    http: &reqwest::Client,
+    portal: &str,
+    post: bool,
+    path: &str,
+    cookie: Option<&str>,
+    origin: Option<&str>,
+) -> (u16, Value) {
+    let url = format!("{portal}{path}");
+    let mut request = if post { http.post(url) } else { http.get(url) };
+    if let Some(c) = cookie {
+        request = request.header("cookie", c);
+    }
+    if let Some(o) = origin {
+        request = request.header("origin", o);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn four_eyes_a_validation_subject_token_only_after_another_account_approved() {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let jkt = EcKey::generate().unwrap().thumbprint().to_owned();
+    let pkg = tempfile::tempdir().unwrap();
+
+    // Four-eyes off: the approval API is not there, the page's token is issued.
+    let off = start_portal_full(Some(pkg.path().to_owned()), false).await;
+    let off_cookie = session_of(&http, &off, USER, PASSWORD).await;
+    let (status, body) = approval_call(
+        &http,
+        &off,
+        true,
+        "/api/approvals",
+        Some(&off_cookie),
+        Some(&off),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("approval.notEnabled"))
+    );
+    let (status, _) = ask(
+        &http,
+        &off,
+        Some(&off_cookie),
+        &off,
+        json!({ "jkt": jkt, "origin": off }),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let portal = start_portal_full(Some(pkg.path().to_owned()), true).await;
+    let config: Value = http
+        .get(format!("{portal}/validation-config.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(config["fourEyes"], true);
+    let first = session_of(&http, &portal, USER, PASSWORD).await;
+    let second = session_of(&http, &portal, SECOND_USER, SECOND_PASSWORD).await;
+    let own = json!({ "jkt": jkt, "origin": portal });
+    let token = |cookie: String| {
+        let (http, portal, own) = (http.clone(), portal.clone(), own.clone());
+        async move { ask(&http, &portal, Some(&cookie), &portal, own).await }
+    };
+
+    // Without an approval: no subject token for the validation page …
+    let (status, body) = token(first.clone()).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("approval.required")),
+        "{body}"
+    );
+    assert!(body["message"].is_string() && body.get("subjectToken").is_none());
+    // … while the form origins' tokens are not affected.
+    let (status, _) = ask(
+        &http,
+        &portal,
+        Some(&first),
+        &portal,
+        json!({ "jkt": jkt, "origin": ORIGIN_A }),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // The API: the portal's own pages only, a session required.
+    let (status, body) =
+        approval_call(&http, &portal, true, "/api/approvals", None, Some(&portal)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("login.required"))
+    );
+    let (status, body) = approval_call(
+        &http,
+        &portal,
+        true,
+        "/api/approvals",
+        Some(&first),
+        Some(ORIGIN_A),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("origin.notAllowed"))
+    );
+    let (status, _) =
+        approval_call(&http, &portal, true, "/api/approvals", Some(&first), None).await;
+    assert_eq!(status, 403, "a POST without Origin");
+    let cross_site = http
+        .get(format!("{portal}/api/approvals"))
+        .header("cookie", &first)
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross_site.status(), 403);
+
+    // The first account asks (one ask per account: asking again gives the same one).
+    let (status, asked) = approval_call(
+        &http,
+        &portal,
+        true,
+        "/api/approvals",
+        Some(&first),
+        Some(&portal),
+    )
+    .await;
+    assert_eq!(status, 201, "{asked}");
+    assert_eq!(asked["status"], "pending");
+    let id = asked["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("ap-") && id.len() == 25, "{id}");
+    let (status, again) = approval_call(
+        &http,
+        &portal,
+        true,
+        "/api/approvals",
+        Some(&first),
+        Some(&portal),
+    )
+    .await;
+    assert_eq!((status, again["id"].as_str()), (200, Some(id.as_str())));
+    let (status, mine) =
+        approval_call(&http, &portal, false, "/api/approvals", Some(&first), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(mine["own"]["id"], id.as_str());
+    assert_eq!(
+        mine["pending"],
+        json!([]),
+        "one's own ask is not among the others'"
+    );
+    let (status, theirs) = approval_call(
+        &http,
+        &portal,
+        false,
+        "/api/approvals",
+        Some(&second),
+        Some(&portal),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(theirs["own"], Value::Null);
+    assert_eq!(theirs["pending"][0]["id"], id.as_str());
+    assert_eq!(theirs["pending"][0]["account"], ACCOUNT, "account ids only");
+    assert_eq!(theirs["pending"].as_array().unwrap().len(), 1);
+
+    // Pending is not approved; the asker cannot approve itself; unknown ids.
+    let (status, _) = token(first.clone()).await;
+    assert_eq!(status, 403);
+    let approve_path = format!("/api/approvals/{id}/approve");
+    let (status, body) = approval_call(
+        &http,
+        &portal,
+        true,
+        &approve_path,
+        Some(&first),
+        Some(&portal),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("approval.sameAccount"))
+    );
+    let (status, _) = token(first.clone()).await;
+    assert_eq!(status, 403, "a self-approval gives nothing");
+    let (status, body) = approval_call(
+        &http,
+        &portal,
+        true,
+        "/api/approvals/ap-AAAAAAAAAAAAAAAAAAAAAA/approve",
+        Some(&second),
+        Some(&portal),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("approval.unknown"))
+    );
+    let (status, _) = approval_call(
+        &http,
+        &portal,
+        true,
+        &approve_path,
+        Some(&second),
+        Some(ORIGIN_A),
+    )
+    .await;
+    assert_eq!(status, 403, "approving from another origin");
+
+    // The second account approves: now the first gets its token, the second not (no approval of its own).
+    let (status, approved) = approval_call(
+        &http,
+        &portal,
+        true,
+        &approve_path,
+        Some(&second),
+        Some(&portal),
+    )
+    .await;
+    assert_eq!(status, 200, "{approved}");
+    assert_eq!(approved["status"], "approved");
+    assert_eq!(approved["approvedBy"], SECOND_ACCOUNT);
+    let (status, body) = token(first.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["subjectToken"].is_string());
+    let (status, body) = token(second.clone()).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("approval.required"))
+    );
+    let (status, body) = approval_call(
+        &http,
+        &portal,
+        true,
+        &approve_path,
+        Some(&second),
+        Some(&portal),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("approval.notPending"))
+    );
+    let (_, theirs) =
+        approval_call(&http, &portal, false, "/api/approvals", Some(&second), None).await;
+    assert_eq!(
+        theirs["pending"],
+        json!([]),
+        "an approved ask is no longer pending"
+    );
+
+    // The second account asks too and is left waiting; after the approval's time both have expired.
+    let (status, waiting) = approval_call(
+        &http,
+        &portal,
+        true,
+        "/api/approvals",
+        Some(&second),
+        Some(&portal),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let waiting_path = format!("/api/approvals/{}/approve", waiting["id"].as_str().unwrap());
+    tokio::time::sleep(std::time::Duration::from_secs(APPROVAL_SECONDS as u64 + 1)).await;
+    let (status, body) = token(first.clone()).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("approval.required")),
+        "the approval expired"
+    );
+    let (status, body) = approval_call(
+        &http,
+        &portal,
+        true,
+        &waiting_path,
+        Some(&first),
+        Some(&portal),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (410, Some("approval.expired"))
+    );
+    let (_, mine) =
+        approval_call(&http, &portal, false, "/api/approvals", Some(&first), None).await;
+    assert_eq!(
+        mine["own"],
+        Value::Null,
+        "an expired approval is not shown as the account's state"
+    );
+    // Asking again after expiry: a new ask.
+    let (status, renewed) = approval_call(
+        &http,
+        &portal,
+        true,
+        "/api/approvals",
+        Some(&first),
+        Some(&portal),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_ne!(renewed["id"].as_str(), Some(id.as_str()));
 }
