@@ -51,6 +51,8 @@ integrity() {
   # fetches pseudoform_bg.wasm beside itself with its hash.
   node_modules/.bin/esbuild "$PKG_DIR/validation-page.js" --bundle --format=esm --minify --log-level=warning \
     --outfile="$PKG_DIR/pseudoform-validation.js"
+  # Its page and style, so that the package holds every file a provider serves.
+  cp www/validation.html www/validation.css "$PKG_DIR/"
   # The pages that carry a tag: the demo forms and the examples of docs/embedding.md.
   local template
   for template in www/*.template.html www/examples/*.template.html; do

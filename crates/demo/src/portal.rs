@@ -664,67 +664,27 @@ fn origin_of(url: &str) -> Option<String> {
     safe.then(|| format!("{scheme}://{authority}"))
 }
 
-/// The validation page's body: the parts the script fills.
-const VALIDATION_BODY: &str = "<div id=\"validation\">\
-<p>Validatie van registraties voor zorgaanbieder <code id=\"provider\"></code>. \
-De patiëntnummers worden alleen in deze browser geopend, met de sleutel van uw zorgaanbieder.</p>\
-<p id=\"status\" role=\"status\" aria-live=\"polite\">Bezig met laden…</p>\
-<section id=\"login\" hidden><h2>Inloggen</h2>\
-<p><a id=\"login-link\" href=\"/validation/login\">Log in bij het zorgportaal</a>; daarna komt u hier terug.</p></section>\
-<section id=\"keys\"><h2>Sleutel van de zorgaanbieder</h2>\
-<p id=\"no-keys\">Er staat nog geen sleutel in deze browser.</p><ul id=\"key-list\"></ul>\
-<label for=\"key-file\">Sleutelbestand importeren (PKCS#8 PEM)</label>\
-<input id=\"key-file\" type=\"file\" accept=\".pem,.key,application/x-pem-file\">\
-<p>of <button type=\"button\" id=\"generate\">Nieuwe sleutel maken</button> \
-(geef daarna de publieke sleutel aan de beheerder van de TTP)</p>\
-<pre id=\"public-pem\" hidden></pre></section>\
-<section id=\"four-eyes\" hidden><h2>Goedkeuring (vier ogen)</h2>\
-<div id=\"approval-own\"></div><div id=\"approval-others\"></div></section>\
-<section><h2>Validatieverzoeken</h2><div id=\"requests\"></div></section>\
-<section id=\"objection\"><h2>Bezwaar van een patiënt</h2>\
-<p>Heeft een patiënt bezwaar gemaakt? Zoek de registraties met het patiëntnummer en trek ze in.</p>\
-<form id=\"objection-form\" autocomplete=\"off\"><label for=\"objection-number\">Patiëntnummer</label>\
-<input id=\"objection-number\" autocomplete=\"off\" spellcheck=\"false\" required>\
-<button type=\"submit\">Zoeken</button></form><div id=\"objection-results\"></div></section>\
-</div><script type=\"module\" src=\"/pseudoform-validation.js\"></script>";
-
-/// The validation page's own style (the portal's is for the narrow login).
-const VALIDATION_CSS: &str = "body{max-width:60rem}table{border-collapse:collapse;width:100%}\
-th,td{border:1px solid #ccc;padding:.4rem;vertical-align:top;text-align:left}\
-td.number{font-family:monospace;font-size:1.1rem}dl.data{margin:0}dl.data dt{font-weight:600}\
-dl.data dd{margin:0 0 .3rem 0}td.answer button{margin:.2rem .3rem .2rem 0}\
-td.answer input.correction{display:inline-block;width:12rem}.answered{font-weight:600;color:#060}\
-pre{white-space:pre-wrap;background:#f4f4f4;padding:.5rem}#status[data-kind=error]{color:#a00}\n";
-
 /// The validation page of the portal, if it serves one.
 fn validation(portal: &Portal) -> Option<&Validation> {
     portal.config.validation.as_ref()
 }
 
+/// `GET /validation`: the page as the package ships it (`www/validation.html`,
+/// copied into the package by `./build.sh build`), under the page's CSP.
 async fn validation_page(State(portal): State<Shared>) -> Response {
     let Some(validation) = validation(&portal) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let html = format!(
-        "<!doctype html>\n<html lang=\"nl\"><head><meta charset=\"utf-8\"><title>Validatie — zorgportaal</title>\
-         <link rel=\"stylesheet\" href=\"/portal.css\"><link rel=\"stylesheet\" href=\"/validation.css\"></head>\
-         <body><main><h1>Zorgportaal (demo): validatie</h1>{VALIDATION_BODY}</main></body></html>\n"
-    );
     let Ok(csp) = HeaderValue::from_str(&validation_csp(&validation.config)) else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/html; charset=utf-8"),
-            ),
-            (header::CONTENT_SECURITY_POLICY, csp),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-        ],
-        html,
-    )
-        .into_response()
+    let mut response = package_file(&portal, "validation.html", "text/html; charset=utf-8").await;
+    if response.status().is_success() {
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
 }
 
 async fn validation_config(State(portal): State<Shared>) -> Response {
@@ -738,7 +698,7 @@ async fn validation_config(State(portal): State<Shared>) -> Response {
     }
 }
 
-/// A file of the built package: the validation page's bundle or the wasm.
+/// A file of the built package: the validation page, its style, its bundle or the wasm.
 async fn package_file(portal: &Portal, name: &str, content_type: &'static str) -> Response {
     let Some(validation) = validation(portal) else {
         return StatusCode::NOT_FOUND.into_response();
@@ -773,15 +733,8 @@ async fn validation_wasm(State(portal): State<Shared>) -> Response {
     package_file(&portal, "pseudoform_bg.wasm", "application/wasm").await
 }
 
-async fn validation_css() -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/css; charset=utf-8"),
-        )],
-        VALIDATION_CSS,
-    )
-        .into_response()
+async fn validation_css(State(portal): State<Shared>) -> Response {
+    package_file(&portal, "validation.css", "text/css; charset=utf-8").await
 }
 
 /// The validation page's login form.

@@ -267,6 +267,11 @@ async fn the_validation_page_its_login_and_its_own_origin_for_subject_tokens() {
 
     let pkg = tempfile::tempdir().unwrap();
     std::fs::write(pkg.path().join("pseudoform-validation.js"), "export {};\n").unwrap();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../www/validation.html"),
+        pkg.path().join("validation.html"),
+    )
+    .unwrap();
     let portal = start_portal_with(Some(pkg.path().to_owned())).await;
 
     // The page: Dutch, its script, a CSP with the TTP and the registry only.
@@ -289,7 +294,7 @@ async fn the_validation_page_its_login_and_its_own_origin_for_subject_tokens() {
         "{csp}"
     );
     let html = page.text().await.unwrap();
-    assert!(html.contains("lang=\"nl\"") && html.contains("/pseudoform-validation.js"));
+    assert!(html.contains("lang=\"nl\"") && html.contains("src=\"pseudoform-validation.js\""));
     assert!(html.contains("Bezwaar van een patiënt"));
     let config: Value = http
         .get(format!("{portal}/validation-config.json"))
@@ -699,4 +704,24 @@ async fn four_eyes_a_validation_subject_token_only_after_another_account_approve
     .await;
     assert_eq!(status, 201);
     assert_ne!(renewed["id"].as_str(), Some(id.as_str()));
+}
+
+/// The page a provider hosts (`www/validation.html`) has every element the
+/// validation page's script looks up by id: without one the page would stop.
+#[test]
+fn the_shipped_validation_page_has_every_element_the_script_needs() {
+    let script = include_str!("../../browser/js/validation-page.js");
+    let page = include_str!("../../../www/validation.html");
+    let ids: Vec<&str> = script
+        .split("byId(\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    assert!(ids.len() >= 10, "{ids:?}");
+    for id in ids {
+        assert!(
+            page.contains(&format!("id=\"{id}\"")),
+            "www/validation.html lacks id=\"{id}\""
+        );
+    }
 }
