@@ -66,6 +66,10 @@ pub enum StoreError {
     /// The database file could not be made owner-only.
     #[error("cannot restrict the database file: {0}")]
     Permissions(#[from] std::io::Error),
+    /// The database has a table of an unreleased earlier schema that cannot
+    /// be carried over.
+    #[error("{0}")]
+    OldSchema(&'static str),
 }
 
 /// One definitive pseudonym of a record, to be stored.
@@ -332,6 +336,20 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        // A `reversible` table of before the TTP-signed binding (with `rec`,
+        // without `claims`): its envelopes have no signed claims, so no
+        // provider's page would open them. Refused rather than carried over.
+        let old_reversible: bool = conn.query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('reversible') WHERE name = 'rec'",
+            [],
+            |row| row.get(0),
+        )?;
+        if old_reversible {
+            return Err(StoreError::OldSchema(
+                "the database's table `reversible` is of an earlier development version (column `rec`, \
+                 no signed `claims`); start with a new database",
+            ));
+        }
         // Databases made before records had a trace get its columns.
         for column in ["ttp_jti", "provider"] {
             let has: bool = conn.query_row(
@@ -632,5 +650,30 @@ impl Store {
         }
         tx.commit()?;
         Ok(added)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reversible_table_of_the_rec_binding_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE reversible (record_id INTEGER PRIMARY KEY, kid TEXT NOT NULL,
+                 enc TEXT NOT NULL, ct TEXT NOT NULL, rec TEXT NOT NULL);",
+            )
+            .unwrap();
+        let err = Store::open(&path).unwrap_err();
+        assert!(matches!(err, StoreError::OldSchema(_)), "{err}");
+        assert!(err.to_string().contains("new database"));
+        // A new database opens, and opens again.
+        let fresh = dir.path().join("new.sqlite");
+        Store::open(&fresh).unwrap();
+        Store::open(&fresh).unwrap();
     }
 }
