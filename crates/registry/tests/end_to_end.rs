@@ -55,6 +55,15 @@ async fn call<T: serde::de::DeserializeOwned>(
 
 /// `POST /v1/evaluate` of one record: the record JWE.
 async fn evaluate(ttp: &TestTtp, items: &[(&str, &Blind)]) -> String {
+    evaluate_with(ttp, items, None).await
+}
+
+/// [`evaluate`] with the record's `reversible` envelope digest.
+async fn evaluate_with(
+    ttp: &TestTtp,
+    items: &[(&str, &Blind)],
+    reversible: Option<String>,
+) -> String {
     let items = items
         .iter()
         .map(|(t, r)| BlindedItem {
@@ -65,7 +74,7 @@ async fn evaluate(ttp: &TestTtp, items: &[(&str, &Blind)]) -> String {
     let request = BatchRequest {
         recipient_organization: ORG_A.into(),
         recipient_scope: SCOPE_A.into(),
-        records: vec![BatchRecord { items }],
+        records: vec![BatchRecord { items, reversible }],
     };
     let mut answer: BatchResponse = call(ttp, "/v1/evaluate", &request).await;
     answer.records.remove(0).jwe
@@ -101,6 +110,60 @@ fn rekey(ttp: &TestTtp, from: u32, to: u32) -> Rekey {
         to,
         chunk: 1000,
     }
+}
+
+#[tokio::test]
+async fn a_reversible_pseudonym_is_stored_only_under_the_real_ttps_signature() {
+    let registry = registry_of_the_ttp(|c| c.allowed_types.push("R".into())).await;
+    let ttp = TestTtp::start_edited(true, DEV, |_, text| {
+        text.replacen("\"A\", \"MRN\"]", "\"A\", \"MRN\", \"R\"]", 1)
+    })
+    .await;
+    let submit = |envelope: pseudoform_protocol::registry::ReversibleEnvelope,
+                  claimed: Option<String>| {
+        let ttp = &ttp;
+        async move {
+            let blinds: Vec<Blind> = (0..2).map(|_| random_blind()).collect();
+            let items: Vec<(&str, &Blind)> = ["NGGV", "RGG"].into_iter().zip(&blinds).collect();
+            let record_jwe = evaluate_with(ttp, &items, claimed).await;
+            let sealed = ttp.seal_for_a(&record_jwe, &items).await;
+            pseudoform_protocol::registry::Submission {
+                reversible: Some(envelope),
+                ..sealed_submission(&record_jwe, sealed, &[("diagnose", "C50.9")])
+            }
+        }
+    };
+    // The browser's order: seal, send the digest with the evaluate call,
+    // submit the envelope with the record.
+    let envelope = pseudoform_testkit::validation::envelope();
+    let bound = submit(envelope.clone(), Some(envelope.digest())).await;
+    let body = registry.accept(&bound).await;
+    let id = body["recordId"].as_i64().unwrap();
+    // Stored with the claims the TTP signed, which name the digest.
+    let jws: String = rusqlite::Connection::open(registry.db())
+        .unwrap()
+        .query_row(
+            "SELECT claims FROM reversible WHERE record_id = ?1",
+            [id],
+            |row| row.get(0),
+        )
+        .unwrap();
+    let verifier = josekit::jws::ES256
+        .verifier_from_pem(ttp_signing().public_pem.as_bytes())
+        .unwrap();
+    let (payload, _) = josekit::jws::deserialize_compact(&jws, &verifier).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(claims["reversible"], envelope.digest());
+    assert_eq!(claims["provider"], STATIC_PROVIDER);
+    // Another envelope than the one the TTP signed, or none named: refused.
+    let other = submit(
+        pseudoform_testkit::validation::envelope(),
+        Some(envelope.digest()),
+    )
+    .await;
+    registry.refuse(&other, 422, "reversible.unbound").await;
+    let unnamed = submit(envelope, None).await;
+    registry.refuse(&unnamed, 422, "reversible.unbound").await;
 }
 
 #[tokio::test]
