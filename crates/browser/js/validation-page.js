@@ -125,18 +125,61 @@ const CLAIMS_TYP = "JWT";
 const UNBOUND = { prefix: "validation", field: "reversible", what: "record's claims" };
 
 /**
+ * Which records each claims `jti` came with, per registry, of every record
+ * the page has seen (noteClaims): one record's claims shown with a second
+ * record is a copy (checkBinding refuses both).
+ * @typedef {Map<string, Set<string>>} SeenClaims
+ */
+
+/**
+ * The `jti` of a record's claims JWS, read without verifying (only to find
+ * copies; checkBinding verifies).
+ * @param {unknown} claims
+ */
+function jtiOf(claims) {
+  try {
+    const payload = JSON.parse(atob(String(claims).split(".")[1].replaceAll("-", "+").replaceAll("_", "/")));
+    return isText(payload?.jti) ? payload.jti : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Notes the claims of records of `registry` in `seen`.
+ * @param {SeenClaims} seen
+ * @param {RegistryConfig} registry
+ * @param {unknown[]} records
+ */
+export function noteClaims(seen, registry, records) {
+  for (const record of records) {
+    const r = /** @type {{ claims?: unknown, recordId?: unknown } | null} */ (record);
+    const jti = jtiOf(r?.claims);
+    if (jti === undefined) continue;
+    const id = `${registry.name} ${jti}`;
+    const ids = seen.get(id) ?? new Set();
+    ids.add(String(r?.recordId));
+    seen.set(id, ids);
+  }
+}
+
+/**
  * Checks that a record's R is the one the TTP signed for this provider and
  * registry: `record.claims` (the record's claims JWS, from the registry) is
  * signed by a TTP key whose thumbprint the configuration pins, names this
  * provider and the configured registry, and carries the digest of
- * `record.reversible`. `exp` is not checked (records are old). Anything
- * else is `validation.unbound` (field `reversible`); an unreachable TTP is
- * its own error.
+ * `record.reversible`; and (with `seen`) that these claims came with no
+ * other record. `exp` is not checked (records are old). Anything else is
+ * `validation.unbound` (field `reversible`); an unreachable TTP is its own
+ * error. What stays possible: the registry showing a record's own R and
+ * claims beside other clinical data (the TTP never signs the data) while
+ * hiding the record they came with.
  * @param {Pick<ValidationConfig, "ttp" | "provider" | "ttpSigningKeys">} config
  * @param {RegistryConfig} registry
- * @param {{ claims?: unknown, reversible?: Partial<Envelope> }} record
+ * @param {{ claims?: unknown, reversible?: Partial<Envelope>, recordId?: unknown }} record
+ * @param {SeenClaims} [seen]
  */
-export async function checkBinding(config, registry, record) {
+export async function checkBinding(config, registry, record, seen) {
   const unbound = (/** @type {string} */ why, /** @type {unknown} */ cause = undefined) =>
     new PseudoformError("validation.unbound", why, "reversible", cause === undefined ? {} : { cause });
   const envelope = record?.reversible;
@@ -164,6 +207,9 @@ export async function checkBinding(config, registry, record) {
   ) {
     throw unbound("the TTP signed no such reversible pseudonym for this provider and registry");
   }
+  if ((seen?.get(`${registry.name} ${claims.jti}`)?.size ?? 0) > 1) {
+    throw unbound("the record's claims came with another record too");
+  }
 }
 
 /**
@@ -171,11 +217,12 @@ export async function checkBinding(config, registry, record) {
  * after checking its binding (checkBinding): the local patient number.
  * @param {Map<string, ProviderKey>} keys
  * @param {RegistryConfig} registry
- * @param {{ claims?: unknown, reversible: Envelope }} record
+ * @param {{ claims?: unknown, reversible: Envelope, recordId?: unknown }} record
  * @param {Pick<ValidationConfig, "ttp" | "provider" | "ttpSigningKeys">} config
+ * @param {SeenClaims} [seen]
  */
-export async function openNumber(keys, registry, record, config) {
-  await checkBinding(config, registry, record);
+export async function openNumber(keys, registry, record, config, seen) {
+  await checkBinding(config, registry, record, seen);
   const envelope = record.reversible;
   const key = keys.get(envelope.kid);
   if (!key) throw new PseudoformError("validation.noKey", "no stored key has this kid", "kid");
@@ -317,6 +364,8 @@ class ValidationPage {
     this.clients = config.registries.map((r) => new RegistryClient(config, r, portalSubjectToken));
     /** The TTP's current key of this provider (checkDirectory). @type {Promise<{ kid: string }> | undefined} */
     this.directory = undefined;
+    /** The claims of every record seen (noteClaims). @type {SeenClaims} */
+    this.seen = new Map();
   }
 
   async start() {
@@ -481,6 +530,11 @@ class ValidationPage {
         continue;
       }
       const open = requests.filter((r) => r?.status === "open");
+      noteClaims(
+        this.seen,
+        client.registry,
+        open.flatMap((r) => (Array.isArray(r.records) ? r.records : [])),
+      );
       if (open.length === 0) block.append(el("p", {}, ["Geen open validatieverzoeken."]));
       for (const request of open) {
         block.append(await this.requestBlock(client, request));
@@ -529,7 +583,7 @@ class ValidationPage {
     const number = el("td", { class: "number" });
     let opened = false;
     try {
-      number.textContent = await openNumber(this.keys, client.registry, record, this.config);
+      number.textContent = await openNumber(this.keys, client.registry, record, this.config, this.seen);
       opened = true;
     } catch (error) {
       number.textContent = describe(error);
@@ -620,10 +674,11 @@ class ValidationPage {
         results.append(el("p", { class: "error", role: "alert" }, [`${client.registry.name}: ${describe(error)}`]));
         continue;
       }
+      noteClaims(this.seen, client.registry, records);
       for (const record of records) {
         if (record?.status === "withdrawn") continue;
         try {
-          if ((await openNumber(this.keys, client.registry, record, this.config)) === wanted) {
+          if ((await openNumber(this.keys, client.registry, record, this.config, this.seen)) === wanted) {
             matches.push({ client, record });
           }
         } catch {
