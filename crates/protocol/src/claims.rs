@@ -94,4 +94,10 @@ pub struct RecordClaims {
     /// The DPoP key of the caller that obtained the evaluations.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub cnf: Option<Cnf>,
+    /// The digest of the record's reversible pseudonym `R`
+    /// ([`crate::registry::ReversibleEnvelope::digest`]), as the request
+    /// named it: the registry stores the envelope only when it matches, and
+    /// the provider's page opens it only under these claims' signature.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reversible: Option<String>,
 }

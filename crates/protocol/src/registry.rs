@@ -113,7 +113,9 @@ pub const REVERSIBLE_MAX_CT_BYTES: usize = 256;
 /// `reversible` of a [`Submission`]: the HPKE (RFC 9180, base mode,
 /// `HPKE-P256-SHA256-A256GCM`) ciphertext of the plaintext `provider|mrn` to
 /// the supplying provider's current key `kid`, with the associated data
-/// `pseudoform-reversible/1|{org}|{scope}|{kid}|{rec}`.
+/// `pseudoform-reversible/1|{org}|{scope}|{kid}`. Its [`digest`](Self::digest)
+/// is in the record's claims, signed by the TTP: that, not the associated
+/// data, binds it to its record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReversibleEnvelope {
@@ -147,6 +149,39 @@ impl ReversibleEnvelope {
         });
         self.r#type == REVERSIBLE_TYPE && kid_ok && enc_ok && ct_ok
     }
+
+    /// The envelope's digest: the unpadded base64url SHA-256 of the ASCII
+    /// `{kid}.{enc}.{ct}` (the three members as sent). The browser sends it
+    /// with the evaluate call, the TTP signs it into the record's claims
+    /// (`reversible`), the registry stores the envelope only when the two
+    /// match, and the provider's page opens the envelope only when the
+    /// TTP-signed claims carry its digest.
+    pub fn digest(&self) -> String {
+        reversible_digest(&self.kid, &self.enc, &self.ct)
+    }
+}
+
+/// [`ReversibleEnvelope::digest`] of the three members.
+// TODO(contract-15b): core — replace by `pseudoform_core::reversible::reversible_digest`
+// once the browser side's core change is merged (the same function, one vector).
+pub fn reversible_digest(kid: &str, enc: &str, ct: &str) -> String {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for (i, part) in [kid, enc, ct].into_iter().enumerate() {
+        if i > 0 {
+            hash.update(b".");
+        }
+        hash.update(part.as_bytes());
+    }
+    Base64UrlUnpadded::encode_string(&hash.finalize())
+}
+
+/// Whether `text` has the form of a [`reversible_digest`]: 43 unpadded
+/// base64url characters of 32 bytes.
+pub fn is_reversible_digest(text: &str) -> bool {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    text.len() == 43 && Base64UrlUnpadded::decode_vec(text).is_ok_and(|d| d.len() == 32)
 }
 
 /// The `cty` of the JWE of `encryptedBlindFactors`.
@@ -339,6 +374,33 @@ mod tests {
         assert!(!with(&|e| e.ct = "not base64!".into()));
         let json = serde_json::to_string(&good).unwrap();
         assert!(json.starts_with(r#"{"type":"R","kid":"#), "{json}");
+    }
+
+    /// The vector shared with the browser's `reversibleDigest` (contract 15b).
+    #[test]
+    fn the_digest_of_an_envelope_is_the_shared_vector() {
+        let envelope = ReversibleEnvelope {
+            r#type: "R".into(),
+            kid: "WDP_O6aAP9IXpCq0K9s4P3F-ZA5rR6S3x8iQOaPS2Eo".into(),
+            enc: "BAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0-P0A".into(),
+            ct: "ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1-f4CBgoM".into(),
+        };
+        assert!(envelope.is_well_formed());
+        let digest = envelope.digest();
+        assert_eq!(digest, "fyh-Az8HJZYx5hsFjtDhqGA-mOhZIp4ZjUo5gdwyAok");
+        assert!(is_reversible_digest(&digest));
+        // Each member counts (base64url has no `.`, so the join is unambiguous).
+        let mut other = envelope.clone();
+        other.ct = "ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1-f4CBgoQ".into();
+        assert_ne!(other.digest(), digest);
+        let mut other = envelope.clone();
+        other.kid = "XDP_O6aAP9IXpCq0K9s4P3F-ZA5rR6S3x8iQOaPS2Eo".into();
+        assert_ne!(other.digest(), digest);
+        assert!(!is_reversible_digest(&format!("{digest}=")));
+        assert!(!is_reversible_digest(&digest[..42]));
+        assert!(!is_reversible_digest(
+            "fyh+Az8HJZYx5hsFjtDhqGA-mOhZIp4ZjUo5gdwyAok"
+        ));
     }
 
     fn parse(json: &str) -> Result<Submission, serde_json::Error> {

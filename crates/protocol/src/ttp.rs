@@ -54,6 +54,14 @@ pub struct BlindedItem {
 pub struct BatchRecord {
     /// One item per pseudonym type, each type at most once.
     pub items: Vec<BlindedItem>,
+    /// The digest of the record's reversible pseudonym `R`, sealed in the
+    /// browser before this call ([`crate::registry::ReversibleEnvelope::digest`]:
+    /// 43 unpadded base64url characters). The TTP evaluates nothing for it
+    /// and charges no budget; it signs it into the record's claims
+    /// ([`crate::claims::RecordClaims::reversible`]), which binds the
+    /// envelope to this record, its provider and its recipient.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reversible: Option<String>,
 }
 
 /// `POST /v1/evaluate` body.

@@ -51,6 +51,9 @@ pub(crate) struct Opened {
     pub iat: i64,
     /// The provider the TTP names in the claims, if any.
     pub provider: Option<String>,
+    /// The compact JWS of the claims, when they were signed (kept for a
+    /// record with a reversible pseudonym: the provider checks it).
+    pub jws: Option<String>,
 }
 
 impl Opened {
@@ -115,9 +118,14 @@ impl Opener {
     pub fn open(&self, checked: &Checked<'_>, at: At) -> Result<Opened, ReceiveError> {
         let jwe = checked.compact();
         let plaintext = self.keys.open(checked).map_err(|e| refusal(e, at))?;
-        let payload = match self.signature_keys.verify(&plaintext) {
-            Ok(Plaintext::Signed(claims)) => claims,
-            Ok(Plaintext::Unsigned) if self.accept_unsigned => plaintext,
+        let (payload, jws) = match self.signature_keys.verify(&plaintext) {
+            Ok(Plaintext::Signed(claims)) => {
+                let jws = std::str::from_utf8(&plaintext)
+                    .map(|text| text.trim_ascii().to_owned())
+                    .ok();
+                (claims, jws)
+            }
+            Ok(Plaintext::Unsigned) if self.accept_unsigned => (plaintext, None),
             Ok(Plaintext::Unsigned) | Err(SignatureError::Unsigned) => {
                 return Err(ReceiveError::Unsigned { at })
             }
@@ -179,6 +187,7 @@ impl Opener {
             exp,
             iat,
             provider,
+            jws,
         })
     }
 

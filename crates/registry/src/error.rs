@@ -123,6 +123,15 @@ pub enum ReceiveError {
     /// This registry requires the reversible pseudonym and the record has none.
     #[error("a pseudonym type this registry requires is missing")]
     ReversibleMissing,
+    /// `reversible` whose digest is not the `reversible` of the record's
+    /// TTP-signed claims (or a record without signed claims): the provider
+    /// could not tell it from a forgery, so it is not stored.
+    #[error("the reversible pseudonym is not the one the TTP signed into the record")]
+    ReversibleUnbound,
+    /// The record's claims name a reversible pseudonym the submission does
+    /// not carry: a record is used whole or not at all.
+    #[error("the record names a reversible pseudonym the submission does not carry")]
+    ReversibleStripped,
     /// `data` has more values than allowed.
     #[error("the data has too many values")]
     TooManyFields,
@@ -280,7 +289,8 @@ impl ReceiveError {
             RequiredMissing { .. } | ReversibleMissing => "pseudonyms.requiredMissing",
             ReversibleNotAllowed => "type.notAllowed",
             ReversibleMalformed => "reversible.malformed",
-            PartialRecord { .. } => "pseudonyms.partialRecord",
+            ReversibleUnbound => "reversible.unbound",
+            PartialRecord { .. } | ReversibleStripped => "pseudonyms.partialRecord",
             TooManyFields => "data.tooManyFields",
             InvalidFieldName => "data.invalidFieldName",
             ValueTooLong => "data.valueTooLong",
@@ -338,10 +348,10 @@ impl ReceiveError {
             | TooManyPseudonyms { field } => Some((*field).to_owned()),
             UnsupportedMethod => Some("methodVersion".into()),
             RequiredMissing { ty } => Some(ty.code().to_owned()),
-            ReversibleMissing | ReversibleNotAllowed => {
+            ReversibleMissing | ReversibleNotAllowed | ReversibleStripped => {
                 Some(pseudoform_protocol::registry::REVERSIBLE_TYPE.to_owned())
             }
-            ReversibleMalformed => Some("reversible".into()),
+            ReversibleMalformed | ReversibleUnbound => Some("reversible".into()),
             PartialRecord { ty } => Some(At::BlindFactor(*ty).member()),
             UnknownType { at } | TypeNotAllowed { at } | DuplicateType { at } => {
                 Some(at.type_member())

@@ -9,7 +9,8 @@
 //! (selected by `kid`), with `iss` = `ttp_issuer`, `aud` =
 //! `"{recipient_organization}|{recipient_scope}"` (this registry),
 //! `scope` = `validate`, `iat`/`exp` within the clock skew and a lifetime
-//! of at most [`MAX_BROWSER_TOKEN_SECONDS`], and `cnf.jkt` = the
+//! of at most [`MAX_BROWSER_TOKEN_SECONDS`] for a browser's token (with
+//! `origin`) and [`MAX_BACKEND_TOKEN_SECONDS`] for a back end's, and `cnf.jkt` = the
 //! thumbprint of the proof's key. The proof names the request's method
 //! (`htm`) and `{public_url}{path}` (`htu`, one of the registry's public
 //! URLs), lies within [`crate::submitter::PROOF_WINDOW_SECONDS`] of the registry's clock,
@@ -33,8 +34,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use pseudoform_protocol::auth::{
-    ath, AccessTokenClaims, DPOP_HEADER, MAX_BROWSER_TOKEN_SECONDS, TOKEN_TYPE_DPOP,
-    TYP_ACCESS_TOKEN,
+    ath, AccessTokenClaims, DPOP_HEADER, MAX_BACKEND_TOKEN_SECONDS, MAX_BROWSER_TOKEN_SECONDS,
+    TOKEN_TYPE_DPOP, TYP_ACCESS_TOKEN,
 };
 use pseudoform_protocol::ErrorBody;
 
@@ -245,9 +246,16 @@ impl ProviderAuth {
             .map_err(|_| AuthError::InvalidToken)?;
         let claims: AccessTokenClaims =
             serde_json::from_slice(&payload).map_err(|_| AuthError::InvalidToken)?;
+        // A browser's token names its origin; a back end's has none and a
+        // shorter life, as the TTP issues them.
+        let max_lifetime = if claims.origin.is_some() {
+            MAX_BROWSER_TOKEN_SECONDS
+        } else {
+            MAX_BACKEND_TOKEN_SECONDS
+        };
         if claims.iss != self.issuer
             || claims.iat > now + self.skew
-            || claims.exp - claims.iat > MAX_BROWSER_TOKEN_SECONDS
+            || claims.exp - claims.iat > max_lifetime
             || !pseudoform_protocol::is_ura(&claims.sub)
         {
             return Err(AuthError::InvalidToken);

@@ -37,9 +37,14 @@
 //! The reversible pseudonym (`reversible`, type `R`) goes only with a record
 //! and only to a registry that allows `R`; its shape is checked
 //! ([`pseudoform_protocol::registry::ReversibleEnvelope::is_well_formed`]),
-//! and it is stored opaque with the record's `rec`: the registry has no key
-//! to open it. It is part of the submission's digest, so a resend with
-//! another one is not the same submission.
+//! and its digest must be the `reversible` the TTP signed into the record's
+//! claims ([`ReceiveError::ReversibleUnbound`]; claims that name one for a
+//! submission without it: [`ReceiveError::ReversibleStripped`]). It is
+//! stored opaque with those signed claims (the compact JWS), which the
+//! provider's page checks before it opens it: the registry has no key to
+//! open it, and cannot make or move one the page accepts. It is part of
+//! the submission's digest, so a resend with another one is not the same
+//! submission.
 //!
 //! Finally the record, its labels and the JWEs' ids are written in one
 //! transaction; a JWE used before makes the whole submission fail
@@ -52,8 +57,8 @@ use std::sync::Arc;
 use pseudoform_core::PseudonymType;
 use pseudoform_protocol::package::TemporaryPseudonym;
 use pseudoform_protocol::registry::{
-    record_digest, BlindFactors, BlindFactorsPlaintext, Receipt, Shape, Submission,
-    SubmittedPseudonym, BLIND_FACTORS_CTY,
+    record_digest, BlindFactors, BlindFactorsPlaintext, Receipt, ReversibleEnvelope, Shape,
+    Submission, SubmittedPseudonym, BLIND_FACTORS_CTY,
 };
 use pseudoform_protocol::{unix_now, OIN_DIGITS};
 use sha2::{Digest, Sha256};
@@ -103,6 +108,42 @@ impl Deblinded {
         let exp = self.used.entry(opened.jti.clone()).or_insert(opened.exp);
         *exp = (*exp).max(opened.exp);
         self.opened.push((at, opened));
+    }
+}
+
+/// The reversible pseudonym to store with an opened record: the envelope
+/// whose digest the TTP signed into the record's claims, with those signed
+/// claims. An envelope the claims do not name (other, none, or claims
+/// without a signature) is unbound; claims that name one the submission
+/// does not carry make a partial record.
+fn bind_reversible(
+    envelope: Option<&ReversibleEnvelope>,
+    deblinded: &Deblinded,
+) -> Result<Option<NewReversible>, ReceiveError> {
+    let signed = deblinded
+        .opened
+        .iter()
+        .find_map(|(_, opened)| match &opened.claims {
+            Claims::Record(claims) => Some((claims.reversible.as_deref(), opened.jws.as_deref())),
+            Claims::Eval(_) => None,
+        });
+    let (named, jws) = signed.unwrap_or((None, None));
+    match (envelope, named) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(ReceiveError::ReversibleStripped),
+        (Some(_), None) => Err(ReceiveError::ReversibleUnbound),
+        (Some(envelope), Some(digest)) => {
+            let jws = jws.ok_or(ReceiveError::ReversibleUnbound)?;
+            if envelope.digest() != digest {
+                return Err(ReceiveError::ReversibleUnbound);
+            }
+            Ok(Some(NewReversible {
+                kid: envelope.kid.clone(),
+                enc: envelope.enc.clone(),
+                ct: envelope.ct.clone(),
+                claims: jws.to_owned(),
+            }))
+        }
     }
 }
 
@@ -322,7 +363,7 @@ impl Receiver {
         let shape = submission
             .shape()
             .map_err(|e| ReceiveError::Shape { field: e.field })?;
-        let reversible = self.reversible_of(&submission, &shape)?;
+        let envelope = self.reversible_of(&submission, &shape)?;
         let deblinded = match shape {
             Shape::Record {
                 record,
@@ -376,6 +417,8 @@ impl Receiver {
                 self.open_pseudonyms(pseudonyms, &types)?
             }
         };
+
+        let reversible = bind_reversible(envelope, &deblinded)?;
 
         if let Some(check) = &self.submitter {
             let bound: Vec<Option<&str>> = deblinded
@@ -435,15 +478,15 @@ impl Receiver {
         }
     }
 
-    /// The reversible pseudonym to store with the record: allowed here,
-    /// well-formed, present if required; with its `rec` (the record JWE's
-    /// digest, computed here). The national packaging has none
-    /// ([`Submission::shape`] refuses one there).
-    fn reversible_of(
+    /// The reversible pseudonym of the submission: allowed here,
+    /// well-formed, present if required. The national packaging has none
+    /// ([`Submission::shape`] refuses one there). Its binding to the record
+    /// is checked once the record is open ([`bind_reversible`]).
+    fn reversible_of<'s>(
         &self,
-        submission: &Submission,
+        submission: &'s Submission,
         shape: &Shape<'_>,
-    ) -> Result<Option<NewReversible>, ReceiveError> {
+    ) -> Result<Option<&'s ReversibleEnvelope>, ReceiveError> {
         let Some(envelope) = &submission.reversible else {
             // The national packaging cannot carry one: a registry that
             // requires `R` takes record submissions only.
@@ -459,17 +502,12 @@ impl Receiver {
         if !envelope.is_well_formed() {
             return Err(ReceiveError::ReversibleMalformed);
         }
-        let Shape::Record { record, .. } = shape else {
+        if !matches!(shape, Shape::Record { .. }) {
             return Err(ReceiveError::Shape {
                 field: "reversible",
             });
-        };
-        Ok(Some(NewReversible {
-            kid: envelope.kid.clone(),
-            enc: envelope.enc.clone(),
-            ct: envelope.ct.clone(),
-            rec: record_digest(record),
-        }))
+        }
+        Ok(Some(envelope))
     }
 
     /// The record shape: one record JWE, used whole, and the blind factor

@@ -5,7 +5,7 @@
 //! pseudonyms(record_id, type, key_version, label, is_current)  -- index on label
 //! used_jwe(jti, expires_at)
 //! submitted(jti, record_id, digest, receipt)
-//! reversible(record_id, kid, enc, ct, rec)         -- the opaque type R
+//! reversible(record_id, kid, enc, ct, claims)      -- the opaque type R
 //! withdrawn(record_id, at, provider, request_id)
 //! validation_requests(id, provider, created_at, question)
 //! validation_items(request_id, record_id, answer, correction, answered_at)
@@ -14,7 +14,9 @@
 //!
 //! `reversible` holds a record's reversible pseudonym as it came (the HPKE
 //! ciphertext to the supplying provider, which the registry cannot open)
-//! with the `rec` of its record JWE; `withdrawn` the records the supplying
+//! with the TTP-signed claims of its record (the compact JWS inside the
+//! record JWE, whose `reversible` is the envelope's digest: what the
+//! provider's page checks before it opens the envelope); `withdrawn` the records the supplying
 //! provider withdrew (a patient's objection, a validation answer); the
 //! validation tables are those of [`crate::validation`].
 //!
@@ -118,8 +120,9 @@ pub struct NewReversible {
     pub enc: String,
     /// The HPKE ciphertext, base64url.
     pub ct: String,
-    /// `rec` of the record JWE (its associated data binds it).
-    pub rec: String,
+    /// The record's claims as the TTP signed them: the compact JWS inside
+    /// the record JWE, whose `reversible` is the envelope's digest.
+    pub claims: String,
 }
 
 /// Bytes a readiness probe writes ([`Store::probe`]).
@@ -186,13 +189,13 @@ pub(crate) fn record_state(
     record_id: i64,
 ) -> Result<(Option<NewReversible>, bool, Option<String>), StoreError> {
     let reversible = conn
-        .prepare_cached("SELECT kid, enc, ct, rec FROM reversible WHERE record_id = ?1")?
+        .prepare_cached("SELECT kid, enc, ct, claims FROM reversible WHERE record_id = ?1")?
         .query_row(params![record_id], |row| {
             Ok(NewReversible {
                 kid: row.get(0)?,
                 enc: row.get(1)?,
                 ct: row.get(2)?,
-                rec: row.get(3)?,
+                claims: row.get(3)?,
             })
         })
         .optional()?;
@@ -257,7 +260,7 @@ CREATE TABLE IF NOT EXISTS reversible (
     kid TEXT NOT NULL,
     enc TEXT NOT NULL,
     ct TEXT NOT NULL,
-    rec TEXT NOT NULL
+    claims TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS withdrawn (
     record_id INTEGER PRIMARY KEY REFERENCES records(id) ON DELETE CASCADE,
@@ -446,8 +449,8 @@ impl Store {
         }
         if let Some(r) = reversible {
             tx.execute(
-                "INSERT INTO reversible (record_id, kid, enc, ct, rec) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![record_id, r.kid, r.enc, r.ct, r.rec],
+                "INSERT INTO reversible (record_id, kid, enc, ct, claims) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![record_id, r.kid, r.enc, r.ct, r.claims],
             )?;
         }
         let receipt = receipt(record_id);
@@ -562,7 +565,10 @@ impl Store {
 
     /// Every label of key version `version` whose record has no label of
     /// the same type under `unless_version` yet (what a rekey still has to
-    /// move), ordered by record and type.
+    /// move), ordered by record and type. Withdrawn records are left out:
+    /// the registry stops processing them, so their labels stay under the
+    /// old version, and a withdrawn record does not link to submissions
+    /// made under the new one.
     pub fn pseudonyms_to_rekey(
         &self,
         version: u32,
@@ -574,6 +580,7 @@ impl Store {
              WHERE p.key_version = ?1 AND NOT EXISTS (
                  SELECT 1 FROM pseudonyms q
                  WHERE q.record_id = p.record_id AND q.type = p.type AND q.key_version = ?2)
+             AND NOT EXISTS (SELECT 1 FROM withdrawn w WHERE w.record_id = p.record_id)
              ORDER BY p.record_id, p.type",
         )?;
         let rows = stmt.query_map(params![version, unless_version], |row| {

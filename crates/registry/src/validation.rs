@@ -78,6 +78,14 @@ pub enum ValidationError {
         /// `recordIds` or `answers[i].recordId`.
         field: String,
     },
+    /// An answer other than `withdraw` to a record already withdrawn: the
+    /// registry no longer processes it, so it is not confirmed or
+    /// corrected afterwards (a repeated `withdraw`, a retry, is accepted).
+    #[error("the record is withdrawn")]
+    Withdrawn {
+        /// `answers[i].recordId`.
+        index: usize,
+    },
     /// A record without a reversible pseudonym (or a supplying provider):
     /// nobody can be asked about it.
     #[error("a record has no reversible pseudonym")]
@@ -121,6 +129,7 @@ impl ValidationError {
             ValidationError::Empty { .. } => "validation.empty",
             ValidationError::TooMany { .. } => "validation.tooMany",
             ValidationError::UnknownRecord { .. } => "validation.unknownRecord",
+            ValidationError::Withdrawn { .. } => "validation.withdrawn",
             ValidationError::NotReversible => "validation.notReversible",
             ValidationError::NotYours { .. } => "validation.notYours",
             ValidationError::UnknownRequest => "validation.unknownRequest",
@@ -150,6 +159,7 @@ impl ValidationError {
             | ValidationError::NotYours { field }
             | ValidationError::InvalidQuery { field } => Some((*field).to_owned()),
             ValidationError::UnknownRecord { field } => Some(field.clone()),
+            ValidationError::Withdrawn { index } => Some(format!("answers[{index}].recordId")),
             ValidationError::NotReversible => Some("recordIds".into()),
             ValidationError::UnknownRequest => Some("id".into()),
             ValidationError::QuestionTooLong => Some("question".into()),
@@ -233,10 +243,13 @@ pub struct RequestRecord {
     pub received_at: String,
     /// Its clinical fields.
     pub data: Data,
-    /// `rec` of its record JWE (part of the ciphertext's associated data).
-    pub rec: String,
     /// Its reversible pseudonym as it came.
     pub reversible: ReversibleEnvelope,
+    /// The record's claims as the TTP signed them (compact JWS), whose
+    /// `reversible` is the envelope's digest: the provider's page opens the
+    /// envelope only under a valid TTP signature of its provider, this
+    /// registry and that digest.
+    pub claims: String,
     /// The latest answer in this request, if any.
     pub answer: Option<AnswerView>,
 }
@@ -324,12 +337,13 @@ pub struct ProviderRecord {
     pub record_id: i64,
     /// When it was received, RFC 3339 UTC.
     pub received_at: String,
-    /// `rec` of its record JWE.
-    pub rec: String,
     /// `active` or `withdrawn`.
     pub status: String,
     /// Its reversible pseudonym.
     pub reversible: ReversibleEnvelope,
+    /// The record's claims as the TTP signed them (compact JWS), as in
+    /// [`RequestRecord::claims`].
+    pub claims: String,
 }
 
 /// `POST /api/withdrawals` body.
@@ -544,7 +558,7 @@ impl Store {
         for (id, created_at, question) in requests {
             let records = tx
                 .prepare_cached(
-                    "SELECT r.id, r.received_at, r.data_json, v.rec, v.kid, v.enc, v.ct,
+                    "SELECT r.id, r.received_at, r.data_json, v.claims, v.kid, v.enc, v.ct,
                             i.answer, i.correction, i.answered_at
                      FROM validation_items i
                      JOIN records r ON r.id = i.record_id
@@ -568,15 +582,15 @@ impl Store {
                     ))
                 })?
                 .map(|row| {
-                    let (record_id, received_at, data_json, rec, reversible, answer) = row?;
+                    let (record_id, received_at, data_json, claims, reversible, answer) = row?;
                     let data: Data =
                         serde_json::from_str(&data_json).map_err(|_| ValidationError::Storage)?;
                     Ok(RequestRecord {
                         record_id,
                         received_at: rfc3339(received_at),
                         data,
-                        rec,
                         reversible,
+                        claims,
                         answer,
                     })
                 })
@@ -664,6 +678,15 @@ impl Store {
                     field: format!("answers[{index}].recordId"),
                 });
             }
+            // The update is rolled back with the transaction.
+            let withdrawn = tx
+                .prepare_cached("SELECT 1 FROM withdrawn WHERE record_id = ?1")?
+                .query_row(params![item.record_id], |_| Ok(()))
+                .optional()?
+                .is_some();
+            if withdrawn && item.answer != Answer::Withdraw {
+                return Err(ValidationError::Withdrawn { index });
+            }
             audit(
                 &tx,
                 now,
@@ -698,7 +721,7 @@ impl Store {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let records = tx
             .prepare(
-                "SELECT r.id, r.received_at, v.rec, v.kid, v.enc, v.ct,
+                "SELECT r.id, r.received_at, v.claims, v.kid, v.enc, v.ct,
                         EXISTS (SELECT 1 FROM withdrawn w WHERE w.record_id = r.id)
                  FROM records r JOIN reversible v ON v.record_id = r.id
                  WHERE r.provider = ?1 AND r.id > ?2 ORDER BY r.id LIMIT ?3",
@@ -708,9 +731,9 @@ impl Store {
                 Ok(ProviderRecord {
                     record_id: row.get(0)?,
                     received_at: rfc3339(row.get(1)?),
-                    rec: row.get(2)?,
-                    reversible: envelope(row.get(3)?, row.get(4)?, row.get(5)?),
                     status: if withdrawn { "withdrawn" } else { "active" }.to_owned(),
+                    reversible: envelope(row.get(3)?, row.get(4)?, row.get(5)?),
+                    claims: row.get(2)?,
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;

@@ -65,7 +65,10 @@ async fn evaluate(ttp: &TestTtp, items: &[(&str, &Blind)]) -> String {
     let request = BatchRequest {
         recipient_organization: ORG_A.into(),
         recipient_scope: SCOPE_A.into(),
-        records: vec![BatchRecord { items }],
+        records: vec![BatchRecord {
+            items,
+            reversible: None,
+        }],
     };
     let mut answer: BatchResponse = call(ttp, "/v1/evaluate", &request).await;
     answer.records.remove(0).jwe

@@ -195,6 +195,41 @@ async fn rekey_moves_stored_pseudonyms_to_the_new_key_version() {
     assert!(listing.contains("4 record(s)"));
 }
 
+#[tokio::test]
+async fn withdrawn_records_are_not_rekeyed() {
+    let registry = Registry::start().await;
+    let (ttp, seen) = stand_in_ttp().await;
+    let mut ids = Vec::new();
+    for code in ["NGGV", "RGG"] {
+        let body = registry
+            .accept(&submission(vec![(code, temporary(code))], &[]))
+            .await;
+        ids.push(body["recordId"].as_i64().unwrap());
+    }
+    // The supplying provider withdrew the first record (as
+    // `POST /api/withdrawals` stores it).
+    let db = rusqlite::Connection::open(registry.db()).unwrap();
+    db.execute(
+        "INSERT INTO withdrawn (record_id, at, provider, request_id) VALUES (?1, 0, 'ura:00000001', NULL)",
+        [ids[0]],
+    )
+    .unwrap();
+    let store = Store::open(&registry.db()).unwrap();
+    let report = rekey(&ttp, TOKEN).run(&store).await.unwrap();
+    assert_eq!((report.sent, report.added), (1, 1));
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    let versions = |id: i64| -> Vec<i64> {
+        db.prepare("SELECT key_version FROM pseudonyms WHERE record_id = ?1 ORDER BY key_version")
+            .unwrap()
+            .query_map([id], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(versions(ids[0]), [1], "the withdrawn record stays at v1");
+    assert_eq!(versions(ids[1]), [1, 2]);
+}
+
 #[test]
 fn keygen_writes_a_key_pair_and_prints_its_kid() {
     let dir = tempfile::tempdir().unwrap();

@@ -7,15 +7,27 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use pseudoform_protocol::auth::AccessTokenClaims;
-use pseudoform_protocol::registry::{record_digest, Submission};
-use pseudoform_testkit::keys::forger_signing;
+use pseudoform_protocol::registry::Submission;
+use pseudoform_testkit::keys::{forger_signing, ttp_signing};
 use pseudoform_testkit::registry::{Registry, DEFAULT_TYPES};
 use pseudoform_testkit::ttp::{ORG_B, ORIGIN_A};
 use pseudoform_testkit::validation::{
-    envelope, sign_access_token, submission_of, validate_claims, ProviderCaller, PROVIDER_A,
-    PROVIDER_B, REGISTRY_PUBLIC_URL, VALIDATION_ORIGIN,
+    envelope, sign_access_token, submission_claiming, submission_of, validate_claims,
+    ProviderCaller, PROVIDER_A, PROVIDER_B, REGISTRY_PUBLIC_URL, VALIDATION_ORIGIN,
 };
 use serde_json::{json, Value};
+
+/// The claims of a record as the registry serves them: a compact JWS whose
+/// signature verifies with the test TTP's public key (as the provider's
+/// page checks it), its payload.
+fn signed_claims(jws: &str) -> Value {
+    let verifier = josekit::jws::ES256
+        .verifier_from_pem(ttp_signing().public_pem.as_bytes())
+        .unwrap();
+    let (payload, header) = josekit::jws::deserialize_compact(jws, &verifier).unwrap();
+    assert_eq!(header.key_id(), Some(ttp_signing().kid.as_str()));
+    serde_json::from_slice(&payload).unwrap()
+}
 
 /// The registry's types with `R`.
 fn types_with_r() -> Vec<&'static str> {
@@ -109,10 +121,11 @@ async fn a_submission_with_r_is_stored_opaque_and_listed_by_kid() {
     let submission = submission_of(PROVIDER_A, Some(reversible.clone()));
     let first = registry.accept(&submission).await;
     let id = first["recordId"].as_i64().unwrap();
-    // Stored as it came, with the rec the registry computed from the record.
-    let (kid, enc, ct, rec): (String, String, String, String) = sqlite(&registry)
+    // Stored as it came, with the record's TTP-signed claims, which name
+    // its digest.
+    let (kid, enc, ct, claims): (String, String, String, String) = sqlite(&registry)
         .query_row(
-            "SELECT kid, enc, ct, rec FROM reversible WHERE record_id = ?1",
+            "SELECT kid, enc, ct, claims FROM reversible WHERE record_id = ?1",
             [id],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
@@ -125,7 +138,9 @@ async fn a_submission_with_r_is_stored_opaque_and_listed_by_kid() {
             reversible.ct.clone()
         )
     );
-    assert_eq!(rec, record_digest(submission.record.as_deref().unwrap()));
+    let claims = signed_claims(&claims);
+    assert_eq!(claims["reversible"], reversible.digest());
+    assert_eq!(claims["provider"], PROVIDER_A);
     // Listed by kid only, active, never asked.
     let listed = &registry.records().await[0];
     assert_eq!(
@@ -139,19 +154,22 @@ async fn a_submission_with_r_is_stored_opaque_and_listed_by_kid() {
     assert!(!text.contains(&reversible.enc) && !text.contains(&reversible.ct));
     // The resend of the same submission: the first receipt, nothing new.
     assert_eq!(registry.accept(&submission).await, first);
-    // The same JWEs with another reversible pseudonym are another submission: a replay.
+    // The same record with another reversible pseudonym: not the one the
+    // TTP signed into it. Without one: a partial record.
     let other = Submission {
         reversible: Some(envelope()),
         ..submission.clone()
     };
-    registry.refuse(&other, 409, "pseudonym.replayed").await;
-    // Without one either.
+    registry.refuse(&other, 422, "reversible.unbound").await;
     let without = Submission {
         reversible: None,
         ..submission
     };
-    registry.refuse(&without, 409, "pseudonym.replayed").await;
+    registry
+        .refuse(&without, 422, "pseudonyms.partialRecord")
+        .await;
     assert_eq!(count(&registry, "reversible"), 1);
+    assert_eq!(registry.count().await, 1);
 }
 
 #[tokio::test]
@@ -244,6 +262,50 @@ async fn r_refusals_store_nothing() {
     );
     assert_eq!(registry.count().await, 0);
     assert_eq!(count(&registry, "reversible"), 0);
+}
+
+#[tokio::test]
+async fn an_envelope_the_ttp_did_not_sign_into_its_record_is_refused() {
+    let registry = registry().await;
+    let good = envelope();
+    let refused = |status, code: &str, field: &str, body: &Value| {
+        assert_eq!(
+            (status, body["code"].as_str(), body["field"].as_str()),
+            (422, Some(code), Some(field)),
+            "{body}"
+        );
+    };
+    // Another envelope than the record's claims name (a forgery made with
+    // the provider's public key, or one moved from another record).
+    let (status, body) = registry
+        .submit(&submission_claiming(
+            PROVIDER_A,
+            Some(envelope()),
+            Some(&good.digest()),
+        ))
+        .await;
+    refused(status, "reversible.unbound", "reversible", &body);
+    // An envelope whose record's claims name none.
+    let (status, body) = registry
+        .submit(&submission_claiming(PROVIDER_A, Some(good.clone()), None))
+        .await;
+    refused(status, "reversible.unbound", "reversible", &body);
+    // The envelope stripped from a record whose claims name one.
+    let (status, body) = registry
+        .submit(&submission_claiming(PROVIDER_A, None, Some(&good.digest())))
+        .await;
+    refused(status, "pseudonyms.partialRecord", "R", &body);
+    assert_eq!(registry.count().await, 0);
+    assert_eq!(count(&registry, "reversible"), 0);
+    // Bound: stored.
+    registry
+        .accept(&submission_claiming(
+            PROVIDER_A,
+            Some(good.clone()),
+            Some(&good.digest()),
+        ))
+        .await;
+    assert_eq!(count(&registry, "reversible"), 1);
 }
 
 #[tokio::test]
@@ -346,7 +408,13 @@ async fn a_provider_lists_only_its_own_requests_and_answers_them() {
         serde_json::to_value(&reversible).unwrap()
     );
     assert_eq!(first["answer"], Value::Null);
-    assert_eq!(first["rec"].as_str().unwrap().len(), 43);
+    assert!(first.get("rec").is_none(), "{first}");
+    let claims = signed_claims(first["claims"].as_str().unwrap());
+    assert_eq!(claims["reversible"], reversible.digest());
+    assert_eq!(
+        (claims["provider"].as_str(), claims["aud"].as_str()),
+        (Some(PROVIDER_A), Some(pseudoform_testkit::ttp::ORG_A))
+    );
     let (_, listed_b) = call(&registry, &b, "GET", "/api/validation-requests", None).await;
     assert_eq!(listed_b["requests"].as_array().unwrap().len(), 1);
     assert_eq!(listed_b["requests"][0]["id"], request_b.as_str());
@@ -470,6 +538,36 @@ async fn a_provider_lists_only_its_own_requests_and_answers_them() {
         (422, Some("validation.unknownRecord")),
         "{body}"
     );
+    // Nor confirmed or corrected afterwards: 422, nothing changed. A
+    // repeated withdraw (a retry) is accepted and changes nothing.
+    let audited = count(&registry, "validation_audit");
+    for answer in ["confirm", "correct"] {
+        let late = json!({"answers": [{"recordId": a1, "answer": "confirm"}, {"recordId": a2, "answer": answer}]});
+        let (status, body) = call(&registry, &a, "POST", &path_a, Some(&late)).await;
+        assert_eq!(
+            (status, body["code"].as_str(), body["field"].as_str()),
+            (
+                422,
+                Some("validation.withdrawn"),
+                Some("answers[1].recordId")
+            ),
+            "{body}"
+        );
+    }
+    assert_eq!(count(&registry, "validation_audit"), audited);
+    let again = json!({"answers": [{"recordId": a2, "answer": "withdraw"}]});
+    let (status, body) = call(&registry, &a, "POST", &path_a, Some(&again)).await;
+    assert_eq!(status, 200, "{body}");
+    let all = all_records(&registry).await;
+    let a2_listed = all.iter().find(|r| r["id"] == a2).unwrap();
+    assert_eq!(
+        (
+            a2_listed["status"].as_str(),
+            a2_listed["validation"].as_str()
+        ),
+        (Some("withdrawn"), Some("withdraw"))
+    );
+    assert_eq!(count(&registry, "withdrawn"), 1);
 }
 
 #[tokio::test]
@@ -498,6 +596,16 @@ async fn withdrawals_and_provider_records() {
     assert_eq!(page["next"], mine[1]);
     assert_eq!(page["records"][0]["status"], "active");
     assert_eq!(page["records"][0]["reversible"]["type"], "R");
+    let claims = signed_claims(page["records"][0]["claims"].as_str().unwrap());
+    assert_eq!(
+        claims["reversible"],
+        serde_json::from_value::<pseudoform_protocol::registry::ReversibleEnvelope>(
+            page["records"][0]["reversible"].clone()
+        )
+        .unwrap()
+        .digest()
+    );
+    assert!(page["records"][0].get("rec").is_none());
     let (_, rest) = call(
         &registry,
         &a,
@@ -642,6 +750,15 @@ async fn bad_credentials_are_refused_and_change_nothing() {
             "auth.invalidToken",
         ),
         (
+            "a back end's token (no origin) longer than 300 s",
+            with(|c| {
+                c.origin = None;
+                c.exp = c.iat + 600;
+            }),
+            401,
+            "auth.invalidToken",
+        ),
+        (
             "bound to another key",
             with(|c| c.cnf.jkt = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into()),
             401,
@@ -677,6 +794,15 @@ async fn bad_credentials_are_refused_and_change_nothing() {
         );
         assert!(challenge.is_some_and(|c| c.starts_with("DPoP")), "{what}");
     }
+    // A browser's token (with its origin) may live 900 s, as the TTP issues it.
+    let browser = ProviderCaller::with_claims(|key| {
+        let mut claims = validate_claims(PROVIDER_A, key);
+        claims.origin = Some(VALIDATION_ORIGIN.into());
+        claims.exp = claims.iat + 900;
+        claims
+    });
+    let (status, listed) = call(&registry, &browser, "GET", "/api/provider-records", None).await;
+    assert_eq!(status, 200, "{listed}");
 
     // Signed by another key; not signed at all; not a token.
     let key = pseudoform_protocol::client::EcKey::generate().unwrap();

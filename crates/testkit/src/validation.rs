@@ -60,6 +60,16 @@ pub fn envelope() -> ReversibleEnvelope {
 /// A record JWE for registry A of the vectors of `types` whose claims name
 /// `provider`, and its blinds.
 pub fn record_of(provider: &str, types: &[&'static str]) -> (String, Vec<(&'static str, Blind)>) {
+    record_claiming(provider, types, None)
+}
+
+/// [`record_of`] whose TTP-signed claims carry `reversible` (an envelope
+/// digest), as the TTP signs the request's.
+pub fn record_claiming(
+    provider: &str,
+    types: &[&'static str],
+    reversible: Option<&str>,
+) -> (String, Vec<(&'static str, Blind)>) {
     let k1 = server_key_v1();
     let blinds: Vec<(&str, Blind)> = types.iter().map(|t| (*t, random_blind())).collect();
     let evaluations: Vec<(&str, String)> = blinds
@@ -68,12 +78,27 @@ pub fn record_of(provider: &str, types: &[&'static str]) -> (String, Vec<(&'stat
         .collect();
     let mut claims = record_claims(&evaluations);
     claims["provider"] = Value::from(provider);
+    if let Some(digest) = reversible {
+        claims["reversible"] = Value::from(digest);
+    }
     (jwe(&claims, oaep256(), recipient_a()), blinds)
 }
 
-/// A record submission of `provider` (NGGV and RGG) with `reversible`.
+/// A record submission of `provider` (NGGV and RGG) with `reversible`,
+/// whose record's claims carry its digest (as the browser asks the TTP).
 pub fn submission_of(provider: &str, reversible: Option<ReversibleEnvelope>) -> Submission {
-    let (record, blinds) = record_of(provider, &["NGGV", "RGG"]);
+    let claimed = reversible.as_ref().map(ReversibleEnvelope::digest);
+    submission_claiming(provider, reversible, claimed.as_deref())
+}
+
+/// [`submission_of`] whose record's claims carry `claimed` as the envelope
+/// digest, whatever `reversible` is (an unbound or stripped envelope).
+pub fn submission_claiming(
+    provider: &str,
+    reversible: Option<ReversibleEnvelope>,
+    claimed: Option<&str>,
+) -> Submission {
+    let (record, blinds) = record_claiming(provider, &["NGGV", "RGG"], claimed);
     let refs: Vec<(&str, &Blind)> = blinds.iter().map(|(t, r)| (*t, r)).collect();
     Submission {
         reversible,

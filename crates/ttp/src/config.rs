@@ -471,25 +471,71 @@ impl TtpConfig {
             }
         }
         self.validate_frame_parents()?;
-        callers::validate(self)
+        callers::validate(self)?;
+        self.validate_validation_origins()
     }
 
-    /// Refuses a frame-parent origin that is also a browser origin of the
-    /// TTP (a recipient's form origin, a frame origin, the TTP's own): its
-    /// page could then obtain a TTP token and evaluate guesses.
-    fn validate_frame_parents(&self) -> anyhow::Result<()> {
-        let mut browser: HashSet<String> = self.frame_origins().into_iter().collect();
+    /// The TTP's browser origins that get evaluate tokens or serve the
+    /// frame: every recipient's form origins (`allowed_origins`), the
+    /// `[frame]` origins and the TTP's own, lower-case.
+    fn browser_origins(&self) -> HashSet<String> {
+        let mut browser: HashSet<String> = self
+            .frame_origins()
+            .into_iter()
+            .map(|o| o.to_ascii_lowercase())
+            .collect();
         browser.insert(self.public_url().to_ascii_lowercase());
         for r in &self.recipients {
             browser.extend(r.allowed_origins.iter().map(|o| o.to_ascii_lowercase()));
+        }
+        browser
+    }
+
+    /// Refuses a caller's validation origin that is also a browser origin of
+    /// the TTP ([`TtpConfig::browser_origins`]) or a frame's parent: a
+    /// validation origin gets validate tokens only, a form origin evaluate
+    /// tokens only, and a page that could get both (a registry's in-page
+    /// form, say) could answer or withdraw as the provider.
+    fn validate_validation_origins(&self) -> anyhow::Result<()> {
+        let browser = self.browser_origins();
+        let parents: HashSet<String> = self
+            .recipients
+            .iter()
+            .flat_map(|r| &r.frame_parent_origins)
+            .map(|o| o.to_ascii_lowercase())
+            .collect();
+        for c in &self.callers {
+            for origin in &c.validation_origins {
+                let lower = origin.to_ascii_lowercase();
+                if browser.contains(&lower) || parents.contains(&lower) {
+                    bail!(
+                        "caller {}: validation_origins: {origin} is also a browser origin of the TTP \
+                         (allowed_origins, frame_parent_origins, [frame] origins or the TTP's own); a \
+                         validation page must have an origin of its own",
+                        c.id
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a frame-parent origin that is also a browser origin of the
+    /// TTP (a recipient's form origin, a frame origin, the TTP's own) or a
+    /// caller's validation origin: its page could then obtain a TTP token
+    /// and evaluate guesses (or a validate token).
+    fn validate_frame_parents(&self) -> anyhow::Result<()> {
+        let mut browser = self.browser_origins();
+        for c in &self.callers {
+            browser.extend(c.validation_origins.iter().map(|o| o.to_ascii_lowercase()));
         }
         for r in &self.recipients {
             for origin in &r.frame_parent_origins {
                 if browser.contains(&origin.to_ascii_lowercase()) {
                     bail!(
                         "recipient {}/{}: frame_parent_origins: {origin} is also a browser origin of the TTP \
-                         (allowed_origins, [frame] origins or the TTP's own); a frame's parent must not be able \
-                         to obtain a TTP token",
+                         (allowed_origins, validation_origins, [frame] origins or the TTP's own); a frame's \
+                         parent must not be able to obtain a TTP token",
                         r.organization,
                         r.scope
                     );

@@ -33,6 +33,17 @@ pub(crate) struct Item {
     pub field: String,
 }
 
+/// The work of one record of a batch: its items, and the digest of its
+/// reversible pseudonym, signed into its claims unchanged (nothing is
+/// evaluated for it).
+#[derive(Debug)]
+pub(crate) struct RecordWork {
+    /// The blinded inputs, in request order.
+    pub items: Vec<Item>,
+    /// The request's `reversible`, its form checked.
+    pub reversible: Option<String>,
+}
+
 /// The 32 bytes of a padded base64url element, or 400 naming `field`.
 pub(crate) fn decode(text: &str, field: &str) -> Result<[u8; ELEMENT_BYTES], ApiError> {
     encoding::decode_array::<ELEMENT_BYTES>(text).map_err(|_| ApiError::BlindedInvalid {
@@ -191,12 +202,12 @@ pub(crate) fn single(
 fn record(
     to: &Audience<'_>,
     keys: &Keys,
-    (index, items): (usize, &[Item]),
+    (index, work): (usize, &RecordWork),
     iat: i64,
 ) -> Result<String, ApiError> {
     let (version, _) = keys.domain.current().ok_or(ApiError::Internal)?;
-    let mut evaluations = Vec::with_capacity(items.len());
-    for item in items {
+    let mut evaluations = Vec::with_capacity(work.items.len());
+    for item in &work.items {
         let blinded = decode(&item.element, &item.field)?;
         let type_keys = keys.of(item.pseudonym_type)?;
         let (subject, extra_versions) = evaluate_element(type_keys, &blinded, &item.field)?;
@@ -218,6 +229,7 @@ fn record(
         provider: to.provider.map(str::to_owned),
         act: to.act.cloned(),
         cnf: to.cnf.cloned(),
+        reversible: work.reversible.clone(),
     };
     encrypt(to, &claims)
 }
@@ -231,13 +243,13 @@ fn record(
 pub(crate) fn records(
     to: &Audience<'_>,
     keys: &Keys,
-    (first, records): (usize, &[Vec<Item>]),
+    (first, records): (usize, &[RecordWork]),
     iat: i64,
 ) -> Result<Vec<String>, ApiError> {
     records
         .iter()
         .enumerate()
-        .map(|(i, items)| record(to, keys, (first + i, items), iat))
+        .map(|(i, work)| record(to, keys, (first + i, work), iat))
         .collect()
 }
 

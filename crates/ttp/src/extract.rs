@@ -33,6 +33,7 @@ const MEMBERS: &[&str] = &[
     "items",
     "type",
     "blindedInput",
+    "reversible",
     "fromVersion",
     "toVersion",
     "blindedPseudonyms",

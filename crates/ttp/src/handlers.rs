@@ -21,6 +21,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use pseudoform_core::PseudonymType;
+use pseudoform_protocol::registry::is_reversible_digest;
 use pseudoform_protocol::ttp::{
     BatchRecord, BatchRequest, BatchResponse, EvalRequest, EvalResponse, Policy, RecordResult,
     RekeyRequest, RekeyResponse, MAX_ITEMS_PER_RECORD, MAX_RECORDS_PER_REQUEST, MAX_REKEY_ELEMENTS,
@@ -34,7 +35,7 @@ use crate::audit::AuditDraft;
 use crate::budget;
 use crate::config::REVERSIBLE_TYPE;
 use crate::error::ApiError;
-use crate::evaluation::{self, Audience, Item, Keys};
+use crate::evaluation::{self, Audience, Item, Keys, RecordWork};
 use crate::extract::{ApiJson, Authenticated};
 use crate::keys::DomainKeys;
 use crate::queue::{Class, CHUNK_EVALUATIONS};
@@ -262,12 +263,16 @@ impl Evaluating for EvalRequest {
     }
 }
 
-/// The items of a batch, with types checked, limits enforced and counted.
+/// The items of a batch, with types checked, limits enforced and counted,
+/// and each record's `reversible` digest checked: its form (422
+/// `request.invalid`) and that the recipient may receive `R` (403
+/// `type.notAllowed`), both naming `records[i].reversible`. A digest is not
+/// counted: nothing is evaluated for it.
 fn batch_items(
     recipient: &RecipientState,
     records: Vec<BatchRecord>,
     draft: &mut AuditDraft,
-) -> Result<Vec<Vec<Item>>, ApiError> {
+) -> Result<Vec<RecordWork>, ApiError> {
     if records.is_empty() {
         return Err(ApiError::NoRecords);
     }
@@ -300,7 +305,21 @@ fn batch_items(
                 field: format!("records[{i}].items[{j}].blindedInput"),
             });
         }
-        batch.push(items);
+        if let Some(digest) = &record.reversible {
+            let field = || format!("records[{i}].reversible");
+            if !is_reversible_digest(digest) {
+                return Err(ApiError::WrongShape {
+                    field: Some(field()),
+                });
+            }
+            if !recipient.allows_reversible {
+                return Err(ApiError::TypeNotAllowed { field: field() });
+            }
+        }
+        batch.push(RecordWork {
+            items,
+            reversible: record.reversible,
+        });
     }
     Ok(batch)
 }
@@ -313,13 +332,13 @@ impl Evaluating for BatchRequest {
     async fn answer(self, to: Admitted<'_>, draft: &mut AuditDraft) -> Result<Response, ApiError> {
         let records = batch_items(&to.recipient, self.records, draft)?;
         // Cheap syntax check first, in order, so the error names the first bad item.
-        for item in records.iter().flatten() {
+        for item in records.iter().flat_map(|r| &r.items) {
             evaluation::decode(&item.element, &item.field)?;
         }
         to.spend(Self::PATH, draft.total()).await?;
         let mrn = records
             .iter()
-            .flatten()
+            .flat_map(|r| &r.items)
             .any(|i| i.pseudonym_type == PseudonymType::Mrn);
         // One record is what a form sends: interactive. Larger batches are
         // bulk work, cut into chunks of about CHUNK_EVALUATIONS evaluations.
@@ -329,9 +348,9 @@ impl Evaluating for BatchRequest {
             Class::Bulk
         };
         // (index of the chunk's first record, evaluations, records)
-        let mut chunks: Vec<(usize, usize, Vec<Vec<Item>>)> = Vec::new();
+        let mut chunks: Vec<(usize, usize, Vec<RecordWork>)> = Vec::new();
         for (i, record) in records.into_iter().enumerate() {
-            let cost = record.len();
+            let cost = record.items.len();
             match chunks.last_mut() {
                 Some((_, n, chunk)) if *n + cost <= CHUNK_EVALUATIONS => {
                     *n += cost;

@@ -292,6 +292,45 @@ fn keys_that_are_no_providers_own_encryption_keys_stop_the_start() {
     let _router = pseudoform_ttp::app(config.unwrap()).unwrap();
 }
 
+#[test]
+fn a_validation_origin_that_is_also_a_form_frame_or_ttp_origin_stops_the_start() {
+    let key = EcKey::generate().unwrap();
+    let ttp_url = "http://127.0.0.1:8470";
+    let edit = |origin: &str| {
+        let origin = origin.to_owned();
+        let key = &key;
+        move |dir: &Path, text: String| {
+            write_key(dir, "enc.pem", key);
+            let text = with_issue_15(text, &["enc.pem"]).replacen(
+                &format!("validation_origins = [\"{VALIDATION_A}\"]"),
+                &format!("validation_origins = [\"{origin}\"]"),
+                1,
+            );
+            // A frame origin and the TTP's own URL, as a deployment has
+            // them (recipient A has its form and frame-parent origins).
+            format!(
+                "public_url = \"{ttp_url}\"\nframe = {{ origins = [\"https://frame.example.nl\"] }}\n{text}"
+            )
+        }
+    };
+    let with_origin = |origin: &str| refusal(edit(origin));
+    for (origin, what) in [
+        (ORIGIN_A, "a recipient's allowed_origins"),
+        (FRAME_PARENT_A, "a frame_parent_origins entry"),
+        ("https://FRAME.example.nl", "a [frame] origin"),
+        (ttp_url, "the TTP's own"),
+    ] {
+        let message = with_origin(origin);
+        assert!(
+            message.contains("validation_origins") && message.contains("browser origin of the TTP"),
+            "{what} ({origin}): {message}"
+        );
+    }
+    // An origin of its own starts (the refusals above are the overlap's).
+    let (_dir, _, config) = prepare_edited("", edit("https://portaal.example.nl"));
+    let _router = pseudoform_ttp::app(config.unwrap()).unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn type_r_is_in_the_policy_and_refused_by_every_evaluating_endpoint_uncharged() {
     let key = EcKey::generate().unwrap();
@@ -633,4 +672,74 @@ async fn validation_tokens_are_for_the_registry_they_name_and_never_for_the_ttp(
     }
     let audit = verify_audit(&ttp);
     assert!(audit.rows > 0 && audit.first_bad_row.is_none(), "{audit:?}");
+}
+
+/// A well-formed envelope digest (43 base64url characters of 32 bytes).
+fn digest_of(label: &str) -> String {
+    pseudoform_protocol::registry::reversible_digest(label, "enc", "ct")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_envelope_digest_is_signed_into_its_records_claims_uncharged() {
+    let key = EcKey::generate().unwrap();
+    let ttp = ttp_with_keys(
+        &[&key],
+        "[budgets]\nbrowser_token = { per_minute = 5, per_day = 5 }\n",
+    )
+    .await;
+    let browser = ttp.browser().await;
+    // Two records: the first with a digest, the second without.
+    let mut body = batch_request(ORG_A, SCOPE_A, &["NGGV", "RGG"], 2, "rev");
+    let digest = digest_of("record-0");
+    body["records"][0]["reversible"] = json!(digest);
+    let (status, _, answer) = ttp.call(&browser, "/v1/evaluate", &body).await;
+    assert_eq!(status, 200, "{answer}");
+    let (_, first) = open_jwe(answer["records"][0]["jwe"].as_str().unwrap(), true);
+    assert_eq!(first["reversible"], digest);
+    assert_eq!(first["provider"], Client::ProviderA.id());
+    assert_eq!(first["evaluations"].as_array().unwrap().len(), 2);
+    let (_, second) = open_jwe(answer["records"][1]["jwe"].as_str().unwrap(), true);
+    assert!(second.get("reversible").is_none(), "{second}");
+
+    // Refused before any budget: a digest of the wrong form (422), and one
+    // for a recipient without R (403), each naming the member.
+    for bad in [
+        json!("too-short"),
+        json!(format!("{digest}=")),
+        json!(digest.replace(|c: char| c.is_ascii_alphabetic(), "+")),
+        json!(42),
+    ] {
+        let mut body = batch_request(ORG_A, SCOPE_A, &["NGGV"], 2, "bad");
+        body["records"][1]["reversible"] = bad.clone();
+        let (status, _, err) = ttp.call(&browser, "/v1/evaluate", &body).await;
+        assert_error(status, &err, 422, "request.invalid");
+        assert_eq!(err["field"], "records[1].reversible", "{bad}");
+    }
+    let at_b = ttp
+        .browser_for(Client::ProviderA, CLINICIAN, ORIGIN_B, None)
+        .await;
+    let mut body = batch_request(ORG_B, SCOPE_B, &["NGGV"], 1, "b");
+    body["records"][0]["reversible"] = json!(digest);
+    let (status, _, err) = ttp.call(&at_b, "/v1/evaluate", &body).await;
+    assert_error(status, &err, 403, "type.notAllowed");
+    assert_eq!(err["field"], "records[0].reversible");
+    // The token's budget is 5 evaluations: the first batch spent 4 (the
+    // digest nothing), the refused ones nothing, so one more fits, and no
+    // second one.
+    let (status, _, ok) = ttp
+        .call(
+            &browser,
+            "/v1/evaluate",
+            &batch_request(ORG_A, SCOPE_A, &["NGGV"], 1, "last"),
+        )
+        .await;
+    assert_eq!(status, 200, "{ok}");
+    let (status, _, err) = ttp
+        .call(
+            &browser,
+            "/v1/evaluate",
+            &batch_request(ORG_A, SCOPE_A, &["NGGV"], 1, "over"),
+        )
+        .await;
+    assert_error(status, &err, 429, "rateLimited");
 }
