@@ -151,8 +151,9 @@ export type SubmissionPseudonyms = SubmissionEnvelope &
  * `submission.reversible`: type R, MRN's canonical input `provider|mrn`
  * sealed with RFC 9180 HPKE (base mode, DHKEM(P-256, HKDF-SHA256),
  * HKDF-SHA256, AES-256-GCM) to the provider's current key, bound to the
- * registry, the key and the record (`reversibleAad`). Only that provider
- * can open it.
+ * registry and the key (`reversibleAad`), and to its record by the TTP's
+ * signature over its digest (`reversibleDigest`) in the record's claims.
+ * Only that provider can open it.
  */
 export interface ReversibleEnvelope {
   type: ReversibleTypeCode;
@@ -184,16 +185,20 @@ export interface ProviderKey {
   cryptoKey: CryptoKey;
 }
 
-/** The associated data of an R ciphertext: `pseudoform-reversible/1|org|scope|kid|rec`. */
-export function reversibleAad(parts: {
-  recipientOrganization: string;
-  recipientScope: string;
-  kid: string;
-  /** The record digest: unpadded base64url SHA-256 of the record JWE. */
-  rec: string;
-}): string;
+/** The associated data of an R ciphertext: `pseudoform-reversible/1|org|scope|kid`. */
+export function reversibleAad(parts: { recipientOrganization: string; recipientScope: string; kid: string }): string;
 
-/** Seals `plaintext` (`provider|mrn`) to a verified provider key (or its JWK) with `aad`. */
+/**
+ * The digest of an R envelope that the TTP signs into its record's claims
+ * (`reversible`): unpadded base64url SHA-256 of `{kid}.{enc}.{ct}`.
+ */
+export function reversibleDigest(envelope: { kid: string; enc: string; ct: string }): Promise<string>;
+
+/**
+ * Seals `plaintext` (`provider|mrn`) to a verified provider key (or its JWK)
+ * with `aad`; the envelope's `kid` is recomputed from the key (a given kid
+ * that differs: `providerKey.invalid`).
+ */
 export function sealReversible(
   publicKey: ProviderKey | ProviderJwk,
   plaintext: string,
@@ -203,7 +208,7 @@ export function sealReversible(
 /**
  * Opens an R envelope with the provider's key pair (the private key may be
  * non-extractable). Rejects with `reversible.undecryptable` for another
- * key, record or registry.
+ * key or registry.
  */
 export function openReversible(
   keyPair: { privateKey: CryptoKey; publicKey: CryptoKey | JsonWebKey },

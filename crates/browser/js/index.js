@@ -5,7 +5,7 @@
 //   postSubmission, outcomeOf                         deliver to the registry
 //   TtpSession, popupLogin                            the browser's credential
 //   reversibleAad, sealReversible, openReversible,    type R: the patient number
-//   providerKeyOf, kidOf                              only its provider can open
+//   reversibleDigest, providerKeyOf, kidOf            only its provider can open
 //   protectForm                                       drop-in form binding
 //
 // Call `ready()` (or any async function) once before the synchronous ones.
@@ -28,7 +28,7 @@ export { protectForm } from "./protect.js";
 export { methodVersion, normalise, prepare, pseudonymInput, ready } from "./wasm.js";
 export { pseudonymise, pseudonymiseBatch } from "./pseudonymise.js";
 export { outcomeOf, postSubmission } from "./registry.js";
-export { kidOf, openReversible, providerKeyOf, reversibleAad, sealReversible } from "./reversible.js";
+export { kidOf, openReversible, providerKeyOf, reversibleAad, reversibleDigest, sealReversible } from "./reversible.js";
 
 /**
  * Every rule broken by a given field, in field order; with `require`, also

@@ -11,8 +11,11 @@
 // Type R (reversible.js) is no TTP type: when the recipient may receive it
 // and the options or the policy ask for it, the provider's current key is
 // fetched from the TTP's directory and verified before anything is
-// evaluated, and MRN's canonical input is sealed to it once the record JWE
-// is there (`submission.reversible`). It never goes to the TTP.
+// evaluated, MRN's canonical input (of the login's provider: an identity
+// naming another provider is refused) is sealed to it, and only the
+// envelope's digest goes with the record to the TTP, which signs it into
+// the record's claims (`submission.reversible` carries the envelope). The
+// number itself never goes to the TTP.
 /** @import * as api from "./index.js" */
 /** @import { PseudonymTypeCode, TypeCode } from "./constants.js" */
 /** @import { Policy } from "./ttp.js" */
@@ -21,8 +24,7 @@ import { LIMITS, REVERSIBLE_INPUT, REVERSIBLE_TYPE } from "./constants.js";
 import { PseudoformError } from "./errors.js";
 import { DEFAULT_TIMEOUT_MS } from "./http.js";
 import { recipientKeyOf, sealBlindFactors } from "./recipient-key.js";
-import { fetchProviderKey, reversibleAad, sealReversible } from "./reversible.js";
-import { sha256 } from "./dpop.js";
+import { fetchProviderKey, reversibleAad, reversibleDigest, sealReversible } from "./reversible.js";
 import { missingFor, typeCodes } from "./required.js";
 import { TtpSession } from "./session.js";
 import { evaluateNational, evaluateRecords, fetchPolicy, packTemporaryPseudonym } from "./ttp.js";
@@ -176,21 +178,20 @@ function permittedTypes(o, policy, required) {
 
 /**
  * The plaintext of R for `identity` (MRN's canonical input, with the
- * provider of the options when the identity has none), or why it cannot be
- * made as a skipped type.
+ * provider of the login or the options), or why it cannot be made as a
+ * skipped type. An identity whose own `provider` is another one is refused
+ * (`config.providerMismatch`, field `provider`): its R would name a provider
+ * whose key it is not sealed to, and never be opened.
  * @param {api.Identity} identity
  * @param {Settled} o
  * @returns {{ plaintext: string } | { skipped: api.SkippedType }}
  */
 function reversibleInput(identity, o) {
   const given = typeof identity.provider === "string" && identity.provider.trim() !== "";
+  /** @type {string} */
+  let plaintext;
   try {
-    return {
-      plaintext: pseudonymInput(
-        REVERSIBLE_INPUT,
-        given || !o.provider ? identity : { ...identity, provider: o.provider },
-      ),
-    };
+    plaintext = pseudonymInput(REVERSIBLE_INPUT, o.provider ? { ...identity, provider: o.provider } : identity);
   } catch (error) {
     const e = PseudoformError.from(error);
     return {
@@ -202,6 +203,40 @@ function reversibleInput(identity, o) {
       },
     };
   }
+  if (given && o.provider) {
+    // Compared as canonical inputs, so that only another provider differs (not its spelling).
+    let own;
+    try {
+      own = pseudonymInput(REVERSIBLE_INPUT, identity);
+    } catch {
+      own = undefined;
+    }
+    if (own !== plaintext) {
+      throw new PseudoformError(
+        "config.providerMismatch",
+        "the identity's provider differs from the provider of the login",
+        "provider",
+      );
+    }
+  }
+  return { plaintext };
+}
+
+/**
+ * R sealed to the provider's key for this recipient, and its digest for
+ * the TTP to sign into the record's claims.
+ * @param {Settled} o
+ * @param {ProviderKey} key
+ * @param {string} plaintext
+ */
+async function sealFor(o, key, plaintext) {
+  const aad = reversibleAad({
+    recipientOrganization: o.recipientOrganization,
+    recipientScope: o.recipientScope,
+    kid: key.kid,
+  });
+  const envelope = await sealReversible(key, plaintext, aad);
+  return { envelope, digest: await reversibleDigest(envelope) };
 }
 
 /**
@@ -232,12 +267,12 @@ function prepareRecord(identity, o, types) {
 /**
  * What the registry needs of a record without its data: with the record JWE
  * the blind factors sealed to the recipient (never in the clear), and R
- * sealed to the provider when there is a `reversible` plaintext.
+ * (sealed to the provider before the evaluation, its digest in the claims).
  * @param {Settled} o
  * @param {Policy} policy
  * @param {{ type: PseudonymTypeCode, blindFactor: string }[]} prepared
  * @param {string | string[]} evaluated the record JWE, or one JWE per type (national)
- * @param {{ key: ProviderKey, plaintext: string }} [reversible]
+ * @param {api.ReversibleEnvelope} [reversible]
  * @returns {Promise<api.SubmissionPseudonyms>}
  */
 async function submissionOf(o, policy, prepared, evaluated, reversible) {
@@ -254,14 +289,7 @@ async function submissionOf(o, policy, prepared, evaluated, reversible) {
       throw new PseudoformError("recipientKey.missing", "no verified key of the recipient", "recipientKey");
     const encryptedBlindFactors = await sealBlindFactors(policy.recipient, blindFactors, evaluated);
     if (!reversible) return { ...recipient, record: evaluated, encryptedBlindFactors };
-    const aad = reversibleAad({
-      recipientOrganization: o.recipientOrganization,
-      recipientScope: o.recipientScope,
-      kid: reversible.key.kid,
-      rec: await sha256(evaluated),
-    });
-    const sealed = await sealReversible(reversible.key, reversible.plaintext, aad);
-    return { ...recipient, record: evaluated, encryptedBlindFactors, reversible: sealed };
+    return { ...recipient, record: evaluated, encryptedBlindFactors, reversible };
   }
   return {
     ...recipient,
@@ -317,13 +345,16 @@ export async function pseudonymiseWith(identity, options, policy) {
   const r = reversible ? reversibleInput(identity, o) : undefined;
   // The provider's key before anything is evaluated: without it, nothing is sent.
   const key = r && "plaintext" in r ? await fetchProviderKey(o) : undefined;
+  // Sealed before the evaluation: the TTP signs its digest into the record's claims.
+  const made = key && r && "plaintext" in r ? await sealFor(o, key, r.plaintext) : undefined;
   const evaluated =
-    o.ttpApi === "national" ? await evaluateNational(prepared, o) : (await evaluateRecords([prepared], o))[0];
-  const made = key && r && "plaintext" in r ? { key, plaintext: r.plaintext } : undefined;
+    o.ttpApi === "national"
+      ? await evaluateNational(prepared, o)
+      : (await evaluateRecords([prepared], o, [made?.digest]))[0];
   return {
     types: [...prepared.map((p) => p.type), ...(made ? [REVERSIBLE_TYPE] : [])],
     skipped: [...refused, ...skipped, ...(r && "skipped" in r ? [r.skipped] : [])],
-    submission: await submissionOf(o, policy, prepared, evaluated, made),
+    submission: await submissionOf(o, policy, prepared, evaluated, made?.envelope),
   };
 }
 
@@ -382,22 +413,25 @@ export async function pseudonymiseBatch(records, options, { onProgress, signal, 
     if (signal?.aborted) throw new PseudoformError("aborted", "the batch was cancelled");
     const chunk = pending.slice(start, start + size);
     try {
+      // R sealed before the evaluation: the TTP signs each digest into its record's claims.
+      const made = await Promise.all(
+        chunk.map((r) => (key && r.r && "plaintext" in r.r ? sealFor(o, key, r.r.plaintext) : undefined)),
+      );
       const jwes =
         o.ttpApi === "national"
           ? await Promise.all(chunk.map((r) => evaluateNational(r.prepared, o)))
           : await evaluateRecords(
               chunk.map((r) => r.prepared),
               o,
+              made.map((m) => m?.digest),
             );
-      /** @param {(typeof chunk)[number]} r */
-      const madeOf = (r) => (key && r.r && "plaintext" in r.r ? { key, plaintext: r.r.plaintext } : undefined);
       const submissions = await Promise.all(
-        chunk.map((r, i) => submissionOf(o, policy, r.prepared, jwes[i], madeOf(r))),
+        chunk.map((r, i) => submissionOf(o, policy, r.prepared, jwes[i], made[i]?.envelope)),
       );
       chunk.forEach((r, i) => {
         results[r.index] = {
           ok: true,
-          types: [...r.prepared.map((p) => p.type), ...(madeOf(r) ? [REVERSIBLE_TYPE] : [])],
+          types: [...r.prepared.map((p) => p.type), ...(made[i] ? [REVERSIBLE_TYPE] : [])],
           skipped: [...refused, ...r.skipped, ...(r.r && "skipped" in r.r ? [r.r.skipped] : [])],
           submission: submissions[i],
         };

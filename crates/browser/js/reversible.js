@@ -8,9 +8,12 @@
 // (statement.js), of {provider, jwk, current, iat}. The form seals MRN's
 // canonical input `provider|mrn` to the current key with RFC 9180 HPKE in base
 // mode, suite DHKEM(P-256, HKDF-SHA256) / HKDF-SHA256 / AES-256-GCM, info
-// `pseudoform-reversible/1`, aad `pseudoform-reversible/1|org|scope|kid|rec`
-// (reversibleAad), into `submission.reversible` = {type: "R", kid, enc, ct}.
-// The provider's validation page opens it with its own (non-extractable) key.
+// `pseudoform-reversible/1`, aad `pseudoform-reversible/1|org|scope|kid`
+// (reversibleAad), into `submission.reversible` = {type: "R", kid, enc, ct},
+// before the evaluate call: the envelope's digest (reversibleDigest) goes
+// with the record to the TTP, which signs it into the record's claims. The
+// provider's validation page checks that signature and digest, then opens
+// R with its own (non-extractable) key.
 //
 // Hand-written on WebCrypto (ECDH P-256, HMAC-SHA256, AES-GCM) rather than the
 // `@hpke/core` package, measured with esbuild --minify and gzip -9: a bundle
@@ -234,13 +237,24 @@ export async function openBase(keyPair, enc, info, aad, ct, test = {}) {
 
 /**
  * The associated data of an R ciphertext:
- * `pseudoform-reversible/1|{recipientOrganization}|{recipientScope}|{kid}|{rec}`
- * (as `reversible_aad` of the core), `rec` the record digest.
- * @param {{ recipientOrganization: string, recipientScope: string, kid: string, rec: string }} parts
+ * `pseudoform-reversible/1|{recipientOrganization}|{recipientScope}|{kid}`
+ * (as `reversible_aad` of the core).
+ * @param {{ recipientOrganization: string, recipientScope: string, kid: string }} parts
  * @returns {string}
  */
-export function reversibleAad({ recipientOrganization, recipientScope, kid, rec }) {
-  return [REVERSIBLE_INFO, recipientOrganization, recipientScope, kid, rec].join("|");
+export function reversibleAad({ recipientOrganization, recipientScope, kid }) {
+  return [REVERSIBLE_INFO, recipientOrganization, recipientScope, kid].join("|");
+}
+
+/**
+ * The digest of an envelope that the TTP signs into its record's claims
+ * (`reversible`): unpadded base64url SHA-256 of `{kid}.{enc}.{ct}` (as
+ * `reversible_digest` of the core).
+ * @param {{ kid: string, enc: string, ct: string }} envelope
+ * @returns {Promise<string>}
+ */
+export async function reversibleDigest({ kid, enc, ct }) {
+  return base64url(new Uint8Array(await crypto.subtle.digest("SHA-256", ascii(`${kid}.${enc}.${ct}`))));
 }
 
 /**
@@ -354,7 +368,9 @@ export async function fetchProviderKey(o) {
 
 /**
  * `submission.reversible`: `plaintext` (MRN's canonical input) sealed to the
- * provider's verified key with `aad` (reversibleAad).
+ * provider's verified key with `aad` (reversibleAad). The envelope's `kid`
+ * is the thumbprint of the key sealed to, computed here (a given `kid` that
+ * differs is refused: `providerKey.invalid`).
  * @param {{ kid: string, cryptoKey?: CryptoKey, x?: string, y?: string }} publicKey
  *   the verified key (providerKeyOf) or its JWK
  * @param {string} plaintext
@@ -370,12 +386,23 @@ export async function sealReversible(publicKey, plaintext, aad) {
     const point = publicKey.cryptoKey
       ? await serialized(publicKey.cryptoKey)
       : pointOf(/** @type {{ x: string, y: string }} */ (publicKey));
+    const kid = await kidOfPoint(point);
+    if (kid !== publicKey.kid) {
+      throw refusedBy(PROVIDER_KEY, "invalid", "the provider key's kid is not its thumbprint");
+    }
     const { enc, ct } = await sealBase(point, ascii(REVERSIBLE_INFO), ascii(aad), bytes);
-    return { type: REVERSIBLE_TYPE, kid: publicKey.kid, enc: base64url(enc), ct: base64url(ct) };
+    return { type: REVERSIBLE_TYPE, kid, enc: base64url(enc), ct: base64url(ct) };
   } finally {
     bytes.fill(0);
   }
 }
+
+/**
+ * The RFC 7638 thumbprint of an uncompressed P-256 point.
+ * @param {Uint8Array} point
+ */
+const kidOfPoint = (point) =>
+  kidOf({ kty: "EC", crv: "P-256", x: base64url(point.subarray(1, 33)), y: base64url(point.subarray(33)) });
 
 /**
  * Opens `submission.reversible` with the provider's key pair (the private
@@ -411,16 +438,7 @@ export async function openReversible(keyPair, envelope, aad) {
         ? await crypto.subtle.exportKey("jwk", keyPair.publicKey)
         : keyPair.publicKey;
     const point = pointOf(/** @type {{ x: string, y: string }} */ (jwk));
-    if (
-      (await kidOf({
-        kty: "EC",
-        crv: "P-256",
-        x: base64url(point.subarray(1, 33)),
-        y: base64url(point.subarray(33)),
-      })) !== e.kid
-    ) {
-      throw new Error("another key");
-    }
+    if ((await kidOfPoint(point)) !== e.kid) throw new Error("another key");
     plaintext = await openBase(keyPair, enc, ascii(REVERSIBLE_INFO), ascii(aad), ct);
   } catch (error) {
     throw fail(error);

@@ -31,7 +31,8 @@ const MAX_JWE_LENGTH = 64 * 1024;
  * @typedef {object} BatchRequest
  * @property {string} recipientOrganization
  * @property {string} recipientScope
- * @property {{ items: BlindedItem[] }[]} records
+ * @property {{ items: BlindedItem[], reversible?: string }[]} records `reversible`: the
+ *   digest of the record's R envelope, which the TTP signs into its claims
  */
 
 /**
@@ -104,19 +105,23 @@ export async function fetchPolicy(options) {
 
 /**
  * `POST /v1/evaluate` for records of prepared items; resolves to one JWE per
- * record, in order.
+ * record, in order. `reversibles[i]`, when given, is the digest of record
+ * i's R envelope (reversibleDigest), signed by the TTP into its claims.
  * @param {BlindedItem[][]} records
  * @param {TtpOptions} options
+ * @param {(string | undefined)[]} [reversibles]
  * @returns {Promise<string[]>}
  */
-export async function evaluateRecords(records, options) {
+export async function evaluateRecords(records, options, reversibles = []) {
   /** @type {BatchRequest} */
   const body = {
     recipientOrganization: options.recipientOrganization,
     recipientScope: options.recipientScope,
-    records: records.map((items) => ({
-      items: items.map(({ type, blindedInput }) => ({ type, blindedInput })),
-    })),
+    records: records.map((items, i) => {
+      const reversible = reversibles[i];
+      const record = { items: items.map(({ type, blindedInput }) => ({ type, blindedInput })) };
+      return reversible === undefined ? record : { ...record, reversible };
+    }),
   };
   const url = endpoint(options.ttp, "v1/evaluate");
   const headers = await credentialHeaders(options, "POST", url);

@@ -7,11 +7,15 @@
 // same-origin POST /api/subject-token; without a session a link to the
 // portal's login, which comes back here), holds one TtpSession per registry
 // with scope `validate` and that registry as audience, lists the registry's
-// open validation requests, opens each record's reversible pseudonym here
-// (openReversible; the associated data from the configured registry, the
-// envelope's kid and the record's digest), checks that it names this
-// provider, shows the local patient number beside the clinical data and
-// posts the answers. "Bezwaar van een patiënt": the typed number is
+// open validation requests, checks each record's binding (the TTP-signed
+// record claims the registry hands on: signed by a pinned TTP key, of this
+// provider and this registry, carrying the envelope's digest; else
+// `validation.unbound` and no number), opens its reversible pseudonym here
+// (openReversible; the associated data from the configured registry and the
+// envelope's kid), checks that it names this provider, shows the local
+// patient number beside the clinical data and posts the answers. At start
+// it compares the TTP's directory entry of the provider with the keys in
+// this browser and warns when the TTP's current key is not one of them. "Bezwaar van een patiënt": the typed number is
 // normalised by the wasm module, every record of the provider at each
 // registry is opened here, the matches are listed and, after a
 // confirmation, withdrawn. Numbers live in the page only: never in storage,
@@ -26,7 +30,8 @@
 import { PseudoformError } from "./errors.js";
 import { requestJson } from "./http.js";
 import { TtpSession } from "./session.js";
-import { openReversible, reversibleAad } from "./reversible.js";
+import { fetchProviderKey, openReversible, reversibleAad, reversibleDigest } from "./reversible.js";
+import { isText, verifiedClaims } from "./statement.js";
 import { normalise, pseudonymInput, ready } from "./wasm.js";
 import { deleteKey, generateKey, keyFromPem, publicPem, storeKey, storedKeys } from "./provider-keys.js";
 
@@ -58,6 +63,8 @@ const TEXTS = {
   "providerKey.invalid": "Dit sleutelbestand is geen bruikbare P-256-sleutel (PKCS#8 PEM).",
   "providerKey.noStorage": "De browser kan de sleutel niet bewaren.",
   "validation.noKey": "De sleutel van deze versleuteling staat niet in deze browser.",
+  "validation.unbound":
+    "Deze registratie is niet door de TTP aan dit patiëntnummer gebonden; het nummer wordt niet getoond.",
   "validation.otherProvider": "Deze registratie hoort niet bij uw zorgaanbieder.",
   "validation.numberInvalid": "Dit patiëntnummer is ongeldig.",
   "reversible.undecryptable": "Het patiëntnummer kan niet worden geopend.",
@@ -150,25 +157,119 @@ export function numberOf(plaintext, provider) {
   return plaintext.slice(at + 1);
 }
 
+/** The `typ` of the TTP's record claims (the JWS inside each record JWE). */
+const CLAIMS_TYP = "JWT";
+/** @type {import("./statement.js").Refusal} */
+const UNBOUND = { prefix: "validation", field: "reversible", what: "record's claims" };
+
 /**
- * Opens one record's reversible pseudonym with the stored key of its kid:
- * the local patient number.
+ * Which records each claims `jti` came with, per registry, of every record
+ * the page has seen (noteClaims): one record's claims shown with a second
+ * record is a copy (checkBinding refuses both).
+ * @typedef {Map<string, Set<string>>} SeenClaims
+ */
+
+/**
+ * The `jti` of a record's claims JWS, read without verifying (only to find
+ * copies; checkBinding verifies).
+ * @param {unknown} claims
+ */
+function jtiOf(claims) {
+  try {
+    const payload = JSON.parse(atob(String(claims).split(".")[1].replaceAll("-", "+").replaceAll("_", "/")));
+    return isText(payload?.jti) ? payload.jti : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Notes the claims of records of `registry` in `seen`.
+ * @param {SeenClaims} seen
+ * @param {RegistryConfig} registry
+ * @param {unknown[]} records
+ */
+export function noteClaims(seen, registry, records) {
+  for (const record of records) {
+    const r = /** @type {{ claims?: unknown, recordId?: unknown } | null} */ (record);
+    const jti = jtiOf(r?.claims);
+    if (jti === undefined) continue;
+    const id = `${registry.name} ${jti}`;
+    const ids = seen.get(id) ?? new Set();
+    ids.add(String(r?.recordId));
+    seen.set(id, ids);
+  }
+}
+
+/**
+ * Checks that a record's R is the one the TTP signed for this provider and
+ * registry: `record.claims` (the record's claims JWS, from the registry) is
+ * signed by a TTP key whose thumbprint the configuration pins, names this
+ * provider and the configured registry, and carries the digest of
+ * `record.reversible`; and (with `seen`) that these claims came with no
+ * other record. `exp` is not checked (records are old). Anything else is
+ * `validation.unbound` (field `reversible`); an unreachable TTP is its own
+ * error. What stays possible: the registry showing a record's own R and
+ * claims beside other clinical data (the TTP never signs the data) while
+ * hiding the record they came with.
+ * @param {Pick<ValidationConfig, "ttp" | "provider" | "ttpSigningKeys">} config
+ * @param {RegistryConfig} registry
+ * @param {{ claims?: unknown, reversible?: Partial<Envelope>, recordId?: unknown }} record
+ * @param {SeenClaims} [seen]
+ */
+export async function checkBinding(config, registry, record, seen) {
+  const unbound = (/** @type {string} */ why, /** @type {unknown} */ cause = undefined) =>
+    new PseudoformError("validation.unbound", why, "reversible", cause === undefined ? {} : { cause });
+  const envelope = record?.reversible;
+  if (!isText(envelope?.kid) || !isText(envelope?.enc) || !isText(envelope?.ct)) {
+    throw unbound("the record has no reversible pseudonym");
+  }
+  if (!Array.isArray(config.ttpSigningKeys) || config.ttpSigningKeys.length === 0) {
+    throw unbound("the page pins no TTP signing key");
+  }
+  /** @type {Record<string, any>} */
+  let claims;
+  try {
+    claims = await verifiedClaims(record.claims, CLAIMS_TYP, config, UNBOUND);
+  } catch (error) {
+    const e = PseudoformError.from(error);
+    if (e.code.startsWith(`${UNBOUND.prefix}.`)) throw unbound("the record's claims are not the TTP's", error);
+    throw e;
+  }
+  if (
+    claims.provider !== config.provider ||
+    claims.aud !== registry.recipientOrganization ||
+    claims.scope !== registry.recipientScope ||
+    !isText(claims.reversible) ||
+    claims.reversible !== (await reversibleDigest(/** @type {Envelope} */ (envelope)))
+  ) {
+    throw unbound("the TTP signed no such reversible pseudonym for this provider and registry");
+  }
+  if ((seen?.get(`${registry.name} ${claims.jti}`)?.size ?? 0) > 1) {
+    throw unbound("the record's claims came with another record too");
+  }
+}
+
+/**
+ * Opens one record's reversible pseudonym with the stored key of its kid,
+ * after checking its binding (checkBinding): the local patient number.
  * @param {Map<string, ProviderKey>} keys
  * @param {RegistryConfig} registry
- * @param {{ rec: string, reversible: Envelope }} record
- * @param {string} provider
+ * @param {{ claims?: unknown, reversible: Envelope, recordId?: unknown }} record
+ * @param {Pick<ValidationConfig, "ttp" | "provider" | "ttpSigningKeys">} config
+ * @param {SeenClaims} [seen]
  */
-export async function openNumber(keys, registry, record, provider) {
+export async function openNumber(keys, registry, record, config, seen) {
+  await checkBinding(config, registry, record, seen);
   const envelope = record.reversible;
-  const key = keys.get(envelope?.kid);
+  const key = keys.get(envelope.kid);
   if (!key) throw new PseudoformError("validation.noKey", "no stored key has this kid", "kid");
   const aad = reversibleAad({
     recipientOrganization: registry.recipientOrganization,
     recipientScope: registry.recipientScope,
     kid: envelope.kid,
-    rec: record.rec,
   });
-  return numberOf(await openReversible(key, envelope, aad), provider);
+  return numberOf(await openReversible(key, envelope, aad), config.provider);
 }
 
 /**
@@ -301,6 +402,10 @@ class ValidationPage {
     this.clients = config.registries.map((r) => new RegistryClient(config, r, portalSubjectToken));
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     this.poll = undefined;
+    /** The TTP's current key of this provider (checkDirectory). @type {Promise<{ kid: string }> | undefined} */
+    this.directory = undefined;
+    /** The claims of every record seen (noteClaims). @type {SeenClaims} */
+    this.seen = new Map();
   }
 
   async start() {
@@ -439,6 +544,46 @@ class ValidationPage {
       ),
     );
     byId("no-keys").hidden = this.keys.size > 0;
+    await this.checkDirectory();
+  }
+
+  /**
+   * Compares the TTP's directory entry of this provider (fetched and
+   * verified once per page load) with the keys in this browser, and warns
+   * prominently when the TTP's current key is not one of them: new records
+   * are then sealed to a key this browser cannot open (a rotation not done
+   * here, or a key the TTP put there).
+   */
+  async checkDirectory() {
+    this.directory ??= fetchProviderKey(this.config);
+    /** @type {string | undefined} */
+    let current;
+    /** @type {string} */
+    let text = "";
+    try {
+      current = (await this.directory).kid;
+    } catch (error) {
+      this.directory = undefined;
+      text = `Let op: de sleutel van uw zorgaanbieder bij de TTP kan niet worden gecontroleerd. ${describe(error)}`;
+    }
+    if (current !== undefined && !this.keys.has(current)) {
+      const here = this.keys.size ? [...this.keys.keys()].join(", ") : "geen";
+      text =
+        `Let op: de TTP noemt sleutel ${current} als huidige sleutel van uw zorgaanbieder, maar die staat niet in ` +
+        `deze browser (hier: ${here}). Nieuwe registraties worden naar die sleutel versleuteld; controleer dit met ` +
+        `de beheerder van de TTP.`;
+    }
+    let warning = document.getElementById("directory-warning");
+    if (!text) {
+      warning?.remove();
+      return;
+    }
+    if (!warning) {
+      warning = el("p", { id: "directory-warning", role: "alert", class: "warning" });
+      byId("status").after(warning);
+    }
+    warning.textContent = text;
+    warning.dataset.kid = current ?? "";
   }
 
   bindKeys() {
@@ -463,17 +608,39 @@ class ValidationPage {
         const shown = /** @type {HTMLElement} */ (byId("public-pem"));
         shown.textContent = await publicPem(key.publicKey);
         shown.hidden = false;
-        say(`Sleutel ${key.kid} is gemaakt. Geef de publieke sleutel hieronder aan de beheerder van de TTP.`);
+        say(
+          `Sleutel ${key.kid} is gemaakt. Geef de publieke sleutel hieronder aan de beheerder van de TTP. ` +
+            "Deze sleutel bestaat alleen in deze browser en heeft geen reservekopie.",
+        );
         await this.refresh();
       } catch (error) {
         say(describe(error), "error");
       }
     });
+    // Deleting asks first, naming the key: a generated key has no backup.
     byId("key-list").addEventListener("click", async (event) => {
-      const kid = /** @type {HTMLElement} */ (event.target).closest("button")?.dataset.delete;
-      if (!kid) return;
-      await deleteKey(kid).catch((error) => say(describe(error), "error"));
-      await this.refresh();
+      const button = /** @type {HTMLElement} */ (event.target).closest("button");
+      const item = button?.closest("li");
+      if (!button || !item) return;
+      const { delete: kid, deleteConfirm: confirmed } = button.dataset;
+      if (kid) {
+        item.querySelector(".delete-confirm")?.remove();
+        item.append(
+          el("div", { class: "delete-confirm", role: "alert" }, [
+            el("p", {}, [
+              `Sleutel ${kid} verwijderen? Registraties die naar deze sleutel versleuteld zijn, kunt u daarna in ` +
+                "deze browser niet meer openen. Een in deze browser gemaakte sleutel heeft geen reservekopie.",
+            ]),
+            el("button", { type: "button", "data-delete-confirm": kid }, ["Ja, verwijderen"]),
+            el("button", { type: "button", "data-delete-cancel": "" }, ["Annuleren"]),
+          ]),
+        );
+      } else if ("deleteCancel" in button.dataset) {
+        item.querySelector(".delete-confirm")?.remove();
+      } else if (confirmed) {
+        await deleteKey(confirmed).catch((error) => say(describe(error), "error"));
+        await this.refresh();
+      }
     });
   }
 
@@ -500,6 +667,11 @@ class ValidationPage {
         continue;
       }
       const open = requests.filter((r) => r?.status === "open");
+      noteClaims(
+        this.seen,
+        client.registry,
+        open.flatMap((r) => (Array.isArray(r.records) ? r.records : [])),
+      );
       if (open.length === 0) block.append(el("p", {}, ["Geen open validatieverzoeken."]));
       for (const request of open) {
         block.append(await this.requestBlock(client, request));
@@ -548,7 +720,7 @@ class ValidationPage {
     const number = el("td", { class: "number" });
     let opened = false;
     try {
-      number.textContent = await openNumber(this.keys, client.registry, record, this.config.provider);
+      number.textContent = await openNumber(this.keys, client.registry, record, this.config, this.seen);
       opened = true;
     } catch (error) {
       number.textContent = describe(error);
@@ -639,10 +811,11 @@ class ValidationPage {
         results.append(el("p", { class: "error", role: "alert" }, [`${client.registry.name}: ${describe(error)}`]));
         continue;
       }
+      noteClaims(this.seen, client.registry, records);
       for (const record of records) {
         if (record?.status === "withdrawn") continue;
         try {
-          if ((await openNumber(this.keys, client.registry, record, this.config.provider)) === wanted) {
+          if ((await openNumber(this.keys, client.registry, record, this.config, this.seen)) === wanted) {
             matches.push({ client, record });
           }
         } catch {

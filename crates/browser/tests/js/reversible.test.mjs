@@ -3,9 +3,11 @@
 // with AES-256-GCM (the suite of R) and AES-128-GCM (RFC 9180 A.3.1), and
 // against a second implementation (@hpke/core, in node) both ways; the
 // envelope refused for another aad, key or kid; every check of the TTP's
-// statement of a provider key; the form path (pseudonymise) sealing R after
-// the record JWE, never sending it to the TTP, flagging missing fields and
-// failing closed without a provider key; TtpSession's scope and audience.
+// statement of a provider key; the envelope digest against the core's
+// vector; the form path (pseudonymise) sealing R before the evaluation and
+// sending only its digest with the record, never the number, flagging
+// missing fields, refusing an identity of another provider and failing
+// closed without a provider key; TtpSession's scope and audience.
 // The TTP is a small fake on loopback (its statements signed with node's
 // crypto); the page loads the built package from www/pkg.
 import { after, before, describe, test } from "node:test";
@@ -276,15 +278,47 @@ describe("HPKE known answers", () => {
 });
 
 /** The aad of the tests' record. */
-const AAD = { recipientOrganization: ORGANIZATION, recipientScope: SCOPE, kid: provider.jwk.kid, rec: "cmVjb3Jk" };
+const AAD = { recipientOrganization: ORGANIZATION, recipientScope: SCOPE, kid: provider.jwk.kid };
 
 describe("sealReversible and openReversible", () => {
   test("reversibleAad is the contract's string", async () => {
     assert.equal(
       await inPage((a) => window.r.reversibleAad(a), AAD),
-      `pseudoform-reversible/1|${ORGANIZATION}|${SCOPE}|${provider.jwk.kid}|cmVjb3Jk`,
+      `pseudoform-reversible/1|${ORGANIZATION}|${SCOPE}|${provider.jwk.kid}`,
     );
     assert.equal(await inPage((jwk) => window.r.kidOf(jwk), provider.jwk), provider.jwk.kid);
+  });
+
+  test("reversibleDigest is the core's: SHA-256 of kid.enc.ct, the shared vector and node's hash", async () => {
+    // The vector of crates/core/src/reversible.rs (the_digest_is_the_sha256_of_kid_enc_ct_joined_by_dots).
+    assert.equal(
+      await inPage((e) => window.r.reversibleDigest(e), { kid: "kid-1", enc: "BAAB", ct: "AAEC" }),
+      "zCvkhJYhY8rP3Uq3jWXJ6i6EKaUhhnFTdzTFTVq9Vs0",
+    );
+    const envelope = await inPage(({ jwk, aad }) => window.r.sealReversible(jwk, "ura:12345678|PAT-1", aad), {
+      jwk: provider.jwk,
+      aad: "aad",
+    });
+    const expected = createHash("sha256").update(`${envelope.kid}.${envelope.enc}.${envelope.ct}`).digest("base64url");
+    assert.equal(await inPage((e) => window.r.reversibleDigest(e), envelope), expected);
+    assert.equal(expected.length, 43);
+  });
+
+  test("sealReversible writes the thumbprint of the key it seals to, and refuses a JWK whose kid is another's", async () => {
+    const result = await inPage(
+      async ({ jwk, other }) => {
+        const attempt = async (key) => {
+          try {
+            return (await window.r.sealReversible(key, "ura:12345678|PAT-1", "aad")).kid;
+          } catch (e) {
+            return `${e.code}/${e.field}`;
+          }
+        };
+        return { own: await attempt(jwk), otherKid: await attempt({ ...jwk, kid: other }) };
+      },
+      { jwk: provider.jwk, other: other.jwk.kid },
+    );
+    assert.deepEqual(result, { own: provider.jwk.kid, otherKid: "providerKey.invalid/R" });
   });
 
   test("a sealed number opens with the provider's non-extractable key, and only with the same aad, key and kid", async () => {
@@ -310,7 +344,6 @@ describe("sealReversible and openReversible", () => {
           organization: window.r.reversibleAad({ ...aad, recipientOrganization: "oin:00000001234567890001" }),
           scope: window.r.reversibleAad({ ...aad, recipientScope: "ander" }),
           kid: window.r.reversibleAad({ ...aad, kid: "x".repeat(43) }),
-          rec: window.r.reversibleAad({ ...aad, rec: "YW5kZXI" }),
         };
         const enc = envelope.enc;
         return {
@@ -360,7 +393,7 @@ describe("sealReversible and openReversible", () => {
 
   test("@hpke/core opens what the page sealed, and the page opens what @hpke/core sealed", async () => {
     const suite = new CipherSuite({ kem: new DhkemP256HkdfSha256(), kdf: new HkdfSha256(), aead: new Aes256Gcm() });
-    const aad = `pseudoform-reversible/1|${ORGANIZATION}|${SCOPE}|${provider.jwk.kid}|cmVjb3Jk`;
+    const aad = `pseudoform-reversible/1|${ORGANIZATION}|${SCOPE}|${provider.jwk.kid}`;
     const info = Buffer.from("pseudoform-reversible/1");
     const envelope = await inPage(({ jwk, aad }) => window.r.sealReversible(jwk, "ura:12345678|Z7654321", aad), {
       jwk: provider.jwk,
@@ -503,7 +536,7 @@ describe("the form path (pseudonymise)", () => {
       [identity, o],
     );
 
-  test("R is sealed to the provider's current key, bound to the record, and never sent to the TTP", async () => {
+  test("R is sealed to the provider's current key, only its digest goes with the record to the TTP", async () => {
     ttp.requests.length = 0;
     const out = await run(IDENTITY, options());
     assert.ok(out.ok, JSON.stringify(out));
@@ -511,8 +544,7 @@ describe("the form path (pseudonymise)", () => {
     assert.deepEqual(types, ["NGGV", "R"]);
     assert.equal(submission.reversible.type, "R");
     assert.equal(submission.reversible.kid, provider.jwk.kid);
-    const rec = createHash("sha256").update(submission.record).digest("base64url");
-    const aad = `pseudoform-reversible/1|${ORGANIZATION}|${SCOPE}|${provider.jwk.kid}|${rec}`;
+    const aad = `pseudoform-reversible/1|${ORGANIZATION}|${SCOPE}|${provider.jwk.kid}`;
     const suite = new CipherSuite({ kem: new DhkemP256HkdfSha256(), kdf: new HkdfSha256(), aead: new Aes256Gcm() });
     const privateKey = await suite.kem.importKey("jwk", provider.priv, false);
     const publicKey = await suite.kem.importKey(
@@ -537,15 +569,36 @@ describe("the form path (pseudonymise)", () => {
     assert.equal(new URL(asked.url, origin).searchParams.get("provider"), PROVIDER);
     const evaluate = ttp.requests.filter((r) => r.url === "/ttp/v1/evaluate");
     assert.equal(evaluate.length, 1);
-    const items = JSON.parse(evaluate[0].body).records[0].items;
+    const [sent] = JSON.parse(evaluate[0].body).records;
     assert.deepEqual(
-      items.map((i) => i.type),
+      sent.items.map((i) => i.type),
       ["NGGV"],
       "R is not evaluated",
     );
+    const { kid, enc, ct } = submission.reversible;
+    assert.equal(
+      sent.reversible,
+      createHash("sha256").update(`${kid}.${enc}.${ct}`).digest("base64url"),
+      "the envelope's digest goes with the record, for the TTP to sign",
+    );
+    assert.deepEqual(Object.keys(sent).sort(), ["items", "reversible"]);
     for (const r of ttp.requests) {
       assert.ok(!r.body.includes("PAT-123456") && !r.url.includes("PAT-123456"), `no number in ${r.url}`);
     }
+  });
+
+  test("an identity naming another provider than the login's is refused when R is made, before any evaluation", async () => {
+    ttp.requests.length = 0;
+    const out = await run({ ...IDENTITY, provider: "ura:87654321" }, options());
+    assert.deepEqual([out.ok, out.code, out.field], [false, "config.providerMismatch", "provider"]);
+    assert.ok(!ttp.requests.some((r) => r.url === "/ttp/v1/evaluate"), "nothing evaluated");
+    // The login's own provider, given in the identity, is fine.
+    const own = await run({ ...IDENTITY, provider: PROVIDER }, options());
+    assert.ok(own.ok, JSON.stringify(own));
+    assert.deepEqual(own.result.types, ["NGGV", "R"]);
+    // Without R nothing is sealed to the provider, so nothing is refused for it.
+    const noR = await run({ ...IDENTITY, provider: "ura:87654321" }, options({ types: "NGGV" }));
+    assert.ok(noR.ok, JSON.stringify(noR));
   });
 
   test("R asked for but not allowed by the policy is skipped; nothing is fetched for it", async () => {
@@ -555,6 +608,8 @@ describe("the form path (pseudonymise)", () => {
       const out = await run(IDENTITY, options());
       assert.ok(out.ok);
       assert.equal(out.result.submission.reversible, undefined);
+      const [sent] = JSON.parse(ttp.requests.find((r) => r.url === "/ttp/v1/evaluate").body).records;
+      assert.equal(sent.reversible, undefined, "no digest without R");
       assert.deepEqual(
         out.result.skipped.map((s) => [s.type, s.code]),
         [["R", "type.notAllowed"]],
@@ -620,18 +675,40 @@ describe("the form path (pseudonymise)", () => {
     }
   });
 
-  test("a batch seals R per record with one key fetch", async () => {
+  test("a batch seals R per record with one key fetch, each digest with its record", async () => {
     ttp.requests.length = 0;
     const results = await inPage(
       ([records, o]) => window.pf.pseudonymiseBatch(records, o),
-      [[IDENTITY, { ...IDENTITY, mrn: "PAT-654321" }, { ...IDENTITY, mrn: undefined }], options()],
+      [
+        [
+          IDENTITY,
+          { ...IDENTITY, mrn: "PAT-654321" },
+          { ...IDENTITY, mrn: undefined },
+          { ...IDENTITY, provider: "ura:87654321" },
+        ],
+        options(),
+      ],
     );
     assert.deepEqual(
       results.map((r) => r.ok && r.types),
-      [["NGGV", "R"], ["NGGV", "R"], ["NGGV"]],
+      [["NGGV", "R"], ["NGGV", "R"], ["NGGV"], false],
+    );
+    assert.deepEqual(
+      results[3].errors.map((e) => [e.code, e.field]),
+      [["config.providerMismatch", "provider"]],
+      "a record of another provider is refused, the batch goes on",
     );
     assert.notEqual(results[0].submission.reversible.ct, results[1].submission.reversible.ct);
     assert.equal(ttp.requests.filter((r) => r.url.startsWith("/ttp/v1/provider-keys")).length, 1);
+    const sent = ttp.requests
+      .filter((r) => r.url === "/ttp/v1/evaluate")
+      .flatMap((r) => JSON.parse(r.body).records.map((record) => record.reversible));
+    const digest = ({ kid, enc, ct }) => createHash("sha256").update(`${kid}.${enc}.${ct}`).digest("base64url");
+    assert.deepEqual(sent, [
+      digest(results[0].submission.reversible),
+      digest(results[1].submission.reversible),
+      undefined,
+    ]);
   });
 
   test("validate flags a required R's fields as MRN's", async () => {

@@ -7,6 +7,8 @@
 //   slow            forward, but only after `slowMs`
 //   malformed       answer 200 with JSON that holds no valid JWE
 //   wrongRecipient  forward with the recipient swapped: a real JWE for another registry
+//                   (without R's digest, which that registry may not receive: the
+//                   TTP would refuse the request before making a JWE)
 //   noCors          forward, but strip the CORS headers (TTP refusing the form's origin)
 //   dropAnswer      forward a POST, then drop the connection before answering
 //                   (the registry stored the record but the page never hears it)
@@ -71,6 +73,7 @@ export async function startFaultProxy(target, { otherRecipient } = {}) {
       const request = JSON.parse(body.toString("utf8"));
       request.recipientOrganization = other.organization;
       request.recipientScope = other.scope;
+      if (Array.isArray(request.records)) for (const record of request.records) delete record?.reversible;
       body = Buffer.from(JSON.stringify(request));
     }
     if (mode === "slow") await new Promise((r) => setTimeout(r, state.slowMs));

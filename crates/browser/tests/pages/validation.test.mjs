@@ -10,18 +10,23 @@
 // patient number ("Bezwaar van een patiënt"). The registry's, the TTP's and
 // a second provider's real keys (from the demo's folder) cannot open the
 // ciphertexts, tried in the page with WebCrypto, while provider A's opens
-// them; a ciphertext copied to another record (a database edit) or opened
-// as for another registry does not open; after a key rotation (a second
-// key listed last at the TTP, the chain restarted in its folder) new
-// records use the new kid and old ones still open with the old key, both
-// only by provider A. Last, the leak audit over the whole round trip: no
-// patient number (nor any other form of the identities) in any request the
-// browser made to the registry or the TTP, in any request the proxies
-// forwarded, any log or any database.
+// them; a ciphertext opened as for another registry does not open; the page
+// shows no number for an R that the TTP did not sign for that record
+// (database edits: a ciphertext copied to another record, with or without
+// that record's signed claims, and one forged with the provider's public
+// key: `validation.unbound`); after a key rotation (a second key listed
+// last at the TTP, the chain restarted in its folder) new records use the
+// new kid and old ones still open with the old key, both only by provider
+// A, and a profile without the TTP's current key is warned; deleting a key
+// asks first. Last, the leak audit over the whole round trip: no patient
+// number (nor any other form of the identities) in any request the browser
+// made to the registry or the TTP, in any request the proxies forwarded,
+// any log, any database or the provider page's browser storage.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createHash, createPrivateKey, createPublicKey } from "node:crypto";
+import { Aes256Gcm, CipherSuite, DhkemP256HkdfSha256, HkdfSha256 } from "@hpke/core";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fillForm, fillFramed, launch, logInFrame, openBound, openFramed, submitForm } from "./support.mjs";
@@ -191,8 +196,8 @@ function tryKeys(page, keys, entries, recipient) {
           continue;
         }
         result[name] = [];
-        for (const { reversible, rec } of entries) {
-          const aad = m.reversibleAad({ ...recipient, kid: reversible.kid, rec });
+        for (const { reversible } of entries) {
+          const aad = m.reversibleAad({ ...recipient, kid: reversible.kid });
           try {
             result[name].push(await m.openReversible(key, reversible, aad));
           } catch (error) {
@@ -202,7 +207,7 @@ function tryKeys(page, keys, entries, recipient) {
       }
       return result;
     },
-    { keys, entries: entries.map((e) => ({ reversible: e.reversible, rec: sha256(e.record) })), recipient },
+    { keys, entries: entries.map((e) => ({ reversible: e.reversible })), recipient },
   );
 }
 
@@ -280,6 +285,7 @@ test("the provider's page shows exactly the numbers of exactly the asked records
     ),
   );
   assert.equal(rows[String(unasked.recordId)], undefined, "a record not asked about is not shown");
+  assert.equal(await page.$("#directory-warning"), null, "the TTP's current key is the one in this browser");
   assert.match(await page.textContent("[data-request] .question"), /Klopt de operatiedatum\?/);
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
   shownPage = Buffer.from(await page.content());
@@ -424,32 +430,63 @@ test("only provider A's key opens R: not the registry's, the TTP's or a second p
     asB.providerA,
     entries.map(() => "open:reversible.undecryptable"),
   );
-  // Bound to the record: another record's digest.
-  const moved = await tryKeys(
-    page,
-    { providerA: keys.providerA },
-    [{ ...entries[0], record: entries[1].record }],
-    recipientA(),
-  );
-  assert.deepEqual(moved.providerA, ["open:reversible.undecryptable"]);
   await page.close();
 
-  // A ciphertext copied to another record in the registry's database.
+  // Edits of the registry's database, as an attacker with write access would make them.
+  const sql = (statement) => execFileSync("sqlite3", [inDir("registry-a.sqlite"), statement]);
+  const copy = (columns, from, to) =>
+    sql(
+      `UPDATE reversible SET ${columns
+        .map((c) => `${c} = (SELECT ${c} FROM reversible WHERE record_id = ${from.recordId})`)
+        .join(", ")} WHERE record_id = ${to.recordId}`,
+    );
   const [from, to] = [entries[0], entries[3]];
-  execFileSync("sqlite3", [
-    inDir("registry-a.sqlite"),
-    `UPDATE reversible SET kid = (SELECT kid FROM reversible WHERE record_id = ${from.recordId}),
-       enc = (SELECT enc FROM reversible WHERE record_id = ${from.recordId}),
-       ct = (SELECT ct FROM reversible WHERE record_id = ${from.recordId})
-     WHERE record_id = ${to.recordId}`,
-  ]);
-  await askValidation([to.recordId]);
+  const forged = await submit(0);
+  const target = await submit(1);
+  // (a) A ciphertext copied to another record without its signed claims.
+  copy(["kid", "enc", "ct"], from, target);
+  // (b) A forgery: sealed by the attacker to provider A's public key (which is public), with
+  // the aad of this registry, the record's own signed claims left as they are.
+  const suite = new CipherSuite({ kem: new DhkemP256HkdfSha256(), kdf: new HkdfSha256(), aead: new Aes256Gcm() });
+  const publicJwk = createPublicKey(await readFile(inDir("provider-a-enc.pub.pem"))).export({ format: "jwk" });
+  const kid = await kidOf(inDir("provider-a-enc.pub.pem"));
+  const sender = await suite.createSenderContext({
+    recipientPublicKey: await suite.kem.importKey("jwk", publicJwk, true),
+    info: Buffer.from("pseudoform-reversible/1"),
+  });
+  const chosen = "PAT-999999";
+  const aad = `pseudoform-reversible/1|${recipientA().recipientOrganization}|${recipientA().recipientScope}|${kid}`;
+  const ct = await sender.seal(Buffer.from(`${chain.urls.provider}|${chosen}`), Buffer.from(aad));
+  const b64 = (bytes) => Buffer.from(bytes).toString("base64url");
+  sql(
+    `UPDATE reversible SET kid = '${kid}', enc = '${b64(sender.enc)}', ct = '${b64(ct)}' WHERE record_id = ${forged.recordId}`,
+  );
+  // (c) A ciphertext copied to another record together with its signed claims: the same claims
+  // then come with two records.
+  copy(["kid", "enc", "ct", "claims"], from, to);
+  await askValidation([from.recordId, to.recordId, forged.recordId, target.recordId]);
   const provider2 = await openProvider([inDir("provider-a-enc.key.pem")]);
   const rows = await shownRows(provider2);
-  assert.deepEqual(rows[String(to.recordId)], { number: null, error: "reversible.undecryptable", answered: null });
-  const cell = await provider2.textContent(`tr[data-record-id="${to.recordId}"] td.number`);
-  assert.ok(!cell.includes(numberOf(from)), "the copied ciphertext shows no number");
-  assert.match(cell, /reversible\.undecryptable/);
+  for (const entry of [target, forged, to, from]) {
+    assert.deepEqual(
+      rows[String(entry.recordId)],
+      { number: null, error: "validation.unbound", answered: null },
+      `record ${entry.recordId}`,
+    );
+    const cell = await provider2.textContent(`tr[data-record-id="${entry.recordId}"] td.number`);
+    assert.ok(!cell.includes(numberOf(from)) && !cell.includes(chosen), "no number shown");
+    assert.match(cell, /validation\.unbound/);
+    assert.equal(
+      await provider2.$(`tr[data-record-id="${entry.recordId}"] button[data-answer]`),
+      null,
+      "nothing can be answered for it",
+    );
+  }
+  // The forged number matches in no withdrawal search either.
+  await provider2.fill("#objection-number", chosen);
+  await provider2.click("#objection-form button[type=submit]");
+  await provider2.waitForSelector("#objection-results[data-state=found]");
+  assert.equal(await provider2.$$eval("#objection-matches li", (items) => items.length), 0);
   await provider2.close();
 });
 
@@ -505,13 +542,38 @@ test("rotation: new records use the new kid, old ones still open with the old ke
     opened.ttpSigning,
     entries.map(() => "open:reversible.undecryptable"),
   );
+
+  // Deleting a key asks first, naming it; cancelling keeps it.
+  const item = `#key-list li[data-kid="${oldKid}"]`;
+  await both.click(`${item} button[data-delete]`);
+  assert.match(await both.textContent(`${item} .delete-confirm`), new RegExp(`${oldKid}.*geen reservekopie`, "s"));
+  await both.click(`${item} button[data-delete-cancel]`);
+  assert.equal(await both.$(`${item} .delete-confirm`), null);
+  assert.ok(await both.$(item), "cancelled: the key stays");
+  const before = await loads(both);
+  await both.click(`${item} button[data-delete]`);
+  await both.click(`${item} button[data-delete-confirm]`);
+  await both.waitForFunction((n) => Number(document.body.dataset.loads) > n, before);
+  assert.equal(await both.$(item), null, "confirmed: the key is gone");
+  assert.equal((await shownRows(both))[String(old.recordId)].error, "validation.noKey");
   await both.close();
 
   const newOnly = await openProvider([inDir("provider-a-enc-2.key.pem")]);
   const onlyNew = await shownRows(newOnly);
   assert.equal(onlyNew[String(old.recordId)].error, "validation.noKey");
   assert.equal(onlyNew[String(fresh.recordId)].number, numberOf(fresh));
+  assert.equal(await newOnly.$("#directory-warning"), null, "the current key is here");
   await newOnly.close();
+
+  // A profile that lacks the key the TTP names as current is warned, with both kids.
+  const oldOnly = await openProvider([inDir("provider-a-enc.key.pem")]);
+  const warning = await oldOnly.waitForSelector("#directory-warning");
+  assert.equal(await warning.getAttribute("data-kid"), newKid);
+  assert.equal(await warning.getAttribute("role"), "alert");
+  const text = await warning.textContent();
+  assert.ok(text.includes(newKid) && text.includes(oldKid), text);
+  assert.equal((await shownRows(oldOnly))[String(old.recordId)].number, numberOf(old));
+  await oldOnly.close();
 });
 
 test("leak audit: no patient number or other identifying form anywhere over the whole round trip", async () => {
@@ -534,10 +596,50 @@ test("leak audit: no patient number or other identifying form anywhere over the 
   assert.ok(browserRequests.some(([name]) => name.includes("/api/validation-requests")));
   assert.ok(browserRequests.some(([name]) => name.includes("/api/provider-records")));
   assert.ok(browserRequests.some(([name]) => name.includes("/api/withdrawals")));
+  // The provider page's own storage after a search by number: localStorage, sessionStorage and
+  // every IndexedDB store, each value but the (non-extractable, unreadable) CryptoKeys.
+  const provider = await openProvider([inDir("provider-a-enc-2.key.pem")]);
+  await provider.fill("#objection-number", typed[5].mrn);
+  await provider.click("#objection-form button[type=submit]");
+  await provider.waitForSelector("#objection-results[data-state=found]");
+  const storage = await provider.evaluate(async () => {
+    const entries = (store) =>
+      Object.fromEntries(
+        Array.from({ length: store.length }, (_, i) => store.key(i)).map((k) => [k, store.getItem(k)]),
+      );
+    const dump = { local: entries(localStorage), session: entries(sessionStorage), indexedDB: {} };
+    for (const { name } of await indexedDB.databases()) {
+      const db = await new Promise((resolve, reject) => {
+        const r = indexedDB.open(name);
+        r.onsuccess = () => resolve(r.result);
+        r.onerror = () => reject(r.error);
+      });
+      for (const storeName of db.objectStoreNames) {
+        const values = await new Promise((resolve) => {
+          const r = db.transaction(storeName).objectStore(storeName).getAll();
+          r.onsuccess = () => resolve(r.result);
+        });
+        dump.indexedDB[`${name}/${storeName}`] = values.map((v) =>
+          Object.fromEntries(Object.entries(v).filter(([, x]) => !(x instanceof CryptoKey))),
+        );
+      }
+      db.close();
+    }
+    return dump;
+  });
+  await provider.close();
+  assert.deepEqual(
+    Object.values(storage.indexedDB)
+      .flat()
+      .map((v) => Object.keys(v).sort()),
+    [["importedAt", "kid"]],
+    "the key store holds the key, its kid and when it came",
+  );
   const haystacks = [
     ...earlier,
     ...(await chainHaystacks(chain, [chain.ttpProxy, chain.registryProxy, chain.framedProxy])),
     ...browserRequests,
+    ["provider page storage", Buffer.from(JSON.stringify(storage))],
   ];
   // The control: the same scan finds the numbers where they belong, in the provider's page.
   const shown = scan(shownPage, index).leaks;
