@@ -161,21 +161,7 @@ impl ReversibleEnvelope {
     }
 }
 
-/// [`ReversibleEnvelope::digest`] of the three members.
-// TODO(contract-15b): core — replace by `pseudoform_core::reversible::reversible_digest`
-// once the browser side's core change is merged (the same function, one vector).
-pub fn reversible_digest(kid: &str, enc: &str, ct: &str) -> String {
-    use base64ct::{Base64UrlUnpadded, Encoding};
-    use sha2::{Digest, Sha256};
-    let mut hash = Sha256::new();
-    for (i, part) in [kid, enc, ct].into_iter().enumerate() {
-        if i > 0 {
-            hash.update(b".");
-        }
-        hash.update(part.as_bytes());
-    }
-    Base64UrlUnpadded::encode_string(&hash.finalize())
-}
+pub use pseudoform_core::reversible::reversible_digest;
 
 /// Whether `text` has the form of a [`reversible_digest`]: 43 unpadded
 /// base64url characters of 32 bytes.
