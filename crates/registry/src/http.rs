@@ -640,26 +640,34 @@ pub fn static_csp(ttp_origin: &str, frame_origin: Option<&str>) -> String {
 /// The CORS of form origins on other origins: `POST` with `Content-Type`
 /// and the submitter proof's `DPoP` header. None without such origins.
 fn cors(origins: &[String]) -> anyhow::Result<Option<tower_http::cors::CorsLayer>> {
-    if origins.is_empty() {
-        return Ok(None);
-    }
-    let origins = origins
-        .iter()
-        .map(|o| HeaderValue::from_str(o))
-        .collect::<Result<Vec<_>, _>>()
-        .context("an allowed origin is not a valid header value")?;
-    Ok(Some(
-        tower_http::cors::CorsLayer::new()
-            .allow_origin(tower_http::cors::AllowOrigin::list(origins))
-            .allow_methods([axum::http::Method::POST])
-            .allow_headers([header::CONTENT_TYPE, HeaderName::from_static("dpop")]),
-    ))
+    cors_of(origins, "an allowed origin").map(|layer| {
+        layer.map(|l| {
+            l.allow_methods([axum::http::Method::POST])
+                .allow_headers([header::CONTENT_TYPE, HeaderName::from_static("dpop")])
+        })
+    })
 }
 
 /// The CORS of providers' validation pages on the provider endpoints:
 /// `GET` and `POST` with `Authorization`, `DPoP` and `Content-Type`. None
 /// without such origins.
 fn validation_cors(origins: &[String]) -> anyhow::Result<Option<tower_http::cors::CorsLayer>> {
+    cors_of(origins, "a validation origin").map(|layer| {
+        layer.map(|l| {
+            l.allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+                .allow_headers([
+                    header::AUTHORIZATION,
+                    header::CONTENT_TYPE,
+                    HeaderName::from_static("dpop"),
+                ])
+                .expose_headers([header::WWW_AUTHENTICATE])
+        })
+    })
+}
+
+/// A CORS layer allowing exactly `origins` (`what` names them in the
+/// error), or none without origins.
+fn cors_of(origins: &[String], what: &str) -> anyhow::Result<Option<tower_http::cors::CorsLayer>> {
     if origins.is_empty() {
         return Ok(None);
     }
@@ -667,18 +675,10 @@ fn validation_cors(origins: &[String]) -> anyhow::Result<Option<tower_http::cors
         .iter()
         .map(|o| HeaderValue::from_str(o))
         .collect::<Result<Vec<_>, _>>()
-        .context("a validation origin is not a valid header value")?;
-    Ok(Some(
-        tower_http::cors::CorsLayer::new()
-            .allow_origin(tower_http::cors::AllowOrigin::list(origins))
-            .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
-            .allow_headers([
-                header::AUTHORIZATION,
-                header::CONTENT_TYPE,
-                HeaderName::from_static("dpop"),
-            ])
-            .expose_headers([header::WWW_AUTHENTICATE]),
-    ))
+        .with_context(|| format!("{what} is not a valid header value"))?;
+    Ok(Some(tower_http::cors::CorsLayer::new().allow_origin(
+        tower_http::cors::AllowOrigin::list(origins),
+    )))
 }
 
 /// The router of a registry around an existing [`Receiver`]; `config`

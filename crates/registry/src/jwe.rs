@@ -472,7 +472,13 @@ impl SignatureKeys {
         {
             return Err(SignatureError::BadSignature);
         }
-        let kid = str_of("kid").ok_or(SignatureError::BadSignature)?;
+        self.payload(jws, str_of("kid"))
+    }
+
+    /// The payload of `jws` under the pinned key of `kid`, if its signature
+    /// is valid.
+    fn payload(&self, jws: &str, kid: Option<&str>) -> Result<Vec<u8>, SignatureError> {
+        let kid = kid.ok_or(SignatureError::BadSignature)?;
         let key = self
             .keys
             .iter()
@@ -504,14 +510,7 @@ impl SignatureKeys {
         {
             return Err(SignatureError::BadSignature);
         }
-        let kid = str_of("kid").ok_or(SignatureError::BadSignature)?;
-        let key = self
-            .keys
-            .iter()
-            .find(|k| k.kid == kid)
-            .ok_or(SignatureError::BadSignature)?;
-        let (payload, _) = josekit::jws::deserialize_compact(text, &key.verifier)
-            .map_err(|_| SignatureError::BadSignature)?;
+        let payload = self.payload(text, str_of("kid"))?;
         Ok(Plaintext::Signed(Zeroizing::new(payload)))
     }
 }
