@@ -284,6 +284,106 @@ pub struct Receipt {
     pub pseudonyms: Vec<String>,
 }
 
+/// The `rec` of a submission's submitter proof: the unpadded base64url
+/// SHA-256 of its record JWE, or of the national shape's
+/// `temporaryPseudonym`s joined by `.`.
+pub fn submission_rec(submission: &Submission) -> String {
+    match &submission.record {
+        Some(record) => record_digest(record),
+        None => {
+            let packages: Vec<&str> = submission
+                .pseudonyms
+                .iter()
+                .flatten()
+                .map(|p| p.temporary_pseudonym.as_str())
+                .collect();
+            record_digest(&packages.join("."))
+        }
+    }
+}
+
+/// The path of the batch submission endpoint (processors).
+pub const BATCH_PATH: &str = "/api/batches";
+
+/// The most submissions in one [`BatchSubmission`].
+pub const MAX_SUBMISSIONS_PER_BATCH: usize = 500;
+
+/// The longest `batchId`, in characters.
+pub const MAX_BATCH_ID: usize = 128;
+
+/// Whether `id` is a `batchId`: 1 to [`MAX_BATCH_ID`] characters of
+/// `A-Z a-z 0-9 . _ : -`.
+pub fn is_batch_id(id: &str) -> bool {
+    (1..=MAX_BATCH_ID).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+/// `POST /api/batches` body: up to [`MAX_SUBMISSIONS_PER_BATCH`]
+/// submissions of one processor, under an id the client chooses
+/// (`{runId}-{chunkIndex}`) that makes a resend idempotent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BatchSubmission {
+    /// The client's id of the batch ([`is_batch_id`]).
+    pub batch_id: String,
+    /// The submissions, each as `POST /api/submissions` takes it.
+    pub submissions: Vec<Submission>,
+}
+
+/// The `rec` of a batch's one submitter proof: the unpadded base64url
+/// SHA-256 of the submissions' [`submission_rec`]s joined by `.` (in order).
+pub fn batch_rec(recs: &[&str]) -> String {
+    record_digest(&recs.join("."))
+}
+
+/// What became of one submission of a batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum BatchItemStatus {
+    /// Stored now.
+    Stored,
+    /// Stored before (the same submission, or the same batch and index
+    /// with the same definitive pseudonyms): the first receipt, nothing
+    /// stored again.
+    AlreadyStored,
+    /// Refused; nothing of it stored.
+    Refused,
+}
+
+/// One submission's result in a [`BatchReceipt`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchItemResult {
+    /// The submission's index in the batch (from 0).
+    pub index: usize,
+    /// What became of it.
+    pub status: BatchItemStatus,
+    /// With `stored`/`alreadyStored`: the record's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_id: Option<i64>,
+    /// With `stored`/`alreadyStored`: the definitive pseudonyms' labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pseudonyms: Option<Vec<String>>,
+    /// With `refused`: the code, as `POST /api/submissions` answers it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// With `refused`: the member it is about, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// `POST /api/batches` answer (200): one result per submission, in order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchReceipt {
+    /// The batch's id, as sent.
+    pub batch_id: String,
+    /// One result per submission, in order.
+    pub results: Vec<BatchItemResult>,
+}
+
 /// A definitive pseudonym as a registry stores it: type and key version
 /// readable from the label `TYPE:vN:<base64url of N>`.
 pub fn label(pseudonym_type: &str, key_version: u32, element_b64: &str) -> String {
@@ -387,6 +487,63 @@ mod tests {
         assert!(!is_reversible_digest(
             "fyh+Az8HJZYx5hsFjtDhqGA-mOhZIp4ZjUo5gdwyAok"
         ));
+    }
+
+    /// The vector shared with the browser's `batchRec` (docs/vectors/batch-rec.json).
+    #[test]
+    fn the_batch_rec_is_the_shared_vector() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/vectors/batch-rec.json"
+        ))
+        .unwrap();
+        let vector: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let records: Vec<String> = vector["submissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap().to_owned())
+            .collect();
+        let recs: Vec<String> = records.iter().map(|r| record_digest(r)).collect();
+        let recs: Vec<&str> = recs.iter().map(String::as_str).collect();
+        assert_eq!(batch_rec(&recs), vector["rec"].as_str().unwrap());
+        // Order counts.
+        let mut reversed = recs.clone();
+        reversed.reverse();
+        assert_ne!(batch_rec(&reversed), batch_rec(&recs));
+        // One submission: the SHA-256 of its rec.
+        assert_eq!(batch_rec(&[recs[0]]), record_digest(recs[0]));
+    }
+
+    #[test]
+    fn batch_ids_and_the_batch_shape() {
+        for good in ["run-1", "a", "0f3c.7:_-Z", &"x".repeat(MAX_BATCH_ID)] {
+            assert!(is_batch_id(good), "{good}");
+        }
+        for bad in ["", "a b", "a/b", "é", &"x".repeat(MAX_BATCH_ID + 1)] {
+            assert!(!is_batch_id(bad), "{bad}");
+        }
+        let batch: BatchSubmission = serde_json::from_str(&format!(
+            r#"{{"batchId":"r-0","submissions":[{{{ENVELOPE},"pseudonyms":[],"data":{{}}}}]}}"#
+        ))
+        .unwrap();
+        assert_eq!(batch.submissions.len(), 1);
+        assert!(serde_json::from_str::<BatchSubmission>(
+            r#"{"batchId":"r-0","submissions":[],"x":1}"#
+        )
+        .is_err());
+        let item = BatchItemResult {
+            index: 2,
+            status: BatchItemStatus::AlreadyStored,
+            record_id: Some(12),
+            pseudonyms: Some(vec!["NGGV:v1:x".into()]),
+            code: None,
+            field: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&item).unwrap(),
+            r#"{"index":2,"status":"alreadyStored","recordId":12,"pseudonyms":["NGGV:v1:x"]}"#
+        );
     }
 
     fn parse(json: &str) -> Result<Submission, serde_json::Error> {

@@ -3,6 +3,7 @@
 //! | route | what |
 //! |---|---|
 //! | `POST /api/submissions` | a [`Submission`] → 201 [`Receipt`], or an [`ApiError`] |
+//! | `POST /api/batches` | a [`BatchSubmission`](pseudoform_protocol::registry::BatchSubmission) of a processor → 200 [`BatchReceipt`], one result per submission ([`crate::batch`]) |
 //! | `GET /api/records` | the stored records (newest first, `?limit=`, default 500; withdrawn ones only with `?include=withdrawn`) |
 //! | `POST /api/validation-requests` | staff (DEMO, unauthenticated): ask the supplying providers about records with `R` |
 //! | `GET /api/validation-requests` | provider: its validation requests ([`ValidatingProvider`]) |
@@ -17,7 +18,8 @@
 //! | `GET /ready` | readiness: 200 while the database can be written, else 503 `server.notReady` |
 //! | `GET /*` | static files of `www_dir` |
 //!
-//! Request bodies are limited to 256 KiB (413). Connections, header, body
+//! Request bodies are limited to 256 KiB (413), those of `/api/batches`
+//! to [`MAX_BATCH_BODY_BYTES`]. Connections, header, body
 //! and request times are bounded by [`RegistryConfig::limits`]
 //! ([`pseudoform_server`]); a panicking request answers 500 and the server
 //! lives. Every response carries
@@ -51,11 +53,12 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
-use pseudoform_protocol::registry::{Receipt, Submission};
+use pseudoform_protocol::registry::{BatchReceipt, Receipt, Submission, BATCH_PATH};
 use serde::{Deserialize, Serialize};
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use crate::batch::BatchError;
 use crate::config::RegistryConfig;
 use crate::error::ApiError;
 use crate::provider_auth::{ProviderAuth, ValidatingProvider};
@@ -69,6 +72,9 @@ use crate::view;
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// Largest body of `POST /api/batches`, in bytes.
+pub const MAX_BATCH_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 /// Number of records `GET /api/records` returns without `limit`, and the
 /// registry page shows.
@@ -204,22 +210,26 @@ fn read_failed(err: StoreError) -> ApiError {
     ApiError::Internal
 }
 
+/// The one `DPoP` header (a submitter proof); several, or one that is not
+/// text, is an invalid proof.
+fn dpop_of(headers: &HeaderMap) -> Option<String> {
+    let mut values = headers
+        .get_all(pseudoform_protocol::auth::DPOP_HEADER)
+        .iter();
+    match (values.next(), values.next()) {
+        (None, _) => None,
+        (Some(v), None) => Some(v.to_str().unwrap_or("-").to_owned()),
+        (Some(_), Some(_)) => Some("-".to_owned()),
+    }
+}
+
 async fn submit(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Json<Submission>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Receipt>), ApiError> {
     let Json(submission) = body?;
-    // The one `DPoP` header (the submitter proof); several, or one that is
-    // not text, is an invalid proof.
-    let mut values = headers
-        .get_all(pseudoform_protocol::auth::DPOP_HEADER)
-        .iter();
-    let proof = match (values.next(), values.next()) {
-        (None, _) => None,
-        (Some(v), None) => Some(v.to_str().unwrap_or("-").to_owned()),
-        (Some(_), Some(_)) => Some("-".to_owned()),
-    };
+    let proof = dpop_of(&headers);
     let receiver = Arc::clone(&state.receiver);
     let receipt = blocking(move || {
         Ok(receiver.receive_proved(
@@ -230,6 +240,65 @@ async fn submit(
     })
     .await?;
     Ok((StatusCode::CREATED, Json(receipt)))
+}
+
+/// Whether the request says its body is JSON (`application/json`, with
+/// parameters or not).
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// A refusal of the batch endpoint: of its body, or of the batch.
+#[derive(Debug)]
+enum BatchRefusal {
+    Api(ApiError),
+    Batch(BatchError),
+}
+
+impl IntoResponse for BatchRefusal {
+    fn into_response(self) -> Response {
+        match self {
+            BatchRefusal::Api(err) => err.into_response(),
+            BatchRefusal::Batch(err) => err.into_response(),
+        }
+    }
+}
+
+/// `POST /api/batches`: a processor's batch ([`crate::batch`]).
+async fn submit_batch(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Json<BatchReceipt>, BatchRefusal> {
+    if !is_json(&headers) {
+        return Err(BatchRefusal::Api(ApiError::ContentType));
+    }
+    let body = match body {
+        Ok(body) => body,
+        Err(b) if b.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return Err(BatchRefusal::Batch(BatchError::TooLarge))
+        }
+        Err(_) => return Err(BatchRefusal::Api(ApiError::Unreadable)),
+    };
+    // Never serde's message, which can quote the body.
+    let batch: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
+        BatchRefusal::Batch(BatchError::Shape {
+            field: "submissions".into(),
+        })
+    })?;
+    let proof = dpop_of(&headers);
+    let receiver = Arc::clone(&state.receiver);
+    let receipt = tokio::task::spawn_blocking(move || {
+        receiver.receive_batch(batch, proof.as_deref(), pseudoform_protocol::unix_now())
+    })
+    .await
+    .unwrap_or(Err(BatchError::Storage))
+    .map_err(BatchRefusal::Batch)?;
+    Ok(Json(receipt))
 }
 
 async fn records(
@@ -712,6 +781,10 @@ pub fn router(receiver: Arc<Receiver>, config: &RegistryConfig) -> anyhow::Resul
     let statics = ServeDir::new(&config.www_dir).append_index_html_on_directories(true);
     let main = Router::new()
         .route("/api/submissions", post(submit))
+        .route(
+            BATCH_PATH,
+            post(submit_batch).layer(DefaultBodyLimit::max(MAX_BATCH_BODY_BYTES)),
+        )
         .route("/api/records", get(records))
         .route("/api/form-config", get(form_config))
         .route("/api/validation-audit", get(validation_audit))

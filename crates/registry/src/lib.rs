@@ -9,6 +9,7 @@
 //!
 //! - [`config`]: [`RegistryConfig`], read from TOML.
 //! - [`receiver`]: [`Receiver::receive`], a submission from checks to store.
+//! - [`batch`]: [`Receiver::receive_batch`], a processor's batch of submissions.
 //! - [`submission`]: the checks of a submission's envelope, types and data.
 //! - [`submitter`]: the submitter proof (DPoP of the key that obtained the record).
 //! - [`provider_auth`]: the provider endpoints' TTP validate token and DPoP
@@ -26,6 +27,7 @@
 //! - [`error`]: [`ReceiveError`] and [`error::ApiError`], stable codes and
 //!   statuses, answered as problem bodies.
 
+pub mod batch;
 pub mod claims;
 pub mod config;
 pub mod deblind;

@@ -68,7 +68,9 @@ use crate::claims::{evaluation_of, refusal, Claims, Opened, Opener, DEFAULT_CLOC
 use crate::deblind::{decode_blind, labels};
 use crate::error::{At, ReceiveError};
 use crate::jwe::{Checked, JweAlg, KeyRing, SignatureKeys};
-use crate::store::{NewPseudonym, NewReversible, Store, StoreError, Submitted, Trace, UsedJwe};
+use crate::store::{
+    BatchItem, NewPseudonym, NewReversible, Store, StoreError, Submitted, Trace, UsedJwe,
+};
 use crate::submission::{
     blind_factor_types, check_data, check_envelope, check_required, pseudonym_types,
 };
@@ -108,6 +110,39 @@ impl Deblinded {
         let exp = self.used.entry(opened.jti.clone()).or_insert(opened.exp);
         *exp = (*exp).max(opened.exp);
         self.opened.push((at, opened));
+    }
+}
+
+/// A submission that passed every check but its submitter proof, its
+/// JWEs' times and the store: what [`Receiver::store_opened`] writes.
+#[derive(Debug)]
+pub(crate) struct OpenedSubmission {
+    /// The submission as it came.
+    pub(crate) submission: Submission,
+    /// The hex SHA-256 of the whole submission (what makes a retry the same).
+    digest: String,
+    deblinded: Deblinded,
+    reversible: Option<NewReversible>,
+}
+
+impl OpenedSubmission {
+    /// The key each JWE's claims bind it to (`cnf.jkt`), if any.
+    pub(crate) fn bound_keys(&self) -> Vec<Option<&str>> {
+        self.deblinded
+            .opened
+            .iter()
+            .map(|(_, opened)| crate::submitter::bound_key(&opened.claims))
+            .collect()
+    }
+
+    /// The provider the TTP's signed claims name, if any.
+    pub(crate) fn provider(&self) -> Option<&str> {
+        self.deblinded.trace.provider.as_deref()
+    }
+
+    /// The current label of each type, as the receipt lists them.
+    pub(crate) fn labels(&self) -> &[String] {
+        &self.deblinded.receipt
     }
 }
 
@@ -355,6 +390,33 @@ impl Receiver {
         proof: Option<&str>,
         now: i64,
     ) -> Result<Receipt, ReceiveError> {
+        let opened = self.open_submission(submission)?;
+        if let Some(check) = &self.submitter {
+            check
+                .check(
+                    &opened.bound_keys(),
+                    proof,
+                    &crate::submitter::rec_of(&opened.submission),
+                    now,
+                )
+                .map_err(ReceiveError::Submitter)?;
+        }
+        self.store_opened(opened, now, None)
+            .map(|(receipt, _)| receipt)
+    }
+
+    /// The submitter check of this receiver, if it has one.
+    pub(crate) fn submitter(&self) -> Option<&SubmitterCheck> {
+        self.submitter.as_ref()
+    }
+
+    /// The checks of a submission up to its submitter proof: envelope,
+    /// shape, types, data, its JWEs opened and de-blinded, its reversible
+    /// pseudonym bound. Nothing is stored.
+    pub(crate) fn open_submission(
+        &self,
+        submission: Submission,
+    ) -> Result<OpenedSubmission, ReceiveError> {
         // What makes a retry the same submission: all of it.
         let digest = serde_json::to_vec(&submission)
             .map(|bytes| hex::encode(Sha256::digest(bytes)))
@@ -419,22 +481,35 @@ impl Receiver {
         };
 
         let reversible = bind_reversible(envelope, &deblinded)?;
+        Ok(OpenedSubmission {
+            submission,
+            digest,
+            deblinded,
+            reversible,
+        })
+    }
 
-        if let Some(check) = &self.submitter {
-            let bound: Vec<Option<&str>> = deblinded
-                .opened
-                .iter()
-                .map(|(_, opened)| crate::submitter::bound_key(&opened.claims))
-                .collect();
-            check
-                .check(&bound, proof, &crate::submitter::rec_of(&submission), now)
-                .map_err(ReceiveError::Submitter)?;
-        }
-
+    /// Stores an opened submission whose submitter proof passed, at `now`:
+    /// a retry of a stored submission gets its first receipt, whatever the
+    /// time; then the JWEs' times are checked and the record written (with
+    /// `batch`, also the batch item it is). The receipt, and whether it was
+    /// stored now (`true`) or before.
+    pub(crate) fn store_opened(
+        &self,
+        opened: OpenedSubmission,
+        now: i64,
+        batch: Option<&BatchItem>,
+    ) -> Result<(Receipt, bool), ReceiveError> {
+        let OpenedSubmission {
+            submission,
+            digest,
+            deblinded,
+            reversible,
+        } = opened;
         // A retry of a stored submission, whatever the time: its receipt.
         let jtis: Vec<&str> = deblinded.used.keys().map(String::as_str).collect();
         if let Some(receipt) = self.stored_receipt(&jtis, &digest)? {
-            return Ok(receipt);
+            return Ok((receipt, false));
         }
         for (at, opened) in &deblinded.opened {
             self.opener.check_time(opened, now, *at)?;
@@ -465,11 +540,13 @@ impl Receiver {
             purge_before,
             &digest,
             receipt_json,
+            batch,
         ) {
-            Ok(record_id) => Ok(receipt_of(record_id)),
+            Ok(record_id) => Ok((receipt_of(record_id), true)),
             // A concurrent retry of the same submission stored it first.
             Err(StoreError::Replayed) => self
                 .stored_receipt(&jtis, &digest)?
+                .map(|receipt| (receipt, false))
                 .ok_or(ReceiveError::Replayed),
             Err(err) => {
                 tracing::error!(error = %err, "storing a record failed");

@@ -10,7 +10,15 @@
 //! validation_requests(id, provider, created_at, question)
 //! validation_items(request_id, record_id, answer, correction, answered_at)
 //! validation_audit(id, at, event, provider, person, request_id, record_id, answer)
+//! batch_items(provider, batch_id, idx, record_id, receipt, data_digest)
 //! ```
+//!
+//! `batch_items` makes a processor's batch delivery (`POST /api/batches`)
+//! idempotent: for each stored item of a batch, by (the provider of the
+//! record's signed claims, `batchId`, index), its record, the receipt it
+//! was answered and a SHA-256 of its clinical data. A batch sent again
+//! under the same id — even re-pseudonymised, with new JWEs — finds its
+//! items there ([`Store::batch_item`]) and stores nothing twice.
 //!
 //! `reversible` holds a record's reversible pseudonym as it came (the HPKE
 //! ciphertext to the supplying provider, which the registry cannot open)
@@ -113,6 +121,29 @@ pub enum Submitted {
     Stored(String),
     /// Some JWE of it belongs to another submission or record.
     Conflict,
+}
+
+/// A submission's place in a processor's batch: the key of its row in
+/// `batch_items`, and the SHA-256 (hex) of its clinical data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchItem {
+    /// The provider of the record's signed claims (empty: none named).
+    pub provider: String,
+    /// The client's `batchId`.
+    pub batch_id: String,
+    /// The index in the batch.
+    pub index: i64,
+    /// The hex SHA-256 of the record's `data` as JSON.
+    pub data_digest: String,
+}
+
+/// A stored batch item ([`Store::batch_item`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredBatchItem {
+    /// The receipt it was answered, as JSON.
+    pub receipt: String,
+    /// The hex SHA-256 of its `data`.
+    pub data_digest: String,
 }
 
 /// A record's reversible pseudonym, to be stored opaque.
@@ -298,6 +329,16 @@ CREATE TABLE IF NOT EXISTS validation_audit (
     record_id INTEGER,
     answer TEXT
 );
+CREATE TABLE IF NOT EXISTS batch_items (
+    provider TEXT NOT NULL,
+    batch_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    record_id INTEGER NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+    receipt TEXT NOT NULL,
+    data_digest TEXT NOT NULL,
+    PRIMARY KEY (provider, batch_id, idx)
+);
+CREATE INDEX IF NOT EXISTS batch_items_record ON batch_items(record_id);
 CREATE TABLE IF NOT EXISTS submitted (
     jti TEXT PRIMARY KEY,
     record_id INTEGER NOT NULL REFERENCES records(id) ON DELETE CASCADE,
@@ -416,7 +457,8 @@ impl Store {
     /// then. Used JWEs that expired before `purge_before` are forgotten.
     /// The JWEs' ids are kept with the record, the submission's `digest`
     /// and the receipt `receipt(record_id)` (JSON) answered for it
-    /// ([`Store::submitted`]).
+    /// ([`Store::submitted`]); with `batch`, its batch item too (one
+    /// stored before under the same key: [`StoreError::Replayed`]).
     #[allow(clippy::too_many_arguments)]
     pub fn insert_record(
         &self,
@@ -429,6 +471,7 @@ impl Store {
         purge_before: i64,
         digest: &str,
         receipt: impl FnOnce(i64) -> String,
+        batch: Option<&BatchItem>,
     ) -> Result<i64, StoreError> {
         let data_json = serde_json::to_string(data).map_err(|_| StoreError::Corrupt)?;
         let mut conn = self.lock()?;
@@ -481,8 +524,48 @@ impl Store {
                 return Err(StoreError::Replayed);
             }
         }
+        if let Some(item) = batch {
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO batch_items (provider, batch_id, idx, record_id, receipt, data_digest)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    item.provider,
+                    item.batch_id,
+                    item.index,
+                    record_id,
+                    receipt,
+                    item.data_digest
+                ],
+            )?;
+            if inserted == 0 {
+                return Err(StoreError::Replayed);
+            }
+        }
         tx.commit()?;
         Ok(record_id)
+    }
+
+    /// The stored item `index` of the batch `batch_id` of `provider`, if
+    /// any.
+    pub fn batch_item(
+        &self,
+        provider: &str,
+        batch_id: &str,
+        index: i64,
+    ) -> Result<Option<StoredBatchItem>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT receipt, data_digest FROM batch_items
+             WHERE provider = ?1 AND batch_id = ?2 AND idx = ?3",
+        )?;
+        Ok(stmt
+            .query_row(params![provider, batch_id, index], |row| {
+                Ok(StoredBatchItem {
+                    receipt: row.get(0)?,
+                    data_digest: row.get(1)?,
+                })
+            })
+            .optional()?)
     }
 
     /// Commits a write of [`PROBE_BYTES`] (readiness), larger than any

@@ -130,20 +130,10 @@ pub fn rec(record: &str) -> String {
 }
 
 /// The `rec` a submission's proof must carry: of its record JWE, or of its
-/// national packages' `temporaryPseudonym`s joined by `.`.
+/// national packages' `temporaryPseudonym`s joined by `.`
+/// ([`pseudoform_protocol::registry::submission_rec`]).
 pub fn rec_of(submission: &Submission) -> String {
-    match &submission.record {
-        Some(record) => rec(record),
-        None => {
-            let packages: Vec<&str> = submission
-                .pseudonyms
-                .iter()
-                .flatten()
-                .map(|p| p.temporary_pseudonym.as_str())
-                .collect();
-            rec(&packages.join("."))
-        }
-    }
+    pseudoform_protocol::registry::submission_rec(submission)
 }
 
 /// The key a JWE's claims bind it to (`cnf.jkt`), if any.
@@ -322,6 +312,7 @@ impl ProofLedger {
 #[derive(Debug)]
 pub struct SubmitterCheck {
     urls: Vec<String>,
+    batch_urls: Vec<String>,
     require: bool,
     ledger: ProofLedger,
 }
@@ -333,11 +324,15 @@ impl SubmitterCheck {
     /// `submitter_proofs` of the database at `database`.
     pub fn open(public_urls: &[String], require: bool, database: &Path) -> anyhow::Result<Self> {
         anyhow::ensure!(!public_urls.is_empty(), "the registry needs a public_url");
-        Ok(SubmitterCheck {
-            urls: public_urls
+        let under = |path: &str| -> Vec<String> {
+            public_urls
                 .iter()
-                .map(|u| format!("{}{SUBMISSIONS_PATH}", u.trim_end_matches('/')))
-                .collect(),
+                .map(|u| format!("{}{path}", u.trim_end_matches('/')))
+                .collect()
+        };
+        Ok(SubmitterCheck {
+            urls: under(SUBMISSIONS_PATH),
+            batch_urls: under(pseudoform_protocol::registry::BATCH_PATH),
             require,
             ledger: ProofLedger::open(database)?,
         })
@@ -359,22 +354,56 @@ impl SubmitterCheck {
         record_rec: &str,
         now: i64,
     ) -> Result<(), SubmitterError> {
+        let Some(jkt) = self.key_of(bound)? else {
+            return Ok(());
+        };
+        let proof = proof.ok_or(SubmitterError::MissingProof)?;
+        self.verify_once(proof, &self.urls, record_rec, now, Some(jkt))
+            .map(|_| ())
+    }
+
+    /// The key the JWEs of one submission are bound to (`cnf.jkt` of each;
+    /// all the same, or all none): `None` for an unbound record this
+    /// registry accepts, [`SubmitterError::Unbound`] for one it refuses.
+    pub fn key_of<'b>(&self, bound: &[Option<&'b str>]) -> Result<Option<&'b str>, SubmitterError> {
         let first = bound.first().copied().flatten();
         if bound.iter().any(|jkt| *jkt != first) {
             return Err(SubmitterError::WrongKey);
         }
-        let Some(jkt) = first else {
-            return if self.require {
-                Err(SubmitterError::Unbound)
-            } else {
-                Ok(())
-            };
-        };
-        let proof = proof.ok_or(SubmitterError::MissingProof)?;
-        let verified = verify(proof, &self.urls, record_rec, now)?;
-        if verified.jkt != jkt {
+        match first {
+            None if self.require => Err(SubmitterError::Unbound),
+            other => Ok(other),
+        }
+    }
+
+    /// Checks a batch's one proof (`POST {public_url}/api/batches`, `rec`
+    /// the [`pseudoform_protocol::registry::batch_rec`] of its
+    /// submissions) at `now` and uses it up: the thumbprint of its key,
+    /// which each bound submission's key must then be.
+    pub fn check_batch(
+        &self,
+        proof: &str,
+        batch_rec: &str,
+        now: i64,
+    ) -> Result<String, SubmitterError> {
+        self.verify_once(proof, &self.batch_urls, batch_rec, now, None)
+    }
+
+    /// Verifies `proof` for `urls` and `rec` (signed by `jkt`, if given) and
+    /// uses its id once: its key's thumbprint.
+    fn verify_once(
+        &self,
+        proof: &str,
+        urls: &[String],
+        rec: &str,
+        now: i64,
+        jkt: Option<&str>,
+    ) -> Result<String, SubmitterError> {
+        let verified = verify(proof, urls, rec, now)?;
+        if jkt.is_some_and(|jkt| verified.jkt != jkt) {
             return Err(SubmitterError::WrongKey);
         }
-        self.ledger.use_once(&verified, now)
+        self.ledger.use_once(&verified, now)?;
+        Ok(verified.jkt)
     }
 }
