@@ -12,6 +12,7 @@ pub mod auth;
 pub mod claims;
 #[cfg(feature = "client")]
 pub mod client;
+pub mod fhir;
 pub mod jwk;
 pub mod package;
 pub mod registry;

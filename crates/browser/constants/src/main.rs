@@ -16,6 +16,7 @@ use pseudoform_core::reversible::{
     reversible_fields, REVERSIBLE_INFO, REVERSIBLE_INPUT, REVERSIBLE_SUITE, REVERSIBLE_TYPE,
 };
 use pseudoform_core::{CalendarDate, Field, PseudonymType, Rule, METHOD_VERSION};
+use pseudoform_protocol::fhir;
 use pseudoform_protocol::ttp::MAX_RECORDS_PER_REQUEST;
 
 const HEADER: &str =
@@ -100,6 +101,27 @@ fn limits() -> [(&'static str, String, &'static str); 4] {
     ]
 }
 
+/// The FHIR names of `pseudoform_protocol::fhir` (docs/fhir.md): (name,
+/// value, what it is).
+fn fhir_names() -> [(&'static str, &'static str, &'static str); 14] {
+    [
+        ("systemPrefix", fhir::SYSTEM_PREFIX, "The prefix of every pseudoform system URI."),
+        ("recordKind", fhir::RECORD_KIND, "Patient.identifier kind of the record JWE: system `urn:pseudoform:record:{org}:{scope}`."),
+        ("blindFactorsKind", fhir::BLIND_FACTORS_KIND, "Patient.identifier kind of `encryptedBlindFactors`."),
+        ("reversibleKind", fhir::REVERSIBLE_KIND, "Patient.identifier kind of the reversible pseudonym, value `kid.enc.ct`."),
+        ("temporaryPseudonymKind", fhir::TEMPORARY_PSEUDONYM_KIND, "Patient.identifier kind of one temporary pseudonym of the national packaging: `urn:pseudoform:temporary-pseudonym:{TYPE}:{org}:{scope}`."),
+        ("pseudonymKind", fhir::PSEUDONYM_KIND, "Patient.identifier kind of a definitive pseudonym (export only): `urn:pseudoform:pseudonym:{TYPE}:{org}:{scope}`, value `v{N}:{base64url}`."),
+        ("fieldKind", fhir::FIELD_KIND, "Observation.code.coding kind: code = the clinical field name."),
+        ("methodVersionSystem", fhir::METHOD_VERSION_SYSTEM, "Patient.meta.tag system; code = the method version."),
+        ("batchSystem", fhir::BATCH_SYSTEM, "Bundle.identifier system; value = the batchId."),
+        ("valueKindSystem", fhir::VALUE_KIND_SYSTEM, "Observation.meta.tag system marking a list value."),
+        ("listCode", fhir::LIST_CODE, "The value-kind code of a list value."),
+        ("dataAbsentSystem", fhir::DATA_ABSENT_SYSTEM, "The data-absent-reason code system of an empty value."),
+        ("dataAbsentCode", fhir::DATA_ABSENT_CODE, "The data-absent-reason code of an empty value."),
+        ("identifyingElement", fhir::IDENTIFYING_ELEMENT, "The refusal of a Patient element outside the allow-list."),
+    ]
+}
+
 /// The ESM module.
 fn module() -> String {
     let rules = Rule::ALL
@@ -109,6 +131,10 @@ fn module() -> String {
     let limits = limits()
         .into_iter()
         .map(|(name, value, doc)| format!("  /** {doc} */\n  {name}: {value},\n"))
+        .collect::<String>();
+    let fhir = fhir_names()
+        .into_iter()
+        .map(|(name, value, doc)| format!("  /** {doc} */\n  {name}: {},\n", literal(value)))
         .collect::<String>();
     format!(
         "{HEADER}
@@ -144,6 +170,10 @@ export const REVERSIBLE_INFO = {reversible_info};
 /** Limits of the method and of the TTP that the JS layer uses. */
 export const LIMITS = Object.freeze({{
 {limits}}});
+
+/** The FHIR profile's system URIs and codes (docs/fhir.md); a system of a key domain is `${{systemPrefix}}${{kind}}:${{org}}:${{scope}}`. */
+export const FHIR = Object.freeze({{
+{fhir}}});
 ",
         types = list(type_codes(), ", "),
         fields = list(field_names(), ", "),
@@ -160,6 +190,12 @@ fn declarations() -> String {
     let limits = limits()
         .into_iter()
         .map(|(name, _, doc)| format!("  /** {doc} */\n  readonly {name}: number;\n"))
+        .collect::<String>();
+    let fhir = fhir_names()
+        .into_iter()
+        .map(|(name, value, doc)| {
+            format!("  /** {doc} */\n  readonly {name}: {};\n", literal(value))
+        })
         .collect::<String>();
     format!(
         "{HEADER}
@@ -208,6 +244,10 @@ export declare const REVERSIBLE_INFO: {reversible_info};
 /** Limits of the method and of the TTP that the JS layer uses. */
 export declare const LIMITS: {{
 {limits}}};
+
+/** The FHIR profile's system URIs and codes (docs/fhir.md). */
+export declare const FHIR: {{
+{fhir}}};
 ",
         types = list(type_codes(), " | "),
         fields = list(field_names(), " | "),

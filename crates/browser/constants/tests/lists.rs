@@ -183,3 +183,29 @@ fn the_copy_finder_finds_copies() {
     )
     .is_none());
 }
+
+/// The FHIR system URIs are written once, in `pseudoform_protocol::fhir`:
+/// the JS takes them from the generated `FHIR` constant, never a literal.
+#[test]
+fn the_js_layer_holds_no_fhir_system_literal() {
+    let prefix = pseudoform_protocol::fhir::SYSTEM_PREFIX;
+    assert_eq!(prefix, "urn:pseudoform:");
+    let mut dirs = vec![root().join("crates/browser/js")];
+    let workbench = root().join("crates/browser/js/workbench");
+    if workbench.is_dir() {
+        dirs.push(workbench);
+    }
+    for dir in dirs {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "js" || e == "ts") {
+                let text = fs::read_to_string(&path).unwrap();
+                assert!(
+                    !text.contains(prefix),
+                    "{} writes a FHIR system by hand; use FHIR of constants.js",
+                    path.display()
+                );
+            }
+        }
+    }
+}
