@@ -21,6 +21,9 @@ use crate::registry::{
     REVERSIBLE_TYPE,
 };
 
+/// The path of the registry's FHIR delivery endpoint (`POST`).
+pub const FHIR_PATH: &str = "/fhir";
+
 /// The prefix of every pseudoform system URI.
 pub const SYSTEM_PREFIX: &str = "urn:pseudoform:";
 /// `Patient.identifier` kind: the record JWE (all of a record's temporary
@@ -157,8 +160,9 @@ fn put_string(target: &mut Map<String, Value>, text: &str) {
     }
 }
 
-/// The Observation of one clinical field of the Patient at `subject`.
-fn observation_of(name: &str, value: &DataValue, subject: &str, field_system: &str) -> Value {
+/// The Observation of one clinical field of the Patient at `subject`
+/// (its `fullUrl` or `Patient/{id}`), coded under `field_system`.
+pub fn observation_of(name: &str, value: &DataValue, subject: &str, field_system: &str) -> Value {
     let code = json!({ "coding": [{ "system": field_system, "code": name }] });
     let mut o = Map::new();
     o.insert("resourceType".into(), json!("Observation"));

@@ -193,7 +193,7 @@ fn receipted(index: usize, status: BatchItemStatus, receipt: Receipt) -> BatchIt
 }
 
 /// The hex SHA-256 of a record's data as stored.
-fn data_digest(submission: &Submission) -> String {
+pub(crate) fn data_digest(submission: &Submission) -> String {
     serde_json::to_vec(&submission.data)
         .map(|bytes| hex::encode(Sha256::digest(bytes)))
         .unwrap_or_default()

@@ -4,6 +4,8 @@
 //! |---|---|
 //! | `POST /api/submissions` | a [`Submission`] → 201 [`Receipt`], or an [`ApiError`] |
 //! | `POST /api/batches` | a [`BatchSubmission`](pseudoform_protocol::registry::BatchSubmission) of a processor → 200 [`BatchReceipt`], one result per submission ([`crate::batch`]) |
+//! | `POST /fhir` | a FHIR delivery Bundle (transaction), all or nothing → 200 `transaction-response`, or 4xx `OperationOutcome` ([`crate::fhir`]) |
+//! | `GET /fhir/Patient` | the stored records as a FHIR `searchset` Bundle (DEMO, like `/api/records`) |
 //! | `GET /api/records` | the stored records (newest first, `?limit=`, default 500; withdrawn ones only with `?include=withdrawn`) |
 //! | `POST /api/validation-requests` | staff (DEMO, unauthenticated): ask the supplying providers about records with `R` |
 //! | `GET /api/validation-requests` | provider: its validation requests ([`ValidatingProvider`]) |
@@ -179,6 +181,7 @@ impl From<StoredRecord> for RecordView {
 #[derive(Clone, Debug)]
 struct AppState {
     receiver: Arc<Receiver>,
+    public_url: Arc<str>,
     form_config: Arc<FormConfig>,
     provider_auth: Arc<ProviderAuth>,
 }
@@ -266,6 +269,74 @@ impl IntoResponse for BatchRefusal {
             BatchRefusal::Batch(err) => err.into_response(),
         }
     }
+}
+
+/// `POST /fhir`: a FHIR delivery Bundle ([`crate::fhir`]).
+async fn submit_fhir(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    use crate::fhir::FhirRefusal;
+    let refuse = |status: StatusCode, code: &str| {
+        FhirRefusal {
+            status,
+            code: code.to_owned(),
+            field: None,
+        }
+        .into_response()
+    };
+    let fhir_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(crate::fhir::FHIR_JSON));
+    if !is_json(&headers) && !fhir_json {
+        return refuse(StatusCode::UNSUPPORTED_MEDIA_TYPE, "submission.contentType");
+    }
+    let body = match body {
+        Ok(body) => body,
+        Err(b) if b.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return refuse(StatusCode::PAYLOAD_TOO_LARGE, "batch.tooLarge")
+        }
+        Err(_) => return refuse(StatusCode::BAD_REQUEST, "submission.unreadable"),
+    };
+    let Ok(bundle) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            pseudoform_protocol::fhir::SHAPE,
+        );
+    };
+    let proof = dpop_of(&headers);
+    let receiver = Arc::clone(&state.receiver);
+    let answer = tokio::task::spawn_blocking(move || {
+        receiver.receive_fhir(&bundle, proof.as_deref(), pseudoform_protocol::unix_now())
+    })
+    .await;
+    match answer {
+        Ok(Ok(response)) => crate::fhir::fhir_response(StatusCode::OK, &response),
+        Ok(Err(refusal)) => refusal.into_response(),
+        Err(_) => refuse(StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+    }
+}
+
+/// `GET /fhir/Patient` (DEMO): the stored records as a `searchset`.
+async fn fhir_patients(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let receiver = Arc::clone(&state.receiver);
+    let records = blocking(move || {
+        receiver
+            .store()
+            .records_where(DEFAULT_RECORD_LIMIT, false)
+            .map_err(read_failed)
+    })
+    .await?;
+    let bundle = crate::fhir::export(
+        &records,
+        state.receiver.organization(),
+        state.receiver.scope(),
+        &state.public_url,
+    );
+    Ok(crate::fhir::fhir_response(StatusCode::OK, &bundle))
 }
 
 /// `POST /api/batches`: a processor's batch ([`crate::batch`]).
@@ -765,6 +836,7 @@ pub fn router(receiver: Arc<Receiver>, config: &RegistryConfig) -> anyhow::Resul
     let provider_auth = Arc::new(ProviderAuth::from_config(config)?);
     let state = AppState {
         receiver,
+        public_url: Arc::from(config.public_url()),
         provider_auth,
         form_config: Arc::new(FormConfig {
             ttp: config.ttp_url.clone(),
@@ -785,6 +857,11 @@ pub fn router(receiver: Arc<Receiver>, config: &RegistryConfig) -> anyhow::Resul
             BATCH_PATH,
             post(submit_batch).layer(DefaultBodyLimit::max(MAX_BATCH_BODY_BYTES)),
         )
+        .route(
+            pseudoform_protocol::fhir::FHIR_PATH,
+            post(submit_fhir).layer(DefaultBodyLimit::max(MAX_BATCH_BODY_BYTES)),
+        )
+        .route("/fhir/Patient", get(fhir_patients))
         .route("/api/records", get(records))
         .route("/api/form-config", get(form_config))
         .route("/api/validation-audit", get(validation_audit))

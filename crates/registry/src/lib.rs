@@ -10,6 +10,7 @@
 //! - [`config`]: [`RegistryConfig`], read from TOML.
 //! - [`receiver`]: [`Receiver::receive`], a submission from checks to store.
 //! - [`batch`]: [`Receiver::receive_batch`], a processor's batch of submissions.
+//! - [`fhir`]: FHIR deliveries ([`Receiver::receive_fhir`]) and the FHIR export.
 //! - [`submission`]: the checks of a submission's envelope, types and data.
 //! - [`submitter`]: the submitter proof (DPoP of the key that obtained the record).
 //! - [`provider_auth`]: the provider endpoints' TTP validate token and DPoP
@@ -32,6 +33,7 @@ pub mod claims;
 pub mod config;
 pub mod deblind;
 pub mod error;
+pub mod fhir;
 pub mod http;
 pub mod jwe;
 pub mod load;

@@ -69,7 +69,7 @@ use crate::deblind::{decode_blind, labels};
 use crate::error::{At, ReceiveError};
 use crate::jwe::{Checked, JweAlg, KeyRing, SignatureKeys};
 use crate::store::{
-    BatchItem, NewPseudonym, NewReversible, Store, StoreError, Submitted, Trace, UsedJwe,
+    BatchItem, NewPseudonym, NewRecord, NewReversible, Store, StoreError, Submitted, Trace, UsedJwe,
 };
 use crate::submission::{
     blind_factor_types, check_data, check_envelope, check_required, pseudonym_types,
@@ -143,6 +143,57 @@ impl OpenedSubmission {
     /// The current label of each type, as the receipt lists them.
     pub(crate) fn labels(&self) -> &[String] {
         &self.deblinded.receipt
+    }
+}
+
+/// What storing an opened submission takes ([`Receiver::prepare_write`]).
+#[derive(Debug)]
+pub(crate) enum Write {
+    /// The very same submission was stored before: its first receipt.
+    Known(Receipt),
+    /// A new record, checked, ready to write.
+    New(Box<Pending>),
+}
+
+/// A record ready to write.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    submission: Submission,
+    digest: String,
+    deblinded: Deblinded,
+    reversible: Option<NewReversible>,
+    used: Vec<UsedJwe>,
+}
+
+impl Pending {
+    /// Its receipt once stored as `record_id`.
+    pub(crate) fn receipt(&self, record_id: i64) -> Receipt {
+        Receipt {
+            record_id,
+            pseudonyms: self.deblinded.receipt.clone(),
+        }
+    }
+
+    /// The ids of its JWEs.
+    fn jtis(&self) -> Vec<&str> {
+        self.deblinded.used.keys().map(String::as_str).collect()
+    }
+
+    /// The record to write at `now` (with its batch item, if any).
+    pub(crate) fn record<'a>(&'a self, now: i64, batch: Option<&'a BatchItem>) -> NewRecord<'a> {
+        NewRecord {
+            received_at: now,
+            data: &self.submission.data,
+            pseudonyms: &self.deblinded.stored,
+            reversible: self.reversible.as_ref(),
+            used: &self.used,
+            trace: &self.deblinded.trace,
+            digest: &self.digest,
+            receipt: Box::new(move |id| {
+                serde_json::to_string(&self.receipt(id)).unwrap_or_default()
+            }),
+            batch,
+        }
     }
 }
 
@@ -489,32 +540,67 @@ impl Receiver {
         })
     }
 
-    /// Stores an opened submission whose submitter proof passed, at `now`:
-    /// a retry of a stored submission gets its first receipt, whatever the
-    /// time; then the JWEs' times are checked and the record written (with
-    /// `batch`, also the batch item it is). The receipt, and whether it was
-    /// stored now (`true`) or before.
+    /// Stores an opened submission whose submitter proof passed, at `now`
+    /// ([`Receiver::prepare_write`], then one transaction; with `batch`,
+    /// also the batch item it is). The receipt, and whether it was stored
+    /// now (`true`) or before.
     pub(crate) fn store_opened(
         &self,
         opened: OpenedSubmission,
         now: i64,
         batch: Option<&BatchItem>,
     ) -> Result<(Receipt, bool), ReceiveError> {
+        let pending = match self.prepare_write(opened, now)? {
+            Write::Known(receipt) => return Ok((receipt, false)),
+            Write::New(pending) => pending,
+        };
+        match self
+            .store
+            .insert_records(vec![pending.record(now, batch)], self.purge_before(now))
+        {
+            Ok(ids) => {
+                let id = ids.first().copied().ok_or(ReceiveError::Storage)?;
+                Ok((pending.receipt(id), true))
+            }
+            // A concurrent retry of the same submission stored it first.
+            Err(StoreError::Replayed) => self
+                .stored_receipt(&pending.jtis(), &pending.digest)?
+                .map(|receipt| (receipt, false))
+                .ok_or(ReceiveError::Replayed),
+            Err(err) => {
+                tracing::error!(error = %err, "storing a record failed");
+                Err(ReceiveError::Storage)
+            }
+        }
+    }
+
+    /// Used JWEs that expired before this time are forgotten.
+    pub(crate) fn purge_before(&self, now: i64) -> i64 {
+        now.saturating_sub(self.opener.skew).saturating_sub(60)
+    }
+
+    /// What storing an opened submission at `now` takes: a retry of a
+    /// stored submission is answered its first receipt, whatever the time
+    /// ([`Write::Known`]); otherwise the JWEs' times are checked and the
+    /// record is ready to write ([`Write::New`]).
+    pub(crate) fn prepare_write(
+        &self,
+        opened: OpenedSubmission,
+        now: i64,
+    ) -> Result<Write, ReceiveError> {
         let OpenedSubmission {
             submission,
             digest,
             deblinded,
             reversible,
         } = opened;
-        // A retry of a stored submission, whatever the time: its receipt.
         let jtis: Vec<&str> = deblinded.used.keys().map(String::as_str).collect();
         if let Some(receipt) = self.stored_receipt(&jtis, &digest)? {
-            return Ok((receipt, false));
+            return Ok(Write::Known(receipt));
         }
         for (at, opened) in &deblinded.opened {
             self.opener.check_time(opened, now, *at)?;
         }
-
         let used: Vec<UsedJwe> = deblinded
             .used
             .iter()
@@ -523,36 +609,13 @@ impl Receiver {
                 expires_at: *expires_at,
             })
             .collect();
-        let purge_before = now.saturating_sub(self.opener.skew).saturating_sub(60);
-        let receipt_of = |record_id| Receipt {
-            record_id,
-            pseudonyms: deblinded.receipt.clone(),
-        };
-        let receipt_json =
-            |record_id| serde_json::to_string(&receipt_of(record_id)).unwrap_or_default();
-        match self.store.insert_record(
-            now,
-            &submission.data,
-            &deblinded.stored,
-            reversible.as_ref(),
-            &used,
-            &deblinded.trace,
-            purge_before,
-            &digest,
-            receipt_json,
-            batch,
-        ) {
-            Ok(record_id) => Ok((receipt_of(record_id), true)),
-            // A concurrent retry of the same submission stored it first.
-            Err(StoreError::Replayed) => self
-                .stored_receipt(&jtis, &digest)?
-                .map(|receipt| (receipt, false))
-                .ok_or(ReceiveError::Replayed),
-            Err(err) => {
-                tracing::error!(error = %err, "storing a record failed");
-                Err(ReceiveError::Storage)
-            }
-        }
+        Ok(Write::New(Box::new(Pending {
+            submission,
+            digest,
+            deblinded,
+            reversible,
+            used,
+        })))
     }
 
     /// The reversible pseudonym of the submission: allowed here,

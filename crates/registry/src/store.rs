@@ -473,76 +473,41 @@ impl Store {
         receipt: impl FnOnce(i64) -> String,
         batch: Option<&BatchItem>,
     ) -> Result<i64, StoreError> {
-        let data_json = serde_json::to_string(data).map_err(|_| StoreError::Corrupt)?;
+        let record = NewRecord {
+            received_at,
+            data,
+            pseudonyms,
+            reversible,
+            used,
+            trace,
+            digest,
+            receipt: Box::new(receipt),
+            batch,
+        };
+        let ids = self.insert_records(vec![record], purge_before)?;
+        ids.first().copied().ok_or(StoreError::Corrupt)
+    }
+
+    /// Stores `records` as [`Store::insert_record`] would, all in one
+    /// transaction: all of them, or (on any error) none. Their ids, in order.
+    pub fn insert_records(
+        &self,
+        records: Vec<NewRecord<'_>>,
+        purge_before: i64,
+    ) -> Result<Vec<i64>, StoreError> {
         let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
             "DELETE FROM used_jwe WHERE expires_at < ?1",
             params![purge_before],
         )?;
-        for jwe in used {
-            let inserted = tx.execute(
-                "INSERT OR IGNORE INTO used_jwe (jti, expires_at) VALUES (?1, ?2)",
-                params![jwe.jti, jwe.expires_at],
-            )?;
-            if inserted == 0 {
-                // Dropping the transaction rolls it back.
-                return Err(StoreError::Replayed);
-            }
-        }
-        tx.execute(
-            "INSERT INTO records (received_at, data_json, ttp_jti, provider) VALUES (?1, ?2, ?3, ?4)",
-            params![received_at, data_json, trace.ttp_jti, trace.provider],
-        )?;
-        let record_id = tx.last_insert_rowid();
-        for p in pseudonyms {
-            tx.execute(
-                "INSERT INTO pseudonyms (record_id, type, key_version, label, is_current)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    record_id,
-                    p.pseudonym_type,
-                    p.key_version,
-                    p.label,
-                    p.is_current
-                ],
-            )?;
-        }
-        if let Some(r) = reversible {
-            tx.execute(
-                "INSERT INTO reversible (record_id, kid, enc, ct, claims) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![record_id, r.kid, r.enc, r.ct, r.claims],
-            )?;
-        }
-        let receipt = receipt(record_id);
-        for jwe in used {
-            let inserted = tx.execute(
-                "INSERT OR IGNORE INTO submitted (jti, record_id, digest, receipt) VALUES (?1, ?2, ?3, ?4)",
-                params![jwe.jti, record_id, digest, receipt],
-            )?;
-            if inserted == 0 {
-                return Err(StoreError::Replayed);
-            }
-        }
-        if let Some(item) = batch {
-            let inserted = tx.execute(
-                "INSERT OR IGNORE INTO batch_items (provider, batch_id, idx, record_id, receipt, data_digest)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    item.provider,
-                    item.batch_id,
-                    item.index,
-                    record_id,
-                    receipt,
-                    item.data_digest
-                ],
-            )?;
-            if inserted == 0 {
-                return Err(StoreError::Replayed);
-            }
+        let mut ids = Vec::with_capacity(records.len());
+        for record in records {
+            // An error drops the transaction, which rolls it back.
+            ids.push(write_record(&tx, record)?);
         }
         tx.commit()?;
-        Ok(record_id)
+        Ok(ids)
     }
 
     /// The stored item `index` of the batch `batch_id` of `provider`, if
@@ -734,6 +699,112 @@ impl Store {
         tx.commit()?;
         Ok(added)
     }
+}
+
+/// One record to store ([`Store::insert_records`]).
+pub struct NewRecord<'a> {
+    /// When it was received.
+    pub received_at: i64,
+    /// Its clinical fields.
+    pub data: &'a Data,
+    /// Its labels.
+    pub pseudonyms: &'a [NewPseudonym],
+    /// Its reversible pseudonym, if any.
+    pub reversible: Option<&'a NewReversible>,
+    /// The JWEs it came from.
+    pub used: &'a [UsedJwe],
+    /// Where it came from.
+    pub trace: &'a Trace,
+    /// The hex SHA-256 of the whole submission.
+    pub digest: &'a str,
+    /// The receipt (JSON) of the record id.
+    pub receipt: Box<dyn FnOnce(i64) -> String + 'a>,
+    /// Its batch item, if it came in a batch.
+    pub batch: Option<&'a BatchItem>,
+}
+
+impl std::fmt::Debug for NewRecord<'_> {
+    /// Never the data or the labels.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewRecord").finish_non_exhaustive()
+    }
+}
+
+/// Writes one record in the open transaction `tx`.
+fn write_record(tx: &rusqlite::Transaction<'_>, record: NewRecord<'_>) -> Result<i64, StoreError> {
+    let NewRecord {
+        received_at,
+        data,
+        pseudonyms,
+        reversible,
+        used,
+        trace,
+        digest,
+        receipt,
+        batch,
+    } = record;
+    let data_json = serde_json::to_string(data).map_err(|_| StoreError::Corrupt)?;
+    for jwe in used {
+        let inserted = tx.execute(
+            "INSERT OR IGNORE INTO used_jwe (jti, expires_at) VALUES (?1, ?2)",
+            params![jwe.jti, jwe.expires_at],
+        )?;
+        if inserted == 0 {
+            return Err(StoreError::Replayed);
+        }
+    }
+    tx.execute(
+        "INSERT INTO records (received_at, data_json, ttp_jti, provider) VALUES (?1, ?2, ?3, ?4)",
+        params![received_at, data_json, trace.ttp_jti, trace.provider],
+    )?;
+    let record_id = tx.last_insert_rowid();
+    for p in pseudonyms {
+        tx.execute(
+            "INSERT INTO pseudonyms (record_id, type, key_version, label, is_current)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                record_id,
+                p.pseudonym_type,
+                p.key_version,
+                p.label,
+                p.is_current
+            ],
+        )?;
+    }
+    if let Some(r) = reversible {
+        tx.execute(
+            "INSERT INTO reversible (record_id, kid, enc, ct, claims) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![record_id, r.kid, r.enc, r.ct, r.claims],
+        )?;
+    }
+    let receipt = receipt(record_id);
+    for jwe in used {
+        let inserted = tx.execute(
+            "INSERT OR IGNORE INTO submitted (jti, record_id, digest, receipt) VALUES (?1, ?2, ?3, ?4)",
+            params![jwe.jti, record_id, digest, receipt],
+        )?;
+        if inserted == 0 {
+            return Err(StoreError::Replayed);
+        }
+    }
+    if let Some(item) = batch {
+        let inserted = tx.execute(
+            "INSERT OR IGNORE INTO batch_items (provider, batch_id, idx, record_id, receipt, data_digest)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                item.provider,
+                item.batch_id,
+                item.index,
+                record_id,
+                receipt,
+                item.data_digest
+            ],
+        )?;
+        if inserted == 0 {
+            return Err(StoreError::Replayed);
+        }
+    }
+    Ok(record_id)
 }
 
 #[cfg(test)]

