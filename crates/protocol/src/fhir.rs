@@ -283,6 +283,26 @@ fn only(
     }
 }
 
+/// The one tag of the `meta` of the resource at `path`: `meta` holds only
+/// `tag`, a list of exactly one tag of only `system` and `code` (any other
+/// element refused with `extra`). The tag and its path.
+fn single_tag<'v>(
+    meta: &'v Value,
+    path: &str,
+    extra: &'static str,
+) -> Result<(&'v Map<String, Value>, String), FhirError> {
+    let meta_path = format!("{path}.meta");
+    let meta = object(meta, &meta_path)?;
+    only(meta, &["tag"], extra, &meta_path)?;
+    let [tag] = array(meta, "tag", &meta_path)? else {
+        return Err(err(SHAPE, format!("{meta_path}.tag")));
+    };
+    let tag_path = format!("{meta_path}.tag[0]");
+    let tag = object(tag, &tag_path)?;
+    only(tag, &["system", "code"], extra, &tag_path)?;
+    Ok((tag, tag_path))
+}
+
 /// The one coding of `code` at `path`: its system and code.
 fn coding<'v>(value: Option<&'v Value>, path: &str) -> Result<(&'v str, &'v str), FhirError> {
     let map = object(value.unwrap_or(&Value::Null), path)?;
@@ -329,16 +349,11 @@ impl Reader<'_> {
             IDENTIFYING_ELEMENT,
             path,
         )?;
-        let meta_path = format!("{path}.meta");
-        let meta = object(resource.get("meta").unwrap_or(&Value::Null), &meta_path)?;
-        only(meta, &["tag"], IDENTIFYING_ELEMENT, &meta_path)?;
-        let tags = array(meta, "tag", &meta_path)?;
-        let [tag] = tags else {
-            return Err(err(SHAPE, format!("{meta_path}.tag")));
-        };
-        let tag_path = format!("{meta_path}.tag[0]");
-        let tag = object(tag, &tag_path)?;
-        only(tag, &["system", "code"], IDENTIFYING_ELEMENT, &tag_path)?;
+        let (tag, tag_path) = single_tag(
+            resource.get("meta").unwrap_or(&Value::Null),
+            path,
+            IDENTIFYING_ELEMENT,
+        )?;
         if text(tag, "system", &tag_path)? != METHOD_VERSION_SYSTEM {
             return Err(err(SHAPE, format!("{tag_path}.system")));
         }
@@ -472,16 +487,7 @@ impl Reader<'_> {
         let is_list = match resource.get("meta") {
             None => false,
             Some(meta) => {
-                let meta_path = format!("{path}.meta");
-                let meta = object(meta, &meta_path)?;
-                only(meta, &["tag"], UNSUPPORTED_ELEMENT, &meta_path)?;
-                let tags = array(meta, "tag", &meta_path)?;
-                let [tag] = tags else {
-                    return Err(err(SHAPE, format!("{meta_path}.tag")));
-                };
-                let tag_path = format!("{meta_path}.tag[0]");
-                let tag = object(tag, &tag_path)?;
-                only(tag, &["system", "code"], UNSUPPORTED_ELEMENT, &tag_path)?;
+                let (tag, tag_path) = single_tag(meta, path, UNSUPPORTED_ELEMENT)?;
                 if (
                     text(tag, "system", &tag_path)?,
                     text(tag, "code", &tag_path)?,

@@ -451,45 +451,16 @@ impl Store {
         })
     }
 
-    /// Stores one record with its labels (and its reversible pseudonym, if
-    /// any) and records its JWEs as used, in one transaction. A JWE already used (and not yet purged) makes the
-    /// whole write fail with [`StoreError::Replayed`]; nothing is stored
-    /// then. Used JWEs that expired before `purge_before` are forgotten.
-    /// The JWEs' ids are kept with the record, the submission's `digest`
-    /// and the receipt `receipt(record_id)` (JSON) answered for it
-    /// ([`Store::submitted`]); with `batch`, its batch item too (one
-    /// stored before under the same key: [`StoreError::Replayed`]).
-    #[allow(clippy::too_many_arguments)]
-    pub fn insert_record(
-        &self,
-        received_at: i64,
-        data: &Data,
-        pseudonyms: &[NewPseudonym],
-        reversible: Option<&NewReversible>,
-        used: &[UsedJwe],
-        trace: &Trace,
-        purge_before: i64,
-        digest: &str,
-        receipt: impl FnOnce(i64) -> String,
-        batch: Option<&BatchItem>,
-    ) -> Result<i64, StoreError> {
-        let record = NewRecord {
-            received_at,
-            data,
-            pseudonyms,
-            reversible,
-            used,
-            trace,
-            digest,
-            receipt: Box::new(receipt),
-            batch,
-        };
-        let ids = self.insert_records(vec![record], purge_before)?;
-        ids.first().copied().ok_or(StoreError::Corrupt)
-    }
-
-    /// Stores `records` as [`Store::insert_record`] would, all in one
-    /// transaction: all of them, or (on any error) none. Their ids, in order.
+    /// Stores `records`, each with its labels (and its reversible
+    /// pseudonym, if any), and records their JWEs as used, all in one
+    /// transaction: all of them, or (on any error) none. Their ids, in
+    /// order. A JWE already used (and not yet purged) makes the whole write
+    /// fail with [`StoreError::Replayed`]. Used JWEs that expired before
+    /// `purge_before` are forgotten. A record's JWE ids are kept with it,
+    /// with the submission's `digest` and the receipt `receipt(record_id)`
+    /// (JSON) answered for it ([`Store::submitted`]); with `batch`, its
+    /// batch item too (one stored before under the same key:
+    /// [`StoreError::Replayed`]).
     pub fn insert_records(
         &self,
         records: Vec<NewRecord<'_>>,
