@@ -8,15 +8,12 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use pseudoform_protocol::auth::TYP_DPOP;
-use pseudoform_protocol::client::{random_jti, EcKey};
-use pseudoform_protocol::registry::{batch_rec, submission_rec, Submission};
-use pseudoform_testkit::jose::{jwe, oaep256};
-use pseudoform_testkit::keys::{client_key, recipient_a};
-use pseudoform_testkit::registry::{
-    record_claims, record_submission, refs, Registry, DEFAULT_TYPES,
-};
+use pseudoform_protocol::client::EcKey;
+use pseudoform_protocol::registry::Submission;
+use pseudoform_testkit::keys::client_key;
+use pseudoform_testkit::registry::{batch_proof_claims, bound_submission, Registry, DEFAULT_TYPES};
 use pseudoform_testkit::ttp::ORG_B;
-use pseudoform_testkit::vectors::{blind_vector, random_blind, server_key_v1, subject, vector};
+use pseudoform_testkit::vectors::vector;
 use serde_json::{json, Value};
 
 const PUBLIC_URL: &str = "https://registratie-a.example.nl";
@@ -33,33 +30,14 @@ async fn registry() -> Registry {
 }
 
 /// A record submission of the vector patient with `types`, bound to `key`,
-/// from `PROVIDER`, with `data`: fresh blinds and JWE each call (what a
-/// re-pseudonymisation makes).
+/// from `PROVIDER`, with `data`: fresh blinds and JWE each call.
 fn bound(key: &EcKey, types: &[&'static str], data: &[(&str, &str)]) -> Submission {
-    let k1 = server_key_v1();
-    let blinds: Vec<(&'static str, _)> = types.iter().map(|t| (*t, random_blind())).collect();
-    let evaluations: Vec<(&str, String)> = blinds
-        .iter()
-        .map(|(t, r)| (*t, subject(&k1, &blind_vector(&vector(t), r))))
-        .collect();
-    let mut claims = record_claims(&evaluations);
-    claims["cnf"] = json!({ "jkt": key.thumbprint() });
-    claims["provider"] = json!(PROVIDER);
-    let record = jwe(&claims, oaep256(), recipient_a());
-    record_submission(&record, &refs(&blinds), data)
+    bound_submission(key.thumbprint(), PROVIDER, types, data)
 }
 
 /// The batch's proof of `key` with its claims changed by `change`.
 fn proof_with(key: &EcKey, submissions: &[Submission], change: impl FnOnce(&mut Value)) -> String {
-    let recs: Vec<String> = submissions.iter().map(submission_rec).collect();
-    let recs: Vec<&str> = recs.iter().map(String::as_str).collect();
-    let mut claims = json!({
-        "jti": random_jti().unwrap(),
-        "htm": "POST",
-        "htu": format!("{PUBLIC_URL}/api/batches"),
-        "iat": pseudoform_protocol::unix_now(),
-        "rec": batch_rec(&recs),
-    });
+    let mut claims = batch_proof_claims(submissions, &format!("{PUBLIC_URL}/api/batches"));
     change(&mut claims);
     key.sign(Some(TYP_DPOP), true, &claims).unwrap()
 }
@@ -89,14 +67,6 @@ fn batch(id: &str, submissions: &[Submission]) -> Value {
 /// Sends a batch with a good proof of `key`.
 async fn send(registry: &Registry, key: &EcKey, id: &str, items: &[Submission]) -> (u16, Value) {
     post(registry, &batch(id, items), Some(&proof(key, items))).await
-}
-
-/// Counts the rows of `table` in the registry's database.
-fn rows(registry: &Registry, table: &str) -> i64 {
-    rusqlite::Connection::open(registry.db())
-        .unwrap()
-        .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
-        .unwrap()
 }
 
 fn statuses(receipt: &Value) -> Vec<String> {
@@ -145,7 +115,7 @@ async fn stored_and_refused_items_side_by_side_and_a_resend_stores_nothing_twice
         (422, Some("data.identifyingField"))
     );
     assert_eq!(registry.count().await, 3);
-    assert_eq!(rows(&registry, "batch_items"), 3);
+    assert_eq!(registry.rows_in("batch_items"), 3);
     let ids: Vec<i64> = [0, 1, 3]
         .iter()
         .map(|i| results[*i]["recordId"].as_i64().unwrap())
@@ -185,14 +155,14 @@ async fn stored_and_refused_items_side_by_side_and_a_resend_stores_nothing_twice
     for (n, i) in [0, 1, 3].iter().enumerate() {
         assert_eq!(third["results"][*i]["recordId"], ids[n]);
     }
-    assert_eq!(rows(&registry, "records"), 4, "no duplicate record");
-    assert_eq!(rows(&registry, "pseudonyms"), 7, "no duplicate label");
-    assert_eq!(rows(&registry, "batch_items"), 4);
+    assert_eq!(registry.rows_in("records"), 4, "no duplicate record");
+    assert_eq!(registry.rows_in("pseudonyms"), 7, "no duplicate label");
+    assert_eq!(registry.rows_in("batch_items"), 4);
 
     // Another batch id is another delivery: stored again.
     let (_, other) = send(&registry, &key, "run-8-0", &redone[..1]).await;
     assert_eq!(statuses(&other), ["stored"]);
-    assert_eq!(rows(&registry, "records"), 5);
+    assert_eq!(registry.rows_in("records"), 5);
 }
 
 #[tokio::test]
@@ -205,7 +175,7 @@ async fn a_resent_item_with_other_pseudonyms_or_data_is_an_item_conflict() {
     ];
     let (_, receipt) = send(&registry, &key, "run-1", &first).await;
     assert_eq!(statuses(&receipt), ["stored", "stored"]);
-    let before = rows(&registry, "records");
+    let before = registry.rows_in("records");
     let resent = vec![
         // Other definitive pseudonyms at index 0.
         bound(&key, &["NGGV", "RGG"], &[("diagnose", "a")]),
@@ -219,7 +189,7 @@ async fn a_resent_item_with_other_pseudonyms_or_data_is_an_item_conflict() {
     assert_eq!(statuses(&receipt), ["refused", "refused", "stored"]);
     assert_eq!(receipt["results"][0]["code"], "batch.itemConflict");
     assert_eq!(receipt["results"][1]["code"], "batch.itemConflict");
-    assert_eq!(rows(&registry, "records"), before + 1);
+    assert_eq!(registry.rows_in("records"), before + 1);
 }
 
 #[tokio::test]
@@ -256,7 +226,7 @@ async fn the_batch_proof_is_checked_once_for_the_whole_batch() {
                 (status, Some(code)),
                 "{answer}"
             );
-            assert_eq!(rows(registry, "records"), 0, "nothing stored");
+            assert_eq!(registry.rows_in("records"), 0, "nothing stored");
         }
     };
     refuse(401, "submitter.missingProof", None).await;
@@ -290,13 +260,13 @@ async fn the_batch_proof_is_checked_once_for_the_whole_batch() {
 
 /// A used proof again: 401 `submitter.proofReplayed`, nothing more stored.
 async fn refuse_after(registry: &Registry, body: &Value, used: &str) {
-    let before = rows(registry, "records");
+    let before = registry.rows_in("records");
     let (status, answer) = post(registry, body, Some(used)).await;
     assert_eq!(
         (status, answer["code"].as_str()),
         (401, Some("submitter.proofReplayed"))
     );
-    assert_eq!(rows(registry, "records"), before);
+    assert_eq!(registry.rows_in("records"), before);
 }
 
 #[tokio::test]
@@ -418,7 +388,7 @@ async fn too_large_and_bad_shapes_are_4xx_and_store_nothing() {
     }
     // Only whole, well-formed items could have been stored, and at most
     // once per (batch, index).
-    assert!(rows(&registry, "records") <= 2);
+    assert!(registry.rows_in("records") <= 2);
 }
 
 #[tokio::test]

@@ -14,17 +14,16 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use pseudoform_protocol::auth::TYP_DPOP;
-use pseudoform_protocol::client::{random_jti, EcKey};
+use pseudoform_protocol::client::EcKey;
 use pseudoform_protocol::fhir::{batch_of, bundle_of, IDENTIFYING_ELEMENT};
-use pseudoform_protocol::registry::{batch_rec, submission_rec, DataValue, Submission};
-use pseudoform_testkit::jose::{jwe, oaep256};
-use pseudoform_testkit::keys::{client_key, recipient_a};
+use pseudoform_protocol::registry::{DataValue, Submission};
+use pseudoform_testkit::keys::client_key;
 use pseudoform_testkit::registry::{
-    fresh_record, record_claims, record_submission, refs, submission, temporary, Registry,
-    DEFAULT_TYPES,
+    batch_proof_claims, bound_submission, fresh_record, record_submission, refs, submission,
+    temporary, Registry, DEFAULT_TYPES,
 };
 use pseudoform_testkit::ttp::{ORG_A, SCOPE_A};
-use pseudoform_testkit::vectors::{blind_vector, random_blind, server_key_v1, subject, vector};
+use pseudoform_testkit::vectors::vector;
 use serde_json::{json, Value};
 
 fn root() -> PathBuf {
@@ -183,30 +182,12 @@ async fn registry() -> Registry {
 /// A record submission of the vector patient with `types`, bound to `key`
 /// (fresh blinds and JWE each call: a re-pseudonymisation).
 fn bound(key: &EcKey, types: &[&'static str], data: &[(&str, &str)]) -> Submission {
-    let k1 = server_key_v1();
-    let blinds: Vec<(&'static str, _)> = types.iter().map(|t| (*t, random_blind())).collect();
-    let evaluations: Vec<(&str, String)> = blinds
-        .iter()
-        .map(|(t, r)| (*t, subject(&k1, &blind_vector(&vector(t), r))))
-        .collect();
-    let mut claims = record_claims(&evaluations);
-    claims["cnf"] = json!({ "jkt": key.thumbprint() });
-    claims["provider"] = json!("ura:00000001");
-    record_submission(
-        &jwe(&claims, oaep256(), recipient_a()),
-        &refs(&blinds),
-        data,
-    )
+    bound_submission(key.thumbprint(), "ura:00000001", types, data)
 }
 
 fn proof_with(key: &EcKey, subs: &[Submission], htu: &str) -> String {
-    let recs: Vec<String> = subs.iter().map(submission_rec).collect();
-    let recs: Vec<&str> = recs.iter().map(String::as_str).collect();
-    let claims = json!({
-        "jti": random_jti().unwrap(), "htm": "POST", "htu": htu,
-        "iat": pseudoform_protocol::unix_now(), "rec": batch_rec(&recs),
-    });
-    key.sign(Some(TYP_DPOP), true, &claims).unwrap()
+    key.sign(Some(TYP_DPOP), true, &batch_proof_claims(subs, htu))
+        .unwrap()
 }
 
 async fn post_fhir(registry: &Registry, bundle: &Value, proof: Option<&str>) -> (u16, Value) {
@@ -228,13 +209,6 @@ async fn deliver(registry: &Registry, key: &EcKey, id: &str, subs: &[Submission]
     let bundle = bundle_of(id, ORG_A, SCOPE_A, subs);
     let proof = proof_with(key, subs, &format!("{PUBLIC_URL}/fhir"));
     post_fhir(registry, &bundle, Some(&proof)).await
-}
-
-fn rows(registry: &Registry, table: &str) -> i64 {
-    rusqlite::Connection::open(registry.db())
-        .unwrap()
-        .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
-        .unwrap()
 }
 
 fn code_of(outcome: &Value) -> &str {
@@ -269,7 +243,7 @@ async fn a_bundle_is_stored_whole_once_and_exported_as_valid_fhir() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["type"], "transaction-response");
     assert_eq!(answer["entry"][0]["response"]["status"], "201 Created");
-    assert_eq!(rows(&registry, "records"), 2);
+    assert_eq!(registry.rows_in("records"), 2);
     let (ok, issues) = validate(std::slice::from_ref(&answer));
     assert!(ok, "{issues}");
 
@@ -286,13 +260,13 @@ async fn a_bundle_is_stored_whole_once_and_exported_as_valid_fhir() {
     let (status, again) = deliver(&registry, &key, "run-1-0", &again_subs).await;
     assert_eq!(status, 200, "{again}");
     assert_eq!(again, answer);
-    assert_eq!(rows(&registry, "records"), 2);
-    assert_eq!(rows(&registry, "pseudonyms"), 3);
+    assert_eq!(registry.rows_in("records"), 2);
+    assert_eq!(registry.rows_in("pseudonyms"), 3);
     // The same id with another record at an index: refused, nothing stored.
     let other = vec![bound(&key, &["MRN"], &[("diagnose", "x")])];
     let (status, refusal) = deliver(&registry, &key, "run-1-0", &other).await;
     assert_eq!((status, code_of(&refusal)), (422, "batch.itemConflict"));
-    assert_eq!(rows(&registry, "records"), 2);
+    assert_eq!(registry.rows_in("records"), 2);
 
     // The export: definitive pseudonyms as identifiers, the data back, valid R4.
     let response = registry.get("/fhir/Patient").await;
@@ -331,7 +305,7 @@ async fn any_refused_patient_refuses_the_whole_bundle() {
         .unwrap()
         .starts_with("Bundle.entry[2]"));
     assert_eq!(
-        rows(&registry, "records"),
+        registry.rows_in("records"),
         0,
         "nothing of the Bundle stored"
     );
@@ -372,7 +346,7 @@ async fn any_refused_patient_refuses_the_whole_bundle() {
         json!("http://fhir.nl/fhir/NamingSystem/bsn");
     let (status, outcome) = post_fhir(&registry, &bundle, None).await;
     assert_eq!((status, code_of(&outcome)), (422, IDENTIFYING_ELEMENT));
-    assert_eq!(rows(&registry, "records"), 0);
+    assert_eq!(registry.rows_in("records"), 0);
 }
 
 #[tokio::test]
@@ -393,7 +367,7 @@ async fn the_bundle_needs_its_proof() {
     let wrong_rec = proof_with(&key, &other, &format!("{PUBLIC_URL}/fhir"));
     let (status, outcome) = post_fhir(&registry, &bundle, Some(&wrong_rec)).await;
     assert_eq!((status, code_of(&outcome)), (401, "submitter.wrongRecord"));
-    assert_eq!(rows(&registry, "records"), 0);
+    assert_eq!(registry.rows_in("records"), 0);
     let good = proof_with(&key, &subs, &format!("{PUBLIC_URL}/fhir"));
     assert_eq!(post_fhir(&registry, &bundle, Some(&good)).await.0, 200);
     let (status, outcome) = post_fhir(&registry, &bundle, Some(&good)).await;
@@ -432,7 +406,7 @@ async fn mutated_bundles_at_the_registry_never_answer_5xx() {
         let status = response.status().as_u16();
         assert!(status < 500, "mutation {i}: {status}");
     }
-    assert!(rows(&registry, "records") <= 2);
+    assert!(registry.rows_in("records") <= 2);
     assert!(start.elapsed().as_secs() < 90);
     let response = registry
         .client

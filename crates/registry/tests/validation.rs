@@ -108,12 +108,6 @@ fn sqlite(registry: &Registry) -> rusqlite::Connection {
     rusqlite::Connection::open(registry.db()).unwrap()
 }
 
-fn count(registry: &Registry, table: &str) -> i64 {
-    sqlite(registry)
-        .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_submission_with_r_is_stored_opaque_and_listed_by_kid() {
     let registry = registry().await;
@@ -168,7 +162,7 @@ async fn a_submission_with_r_is_stored_opaque_and_listed_by_kid() {
     registry
         .refuse(&without, 422, "pseudonyms.partialRecord")
         .await;
-    assert_eq!(count(&registry, "reversible"), 1);
+    assert_eq!(registry.rows_in("reversible"), 1);
     assert_eq!(registry.count().await, 1);
 }
 
@@ -261,7 +255,7 @@ async fn r_refusals_store_nothing() {
         "{body}"
     );
     assert_eq!(registry.count().await, 0);
-    assert_eq!(count(&registry, "reversible"), 0);
+    assert_eq!(registry.rows_in("reversible"), 0);
 }
 
 #[tokio::test]
@@ -296,7 +290,7 @@ async fn an_envelope_the_ttp_did_not_sign_into_its_record_is_refused() {
         .await;
     refused(status, "pseudonyms.partialRecord", "R", &body);
     assert_eq!(registry.count().await, 0);
-    assert_eq!(count(&registry, "reversible"), 0);
+    assert_eq!(registry.rows_in("reversible"), 0);
     // Bound: stored.
     registry
         .accept(&submission_claiming(
@@ -305,7 +299,7 @@ async fn an_envelope_the_ttp_did_not_sign_into_its_record_is_refused() {
             Some(&good.digest()),
         ))
         .await;
-    assert_eq!(count(&registry, "reversible"), 1);
+    assert_eq!(registry.rows_in("reversible"), 1);
 }
 
 #[tokio::test]
@@ -337,7 +331,7 @@ async fn validation_requests_go_one_per_provider_and_only_for_records_with_r() {
         .await
         .unwrap();
     assert_eq!(long.status().as_u16(), 422);
-    assert_eq!(count(&registry, "validation_requests"), 0);
+    assert_eq!(registry.rows_in("validation_requests"), 0);
 
     let (status, body) = ask(&registry, &[b1, a2, a1, a1]).await;
     assert_eq!(status, 201, "{body}");
@@ -428,7 +422,7 @@ async fn a_provider_lists_only_its_own_requests_and_answers_them() {
         (403, Some("validation.notYours")),
         "{refused}"
     );
-    assert_eq!(count(&registry, "withdrawn"), 0);
+    assert_eq!(registry.rows_in("withdrawn"), 0);
     // A record not in the request, an unknown request, a bad answer.
     let (status, refused) = call(
         &registry,
@@ -484,7 +478,7 @@ async fn a_provider_lists_only_its_own_requests_and_answers_them() {
         "{refused}"
     );
     assert_eq!(
-        count(&registry, "validation_items WHERE answer IS NOT NULL"),
+        registry.rows_in("validation_items WHERE answer IS NOT NULL"),
         0
     );
 
@@ -540,7 +534,7 @@ async fn a_provider_lists_only_its_own_requests_and_answers_them() {
     );
     // Nor confirmed or corrected afterwards: 422, nothing changed. A
     // repeated withdraw (a retry) is accepted and changes nothing.
-    let audited = count(&registry, "validation_audit");
+    let audited = registry.rows_in("validation_audit");
     for answer in ["confirm", "correct"] {
         let late = json!({"answers": [{"recordId": a1, "answer": "confirm"}, {"recordId": a2, "answer": answer}]});
         let (status, body) = call(&registry, &a, "POST", &path_a, Some(&late)).await;
@@ -554,7 +548,7 @@ async fn a_provider_lists_only_its_own_requests_and_answers_them() {
             "{body}"
         );
     }
-    assert_eq!(count(&registry, "validation_audit"), audited);
+    assert_eq!(registry.rows_in("validation_audit"), audited);
     let again = json!({"answers": [{"recordId": a2, "answer": "withdraw"}]});
     let (status, body) = call(&registry, &a, "POST", &path_a, Some(&again)).await;
     assert_eq!(status, 200, "{body}");
@@ -567,7 +561,7 @@ async fn a_provider_lists_only_its_own_requests_and_answers_them() {
         ),
         (Some("withdrawn"), Some("withdraw"))
     );
-    assert_eq!(count(&registry, "withdrawn"), 1);
+    assert_eq!(registry.rows_in("withdrawn"), 1);
 }
 
 #[tokio::test]
@@ -659,7 +653,7 @@ async fn withdrawals_and_provider_records() {
         (422, Some("validation.empty")),
         "{body}"
     );
-    assert_eq!(count(&registry, "withdrawn"), 0);
+    assert_eq!(registry.rows_in("withdrawn"), 0);
 
     let (status, body) = call(
         &registry,
@@ -683,7 +677,7 @@ async fn withdrawals_and_provider_records() {
     )
     .await;
     assert_eq!(status, 200);
-    assert_eq!(count(&registry, "withdrawn"), 2);
+    assert_eq!(registry.rows_in("withdrawn"), 2);
     let active: Vec<i64> = registry
         .records()
         .await
@@ -921,7 +915,7 @@ async fn bad_credentials_are_refused_and_change_nothing() {
         .await,
         (401, "auth.invalidProof".into())
     );
-    assert_eq!(count(&registry, "withdrawn"), 0);
+    assert_eq!(registry.rows_in("withdrawn"), 0);
 
     // The right credential once; its proof a second time is a replay.
     assert_eq!(
@@ -1188,7 +1182,7 @@ async fn the_registry_page_asks_for_validation_with_a_plain_form() {
     let html = registry.get("/registry").await.text().await.unwrap();
     assert!(html.contains("gevraagd, nog geen antwoord"), "{html}");
     assert!(html.contains(PROVIDER_A));
-    assert_eq!(count(&registry, "validation_requests"), 1);
+    assert_eq!(registry.rows_in("validation_requests"), 1);
 }
 
 #[test]

@@ -10,8 +10,8 @@ use pseudoform_core::encoding::encode;
 use pseudoform_core::oprf::Blind;
 use pseudoform_protocol::package::TemporaryPseudonym;
 use pseudoform_protocol::registry::{
-    record_digest, BlindFactorsPlaintext, Data, DataValue, Submission, SubmittedPseudonym,
-    BLIND_FACTORS_CTY,
+    batch_rec, record_digest, submission_rec, BlindFactorsPlaintext, Data, DataValue, Submission,
+    SubmittedPseudonym, BLIND_FACTORS_CTY,
 };
 use pseudoform_protocol::{JWE_LIFETIME_SECONDS, PROTOCOL_VERSION};
 use pseudoform_registry::config::KeyConfig;
@@ -202,19 +202,69 @@ pub fn clear_record_submission(
     }
 }
 
+/// A fresh blind for each of `types`.
+fn fresh_blinds(types: &[&'static str]) -> Vec<(&'static str, Blind)> {
+    types.iter().map(|t| (*t, random_blind())).collect()
+}
+
+/// The evaluations (vector key v1) of the vectors of `blinds`' types, each
+/// blinded with its blind.
+fn evaluations_of(blinds: &[(&'static str, Blind)]) -> Vec<(&'static str, String)> {
+    let k1 = server_key_v1();
+    blinds
+        .iter()
+        .map(|(t, r)| (*t, subject(&k1, &blind_vector(&vector(t), r))))
+        .collect()
+}
+
 /// A record JWE of the vectors of `types`, each blinded with a fresh
 /// blind (vector key v1), and those blinds.
 pub fn fresh_record(types: &[&'static str]) -> (String, Vec<(&'static str, Blind)>) {
-    let k1 = server_key_v1();
-    let blinds: Vec<(&str, Blind)> = types.iter().map(|t| (*t, random_blind())).collect();
-    let evaluations: Vec<(&str, String)> = blinds
-        .iter()
-        .map(|(t, r)| (*t, subject(&k1, &blind_vector(&vector(t), r))))
-        .collect();
+    let blinds = fresh_blinds(types);
     (
-        jwe(&record_claims(&evaluations), oaep256(), recipient_a()),
+        jwe(
+            &record_claims(&evaluations_of(&blinds)),
+            oaep256(),
+            recipient_a(),
+        ),
         blinds,
     )
+}
+
+/// A record submission of the vector patient with `types`, its claims bound
+/// to the DPoP key of thumbprint `jkt` (`cnf`) and from `provider`, with
+/// `fields`: fresh blinds and JWE each call (what a re-pseudonymisation
+/// makes).
+pub fn bound_submission(
+    jkt: &str,
+    provider: &str,
+    types: &[&'static str],
+    fields: &[(&str, &str)],
+) -> Submission {
+    let blinds = fresh_blinds(types);
+    let mut claims = record_claims(&evaluations_of(&blinds));
+    claims["cnf"] = json!({ "jkt": jkt });
+    claims["provider"] = json!(provider);
+    record_submission(
+        &jwe(&claims, oaep256(), recipient_a()),
+        &refs(&blinds),
+        fields,
+    )
+}
+
+/// The claims of a batch's submitter proof (`POST /api/batches`, `POST
+/// /fhir`) for `submissions` at `htu`: a fresh `jti`, now, and `rec` =
+/// [`batch_rec`] of their recs.
+pub fn batch_proof_claims(submissions: &[Submission], htu: &str) -> Value {
+    let recs: Vec<String> = submissions.iter().map(submission_rec).collect();
+    let recs: Vec<&str> = recs.iter().map(String::as_str).collect();
+    json!({
+        "jti": jti(),
+        "htm": "POST",
+        "htu": htu,
+        "iat": pseudoform_protocol::unix_now(),
+        "rec": batch_rec(&recs),
+    })
 }
 
 /// The `(type, blind)` references of [`fresh_record`]'s blinds.
@@ -365,6 +415,14 @@ impl Registry {
     /// The database file.
     pub fn db(&self) -> PathBuf {
         self.config.database.clone()
+    }
+
+    /// The number of rows of `table` in its database.
+    pub fn rows_in(&self, table: &str) -> i64 {
+        rusqlite::Connection::open(self.db())
+            .unwrap()
+            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
     }
 
     /// POSTs a submission; returns status and JSON body.
