@@ -2,8 +2,8 @@
 # fuzzer and the benchmarks.
 
 services() {
-  log "build: TTP, registry and demo binaries (release)"
-  cargo build --release --quiet -p pseudoform-ttp -p pseudoform-registry -p pseudoform-demo
+  log "build: TTP, registry, demo and batch-command binaries (release)"
+  cargo build --release --quiet -p pseudoform-ttp -p pseudoform-registry -p pseudoform-demo -p pseudoform-cli
 }
 
 demo() {

@@ -191,6 +191,11 @@ const PROVIDER: &str = "ura:00000001";
 /// it has no portal and delivers nothing.
 const SECOND_PROVIDER: &str = "ura:00000002";
 
+/// The demo's processor: delivers for [`PROVIDER`] with `pseudoform batch`
+/// (its client key `processor-client-key.pem`, its connection file
+/// `processor-connection.toml` in `--dir`).
+const PROCESSOR: &str = "oin:00000099000000001000";
+
 /// The demo clinician's user name at the portal.
 const USERNAME: &str = "zorgverlener";
 
@@ -431,6 +436,7 @@ async fn main() -> anyhow::Result<()> {
         current_enc_private = private;
     }
     let (_, second_provider_public) = client_key(dir, "provider-b-client")?;
+    let (_, processor_public) = client_key(dir, "processor-client")?;
     let (second_enc_private, second_enc_public) = encryption_key(dir, "provider-b-enc")?;
     let (_, a_client_public) = client_key(dir, &format!("{}-client", REGISTRY_A.name))?;
     let (_, b_client_public) = client_key(dir, &format!("{}-client", REGISTRY_B.name))?;
@@ -511,8 +517,31 @@ async fn main() -> anyhow::Result<()> {
         second_public = toml_string(&second_provider_public.to_string_lossy()),
         second_enc = toml_string(&second_enc_public.to_string_lossy()),
     );
+    // The processor: evaluates for the demo provider, as its back end.
+    let ttp_toml = format!(
+        "{ttp_toml}[[callers]]\nid = {}\nrole = \"processor\"\nacts_for = [{}]\npublic_keys = [{}]\nrecipients = {refs}\n",
+        toml_string(PROCESSOR),
+        toml_string(PROVIDER),
+        toml_string(&processor_public.to_string_lossy()),
+    );
     let ttp_config_path = dir.join("ttp.toml");
     fs::write(&ttp_config_path, ttp_toml)?;
+    // The processor's connection file for `pseudoform batch` (registry A).
+    let processor_connection = dir.join("processor-connection.toml");
+    fs::write(
+        &processor_connection,
+        format!(
+            "# Written by pseudoform-demo: the demo processor's connection for `pseudoform batch`.\nttp_url = {}\nclient_id = {}\nclient_key = {}\nprovider = {}\nttp_signing_keys = [{}]\n\n[registry]\norganization = {}\nscope = {}\nurl = {}\n",
+            toml_string(&public_ttp_url),
+            toml_string(PROCESSOR),
+            toml_string(&dir.join("processor-client-key.pem").to_string_lossy()),
+            toml_string(PROVIDER),
+            toml_string(&signing_public.to_string_lossy()),
+            toml_string(REGISTRY_A.organization),
+            toml_string(REGISTRY_A.scope),
+            toml_string(&a_url),
+        ),
+    )?;
     let ttp_config = pseudoform_ttp::TtpConfig::from_toml_file(&ttp_config_path)?;
 
     let registry_toml = |r: &Registry,
@@ -659,6 +688,7 @@ async fn main() -> anyhow::Result<()> {
                 "providerKey": current_enc_private, "providerKeys": provider_enc_keys,
                 "firstProviderKey": provider_enc_private,
                 "secondProvider": SECOND_PROVIDER, "secondProviderKey": second_enc_private,
+                "processor": PROCESSOR, "processorConnection": processor_connection,
             })
         );
     } else {
@@ -702,6 +732,12 @@ async fn main() -> anyhow::Result<()> {
         } else {
             println!("  (--four-eyes: numbers only after a second account approves)");
         }
+        println!();
+        println!("  A processor's batch delivery to registry A (the file stays on this machine):");
+        println!(
+            "    target/release/pseudoform batch --connection {} --mapping docs/examples/processor-mapping.toml --deliver docs/examples/processor-extract.csv",
+            processor_connection.display()
+        );
         println!(
             "  Development keys and databases in {} (Ctrl-C stops)",
             dir.display()

@@ -426,6 +426,24 @@ pub const IDENTIFYING_FIELD_NAMES: &[&str] = &[
     "ziekenhuisnummer",
 ];
 
+/// The identifying field name `key` is a spelling of, if any: compared
+/// without case, `_` and `-` (so `BSN`, `birth_name` and `birth-date` are
+/// caught too). The registry refuses such a `data` key; a processor's
+/// mapping refuses it before anything is sent.
+pub fn identifying_name(key: &str) -> Option<&'static str> {
+    let squash = |s: &str| -> String {
+        s.chars()
+            .filter(|c| *c != '_' && *c != '-')
+            .map(|c| c.to_lowercase().to_string())
+            .collect()
+    };
+    let key = squash(key);
+    IDENTIFYING_FIELD_NAMES
+        .iter()
+        .copied()
+        .find(|name| squash(name) == key)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

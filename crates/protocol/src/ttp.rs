@@ -14,6 +14,16 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The path of the batch evaluation (`POST`).
+pub const EVALUATE_PATH: &str = "/v1/evaluate";
+/// The path of a recipient's policy (`GET`, query `recipientOrganization`,
+/// `recipientScope`).
+pub const POLICY_PATH: &str = "/v1/policy";
+/// The path of the TTP's signing keys (`GET`, a JWK set).
+pub const SIGNING_KEYS_PATH: &str = "/v1/signing-keys";
+/// The `typ` of the TTP's statement of a recipient's key ([`Policy::recipient_key`]).
+pub const TYP_RECIPIENT_KEY: &str = "pseudoform-recipient-key+jwt";
+
 /// `POST /oprf/eval` body (national field names).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use pseudoform_core::PseudonymType;
-use pseudoform_protocol::registry::{Data, SubmittedPseudonym, IDENTIFYING_FIELD_NAMES};
+use pseudoform_protocol::registry::{identifying_name, Data, SubmittedPseudonym};
 
 use crate::error::{At, ReceiveError};
 
@@ -142,22 +142,6 @@ pub(crate) fn check_data(data: &Data) -> Result<(), ReceiveError> {
         }
     }
     Ok(())
-}
-
-/// The identifying field name `key` is a spelling of: compared without case,
-/// `_` and `-` (so `BSN`, `birth_name` and `birth-date` are caught too).
-fn identifying_name(key: &str) -> Option<&'static str> {
-    let squash = |s: &str| -> String {
-        s.chars()
-            .filter(|c| *c != '_' && *c != '-')
-            .map(|c| c.to_ascii_lowercase())
-            .collect()
-    };
-    let key = squash(key);
-    IDENTIFYING_FIELD_NAMES
-        .iter()
-        .copied()
-        .find(|name| squash(name) == key)
 }
 
 #[cfg(test)]

@@ -326,7 +326,7 @@ fn batch_items(
 
 /// `POST /v1/evaluate`: a batch of records, one JWE per record.
 impl Evaluating for BatchRequest {
-    const PATH: &'static str = "/v1/evaluate";
+    const PATH: &'static str = pseudoform_protocol::ttp::EVALUATE_PATH;
     const PERMISSION: Permission = Permission::Evaluate;
 
     async fn answer(self, to: Admitted<'_>, draft: &mut AuditDraft) -> Result<Response, ApiError> {

@@ -148,8 +148,11 @@ fn build(config: &TtpConfig) -> anyhow::Result<(Router, JoinHandle<()>)> {
     let router = Router::new()
         .route(EvalRequest::PATH, post(handlers::audited::<EvalRequest>))
         .route(BatchRequest::PATH, post(handlers::audited::<BatchRequest>))
-        .route("/v1/policy", get(handlers::policy))
-        .route("/v1/signing-keys", get(handlers::signing_keys))
+        .route(pseudoform_protocol::ttp::POLICY_PATH, get(handlers::policy))
+        .route(
+            pseudoform_protocol::ttp::SIGNING_KEYS_PATH,
+            get(handlers::signing_keys),
+        )
         .route(RekeyRequest::PATH, post(handlers::audited::<RekeyRequest>))
         .route(TOKEN_PATH, post(token::token))
         .route("/health", get(handlers::health))

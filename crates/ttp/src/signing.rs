@@ -27,7 +27,7 @@ use zeroize::Zeroizing;
 const CRV: &str = "P-256";
 
 /// `typ` of the JWS over a recipient's public key in `GET /v1/policy`.
-pub const TYP_RECIPIENT_KEY: &str = "pseudoform-recipient-key+jwt";
+pub use pseudoform_protocol::ttp::TYP_RECIPIENT_KEY;
 
 /// `typ` of the JWS of an audit log head.
 pub const TYP_AUDIT_HEAD: &str = "pseudoform-audit-head+jwt";

@@ -1,0 +1,194 @@
+//! The two calls of a run, each retried where a retry is safe: the TTP's
+//! batch evaluation ([`evaluate`]) and the registry's batch submission
+//! ([`deliver`], idempotent by `batchId`, so a resend never duplicates a
+//! record).
+//!
+//! A busy answer (429, 502–504, with or without `Retry-After`) or a lost
+//! connection is retried (by default [`DEFAULT_RETRIES`] times) with a
+//! growing pause; any other refusal stops the run (the checkpoint keeps
+//! what is done).
+
+use std::time::Duration;
+
+use pseudoform_protocol::auth::{DPOP_HEADER, TYP_DPOP};
+use pseudoform_protocol::client::{random_jti, ClientError, TtpClient};
+use pseudoform_protocol::registry::{
+    batch_rec, submission_rec, BatchReceipt, BatchSubmission, BATCH_PATH,
+};
+use pseudoform_protocol::ttp::{BatchRequest, BatchResponse, EVALUATE_PATH};
+use serde_json::json;
+
+/// How often a call is retried by default before the run stops.
+pub const DEFAULT_RETRIES: u32 = 5;
+
+/// The longest pause between two tries, in seconds.
+pub const MAX_PAUSE_SECONDS: u64 = 30;
+
+/// Why a call failed for good.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    /// The TTP refused the evaluation or could not be reached.
+    #[error("the TTP: {0}")]
+    Ttp(String),
+    /// The registry refused the batch or could not be reached.
+    #[error("the registry: {0}")]
+    Registry(String),
+}
+
+/// The pause before try `attempt` (from 1), or what `Retry-After` asks.
+fn pause(attempt: u32, retry_after: Option<u64>) -> Duration {
+    let backoff = 1u64 << attempt.min(5);
+    Duration::from_secs(retry_after.unwrap_or(backoff).min(MAX_PAUSE_SECONDS))
+}
+
+/// `Retry-After` in seconds, if given as such.
+fn retry_after(response: &reqwest::Response) -> Option<u64> {
+    response
+        .headers()
+        .get("retry-after")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Whether a status asks to come back later.
+fn busy(status: u16) -> bool {
+    matches!(status, 429 | 502 | 503 | 504)
+}
+
+/// The `code` of an error answer, or the status.
+async fn refusal(response: reqwest::Response) -> String {
+    let status = response.status().as_u16();
+    let code = response
+        .json::<serde_json::Value>()
+        .await
+        .ok()
+        .and_then(|v| v.get("code").and_then(|c| c.as_str()).map(str::to_owned));
+    match code {
+        Some(code) => format!("HTTP {status}, code {code}"),
+        None => format!("HTTP {status}"),
+    }
+}
+
+/// The record JWEs of `request`'s records, in order.
+pub async fn evaluate(
+    ttp: &TtpClient,
+    request: &BatchRequest,
+    retries: u32,
+) -> Result<Vec<String>, RemoteError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let last = attempt > retries;
+        match ttp.post_json(EVALUATE_PATH, request).await {
+            Ok(response) if response.status().is_success() => {
+                let answer: BatchResponse = response
+                    .json()
+                    .await
+                    .map_err(|e| RemoteError::Ttp(format!("unreadable answer: {e}")))?;
+                if answer.records.len() != request.records.len() {
+                    return Err(RemoteError::Ttp(
+                        "the answer has another number of records".into(),
+                    ));
+                }
+                return Ok(answer.records.into_iter().map(|r| r.jwe).collect());
+            }
+            Ok(response) if busy(response.status().as_u16()) && !last => {
+                tokio::time::sleep(pause(attempt, retry_after(&response))).await;
+            }
+            Ok(response) => return Err(RemoteError::Ttp(refusal(response).await)),
+            Err(ClientError::Http(e)) if !last => {
+                let _ = e;
+                tokio::time::sleep(pause(attempt, None)).await;
+            }
+            Err(e) => return Err(RemoteError::Ttp(e.to_string())),
+        }
+    }
+}
+
+/// Where and how to deliver.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The registry's URL to post to (without path).
+    pub url: String,
+    /// The URL it knows itself by: the proof's `htu` is `{public_url}/api/batches`.
+    pub public_url: String,
+    /// Retries of a batch the registry did not answer.
+    pub retries: u32,
+}
+
+/// Delivers `batch` with a submitter proof of the DPoP key the TTP bound
+/// its records to; resent as is (fresh proof) until the registry answers.
+pub async fn deliver(
+    http: &reqwest::Client,
+    ttp: &TtpClient,
+    delivery: &Delivery,
+    batch: &BatchSubmission,
+) -> Result<BatchReceipt, RemoteError> {
+    let url = format!("{}{BATCH_PATH}", delivery.url.trim_end_matches('/'));
+    let htu = format!("{}{BATCH_PATH}", delivery.public_url.trim_end_matches('/'));
+    let recs: Vec<String> = batch.submissions.iter().map(submission_rec).collect();
+    let recs: Vec<&str> = recs.iter().map(String::as_str).collect();
+    let rec = batch_rec(&recs);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let last = attempt > delivery.retries;
+        let claims = json!({
+            "jti": random_jti().map_err(|e| RemoteError::Registry(e.to_string()))?,
+            "htm": "POST",
+            "htu": htu,
+            "iat": pseudoform_protocol::unix_now(),
+            "rec": rec,
+        });
+        let proof = ttp
+            .dpop_key()
+            .sign(Some(TYP_DPOP), true, &claims)
+            .map_err(|e| RemoteError::Registry(e.to_string()))?;
+        let sent = http
+            .post(&url)
+            .header(DPOP_HEADER, proof)
+            .json(batch)
+            .send()
+            .await;
+        match sent {
+            Ok(response) if response.status().as_u16() == 200 => {
+                let receipt: BatchReceipt = response
+                    .json()
+                    .await
+                    .map_err(|e| RemoteError::Registry(format!("unreadable answer: {e}")))?;
+                if receipt.batch_id != batch.batch_id
+                    || receipt.results.len() != batch.submissions.len()
+                {
+                    return Err(RemoteError::Registry(
+                        "the receipt is of another batch".into(),
+                    ));
+                }
+                return Ok(receipt);
+            }
+            Ok(response) if busy(response.status().as_u16()) && !last => {
+                tokio::time::sleep(pause(attempt, retry_after(&response))).await;
+            }
+            Ok(response) => return Err(RemoteError::Registry(refusal(response).await)),
+            Err(_) if !last => tokio::time::sleep(pause(attempt, None)).await,
+            Err(e) => return Err(RemoteError::Registry(e.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pauses_grow_and_are_bounded() {
+        assert_eq!(pause(1, None), Duration::from_secs(2));
+        assert_eq!(pause(3, None), Duration::from_secs(8));
+        assert_eq!(pause(9, None), Duration::from_secs(30));
+        assert_eq!(pause(1, Some(5)), Duration::from_secs(5));
+        assert_eq!(pause(1, Some(3600)), Duration::from_secs(30));
+        assert!(busy(429) && busy(503) && !busy(400) && !busy(500));
+    }
+}
