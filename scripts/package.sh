@@ -36,7 +36,7 @@ sri() { # file: its Subresource Integrity value
 # Subresource Integrity: the wasm's hash goes into the JS, the one-tag bundle
 # (JS layer + glue + that hash) gets its own hash, which the form page carries.
 integrity() {
-  local wasm_sri bundle_sri identity_sri
+  local wasm_sri bundle_sri identity_sri workbench_sri
   wasm_sri=$(sri "$PKG_DIR/pseudoform_bg.wasm")
   printf '// Written by build.sh: the SRI hash of pseudoform_bg.wasm.\nexport const WASM_INTEGRITY = "%s";\n' \
     "$wasm_sri" >"$PKG_DIR/wasm-integrity.js"
@@ -53,14 +53,21 @@ integrity() {
     --outfile="$PKG_DIR/pseudoform-validation.js"
   # Its page and style, so that the package holds every file a provider serves.
   cp www/validation.html www/validation.css "$PKG_DIR/"
-  # The pages that carry a tag: the demo forms and the examples of docs/embedding.md.
+  # The processors' workbench (www/workbench/, docs/processors.md): its modules beside the
+  # JS layer they import, bundled with papaparse (npm) into one script that only it loads.
+  mkdir -p "$PKG_DIR/workbench"
+  cp "$BROWSER"/js/workbench/*.js "$PKG_DIR/workbench/"
+  node_modules/.bin/esbuild "$PKG_DIR/workbench/page.js" --bundle --format=esm --minify --log-level=warning \
+    --outfile="$PKG_DIR/pseudoform-workbench.js"
+  workbench_sri=$(sri "$PKG_DIR/pseudoform-workbench.js")
+  # The pages that carry a tag: the demo forms, the examples of docs/embedding.md, the workbench.
   local template
-  for template in www/*.template.html www/examples/*.template.html; do
+  for template in www/*.template.html www/examples/*.template.html www/workbench/*.template.html; do
     sed -e "s|@@PSEUDOFORM_AUTO_INTEGRITY@@|$bundle_sri|g" -e "s|@@PSEUDOFORM_IDENTITY_INTEGRITY@@|$identity_sri|g" \
-      "$template" >"${template%.template.html}.html"
+      -e "s|@@PSEUDOFORM_WORKBENCH_INTEGRITY@@|$workbench_sri|g" "$template" >"${template%.template.html}.html"
   done
-  printf 'sri: pkg/pseudoform-auto.js %s\nsri: pkg/pseudoform-identity.js %s\nsri: pkg/pseudoform_bg.wasm %s\n' \
-    "$bundle_sri" "$identity_sri" "$wasm_sri"
+  printf 'sri: pkg/pseudoform-auto.js %s\nsri: pkg/pseudoform-identity.js %s\nsri: pkg/pseudoform_bg.wasm %s\nsri: pkg/pseudoform-workbench.js %s\n' \
+    "$bundle_sri" "$identity_sri" "$wasm_sri" "$workbench_sri"
 }
 
 # The identity frame in target/frame: its page (with the hashes of its
