@@ -1,0 +1,311 @@
+// The processors' workbench (www/workbench/, docs/processors.md) as a new
+// user runs it in the demo, in real headless Chromium against the real
+// chain: a CSV extract as Excel writes it in the Netherlands (Windows-1252,
+// `;`, quoted fields) with one invalid row and one objecting row is opened
+// in the page, its columns mapped (the BSN column switched off: registry A
+// may not receive it), every row checked (the report names row, field and
+// rule, never the value; downloaded as CSV), then pseudonymised and
+// delivered in batches of four. The first batch is stored but its answer
+// is lost (the registry proxy drops it): the run stops; after a reload the
+// same file resumes from the checkpoint, the lost batch is sent again under
+// its batch id and is not stored twice. A second delivery of the whole file
+// after another reload stores nothing new. Another file is refused while a
+// delivery is unfinished. The registry holds exactly the valid,
+// non-objecting rows; no identifying value of any row (the objecting and
+// the invalid one included) is in any request the browser made, any request
+// the proxies forwarded, the chain's databases and logs, or the page's
+// storage.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { launch } from "./support.mjs";
+import { ROOT, startChain } from "./chain.mjs";
+import { generateIdentities, needlesOf } from "./identities.mjs";
+import { chainHaystacks, derivedForms, needleIndex, scan } from "./leaks.mjs";
+import { PSEUDONYM_TYPES as TYPES } from "../../../../www/pkg/constants.js";
+
+const SCREENSHOT = join(ROOT, "docs", "screenshots", "workbench.png");
+
+/** Whether every character of `text` has a Windows-1252 byte that is its Latin-1 code point. */
+const cp1252Safe = (text) =>
+  [...text].every((c) => c.charCodeAt(0) < 0x80 || (c.charCodeAt(0) >= 0xa0 && c.charCodeAt(0) <= 0xff));
+
+/** Identities whose values Windows-1252 can hold, at least one with a letter outside ASCII. */
+const identities = generateIdentities(200, 20261203)
+  .filter((i) => Object.values(i.typed).every(cp1252Safe))
+  .slice(0, 12);
+assert.ok(
+  identities.some((i) => [...i.typed.birthName].some((c) => c.charCodeAt(0) > 0x7f)),
+  "an accented name in the extract",
+);
+/** Row indices (0 = the first data row, row 2 of the file) of the invalid and the objecting row. */
+const INVALID = 3;
+const OBJECTING = 6;
+const INVALID_DATE = "31-02-1980";
+const VALID = identities.length - 2;
+const CHUNK = 4;
+
+/** A CSV field, quoted as Excel quotes it. */
+const field = (value) => (/[;"\n]/.test(value) || value.includes(" ") ? `"${value.replaceAll('"', '""')}"` : value);
+
+/** The extract: a header row and one row per identity, CRLF, Windows-1252 bytes. */
+function extract(list) {
+  const header = [
+    "Patiëntnummer",
+    "Geboortenaam",
+    "Voorletters",
+    "Geboortedatum",
+    "Geslacht",
+    "Postcode",
+    "Huisnummer",
+    "Toevoeging",
+    "BSN",
+    "Diagnose",
+    "ASA",
+    "Opmerking",
+    "Bezwaar",
+  ];
+  const lines = [header.join(";")];
+  list.forEach((identity, i) => {
+    const t = identity.typed;
+    lines.push(
+      [
+        t.mrn,
+        t.birthName,
+        t.initial,
+        i === INVALID ? INVALID_DATE : t.birthDate,
+        t.sex === "1" ? "man" : "vrouw",
+        t.postcode,
+        t.houseNumber,
+        t.houseNumberAddition,
+        t.bsn,
+        i % 2 ? "Knieartrose" : "Heupartrose",
+        "II",
+        // A quoted field with the delimiter and a quote in it.
+        i === 0 ? 'controle; "na" zes weken' : "geen bijzonderheden",
+        i === OBJECTING ? "ja" : "nee",
+      ]
+        .map(field)
+        .join(";"),
+    );
+  });
+  return Buffer.from(`${lines.join("\r\n")}\r\n`, "latin1");
+}
+
+const FILE = { name: "export-epd.csv", mimeType: "text/csv", buffer: extract(identities) };
+
+let chain, chrome, page;
+
+before(async () => {
+  chain = await startChain();
+  chrome = await launch({ account: chain.urls.account });
+});
+
+after(async () => {
+  await chrome?.browser.close();
+  await chain?.stop();
+});
+
+const WORKBENCH = () => `${chain.formUrl}workbench/`;
+
+/** Opens the workbench and waits until it knows the registry. */
+async function openWorkbench() {
+  await page.goto(WORKBENCH());
+  await page.waitForSelector("#page-status[data-kind=ready]", { timeout: 30_000 });
+}
+
+/** Opens the extract and waits until it is read. */
+async function openFile(file = FILE) {
+  await page.evaluate(() => delete document.getElementById("file-info").dataset.kind);
+  await page.setInputFiles("#file", file);
+  await page.waitForSelector("#file-info[data-kind=ready], #file-info[data-kind=error]");
+}
+
+/** Presses start (or resume) and waits for the run's outcome: `{ kind, text }`. */
+async function runToEnd() {
+  await page.evaluate(() => delete document.getElementById("run-status").dataset.kind);
+  await page.click("#start");
+  await page.waitForFunction(
+    () => ["done", "error", "cancelled"].includes(document.getElementById("run-status").dataset.kind),
+    undefined,
+    { timeout: 120_000 },
+  );
+  return page.evaluate(() => {
+    const s = document.getElementById("run-status");
+    return { kind: s.dataset.kind, text: s.textContent };
+  });
+}
+
+const text = (selector) => page.textContent(selector);
+
+test("a new user's extract: read in the browser, mapped, checked, delivered once despite a lost answer", async () => {
+  page = await chrome.newPage();
+  await openWorkbench();
+  const before = (await chain.records()).length;
+
+  // 1. Read as Windows-1252 with `;`; nothing uploaded.
+  await openFile();
+  const info = await text("#file-info");
+  assert.match(info, /^12 rijen, 13 kolommen; gelezen als Windows-1252, scheidingsteken ";"/);
+
+  // 2. The mapping guessed from the header, then the BSN switched off.
+  const roles = await page.$$eval("#mapping select", (selects) => selects.map((s) => s.value));
+  assert.deepEqual(roles, [
+    "mrn",
+    "birthName",
+    "initial",
+    "birthDate",
+    "sex",
+    "postcode",
+    "houseNumber",
+    "houseNumberAddition",
+    "bsn",
+    "clinical",
+    "clinical",
+    "clinical",
+    "optOut",
+  ]);
+  await page.selectOption("#mapping select[data-column='8']", "");
+  // The preview shows the mapped columns of the first rows, on this screen only.
+  assert.equal(await page.$$eval("#preview tbody tr", (rows) => rows.length), 5);
+  assert.ok(!(await page.$$eval("#preview thead th", (h) => h.map((x) => x.textContent))).includes("BSN"));
+  // The quoted field with `;` and `""` arrives as one value.
+  assert.ok((await text("#preview tbody tr:first-child")).includes('controle; "na" zes weken'));
+  await page.click("#save-preset");
+  const preset = await page.evaluate(() =>
+    JSON.parse(localStorage.getItem("pseudoform-workbench:preset:oin:00000001000000001000|kwaliteitsregistratie-a")),
+  );
+  assert.deepEqual(preset.BSN, { role: "" });
+  assert.deepEqual(preset.Diagnose, { role: "clinical", name: "diagnose" });
+  assert.deepEqual(preset["Patiëntnummer"], { role: "mrn" });
+
+  // 3. Every row checked: one invalid (row 5 of the file), one objecting; the report names row, field and rule.
+  await page.click("#check");
+  assert.equal(
+    await text("#check-summary"),
+    "12 rijen: 10 te versturen, 1 ongeldig (niet verstuurd), 1 met bezwaar (niet verstuurd).",
+  );
+  const report = await page.$$eval("#report tbody tr", (rows) =>
+    rows.map((r) => [...r.cells].map((c) => c.textContent)),
+  );
+  assert.deepEqual(report, [
+    [String(INVALID + 2), "Geboortedatum", "calendar", "Geboortedatum bestaat niet in de kalender."],
+  ]);
+  const download = page.waitForEvent("download");
+  await page.click("#download-report");
+  const reportFile = await readFile(await (await download).path(), "utf8");
+  assert.equal(
+    reportFile,
+    `\uFEFFrij;veld;regel;code;melding\r\n${INVALID + 2};Geboortedatum;calendar;birthDate.calendar;Geboortedatum bestaat niet in de kalender.\r\n`,
+  );
+  assert.ok(!reportFile.includes(INVALID_DATE) && !reportFile.includes(identities[INVALID].typed.birthName));
+
+  // 4. Delivered in batches of four; the answer of the first batch is lost on the way back.
+  await page.fill("#chunk", String(CHUNK));
+  chain.registryProxy.setMode("dropAnswer");
+  const stopped = await runToEnd();
+  chain.registryProxy.setMode("pass");
+  assert.equal(stopped.kind, "error", stopped.text);
+  assert.match(stopped.text, /registry\.unreachable/);
+  // The registry did store that batch; the checkpoint does not know it.
+  assert.equal((await chain.records()).length, before + CHUNK);
+  const checkpoint = await page.evaluate(() =>
+    JSON.parse(
+      localStorage.getItem("pseudoform-workbench:checkpoint:oin:00000001000000001000|kwaliteitsregistratie-a"),
+    ),
+  );
+  assert.deepEqual(checkpoint.chunks, {});
+  assert.equal(checkpoint.total, VALID);
+  assert.equal(checkpoint.finished, false);
+
+  // Another file is refused while this delivery is unfinished.
+  await page.reload();
+  await page.waitForSelector("#page-status[data-kind=ready]", { timeout: 30_000 });
+  await openFile({ ...FILE, name: "ander.csv", buffer: extract(identities.slice(0, 5)) });
+  assert.match(await text("#file-info"), /onderbroken aanlevering van een ander bestand/);
+  assert.equal(await page.isHidden("#step-run"), true);
+
+  // After the reload the same file resumes: the lost batch again under its id, then the rest.
+  await openFile();
+  assert.match(await text("#run-status"), /^Hervatten: 0 van 10 rijen/);
+  assert.equal(await page.isDisabled("#mapping select[data-column='0']"), true);
+  // Mid-run (the first resumed batch done) for the README.
+  const shot = page
+    .waitForFunction(() => document.getElementById("progress").value >= 4, undefined, { timeout: 60_000 })
+    .then(async () => {
+      await mkdir(join(ROOT, "docs", "screenshots"), { recursive: true });
+      await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    });
+  const resumed = await runToEnd();
+  await shot;
+  assert.equal(resumed.kind, "done", resumed.text);
+  assert.match(
+    resumed.text,
+    /^Klaar: 10 rijen afgeleverd \(waarvan 4 al eerder opgeslagen, niet dubbel\), 0 geweigerd, 1 ongeldig, 1 met bezwaar/,
+  );
+  assert.equal(await text("#progress-text").then((t) => t.split(" · ")[0]), "10 van 10 rijen");
+  const records = await chain.records();
+  assert.equal(records.length, before + VALID, "exactly the valid, non-objecting rows are stored");
+  // What arrived: pseudonyms (NGGV, RGG, MRN and R's key id) and the mapped clinical columns only.
+  for (const record of records.slice(0, VALID)) {
+    assert.deepEqual(Object.keys(record.data).sort(), ["asa", "diagnose", "opmerking"]);
+    assert.ok(record.pseudonyms.some((l) => l.startsWith("NGGV:")));
+    assert.ok(!record.pseudonyms.some((l) => l.startsWith("B:")), "no BSN pseudonym: the column was not mapped");
+  }
+  assert.ok(records.some((r) => r.data.opmerking === 'controle; "na" zes weken'));
+  const done = await page.evaluate(() =>
+    JSON.parse(
+      localStorage.getItem("pseudoform-workbench:checkpoint:oin:00000001000000001000|kwaliteitsregistratie-a"),
+    ),
+  );
+  assert.equal(done.finished, true);
+  assert.deepEqual(
+    Object.values(done.chunks).flatMap((c) => c.rows),
+    identities.map((_, i) => i + 2).filter((r) => r !== INVALID + 2 && r !== OBJECTING + 2),
+  );
+  const statuses = Object.values(done.chunks).flatMap((c) => c.receipts.map((r) => r[1]));
+  assert.deepEqual(statuses, [...Array(CHUNK).fill("alreadyStored"), ...Array(VALID - CHUNK).fill("stored")]);
+
+  // The whole file delivered again after another reload: the same batch ids, nothing stored twice.
+  await page.reload();
+  await page.waitForSelector("#page-status[data-kind=ready]", { timeout: 30_000 });
+  await openFile();
+  assert.match(await text("#run-status"), /^Dit bestand is al afgeleverd/);
+  const again = await runToEnd();
+  assert.equal(again.kind, "done", again.text);
+  assert.match(again.text, /^Klaar: 10 rijen afgeleverd \(waarvan 10 al eerder opgeslagen, niet dubbel\)/);
+  assert.equal((await chain.records()).length, before + VALID);
+  // No error on the page but the browser's note of the answer the proxy dropped.
+  assert.deepEqual(
+    chrome.errors.filter((e) => !/^Failed to load resource: net::ERR_EMPTY_RESPONSE/.test(e)),
+    [],
+  );
+});
+
+test("no identifying value of any row left the browser or reached a server, a database, a log or the page's storage", async () => {
+  const typed = identities.map((i, k) => (k === INVALID ? { ...i.typed, birthDate: INVALID_DATE } : i.typed));
+  const derived = await derivedForms(page, typed, TYPES);
+  const needles = new Set([INVALID_DATE]);
+  identities.forEach((identity, k) => {
+    for (const n of needlesOf(identity, derived[k].normalised, derived[k].inputs)) needles.add(n);
+  });
+  const index = needleIndex(needles);
+  // Every request of the browser (its URL and body), to every origin.
+  assert.ok(chrome.requests.some((r) => r.url.includes("/api/batches")));
+  assert.ok(chrome.requests.some((r) => r.url.includes("/v1/evaluate")));
+  for (const r of chrome.requests) {
+    const { leaks } = scan(Buffer.from(`${r.method} ${r.url}\n${r.body}`, "utf8"), index);
+    assert.deepEqual(leaks, [], `${r.method} ${r.url}`);
+  }
+  // What the servers received and kept.
+  for (const [name, bytes] of await chainHaystacks(chain, [chain.ttpProxy, chain.registryProxy])) {
+    assert.deepEqual(scan(bytes, index).leaks, [], name);
+  }
+  // The page's storage: the preset and the checkpoint, no value.
+  const storage = await page.evaluate(
+    () => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }),
+  );
+  assert.deepEqual(scan(Buffer.from(storage, "utf8"), index).leaks, []);
+  assert.ok(storage.includes("pseudoform-workbench:checkpoint:"));
+});
