@@ -11,10 +11,13 @@
 // its batch id and is not stored twice. A second delivery of the whole file
 // after another reload stores nothing new. Another file is refused while a
 // delivery is unfinished. The registry holds exactly the valid,
-// non-objecting rows; no identifying value of any row (the objecting and
-// the invalid one included) is in any request the browser made, any request
+// non-objecting rows. The download instead of a delivery holds pseudonyms
+// and clinical columns only and sends the registry nothing. Pause holds a
+// run (against a slowed TTP), cancel stops it, and the same file resumes to
+// exactly its rows. No identifying value of any row (the objecting and the
+// invalid ones included) is in any request the browser made, any request
 // the proxies forwarded, the chain's databases and logs, or the page's
-// storage.
+// storage, while the same scan finds the values the preview shows.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, readFile } from "node:fs/promises";
@@ -39,6 +42,10 @@ assert.ok(
   identities.some((i) => [...i.typed.birthName].some((c) => c.charCodeAt(0) > 0x7f)),
   "an accented name in the extract",
 );
+/** The second extract's identities (the pause and cancel test). */
+const OTHERS = generateIdentities(200, 20261204)
+  .filter((i) => Object.values(i.typed).every(cp1252Safe))
+  .slice(0, 12);
 /** Row indices (0 = the first data row, row 2 of the file) of the invalid and the objecting row. */
 const INVALID = 3;
 const OBJECTING = 6;
@@ -283,14 +290,120 @@ test("a new user's extract: read in the browser, mapped, checked, delivered once
   );
 });
 
-test("no identifying value of any row left the browser or reached a server, a database, a log or the page's storage", async () => {
-  const typed = identities.map((i, k) => (k === INVALID ? { ...i.typed, birthDate: INVALID_DATE } : i.typed));
+/** The needles of a list of identities, by the page's own module. */
+async function needlesOfAll(list) {
+  const derived = await derivedForms(
+    page,
+    list.map((i) => i.typed),
+    TYPES,
+  );
+  return needleIndex(
+    new Set(list.flatMap((identity, k) => needlesOf(identity, derived[k].normalised, derived[k].inputs))),
+  );
+}
+
+test("download instead of delivery: a CSV of pseudonyms and the clinical columns, nothing sent to the registry", async () => {
+  page = await chrome.newPage();
+  await openWorkbench();
+  const before = (await chain.records()).length;
+  await openFile();
+  await page.selectOption("#mapping select[data-column='8']", "");
+  await page.check("input[name=mode][value=download]");
+  await page.fill("#chunk", "5");
+  const sent = chrome.requests.length;
+  const outcome = await runToEnd();
+  assert.equal(outcome.kind, "done", outcome.text);
+  assert.match(outcome.text, /^Klaar: 10 rijen gepseudonimiseerd, 0 geweigerd, 1 ongeldig, 1 met bezwaar/);
+  const download = page.waitForEvent("download");
+  await page.click("#download-output");
+  const csv = await readFile(await (await download).path(), "utf8");
+  const lines = csv
+    .replace(/^\uFEFF/, "")
+    .trimEnd()
+    .split("\r\n");
+  assert.equal(lines[0], "rij;methodVersion;record;encryptedBlindFactors;reversible;diagnose;asa;opmerking");
+  assert.equal(lines.length, 1 + VALID);
+  assert.deepEqual(
+    lines.slice(1).map((l) => Number(l.split(";")[0])),
+    identities.map((_, i) => i + 2).filter((r) => r !== INVALID + 2 && r !== OBJECTING + 2),
+  );
+  for (const line of lines.slice(1)) {
+    const [, version, record, sealed, reversible] = line.split(";");
+    assert.equal(version, "1");
+    assert.equal(record.split(".").length, 5, "a compact JWE");
+    assert.equal(sealed.split(".").length, 5, "a compact JWE");
+    assert.equal(reversible.split(".").length, 3, "kid.enc.ct");
+  }
+  assert.deepEqual(scan(Buffer.from(csv, "utf8"), await needlesOfAll(identities)).leaks, []);
+  // Nothing went to the registry's batch endpoint, and no checkpoint was kept.
+  assert.ok(!chrome.requests.slice(sent).some((r) => r.url.includes("/api/batches")));
+  assert.equal((await chain.records()).length, before);
+  assert.equal(
+    await page.evaluate(() => Object.keys(localStorage).filter((k) => k.includes(":checkpoint:")).length),
+    0,
+  );
+});
+
+test("pause holds the run after the chunk in flight, cancel stops it, and the same file resumes to exactly its rows", async () => {
+  const file = { ...FILE, name: "tweede-export.csv", buffer: extract(OTHERS) };
+  page = await chrome.newPage();
+  await openWorkbench();
+  const before = (await chain.records()).length;
+  await openFile(file);
+  await page.selectOption("#mapping select[data-column='8']", "");
+  await page.fill("#chunk", "2");
+  // A slow TTP, so that there is time to press the buttons.
+  chain.ttpProxy.state.slowMs = 150;
+  chain.ttpProxy.setMode("slow");
+  try {
+    await page.evaluate(() => delete document.getElementById("run-status").dataset.kind);
+    await page.click("#start");
+    const progressed = (n) =>
+      page.waitForFunction((n) => document.getElementById("progress").value >= n, n, { timeout: 60_000 });
+    await progressed(2);
+    await page.click("#pause");
+    assert.equal(await text("#run-status"), "Gepauzeerd na de batch die nu loopt.");
+    // The chunk in flight ends; then nothing moves.
+    await page.waitForTimeout(3000);
+    const held = await page.evaluate(() => document.getElementById("progress").value);
+    const stored = (await chain.records()).length;
+    await page.waitForTimeout(2000);
+    assert.equal(await page.evaluate(() => document.getElementById("progress").value), held);
+    assert.equal((await chain.records()).length, stored);
+    assert.match(await text("#progress-text"), /gepauzeerd$/);
+    assert.ok(held < VALID);
+    await page.click("#pause");
+    await progressed(held + 2);
+    await page.click("#cancel");
+    await page.waitForFunction(() => document.getElementById("run-status").dataset.kind === "cancelled", undefined, {
+      timeout: 60_000,
+    });
+    assert.match(await text("#run-status"), /^Afgebroken\./);
+  } finally {
+    chain.ttpProxy.setMode("pass");
+  }
+  const partial = (await chain.records()).length - before;
+  assert.ok(partial < VALID, `${partial} rows stored before the cancel`);
+  await page.reload();
+  await page.waitForSelector("#page-status[data-kind=ready]", { timeout: 30_000 });
+  await openFile(file);
+  assert.match(await text("#run-status"), /^Hervatten: /);
+  const resumed = await runToEnd();
+  assert.equal(resumed.kind, "done", resumed.text);
+  assert.equal((await chain.records()).length, before + VALID);
+});
+
+test("no identifying value of any row of either extract left the browser or reached a server, a database, a log or the page's storage", async () => {
+  const all = [...identities, ...OTHERS];
+  const typed = all.map((i, k) => (k % 12 === INVALID ? { ...i.typed, birthDate: INVALID_DATE } : i.typed));
   const derived = await derivedForms(page, typed, TYPES);
   const needles = new Set([INVALID_DATE]);
-  identities.forEach((identity, k) => {
+  all.forEach((identity, k) => {
     for (const n of needlesOf(identity, derived[k].normalised, derived[k].inputs)) needles.add(n);
   });
   const index = needleIndex(needles);
+  // The control: the preview on the screen does show values, and the scan finds them.
+  assert.ok(scan(Buffer.from(await page.content(), "utf8"), index).leaks.length > 0, "the scan finds shown values");
   // Every request of the browser (its URL and body), to every origin.
   assert.ok(chrome.requests.some((r) => r.url.includes("/api/batches")));
   assert.ok(chrome.requests.some((r) => r.url.includes("/v1/evaluate")));
