@@ -3,15 +3,18 @@
 // Windows-1252 (what Excel writes for a Dutch "CSV (gescheiden door
 // lijstscheidingsteken)"); papaparse splits the text (`;` or `,`, quoted
 // fields, a header row). The file's SHA-256 identifies it for the
-// checkpoint: a resume accepts the same bytes only.
+// checkpoint: a resume accepts the same bytes only. An XLSX workbook (its
+// first sheet) is read by read-excel-file, bundled into the workbench only:
+// text cells as they are, numbers as digits, date cells as dd-mm-jjjj.
 import Papa from "papaparse";
+import { readSheet } from "read-excel-file/browser";
 import { PseudoformError } from "../errors.js";
 
 /** The most data rows the workbench takes from one file. */
 export const MAX_ROWS = 1_000_000;
 
 /**
- * @typedef {{ header: string[], rows: string[][], encoding: "utf-8" | "windows-1252", delimiter: string, hash: string }} Table
+ * @typedef {{ header: string[], rows: string[][], encoding: "utf-8" | "windows-1252" | "xlsx", delimiter: string, hash: string }} Table
  */
 
 /**
@@ -63,14 +66,56 @@ export function parseCsv(text) {
   return { header, rows, delimiter: parsed.meta.delimiter };
 }
 
+/** Whether bytes are a ZIP archive (an XLSX workbook is one). */
+const isZip = (/** @type {Uint8Array} */ b) => b[0] === 0x50 && b[1] === 0x4b && b[2] === 0x03 && b[3] === 0x04;
+
+/** Two digits. */
+const two = (/** @type {number} */ n) => String(n).padStart(2, "0");
+
 /**
- * Reads a chosen file: decoded, parsed, hashed.
+ * A cell of a sheet as text: a date cell as dd-mm-jjjj (its UTC day, as
+ * read-excel-file gives it), a number in digits, empty for none.
+ * @param {unknown} cell
+ */
+export function cellText(cell) {
+  if (cell === null || cell === undefined) return "";
+  if (cell instanceof Date) return `${two(cell.getUTCDate())}-${two(cell.getUTCMonth() + 1)}-${cell.getUTCFullYear()}`;
+  if (typeof cell === "number") return Number.isInteger(cell) ? cell.toFixed(0) : String(cell);
+  return String(cell);
+}
+
+/**
+ * The header and rows of a sheet's cells: empty rows skipped, short rows padded.
+ * @param {unknown[][]} cells
+ */
+export function tableOfCells(cells) {
+  const data = cells.map((r) => r.map(cellText)).filter((r) => r.some((c) => c.trim() !== ""));
+  if (data.length < 2) throw new PseudoformError("file.empty", "the file has no header row and data rows", "file");
+  if (data.length - 1 > MAX_ROWS) throw new PseudoformError("file.tooLarge", "the file has too many rows", "file");
+  const header = data[0].map((h) => h.trim());
+  const width = header.length;
+  const rows = data.slice(1).map((r) => (r.length >= width ? r : [...r, ...new Array(width - r.length).fill("")]));
+  return { header, rows };
+}
+
+/**
+ * Reads a chosen file: decoded (or unpacked, for XLSX), parsed, hashed.
  * @param {Blob} file
  * @returns {Promise<Table>}
  */
 export async function readTable(file) {
   const bytes = new Uint8Array(await file.arrayBuffer());
+  const hash = await fileHash(bytes);
+  if (isZip(bytes)) {
+    let cells;
+    try {
+      cells = /** @type {unknown[][]} */ (await readSheet(new Blob([/** @type {BlobPart} */ (bytes)])));
+    } catch {
+      throw new PseudoformError("file.xlsx", "the workbook cannot be read", "file");
+    }
+    return { ...tableOfCells(cells), encoding: "xlsx", delimiter: "", hash };
+  }
   const { text, encoding } = decode(bytes);
   const { header, rows, delimiter } = parseCsv(text);
-  return { header, rows, encoding, delimiter, hash: await fileHash(bytes) };
+  return { header, rows, encoding, delimiter, hash };
 }

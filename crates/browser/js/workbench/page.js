@@ -37,6 +37,7 @@ const TEXTS = /** @type {Record<string, string>} */ ({
   "file.empty": "Het bestand heeft geen kopregel met gegevensrijen eronder.",
   "file.tooLarge": "Het bestand heeft te veel rijen.",
   "file.unreadable": "Het bestand kan niet worden gelezen.",
+  "file.xlsx": "De Excel-werkmap kan niet worden gelezen (alleen .xlsx; een grote werkmap: sla hem op als CSV).",
   "file.otherCheckpoint":
     "Er is een onderbroken aanlevering van een ander bestand. Open dat bestand om te hervatten, of verwijder de onderbroken aanlevering.",
   "mapping.duplicate": "Dit veld is aan meer dan één kolom gekoppeld.",
@@ -205,9 +206,13 @@ async function main() {
     resuming = c && c.file === t.hash ? c : undefined;
     const encoding = t.encoding === "utf-8" ? "UTF-8" : "Windows-1252";
     const delimiter = t.delimiter === "\t" ? "tab" : `"${t.delimiter}"`;
+    const how =
+      t.encoding === "xlsx"
+        ? "gelezen als Excel-werkmap (eerste blad)"
+        : `gelezen als ${encoding}, scheidingsteken ${delimiter}`;
     status(
       fileInfo,
-      `${t.rows.length} rijen, ${t.header.length} kolommen; gelezen als ${encoding}, scheidingsteken ${delimiter}. Het bestand is niet verstuurd.`,
+      `${t.rows.length} rijen, ${t.header.length} kolommen; ${how}. Het bestand is niet verstuurd.`,
       "ready",
     );
     if (c && !c.finished && c.file !== t.hash) {

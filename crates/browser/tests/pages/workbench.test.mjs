@@ -17,7 +17,8 @@
 // exactly its rows. No identifying value of any row (the objecting and the
 // invalid ones included) is in any request the browser made, any request
 // the proxies forwarded, the chain's databases and logs, or the page's
-// storage, while the same scan finds the values the preview shows.
+// storage, while the same scan finds the values the preview shows. An XLSX
+// workbook (date and number cells, a boolean opt-out) is delivered too.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, readFile } from "node:fs/promises";
@@ -26,6 +27,7 @@ import { launch } from "./support.mjs";
 import { ROOT, startChain } from "./chain.mjs";
 import { generateIdentities, needlesOf } from "./identities.mjs";
 import { chainHaystacks, derivedForms, needleIndex, scan } from "./leaks.mjs";
+import writeExcelFile from "write-excel-file/node";
 import { PSEUDONYM_TYPES as TYPES } from "../../../../www/pkg/constants.js";
 
 const SCREENSHOT = join(ROOT, "docs", "screenshots", "workbench.png");
@@ -46,6 +48,8 @@ assert.ok(
 const OTHERS = generateIdentities(200, 20261204)
   .filter((i) => Object.values(i.typed).every(cp1252Safe))
   .slice(0, 12);
+/** The workbook's identities (the XLSX test): any letters, since XLSX holds Unicode. */
+const IN_WORKBOOK = generateIdentities(6, 20261205);
 /** Row indices (0 = the first data row, row 2 of the file) of the invalid and the objecting row. */
 const INVALID = 3;
 const OBJECTING = 6;
@@ -393,9 +397,77 @@ test("pause holds the run after the chunk in flight, cancel stops it, and the sa
   assert.equal((await chain.records()).length, before + VALID);
 });
 
-test("no identifying value of any row of either extract left the browser or reached a server, a database, a log or the page's storage", async () => {
-  const all = [...identities, ...OTHERS];
-  const typed = all.map((i, k) => (k % 12 === INVALID ? { ...i.typed, birthDate: INVALID_DATE } : i.typed));
+test("an XLSX workbook: date cells, number cells and a boolean opt-out, delivered", async () => {
+  const rows = [
+    [
+      "Patiëntnummer",
+      "Geboortenaam",
+      "Voorletter",
+      "Geboortedatum",
+      "Geslacht",
+      "Postcode",
+      "Huisnummer",
+      "Diagnose",
+      "Bezwaar",
+    ],
+    ...IN_WORKBOOK.map(({ typed: t, date }, k) => [
+      t.mrn,
+      t.birthName,
+      t.initial,
+      { value: new Date(Date.UTC(date.year, date.month - 1, date.day)), type: Date, format: "dd-mm-yyyy" },
+      t.sex === "1" ? "man" : "vrouw",
+      t.postcode,
+      Number(t.houseNumber),
+      "Heupartrose",
+      k === 2,
+    ]),
+  ];
+  const buffer = await writeExcelFile(rows).toBuffer();
+  page = await chrome.newPage();
+  await openWorkbench();
+  const before = (await chain.records()).length;
+  await openFile({
+    name: "export.xlsx",
+    mimeType: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    buffer,
+  });
+  assert.equal(
+    await text("#file-info"),
+    "6 rijen, 9 kolommen; gelezen als Excel-werkmap (eerste blad). Het bestand is niet verstuurd.",
+  );
+  assert.deepEqual(await page.$$eval("#mapping select", (selects) => selects.map((s) => s.value)), [
+    "mrn",
+    "birthName",
+    "initial",
+    "birthDate",
+    "sex",
+    "postcode",
+    "houseNumber",
+    "clinical",
+    "optOut",
+  ]);
+  // The date cell arrives as a date the method reads.
+  const { date } = IN_WORKBOOK[0];
+  const shown = `${String(date.day).padStart(2, "0")}-${String(date.month).padStart(2, "0")}-${date.year}`;
+  assert.ok((await text("#preview tbody tr:first-child")).includes(shown));
+  await page.click("#check");
+  assert.equal(
+    await text("#check-summary"),
+    "6 rijen: 5 te versturen, 0 ongeldig (niet verstuurd), 1 met bezwaar (niet verstuurd).",
+  );
+  const outcome = await runToEnd();
+  assert.equal(outcome.kind, "done", outcome.text);
+  assert.equal((await chain.records()).length, before + 5);
+});
+
+test("no identifying value of any row of any extract left the browser or reached a server, a database, a log or the page's storage", async () => {
+  // No page error or CSP refusal in any test, but the browser's note of the answer the proxy dropped.
+  assert.deepEqual(
+    chrome.errors.filter((e) => !/^Failed to load resource: net::ERR_EMPTY_RESPONSE/.test(e)),
+    [],
+  );
+  const all = [...identities, ...OTHERS, ...IN_WORKBOOK];
+  const typed = all.map((i, k) => (k < 24 && k % 12 === INVALID ? { ...i.typed, birthDate: INVALID_DATE } : i.typed));
   const derived = await derivedForms(page, typed, TYPES);
   const needles = new Set([INVALID_DATE]);
   all.forEach((identity, k) => {
