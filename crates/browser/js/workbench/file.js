@@ -5,8 +5,12 @@
 // fields, a header row). The file's SHA-256 identifies it for the
 // checkpoint: a resume accepts the same bytes only. An XLSX workbook (its
 // first sheet) is read by read-excel-file, bundled into the workbench only:
-// text cells as they are, numbers as digits, date cells as dd-mm-jjjj.
+// text cells as they are, numbers as digits, date cells as dd-mm-jjjj. Its
+// parts are unpacked here first (fflate, synchronously) and handed on
+// uncompressed: read-excel-file would inflate a large part in a Web Worker
+// from a blob: URL, which the page's CSP refuses (and the read would hang).
 import Papa from "papaparse";
+import { unzipSync, zipSync } from "fflate";
 import { readSheet } from "read-excel-file/browser";
 import { PseudoformError } from "../errors.js";
 
@@ -109,7 +113,9 @@ export async function readTable(file) {
   if (isZip(bytes)) {
     let cells;
     try {
-      cells = /** @type {unknown[][]} */ (await readSheet(new Blob([/** @type {BlobPart} */ (bytes)])));
+      const parts = unzipSync(bytes, { filter: (f) => /\.(xml|rels)$/.test(f.name) });
+      const stored = zipSync(parts, { level: 0 });
+      cells = /** @type {unknown[][]} */ (await readSheet(new Blob([/** @type {BlobPart} */ (stored)])));
     } catch {
       throw new PseudoformError("file.xlsx", "the workbook cannot be read", "file");
     }

@@ -397,7 +397,7 @@ test("pause holds the run after the chunk in flight, cancel stops it, and the sa
   assert.equal((await chain.records()).length, before + VALID);
 });
 
-test("an XLSX workbook: date cells, number cells and a boolean opt-out, delivered", async () => {
+test("an XLSX workbook: date cells, number cells and a boolean opt-out, delivered; a large sheet read without a worker", async () => {
   const rows = [
     [
       "Patiëntnummer",
@@ -425,6 +425,18 @@ test("an XLSX workbook: date cells, number cells and a boolean opt-out, delivere
   const buffer = await writeExcelFile(rows).toBuffer();
   page = await chrome.newPage();
   await openWorkbench();
+  // A sheet over 512 KiB, which read-excel-file alone would inflate in a blob: worker the CSP refuses.
+  const large = [["Geboortenaam", "Voorletter", "Diagnose"]];
+  for (let i = 0; i < 30_000; i++) large.push([`Naam${i}`, "J", `Heupartrose ${i}`]);
+  await openFile({
+    name: "groot.xlsx",
+    mimeType: "application/octet-stream",
+    buffer: await writeExcelFile(large).toBuffer(),
+  });
+  assert.equal(
+    await text("#file-info"),
+    "30000 rijen, 3 kolommen; gelezen als Excel-werkmap (eerste blad). Het bestand is niet verstuurd.",
+  );
   const before = (await chain.records()).length;
   await openFile({
     name: "export.xlsx",
