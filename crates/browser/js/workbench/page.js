@@ -24,8 +24,9 @@ import {
   savePreset,
 } from "./mapping.js";
 import { checkRows, csvField, reportCsv } from "./rows.js";
-import { deliveredRows, dropCheckpoint, loadCheckpoint, newRunId, saveCheckpoint } from "./checkpoint.js";
+import { batchIdOf, deliveredRows, dropCheckpoint, loadCheckpoint, newRunId, saveCheckpoint } from "./checkpoint.js";
 import { MAX_CHUNK, Run } from "./run.js";
+import { bundleOf } from "./fhir.js";
 
 /** Rows shown in the preview and lines in the on-screen report. */
 const PREVIEW_ROWS = 5;
@@ -173,10 +174,12 @@ async function main() {
     if (table) openTable(table);
   });
 
-  const mode = () =>
-    /** @type {"deliver" | "download"} */ (
+  /** What becomes of the result: delivered, or downloaded as CSV or as FHIR Bundles. */
+  const output = () =>
+    /** @type {"deliver" | "csv" | "fhir"} */ (
       /** @type {HTMLInputElement} */ (document.querySelector("input[name=mode]:checked")).value
     );
+  const mode = () => (output() === "deliver" ? "deliver" : "download");
 
   // 1. The file.
   $("file").addEventListener("change", async (event) => {
@@ -475,10 +478,31 @@ async function main() {
   });
   button("cancel").addEventListener("click", () => run?.cancel());
 
-  button("download-output").addEventListener("click", () => {
+  button("download-output").addEventListener("click", async () => {
     if (!run) return;
-    download("gepseudonimiseerd.csv", outputCsv(run.written, mapping), "text/csv;charset=utf-8");
+    if (output() === "fhir") {
+      download("gepseudonimiseerd.fhir.ndjson", await outputFhir(run, registry), "application/fhir+ndjson");
+    } else download("gepseudonimiseerd.csv", outputCsv(run.written, mapping), "text/csv;charset=utf-8");
   });
+}
+
+/**
+ * The pseudonymised file as FHIR: one delivery Bundle (docs/fhir.md) per
+ * chunk, each on its own line (NDJSON), under the chunk's batch id; each
+ * one can be posted to the registry's `POST /fhir` as it is.
+ * @param {Run} run
+ * @param {string} registry `<organization>|<scope>`
+ */
+export async function outputFhir(run, registry) {
+  const [org, scope] = registry.split("|");
+  /** @type {Map<number, api.Submission[]>} */
+  const chunks = new Map();
+  for (const w of run.written) chunks.set(w.chunk, [...(chunks.get(w.chunk) ?? []), w.submission]);
+  const lines = [];
+  for (const [chunk, submissions] of [...chunks].sort((a, b) => a[0] - b[0])) {
+    lines.push(await bundleOf(batchIdOf(run.setup.checkpoint.runId, chunk), org, scope, submissions));
+  }
+  return `${lines.join("\n")}\n`;
 }
 
 /**

@@ -20,7 +20,7 @@ export const MAX_CHUNK = 500;
 
 /**
  * @typedef {{ done: number, total: number, delivered: number, refused: number, rate: number, secondsLeft: number | undefined, paused: boolean }} Progress
- * @typedef {{ row: number, submission: api.Submission }} Written a pseudonymised row for the download
+ * @typedef {{ row: number, chunk: number, submission: api.Submission }} Written a pseudonymised row for the download
  */
 
 /** The `rec` of one submission: of its record JWE, or of its national packages joined by `.`. */
@@ -164,7 +164,7 @@ export class Run {
     });
     const refusedRows = new Set(problems.map((p) => p.row)).size;
     if (this.setup.mode === "download") {
-      for (const m of made) this.written.push({ row: rowNumber(m.index), submission: m.submission });
+      for (const m of made) this.written.push({ row: rowNumber(m.index), chunk, submission: m.submission });
       this.delivered += made.length;
     } else {
       const receipts = made.length > 0 ? await this.#deliver(chunk, made, problems) : [];

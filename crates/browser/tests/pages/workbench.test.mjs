@@ -12,7 +12,8 @@
 // after another reload stores nothing new. Another file is refused while a
 // delivery is unfinished. The registry holds exactly the valid,
 // non-objecting rows. The download instead of a delivery holds pseudonyms
-// and clinical columns only and sends the registry nothing. Pause holds a
+// and clinical columns only and sends the registry nothing; so does the
+// FHIR download, whose Bundles an independent R4 validator accepts. Pause holds a
 // run (against a slowed TTP), cancel stops it, and the same file resumes to
 // exactly its rows. No identifying value of any row (the objecting and the
 // invalid ones included) is in any request the browser made, any request
@@ -21,7 +22,9 @@
 // workbook (date and number cells, a boolean opt-out) is delivered too.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, readFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { launch } from "./support.mjs";
 import { ROOT, startChain } from "./chain.mjs";
@@ -312,7 +315,7 @@ test("download instead of delivery: a CSV of pseudonyms and the clinical columns
   const before = (await chain.records()).length;
   await openFile();
   await page.selectOption("#mapping select[data-column='8']", "");
-  await page.check("input[name=mode][value=download]");
+  await page.check("input[name=mode][value=csv]");
   await page.fill("#chunk", "5");
   const sent = chrome.requests.length;
   const outcome = await runToEnd();
@@ -346,6 +349,54 @@ test("download instead of delivery: a CSV of pseudonyms and the clinical columns
     await page.evaluate(() => Object.keys(localStorage).filter((k) => k.includes(":checkpoint:")).length),
     0,
   );
+});
+
+test("download as FHIR: one delivery Bundle per batch, valid R4 by an independent validator, no identifying element", async () => {
+  page = await chrome.newPage();
+  await openWorkbench();
+  const before = (await chain.records()).length;
+  await openFile();
+  await page.selectOption("#mapping select[data-column='8']", "");
+  await page.check("input[name=mode][value=fhir]");
+  await page.fill("#chunk", "5");
+  const sent = chrome.requests.length;
+  const outcome = await runToEnd();
+  assert.equal(outcome.kind, "done", outcome.text);
+  const download = page.waitForEvent("download");
+  await page.click("#download-output");
+  const saved = await download;
+  assert.equal(saved.suggestedFilename(), "gepseudonimiseerd.fhir.ndjson");
+  const ndjson = await readFile(await saved.path(), "utf8");
+  const lines = ndjson.trimEnd().split("\n");
+  // Ten sendable rows in chunks of five: two Bundles.
+  assert.equal(lines.length, 2);
+  const dir = await mkdtemp(join(tmpdir(), "workbench-fhir-"));
+  const files = [];
+  for (const [k, line] of lines.entries()) {
+    const bundle = JSON.parse(line);
+    assert.equal(bundle.resourceType, "Bundle");
+    assert.equal(bundle.type, "transaction");
+    assert.match(bundle.identifier.value, new RegExp(`^wb-[0-9a-f]{16}-${k}$`));
+    const patients = bundle.entry.filter((e) => e.resource.resourceType === "Patient");
+    assert.equal(patients.length, 5);
+    for (const { resource } of patients) {
+      assert.deepEqual(Object.keys(resource).sort(), ["identifier", "meta", "resourceType"]);
+      assert.deepEqual(
+        resource.identifier.map((i) => i.system.split(":")[2]),
+        ["record", "blind-factors", "reversible"],
+      );
+    }
+    const observations = bundle.entry.filter((e) => e.resource.resourceType === "Observation");
+    assert.equal(observations.length, 5 * 3, "asa, diagnose and opmerking per Patient");
+    files.push(join(dir, `bundle-${k}.json`));
+    await writeFile(files.at(-1), line);
+  }
+  // The independent validator (@medplum/core with the R4 definitions) accepts both.
+  execFileSync(process.execPath, [join(ROOT, "scripts", "fhir-validate.mjs"), ...files], { stdio: "pipe" });
+  await rm(dir, { recursive: true, force: true });
+  assert.deepEqual(scan(Buffer.from(ndjson, "utf8"), await needlesOfAll(identities)).leaks, []);
+  assert.ok(!chrome.requests.slice(sent).some((r) => r.url.includes("/api/batches") || r.url.includes("/fhir")));
+  assert.equal((await chain.records()).length, before);
 });
 
 test("pause holds the run after the chunk in flight, cancel stops it, and the same file resumes to exactly its rows", async () => {
