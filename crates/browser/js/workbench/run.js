@@ -1,7 +1,8 @@
 // A run of the workbench: the sendable rows in chunks (a chunk is the rows
 // of one registry batch), each pseudonymised with pseudonymiseBatch() and
 // delivered with `POST /api/batches` under the batch id `wb-{runId}-{chunk}`
-// (docs/protocol.md), or written to the download. Between chunks the run
+// (docs/protocol.md), or written to the download; a chunk's delivery runs
+// while the next one is pseudonymised. Between chunks the run
 // can be paused; cancel aborts the chunk in flight. After every delivered
 // chunk the checkpoint gets its row numbers and receipts; a chunk in the
 // checkpoint is not sent again. A chunk whose delivery has no answer (or
@@ -117,13 +118,23 @@ export class Run {
     this.#since = performance.now();
     this.#report();
     const size = checkpoint.chunkSize;
+    // One delivery in flight while the next chunk is pseudonymised; a
+    // failed delivery stops the run before another is sent.
+    /** @type {Promise<void>} */
+    let delivering = Promise.resolve();
     try {
       for (let chunk = 0; chunk * size < sendable.length; chunk++) {
         if (Object.hasOwn(checkpoint.chunks, String(chunk))) continue;
         await this.#gate();
-        await this.#chunk(chunk, sendable.slice(chunk * size, (chunk + 1) * size));
-        this.#report();
+        const indices = sendable.slice(chunk * size, (chunk + 1) * size);
+        const made = await this.#pseudonymise(indices);
+        await delivering;
+        await this.#gate();
+        delivering = this.#finish(chunk, indices, made).then(() => this.#report());
+        // Awaited before the next delivery or at the end.
+        delivering.catch(() => {});
       }
+      await delivering;
       checkpoint.finished = true;
       if (this.setup.mode === "deliver") saveCheckpoint(this.setup.registry, checkpoint);
     } finally {
@@ -134,11 +145,12 @@ export class Run {
   }
 
   /**
-   * @param {number} chunk
+   * Pseudonymises the rows of a chunk: a submission per row made, a
+   * problem per row refused (its field and rule).
    * @param {number[]} indices
    */
-  async #chunk(chunk, indices) {
-    const { rows, checkpoint, options, onRefused } = this.setup;
+  async #pseudonymise(indices) {
+    const { rows, checkpoint, options } = this.setup;
     const { mapping } = checkpoint;
     const signal = this.#controller.signal;
     const results = await pseudonymiseBatch(
@@ -162,6 +174,18 @@ export class Run {
       if (r.ok) made.push({ index, submission: { ...r.submission, data: dataOf(rows[index], mapping) } });
       else for (const e of r.errors) problems.push(problemOf(rowNumber(index), e.field, e.code));
     });
+    return { made, problems };
+  }
+
+  /**
+   * Delivers a pseudonymised chunk (or keeps it for the download), records
+   * it in the checkpoint and counts it.
+   * @param {number} chunk
+   * @param {number[]} indices
+   * @param {{ made: { index: number, submission: api.Submission }[], problems: import("./rows.js").Problem[] }} pseudonymised
+   */
+  async #finish(chunk, indices, { made, problems }) {
+    const { checkpoint, onRefused } = this.setup;
     const refusedRows = new Set(problems.map((p) => p.row)).size;
     if (this.setup.mode === "download") {
       for (const m of made) this.written.push({ row: rowNumber(m.index), chunk, submission: m.submission });
