@@ -6,6 +6,8 @@
 // hash): the same rows make the same chunks under the same batch ids, so a
 // chunk sent again is answered `alreadyStored` and stored once.
 
+import { PseudoformError } from "../errors.js";
+
 const PREFIX = "pseudoform-workbench:checkpoint:";
 
 /**
@@ -52,7 +54,14 @@ export function loadCheckpoint(registry) {
  * @param {Checkpoint} checkpoint
  */
 export function saveCheckpoint(registry, checkpoint) {
-  localStorage.setItem(PREFIX + registry, JSON.stringify(checkpoint));
+  try {
+    localStorage.setItem(PREFIX + registry, JSON.stringify(checkpoint));
+  } catch (error) {
+    // Full or refused: stop rather than deliver what a resume would not know of.
+    throw new PseudoformError("checkpoint.storage", "the browser cannot keep the checkpoint", "checkpoint", {
+      cause: error,
+    });
+  }
 }
 
 /** @param {string} registry */

@@ -23,7 +23,7 @@ import {
   roleOptions,
   savePreset,
 } from "./mapping.js";
-import { checkRows, csvField, reportCsv } from "./rows.js";
+import { checkRows, csvField, reportCsv, reportLabel } from "./rows.js";
 import { batchIdOf, deliveredRows, dropCheckpoint, loadCheckpoint, newRunId, saveCheckpoint } from "./checkpoint.js";
 import { MAX_CHUNK, Run } from "./run.js";
 import { bundleOf } from "./fhir.js";
@@ -41,6 +41,8 @@ const TEXTS = /** @type {Record<string, string>} */ ({
   "file.xlsx": "De Excel-werkmap kan niet worden gelezen (alleen .xlsx; een grote werkmap: sla hem op als CSV).",
   "file.otherCheckpoint":
     "Er is een onderbroken aanlevering van een ander bestand. Open dat bestand om te hervatten, of verwijder de onderbroken aanlevering.",
+  "checkpoint.storage":
+    "De browser kan het controlepunt niet bewaren (opslag vol of geweigerd). De aanlevering is gestopt; wat al is opgeslagen wordt bij hervatten niet dubbel opgeslagen.",
   "mapping.duplicate": "Dit veld is aan meer dan één kolom gekoppeld.",
   "mapping.name": "De naam in de registratie mag alleen letters, cijfers, _ en - bevatten (hoogstens 64).",
   "mapping.identifyingName": "Deze naam is die van een identificerend gegeven; de registratie weigert hem.",
@@ -345,7 +347,7 @@ async function main() {
     for (const p of [...c.problems, ...refusals].slice(0, REPORT_LINES)) {
       const tr = add(body, "tr");
       add(tr, "td", String(p.row));
-      add(tr, "td", p.field ? fieldLabel(p.field, "nl") : "");
+      add(tr, "td", reportLabel(p.field));
       add(tr, "td", p.rule);
       add(tr, "td", p.text);
     }
@@ -399,7 +401,14 @@ async function main() {
             chunks: {},
             finished: false,
           };
-    if (m === "deliver") saveCheckpoint(registry, checkpoint);
+    if (m === "deliver") {
+      try {
+        saveCheckpoint(registry, checkpoint);
+      } catch (error) {
+        status(runStatus, say(error), "error");
+        return;
+      }
+    }
     run = new Run({
       rows: t.rows,
       sendable: c.sendable,

@@ -9,6 +9,11 @@ import { describeError, fieldLabel } from "../messages.js";
 
 /** Values of the opt-out column that mean the patient objects (compared trimmed, lower case). */
 export const OBJECTS = new Set(["ja", "j", "yes", "y", "1", "true", "waar", "x", "bezwaar"]);
+/** Values that mean no objection; any other value leaves the row out too (fail closed). */
+export const NO_OBJECTION = new Set(["", "nee", "n", "no", "0", "false", "onwaar"]);
+
+/** The name of the opt-out "field" in the report. */
+export const OPT_OUT_FIELD = "optOut";
 
 /** The row number a user sees: the header is row 1, the first data row 2. */
 export const rowNumber = (/** @type {number} */ index) => index + 2;
@@ -51,6 +56,19 @@ export function objects(row, mapping) {
 }
 
 /**
+ * Whether a row's opt-out column holds a value that is neither yes nor no.
+ * @param {string[]} row
+ * @param {import("./mapping.js").Mapping} mapping
+ */
+export function unclearOptOut(row, mapping) {
+  return mapping.some((m, i) => m.role === OPT_OUT && !NO_OBJECTION.has((row[i] ?? "").trim().toLowerCase()));
+}
+
+/** A field's Dutch label in the report (the opt-out column's too). */
+export const reportLabel = (/** @type {string} */ field) =>
+  field === OPT_OUT_FIELD ? "Bezwaar" : field ? fieldLabel(field, "nl") : "";
+
+/**
  * One line of the report: the row number, the field, the rule (the code's
  * second half) and a Dutch sentence; never the value.
  * @typedef {{ row: number, field: string, rule: string, code: string, text: string }} Problem
@@ -83,6 +101,14 @@ export function checkRows(rows, mapping, options) {
   rows.forEach((row, index) => {
     if (objects(row, mapping)) {
       optedOut++;
+      return;
+    }
+    if (unclearOptOut(row, mapping)) {
+      invalid++;
+      problems.push({
+        ...problemOf(rowNumber(index), OPT_OUT_FIELD, `${OPT_OUT_FIELD}.unknownValue`),
+        text: "Bezwaar heeft een onbekende waarde (gebruik ja of nee); de rij is niet verstuurd.",
+      });
       return;
     }
     const found = validate(identityOf(row, mapping), options);
@@ -118,9 +144,7 @@ export const csvField = (/** @type {string} */ value) =>
 export function reportCsv(problems) {
   const lines = [["rij", "veld", "regel", "code", "melding"].join(";")];
   for (const p of problems) {
-    lines.push(
-      [String(p.row), p.field ? fieldLabel(p.field, "nl") : "", p.rule, p.code, p.text].map(csvField).join(";"),
-    );
+    lines.push([String(p.row), reportLabel(p.field), p.rule, p.code, p.text].map(csvField).join(";"));
   }
   return `\uFEFF${lines.join("\r\n")}\r\n`;
 }

@@ -448,7 +448,7 @@ test("pause holds the run after the chunk in flight, cancel stops it, and the sa
   assert.equal((await chain.records()).length, before + VALID);
 });
 
-test("an XLSX workbook: date cells, number cells and a boolean opt-out, delivered; a large sheet read without a worker", async () => {
+test("an XLSX workbook: date cells, number cells, a boolean opt-out and an unclear one, delivered; a large sheet read without a worker", async () => {
   const rows = [
     [
       "Patiëntnummer",
@@ -470,7 +470,8 @@ test("an XLSX workbook: date cells, number cells and a boolean opt-out, delivere
       t.postcode,
       Number(t.houseNumber),
       "Heupartrose",
-      k === 2,
+      // A boolean objection; an unclear value leaves its row out too.
+      k === 2 ? true : k === 4 ? "misschien" : false,
     ]),
   ];
   const buffer = await writeExcelFile(rows).toBuffer();
@@ -516,11 +517,22 @@ test("an XLSX workbook: date cells, number cells and a boolean opt-out, delivere
   await page.click("#check");
   assert.equal(
     await text("#check-summary"),
-    "6 rijen: 5 te versturen, 0 ongeldig (niet verstuurd), 1 met bezwaar (niet verstuurd).",
+    "6 rijen: 4 te versturen, 1 ongeldig (niet verstuurd), 1 met bezwaar (niet verstuurd).",
+  );
+  assert.deepEqual(
+    await page.$$eval("#report tbody tr", (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent))),
+    [
+      [
+        "6",
+        "Bezwaar",
+        "unknownValue",
+        "Bezwaar heeft een onbekende waarde (gebruik ja of nee); de rij is niet verstuurd.",
+      ],
+    ],
   );
   const outcome = await runToEnd();
   assert.equal(outcome.kind, "done", outcome.text);
-  assert.equal((await chain.records()).length, before + 5);
+  assert.equal((await chain.records()).length, before + 4);
 });
 
 test("no identifying value of any row of any extract left the browser or reached a server, a database, a log or the page's storage", async () => {
