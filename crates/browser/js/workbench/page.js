@@ -23,10 +23,10 @@ import {
   roleOptions,
   savePreset,
 } from "./mapping.js";
-import { checkRows, csvField, reportCsv, reportLabel } from "./rows.js";
-import { batchIdOf, deliveredRows, dropCheckpoint, loadCheckpoint, newRunId, saveCheckpoint } from "./checkpoint.js";
+import { checkRows, reportCsv, reportLabel } from "./rows.js";
+import { deliveredRows, dropCheckpoint, loadCheckpoint, newRunId, saveCheckpoint } from "./checkpoint.js";
 import { MAX_CHUNK, Run } from "./run.js";
-import { bundleOf } from "./fhir.js";
+import { Output } from "./output.js";
 
 /** Rows shown in the preview and lines in the on-screen report. */
 const PREVIEW_ROWS = 5;
@@ -68,9 +68,9 @@ function add(parent, tag, text) {
   return e;
 }
 
-/** @param {string} name @param {string} text @param {string} type */
-function download(name, text, type) {
-  const url = URL.createObjectURL(new Blob([text], { type }));
+/** @param {string} name @param {Blob} blob */
+function download(name, blob) {
+  const url = URL.createObjectURL(blob);
   const a = document.createElement("a");
   a.href = url;
   a.download = name;
@@ -151,6 +151,8 @@ async function main() {
   let resuming;
   /** @type {Run | undefined} */
   let run;
+  /** The download being written (download modes). @type {Output | undefined} */
+  let file;
 
   const fileInfo = $("file-info");
   const checkpointInfo = $("checkpoint-info");
@@ -364,7 +366,10 @@ async function main() {
   });
   button("download-report").addEventListener("click", () => {
     if (!checked) return;
-    download("controlerapport.csv", reportCsv([...checked.problems, ...refusals]), "text/csv;charset=utf-8");
+    download(
+      "controlerapport.csv",
+      new Blob([reportCsv([...checked.problems, ...refusals])], { type: "text/csv;charset=utf-8" }),
+    );
   });
 
   // 4. Run.
@@ -409,6 +414,9 @@ async function main() {
         return;
       }
     }
+    const format = output();
+    file = format === "deliver" ? undefined : new Output(format, checkpoint.mapping, registry, checkpoint.runId);
+    const writing = file;
     run = new Run({
       rows: t.rows,
       sendable: c.sendable,
@@ -427,6 +435,7 @@ async function main() {
           p.done === p.total ? "done" : "busy",
         );
       },
+      onWritten: writing ? (chunk, written) => writing.add(chunk, written) : undefined,
       onRefused: (problems) => {
         refusals.push(...problems);
         renderReport();
@@ -487,74 +496,9 @@ async function main() {
   });
   button("cancel").addEventListener("click", () => run?.cancel());
 
-  button("download-output").addEventListener("click", async () => {
-    if (!run) return;
-    if (output() === "fhir") {
-      download("gepseudonimiseerd.fhir.ndjson", await outputFhir(run, registry), "application/fhir+ndjson");
-    } else download("gepseudonimiseerd.csv", outputCsv(run.written, mapping), "text/csv;charset=utf-8");
+  button("download-output").addEventListener("click", () => {
+    if (file) download(file.name, file.blob());
   });
-}
-
-/**
- * The pseudonymised file as FHIR: one delivery Bundle (docs/fhir.md) per
- * chunk, each on its own line (NDJSON), under the chunk's batch id; each
- * one can be posted to the registry's `POST /fhir` as it is.
- * @param {Run} run
- * @param {string} registry `<organization>|<scope>`
- */
-export async function outputFhir(run, registry) {
-  const [org, scope] = registry.split("|");
-  /** @type {Map<number, api.Submission[]>} */
-  const chunks = new Map();
-  for (const w of run.written) chunks.set(w.chunk, [...(chunks.get(w.chunk) ?? []), w.submission]);
-  const lines = [];
-  for (const [chunk, submissions] of [...chunks].sort((a, b) => a[0] - b[0])) {
-    lines.push(await bundleOf(batchIdOf(run.setup.checkpoint.runId, chunk), org, scope, submissions));
-  }
-  return `${lines.join("\n")}\n`;
-}
-
-/**
- * The pseudonymised file: per row its number, the method version, the
- * record JWE, the sealed blind factors and the reversible pseudonym
- * (`kid.enc.ct`) (or, with the national TTP, one column per type), then
- * the clinical columns.
- * @param {import("./run.js").Written[]} written
- * @param {import("./mapping.js").Mapping} mapping
- */
-export function outputCsv(written, mapping) {
-  const clinical = mapping.filter((m) => m.role === CLINICAL).map((m) => /** @type {string} */ (m.name));
-  const national = written.some((w) => "pseudonyms" in w.submission);
-  const types = national
-    ? [
-        ...new Set(
-          written.flatMap((w) => ("pseudonyms" in w.submission ? w.submission.pseudonyms.map((p) => p.type) : [])),
-        ),
-      ]
-    : [];
-  const head = [
-    "rij",
-    "methodVersion",
-    ...(national ? types : ["record", "encryptedBlindFactors", "reversible"]),
-    ...clinical,
-  ];
-  const lines = [head.map(csvField).join(";")];
-  for (const { row, submission: s } of written) {
-    const pseudonyms =
-      "pseudonyms" in s
-        ? types.map((t) => s.pseudonyms.find((p) => p.type === t)?.temporaryPseudonym ?? "")
-        : [
-            s.record,
-            s.encryptedBlindFactors,
-            s.reversible ? `${s.reversible.kid}.${s.reversible.enc}.${s.reversible.ct}` : "",
-          ];
-    const data = clinical.map((n) => {
-      const v = s.data[n];
-      return Array.isArray(v) ? v.join("|") : (v ?? "");
-    });
-    lines.push([String(row), String(s.methodVersion), ...pseudonyms, ...data].map(csvField).join(";"));
-  }
-  return `\uFEFF${lines.join("\r\n")}\r\n`;
 }
 
 main().catch((error) => {

@@ -21,7 +21,6 @@ export const MAX_CHUNK = 500;
 
 /**
  * @typedef {{ done: number, total: number, delivered: number, refused: number, rate: number, secondsLeft: number | undefined, paused: boolean }} Progress
- * @typedef {{ row: number, chunk: number, submission: api.Submission }} Written a pseudonymised row for the download
  */
 
 /** The `rec` of one submission: of its record JWE, or of its national packages joined by `.`. */
@@ -49,11 +48,11 @@ export class Run {
    * @param {string} setup.batchUrl absolute URL of `POST /api/batches`
    * @param {(progress: Progress) => void} setup.onProgress
    * @param {(problems: import("./rows.js").Problem[]) => void} setup.onRefused
+   * @param {(chunk: number, written: { row: number, submission: api.Submission }[]) => Promise<void>} [setup.onWritten]
+   *   download mode: a chunk's pseudonymised rows, in order
    */
   constructor(setup) {
     this.setup = setup;
-    /** @type {Written[]} */
-    this.written = [];
     this.delivered = 0;
     this.refused = 0;
   }
@@ -188,7 +187,10 @@ export class Run {
     const { checkpoint, onRefused } = this.setup;
     const refusedRows = new Set(problems.map((p) => p.row)).size;
     if (this.setup.mode === "download") {
-      for (const m of made) this.written.push({ row: rowNumber(m.index), chunk, submission: m.submission });
+      await this.setup.onWritten?.(
+        chunk,
+        made.map((m) => ({ row: rowNumber(m.index), submission: m.submission })),
+      );
       this.delivered += made.length;
     } else {
       const receipts = made.length > 0 ? await this.#deliver(chunk, made, problems) : [];
