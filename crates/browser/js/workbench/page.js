@@ -373,10 +373,27 @@ async function main() {
   });
 
   // 4. Run.
+  /**
+   * After a delivery (done or stopped): the checkpoint's mapping and chunk
+   * size hold for this file from now on, as after a reload.
+   * @param {import("./checkpoint.js").Checkpoint} c
+   */
+  const holdTo = (c) => {
+    resuming = c;
+    mapping = c.mapping.map((x) => ({ ...x }));
+    chunkInput.value = String(c.chunkSize);
+    chunkInput.disabled = true;
+    button("start").textContent = c.finished ? "Opnieuw afleveren (zelfde batches)" : "Hervatten";
+    renderMapping();
+  };
   const setRunning = (/** @type {boolean} */ running) => {
     button("start").disabled = running;
     button("pause").disabled = !running;
     button("cancel").disabled = !running;
+    button("drop-checkpoint").disabled = running;
+    for (const e of document.querySelectorAll("#mapping select, #mapping input, #check, input[name=mode]")) {
+      /** @type {HTMLInputElement} */ (e).disabled = running || (Boolean(resuming) && e.closest("#mapping") !== null);
+    }
     $("file").toggleAttribute("disabled", running);
   };
 
@@ -451,7 +468,7 @@ async function main() {
     const current = run;
     try {
       await current.start();
-      resuming = m === "deliver" ? checkpoint : resuming;
+      if (m === "deliver") holdTo(checkpoint);
       const already = Object.values(checkpoint.chunks).reduce(
         (n, ch) => n + ch.receipts.filter((r) => r[1] === "alreadyStored").length,
         0,
@@ -474,8 +491,10 @@ async function main() {
           : `Gestopt: ${say(e)} Wat al is afgeleverd staat in het controlepunt; hervatten stuurt de onderbroken batch opnieuw, de registratie slaat hem hoogstens één keer op.`,
         e.code === "aborted" ? "cancelled" : "error",
       );
-      if (m === "deliver") resuming = loadCheckpoint(registry);
-      button("start").textContent = "Hervatten";
+      if (m === "deliver") {
+        const c = loadCheckpoint(registry);
+        if (c) holdTo(c);
+      }
     } finally {
       setRunning(false);
       showCheckpoint();

@@ -232,6 +232,9 @@ test("a new user's extract: read in the browser, mapped, checked, delivered once
   assert.deepEqual(checkpoint.chunks, {});
   assert.equal(checkpoint.total, VALID);
   assert.equal(checkpoint.finished, false);
+  // From now on the checkpoint's mapping holds for this file.
+  assert.equal(await text("#start"), "Hervatten");
+  assert.equal(await page.isDisabled("#mapping select[data-column='0']"), true);
 
   // Another file is refused while this delivery is unfinished.
   await page.reload();
