@@ -193,6 +193,11 @@ test("a new user's extract: read in the browser, mapped, checked, delivered once
   assert.deepEqual(preset.BSN, { role: "" });
   assert.deepEqual(preset.Diagnose, { role: "clinical", name: "diagnose" });
   assert.deepEqual(preset["Patiëntnummer"], { role: "mrn" });
+  // The preset applies to the next file with these columns: the BSN stays off.
+  await openFile({ ...FILE, name: "volgende.csv", buffer: extract(OTHERS.slice(0, 5)) });
+  assert.equal(await page.$eval("#mapping select[data-column='8']", (s) => s.value), "");
+  await openFile();
+  assert.equal(await page.$eval("#mapping select[data-column='8']", (s) => s.value), "");
 
   // 3. Every row checked: one invalid (row 5 of the file), one objecting; the report names row, field and rule.
   await page.click("#check");
