@@ -50,6 +50,9 @@ bench() {
   node bench/run.mjs --wait-quiet 120 --variant "$variant" --ttp bench/results/ttp.json
   log "bench: a submission through the identity frame and in the page, against the demo chain (bench/frame.mjs)"
   node bench/frame.mjs --out bench/results/frame.json
+  log "bench: the native batch command, local work and end to end against the demo chain (bench/batch.mjs)"
+  cargo build --release --quiet -p pseudoform-cli --example local_work
+  node bench/batch.mjs --rows "${BATCH_BENCH_ROWS:-100000}" --out bench/results/batch.json
   log "bench: opening 1 000 reversible pseudonyms (type R) in the page, as the provider's validation page does (bench/validation.mjs)"
   node bench/validation.mjs --out bench/results/validation.json
 }

@@ -138,10 +138,11 @@ fn main() -> ExitCode {
                     return ExitCode::from(run::EXIT_REMOTE as u8);
                 }
             }
-            if summary.counts.all_refused() > 0 {
+            let refused = summary.counts.all_refused();
+            if refused > 0 {
                 eprintln!(
-                    "pseudoform: {} rows refused; see {}",
-                    summary.counts.all_refused(),
+                    "pseudoform: {refused} {} refused; see {}",
+                    if refused == 1 { "row" } else { "rows" },
                     summary.report.as_deref().unwrap_or("the report")
                 );
             }

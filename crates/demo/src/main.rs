@@ -735,8 +735,9 @@ async fn main() -> anyhow::Result<()> {
         println!();
         println!("  A processor's batch delivery to registry A (the file stays on this machine):");
         println!(
-            "    target/release/pseudoform batch --connection {} --mapping docs/examples/processor-mapping.toml --deliver docs/examples/processor-extract.csv",
-            processor_connection.display()
+            "    target/release/pseudoform batch --connection {} --mapping docs/examples/processor-mapping.toml --deliver --report {} docs/examples/processor-extract.csv",
+            processor_connection.display(),
+            dir.join("processor-report.csv").display()
         );
         println!(
             "  Development keys and databases in {} (Ctrl-C stops)",

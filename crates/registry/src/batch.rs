@@ -25,7 +25,10 @@
 //!    `alreadyStored` with that receipt (the batch resent after a crash,
 //!    even re-pseudonymised with new JWEs); with other ones it is refused
 //!    `batch.itemConflict`. A resend of the very same submission is
-//!    answered its first receipt as always.
+//!    answered its first receipt as always. The batch's new records are
+//!    written in one transaction (one commit for the batch); if it fails —
+//!    a concurrent resend stored one of them first — each is written on its
+//!    own and answered as above.
 //!
 //! [`Store::batch_item`]: crate::store::Store::batch_item
 
@@ -41,7 +44,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::error::ReceiveError;
-use crate::receiver::{OpenedSubmission, Receiver};
+use crate::receiver::{OpenedSubmission, Pending, Receiver, Write};
 use crate::store::BatchItem;
 use crate::submission::check_envelope;
 use crate::submitter::SubmitterError;
@@ -251,27 +254,67 @@ impl Receiver {
             }
         }
 
-        // Step 4: each stored once.
-        let mut results = Vec::with_capacity(opened.len());
+        // Step 4: each stored once; the batch's new records in one
+        // transaction (one commit, not one per record), or, if that fails
+        // (a concurrent resend stored one of them first), each on its own.
+        let mut results: Vec<Option<BatchItemResult>> = Vec::with_capacity(opened.len());
+        let mut new = Vec::new();
         for (index, item) in opened.into_iter().enumerate() {
             let result = match item {
-                Ok(submission) => self.store_item(&batch_id, index, submission, now)?,
-                Err(err) => refused(index, err.code(), err.field()),
+                Ok(submission) => self.check_item(&batch_id, index, submission, now, &mut new)?,
+                Err(err) => Some(refused(index, err.code(), err.field())),
             };
             results.push(result);
         }
+        let written = self.store().insert_records(
+            new.iter()
+                .map(|(_, item, pending)| pending.record(now, Some(item)))
+                .collect(),
+            self.purge_before(now),
+        );
+        match written {
+            Ok(ids) if ids.len() == new.len() => {
+                for ((index, _, pending), id) in new.iter().zip(ids) {
+                    if let Some(slot) = results.get_mut(*index) {
+                        *slot = Some(receipted(
+                            *index,
+                            BatchItemStatus::Stored,
+                            pending.receipt(id),
+                        ));
+                    }
+                }
+            }
+            _ => {
+                for (index, item, pending) in &new {
+                    let result = self.write_item(item, *index, pending, now)?;
+                    if let Some(slot) = results.get_mut(*index) {
+                        *slot = Some(result);
+                    }
+                }
+            }
+        }
+        let results = results
+            .into_iter()
+            .enumerate()
+            .map(|(index, r)| {
+                r.unwrap_or_else(|| refused(index, ReceiveError::Storage.code(), None))
+            })
+            .collect();
         Ok(BatchReceipt { batch_id, results })
     }
 
-    /// Stores one opened item of a batch, or answers it from its first
-    /// time.
-    fn store_item(
+    /// Checks one opened item of a batch: its answer if it was stored
+    /// before (under this batch and index, or as the very same submission)
+    /// or is refused now; `None` if it is new, with its record added to
+    /// `new` for the batch's transaction.
+    fn check_item(
         &self,
         batch_id: &str,
         index: usize,
         submission: OpenedSubmission,
         now: i64,
-    ) -> Result<BatchItemResult, BatchError> {
+        new: &mut Vec<(usize, BatchItem, Box<Pending>)>,
+    ) -> Result<Option<BatchItemResult>, BatchError> {
         let item = BatchItem {
             provider: submission.provider().unwrap_or_default().to_owned(),
             batch_id: batch_id.to_owned(),
@@ -280,14 +323,42 @@ impl Receiver {
         };
         let labels = submission.labels().to_vec();
         if let Some(result) = self.stored_item(&item, &labels, index)? {
+            return Ok(Some(result));
+        }
+        match self.prepare_write(submission, now) {
+            Ok(Write::Known(receipt)) => Ok(Some(receipted(
+                index,
+                BatchItemStatus::AlreadyStored,
+                receipt,
+            ))),
+            Ok(Write::New(pending)) => {
+                new.push((index, item, pending));
+                Ok(None)
+            }
+            Err(ReceiveError::Storage) => Err(BatchError::Storage),
+            Err(err) => Ok(Some(refused(index, err.code(), err.field()))),
+        }
+    }
+
+    /// Writes one new item of a batch on its own (when the batch's
+    /// transaction failed), or answers it from its first time.
+    fn write_item(
+        &self,
+        item: &BatchItem,
+        index: usize,
+        pending: &Pending,
+        now: i64,
+    ) -> Result<BatchItemResult, BatchError> {
+        let labels = pending.receipt(0).pseudonyms;
+        if let Some(result) = self.stored_item(item, &labels, index)? {
             return Ok(result);
         }
-        match self.store_opened(submission, now, Some(&item)) {
+        match self.write_pending(pending, now, Some(item)) {
             Ok((receipt, true)) => Ok(receipted(index, BatchItemStatus::Stored, receipt)),
             Ok((receipt, false)) => Ok(receipted(index, BatchItemStatus::AlreadyStored, receipt)),
             // A concurrent resend of the batch stored this item first.
             Err(ReceiveError::Replayed) => Ok(self
-                .stored_item(&item, &labels, index)?
+                .stored_item(item, &labels, index)?
                 .unwrap_or_else(|| refused(index, ReceiveError::Replayed.code(), None))),
             Err(ReceiveError::Storage) => Err(BatchError::Storage),
             Err(err) => Ok(refused(index, err.code(), err.field())),

@@ -550,10 +550,21 @@ impl Receiver {
         now: i64,
         batch: Option<&BatchItem>,
     ) -> Result<(Receipt, bool), ReceiveError> {
-        let pending = match self.prepare_write(opened, now)? {
-            Write::Known(receipt) => return Ok((receipt, false)),
-            Write::New(pending) => pending,
-        };
+        match self.prepare_write(opened, now)? {
+            Write::Known(receipt) => Ok((receipt, false)),
+            Write::New(pending) => self.write_pending(&pending, now, batch),
+        }
+    }
+
+    /// Writes one checked record (with its batch item, if any) in a
+    /// transaction of its own: its receipt and `true`, or, if a concurrent
+    /// retry stored it first, that first receipt and `false`.
+    pub(crate) fn write_pending(
+        &self,
+        pending: &Pending,
+        now: i64,
+        batch: Option<&BatchItem>,
+    ) -> Result<(Receipt, bool), ReceiveError> {
         match self
             .store
             .insert_records(vec![pending.record(now, batch)], self.purge_before(now))

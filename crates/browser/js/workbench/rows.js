@@ -8,9 +8,9 @@ import { CLINICAL, OPT_OUT, IDENTIFYING } from "./mapping.js";
 import { describeError, fieldLabel } from "../messages.js";
 
 /** Values of the opt-out column that mean the patient objects (compared trimmed, lower case). */
-export const OBJECTS = new Set(["ja", "j", "yes", "y", "1", "true", "waar", "x", "bezwaar"]);
-/** Values that mean no objection; any other value leaves the row out too (fail closed). */
-export const NO_OBJECTION = new Set(["", "nee", "n", "no", "0", "false", "onwaar"]);
+export const OBJECTS = new Set(["ja", "j", "yes", "y", "1", "true", "x", "bezwaar"]);
+/** Values that mean no objection; any other value leaves the row out too (fail closed). The lists are `pseudoform batch`'s. */
+export const NO_OBJECTION = new Set(["", "nee", "n", "no", "0", "false", "geen bezwaar"]);
 
 /** The name of the opt-out "field" in the report. */
 export const OPT_OUT_FIELD = "optOut";
