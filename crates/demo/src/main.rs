@@ -689,6 +689,7 @@ async fn main() -> anyhow::Result<()> {
                 "firstProviderKey": provider_enc_private,
                 "secondProvider": SECOND_PROVIDER, "secondProviderKey": second_enc_private,
                 "processor": PROCESSOR, "processorConnection": processor_connection,
+                "workbench": format!("{a_url}/workbench/"),
             })
         );
     } else {
@@ -733,6 +734,9 @@ async fn main() -> anyhow::Result<()> {
             println!("  (--four-eyes: numbers only after a second account approves)");
         }
         println!();
+        println!(
+            "  A processor's workbench (open a CSV or XLSX extract; it never leaves the browser): {a_url}/workbench/"
+        );
         println!("  A processor's batch delivery to registry A (the file stays on this machine):");
         println!(
             "    target/release/pseudoform batch --connection {} --mapping docs/examples/processor-mapping.toml --deliver --report {} docs/examples/processor-extract.csv",

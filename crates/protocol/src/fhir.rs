@@ -640,6 +640,28 @@ mod tests {
     const ORG: &str = "oin:00000001000000001000";
     const SCOPE: &str = "kwaliteitsregistratie-a";
 
+    /// The vector the workbench's FHIR download is checked against
+    /// (crates/browser/tests/js/fhir.test.mjs): `bundle_of` of its
+    /// submissions is its `bundle`, byte for byte as serde_json writes it,
+    /// and reads back to the same submissions.
+    #[test]
+    fn the_bundle_is_the_shared_vector() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/vectors/fhir-bundle.json"
+        );
+        let vector: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let text = |name: &str| vector[name].as_str().unwrap();
+        let submissions: Vec<Submission> =
+            serde_json::from_value(vector["submissions"].clone()).unwrap();
+        let (org, scope) = (text("recipientOrganization"), text("recipientScope"));
+        let bundle = bundle_of(text("batchId"), org, scope, &submissions);
+        assert_eq!(serde_json::to_string(&bundle).unwrap(), text("bundle"));
+        let batch = batch_of(&bundle, org, scope).unwrap();
+        assert_eq!(batch.batch_id, text("batchId"));
+        assert_eq!(batch.submissions, submissions);
+    }
+
     fn submission(data: Data) -> Submission {
         Submission {
             recipient_organization: ORG.into(),
