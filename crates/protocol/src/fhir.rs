@@ -93,9 +93,13 @@ pub fn typed_system(kind: &str, pseudonym_type: &str, org: &str, scope: &str) ->
     format!("{SYSTEM_PREFIX}{kind}:{pseudonym_type}:{org}:{scope}")
 }
 
+/// The domain of the entries' `fullUrl`s: each is a UUID (version-4 form)
+/// of the SHA-256 of `{FULL_URL_DOMAIN}|{batchId}|{index}`.
+pub const FULL_URL_DOMAIN: &str = "pseudoform-fhir/1";
+
 /// A UUID (version-4 form) derived from the batch and an entry's index.
 fn full_url(batch_id: &str, index: usize) -> String {
-    let digest = Sha256::digest(format!("pseudoform-fhir/1|{batch_id}|{index}").as_bytes());
+    let digest = Sha256::digest(format!("{FULL_URL_DOMAIN}|{batch_id}|{index}").as_bytes());
     let mut b = [0u8; 16];
     b.copy_from_slice(digest.get(..16).unwrap_or(&[0; 16]));
     b[6] = (b[6] & 0x0f) | 0x40;

@@ -103,7 +103,7 @@ fn limits() -> [(&'static str, String, &'static str); 4] {
 
 /// The FHIR names of `pseudoform_protocol::fhir` (docs/fhir.md): (name,
 /// value, what it is).
-fn fhir_names() -> [(&'static str, &'static str, &'static str); 14] {
+fn fhir_names() -> [(&'static str, &'static str, &'static str); 15] {
     [
         ("systemPrefix", fhir::SYSTEM_PREFIX, "The prefix of every pseudoform system URI."),
         ("recordKind", fhir::RECORD_KIND, "Patient.identifier kind of the record JWE: system `urn:pseudoform:record:{org}:{scope}`."),
@@ -119,6 +119,7 @@ fn fhir_names() -> [(&'static str, &'static str, &'static str); 14] {
         ("dataAbsentSystem", fhir::DATA_ABSENT_SYSTEM, "The data-absent-reason code system of an empty value."),
         ("dataAbsentCode", fhir::DATA_ABSENT_CODE, "The data-absent-reason code of an empty value."),
         ("identifyingElement", fhir::IDENTIFYING_ELEMENT, "The refusal of a Patient element outside the allow-list."),
+        ("fullUrlDomain", fhir::FULL_URL_DOMAIN, "The domain of the entries' fullUrls: a UUID of SHA-256 of `{fullUrlDomain}|{batchId}|{index}`."),
     ]
 }
 

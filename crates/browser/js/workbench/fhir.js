@@ -7,7 +7,7 @@
 /** @import * as api from "../index.js" */
 import { FHIR } from "../constants.js";
 
-/** `urn:pseudoform:{kind}:{org}:{scope}` */
+/** The system URI of `kind` for the registry: `{systemPrefix}{kind}:{org}:{scope}`. */
 const system = (/** @type {string} */ kind, /** @type {string} */ org, /** @type {string} */ scope) =>
   `${FHIR.systemPrefix}${kind}:${org}:${scope}`;
 
@@ -16,13 +16,13 @@ const hex = (/** @type {Uint8Array} */ b) => [...b].map((x) => x.toString(16).pa
 
 /**
  * The entry's fullUrl: a version-4-form UUID of SHA-256 of
- * `pseudoform-fhir/1|{batchId}|{index}`.
+ * `{fullUrlDomain}|{batchId}|{index}`.
  * @param {string} batchId
  * @param {number} index
  */
 async function fullUrl(batchId, index) {
   const digest = new Uint8Array(
-    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`pseudoform-fhir/1|${batchId}|${index}`)),
+    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`${FHIR.fullUrlDomain}|${batchId}|${index}`)),
   );
   const b = digest.slice(0, 16);
   b[6] = (b[6] & 0x0f) | 0x40;
