@@ -1,7 +1,7 @@
 // The workbench's FHIR download: the delivery Bundle (transaction) of a
-// chunk's submissions as docs/fhir.md defines it, byte for byte what the
-// Rust `pseudoform_protocol::fhir::bundle_of` gives and serde_json writes
-// (compact, object members sorted; vector docs/vectors/fhir-bundle.json):
+// chunk's submissions as docs/fhir.md defines it: the same JSON as the
+// Rust `pseudoform_protocol::fhir::bundle_of`, written compact with object
+// members sorted (vector docs/vectors/fhir-bundle.json, byte for byte):
 // per submission a Patient whose identifiers are its pseudonym elements
 // (no identifying element at all), then one Observation per clinical field.
 /** @import * as api from "../index.js" */
