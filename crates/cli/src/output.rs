@@ -2,9 +2,9 @@
 //! the checkpoint records its length (so a resumed run cuts it back to that
 //! length and goes on, without a duplicate or a half line):
 //!
-//! - the pseudonymised file, [`Format::Csv`]: one line per record with the
-//!   registry, the method version, the record JWE, the sealed blind factors
-//!   and the clinical columns — nothing identifying; or [`Format::Fhir`]:
+//! - the pseudonymised file, [`Format::Csv`]: one line per record in the
+//!   one shape the workbench's download has too ([`CSV_COLUMNS`], then the
+//!   clinical columns; `;`, a BOM, CRLF) — nothing identifying; or [`Format::Fhir`]:
 //!   NDJSON, one delivery Bundle (docs/fhir.md) per chunk, each of which
 //!   the registry's `POST /fhir` takes as is;
 //! - the report of refused rows: row, field, code — never a value.
@@ -29,14 +29,10 @@ pub enum Format {
     Fhir,
 }
 
-/// The columns of the CSV output before the clinical ones.
-pub const CSV_COLUMNS: [&str; 5] = [
-    "recipientOrganization",
-    "recipientScope",
-    "methodVersion",
-    "record",
-    "encryptedBlindFactors",
-];
+pub use pseudoform_protocol::registry::PSEUDONYMISED_CSV_COLUMNS as CSV_COLUMNS;
+use pseudoform_protocol::registry::{
+    PSEUDONYMISED_CSV_DELIMITER, PSEUDONYMISED_CSV_LIST_SEPARATOR,
+};
 
 /// The header of the report.
 pub const REPORT_COLUMNS: [&str; 3] = ["row", "field", "code"];
@@ -96,15 +92,30 @@ impl AppendFile {
     }
 }
 
-/// One CSV line of `fields`.
-fn csv_line<'a>(fields: impl IntoIterator<Item = &'a str>) -> std::io::Result<Vec<u8>> {
+/// One CSV line of `fields`, delimited by `delimiter`.
+fn line_of<'a>(
+    fields: impl IntoIterator<Item = &'a str>,
+    delimiter: u8,
+) -> std::io::Result<Vec<u8>> {
     let mut writer = csv::WriterBuilder::new()
+        .delimiter(delimiter)
         .terminator(csv::Terminator::CRLF)
         .from_writer(Vec::new());
     writer.write_record(fields).map_err(std::io::Error::other)?;
     writer
         .into_inner()
         .map_err(|e| std::io::Error::other(e.to_string()))
+}
+
+/// One line of the report (`,`).
+fn csv_line<'a>(fields: impl IntoIterator<Item = &'a str>) -> std::io::Result<Vec<u8>> {
+    line_of(fields, b',')
+}
+
+/// One line of the pseudonymised CSV file.
+fn output_line<'a>(fields: impl IntoIterator<Item = &'a str>) -> std::io::Result<Vec<u8>> {
+    let delimiter = PSEUDONYMISED_CSV_DELIMITER.bytes().next().unwrap_or(b';');
+    line_of(fields, delimiter)
 }
 
 /// The pseudonymised file.
@@ -129,7 +140,8 @@ impl Output {
                 .iter()
                 .copied()
                 .chain(data_names.iter().map(String::as_str));
-            file.write(&csv_line(header)?)?;
+            file.write("\u{feff}".as_bytes())?;
+            file.write(&output_line(header)?)?;
         }
         Ok(Output {
             file,
@@ -138,26 +150,46 @@ impl Output {
         })
     }
 
-    /// Appends a chunk's submissions (batch `batch_id`).
-    pub fn append(&mut self, batch_id: &str, submissions: &[Submission]) -> std::io::Result<()> {
+    /// Appends a chunk's submissions (batch `batch_id`), each with its row.
+    pub fn append(
+        &mut self,
+        batch_id: &str,
+        rows: &[u64],
+        submissions: &[Submission],
+    ) -> std::io::Result<()> {
         match self.format {
             Format::Csv => {
-                for s in submissions {
+                for (row, s) in rows.iter().zip(submissions) {
+                    let row = row.to_string();
                     let version = s.method_version.to_string();
-                    let mut fields: Vec<&str> = vec![
+                    let reversible = s
+                        .reversible
+                        .as_ref()
+                        .map(|r| format!("{}.{}.{}", r.kid, r.enc, r.ct))
+                        .unwrap_or_default();
+                    let data: Vec<String> = self
+                        .data_names
+                        .iter()
+                        .map(|name| match s.data.get(name) {
+                            Some(DataValue::Text(t)) => t.clone(),
+                            Some(DataValue::List(items)) => {
+                                items.join(PSEUDONYMISED_CSV_LIST_SEPARATOR)
+                            }
+                            None => String::new(),
+                        })
+                        .collect();
+                    let fields = [
+                        row.as_str(),
                         &s.recipient_organization,
                         &s.recipient_scope,
                         &version,
                         s.record.as_deref().unwrap_or(""),
                         s.encrypted_blind_factors.as_deref().unwrap_or(""),
-                    ];
-                    for name in &self.data_names {
-                        fields.push(match s.data.get(name) {
-                            Some(DataValue::Text(t)) => t,
-                            _ => "",
-                        });
-                    }
-                    self.file.write(&csv_line(fields)?)?;
+                        &reversible,
+                    ]
+                    .into_iter()
+                    .chain(data.iter().map(String::as_str));
+                    self.file.write(&output_line(fields)?)?;
                 }
             }
             Format::Fhir => {

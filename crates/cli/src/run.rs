@@ -169,6 +169,8 @@ struct ChunkDone {
     opted_out: u64,
     /// The submissions, for the output.
     submissions: Vec<pseudoform_protocol::registry::Submission>,
+    /// The row of each submission.
+    rows_of: Vec<u64>,
     skipped: Vec<PseudonymType>,
     stored: u64,
     already_stored: u64,
@@ -359,7 +361,7 @@ pub async fn run(options: Options) -> Result<Summary, RunError> {
         let chunk =
             joined.map_err(|e| RunError::Usage(format!("a chunk's task failed: {e}")))??;
         if let Some(out) = output.as_mut() {
-            out.append(&chunk.batch_id, &chunk.submissions)
+            out.append(&chunk.batch_id, &chunk.rows_of, &chunk.submissions)
                 .map_err(write_error(&options.output.clone().unwrap_or_default()))?;
             state.output_bytes = out.sync().map_err(write_error(&PathBuf::from("output")))?;
         }
@@ -448,6 +450,7 @@ async fn process(
         registry_refused: 0,
         opted_out,
         submissions: Vec::new(),
+        rows_of: Vec::new(),
         skipped: Vec::new(),
         stored: 0,
         already_stored: 0,
@@ -470,9 +473,8 @@ async fn process(
     })
     .await
     .map_err(|e| RunError::Usage(format!("sealing failed: {e}")))??;
-    let mut rows_of = Vec::with_capacity(sealed.len());
     for (row, submission, skipped) in sealed {
-        rows_of.push(row);
+        done.rows_of.push(row);
         done.submissions.push(submission);
         done.skipped.extend(skipped);
     }
@@ -483,7 +485,7 @@ async fn process(
         };
         let receipt = deliver(&connection.http, &connection.ttp, delivery, &batch).await?;
         done.submissions = batch.submissions;
-        for (result, row) in receipt.results.iter().zip(&rows_of) {
+        for (result, row) in receipt.results.iter().zip(&done.rows_of) {
             match result.status {
                 BatchItemStatus::Stored => done.stored += 1,
                 BatchItemStatus::AlreadyStored => done.already_stored += 1,

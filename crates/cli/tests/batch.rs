@@ -190,11 +190,16 @@ async fn the_example_extract_delivers_exactly_its_valid_rows_and_nothing_identif
     }
     // The output is what was delivered: one line per record.
     let out = std::fs::read_to_string(dir.path().join("out.csv")).unwrap();
-    let mut lines = out.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    assert_eq!(header[..5], CSV_COLUMNS);
-    assert_eq!(header[5..], ["diagnose", "ingreep"]);
-    assert_eq!(lines.count(), 4);
+    let mut lines = out.strip_prefix('\u{feff}').unwrap().lines();
+    let header: Vec<&str> = lines.next().unwrap().split(';').collect();
+    assert_eq!(header[..7], CSV_COLUMNS);
+    assert_eq!(header[7..], ["diagnose", "ingreep"]);
+    let rows: Vec<&str> = lines.map(|l| l.split(';').next().unwrap()).collect();
+    assert_eq!(
+        rows,
+        ["2", "3", "4", "7"],
+        "the rows of the extract, in order"
+    );
 
     // Nothing identifying in what the TTP or the registry stored, nor in
     // the command's own files but the extract.

@@ -384,6 +384,28 @@ pub struct BatchReceipt {
     pub results: Vec<BatchItemResult>,
 }
 
+/// The columns of a pseudonymised CSV file (the workbench's download and
+/// `pseudoform batch --output`), before the clinical ones: the row of the
+/// extract, the registry, the method version, the record JWE, the sealed
+/// blind factors and the reversible pseudonym as `kid.enc.ct` (empty
+/// without one). Written UTF-8 with a BOM, [`PSEUDONYMISED_CSV_DELIMITER`],
+/// CRLF; a list value's items joined by [`PSEUDONYMISED_CSV_LIST_SEPARATOR`].
+pub const PSEUDONYMISED_CSV_COLUMNS: [&str; 7] = [
+    "row",
+    "recipientOrganization",
+    "recipientScope",
+    "methodVersion",
+    "record",
+    "encryptedBlindFactors",
+    "reversible",
+];
+
+/// The delimiter of a pseudonymised CSV file (what a Dutch spreadsheet reads).
+pub const PSEUDONYMISED_CSV_DELIMITER: &str = ";";
+
+/// The separator of a list value's items in a pseudonymised CSV file.
+pub const PSEUDONYMISED_CSV_LIST_SEPARATOR: &str = "|";
+
 /// A definitive pseudonym as a registry stores it: type and key version
 /// readable from the label `TYPE:vN:<base64url of N>`.
 pub fn label(pseudonym_type: &str, key_version: u32, element_b64: &str) -> String {

@@ -17,6 +17,9 @@ use pseudoform_core::reversible::{
 };
 use pseudoform_core::{CalendarDate, Field, PseudonymType, Rule, METHOD_VERSION};
 use pseudoform_protocol::fhir;
+use pseudoform_protocol::registry::{
+    PSEUDONYMISED_CSV_COLUMNS, PSEUDONYMISED_CSV_DELIMITER, PSEUDONYMISED_CSV_LIST_SEPARATOR,
+};
 use pseudoform_protocol::ttp::MAX_RECORDS_PER_REQUEST;
 
 const HEADER: &str =
@@ -175,7 +178,17 @@ export const LIMITS = Object.freeze({{
 /** The FHIR profile's system URIs and codes (docs/fhir.md); a system of a key domain is `${{systemPrefix}}${{kind}}:${{org}}:${{scope}}`. */
 export const FHIR = Object.freeze({{
 {fhir}}});
+
+/** A pseudonymised CSV file (the workbench's download, `pseudoform batch --output`): its first columns, before the clinical ones; UTF-8 with a BOM, CRLF. */
+export const PSEUDONYMISED_CSV = Object.freeze({{
+  columns: Object.freeze([{csv_columns}]),
+  delimiter: {csv_delimiter},
+  listSeparator: {csv_list},
+}});
 ",
+        csv_columns = list(PSEUDONYMISED_CSV_COLUMNS, ", "),
+        csv_delimiter = literal(PSEUDONYMISED_CSV_DELIMITER),
+        csv_list = literal(PSEUDONYMISED_CSV_LIST_SEPARATOR),
         types = list(type_codes(), ", "),
         fields = list(field_names(), ", "),
         type_fields = type_fields(),
@@ -249,7 +262,17 @@ export declare const LIMITS: {{
 /** The FHIR profile's system URIs and codes (docs/fhir.md). */
 export declare const FHIR: {{
 {fhir}}};
+
+/** A pseudonymised CSV file: its first columns, its delimiter, the separator of a list value's items. */
+export declare const PSEUDONYMISED_CSV: {{
+  readonly columns: readonly [{csv_columns}];
+  readonly delimiter: {csv_delimiter};
+  readonly listSeparator: {csv_list};
+}};
 ",
+        csv_columns = list(PSEUDONYMISED_CSV_COLUMNS, ", "),
+        csv_delimiter = literal(PSEUDONYMISED_CSV_DELIMITER),
+        csv_list = literal(PSEUDONYMISED_CSV_LIST_SEPARATOR),
         types = list(type_codes(), " | "),
         fields = list(field_names(), " | "),
         rules = list(rule_names(), " | "),

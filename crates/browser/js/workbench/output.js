@@ -1,11 +1,14 @@
 // The workbench's downloads, written chunk by chunk into Blob parts so that
 // the page does not keep every submission of a large file as objects:
-// - CSV: per row its number, the method version, the record JWE, the
-//   sealed blind factors, the reversible pseudonym (`kid.enc.ct`), then the
-//   clinical columns (UTF-8 with a BOM, `;`);
+// - CSV: the one shape of a pseudonymised file (PSEUDONYMISED_CSV of
+//   constants.js, as `pseudoform batch --output` writes it): the row, the
+//   registry, the method version, the record JWE, the sealed blind factors,
+//   the reversible pseudonym (`kid.enc.ct`), then the clinical columns
+//   (UTF-8 with a BOM, `;`, CRLF);
 // - FHIR: per chunk one delivery Bundle (docs/fhir.md) under the chunk's
 //   batch id, one per line (NDJSON); each can be posted to `POST /fhir`.
 /** @import * as api from "../index.js" */
+import { PSEUDONYMISED_CSV } from "../constants.js";
 import { PseudoformError } from "../errors.js";
 import { batchIdOf } from "./checkpoint.js";
 import { bundleOf } from "./fhir.js";
@@ -30,8 +33,8 @@ export class Output {
     this.scope = scope;
     this.runId = runId;
     if (format === "csv") {
-      const head = ["rij", "methodVersion", "record", "encryptedBlindFactors", "reversible", ...this.clinical];
-      this.#parts.push(`\uFEFF${head.map(csvField).join(";")}\r\n`);
+      const head = [...PSEUDONYMISED_CSV.columns, ...this.clinical];
+      this.#parts.push(`\uFEFF${head.map(csvField).join(PSEUDONYMISED_CSV.delimiter)}\r\n`);
     }
   }
 
@@ -64,11 +67,20 @@ export class Output {
       const reversible = s.reversible ? `${s.reversible.kid}.${s.reversible.enc}.${s.reversible.ct}` : "";
       const data = this.clinical.map((n) => {
         const v = s.data[n];
-        return Array.isArray(v) ? v.join("|") : (v ?? "");
+        return Array.isArray(v) ? v.join(PSEUDONYMISED_CSV.listSeparator) : (v ?? "");
       });
-      return [String(row), String(s.methodVersion), s.record, s.encryptedBlindFactors, reversible, ...data]
+      return [
+        String(row),
+        s.recipientOrganization,
+        s.recipientScope,
+        String(s.methodVersion),
+        s.record,
+        s.encryptedBlindFactors,
+        reversible,
+        ...data,
+      ]
         .map(csvField)
-        .join(";");
+        .join(PSEUDONYMISED_CSV.delimiter);
     });
     this.#parts.push(new Blob([`${lines.join("\r\n")}\r\n`]));
   }

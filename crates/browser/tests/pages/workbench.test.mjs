@@ -336,14 +336,18 @@ test("download instead of delivery: a CSV of pseudonyms and the clinical columns
     .replace(/^\uFEFF/, "")
     .trimEnd()
     .split("\r\n");
-  assert.equal(lines[0], "rij;methodVersion;record;encryptedBlindFactors;reversible;diagnose;asa;opmerking");
+  assert.equal(
+    lines[0],
+    "row;recipientOrganization;recipientScope;methodVersion;record;encryptedBlindFactors;reversible;diagnose;asa;opmerking",
+  );
   assert.equal(lines.length, 1 + VALID);
   assert.deepEqual(
     lines.slice(1).map((l) => Number(l.split(";")[0])),
     identities.map((_, i) => i + 2).filter((r) => r !== INVALID + 2 && r !== OBJECTING + 2),
   );
   for (const line of lines.slice(1)) {
-    const [, version, record, sealed, reversible] = line.split(";");
+    const [, organization, scope, version, record, sealed, reversible] = line.split(";");
+    assert.deepEqual([organization, scope], [chain.urls.recipientA.organization, chain.urls.recipientA.scope]);
     assert.equal(version, "1");
     assert.equal(record.split(".").length, 5, "a compact JWE");
     assert.equal(sealed.split(".").length, 5, "a compact JWE");
