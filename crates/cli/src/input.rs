@@ -9,7 +9,7 @@
 //! occurs most often, outside quotes, in the header row.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::Path;
 
 use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
@@ -80,7 +80,13 @@ pub struct Fingerprint {
     pub utf8: bool,
     /// Its line feeds: an estimate of its rows for a progress bar.
     pub lines: u64,
+    /// The bytes of its first line, the header (at most [`HEADER_BYTES`]):
+    /// what the delimiter is detected from.
+    pub header: Vec<u8>,
 }
+
+/// The most bytes of the header line kept to detect the delimiter.
+pub const HEADER_BYTES: usize = 64 * 1024;
 
 /// Reads `path` once: its SHA-256, size and whether it is UTF-8.
 pub fn fingerprint(path: &Path) -> Result<Fingerprint, InputError> {
@@ -94,6 +100,7 @@ pub fn fingerprint(path: &Path) -> Result<Fingerprint, InputError> {
     // Bytes of an unfinished UTF-8 sequence carried into the next read.
     let mut carry: Vec<u8> = Vec::with_capacity(4);
     let (mut bytes, mut utf8, mut lines) = (0u64, true, 0u64);
+    let mut header = Vec::new();
     loop {
         let n = file.read(&mut buffer).map_err(io)?;
         if n == 0 {
@@ -101,6 +108,14 @@ pub fn fingerprint(path: &Path) -> Result<Fingerprint, InputError> {
         }
         let chunk = buffer.get(..n).unwrap_or_default();
         hash.update(chunk);
+        if lines == 0 && header.len() < HEADER_BYTES {
+            let end = chunk
+                .iter()
+                .position(|b| *b == b'\n')
+                .unwrap_or(chunk.len());
+            let room = HEADER_BYTES - header.len();
+            header.extend_from_slice(chunk.get(..end.min(room)).unwrap_or_default());
+        }
         bytes += n as u64;
         lines += chunk.iter().filter(|b| **b == b'\n').count() as u64;
         if utf8 {
@@ -121,6 +136,7 @@ pub fn fingerprint(path: &Path) -> Result<Fingerprint, InputError> {
         bytes,
         utf8: utf8 && carry.is_empty(),
         lines,
+        header,
     })
 }
 
@@ -198,16 +214,8 @@ impl Extract {
             TextEncoding::Utf8 if !fingerprint.utf8 => return Err(InputError::NotUtf8),
             chosen => chosen.encoding(),
         };
-        let delimiter = match delimiter {
-            Some(d) => d,
-            None => {
-                let mut first = String::new();
-                BufReader::new(decoder(File::open(path).map_err(io)?, encoding))
-                    .read_line(&mut first)
-                    .map_err(io)?;
-                detect_delimiter(&first)
-            }
-        };
+        let delimiter =
+            delimiter.unwrap_or_else(|| detect_delimiter(&encoding.decode(&fingerprint.header).0));
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(delimiter)
             .has_headers(true)

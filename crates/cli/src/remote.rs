@@ -10,13 +10,12 @@
 
 use std::time::Duration;
 
-use pseudoform_protocol::auth::{DPOP_HEADER, TYP_DPOP};
-use pseudoform_protocol::client::{random_jti, ClientError, TtpClient};
+use pseudoform_protocol::auth::DPOP_HEADER;
+use pseudoform_protocol::client::{refusal_of, ClientError, TtpClient};
 use pseudoform_protocol::registry::{
     batch_rec, submission_rec, BatchReceipt, BatchSubmission, BATCH_PATH,
 };
 use pseudoform_protocol::ttp::{BatchRequest, BatchResponse, EVALUATE_PATH};
-use serde_json::json;
 
 /// How often a call is retried by default before the run stops.
 pub const DEFAULT_RETRIES: u32 = 5;
@@ -58,17 +57,41 @@ fn busy(status: u16) -> bool {
     matches!(status, 429 | 502 | 503 | 504)
 }
 
-/// The `code` of an error answer, or the status.
+/// The status and code of an error answer.
 async fn refusal(response: reqwest::Response) -> String {
-    let status = response.status().as_u16();
-    let code = response
-        .json::<serde_json::Value>()
-        .await
-        .ok()
-        .and_then(|v| v.get("code").and_then(|c| c.as_str()).map(str::to_owned));
-    match code {
-        Some(code) => format!("HTTP {status}, code {code}"),
-        None => format!("HTTP {status}"),
+    let (status, code) = refusal_of(response).await;
+    format!("HTTP {status}, code {code}")
+}
+
+/// What one try of a call came to.
+enum Attempt {
+    /// An answer (busy or not).
+    Answer(reqwest::Response),
+    /// No answer (a lost connection, a timeout): worth another try.
+    Lost(String),
+    /// A failure before anything was sent: not worth another.
+    Failed(String),
+}
+
+/// Tries `send` until it is answered other than busy, at most `retries`
+/// times more, pausing between tries; the last answer, or why there is none.
+async fn until_answered<F, Fut>(retries: u32, mut send: F) -> Result<reqwest::Response, String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Attempt>,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let last = attempt > retries;
+        match send().await {
+            Attempt::Answer(response) if busy(response.status().as_u16()) && !last => {
+                tokio::time::sleep(pause(attempt, retry_after(&response))).await;
+            }
+            Attempt::Answer(response) => return Ok(response),
+            Attempt::Lost(_) if !last => tokio::time::sleep(pause(attempt, None)).await,
+            Attempt::Lost(why) | Attempt::Failed(why) => return Err(why),
+        }
     }
 }
 
@@ -78,34 +101,28 @@ pub async fn evaluate(
     request: &BatchRequest,
     retries: u32,
 ) -> Result<Vec<String>, RemoteError> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let last = attempt > retries;
+    let response = until_answered(retries, || async {
         match ttp.post_json(EVALUATE_PATH, request).await {
-            Ok(response) if response.status().is_success() => {
-                let answer: BatchResponse = response
-                    .json()
-                    .await
-                    .map_err(|e| RemoteError::Ttp(format!("unreadable answer: {e}")))?;
-                if answer.records.len() != request.records.len() {
-                    return Err(RemoteError::Ttp(
-                        "the answer has another number of records".into(),
-                    ));
-                }
-                return Ok(answer.records.into_iter().map(|r| r.jwe).collect());
-            }
-            Ok(response) if busy(response.status().as_u16()) && !last => {
-                tokio::time::sleep(pause(attempt, retry_after(&response))).await;
-            }
-            Ok(response) => return Err(RemoteError::Ttp(refusal(response).await)),
-            Err(ClientError::Http(e)) if !last => {
-                let _ = e;
-                tokio::time::sleep(pause(attempt, None)).await;
-            }
-            Err(e) => return Err(RemoteError::Ttp(e.to_string())),
+            Ok(response) => Attempt::Answer(response),
+            Err(ClientError::Http(e)) => Attempt::Lost(e.to_string()),
+            Err(e) => Attempt::Failed(e.to_string()),
         }
+    })
+    .await
+    .map_err(RemoteError::Ttp)?;
+    if !response.status().is_success() {
+        return Err(RemoteError::Ttp(refusal(response).await));
     }
+    let answer: BatchResponse = response
+        .json()
+        .await
+        .map_err(|e| RemoteError::Ttp(format!("unreadable answer: {e}")))?;
+    if answer.records.len() != request.records.len() {
+        return Err(RemoteError::Ttp(
+            "the answer has another number of records".into(),
+        ));
+    }
+    Ok(answer.records.into_iter().map(|r| r.jwe).collect())
 }
 
 /// Where and how to deliver.
@@ -132,50 +149,41 @@ pub async fn deliver(
     let recs: Vec<String> = batch.submissions.iter().map(submission_rec).collect();
     let recs: Vec<&str> = recs.iter().map(String::as_str).collect();
     let rec = batch_rec(&recs);
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let last = attempt > delivery.retries;
-        let claims = json!({
-            "jti": random_jti().map_err(|e| RemoteError::Registry(e.to_string()))?,
-            "htm": "POST",
-            "htu": htu,
-            "iat": pseudoform_protocol::unix_now(),
-            "rec": rec,
-        });
-        let proof = ttp
-            .dpop_key()
-            .sign(Some(TYP_DPOP), true, &claims)
-            .map_err(|e| RemoteError::Registry(e.to_string()))?;
-        let sent = http
+    let response = until_answered(delivery.retries, || async {
+        let proof =
+            match ttp
+                .dpop_key()
+                .submitter_proof(&htu, &rec, pseudoform_protocol::unix_now())
+            {
+                Ok(proof) => proof,
+                Err(e) => return Attempt::Failed(e.to_string()),
+            };
+        match http
             .post(&url)
             .header(DPOP_HEADER, proof)
             .json(batch)
             .send()
-            .await;
-        match sent {
-            Ok(response) if response.status().as_u16() == 200 => {
-                let receipt: BatchReceipt = response
-                    .json()
-                    .await
-                    .map_err(|e| RemoteError::Registry(format!("unreadable answer: {e}")))?;
-                if receipt.batch_id != batch.batch_id
-                    || receipt.results.len() != batch.submissions.len()
-                {
-                    return Err(RemoteError::Registry(
-                        "the receipt is of another batch".into(),
-                    ));
-                }
-                return Ok(receipt);
-            }
-            Ok(response) if busy(response.status().as_u16()) && !last => {
-                tokio::time::sleep(pause(attempt, retry_after(&response))).await;
-            }
-            Ok(response) => return Err(RemoteError::Registry(refusal(response).await)),
-            Err(_) if !last => tokio::time::sleep(pause(attempt, None)).await,
-            Err(e) => return Err(RemoteError::Registry(e.to_string())),
+            .await
+        {
+            Ok(response) => Attempt::Answer(response),
+            Err(e) => Attempt::Lost(e.to_string()),
         }
+    })
+    .await
+    .map_err(RemoteError::Registry)?;
+    if response.status().as_u16() != 200 {
+        return Err(RemoteError::Registry(refusal(response).await));
     }
+    let receipt: BatchReceipt = response
+        .json()
+        .await
+        .map_err(|e| RemoteError::Registry(format!("unreadable answer: {e}")))?;
+    if receipt.batch_id != batch.batch_id || receipt.results.len() != batch.submissions.len() {
+        return Err(RemoteError::Registry(
+            "the receipt is of another batch".into(),
+        ));
+    }
+    Ok(receipt)
 }
 
 #[cfg(test)]

@@ -361,9 +361,10 @@ pub async fn run(options: Options) -> Result<Summary, RunError> {
         let chunk =
             joined.map_err(|e| RunError::Usage(format!("a chunk's task failed: {e}")))??;
         if let Some(out) = output.as_mut() {
-            out.append(&chunk.batch_id, &chunk.rows_of, &chunk.submissions)
-                .map_err(write_error(&options.output.clone().unwrap_or_default()))?;
-            state.output_bytes = out.sync().map_err(write_error(&PathBuf::from("output")))?;
+            let written = out
+                .append(&chunk.batch_id, &chunk.rows_of, &chunk.submissions)
+                .and_then(|()| out.sync());
+            state.output_bytes = written.map_err(write_error(out.path()))?;
         }
         for (row, problems) in &chunk.refused {
             report

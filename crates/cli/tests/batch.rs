@@ -87,6 +87,18 @@ fn options(input: PathBuf, mapping: PathBuf, connection: Option<PathBuf>, dir: &
     }
 }
 
+/// The options of a run of the example extract of docs/examples as the
+/// processor, with its files in `dir`.
+fn example(dir: &Path, ttp: &TestTtp, registry: &Registry) -> Options {
+    let conn = connection(dir, ttp, registry, client_key_pem(2));
+    options(
+        repo("docs/examples/processor-extract.csv"),
+        repo("docs/examples/processor-mapping.toml"),
+        Some(conn),
+        dir,
+    )
+}
+
 /// The example extract's identifying values, as typed and as normalised.
 const EXAMPLE_IDENTITY: &[&str] = &[
     "Brontë",
@@ -138,13 +150,7 @@ fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 async fn the_example_extract_delivers_exactly_its_valid_rows_and_nothing_identifying() {
     let (ttp, registry) = chain().await;
     let dir = tempfile::tempdir().unwrap();
-    let conn = connection(dir.path(), &ttp, &registry, client_key_pem(2));
-    let mut o = options(
-        repo("docs/examples/processor-extract.csv"),
-        repo("docs/examples/processor-mapping.toml"),
-        Some(conn),
-        dir.path(),
-    );
+    let mut o = example(dir.path(), &ttp, &registry);
     o.deliver = true;
     o.output = Some(dir.path().join("out.csv"));
     let summary = run(o).await.unwrap();
@@ -218,13 +224,7 @@ async fn the_example_extract_delivers_exactly_its_valid_rows_and_nothing_identif
 async fn a_fhir_output_is_one_valid_delivery_bundle_per_chunk() {
     let (ttp, registry) = chain().await;
     let dir = tempfile::tempdir().unwrap();
-    let conn = connection(dir.path(), &ttp, &registry, client_key_pem(2));
-    let mut o = options(
-        repo("docs/examples/processor-extract.csv"),
-        repo("docs/examples/processor-mapping.toml"),
-        Some(conn),
-        dir.path(),
-    );
+    let mut o = example(dir.path(), &ttp, &registry);
     o.output = Some(dir.path().join("out.ndjson"));
     o.format = Format::Fhir;
     o.chunk_size = 3;

@@ -243,11 +243,25 @@ impl EcKey {
         };
         self.sign(Some(TYP_DPOP), true, &claims)
     }
+
+    /// A registry's submitter proof (docs/protocol.md): a DPoP proof for
+    /// `POST` on `url` (the registry's public submissions or batch URL)
+    /// with `rec`, the digest of the record or the batch it is for.
+    pub fn submitter_proof(&self, url: &str, rec: &str, now: i64) -> Result<String, ClientError> {
+        let claims = json!({
+            "jti": random_jti()?,
+            "htm": "POST",
+            "htu": url,
+            "iat": now,
+            "rec": rec,
+        });
+        self.sign(Some(TYP_DPOP), true, &claims)
+    }
 }
 
-/// The `code` of an error answer (a [`TokenError`] or an
-/// [`crate::ErrorBody`]), or `unknown`.
-async fn refusal(response: reqwest::Response) -> ClientError {
+/// The status and `code` of an error answer (a [`TokenError`] or an
+/// [`crate::ErrorBody`]; `unknown` if it has none).
+pub async fn refusal_of(response: reqwest::Response) -> (u16, String) {
     let status = response.status().as_u16();
     let code = response
         .json::<Value>()
@@ -255,6 +269,12 @@ async fn refusal(response: reqwest::Response) -> ClientError {
         .ok()
         .and_then(|v| v.get("code").and_then(Value::as_str).map(str::to_owned))
         .unwrap_or_else(|| "unknown".into());
+    (status, code)
+}
+
+/// An error answer as a [`ClientError::Refused`].
+async fn refusal(response: reqwest::Response) -> ClientError {
+    let (status, code) = refusal_of(response).await;
     ClientError::Refused { status, code }
 }
 

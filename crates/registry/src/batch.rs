@@ -1,7 +1,7 @@
 //! A processor's batch delivery (`POST /api/batches`): up to
 //! [`MAX_SUBMISSIONS_PER_BATCH`] submissions under one submitter proof,
 //! each checked and stored exactly as `POST /api/submissions` would
-//! ([`Receiver::open_submission`], [`Receiver::store_opened`]: the same
+//! ([`Receiver::open_submission`], [`Receiver::prepare_write`]: the same
 //! checks, the same codes), each all or nothing, with one result per
 //! submission.
 //!
@@ -321,8 +321,7 @@ impl Receiver {
             index: i64::try_from(index).unwrap_or(i64::MAX),
             data_digest: data_digest(&submission.submission),
         };
-        let labels = submission.labels().to_vec();
-        if let Some(result) = self.stored_item(&item, &labels, index)? {
+        if let Some(result) = self.stored_item(&item, submission.labels(), index)? {
             return Ok(Some(result));
         }
         match self.prepare_write(submission, now) {
@@ -349,8 +348,8 @@ impl Receiver {
         pending: &Pending,
         now: i64,
     ) -> Result<BatchItemResult, BatchError> {
-        let labels = pending.receipt(0).pseudonyms;
-        if let Some(result) = self.stored_item(item, &labels, index)? {
+        let labels = pending.labels();
+        if let Some(result) = self.stored_item(item, labels, index)? {
             return Ok(result);
         }
         match self.write_pending(pending, now, Some(item)) {
@@ -358,7 +357,7 @@ impl Receiver {
             Ok((receipt, false)) => Ok(receipted(index, BatchItemStatus::AlreadyStored, receipt)),
             // A concurrent resend of the batch stored this item first.
             Err(ReceiveError::Replayed) => Ok(self
-                .stored_item(item, &labels, index)?
+                .stored_item(item, labels, index)?
                 .unwrap_or_else(|| refused(index, ReceiveError::Replayed.code(), None))),
             Err(ReceiveError::Storage) => Err(BatchError::Storage),
             Err(err) => Ok(refused(index, err.code(), err.field())),

@@ -175,6 +175,11 @@ impl Pending {
     }
 
     /// The ids of its JWEs.
+    /// Its definitive pseudonyms' labels, as its receipt will name them.
+    pub(crate) fn labels(&self) -> &[String] {
+        &self.deblinded.receipt
+    }
+
     fn jtis(&self) -> Vec<&str> {
         self.deblinded.used.keys().map(String::as_str).collect()
     }
@@ -452,8 +457,7 @@ impl Receiver {
                 )
                 .map_err(ReceiveError::Submitter)?;
         }
-        self.store_opened(opened, now, None)
-            .map(|(receipt, _)| receipt)
+        self.store_opened(opened, now).map(|(receipt, _)| receipt)
     }
 
     /// The submitter check of this receiver, if it has one.
@@ -541,18 +545,16 @@ impl Receiver {
     }
 
     /// Stores an opened submission whose submitter proof passed, at `now`
-    /// ([`Receiver::prepare_write`], then one transaction; with `batch`,
-    /// also the batch item it is). The receipt, and whether it was stored
-    /// now (`true`) or before.
+    /// ([`Receiver::prepare_write`], then one transaction). The receipt,
+    /// and whether it was stored now (`true`) or before.
     pub(crate) fn store_opened(
         &self,
         opened: OpenedSubmission,
         now: i64,
-        batch: Option<&BatchItem>,
     ) -> Result<(Receipt, bool), ReceiveError> {
         match self.prepare_write(opened, now)? {
             Write::Known(receipt) => Ok((receipt, false)),
-            Write::New(pending) => self.write_pending(&pending, now, batch),
+            Write::New(pending) => self.write_pending(&pending, now, None),
         }
     }
 

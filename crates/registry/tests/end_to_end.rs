@@ -287,14 +287,12 @@ const REGISTRY_URL: &str = "https://registratie-a.test";
 
 /// A submitter proof of `key` for the registry's submissions URL and `record`.
 fn submitter_proof(key: &pseudoform_protocol::client::EcKey, record: &str) -> String {
-    let claims = json!({
-        "jti": pseudoform_protocol::client::random_jti().unwrap(),
-        "htm": "POST",
-        "htu": format!("{REGISTRY_URL}/api/submissions"),
-        "iat": now(),
-        "rec": pseudoform_registry::submitter::rec(record),
-    });
-    key.sign(Some("dpop+jwt"), true, &claims).unwrap()
+    key.submitter_proof(
+        &format!("{REGISTRY_URL}/api/submissions"),
+        &pseudoform_registry::submitter::rec(record),
+        now(),
+    )
+    .unwrap()
 }
 
 #[tokio::test]
