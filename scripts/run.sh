@@ -53,6 +53,8 @@ bench() {
   log "bench: the native batch command, local work and end to end against the demo chain (bench/batch.mjs)"
   cargo build --release --quiet -p pseudoform-cli --example local_work
   node bench/batch.mjs --rows "${BATCH_BENCH_ROWS:-100000}" --out bench/results/batch.json
+  log "bench: the TTP's keys in files and on a SoftHSM2 token, side by side (crates/ttp/examples/custody.rs)"
+  cargo run --release --quiet -p pseudoform-ttp --example custody -- --out bench/results/custody.json
   log "bench: opening 1 000 reversible pseudonyms (type R) in the page, as the provider's validation page does (bench/validation.mjs)"
   node bench/validation.mjs --out bench/results/validation.json
 }

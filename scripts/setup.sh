@@ -3,7 +3,8 @@
 #   needs_build     the wasm target, wasm-bindgen-cli at the Cargo.lock version,
 #                   Node and the npm tools (wasm-opt, esbuild, prettier, eslint, tsc);
 #                   the lints need the target and the npm tools only
-#   needs_services  OpenSSL headers and pkg-config (the TTP and the registry)
+#   needs_services  OpenSSL headers and pkg-config (the TTP and the registry), SoftHSM2
+#                   (the TTP's keys on a PKCS#11 token, in the tests)
 #   needs_browsers  Chromium, chromedriver, Firefox ESR, geckodriver and sqlite3 (page tests)
 #
 # `./build.sh setup` installs all three.
@@ -59,7 +60,8 @@ needs_build() {
 }
 
 needs_services() {
-  debian_install libssl-dev "pkg-config:pkg-config"
+  # softhsm2: the PKCS#11 token of the TTP's key custody tests (crates/ttp/tests/hsm.rs).
+  debian_install libssl-dev "pkg-config:pkg-config" "softhsm2-util:softhsm2"
 }
 
 needs_browsers() {

@@ -15,6 +15,7 @@
 //! - [`registry`]: a real registry on loopback, and submissions for it.
 //! - [`validation`]: validate tokens and DPoP proofs of a provider, and
 //!   record submissions with a reversible pseudonym.
+//! - [`softhsm`]: a SoftHSM2 token for the TTP's keys over PKCS#11.
 //! - [`process`]: a server binary as a real process, for the crash tests.
 //! - [`disk`]: a tmpfs to fill, for the full-disk tests.
 //! - [`mutate`]: deterministic mutations of valid bodies, for the runs of
@@ -34,6 +35,7 @@ pub mod keys;
 pub mod mutate;
 pub mod process;
 pub mod registry;
+pub mod softhsm;
 pub mod ttp;
 pub mod validation;
 pub mod vectors;

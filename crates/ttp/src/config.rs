@@ -45,15 +45,22 @@ pub struct TtpConfig {
     /// [`crate::ledger::ledger_path`] names.
     pub database: PathBuf,
     /// File holding the 32-byte master key as padded base64url. When absent
-    /// the key is read from the environment variable
-    /// [`crate::keys::MASTER_KEY_ENV`]; giving both is refused.
+    /// (and there is no `[hsm]`) the key is read from the environment
+    /// variable [`crate::keys::MASTER_KEY_ENV`]; giving both is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub master_key_file: Option<PathBuf>,
     /// PEM file of the TTP's P-256 private signing key (PKCS#8 or SEC 1,
-    /// `pseudoform-ttp gen-signing-key`). Every JWE's plaintext is a JWS of
-    /// its claims made with it; registries pin its public key
-    /// (`GET /v1/signing-keys`, `pseudoform-ttp signing-key --public-pem`).
-    pub signing_key: PathBuf,
+    /// `pseudoform-ttp gen-signing-key`), unless the key is on the token of
+    /// `[hsm]`. Every JWE's plaintext is a JWS of its claims made with it;
+    /// registries pin its public key (`GET /v1/signing-keys`,
+    /// `pseudoform-ttp signing-key --public-pem`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<PathBuf>,
+    /// The PKCS#11 token holding the master key and the signing key
+    /// (`[hsm]`, [`crate::hsm`]); then neither `master_key_file` nor
+    /// `signing_key` may be set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hsm: Option<crate::hsm::HsmConfig>,
     /// Key-management algorithm of the JWEs, unless a recipient sets its own.
     #[serde(default)]
     pub jwe_alg: JweAlg,
@@ -321,9 +328,14 @@ impl TtpConfig {
             }
         };
         resolve(&mut self.database);
-        resolve(&mut self.signing_key);
+        if let Some(p) = self.signing_key.as_mut() {
+            resolve(p);
+        }
         if let Some(p) = self.master_key_file.as_mut() {
             resolve(p);
+        }
+        if let Some(hsm) = self.hsm.as_mut() {
+            hsm.resolve_paths(base);
         }
         for r in &mut self.recipients {
             resolve(&mut r.public_key);
@@ -389,6 +401,14 @@ impl TtpConfig {
             }
         }
         self.limits.validate()?;
+        match (&self.hsm, &self.signing_key, &self.master_key_file) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => bail!(
+                "[hsm] holds the master key and the signing key: remove master_key_file and signing_key"
+            ),
+            (Some(hsm), None, None) => hsm.validate()?,
+            (None, None, _) => bail!("no signing key: set signing_key or [hsm]"),
+            (None, Some(_), _) => {}
+        }
         if self.jwe_lifetime_seconds < 1
             || self.jwe_lifetime_seconds > pseudoform_protocol::JWE_LIFETIME_SECONDS
         {
@@ -586,7 +606,7 @@ recipient = { organization = "oin:00000001000000001000", scope = "kwaliteitsregi
     fn minimal_file_parses_with_defaults() {
         let c = TtpConfig::from_toml_str(MINIMAL, Path::new("/etc/ttp")).unwrap();
         assert_eq!(c.database, PathBuf::from("/etc/ttp/ttp.sqlite"));
-        assert_eq!(c.signing_key, PathBuf::from("/etc/ttp/signing.pem"));
+        assert_eq!(c.signing_key, Some(PathBuf::from("/etc/ttp/signing.pem")));
         assert_eq!(
             c.recipients[0].public_key,
             PathBuf::from("/etc/ttp/registry-a.pem")

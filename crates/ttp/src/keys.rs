@@ -56,42 +56,78 @@ pub const MASTER_KEY_ENV: &str = "PSEUDOFORM_TTP_MASTER_KEY";
 
 const NONCE_BYTES: usize = 12;
 
-/// The key that encrypts OPRF keys at rest; wiped on drop.
-pub struct MasterKey(Zeroizing<[u8; 32]>);
+/// The key that encrypts OPRF keys and binding keys at rest (AES-256-GCM):
+/// in memory (wiped on drop), or an object on a PKCS#11 token that does the
+/// encryption itself and never gives the key out ([`crate::hsm`]).
+pub struct MasterKey(Custody);
+
+/// Where the master key is.
+enum Custody {
+    /// A key file or the environment.
+    Memory(Zeroizing<[u8; 32]>),
+    /// A token's non-extractable AES key.
+    Token(crate::hsm::TokenAesKey),
+}
 
 impl std::fmt::Debug for MasterKey {
     /// Never the key.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MasterKey").finish_non_exhaustive()
+        let custody = match self.0 {
+            Custody::Memory(_) => "memory",
+            Custody::Token(_) => "token",
+        };
+        f.debug_struct("MasterKey")
+            .field("custody", &custody)
+            .finish_non_exhaustive()
     }
 }
 
 impl MasterKey {
     /// A master key from its padded base64url text (surrounding whitespace ignored).
     pub fn from_text(text: &str) -> anyhow::Result<Self> {
-        let bytes = encoding::decode_array::<32>(text.trim()).map_err(|_| {
-            anyhow!("the master key must be 32 bytes as padded base64url (44 characters)")
-        })?;
-        Ok(MasterKey(Zeroizing::new(bytes)))
+        Ok(MasterKey(Custody::Memory(Zeroizing::new(
+            Self::bytes_of_text(text)?,
+        ))))
     }
 
-    /// A fresh random master key.
+    /// The 32 bytes of a master key's padded base64url text: what
+    /// `hsm-init --import-master-key` puts on a token.
+    pub fn bytes_of_text(text: &str) -> anyhow::Result<[u8; 32]> {
+        encoding::decode_array::<32>(text.trim()).map_err(|_| {
+            anyhow!("the master key must be 32 bytes as padded base64url (44 characters)")
+        })
+    }
+
+    /// A fresh random master key (in memory).
     pub fn generate() -> anyhow::Result<Self> {
         let mut bytes = Zeroizing::new([0u8; 32]);
         getrandom::getrandom(bytes.as_mut()).context("no system randomness")?;
-        Ok(MasterKey(bytes))
+        Ok(MasterKey(Custody::Memory(bytes)))
     }
 
-    /// The padded base64url text of the key.
-    pub fn to_text(&self) -> Zeroizing<String> {
-        Zeroizing::new(encoding::encode(self.0.as_ref()))
+    /// The padded base64url text of a key in memory; `None` for a key on a
+    /// token, which never leaves it.
+    pub fn to_text(&self) -> Option<Zeroizing<String>> {
+        match &self.0 {
+            Custody::Memory(key) => Some(Zeroizing::new(encoding::encode(key.as_ref()))),
+            Custody::Token(_) => None,
+        }
     }
 
-    /// The master key of `config`: from `master_key_file` (which only its
-    /// owner may read), or else from the environment variable
-    /// [`MASTER_KEY_ENV`]. Both at once is refused.
+    /// The master key of `config`: on the token of `[hsm]`, or from
+    /// `master_key_file` (which only its owner may read), or else from the
+    /// environment variable [`MASTER_KEY_ENV`]. More than one way is
+    /// refused.
     pub fn load(config: &TtpConfig) -> anyhow::Result<Self> {
         let env = std::env::var(MASTER_KEY_ENV).ok().map(Zeroizing::new);
+        if let Some(hsm) = &config.hsm {
+            if env.is_some() {
+                bail!("both [hsm] and {MASTER_KEY_ENV} are set; the master key is on the token");
+            }
+            let token = crate::hsm::Token::open(hsm)?;
+            let key = crate::hsm::TokenAesKey::open(&token, &hsm.master_key_label)?;
+            return Ok(MasterKey(Custody::Token(key)));
+        }
         match (&config.master_key_file, env) {
             (Some(_), Some(_)) => bail!(
                 "both master_key_file and {MASTER_KEY_ENV} are set; give the master key one way"
@@ -106,14 +142,53 @@ impl MasterKey {
                 MasterKey::from_text(text)
             }
             (None, Some(text)) => MasterKey::from_text(&text),
-            (None, None) => {
-                bail!("no master key: set master_key_file in the configuration or {MASTER_KEY_ENV}")
-            }
+            (None, None) => bail!(
+                "no master key: set [hsm], master_key_file in the configuration, or {MASTER_KEY_ENV}"
+            ),
         }
     }
 
-    fn cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new(self.0.as_ref().into())
+    /// `plaintext` encrypted under a fresh random nonce and `aad`: the
+    /// nonce and the ciphertext with its tag.
+    fn seal(&self, aad: &[u8], plaintext: &[u8]) -> anyhow::Result<([u8; NONCE_BYTES], Vec<u8>)> {
+        let mut nonce = [0u8; NONCE_BYTES];
+        getrandom::getrandom(&mut nonce).context("no system randomness")?;
+        let ciphertext = match &self.0 {
+            Custody::Memory(key) => Aes256Gcm::new(key.as_ref().into())
+                .encrypt(
+                    &Nonce::from(nonce),
+                    Payload {
+                        msg: plaintext,
+                        aad,
+                    },
+                )
+                .map_err(|_| anyhow!("key encryption failed"))?,
+            Custody::Token(key) => key.encrypt(&nonce, aad, plaintext)?,
+        };
+        Ok((nonce, ciphertext))
+    }
+
+    /// The plaintext of a sealed value, if it opens under this key and
+    /// `aad`.
+    fn open(
+        &self,
+        nonce: &[u8; NONCE_BYTES],
+        aad: &[u8],
+        ciphertext: &[u8],
+    ) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+        match &self.0 {
+            Custody::Memory(key) => Aes256Gcm::new(key.as_ref().into())
+                .decrypt(
+                    &Nonce::from(*nonce),
+                    Payload {
+                        msg: ciphertext,
+                        aad,
+                    },
+                )
+                .map(Zeroizing::new)
+                .map_err(|_| anyhow!("the tag does not match")),
+            Custody::Token(key) => key.decrypt(nonce, aad, ciphertext),
+        }
     }
 }
 
@@ -338,7 +413,6 @@ impl KeyStore {
                 row.get::<_, Vec<u8>>(2)?,
             ))
         })?;
-        let cipher = self.master.cipher();
         let mut versions = Vec::new();
         for row in rows {
             let (version, nonce, ciphertext) = row?;
@@ -347,15 +421,11 @@ impl KeyStore {
                 .try_into()
                 .map_err(|_| anyhow!("stored key {organization}/{scope} v{version} is damaged"))?;
             let aad = aad(organization, scope, version);
-            let plain = Zeroizing::new(
-                cipher
-                    .decrypt(&Nonce::from(nonce), Payload { msg: &ciphertext, aad: &aad })
-                    .map_err(|_| {
-                        anyhow!(
-                            "cannot decrypt key {organization}/{scope} v{version}: wrong master key or tampered database"
-                        )
-                    })?,
-            );
+            let plain = self.master.open(&nonce, &aad, &ciphertext).with_context(|| {
+                format!(
+                    "cannot decrypt key {organization}/{scope} v{version}: wrong master key or tampered database"
+                )
+            })?;
             let bytes: [u8; 32] = plain
                 .as_slice()
                 .try_into()
@@ -392,16 +462,11 @@ impl KeyStore {
         let damaged = || anyhow!("the binding key of {organization}/{scope} is damaged");
         let nonce: [u8; NONCE_BYTES] = nonce.as_slice().try_into().map_err(|_| damaged())?;
         let aad = binding_aad(organization, scope);
-        let plain = Zeroizing::new(
-            self.master
-                .cipher()
-                .decrypt(&Nonce::from(nonce), Payload { msg: &ciphertext, aad: &aad })
-                .map_err(|_| {
-                    anyhow!(
-                        "cannot decrypt the binding key of {organization}/{scope}: wrong master key or tampered database"
-                    )
-                })?,
-        );
+        let plain = self.master.open(&nonce, &aad, &ciphertext).with_context(|| {
+            format!(
+                "cannot decrypt the binding key of {organization}/{scope}: wrong master key or tampered database"
+            )
+        })?;
         let bytes: [u8; BINDING_KEY_BYTES] = plain.as_slice().try_into().map_err(|_| damaged())?;
         Ok(Some(Zeroizing::new(bytes)))
     }
@@ -437,9 +502,6 @@ impl KeyStore {
         key: &ServerKey,
         only_if_empty: bool,
     ) -> anyhow::Result<Option<u32>> {
-        let mut nonce = [0u8; NONCE_BYTES];
-        getrandom::getrandom(&mut nonce).context("no system randomness")?;
-        let cipher = self.master.cipher();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -460,15 +522,7 @@ impl KeyStore {
             .ok_or_else(|| anyhow!("too many key versions"))?;
         let key_bytes = key.to_bytes();
         let aad = aad(organization, scope, version);
-        let ciphertext = cipher
-            .encrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: key_bytes.as_ref(),
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| anyhow!("key encryption failed"))?;
+        let (nonce, ciphertext) = self.master.seal(&aad, key_bytes.as_ref())?;
         tx.execute(
             "INSERT INTO key_versions (organization, scope, version, status, created_at, nonce, ciphertext)
              VALUES (?1, ?2, ?3, 'active', ?4, ?5, ?6)",
@@ -614,20 +668,9 @@ fn insert_binding(
         return Ok(false);
     }
     let mut key = Zeroizing::new([0u8; BINDING_KEY_BYTES]);
-    let mut nonce = [0u8; NONCE_BYTES];
     getrandom::getrandom(key.as_mut()).context("no system randomness")?;
-    getrandom::getrandom(&mut nonce).context("no system randomness")?;
     let aad = binding_aad(organization, scope);
-    let ciphertext = master
-        .cipher()
-        .encrypt(
-            &Nonce::from(nonce),
-            Payload {
-                msg: key.as_ref(),
-                aad: &aad,
-            },
-        )
-        .map_err(|_| anyhow!("key encryption failed"))?;
+    let (nonce, ciphertext) = master.seal(&aad, key.as_ref())?;
     tx.execute(
         "INSERT INTO binding_keys (organization, scope, created_at, nonce, ciphertext) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![organization, scope, unix_now(), nonce.as_slice(), ciphertext],
@@ -729,7 +772,11 @@ mod tests {
     const ORG: &str = "oin:00000001000000001000";
 
     fn store(dir: &Path, master: [u8; 32]) -> KeyStore {
-        KeyStore::open(&dir.join("keys.sqlite"), MasterKey(Zeroizing::new(master))).unwrap()
+        KeyStore::open(
+            &dir.join("keys.sqlite"),
+            MasterKey(Custody::Memory(Zeroizing::new(master))),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -881,10 +928,11 @@ mod tests {
     #[test]
     fn master_key_text_round_trip() {
         let m = MasterKey::generate().unwrap();
-        let text = m.to_text();
+        let text = m.to_text().unwrap();
         assert_eq!(text.len(), 44);
         let again = MasterKey::from_text(&format!(" {}\n", &*text)).unwrap();
-        assert_eq!(*again.0, *m.0);
+        assert_eq!(*again.to_text().unwrap(), *text);
+        assert!(format!("{again:?}").contains("memory"));
         assert!(MasterKey::from_text("short").is_err());
     }
 }

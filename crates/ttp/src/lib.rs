@@ -58,6 +58,7 @@ pub mod evaluation;
 pub mod extract;
 pub mod frame;
 pub mod handlers;
+pub mod hsm;
 pub mod jose;
 pub mod jwe;
 pub mod keys;

@@ -13,7 +13,7 @@ use pseudoform_core::encoding;
 use pseudoform_core::oprf::ServerKey;
 use pseudoform_ttp::audit::chain::{self, HeadKey};
 use pseudoform_ttp::keys::{KeyStatus, KeyStore, MasterKey};
-use pseudoform_ttp::{callers, signing, TtpConfig};
+use pseudoform_ttp::{callers, hsm, signing, TtpConfig};
 use zeroize::Zeroizing;
 
 /// Reference TTP of pseudoform.
@@ -130,6 +130,29 @@ enum Command {
         #[arg(long)]
         public_pem: bool,
     },
+    /// Make the master key and the signing key pair on the token of the
+    /// configuration's `[hsm]` that are not there yet, sensitive and not
+    /// extractable (a new `signing_key_label`: a new signing key next to the
+    /// kept master key); refused when both are there. Prints the signing
+    /// key's `kid`.
+    HsmInit {
+        #[command(flatten)]
+        config: ConfigFile,
+        /// Put this master key file's key on the token instead of a new
+        /// one: a database made with a key file then opens unchanged.
+        #[arg(long)]
+        import_master_key: Option<PathBuf>,
+        /// Put this PEM signing key on the token instead of a new one: the
+        /// registries' pinned key stays valid.
+        #[arg(long)]
+        import_signing_key: Option<PathBuf>,
+    },
+    /// Say whether the token of `[hsm]` holds the master key and the
+    /// signing key, both sensitive and not extractable (exit 1 if not).
+    HsmStatus {
+        #[command(flatten)]
+        config: ConfigFile,
+    },
     /// Print the identity frame's `settings.json` for this configuration
     /// (its public URL, recipients, providers' logins, signing key): what a
     /// stand-alone frame host serves at `/frame/settings.json`.
@@ -200,7 +223,7 @@ fn head_key(config: &TtpConfig, path: Option<&std::path::Path>) -> anyhow::Resul
             HeadKey::from_pem(&pem)
         }
         None => {
-            let key = signing::SigningKey::from_file(&config.signing_key)?;
+            let key = signing::SigningKey::load(config)?;
             HeadKey::from_pem(key.public_pem().as_bytes())
         }
     }
@@ -313,7 +336,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Audit { command } => match command {
             AuditCommand::Export { config, out } => {
                 let config = config.load()?;
-                let key = signing::SigningKey::from_file(&config.signing_key)?;
+                let key = signing::SigningKey::load(&config)?;
                 let jwk = key.public_jwk();
                 let (rows, heads) = match out {
                     Some(path) => {
@@ -352,7 +375,94 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             println!("token:        {}", &*token);
             println!("token_sha256: {}", callers::hash_token(&token));
         }
-        Command::GenMasterKey => println!("{}", &*MasterKey::generate()?.to_text()),
+        Command::GenMasterKey => {
+            let text = MasterKey::generate()?
+                .to_text()
+                .ok_or_else(|| anyhow!("a generated master key is in memory"))?;
+            println!("{}", &*text);
+        }
+        Command::HsmInit {
+            config,
+            import_master_key,
+            import_signing_key,
+        } => {
+            let config = config.load()?;
+            let hsm = config
+                .hsm
+                .as_ref()
+                .ok_or_else(|| anyhow!("the configuration has no [hsm]"))?;
+            let master = match &import_master_key {
+                Some(path) => {
+                    let bytes = Zeroizing::new(
+                        pseudoform_protocol::secret_file::read(path)
+                            .with_context(|| format!("cannot read {}", path.display()))?,
+                    );
+                    let text = std::str::from_utf8(&bytes)
+                        .map_err(|_| anyhow!("the master key file is not text"))?;
+                    Some(Zeroizing::new(MasterKey::bytes_of_text(text)?))
+                }
+                None => None,
+            };
+            let signing = match &import_signing_key {
+                Some(path) => Some(Zeroizing::new(
+                    pseudoform_protocol::secret_file::read(path)
+                        .with_context(|| format!("cannot read {}", path.display()))?,
+                )),
+                None => None,
+            };
+            let (master_made, signing_made) = hsm::init(
+                hsm,
+                &hsm::InitSource {
+                    master_key: master.as_ref(),
+                    signing_key_pem: signing.as_ref().map(|pem| pem.as_slice()),
+                },
+            )?;
+            let key = signing::SigningKey::load(&config)?;
+            let said = |made: hsm::Made| match made {
+                hsm::Made::Generated => "made",
+                hsm::Made::Imported => "imported",
+                hsm::Made::Kept => "kept",
+            };
+            println!(
+                "token {:?}: master key {:?} ({}), signing key {:?} ({}), kid {}",
+                hsm.token_label,
+                hsm.master_key_label,
+                said(master_made),
+                hsm.signing_key_label,
+                said(signing_made),
+                key.kid()
+            );
+        }
+        Command::HsmStatus { config } => {
+            let config = config.load()?;
+            let hsm = config
+                .hsm
+                .as_ref()
+                .ok_or_else(|| anyhow!("the configuration has no [hsm]"))?;
+            let inventory = hsm::inventory(hsm)?;
+            let say = |held: bool| {
+                if held {
+                    "on the token, sensitive, not extractable"
+                } else {
+                    "MISSING or extractable"
+                }
+            };
+            println!(
+                "master key {:?}: {}",
+                hsm.master_key_label,
+                say(inventory.master_key)
+            );
+            println!(
+                "signing key {:?}: {}",
+                hsm.signing_key_label,
+                say(inventory.signing_key)
+            );
+            if !(inventory.master_key && inventory.signing_key) {
+                return Ok(ExitCode::from(1));
+            }
+            let key = signing::SigningKey::load(&config)?;
+            println!("signing key kid {}", key.kid());
+        }
         Command::GenSigningKey { out } => {
             let pem = signing::generate_pem()?;
             let key = signing::SigningKey::from_pem(&pem)?;
@@ -361,7 +471,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::SigningKey { config, public_pem } => {
             let config = config.load()?;
-            let key = signing::SigningKey::from_file(&config.signing_key)?;
+            let key = signing::SigningKey::load(&config)?;
             if public_pem {
                 print!("{}", key.public_pem());
             } else {
@@ -370,7 +480,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::FrameSettings { config } => {
             let config = config.load()?;
-            let key = signing::SigningKey::from_file(&config.signing_key)?;
+            let key = signing::SigningKey::load(&config)?;
             let settings = pseudoform_ttp::frame::Settings::from_config(&config, key.kid());
             println!("{}", serde_json::to_string_pretty(&settings)?);
         }

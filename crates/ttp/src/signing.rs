@@ -9,11 +9,16 @@
 //! another: the access tokens (`at+jwt`), the recipients' published keys
 //! (`pseudoform-recipient-key+jwt`) and the audit log's heads
 //! (`pseudoform-audit-head+jwt`).
+//!
+//! The key is a PEM file ([`SigningKey::from_file`]) or a key pair on the
+//! PKCS#11 token of `[hsm]` ([`SigningKey::on_token`]), which signs every
+//! JWS itself: the private key never leaves it.
 
 use anyhow::{anyhow, bail, Context};
 use base64ct::{Base64UrlUnpadded, Encoding};
-use josekit::jws::alg::ecdsa::{EcdsaJwsSigner, EcdsaJwsVerifier};
-use josekit::jws::{self, JwsHeader};
+use josekit::jws::alg::ecdsa::EcdsaJwsVerifier;
+use josekit::jws::{self, JwsAlgorithm, JwsHeader, JwsSigner};
+use josekit::JoseError;
 use openssl::bn::BigNumContext;
 use openssl::ec::{EcGroup, EcKey};
 use openssl::nid::Nid;
@@ -34,7 +39,7 @@ pub const TYP_AUDIT_HEAD: &str = "pseudoform-audit-head+jwt";
 
 /// The TTP's private signing key, ready to sign.
 pub struct SigningKey {
-    signer: EcdsaJwsSigner,
+    signer: Box<dyn JwsSigner>,
     verifier: EcdsaJwsVerifier,
     kid: String,
     x: Vec<u8>,
@@ -69,36 +74,139 @@ fn p256(key: &PKey<Private>) -> anyhow::Result<EcKey<Private>> {
     Ok(ec)
 }
 
-impl SigningKey {
-    /// A signing key from a PEM P-256 private key (PKCS#8 or SEC 1).
-    pub fn from_pem(pem: &[u8]) -> anyhow::Result<Self> {
-        let key = PKey::private_key_from_pem(pem)
-            .map_err(|_| anyhow!("the signing key is not a PEM private key"))?;
-        let ec = p256(&key)?;
+/// An ES256 signer whose private key is on a PKCS#11 token: the token
+/// signs the SHA-256 digest of the JWS signing input (`CKM_ECDSA`), and
+/// its `r || s` is the JWS signature as RFC 7518 §3.4 lays it out.
+#[derive(Clone, Debug)]
+struct TokenSigner {
+    key: crate::hsm::TokenEcKey,
+    kid: String,
+}
+
+impl JwsSigner for TokenSigner {
+    fn algorithm(&self) -> &dyn JwsAlgorithm {
+        &jws::ES256
+    }
+
+    fn key_id(&self) -> Option<&str> {
+        Some(&self.kid)
+    }
+
+    fn signature_len(&self) -> usize {
+        64
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, JoseError> {
+        use sha2::Digest;
+        let digest: [u8; 32] = sha2::Sha256::digest(message).into();
+        self.key
+            .sign_digest(&digest)
+            .map_err(JoseError::InvalidSignature)
+    }
+
+    fn box_clone(&self) -> Box<dyn JwsSigner> {
+        Box::new(self.clone())
+    }
+}
+
+/// The public half of a P-256 key: coordinates, `kid`, PEM and verifier.
+struct PublicHalf {
+    x: Vec<u8>,
+    y: Vec<u8>,
+    kid: String,
+    public_pem: String,
+    verifier: EcdsaJwsVerifier,
+}
+
+impl PublicHalf {
+    fn of(ec: &EcKey<openssl::pkey::Public>) -> anyhow::Result<Self> {
         let mut ctx = BigNumContext::new()?;
         let (mut x, mut y) = (openssl::bn::BigNum::new()?, openssl::bn::BigNum::new()?);
         ec.public_key()
             .affine_coordinates(ec.group(), &mut x, &mut y, &mut ctx)?;
         let (x, y) = (x.to_vec_padded(32)?, y.to_vec_padded(32)?);
         let kid = ec_thumbprint(CRV, &x, &y);
+        let key = PKey::from_ec_key(ec.clone())?;
         let public_pem = String::from_utf8(key.public_key_to_pem()?)
             .context("the public key PEM is not text")?;
+        let verifier = jws::ES256
+            .verifier_from_der(key.public_key_to_der()?)
+            .map_err(|e| anyhow!("unusable signing key: {e}"))?;
+        Ok(PublicHalf {
+            x,
+            y,
+            kid,
+            public_pem,
+            verifier,
+        })
+    }
+}
+
+impl SigningKey {
+    /// A signing key from a PEM P-256 private key (PKCS#8 or SEC 1).
+    pub fn from_pem(pem: &[u8]) -> anyhow::Result<Self> {
+        let key = PKey::private_key_from_pem(pem)
+            .map_err(|_| anyhow!("the signing key is not a PEM private key"))?;
+        let ec = p256(&key)?;
+        let public = PublicHalf::of(&EcKey::from_public_key(ec.group(), ec.public_key())?)?;
         let der = Zeroizing::new(key.private_key_to_pkcs8()?);
         let mut signer = jws::ES256
             .signer_from_der(der.as_slice())
             .map_err(|e| anyhow!("unusable signing key: {e}"))?;
-        signer.set_key_id(&kid);
-        let verifier = jws::ES256
-            .verifier_from_der(key.public_key_to_der()?)
-            .map_err(|e| anyhow!("unusable signing key: {e}"))?;
-        Ok(SigningKey {
+        signer.set_key_id(&public.kid);
+        Ok(SigningKey::with(Box::new(signer), public))
+    }
+
+    /// The key pair labelled `label` on `token`, which signs.
+    pub fn on_token(
+        token: &std::sync::Arc<crate::hsm::Token>,
+        label: &str,
+    ) -> anyhow::Result<Self> {
+        let key = crate::hsm::TokenEcKey::open(token, label)?;
+        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
+        let mut ctx = BigNumContext::new()?;
+        let point = openssl::ec::EcPoint::from_bytes(&group, key.point(), &mut ctx)
+            .map_err(|_| anyhow!("the public signing key {label:?} is not a P-256 point"))?;
+        let ec = EcKey::from_public_key(&group, &point)?;
+        ec.check_key()
+            .map_err(|_| anyhow!("the public signing key {label:?} is invalid"))?;
+        let public = PublicHalf::of(&ec)?;
+        let signer = TokenSigner {
+            key,
+            kid: public.kid.clone(),
+        };
+        let signing = SigningKey::with(Box::new(signer), public);
+        // A key pair whose halves do not match would sign what nobody
+        // can verify: check once at start-up.
+        let probe = signing.sign_as(TYP_AUDIT_HEAD, b"{}")?;
+        if signing.verify_as(TYP_AUDIT_HEAD, &probe).is_none() {
+            bail!("the signing key pair {label:?} on the token does not verify its own signature");
+        }
+        Ok(signing)
+    }
+
+    /// The signing key of `config`: on the token of `[hsm]`, else the PEM
+    /// file `signing_key`.
+    pub fn load(config: &crate::TtpConfig) -> anyhow::Result<Self> {
+        match (&config.hsm, &config.signing_key) {
+            (Some(hsm), _) => {
+                let token = crate::hsm::Token::open(hsm)?;
+                SigningKey::on_token(&token, &hsm.signing_key_label)
+            }
+            (None, Some(path)) => SigningKey::from_file(path),
+            (None, None) => bail!("no signing key: set signing_key or [hsm]"),
+        }
+    }
+
+    fn with(signer: Box<dyn JwsSigner>, public: PublicHalf) -> Self {
+        SigningKey {
             signer,
-            verifier,
-            kid,
-            x,
-            y,
-            public_pem,
-        })
+            verifier: public.verifier,
+            kid: public.kid,
+            x: public.x,
+            y: public.y,
+            public_pem: public.public_pem,
+        }
     }
 
     /// Reads a signing key from a PEM file that only its owner may read.
@@ -145,7 +253,7 @@ impl SigningKey {
         let mut header = JwsHeader::new();
         header.set_token_type(typ);
         header.set_key_id(&self.kid);
-        jws::serialize_compact(payload, &header, &self.signer)
+        jws::serialize_compact(payload, &header, &*self.signer)
             .map_err(|e| anyhow!("signing failed: {e}"))
     }
 

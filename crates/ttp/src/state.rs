@@ -102,7 +102,7 @@ impl AppState {
                 "development_static_tokens is on: static bearer tokens never expire and are bound to nothing; never use this in production"
             );
         }
-        let signing_key = Arc::new(SigningKey::from_file(&config.signing_key)?);
+        let signing_key = Arc::new(SigningKey::load(config)?);
         let mut recipients = HashMap::new();
         let mut all_origins = Vec::new();
         let frame_origins = config.frame_origins();
