@@ -4,7 +4,7 @@
 #                   Node and the npm tools (wasm-opt, esbuild, prettier, eslint, tsc);
 #                   the lints need the target and the npm tools only
 #   needs_services  OpenSSL headers and pkg-config (the TTP and the registry), SoftHSM2
-#                   (the TTP's keys on a PKCS#11 token, in the tests)
+#                   and HAProxy (the TTP's keys on a PKCS#11 token, its replicas, in the tests)
 #   needs_browsers  Chromium, chromedriver, Firefox ESR, geckodriver and sqlite3 (page tests)
 #
 # `./build.sh setup` installs all three.
@@ -60,8 +60,9 @@ needs_build() {
 }
 
 needs_services() {
-  # softhsm2: the PKCS#11 token of the TTP's key custody tests (crates/ttp/tests/hsm.rs).
-  debian_install libssl-dev "pkg-config:pkg-config" "softhsm2-util:softhsm2"
+  # softhsm2: the PKCS#11 token of the TTP's key custody tests (crates/ttp/tests/hsm.rs);
+  # haproxy: the load balancer in front of the TTP replicas (crates/ttp/tests/replicas.rs).
+  debian_install libssl-dev "pkg-config:pkg-config" "softhsm2-util:softhsm2" "haproxy:haproxy"
 }
 
 needs_browsers() {

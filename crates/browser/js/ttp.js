@@ -8,6 +8,7 @@
 // JSDoc types; the page tests send them to the real TTP.
 /** @import * as api from "./index.js" */
 /** @import { PseudonymTypeCode } from "./constants.js" */
+import { PROOF_REPLAYED } from "./constants.js";
 import { PseudoformError } from "./errors.js";
 import { requestJson } from "./http.js";
 import { credentialHeaders } from "./session.js";
@@ -62,6 +63,27 @@ const forgetRefused = (options) => (error) => {
   if (/** @type {{ status?: unknown }} */ (error)?.status === 401) options.session?.forget();
   throw error;
 };
+
+/**
+ * POSTs `body` to the TTP's `url` under the session's credential. A refusal
+ * of the proof as used before (a load balancer resent the request after a
+ * replica died, and that replica had spent the proof) is answered by one
+ * more try with a fresh proof; any other refusal is thrown on.
+ * @param {string} url
+ * @param {unknown} body
+ * @param {TtpOptions} options
+ */
+async function postToTtp(url, body, options) {
+  for (let attempt = 1; ; attempt++) {
+    const headers = await credentialHeaders(options, "POST", url);
+    try {
+      return await requestJson("ttp", url, { method: "POST", json: body, headers }, options);
+    } catch (error) {
+      const spent = /** @type {{ serverCode?: unknown }} */ (error)?.serverCode === PROOF_REPLAYED;
+      if (!(spent && attempt === 1)) forgetRefused(options)(error);
+    }
+  }
+}
 
 /**
  * @param {unknown} value
@@ -123,11 +145,7 @@ export async function evaluateRecords(records, options, reversibles = []) {
       return reversible === undefined ? record : { ...record, reversible };
     }),
   };
-  const url = endpoint(options.ttp, "v1/evaluate");
-  const headers = await credentialHeaders(options, "POST", url);
-  const answer = await requestJson("ttp", url, { method: "POST", json: body, headers }, options).catch(
-    forgetRefused(options),
-  );
+  const answer = await postToTtp(endpoint(options.ttp, "v1/evaluate"), body, options);
   if (!Array.isArray(answer?.records) || answer.records.length !== records.length) {
     throw new PseudoformError("ttp.malformedAnswer", "the TTP answered for a different number of records");
   }
@@ -150,11 +168,7 @@ export async function evaluateNational(items, options) {
         recipientScope: options.recipientScope,
       };
       if (type !== "B") body.pseudonymType = type;
-      const url = endpoint(options.ttp, "oprf/eval");
-      const headers = await credentialHeaders(options, "POST", url);
-      const answer = await requestJson("ttp", url, { method: "POST", json: body, headers }, options).catch(
-        forgetRefused(options),
-      );
+      const answer = await postToTtp(endpoint(options.ttp, "oprf/eval"), body, options);
       return checkJwe(answer?.jwe);
     }),
   );

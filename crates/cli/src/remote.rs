@@ -5,12 +5,14 @@
 //!
 //! A busy answer (429, 502–504, with or without `Retry-After`) or a lost
 //! connection is retried (by default [`DEFAULT_RETRIES`] times) with a
-//! growing pause; any other refusal stops the run (the checkpoint keeps
-//! what is done).
+//! growing pause, and so is the TTP's refusal of a spent DPoP proof (a load
+//! balancer resent the request after a replica died; every try has a fresh
+//! proof); any other refusal stops the run (the checkpoint keeps what is
+//! done).
 
 use std::time::Duration;
 
-use pseudoform_protocol::auth::DPOP_HEADER;
+use pseudoform_protocol::auth::{DPOP_HEADER, PROOF_REPLAYED};
 use pseudoform_protocol::client::{refusal_of, ClientError, TtpClient};
 use pseudoform_protocol::registry::{
     batch_rec, submission_rec, BatchReceipt, BatchSubmission, BATCH_PATH,
@@ -103,6 +105,16 @@ pub async fn evaluate(
 ) -> Result<Vec<String>, RemoteError> {
     let response = until_answered(retries, || async {
         match ttp.post_json(EVALUATE_PATH, request).await {
+            Ok(response) if response.status() == reqwest::StatusCode::UNAUTHORIZED => {
+                match refusal_of(response).await {
+                    // Sent twice on the way, not by this run: the next try
+                    // has a fresh proof.
+                    (_, code) if code == PROOF_REPLAYED => {
+                        Attempt::Lost(format!("HTTP 401, code {code}"))
+                    }
+                    (status, code) => Attempt::Failed(format!("HTTP {status}, code {code}")),
+                }
+            }
             Ok(response) => Attempt::Answer(response),
             Err(ClientError::Http(e)) => Attempt::Lost(e.to_string()),
             Err(e) => Attempt::Failed(e.to_string()),

@@ -524,3 +524,138 @@ fn check_mode_memory_does_not_grow_with_the_file() {
         "peak RSS grew from {small} to {large} bytes with 100 times the rows"
     );
 }
+
+/// A proxy on `listener` in front of `upstream` that, as a load balancer
+/// does after a replica died mid-request, sends the first `POST
+/// /v1/evaluate` on twice and answers with the second answer (the TTP
+/// refuses the spent proof); everything else it passes. One request per
+/// connection (`connection: close`). Counts the evaluations it forwarded.
+async fn resending_proxy(
+    listener: tokio::net::TcpListener,
+    upstream: String,
+) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let forwarded = Arc::new(AtomicU64::new(0));
+    let resent = Arc::new(AtomicBool::new(false));
+    let counter = Arc::clone(&forwarded);
+    tokio::spawn(async move {
+        let http = reqwest::Client::new();
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let (http, upstream) = (http.clone(), upstream.clone());
+            let (forwarded, resent) = (Arc::clone(&counter), Arc::clone(&resent));
+            tokio::spawn(async move {
+                let mut raw = Vec::new();
+                let mut buf = [0u8; 8192];
+                let (head_end, length) = loop {
+                    let n = socket.read(&mut buf).await.unwrap();
+                    if n == 0 {
+                        return;
+                    }
+                    raw.extend_from_slice(&buf[..n]);
+                    if let Some(at) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&raw[..at]).to_lowercase();
+                        let length = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .map_or(0, |v| v.trim().parse::<usize>().unwrap());
+                        break (at + 4, length);
+                    }
+                };
+                while raw.len() < head_end + length {
+                    let n = socket.read(&mut buf).await.unwrap();
+                    raw.extend_from_slice(&buf[..n]);
+                }
+                let head = String::from_utf8_lossy(&raw[..head_end]).into_owned();
+                let body = raw[head_end..head_end + length].to_vec();
+                let mut lines = head.split("\r\n");
+                let mut start = lines.next().unwrap().split(' ');
+                let (method, path) = (
+                    start.next().unwrap().to_owned(),
+                    start.next().unwrap().to_owned(),
+                );
+                let send = || {
+                    let mut request =
+                        http.request(method.parse().unwrap(), format!("{upstream}{path}"));
+                    for line in head.split("\r\n").skip(1).filter(|l| !l.is_empty()) {
+                        let (name, value) = line.split_once(':').unwrap();
+                        if !["host", "content-length", "connection"]
+                            .contains(&name.to_lowercase().as_str())
+                        {
+                            request = request.header(name, value.trim());
+                        }
+                    }
+                    request.body(body.clone()).send()
+                };
+                let evaluation = method == "POST" && path == "/v1/evaluate";
+                if evaluation && !resent.swap(true, Ordering::SeqCst) {
+                    forwarded.fetch_add(1, Ordering::SeqCst);
+                    let first = send().await.unwrap();
+                    assert_eq!(first.status(), 200);
+                }
+                if evaluation {
+                    forwarded.fetch_add(1, Ordering::SeqCst);
+                }
+                let answer = send().await.unwrap();
+                let status = answer.status();
+                let content_type = answer
+                    .headers()
+                    .get("content-type")
+                    .map(|v| v.to_str().unwrap().to_owned());
+                let bytes = answer.bytes().await.unwrap();
+                let mut out = format!(
+                    "HTTP/1.1 {} {}\r\ncontent-length: {}\r\nconnection: close\r\n",
+                    status.as_u16(),
+                    status.canonical_reason().unwrap_or(""),
+                    bytes.len()
+                );
+                if let Some(t) = content_type {
+                    out.push_str(&format!("content-type: {t}\r\n"));
+                }
+                out.push_str("\r\n");
+                socket.write_all(out.as_bytes()).await.unwrap();
+                socket.write_all(&bytes).await.unwrap();
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    forwarded
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_evaluation_resent_on_the_way_is_sent_again_with_a_fresh_proof() {
+    // The TTP's public URL is the proxy's: the command's proofs name it.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = format!("http://{}", listener.local_addr().unwrap());
+    let ttp = TestTtp::start_with(false, &format!("public_url = \"{proxy}\"")).await;
+    let types = ["NGGV", "sNGGV", "NGG", "sNGG", "C", "RGG", "GG", "A", "MRN"];
+    let registry = Registry::start_configured(&types, |c| {
+        c.keys[0].kid = Some(KID_A.into());
+        c.public_url = Some(PUBLIC_URL.into());
+        c.require_submitter_proof = true;
+    })
+    .await;
+    let forwarded = resending_proxy(listener, ttp.base.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = example(dir.path(), &ttp, &registry);
+    // The command talks to the TTP through the proxy.
+    let conn = std::fs::read_to_string(o.connection.as_ref().unwrap()).unwrap();
+    std::fs::write(
+        o.connection.as_ref().unwrap(),
+        conn.replace(
+            &format!("ttp_url = \"{}\"", ttp.base),
+            &format!("ttp_url = \"{proxy}\""),
+        ),
+    )
+    .unwrap();
+    o.deliver = true;
+    o.retries = 2;
+    let summary = run(o).await.unwrap();
+    // The first evaluation went to the TTP twice on the way (the second
+    // refused: its proof was spent), then once more with a fresh proof.
+    assert_eq!(forwarded.load(std::sync::atomic::Ordering::SeqCst), 3);
+    assert_eq!(summary.counts.stored, 4, "{summary:?}");
+    assert_eq!(registry.records().await.len(), 4);
+}

@@ -48,6 +48,13 @@ pub const TYP_SUBJECT_TOKEN: &str = "pseudoform-subject+jwt";
 /// The request header that carries a DPoP proof.
 pub const DPOP_HEADER: &str = "DPoP";
 
+/// The error code of a DPoP proof whose `jti` was used before (401). A
+/// client that did not send the proof twice itself — a load balancer
+/// resent the request after a replica died — sends the request again with
+/// a fresh proof (the browser module once, `pseudoform batch` within its
+/// retries).
+pub const PROOF_REPLAYED: &str = "auth.proofReplayed";
+
 /// The only signature algorithm of client keys, DPoP keys and the TTP's
 /// tokens: ECDSA P-256 with SHA-256 (what WebCrypto offers for a
 /// non-extractable key).

@@ -94,7 +94,7 @@ impl AuthError {
             AuthError::TokenExpired => "auth.tokenExpired",
             AuthError::MissingProof => "auth.missingProof",
             AuthError::InvalidProof => "auth.invalidProof",
-            AuthError::ProofReplayed => "auth.proofReplayed",
+            AuthError::ProofReplayed => pseudoform_protocol::auth::PROOF_REPLAYED,
             AuthError::WrongKey => "auth.wrongKey",
             AuthError::WrongAudience => "auth.wrongAudience",
             AuthError::WrongScope => "auth.wrongScope",

@@ -239,7 +239,7 @@ impl ApiError {
             TokenExpired => "auth.tokenExpired",
             MissingProof => "auth.missingProof",
             InvalidProof => "auth.invalidProof",
-            ProofReplayed => "auth.proofReplayed",
+            ProofReplayed => pseudoform_protocol::auth::PROOF_REPLAYED,
             WrongKey => "auth.wrongKey",
             MayNotEvaluate | RecipientMayNotEvaluate | MayNotRekey | ValidationToken => {
                 "caller.notAllowed"

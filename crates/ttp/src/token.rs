@@ -168,7 +168,7 @@ impl TokenError {
             InvalidScope => "token.invalidScope",
             MissingProof => "auth.missingProof",
             InvalidProof => "auth.invalidProof",
-            ProofReplayed => "auth.proofReplayed",
+            ProofReplayed => pseudoform_protocol::auth::PROOF_REPLAYED,
             Busy => "service.busy",
             Internal => "internal",
         }

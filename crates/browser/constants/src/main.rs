@@ -171,6 +171,9 @@ export const REVERSIBLE_SUITE = {reversible_suite};
 /** The HPKE `info` of `R`, and the first part of its associated data. */
 export const REVERSIBLE_INFO = {reversible_info};
 
+/** The TTP's code for a DPoP proof used before: sent once more with a fresh proof (a load balancer resent the request). */
+export const PROOF_REPLAYED = {proof_replayed};
+
 /** Limits of the method and of the TTP that the JS layer uses. */
 export const LIMITS = Object.freeze({{
 {limits}}});
@@ -196,6 +199,7 @@ export const PSEUDONYMISED_CSV = Object.freeze({{
         reversible_input = literal(REVERSIBLE_INPUT.code()),
         reversible_suite = literal(REVERSIBLE_SUITE),
         reversible_info = literal(REVERSIBLE_INFO),
+        proof_replayed = literal(pseudoform_protocol::auth::PROOF_REPLAYED),
     )
 }
 
@@ -255,6 +259,9 @@ export declare const REVERSIBLE_SUITE: {reversible_suite};
 /** The HPKE `info` of `R`, and the first part of its associated data. */
 export declare const REVERSIBLE_INFO: {reversible_info};
 
+/** The TTP's code for a DPoP proof used before. */
+export declare const PROOF_REPLAYED: {proof_replayed};
+
 /** Limits of the method and of the TTP that the JS layer uses. */
 export declare const LIMITS: {{
 {limits}}};
@@ -282,6 +289,7 @@ export declare const PSEUDONYMISED_CSV: {{
         reversible_input = literal(REVERSIBLE_INPUT.code()),
         reversible_suite = literal(REVERSIBLE_SUITE),
         reversible_info = literal(REVERSIBLE_INFO),
+        proof_replayed = literal(pseudoform_protocol::auth::PROOF_REPLAYED),
     )
 }
 

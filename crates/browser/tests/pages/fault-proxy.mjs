@@ -19,6 +19,10 @@
 //                   submission the registry never had), then pass again
 //   rewrite         forward, with the request headers changed by `state.rewrite(headers, body)`
 //                   (a proof stripped or replaced on the way)
+//   resendOnce      forward the next evaluation (POST /v1/evaluate or /oprf/eval) twice and
+//                   answer with the second answer, then pass
+//                   (a load balancer resending a request after its replica died: the TTP
+//                   refuses the second as a spent proof)
 // In every mode, a path of `state.pages` (path → { headers, body }) is answered
 // by the proxy itself: a test's own page on the proxied origin.
 // Every request that reaches the proxy is recorded (method, url, headers, body).
@@ -79,6 +83,18 @@ export async function startFaultProxy(target, { otherRecipient } = {}) {
     if (mode === "slow") await new Promise((r) => setTimeout(r, state.slowMs));
 
     const headers = { ...req.headers, host: new URL(state.target).host, "content-length": String(body.length) };
+    const evaluation = ["/v1/evaluate", "/oprf/eval"].includes(new URL(req.url, "http://x").pathname);
+    if (mode === "resendOnce" && req.method === "POST" && evaluation) {
+      state.mode = "pass";
+      await new Promise((resolve, reject) => {
+        const first = http.request(new URL(req.url, state.target), { method: "POST", headers }, (up) => {
+          up.resume();
+          up.on("end", resolve);
+        });
+        first.on("error", reject);
+        first.end(body);
+      });
+    }
     if (mode === "rewrite" && req.method === "POST") state.rewrite?.(headers, body.toString("utf8"));
     const upstream = http.request(new URL(req.url, state.target), { method: req.method, headers }, async (up) => {
       const out = { ...up.headers };

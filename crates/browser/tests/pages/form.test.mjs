@@ -511,6 +511,30 @@ describe("the demo form against the real chain", () => {
     assertNoIdentityLeft();
   });
 
+  test("an evaluation a load balancer resent (its proof spent): sent once more with a fresh proof, stored once", async () => {
+    const before = (await chain.records()).length;
+    const seen = chain.ttpProxy.state.requests.length;
+    await fill(PATIENT);
+    chain.ttpProxy.setMode("resendOnce");
+    let status;
+    try {
+      status = await submitAndWait();
+    } finally {
+      chain.ttpProxy.setMode("pass");
+    }
+    assert.equal(status.kind, "success", status.text);
+    assert.equal((await chain.records()).length, before + 1, "stored once");
+    // The page sent the evaluation twice: the first (forwarded twice on the
+    // way, its second copy refused as a spent proof), then with a new proof.
+    const sent = chain.ttpProxy.state.requests
+      .slice(seen)
+      .filter((r) => r.method === "POST" && r.url.startsWith("/v1/evaluate"));
+    assert.equal(sent.length, 2);
+    assert.notEqual(sent[0].headers.dpop, sent[1].headers.dpop, "a fresh proof");
+    assert.equal(sent[0].headers.authorization, sent[1].headers.authorization, "the same access token");
+    assertNoIdentityLeft();
+  });
+
   test("binding a form twice keeps one binding, and clinical data never includes an identifying input", async () => {
     const before = (await chain.records()).length;
     const outcome = await page.evaluate(async () => {

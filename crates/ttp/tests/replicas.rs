@@ -1,0 +1,374 @@
+//! Three TTP processes behind HAProxy (Debian's `haproxy`, which
+//! `./build.sh setup` installs) on loopback, sharing one database and one
+//! SoftHSM2 token, as an operator runs replicas on one host
+//! (docs/operations.md, "Replicas behind a load balancer"):
+//!
+//! - `kill -9` of a replica under load, three times (each replica once,
+//!   restarted after): the clients, which do not retry themselves, see no
+//!   error (HAProxy retries a failed connection or an empty answer on
+//!   another replica); no acknowledged evaluation lacks its audit row; no
+//!   answer is partial; the one audit chain verifies;
+//! - a caller's budget holds across the replicas: spread round-robin over
+//!   all three, it gets exactly its budget, not three times it;
+//! - a rotation made with the CLI is current on every replica at its next
+//!   request.
+//!
+//! The replicas run in development mode with a static token: these
+//! properties do not depend on the credential (DPoP-bound credentials are
+//! tested in `access.rs`; a DPoP client retries with a fresh proof).
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pseudoform_testkit::keys::ttp_signing;
+use pseudoform_testkit::process::Process;
+use pseudoform_testkit::softhsm;
+use pseudoform_testkit::ttp::*;
+use pseudoform_ttp::hsm::{self, InitSource};
+use rusqlite::Connection;
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+const TTP: &str = env!("CARGO_BIN_EXE_pseudoform-ttp");
+const REPLICAS: usize = 3;
+/// Records of NGGV+RGG+MRN per batch of the load (HAProxy holds the
+/// whole request to retry it: well under its buffer).
+const RECORDS: usize = 10;
+const TYPES: [&str; 3] = ["NGGV", "RGG", "MRN"];
+
+/// A free port on 127.0.0.1 (bound and released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// HAProxy in front of the replicas' ports, in the foreground.
+struct Balancer {
+    child: Child,
+    base: String,
+}
+
+impl Balancer {
+    fn start(dir: &Path, port: u16, replicas: &[u16]) -> Balancer {
+        assert!(
+            Path::new("/usr/sbin/haproxy").exists(),
+            "HAProxy is missing: ./build.sh setup installs it (Debian package haproxy)"
+        );
+        let servers: String = replicas
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("    server r{i} 127.0.0.1:{p} check\n"))
+            .collect();
+        let config = format!(
+            "global\n    maxconn 2000\n    tune.bufsize 65536\n\
+             defaults\n    mode http\n    timeout connect 1s\n    timeout client 30s\n    timeout server 30s\n\
+             \x20   retries 3\n    option redispatch 1\n    retry-on conn-failure empty-response response-timeout 503\n\
+             \x20   option http-buffer-request\n\
+             frontend ttp\n    bind 127.0.0.1:{port}\n    default_backend replicas\n\
+             backend replicas\n    balance roundrobin\n    option httpchk GET /ready\n    http-check expect status 200\n\
+             \x20   default-server inter 200ms fall 1 rise 2\n    http-response set-header X-Replica %s\n{servers}"
+        );
+        let path = dir.join("haproxy.cfg");
+        std::fs::write(&path, config).unwrap();
+        let check = Command::new("/usr/sbin/haproxy")
+            .arg("-c")
+            .arg("-f")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(check.status.success(), "{check:?}");
+        let child = Command::new("/usr/sbin/haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(&path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Balancer {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A configuration for replicas: the test TTP's with `extra`, its keys on
+/// the token (the test's master key and signing key imported, so the
+/// test's openers verify), its public URL the balancer's.
+fn replica_config(test: &str, extra: &str, balancer: u16) -> (tempfile::TempDir, PathBuf) {
+    softhsm::conf();
+    let extra = format!("{DEV}\npublic_url = \"http://127.0.0.1:{balancer}\"\n{extra}");
+    let (dir, path, _) = prepare(&extra);
+    let hsm = softhsm::config_for(dir.path(), test);
+    let master = Zeroizing::new([0x42u8; 32]);
+    hsm::init(
+        &hsm,
+        &InitSource {
+            master_key: Some(&master),
+            signing_key_pem: Some(ttp_signing().private_pem.as_bytes()),
+        },
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, softhsm::on_token(&text, &hsm)).unwrap();
+    std::fs::remove_file(dir.path().join("master.key")).unwrap();
+    std::fs::remove_file(dir.path().join("signing.pem")).unwrap();
+    (dir, path)
+}
+
+/// Starts replica `i` on `port`.
+async fn replica(path: &Path, port: u16) -> Process {
+    let listen = format!("127.0.0.1:{port}");
+    Process::start(
+        TTP,
+        &[
+            "serve",
+            "--config",
+            path.to_str().unwrap(),
+            "--listen",
+            &listen,
+        ],
+    )
+    .await
+}
+
+/// Waits until the balancer answers `/ready` from every replica.
+async fn until_all_up(client: &reqwest::Client, base: &str) {
+    let started = Instant::now();
+    let mut seen = std::collections::HashSet::new();
+    while seen.len() < REPLICAS {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "only {seen:?} up"
+        );
+        if let Ok(r) = client.get(format!("{base}/ready")).send().await {
+            if r.status() == 200 {
+                if let Some(name) = r.headers().get("x-replica") {
+                    seen.insert(name.to_str().unwrap().to_owned());
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// POSTs `body` with the static token; the status and the JSON body, or
+/// `None` when no answer came.
+async fn post(
+    client: &reqwest::Client,
+    base: &str,
+    path: &str,
+    body: &Value,
+) -> Option<(u16, Option<String>, Value)> {
+    let r = client
+        .post(format!("{base}{path}"))
+        .bearer_auth(TOKEN_FORM)
+        .json(body)
+        .send()
+        .await
+        .ok()?;
+    let status = r.status().as_u16();
+    let replica = r
+        .headers()
+        .get("x-replica")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = r.json().await.unwrap_or(Value::Null);
+    Some((status, replica, body))
+}
+
+fn accepted_rows(db: &Path) -> u64 {
+    let conn = Connection::open(db).unwrap();
+    conn.query_row(
+        "SELECT COUNT(*) FROM audit_rows WHERE status = 200",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_killed_under_load_loses_nothing_and_the_clients_see_no_error() {
+    let port = free_port();
+    let (dir, path) = replica_config("replicas-kill", "", port);
+    let database = dir.path().join("ttp.sqlite");
+    let ports: Vec<u16> = (0..REPLICAS).map(|_| free_port()).collect();
+    let mut replicas = Vec::new();
+    for &p in &ports {
+        replicas.push(Some(replica(&path, p).await));
+    }
+    let balancer = Balancer::start(dir.path(), port, &ports);
+    let client = reqwest::Client::new();
+    until_all_up(&client, &balancer.base).await;
+
+    let acknowledged = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let partial = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..8)
+        .map(|c| {
+            let base = balancer.base.clone();
+            let (acknowledged, errors, partial, stop) = (
+                Arc::clone(&acknowledged),
+                Arc::clone(&errors),
+                Arc::clone(&partial),
+                Arc::clone(&stop),
+            );
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                let mut i = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    let body = batch_request(ORG_A, SCOPE_A, &TYPES, RECORDS, &format!("{c}/{i}"));
+                    match post(&client, &base, "/v1/evaluate", &body).await {
+                        Some((200, _, answer)) => {
+                            let records = answer["records"].as_array().map_or(0, Vec::len);
+                            if records == RECORDS {
+                                acknowledged.fetch_add(1, Ordering::SeqCst);
+                            } else {
+                                partial.fetch_add(1, Ordering::SeqCst);
+                            }
+                        }
+                        Some((status, _, answer)) => {
+                            eprintln!("client {c}: {status} {answer}");
+                            errors.fetch_add(1, Ordering::SeqCst);
+                        }
+                        None => {
+                            eprintln!("client {c}: no answer");
+                            errors.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+
+    // Each replica in turn: killed once 20 more batches were answered,
+    // then started again on its port and back in the balancer.
+    let mut kills = 0;
+    for i in 0..REPLICAS {
+        let before = acknowledged.load(Ordering::SeqCst);
+        let started = Instant::now();
+        while acknowledged.load(Ordering::SeqCst) < before + 20 {
+            assert!(started.elapsed() < Duration::from_secs(60), "no progress");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        replicas[i].take().unwrap().kill();
+        kills += 1;
+        let after = acknowledged.load(Ordering::SeqCst);
+        while acknowledged.load(Ordering::SeqCst) < after + 20 {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "no progress after the kill"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        replicas[i] = Some(replica(&path, ports[i]).await);
+        until_all_up(&client, &balancer.base).await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    for c in clients {
+        c.await.unwrap();
+    }
+    let (acked, errors, partial) = (
+        acknowledged.load(Ordering::SeqCst),
+        errors.load(Ordering::SeqCst),
+        partial.load(Ordering::SeqCst),
+    );
+    drop(replicas);
+    let rows = accepted_rows(&database);
+    eprintln!(
+        "replicas: {kills} kills, {acked} batches acknowledged, {rows} accepted audit rows, {errors} errors, {partial} partial"
+    );
+    assert_eq!(kills, REPLICAS);
+    assert_eq!(errors, 0, "the clients saw errors through the balancer");
+    assert_eq!(partial, 0, "an answer was partial");
+    assert!(acked >= 3 * 40, "{acked} batches");
+    // Nothing acknowledged is lost: every answered batch has its committed
+    // row (a batch whose answer died with its replica and was retried
+    // elsewhere has two).
+    assert!(rows >= acked, "{acked} acknowledged, {rows} audited");
+    // One chain, written by all replicas, verifies.
+    let verification = verify_audit_file(&database);
+    assert!(verification.ok(), "{verification:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_holds_across_replicas_and_a_rotation_reaches_each() {
+    let port = free_port();
+    let budgets = "[budgets]\nbrowser_token = { per_minute = 1000, per_day = 1000 }\nperson = { per_minute = 1000, per_day = 1000 }\nprovider = { per_minute = 100000, per_day = 100000 }\nrecipient = { per_minute = 100000, per_day = 100000 }\nclient = { per_minute = 30, per_day = 30 }\n";
+    let (dir, path) = replica_config("replicas-budget", budgets, port);
+    let ports: Vec<u16> = (0..REPLICAS).map(|_| free_port()).collect();
+    let mut replicas = Vec::new();
+    for &p in &ports {
+        replicas.push(replica(&path, p).await);
+    }
+    let balancer = Balancer::start(dir.path(), port, &ports);
+    let client = reqwest::Client::new();
+    until_all_up(&client, &balancer.base).await;
+
+    // A rotation by the CLI on the shared database and token is current on
+    // every replica, asked directly, at its next request.
+    let direct = |p: u16| format!("http://127.0.0.1:{p}");
+    let version_on = |base: String, label: String| {
+        let client = client.clone();
+        async move {
+            let body = eval_request(ORG_A, SCOPE_A, "NGGV", &label);
+            let (status, _, answer) = post(&client, &base, "/oprf/eval", &body).await.unwrap();
+            assert_eq!(status, 200, "{answer}");
+            open_jwe(answer["jwe"].as_str().unwrap(), true).1["key_version"].clone()
+        }
+    };
+    for &p in &ports {
+        assert_eq!(version_on(direct(p), format!("before/{p}")).await, 1);
+    }
+    let out = Command::new(TTP)
+        .args(["rotate", "--config", path.to_str().unwrap()])
+        .args(["--organization", ORG_A, "--scope", SCOPE_A])
+        .env("SOFTHSM2_CONF", softhsm::conf())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    for &p in &ports {
+        assert_eq!(version_on(direct(p), format!("after/{p}")).await, 2);
+    }
+
+    // Then 60 single evaluations round-robin over the three replicas: the
+    // caller's budget of 30 less the 6 above, each replica serving some.
+    let mut accepted = 0;
+    let mut refused = 0;
+    let mut served_by = std::collections::HashSet::new();
+    for i in 0..60 {
+        let body = eval_request(ORG_A, SCOPE_A, "NGGV", &format!("budget/{i}"));
+        let (status, replica, answer) = post(&client, &balancer.base, "/oprf/eval", &body)
+            .await
+            .unwrap();
+        served_by.insert(replica.unwrap());
+        match status {
+            200 => accepted += 1,
+            429 => {
+                assert_error(status, &answer, 429, "rateLimited");
+                refused += 1;
+            }
+            other => panic!("{other} {answer}"),
+        }
+    }
+    assert_eq!(served_by.len(), REPLICAS, "{served_by:?}");
+    assert_eq!((accepted, refused), (24, 36), "three replicas, one budget");
+    drop(replicas);
+}
