@@ -65,32 +65,55 @@ export class Work {
       recipientScope: c.recipientScope,
       provider: c.provider,
     });
-    /** @type {Prepared[]} */
-    const out = [];
-    /** @type {{ prepared: any[], skipped: api.SkippedType[], reversible?: api.ReversibleEnvelope }[]} */
-    const kept = [];
-    for (const identity of identities) {
+    /** @param {unknown} error */
+    const refusal = (error) => {
+      const e = PseudoformError.from(error);
+      if (e.code === "internal") throw e;
+      return /** @type {Prepared} */ ({
+        ok: false,
+        errors: e.problems ?? [{ field: e.field, code: e.code, message: e.message }],
+      });
+    };
+    // The wasm steps one row after the other; R's WebCrypto steps of all rows at once.
+    const rows = identities.map((identity) => {
       try {
         checkIdentity(identity, c.required, c.provider);
         const r = c.providerKey ? reversibleInput(identity, o) : undefined;
         const { prepared, skipped } = prepareRecord(identity, o, c.permitted);
-        const made = c.providerKey && r && "plaintext" in r ? await sealFor(o, c.providerKey, r.plaintext) : undefined;
-        kept.push({
-          prepared,
-          skipped: [...c.refused, ...skipped, ...(r && "skipped" in r ? [r.skipped] : [])],
-          reversible: made?.envelope,
-        });
-        out.push({
-          ok: true,
-          items: prepared.map(({ type, blindedInput }) => ({ type, blindedInput })),
-          ...(made ? { reversible: made.digest } : {}),
-        });
+        const sealing = c.providerKey && r && "plaintext" in r ? sealFor(o, c.providerKey, r.plaintext) : undefined;
+        // Awaited below; a refusal of one row's R is that row's.
+        sealing?.catch(() => {});
+        return { prepared, skipped: [...c.refused, ...skipped, ...(r && "skipped" in r ? [r.skipped] : [])], sealing };
       } catch (error) {
-        const e = PseudoformError.from(error);
-        if (e.code === "internal") throw e;
-        out.push({ ok: false, errors: e.problems ?? [{ field: e.field, code: e.code, message: e.message }] });
+        return refusal(error);
       }
-    }
+    });
+    /** @type {{ prepared: any[], skipped: api.SkippedType[], reversible?: api.ReversibleEnvelope }[]} */
+    const kept = [];
+    /** @type {Prepared[]} */
+    const out = await Promise.all(
+      rows.map(async (row) => {
+        if ("ok" in row) return row;
+        let made;
+        try {
+          made = await row.sealing;
+        } catch (error) {
+          return refusal(error);
+        }
+        return { row, made };
+      }),
+    ).then((all) =>
+      all.map((x) => {
+        if ("ok" in x) return x;
+        const { row, made } = x;
+        kept.push({ prepared: row.prepared, skipped: row.skipped, reversible: made?.envelope });
+        return {
+          ok: true,
+          items: row.prepared.map(({ type, blindedInput }) => ({ type, blindedInput })),
+          ...(made ? { reversible: made.digest } : {}),
+        };
+      }),
+    );
     this.#jobs.set(job, kept);
     return out;
   }
