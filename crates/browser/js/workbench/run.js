@@ -202,7 +202,17 @@ export class Run {
         next = undefined;
         // The next chunk is blinded while this one is at the TTP (not while paused).
         if (k + 1 < todo.length && !this.#paused) next = launch(todo[k + 1]);
-        const made = await current;
+        /** @type {Awaited<typeof current>} */
+        let made;
+        try {
+          made = await current;
+        } catch (error) {
+          // The chunk in front of it is delivered first (its failure is the one
+          // reported, being the earlier), so that the checkpoint is complete
+          // when the run says it stopped.
+          await delivering;
+          throw error;
+        }
         await delivering;
         await this.#gate();
         delivering = this.#finish(chunk, indicesOf(chunk), made).then(() => this.#report());
