@@ -53,6 +53,8 @@ bench() {
   log "bench: the native batch command, local work and end to end against the demo chain (bench/batch.mjs)"
   cargo build --release --quiet -p pseudoform-cli --example local_work
   node bench/batch.mjs --rows "${BATCH_BENCH_ROWS:-100000}" --out bench/results/batch.json
+  log "bench: the workbench from file to delivered (and to the CSV download), 1 Web Worker and all, in the page (bench/workbench.mjs)"
+  node bench/workbench.mjs --rows "${WORKBENCH_BENCH_ROWS:-100000}" --modes deliver,csv --out bench/results/workbench.json
   log "bench: opening 1 000 reversible pseudonyms (type R) in the page, as the provider's validation page does (bench/validation.mjs)"
   node bench/validation.mjs --out bench/results/validation.json
 }
