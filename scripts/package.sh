@@ -60,6 +60,10 @@ integrity() {
   node_modules/.bin/esbuild "$PKG_DIR/workbench/page.js" --bundle --format=esm --minify --log-level=warning \
     --outfile="$PKG_DIR/pseudoform-workbench.js"
   workbench_sri=$(sri "$PKG_DIR/pseudoform-workbench.js")
+  # Its Web Worker, a bundle of its own from this origin (worker-src 'self', never blob:); it fetches
+  # pseudoform_bg.wasm beside itself with its hash, as the page does.
+  node_modules/.bin/esbuild "$PKG_DIR/workbench/worker.js" --bundle --format=esm --minify --log-level=warning \
+    --outfile="$PKG_DIR/pseudoform-workbench-worker.js"
   # The pages that carry a tag: the demo forms, the examples of docs/embedding.md, the workbench.
   local template
   for template in www/*.template.html www/examples/*.template.html www/workbench/*.template.html; do

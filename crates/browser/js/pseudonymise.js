@@ -162,7 +162,7 @@ export function checkIdentity(identity, required, provider, providerPending = fa
  * @param {Policy} policy
  * @param {readonly TypeCode[]} required
  */
-function permittedTypes(o, policy, required) {
+export function permittedTypes(o, policy, required) {
   const requested = [...new Set([...o.types, ...required])];
   const allowed = requested.filter((t) => policy.allowedTypes.includes(t));
   const permitted = /** @type {PseudonymTypeCode[]} */ (allowed.filter((t) => t !== REVERSIBLE_TYPE));
@@ -186,7 +186,7 @@ function permittedTypes(o, policy, required) {
  * @param {Settled} o
  * @returns {{ plaintext: string } | { skipped: api.SkippedType }}
  */
-function reversibleInput(identity, o) {
+export function reversibleInput(identity, o) {
   const given = typeof identity.provider === "string" && identity.provider.trim() !== "";
   /** @type {string} */
   let plaintext;
@@ -229,7 +229,7 @@ function reversibleInput(identity, o) {
  * @param {ProviderKey} key
  * @param {string} plaintext
  */
-async function sealFor(o, key, plaintext) {
+export async function sealFor(o, key, plaintext) {
   const aad = reversibleAad({
     recipientOrganization: o.recipientOrganization,
     recipientScope: o.recipientScope,
@@ -245,7 +245,7 @@ async function sealFor(o, key, plaintext) {
  * @param {Settled} o
  * @param {PseudonymTypeCode[]} types
  */
-function prepareRecord(identity, o, types) {
+export function prepareRecord(identity, o, types) {
   const { prepared, skipped } = prepare(identity, {
     recipientOrganization: o.recipientOrganization,
     recipientScope: o.recipientScope,
@@ -275,7 +275,7 @@ function prepareRecord(identity, o, types) {
  * @param {api.ReversibleEnvelope} [reversible]
  * @returns {Promise<api.SubmissionPseudonyms>}
  */
-async function submissionOf(o, policy, prepared, evaluated, reversible) {
+export async function submissionOf(o, policy, prepared, evaluated, reversible) {
   const recipient = {
     recipientOrganization: o.recipientOrganization,
     recipientScope: o.recipientScope,

@@ -26,6 +26,7 @@ import {
 import { checkRows, reportCsv, reportLabel } from "./rows.js";
 import { deliveredRows, dropCheckpoint, loadCheckpoint, newRunId, saveCheckpoint } from "./checkpoint.js";
 import { MAX_CHUNK, Run } from "./run.js";
+import { MAX_WORKERS, defaultWorkers } from "./pool.js";
 import { Output } from "./output.js";
 
 /** Rows shown in the preview and lines in the on-screen report. */
@@ -101,6 +102,10 @@ async function main() {
   const base = location.href;
   const configUrl = new URL(root.dataset.config ?? "../api/form-config", base).toString();
   const batchUrl = new URL(root.dataset.batches ?? "../api/batches", base).toString();
+  const workerUrl = root.dataset.worker ? new URL(root.dataset.worker, base) : undefined;
+  // One Web Worker per core; `?workers=N` asks for N (0: in the page), for a comparison or a diagnosis.
+  const asked = new URL(base).searchParams.get("workers");
+  const workers = asked !== null && /^\d+$/.test(asked) ? Math.min(MAX_WORKERS, Number(asked)) : defaultWorkers();
   const pageStatus = $("page-status");
   status(pageStatus, "De werkbank wordt geladen…", "loading");
 
@@ -453,6 +458,18 @@ async function main() {
         );
       },
       onWritten: writing ? (chunk, written) => writing.add(chunk, written) : undefined,
+      workers,
+      workerUrl,
+      onLanes: (lanes) =>
+        status(
+          $("worker-status"),
+          lanes.inPage
+            ? workers === 0
+              ? "De rijen worden in deze pagina zelf gepseudonimiseerd (zonder Web Workers, zo gevraagd)."
+              : `Web Workers konden niet starten (${lanes.reason}); de rijen worden in deze pagina zelf gepseudonimiseerd, langzamer.`
+            : `De rijen worden gepseudonimiseerd in ${lanes.workers} Web Worker${lanes.workers === 1 ? "" : "s"}.`,
+          lanes.inPage ? (workers === 0 ? "page" : "fallback") : "workers",
+        ),
       onRefused: (problems) => {
         refusals.push(...problems);
         renderReport();
