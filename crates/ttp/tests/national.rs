@@ -1,0 +1,149 @@
+//! Compatibility with the national reference service's wire profile
+//! (`minvws/gfmodules-pseudoniemendienst`), byte-exact where it matters:
+//! its correlation headers, its identifier formats, its claims for a
+//! recipient configured as national, its security events.
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
+use pseudoform_testkit::ttp::*;
+use serde_json::json;
+
+/// A POST of `/oprf/eval` with `credential` and extra `headers`.
+async fn eval_with_headers(
+    ttp: &TestTtp,
+    credential: &Credential,
+    body: &serde_json::Value,
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
+    let url = ttp.url("/oprf/eval");
+    let proof = credential
+        .key
+        .dpop_proof("POST", &url, Some(&credential.token), now())
+        .unwrap();
+    let mut request = ttp
+        .client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("authorization", format!("DPoP {}", credential.token))
+        .header("dpop", proof)
+        .body(serde_json::to_vec(body).unwrap());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
+}
+
+fn request_id(response: &reqwest::Response) -> String {
+    let id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    // A UUID, made by the TTP.
+    assert_eq!(id.len(), 36, "{id}");
+    assert_eq!(id.matches('-').count(), 4);
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn correlation_headers_are_echoed_and_every_answer_has_a_request_id() {
+    let ttp = TestTtp::start(true).await;
+    let provider = ttp.backend(Client::ProviderA).await;
+    let body = eval_request(ORG_A, SCOPE_A, "NGGV", "a new user");
+
+    // Echoed byte for byte when in the national charset.
+    let ok = eval_with_headers(
+        &ttp,
+        &provider,
+        &body,
+        &[
+            ("X-GF-Correlation-ID", "corr-0123_abc"),
+            ("X-Client-Trace-ID", "trace-42"),
+            ("X-Request-ID", "chosen-by-the-client"),
+        ],
+    )
+    .await;
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.headers()["x-gf-correlation-id"], "corr-0123_abc");
+    assert_eq!(ok.headers()["x-client-trace-id"], "trace-42");
+    // The request id is the TTP's own, never the client's.
+    let first = request_id(&ok);
+    assert_ne!(first, "chosen-by-the-client");
+
+    // Sanitised as the national service does: characters outside
+    // [A-Za-z0-9_-] dropped, cut to 64; a value left empty is dropped.
+    let long = format!("{}{}", "x".repeat(60), "y:z;yy yy");
+    let sanitised = eval_with_headers(
+        &ttp,
+        &provider,
+        &body,
+        &[
+            ("X-GF-Correlation-ID", &long),
+            ("X-Client-Trace-ID", ";;; "),
+        ],
+    )
+    .await;
+    assert_eq!(sanitised.status(), 200);
+    let expected = format!("{}yzyyyy", "x".repeat(60));
+    assert_eq!(sanitised.headers()["x-gf-correlation-id"], &expected[..64]);
+    assert!(sanitised.headers().get("x-client-trace-id").is_none());
+    assert_ne!(request_id(&sanitised), first);
+
+    // Errors too: a refusal without a token, an unknown path.
+    let refused = ttp
+        .client
+        .post(ttp.url("/oprf/eval"))
+        .header("x-gf-correlation-id", "refused-1")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    assert_eq!(refused.headers()["x-gf-correlation-id"], "refused-1");
+    request_id(&refused);
+    let missing = ttp.client.get(ttp.url("/nowhere")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    request_id(&missing);
+    let health = ttp.client.get(ttp.url("/health")).send().await.unwrap();
+    request_id(&health);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_allows_and_exposes_the_correlation_headers() {
+    let ttp = TestTtp::start(false).await;
+    let preflight = ttp
+        .client
+        .request(reqwest::Method::OPTIONS, ttp.url("/oprf/eval"))
+        .header("origin", ORIGIN_A)
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,dpop,content-type,x-gf-correlation-id,x-client-trace-id",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success());
+    let allowed = preflight.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(allowed.contains("x-gf-correlation-id"), "{allowed}");
+    assert!(allowed.contains("x-client-trace-id"), "{allowed}");
+    request_id(&preflight);
+
+    let answer = ttp
+        .client
+        .post(ttp.url("/oprf/eval"))
+        .header("origin", ORIGIN_A)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let exposed = answer.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    for name in ["x-request-id", "x-gf-correlation-id", "x-client-trace-id"] {
+        assert!(exposed.contains(name), "{exposed}");
+    }
+}
