@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use anyhow::{bail, Context};
-use pseudoform_core::{PseudonymType, Recipient};
+use pseudoform_core::PseudonymType;
 use pseudoform_protocol::auth::{MAX_BACKEND_TOKEN_SECONDS, MAX_BROWSER_TOKEN_SECONDS};
-use pseudoform_protocol::{JWE_ALG_RSA_OAEP, JWE_ALG_RSA_OAEP_256, OIN_DIGITS};
+use pseudoform_protocol::{JWE_ALG_RSA_OAEP, JWE_ALG_RSA_OAEP_256};
 use serde::{Deserialize, Serialize};
 
 pub mod budgets;
@@ -426,11 +426,9 @@ impl TtpConfig {
         let mut domains = HashSet::new();
         for r in &self.recipients {
             let what = format!("recipient {}/{}", r.organization, r.scope);
-            if !pseudoform_protocol::is_oin(&r.organization) {
-                bail!("{what}: organization must be `oin:` followed by {OIN_DIGITS} digits");
+            if let Err(rule) = pseudoform_protocol::recipient(&r.organization, &r.scope) {
+                bail!("{what}: {} must be {}", rule.field(), rule.rule());
             }
-            Recipient::new(&r.organization, &r.scope)
-                .map_err(|e| anyhow::anyhow!("{what}: invalid scope ({e:?})"))?;
             if !domains.insert((r.organization.as_str(), r.scope.as_str())) {
                 bail!("{what}: configured twice");
             }

@@ -11,9 +11,8 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use pseudoform_core::derivation::MAX_RECIPIENT_PART;
 use pseudoform_protocol::ttp::{MAX_ITEMS_PER_RECORD, MAX_RECORDS_PER_REQUEST, MAX_REKEY_ELEMENTS};
-use pseudoform_protocol::{ErrorBody, OIN_DIGITS};
+use pseudoform_protocol::{ErrorBody, OIN_RULE, SCOPE_RULE};
 
 use crate::MAX_BODY_BYTES;
 
@@ -86,7 +85,7 @@ pub enum ApiError {
     #[error("the recipient organisation and scope are not known to this TTP")]
     RecipientUnknown,
     /// 400 `blindedInput.invalid`: not a canonical non-identity element.
-    #[error("not a valid blinded element: padded base64url of a canonical, non-identity ristretto255 element is required")]
+    #[error("not a valid blinded element: base64url (padded or unpadded) of a canonical, non-identity ristretto255 element is required")]
     BlindedInvalid {
         /// The request member of the element.
         field: String,
@@ -122,12 +121,10 @@ pub enum ApiError {
         field: &'static str,
     },
     /// 422 `recipientOrganization.invalid`.
-    #[error("recipientOrganization must be `oin:` followed by {OIN_DIGITS} digits")]
+    #[error("recipientOrganization must be {OIN_RULE}")]
     OrganizationInvalid,
     /// 422 `recipientScope.invalid`.
-    #[error(
-        "recipientScope must be 1 to {MAX_RECIPIENT_PART} visible ASCII characters without `|`"
-    )]
+    #[error("recipientScope must be {SCOPE_RULE}")]
     ScopeInvalid,
     /// 422 `pseudonymType.unknown`: not a pseudonym type code of the core.
     #[error("not a known pseudonym type code")]

@@ -147,3 +147,94 @@ async fn cors_allows_and_exposes_the_correlation_headers() {
         assert!(exposed.contains(name), "{exposed}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unpadded_base64url_is_evaluated_as_the_padded_form() {
+    let ttp = TestTtp::start(true).await;
+    let provider = ttp.backend(Client::ProviderA).await;
+    let padded = eval_request(ORG_A, SCOPE_A, "NGGV", "a new user");
+    let element = padded["encryptedPersonalId"].as_str().unwrap();
+    assert!(element.ends_with('='));
+    let mut unpadded = padded.clone();
+    unpadded["encryptedPersonalId"] = json!(element.trim_end_matches('='));
+    let (s1, _, b1) = ttp.call(&provider, "/oprf/eval", &padded).await;
+    let (s2, _, b2) = ttp.call(&provider, "/oprf/eval", &unpadded).await;
+    assert_eq!((s1, s2), (200, 200), "{b1} {b2}");
+    let (_, c1) = open_jwe(b1["jwe"].as_str().unwrap(), true);
+    let (_, c2) = open_jwe(b2["jwe"].as_str().unwrap(), true);
+    assert_eq!(c1["subject"], c2["subject"]);
+
+    // The batch takes it too.
+    let mut batch = batch_request(ORG_A, SCOPE_A, &["NGGV"], 1, "a new user");
+    let item = &mut batch["records"][0]["items"][0]["blindedInput"];
+    *item = json!(item.as_str().unwrap().trim_end_matches('='));
+    let (status, _, body) = ttp.call(&provider, "/v1/evaluate", &batch).await;
+    assert_eq!(status, 200, "{body}");
+
+    // Not weaker than before: wrong lengths, padding in the wrong place,
+    // the standard alphabet and whitespace are still refused, naming the
+    // member, never the value.
+    let trimmed = element.trim_end_matches('=');
+    for bad in [
+        format!("{}=", &trimmed[..42]),
+        format!("{trimmed} "),
+        trimmed[..42].to_owned(),
+        trimmed.replace('-', "+").replace('_', "/"),
+    ] {
+        if bad == trimmed {
+            continue;
+        }
+        let mut request = padded.clone();
+        request["encryptedPersonalId"] = json!(bad);
+        let (status, _, body) = ttp.call(&provider, "/oprf/eval", &request).await;
+        assert_error(status, &body, 400, "blindedInput.invalid");
+        assert_eq!(body["field"], "encryptedPersonalId");
+        assert!(!body.to_string().contains(&bad));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_national_oin_format_and_scope_minimum() {
+    let ttp = TestTtp::start(true).await;
+    let provider = ttp.backend(Client::ProviderA).await;
+    let with = |org: &str, scope: &str| {
+        let mut body = eval_request(ORG_A, SCOPE_A, "NGGV", "a new user");
+        body["recipientOrganization"] = json!(org);
+        body["recipientScope"] = json!(scope);
+        body
+    };
+    // Well-formed by the national rule (its own example, a main number
+    // with letters, 8 + `0000` and 9 + `000`), but not configured here: 404.
+    for org in [
+        "oin:00000099000000001000",
+        "oin:12345678ABCDEFGH0000",
+        "oin:12345678abcdefghi000",
+    ] {
+        let (status, _, body) = ttp.call(&provider, "/oprf/eval", &with(org, SCOPE_A)).await;
+        assert_error(status, &body, 404, "recipient.unknown");
+    }
+    // Not the national rule: 422 naming the member and the rule.
+    for org in [
+        "00000099000000001000",
+        "OIN:00000099000000001000",
+        "oin:0000009900000000100",
+        "oin:12345678ABCDEFG10100",
+        "oin:1234567XABCDEFGH0000",
+        "oin:12345678ABCDEFGHI001",
+        "oin:12345678ABCD-FGH0000",
+    ] {
+        let (status, _, body) = ttp.call(&provider, "/oprf/eval", &with(org, SCOPE_A)).await;
+        assert_error(status, &body, 422, "recipientOrganization.invalid");
+        assert_eq!(body["field"], "recipientOrganization");
+        assert!(body["message"].as_str().unwrap().contains("0000"));
+        assert!(!body.to_string().contains(&org[4..]), "{body}");
+    }
+    // A scope of one character is refused, as the national service refuses it.
+    let (status, _, body) = ttp.call(&provider, "/oprf/eval", &with(ORG_A, "k")).await;
+    assert_error(status, &body, 422, "recipientScope.invalid");
+    assert_eq!(body["field"], "recipientScope");
+    assert!(body["message"].as_str().unwrap().contains("2 to 128"));
+    // Two characters are well-formed (unknown here).
+    let (status, _, body) = ttp.call(&provider, "/oprf/eval", &with(ORG_A, "kr")).await;
+    assert_error(status, &body, 404, "recipient.unknown");
+}
