@@ -45,6 +45,11 @@ pub const SIGNATURE_ALG: &str = "ES256";
 /// §5.2), and `typ` of that JWS.
 pub const NESTED_JWT: &str = "JWT";
 
+/// `cty` of a JWE whose plaintext is the bare JSON claims, unsigned: the
+/// national reference service's, and pseudoform's for a recipient of the
+/// national profile.
+pub const JSON_CONTENT: &str = "application/json";
+
 /// Prefix of the `subject` claim before the base64url evaluated element.
 pub const SUBJECT_PREFIX: &str = "pseudonym:eval:";
 

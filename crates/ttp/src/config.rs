@@ -179,6 +179,29 @@ impl JweAlg {
     }
 }
 
+/// What a recipient's JWEs carry (`profile` of a recipient).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WireProfile {
+    /// A nested JWT (`cty: JWT`): the claims signed by the TTP (`ES256`)
+    /// with pseudoform's members (provider, acting party, DPoP key).
+    #[default]
+    Pseudoform,
+    /// As the national reference service: the bare JSON claims (`cty:
+    /// application/json`, not signed) under `RSA-OAEP`, with the national
+    /// members plus `key_version`, `jti` and (other than B)
+    /// `pseudonym_type`; single evaluations (`POST /oprf/eval`) only, no
+    /// type R. docs/protocol.md, "The national wire profile".
+    National,
+}
+
+impl WireProfile {
+    /// Whether it is the default.
+    pub fn is_pseudoform(&self) -> bool {
+        *self == WireProfile::Pseudoform
+    }
+}
+
 /// Lifetimes of issued access tokens, in seconds (`[tokens]`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -246,9 +269,14 @@ pub struct RecipientConfig {
     /// be both one of these and a form or frame origin.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub frame_parent_origins: Vec<String>,
-    /// JWE algorithm for this recipient; default the global [`TtpConfig::jwe_alg`].
+    /// JWE algorithm for this recipient; default the global [`TtpConfig::jwe_alg`]
+    /// (`RSA-OAEP`, and nothing else, for a [`WireProfile::National`] one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwe_alg: Option<JweAlg>,
+    /// What its JWEs carry: pseudoform's signed claims (the default) or,
+    /// `profile = "national"`, the national reference service's bare claims.
+    #[serde(default, skip_serializing_if = "WireProfile::is_pseudoform")]
+    pub profile: WireProfile,
     /// The recipient's own budget; default the global `budgets.recipient`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<Limit>,
@@ -434,6 +462,14 @@ impl TtpConfig {
             }
             if r.allowed_types.is_empty() {
                 bail!("{what}: allowed_types is empty");
+            }
+            if r.profile == WireProfile::National {
+                if r.jwe_alg.is_some_and(|alg| alg != JweAlg::RsaOaep) {
+                    bail!("{what}: a national recipient's jwe_alg can only be RSA-OAEP");
+                }
+                if r.allowed_types.iter().any(|t| t == REVERSIBLE_TYPE) {
+                    bail!("{what}: a national recipient cannot receive type {REVERSIBLE_TYPE} (its claims are not signed)");
+                }
             }
             let mut types = HashSet::new();
             for code in &r.allowed_types {

@@ -151,6 +151,10 @@ pub enum ApiError {
     /// 404 `provider.unknown`: a provider the TTP does not know.
     #[error("the provider is not known to this TTP")]
     ProviderUnknown,
+    /// 422 `recipient.nationalProfile`: `POST /v1/evaluate` for a
+    /// recipient of the national profile, which receives single evaluations.
+    #[error("the recipient has the national profile: it receives single evaluations (POST /oprf/eval) only")]
+    NationalSingleOnly,
     /// 422 `records.empty`.
     #[error("records must not be empty")]
     NoRecords,
@@ -258,6 +262,7 @@ impl ApiError {
             ScopeInvalid => "recipientScope.invalid",
             TypeUnknown { .. } => "pseudonymType.unknown",
             NoRecords => "records.empty",
+            NationalSingleOnly => "recipient.nationalProfile",
             TooManyRecords => "records.tooMany",
             EmptyRecord { .. } => "record.empty",
             TooManyItems { .. } => "record.tooManyItems",

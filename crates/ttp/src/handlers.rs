@@ -330,6 +330,9 @@ impl Evaluating for BatchRequest {
     const PERMISSION: Permission = Permission::Evaluate;
 
     async fn answer(self, to: Admitted<'_>, draft: &mut AuditDraft) -> Result<Response, ApiError> {
+        if to.recipient.key.is_national() {
+            return Err(ApiError::NationalSingleOnly);
+        }
         let records = batch_items(&to.recipient, self.records, draft)?;
         // Cheap syntax check first, in order, so the error names the first bad item.
         for item in records.iter().flat_map(|r| &r.items) {

@@ -238,3 +238,101 @@ async fn the_national_oin_format_and_scope_minimum() {
     let (status, _, body) = ttp.call(&provider, "/oprf/eval", &with(ORG_A, "kr")).await;
     assert_error(status, &body, 404, "recipient.unknown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_national_recipient_gets_bare_claims_under_rsa_oaep() {
+    use pseudoform_testkit::jose::{oaep, open_bare_jwe};
+    use pseudoform_testkit::keys::recipient_a;
+    let ttp = TestTtp::start_edited(true, "", |_, text| national_a(text)).await;
+    let provider = ttp.backend(Client::ProviderA).await;
+
+    for (ty, named) in [("B", false), ("NGGV", true)] {
+        let mut body = eval_request(ORG_A, SCOPE_A, ty, "a new user");
+        if ty == "B" {
+            // Exactly the national request: no pseudonymType.
+            body.as_object_mut().unwrap().remove("pseudonymType");
+        }
+        let (status, _, answer) = ttp.call(&provider, "/oprf/eval", &body).await;
+        assert_eq!(status, 200, "{answer}");
+        let token = answer["jwe"].as_str().unwrap();
+        // The national protected header, byte for byte in its values.
+        let (header, claims) = open_bare_jwe(token, recipient_a(), oaep());
+        assert_eq!(header.algorithm(), Some("RSA-OAEP"));
+        assert_eq!(header.content_encryption(), Some("A256GCM"));
+        assert_eq!(header.content_type(), Some("application/json"));
+        assert_eq!(header.key_id(), Some(KID_A));
+        // The national claim names, plus the explicit key version and jti;
+        // no party: unsigned claims could be anybody's.
+        let mut names: Vec<&str> = claims
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        names.sort_unstable();
+        let mut want = vec![
+            "aud",
+            "exp",
+            "extra_versions",
+            "iat",
+            "jti",
+            "key_version",
+            "scope",
+            "subject",
+            "version",
+        ];
+        if named {
+            want.push("pseudonym_type");
+            want.sort_unstable();
+        }
+        assert_eq!(names, want);
+        assert!(claims["subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("pseudonym:eval:"));
+        assert_eq!(claims["aud"], ORG_A);
+        assert_eq!(claims["scope"], SCOPE_A);
+        assert_eq!(claims["version"], "1.1");
+        assert_eq!(claims["key_version"], 1);
+        assert_eq!(
+            claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+            300
+        );
+    }
+
+    // No batch for a national recipient: its claims could not bind a record.
+    let batch = batch_request(ORG_A, SCOPE_A, &["NGGV"], 1, "a new user");
+    let (status, _, body) = ttp.call(&provider, "/v1/evaluate", &batch).await;
+    assert_error(status, &body, 422, "recipient.nationalProfile");
+
+    // Recipient B keeps the signed nested JWT.
+    let b = ttp.backend(Client::ProviderA).await;
+    let (status, _, answer) = ttp
+        .call(
+            &b,
+            "/oprf/eval",
+            &eval_request(ORG_B, SCOPE_B, "NGGV", "a new user"),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let (header, _) = open_jwe(answer["jwe"].as_str().unwrap(), false);
+    assert_eq!(header.content_type(), Some("JWT"));
+}
+
+#[test]
+fn a_national_recipient_is_rsa_oaep_and_never_reversible() {
+    let (_dir, _, config) = prepare_edited("", |_, text| {
+        national_a(text).replacen(
+            "profile = \"national\"\n",
+            "profile = \"national\"\njwe_alg = \"RSA-OAEP-256\"\n",
+            1,
+        )
+    });
+    let error = format!("{:#}", config.unwrap_err());
+    assert!(error.contains("can only be RSA-OAEP"), "{error}");
+    let (_dir, _, config) = prepare_edited("", |_, text| {
+        national_a(text).replacen("\"MRN\"]", "\"MRN\", \"R\"]", 1)
+    });
+    let error = format!("{:#}", config.unwrap_err());
+    assert!(error.contains("cannot receive type R"), "{error}");
+}
