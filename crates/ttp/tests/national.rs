@@ -336,3 +336,125 @@ fn a_national_recipient_is_rsa_oaep_and_never_reversible() {
     let error = format!("{:#}", config.unwrap_err());
     assert!(error.contains("cannot receive type R"), "{error}");
 }
+
+/// Everything the TTPs of this test binary log, from the first call on.
+fn captured_log() -> &'static std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+    use std::sync::{Arc, Mutex, OnceLock};
+    static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOG.get_or_init(|| {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&log);
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || Sink(Arc::clone(&sink)))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        log
+    })
+}
+
+/// A writer into the captured log.
+struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The captured lines with `needle`.
+fn lines_with(needle: &str) -> Vec<String> {
+    let log = captured_log().lock().unwrap();
+    String::from_utf8_lossy(&log)
+        .lines()
+        .filter(|l| l.contains(needle))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evaluations_have_the_national_security_events_with_the_acting_party() {
+    captured_log();
+    let ttp = TestTtp::start(true).await;
+    // A processor acting for provider A: the acting party and the one it
+    // acts for differ.
+    let processor = ttp
+        .backend_for(Client::Processor, Some(Client::ProviderA.id()))
+        .await;
+    let body = eval_request(ORG_A, SCOPE_A, "NGGV", "a new user");
+    let element = body["encryptedPersonalId"].as_str().unwrap().to_owned();
+    let ok = eval_with_headers(
+        &ttp,
+        &processor,
+        &body,
+        &[("X-GF-Correlation-ID", "event-ok-1")],
+    )
+    .await;
+    assert_eq!(ok.status(), 200);
+    let mut bad = body.clone();
+    bad["encryptedPersonalId"] = json!("not base64url");
+    let failed = eval_with_headers(
+        &ttp,
+        &processor,
+        &bad,
+        &[("X-GF-Correlation-ID", "event-failed-1")],
+    )
+    .await;
+    assert_eq!(failed.status(), 400);
+    let mut unknown = body.clone();
+    unknown["recipientScope"] = json!("an-unknown-scope");
+    let refused = eval_with_headers(
+        &ttp,
+        &processor,
+        &unknown,
+        &[("X-GF-Correlation-ID", "event-refused-1")],
+    )
+    .await;
+    assert_eq!(refused.status(), 404);
+
+    let processor_id = Client::Processor.id();
+    let provider_id = Client::ProviderA.id();
+    let one = |correlation: &str, code: &str| {
+        let lines: Vec<String> = lines_with(correlation)
+            .into_iter()
+            .filter(|l| l.contains(code))
+            .collect();
+        assert_eq!(lines.len(), 1, "{code} for {correlation}: {lines:?}");
+        let line = lines[0].clone();
+        assert!(line.contains(&format!("event=\"{code}\"")), "{line}");
+        assert!(
+            line.contains(&format!("handelende_oin=\"{processor_id}\"")),
+            "{line}"
+        );
+        assert!(
+            line.contains(&format!("namens_oin=\"{provider_id}\"")),
+            "{line}"
+        );
+        // The request's correlation is on the event, through its span.
+        assert!(line.contains("request_id="), "{line}");
+        assert!(!line.contains(&element), "no element: {line}");
+        line
+    };
+    let line = one("event-ok-1", "PRS-OPRF-001");
+    assert!(line.contains(&format!("doel_oin=\"{ORG_A}\"")), "{line}");
+    assert!(line.contains("oprf_secret_versie=1"), "{line}");
+    assert!(
+        line.contains(&format!("ontvanger_pubkey_id=\"{KID_A}\"")),
+        "{line}"
+    );
+    let line = one("event-failed-1", "PRS-OPRF-003");
+    assert!(
+        line.contains("error_type=\"invalid_blinded_input\""),
+        "{line}"
+    );
+    assert!(line.contains("endpoint=\"/oprf/eval\""), "{line}");
+    let line = one("event-refused-1", "PRS-OPRF-004");
+    // The unknown recipient the caller typed is not logged.
+    assert!(line.contains("doel_oin=\"\""), "{line}");
+    assert!(!line.contains("an-unknown-scope"), "{line}");
+}
