@@ -5,7 +5,8 @@
 //! `docs/protocol.md` describes the flow; `docs/openapi-ttp.yaml` and
 //! `docs/openapi-registry.yaml` the endpoints.
 //!
-//! Everything binary travels as padded base64url. Nothing here ever holds an
+//! Everything binary travels as padded base64url (unpadded is read too, as
+//! the national reference service reads it). Nothing here ever holds an
 //! identifying value: only blinded elements, JWEs, blind factors, labels.
 
 pub mod auth;

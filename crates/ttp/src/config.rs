@@ -239,9 +239,9 @@ fn default_replay_capacity() -> u64 {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecipientConfig {
-    /// `oin:` followed by the 20-digit OIN.
+    /// `oin:` and the OIN ([`pseudoform_protocol::is_oin`]).
     pub organization: String,
-    /// The scope (1 to 128 visible ASCII characters, no `|`).
+    /// The scope (2 to 128 visible ASCII characters, no `|`).
     pub scope: String,
     /// PEM file of the recipient's RSA public key (SPKI or PKCS#1, ≥ 2048 bits).
     pub public_key: PathBuf,
