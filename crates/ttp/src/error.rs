@@ -51,6 +51,13 @@ pub enum ApiError {
     /// 401 `auth.proofReplayed`: the proof's `jti` was used before.
     #[error("the DPoP proof was used before; make a new one for each request")]
     ProofReplayed,
+    /// 400 `auth.proxyHeaders`: a trusted-proxy header of the national
+    /// service (`x-gf-sub`, …) at a listener that takes none.
+    #[error("the trusted-proxy headers (x-gf-sub, x-gf-act-sub, x-gf-act-cn, x-gf-audience) are accepted on no listener of this TTP; authenticate with its DPoP-bound access token")]
+    ProxyHeaders {
+        /// The header.
+        field: &'static str,
+    },
     /// 401 `auth.wrongKey`: the proof is by another key than the token's.
     #[error("the DPoP proof is not signed by the key the access token is bound to")]
     WrongKey,
@@ -238,6 +245,7 @@ impl ApiError {
             MissingToken => "auth.missingToken",
             InvalidToken => "auth.invalidToken",
             TokenExpired => "auth.tokenExpired",
+            ProxyHeaders { .. } => "auth.proxyHeaders",
             MissingProof => "auth.missingProof",
             InvalidProof => "auth.invalidProof",
             ProofReplayed => "auth.proofReplayed",
@@ -295,9 +303,11 @@ impl ApiError {
             | OriginNotAllowed
             | OriginMismatch => StatusCode::FORBIDDEN,
             RecipientUnknown | ProviderUnknown | NotFound => StatusCode::NOT_FOUND,
-            BlindedInvalid { .. } | Unreadable | ProviderMissing | ProviderInvalid => {
-                StatusCode::BAD_REQUEST
-            }
+            BlindedInvalid { .. }
+            | Unreadable
+            | ProviderMissing
+            | ProviderInvalid
+            | ProxyHeaders { .. } => StatusCode::BAD_REQUEST,
             TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             OverBudget | RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Busy => StatusCode::SERVICE_UNAVAILABLE,
@@ -313,6 +323,7 @@ impl ApiError {
     pub fn field(&self) -> Option<&str> {
         use ApiError::*;
         match self {
+            ProxyHeaders { field } => Some(field),
             TypeNotAllowed { field }
             | BlindedInvalid { field }
             | TypeUnknown { field }

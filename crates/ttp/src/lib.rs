@@ -187,6 +187,9 @@ fn build(config: &TtpConfig) -> anyhow::Result<(Router, JoinHandle<()>)> {
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .with_state(state)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(
+            access::refuse_trusted_proxy_headers,
+        ))
         .layer(cors)
         .merge(directory);
     // The frame has its own headers and no CORS: it is a page, not an API.

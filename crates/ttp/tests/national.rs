@@ -458,3 +458,38 @@ async fn evaluations_have_the_national_security_events_with_the_acting_party() {
     assert!(line.contains("doel_oin=\"\""), "{line}");
     assert!(!line.contains("an-unknown-scope"), "{line}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trusted_proxy_headers_are_refused_on_the_public_listener() {
+    let ttp = TestTtp::start(true).await;
+    let provider = ttp.backend(Client::ProviderA).await;
+    let body = eval_request(ORG_A, SCOPE_A, "NGGV", "a new user");
+    // With a valid credential or without any: whoever sets them, they
+    // authenticate nobody here.
+    for name in ["x-gf-sub", "x-gf-act-sub", "x-gf-act-cn", "x-gf-audience"] {
+        let value = if name == "x-gf-act-cn" {
+            "a proxy"
+        } else {
+            "00000001000000001000"
+        };
+        let with_token = eval_with_headers(&ttp, &provider, &body, &[(name, value)]).await;
+        assert_eq!(with_token.status(), 400, "{name}");
+        request_id(&with_token);
+        let answer: serde_json::Value = with_token.json().await.unwrap();
+        assert_eq!(answer["code"], "auth.proxyHeaders");
+        assert_eq!(answer["field"], name);
+        assert!(!answer.to_string().contains(value));
+        let without = ttp
+            .client
+            .post(ttp.url("/oprf/eval"))
+            .header(name, value)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(without.status(), 400, "{name}");
+    }
+    // Without them the same request is answered.
+    let plain = eval_with_headers(&ttp, &provider, &body, &[]).await;
+    assert_eq!(plain.status(), 200);
+}
