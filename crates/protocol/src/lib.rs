@@ -54,6 +54,24 @@ pub const JSON_CONTENT: &str = "application/json";
 /// Prefix of the `subject` claim before the base64url evaluated element.
 pub const SUBJECT_PREFIX: &str = "pseudonym:eval:";
 
+/// Exactly `N` bytes of base64url read off the wire: padded, the core's
+/// canonical text ([`pseudoform_core::encoding::decode_array`]), or
+/// unpadded, which the national reference service also reads (it pads
+/// before decoding). Nothing else: no other alphabet, no whitespace, no
+/// non-canonical trailing bits, no padding in the wrong place. Answers are
+/// always written padded.
+pub fn decode_wire<const N: usize>(text: &str) -> Result<[u8; N], pseudoform_core::Error> {
+    let padded = N.div_ceil(3) * 4;
+    let unpadded = (N * 4).div_ceil(3);
+    if text.len() == unpadded && unpadded < padded {
+        let mut full = String::with_capacity(padded);
+        full.push_str(text);
+        full.extend(std::iter::repeat_n('=', padded - unpadded));
+        return pseudoform_core::encoding::decode_array(&full);
+    }
+    pseudoform_core::encoding::decode_array(text)
+}
+
 /// The prefix of an organisation's OIN on the wire (`recipientOrganization`,
 /// a processor's or a registry's party id).
 pub const OIN_PREFIX: &str = "oin:";
@@ -212,6 +230,30 @@ impl ErrorBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wire_base64url_is_padded_or_not() {
+        let bytes = [0xfbu8; 32];
+        let text = pseudoform_core::encoding::encode(&bytes);
+        let bare = text.trim_end_matches('=');
+        assert_eq!(bare.len(), 43);
+        assert_eq!(decode_wire::<32>(&text), Ok(bytes));
+        assert_eq!(decode_wire::<32>(bare), Ok(bytes));
+        for bad in [
+            format!("{}=", &bare[..42]),
+            format!("{bare} "),
+            bare[..42].to_owned(),
+            bare.replace('-', "+").replace('_', "/"),
+            format!("{bare}=="),
+        ] {
+            assert!(decode_wire::<32>(&bad).is_err(), "{bad}");
+        }
+        // Non-canonical trailing bits stay refused unpadded too.
+        let mut last = bare.to_owned();
+        last.pop();
+        last.push('1');
+        assert!(decode_wire::<32>(&last).is_err());
+    }
 
     #[test]
     fn oin_format() {

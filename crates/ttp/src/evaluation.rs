@@ -44,9 +44,9 @@ pub(crate) struct RecordWork {
     pub reversible: Option<String>,
 }
 
-/// The 32 bytes of a padded base64url element, or 400 naming `field`.
+/// The 32 bytes of a base64url element (padded or not), or 400 naming `field`.
 pub(crate) fn decode(text: &str, field: &str) -> Result<[u8; ELEMENT_BYTES], ApiError> {
-    encoding::decode_array::<ELEMENT_BYTES>(text).map_err(|_| ApiError::BlindedInvalid {
+    pseudoform_protocol::decode_wire::<ELEMENT_BYTES>(text).map_err(|_| ApiError::BlindedInvalid {
         field: field.to_owned(),
     })
 }
