@@ -81,10 +81,9 @@ async fn normalise(mut request: Request, next: Next) -> Response {
     headers.remove(REQUEST_ID);
     let mut echoed = Vec::with_capacity(ECHOED.len());
     for name in ECHOED {
+        // The first value, as the national service reads it.
         let kept = headers
-            .get_all(&name)
-            .iter()
-            .next()
+            .get(&name)
             .and_then(|v| sanitize(v.as_bytes()))
             .and_then(|v| HeaderValue::from_str(&v).ok());
         headers.remove(&name);
