@@ -31,7 +31,7 @@ pub struct EvalRequest {
     /// The blinded element, padded base64url (the national name is kept
     /// although it is a blinded element, not an encrypted identifier).
     pub encrypted_personal_id: String,
-    /// `oin:` followed by the 20-digit OIN of the recipient.
+    /// `oin:` and the recipient's OIN ([`crate::is_oin`]).
     pub recipient_organization: String,
     /// The recipient's scope (key domain).
     pub recipient_scope: String,
@@ -78,7 +78,7 @@ pub struct BatchRecord {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchRequest {
-    /// `oin:` followed by the 20-digit OIN of the recipient.
+    /// `oin:` and the recipient's OIN ([`crate::is_oin`]).
     pub recipient_organization: String,
     /// The recipient's scope.
     pub recipient_scope: String,

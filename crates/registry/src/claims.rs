@@ -224,13 +224,11 @@ pub(crate) fn evaluation_of(
                 Some(0) => return Err(ReceiveError::InvalidClaims { at }),
                 Some(v) => v,
                 // The national service names no version: its `subject` is
-                // the latest one, its `extra_versions` the older ones.
-                None => c
-                    .extra_versions
-                    .keys()
-                    .filter_map(|v| parse_version(v))
-                    .max()
-                    .map_or(1, |v| v.saturating_add(1)),
+                // the latest *active* one, which need not follow the
+                // highest of `extra_versions` (versions retire, several
+                // are active at once). A guess could file a pseudonym
+                // under another version's label, for good: refused.
+                None => return Err(ReceiveError::KeyVersionMissing { at }),
             };
             Ok(Evaluated {
                 key_version,

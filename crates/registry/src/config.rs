@@ -69,7 +69,7 @@ pub struct RegistryConfig {
     /// Address the demo server listens on (`serve` without `--listen`).
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
-    /// The registry's organisation: `oin:` followed by its 20-digit OIN.
+    /// The registry's organisation: `oin:` and its OIN ([`pseudoform_protocol::is_oin`]).
     pub recipient_organization: String,
     /// The registry's scope (key domain at the TTP).
     pub recipient_scope: String,

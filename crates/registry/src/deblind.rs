@@ -15,11 +15,12 @@ use crate::claims::{parse_version, Evaluated};
 use crate::error::{At, ReceiveError};
 use crate::store::NewPseudonym;
 
-/// The blind factor at `at` of a submission (padded base64url of a
+/// The blind factor at `at` of a submission (base64url, padded or not, of a
 /// canonical non-zero scalar).
 pub(crate) fn decode_blind(text: &str, at: At) -> Result<Blind, ReceiveError> {
     let bytes = Zeroizing::new(
-        encoding::decode_array::<32>(text).map_err(|_| ReceiveError::InvalidBlind { at })?,
+        pseudoform_protocol::decode_wire::<32>(text)
+            .map_err(|_| ReceiveError::InvalidBlind { at })?,
     );
     Blind::from_bytes(&bytes).map_err(|_| ReceiveError::InvalidBlind { at })
 }
@@ -30,7 +31,7 @@ pub(crate) fn decode_blind(text: &str, at: At) -> Result<Blind, ReceiveError> {
 fn deblind(blind: &Blind, element: &str, at: At) -> Result<[u8; 32], ReceiveError> {
     let invalid = || ReceiveError::InvalidEvaluation { at };
     let b64 = element.strip_prefix(SUBJECT_PREFIX).unwrap_or(element);
-    let z = encoding::decode_array::<32>(b64).map_err(|_| invalid())?;
+    let z = pseudoform_protocol::decode_wire::<32>(b64).map_err(|_| invalid())?;
     oprf::unblind(blind, &z).map_err(|_| invalid())
 }
 

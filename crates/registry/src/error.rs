@@ -230,6 +230,13 @@ pub enum ReceiveError {
         /// Where.
         at: At,
     },
+    /// A single evaluation's claims name no `key_version` (the national
+    /// reference service's claims): the registry never guesses one.
+    #[error("the pseudonym's claims must name the key version of subject (key_version); the registry never infers it")]
+    KeyVersionMissing {
+        /// Where.
+        at: At,
+    },
     /// The claims' `aud` or `scope` is not this registry's.
     #[error("the pseudonym was made for another recipient")]
     WrongRecipient {
@@ -311,6 +318,7 @@ impl ReceiveError {
             BlindFactorsOfAnotherRecord => "blindFactors.recordMismatch",
             Undecryptable { .. } => "pseudonym.undecryptable",
             InvalidClaims { .. } => "pseudonym.invalidClaims",
+            KeyVersionMissing { .. } => "pseudonym.keyVersionMissing",
             Unsigned { .. } => "pseudonym.unsigned",
             BadSignature { .. } => "pseudonym.badSignature",
             VersionUnsupported { .. } => "pseudonym.versionUnsupported",
@@ -369,6 +377,7 @@ impl ReceiveError {
             | UnknownKid { at }
             | Undecryptable { at }
             | InvalidClaims { at }
+            | KeyVersionMissing { at }
             | Unsigned { at }
             | BadSignature { at }
             | VersionUnsupported { at }

@@ -56,6 +56,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use pseudoform_protocol::registry::{BatchReceipt, Receipt, Submission, BATCH_PATH};
+use pseudoform_server::correlation::{CLIENT_TRACE_ID, CORRELATION_ID, REQUEST_ID};
 use serde::{Deserialize, Serialize};
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -752,11 +753,15 @@ async fn api_not_found() -> ApiError {
 async fn log_request(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    let correlation = pseudoform_server::correlation::Correlation::of(request.headers());
     let start = Instant::now();
     let response = next.run(request).await;
     tracing::info!(
         %method,
         path = %path,
+        request_id = %correlation.request_id,
+        correlation_id = correlation.correlation_id.as_deref().unwrap_or_default(),
+        client_trace_id = correlation.client_trace_id.as_deref().unwrap_or_default(),
         status = response.status().as_u16(),
         latency_ms = start.elapsed().as_secs_f64() * 1000.0,
         "request"
@@ -783,7 +788,13 @@ fn cors(origins: &[String]) -> anyhow::Result<Option<tower_http::cors::CorsLayer
     cors_of(origins, "an allowed origin").map(|layer| {
         layer.map(|l| {
             l.allow_methods([axum::http::Method::POST])
-                .allow_headers([header::CONTENT_TYPE, HeaderName::from_static("dpop")])
+                .allow_headers([
+                    header::CONTENT_TYPE,
+                    HeaderName::from_static("dpop"),
+                    CORRELATION_ID,
+                    CLIENT_TRACE_ID,
+                ])
+                .expose_headers([REQUEST_ID, CORRELATION_ID, CLIENT_TRACE_ID])
         })
     })
 }
@@ -799,8 +810,15 @@ fn validation_cors(origins: &[String]) -> anyhow::Result<Option<tower_http::cors
                     header::AUTHORIZATION,
                     header::CONTENT_TYPE,
                     HeaderName::from_static("dpop"),
+                    CORRELATION_ID,
+                    CLIENT_TRACE_ID,
                 ])
-                .expose_headers([header::WWW_AUTHENTICATE])
+                .expose_headers([
+                    header::WWW_AUTHENTICATE,
+                    REQUEST_ID,
+                    CORRELATION_ID,
+                    CLIENT_TRACE_ID,
+                ])
         })
     })
 }
@@ -916,7 +934,9 @@ pub fn router(receiver: Arc<Receiver>, config: &RegistryConfig) -> anyhow::Resul
     let router = pseudoform_server::harden(router, &config.limits, || {
         ApiError::Internal.into_response()
     });
-    Ok(router.layer(middleware::from_fn(log_request)))
+    Ok(pseudoform_server::correlation::correlate(
+        router.layer(middleware::from_fn(log_request)),
+    ))
 }
 
 /// The registry's router from its configuration: loads the keys, opens the

@@ -60,7 +60,7 @@ use pseudoform_protocol::registry::{
     record_digest, BlindFactors, BlindFactorsPlaintext, Receipt, ReversibleEnvelope, Shape,
     Submission, SubmittedPseudonym, BLIND_FACTORS_CTY,
 };
-use pseudoform_protocol::{unix_now, OIN_DIGITS};
+use pseudoform_protocol::unix_now;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroize;
 
@@ -274,12 +274,9 @@ impl Receiver {
         keys: KeyRing,
         store: Arc<Store>,
     ) -> anyhow::Result<Self> {
-        anyhow::ensure!(
-            pseudoform_protocol::is_oin(organization),
-            "recipient_organization must be oin: followed by {OIN_DIGITS} digits"
-        );
-        pseudoform_core::Recipient::new(organization, scope)
-            .map_err(|_| anyhow::anyhow!("recipient_scope is invalid"))?;
+        if let Err(rule) = pseudoform_protocol::recipient(organization, scope) {
+            anyhow::bail!("{} must be {}", rule.field(), rule.rule());
+        }
         anyhow::ensure!(!allowed_types.is_empty(), "allowed_types is empty");
         anyhow::ensure!(!keys.is_empty(), "no registry key is configured");
         Ok(Receiver {

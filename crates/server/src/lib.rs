@@ -13,7 +13,11 @@
 //!   `axum::serve` sets no timeout): at most [`Limits::max_connections`] at
 //!   once (more wait in the kernel's backlog), a header-read timeout that
 //!   also closes idle keep-alive connections, and a graceful shutdown that
-//!   finishes the requests in flight.
+//!   finishes the requests in flight;
+//! - [`correlation`]: `X-Request-ID` on every answer, the national
+//!   correlation headers echoed.
+
+pub mod correlation;
 
 use std::future::Future;
 use std::sync::Arc;

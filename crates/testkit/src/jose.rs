@@ -98,3 +98,12 @@ pub fn open_jwe(token: &str, to: &RsaKey, alg: RsaesJweAlgorithm) -> (JweHeader,
     assert_eq!(jws_header.token_type(), Some(NESTED_JWT));
     (header, serde_json::from_slice(&claims).unwrap())
 }
+
+/// Decrypts a JWE of bare claims (the national profile: `cty:
+/// application/json`, no signature) with `to`'s private key under `alg`;
+/// returns its protected header and the claims.
+pub fn open_bare_jwe(token: &str, to: &RsaKey, alg: RsaesJweAlgorithm) -> (JweHeader, Value) {
+    let decrypter = alg.decrypter_from_pem(to.private_pem.as_bytes()).unwrap();
+    let (payload, header) = josekit::jwe::deserialize_compact(token, &decrypter).unwrap();
+    (header, serde_json::from_slice(&payload).unwrap())
+}

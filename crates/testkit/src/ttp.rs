@@ -781,3 +781,11 @@ pub fn assert_token_error(status: u16, body: &Value, want_status: u16, error: &s
     assert_eq!(body["code"], code, "{body}");
     assert!(body["error_description"].is_string(), "{body}");
 }
+
+/// The configuration text with recipient A of the national profile
+/// (`profile = "national"`), for [`TestTtp::start_edited`].
+pub fn national_a(text: String) -> String {
+    let kid = format!("kid = \"{KID_A}\"\n");
+    assert!(text.contains(&kid));
+    text.replacen(&kid, &format!("{kid}profile = \"national\"\n"), 1)
+}

@@ -299,6 +299,33 @@ fn static_principal(state: &AppState, token: &str) -> Result<Principal, ApiError
     })
 }
 
+/// The national reference service's trusted-proxy headers: the
+/// organisation, the acting organisation and its certificate's common name,
+/// and the audience, set by its mTLS-terminating proxy.
+pub const TRUSTED_PROXY_HEADERS: [&str; 4] =
+    ["x-gf-sub", "x-gf-act-sub", "x-gf-act-cn", "x-gf-audience"];
+
+/// Refuses a request with any [`TRUSTED_PROXY_HEADERS`] (400
+/// `auth.proxyHeaders`, naming the first): this TTP has no listener behind
+/// an mTLS proxy, so such a header is either a misconfigured proxy that
+/// believes it authenticates its callers, or a caller posing as one.
+/// Refused before anything else, so that nobody is authenticated by them
+/// even by accident.
+pub async fn refuse_trusted_proxy_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let headers = request.headers();
+    match TRUSTED_PROXY_HEADERS
+        .into_iter()
+        .find(|name| headers.contains_key(*name))
+    {
+        Some(field) => ApiError::ProxyHeaders { field }.into_response(),
+        None => next.run(request).await,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

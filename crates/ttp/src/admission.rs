@@ -14,7 +14,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use axum::http::{header, HeaderMap};
-use pseudoform_core::{PseudonymType, Recipient};
+use pseudoform_core::PseudonymType;
+use pseudoform_protocol::RecipientRule;
 
 use crate::access::{Kind, Principal, Scope};
 use crate::audit::AuditDraft;
@@ -39,12 +40,10 @@ pub fn resolve(
     organization: &str,
     scope: &str,
 ) -> Result<Arc<RecipientState>, ApiError> {
-    if !pseudoform_protocol::is_oin(organization) {
-        return Err(ApiError::OrganizationInvalid);
-    }
-    if Recipient::new(organization, scope).is_err() {
-        return Err(ApiError::ScopeInvalid);
-    }
+    pseudoform_protocol::recipient(organization, scope).map_err(|rule| match rule {
+        RecipientRule::Organization => ApiError::OrganizationInvalid,
+        RecipientRule::Scope => ApiError::ScopeInvalid,
+    })?;
     state
         .recipient(organization, scope)
         .ok_or(ApiError::RecipientUnknown)

@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use anyhow::{bail, Context};
-use pseudoform_core::{PseudonymType, Recipient};
+use pseudoform_core::PseudonymType;
 use pseudoform_protocol::auth::{MAX_BACKEND_TOKEN_SECONDS, MAX_BROWSER_TOKEN_SECONDS};
-use pseudoform_protocol::{JWE_ALG_RSA_OAEP, JWE_ALG_RSA_OAEP_256, OIN_DIGITS};
+use pseudoform_protocol::{JWE_ALG_RSA_OAEP, JWE_ALG_RSA_OAEP_256};
 use serde::{Deserialize, Serialize};
 
 pub mod budgets;
@@ -186,6 +186,29 @@ impl JweAlg {
     }
 }
 
+/// What a recipient's JWEs carry (`profile` of a recipient).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WireProfile {
+    /// A nested JWT (`cty: JWT`): the claims signed by the TTP (`ES256`)
+    /// with pseudoform's members (provider, acting party, DPoP key).
+    #[default]
+    Pseudoform,
+    /// As the national reference service: the bare JSON claims (`cty:
+    /// application/json`, not signed) under `RSA-OAEP`, with the national
+    /// members plus `key_version`, `jti` and (other than B)
+    /// `pseudonym_type`; single evaluations (`POST /oprf/eval`) only, no
+    /// type R. docs/protocol.md, "The national wire profile".
+    National,
+}
+
+impl WireProfile {
+    /// Whether it is the default.
+    pub fn is_pseudoform(&self) -> bool {
+        *self == WireProfile::Pseudoform
+    }
+}
+
 /// Lifetimes of issued access tokens, in seconds (`[tokens]`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -223,9 +246,9 @@ fn default_replay_capacity() -> u64 {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecipientConfig {
-    /// `oin:` followed by the 20-digit OIN.
+    /// `oin:` and the OIN ([`pseudoform_protocol::is_oin`]).
     pub organization: String,
-    /// The scope (1 to 128 visible ASCII characters, no `|`).
+    /// The scope (2 to 128 visible ASCII characters, no `|`).
     pub scope: String,
     /// PEM file of the recipient's RSA public key (SPKI or PKCS#1, ≥ 2048 bits).
     pub public_key: PathBuf,
@@ -253,9 +276,14 @@ pub struct RecipientConfig {
     /// be both one of these and a form or frame origin.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub frame_parent_origins: Vec<String>,
-    /// JWE algorithm for this recipient; default the global [`TtpConfig::jwe_alg`].
+    /// JWE algorithm for this recipient; default the global [`TtpConfig::jwe_alg`]
+    /// (`RSA-OAEP`, and nothing else, for a [`WireProfile::National`] one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwe_alg: Option<JweAlg>,
+    /// What its JWEs carry: pseudoform's signed claims (the default) or,
+    /// `profile = "national"`, the national reference service's bare claims.
+    #[serde(default, skip_serializing_if = "WireProfile::is_pseudoform")]
+    pub profile: WireProfile,
     /// The recipient's own budget; default the global `budgets.recipient`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<Limit>,
@@ -446,16 +474,22 @@ impl TtpConfig {
         let mut domains = HashSet::new();
         for r in &self.recipients {
             let what = format!("recipient {}/{}", r.organization, r.scope);
-            if !pseudoform_protocol::is_oin(&r.organization) {
-                bail!("{what}: organization must be `oin:` followed by {OIN_DIGITS} digits");
+            if let Err(rule) = pseudoform_protocol::recipient(&r.organization, &r.scope) {
+                bail!("{what}: {} must be {}", rule.field(), rule.rule());
             }
-            Recipient::new(&r.organization, &r.scope)
-                .map_err(|e| anyhow::anyhow!("{what}: invalid scope ({e:?})"))?;
             if !domains.insert((r.organization.as_str(), r.scope.as_str())) {
                 bail!("{what}: configured twice");
             }
             if r.allowed_types.is_empty() {
                 bail!("{what}: allowed_types is empty");
+            }
+            if r.profile == WireProfile::National {
+                if r.jwe_alg.is_some_and(|alg| alg != JweAlg::RsaOaep) {
+                    bail!("{what}: a national recipient's jwe_alg can only be RSA-OAEP");
+                }
+                if r.allowed_types.iter().any(|t| t == REVERSIBLE_TYPE) {
+                    bail!("{what}: a national recipient cannot receive type {REVERSIBLE_TYPE} (its claims are not signed)");
+                }
             }
             let mut types = HashSet::new();
             for code in &r.allowed_types {

@@ -11,9 +11,8 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use pseudoform_core::derivation::MAX_RECIPIENT_PART;
 use pseudoform_protocol::ttp::{MAX_ITEMS_PER_RECORD, MAX_RECORDS_PER_REQUEST, MAX_REKEY_ELEMENTS};
-use pseudoform_protocol::{ErrorBody, OIN_DIGITS};
+use pseudoform_protocol::{ErrorBody, OIN_RULE, SCOPE_RULE};
 
 use crate::MAX_BODY_BYTES;
 
@@ -52,6 +51,13 @@ pub enum ApiError {
     /// 401 `auth.proofReplayed`: the proof's `jti` was used before.
     #[error("the DPoP proof was used before; make a new one for each request")]
     ProofReplayed,
+    /// 400 `auth.proxyHeaders`: a trusted-proxy header of the national
+    /// service (`x-gf-sub`, …) at a listener that takes none.
+    #[error("the trusted-proxy headers (x-gf-sub, x-gf-act-sub, x-gf-act-cn, x-gf-audience) are accepted on no listener of this TTP; authenticate with its DPoP-bound access token")]
+    ProxyHeaders {
+        /// The header.
+        field: &'static str,
+    },
     /// 401 `auth.wrongKey`: the proof is by another key than the token's.
     #[error("the DPoP proof is not signed by the key the access token is bound to")]
     WrongKey,
@@ -86,7 +92,7 @@ pub enum ApiError {
     #[error("the recipient organisation and scope are not known to this TTP")]
     RecipientUnknown,
     /// 400 `blindedInput.invalid`: not a canonical non-identity element.
-    #[error("not a valid blinded element: padded base64url of a canonical, non-identity ristretto255 element is required")]
+    #[error("not a valid blinded element: base64url (padded or unpadded) of a canonical, non-identity ristretto255 element is required")]
     BlindedInvalid {
         /// The request member of the element.
         field: String,
@@ -122,12 +128,10 @@ pub enum ApiError {
         field: &'static str,
     },
     /// 422 `recipientOrganization.invalid`.
-    #[error("recipientOrganization must be `oin:` followed by {OIN_DIGITS} digits")]
+    #[error("recipientOrganization must be {OIN_RULE}")]
     OrganizationInvalid,
     /// 422 `recipientScope.invalid`.
-    #[error(
-        "recipientScope must be 1 to {MAX_RECIPIENT_PART} visible ASCII characters without `|`"
-    )]
+    #[error("recipientScope must be {SCOPE_RULE}")]
     ScopeInvalid,
     /// 422 `pseudonymType.unknown`: not a pseudonym type code of the core.
     #[error("not a known pseudonym type code")]
@@ -154,6 +158,10 @@ pub enum ApiError {
     /// 404 `provider.unknown`: a provider the TTP does not know.
     #[error("the provider is not known to this TTP")]
     ProviderUnknown,
+    /// 422 `recipient.nationalProfile`: `POST /v1/evaluate` for a
+    /// recipient of the national profile, which receives single evaluations.
+    #[error("the recipient has the national profile: it receives single evaluations (POST /oprf/eval) only")]
+    NationalSingleOnly,
     /// 422 `records.empty`.
     #[error("records must not be empty")]
     NoRecords,
@@ -237,6 +245,7 @@ impl ApiError {
             MissingToken => "auth.missingToken",
             InvalidToken => "auth.invalidToken",
             TokenExpired => "auth.tokenExpired",
+            ProxyHeaders { .. } => "auth.proxyHeaders",
             MissingProof => "auth.missingProof",
             InvalidProof => "auth.invalidProof",
             ProofReplayed => pseudoform_protocol::auth::PROOF_REPLAYED,
@@ -261,6 +270,7 @@ impl ApiError {
             ScopeInvalid => "recipientScope.invalid",
             TypeUnknown { .. } => "pseudonymType.unknown",
             NoRecords => "records.empty",
+            NationalSingleOnly => "recipient.nationalProfile",
             TooManyRecords => "records.tooMany",
             EmptyRecord { .. } => "record.empty",
             TooManyItems { .. } => "record.tooManyItems",
@@ -293,9 +303,11 @@ impl ApiError {
             | OriginNotAllowed
             | OriginMismatch => StatusCode::FORBIDDEN,
             RecipientUnknown | ProviderUnknown | NotFound => StatusCode::NOT_FOUND,
-            BlindedInvalid { .. } | Unreadable | ProviderMissing | ProviderInvalid => {
-                StatusCode::BAD_REQUEST
-            }
+            BlindedInvalid { .. }
+            | Unreadable
+            | ProviderMissing
+            | ProviderInvalid
+            | ProxyHeaders { .. } => StatusCode::BAD_REQUEST,
             TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             OverBudget | RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Busy => StatusCode::SERVICE_UNAVAILABLE,
@@ -311,6 +323,7 @@ impl ApiError {
     pub fn field(&self) -> Option<&str> {
         use ApiError::*;
         match self {
+            ProxyHeaders { field } => Some(field),
             TypeNotAllowed { field }
             | BlindedInvalid { field }
             | TypeUnknown { field }

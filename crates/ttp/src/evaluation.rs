@@ -44,9 +44,9 @@ pub(crate) struct RecordWork {
     pub reversible: Option<String>,
 }
 
-/// The 32 bytes of a padded base64url element, or 400 naming `field`.
+/// The 32 bytes of a base64url element (padded or not), or 400 naming `field`.
 pub(crate) fn decode(text: &str, field: &str) -> Result<[u8; ELEMENT_BYTES], ApiError> {
-    encoding::decode_array::<ELEMENT_BYTES>(text).map_err(|_| ApiError::BlindedInvalid {
+    pseudoform_protocol::decode_wire::<ELEMENT_BYTES>(text).map_err(|_| ApiError::BlindedInvalid {
         field: field.to_owned(),
     })
 }
@@ -105,14 +105,20 @@ impl Keys {
     }
 }
 
-/// Signs the claims and encrypts the JWS to the recipient (a nested JWT).
+/// Signs the claims and encrypts the JWS to the recipient (a nested JWT);
+/// to a national recipient, encrypts the bare claims.
 fn encrypt<T: serde::Serialize>(to: &Audience<'_>, claims: &T) -> Result<String, ApiError> {
     let payload = serde_json::to_vec(claims).map_err(|_| ApiError::Internal)?;
-    let jws = to.signer.sign(&payload).map_err(|e| {
-        tracing::error!(error = %e, "signing the claims failed");
-        ApiError::Internal
-    })?;
-    to.key.encrypt(jws.as_bytes()).map_err(|e| {
+    let plaintext = if to.key.is_national() {
+        payload
+    } else {
+        let jws = to.signer.sign(&payload).map_err(|e| {
+            tracing::error!(error = %e, "signing the claims failed");
+            ApiError::Internal
+        })?;
+        jws.into_bytes()
+    };
+    to.key.encrypt(&plaintext).map_err(|e| {
         tracing::error!(error = %e, "JWE encryption failed");
         ApiError::Internal
     })
@@ -181,6 +187,9 @@ pub(crate) fn single(
     let type_keys = keys.of(item.pseudonym_type)?;
     let (subject, extra_versions) = evaluate_element(type_keys, &blinded, &item.field)?;
     let (version, _) = type_keys.current().ok_or(ApiError::Internal)?;
+    // Unsigned national claims name no party: a registry could not tell
+    // them from claims anybody with its public key made.
+    let national = to.key.is_national();
     let claims = EvalClaims {
         subject,
         aud: to.organization.to_owned(),
@@ -191,10 +200,11 @@ pub(crate) fn single(
         extra_versions,
         jti: Some(to.jti.to_owned()),
         key_version: Some(version),
-        pseudonym_type: Some(item.pseudonym_type.code().to_owned()),
-        provider: to.provider.map(str::to_owned),
-        act: to.act.cloned(),
-        cnf: to.cnf.cloned(),
+        pseudonym_type: (!national || item.pseudonym_type != PseudonymType::B)
+            .then(|| item.pseudonym_type.code().to_owned()),
+        provider: to.provider.filter(|_| !national).map(str::to_owned),
+        act: to.act.filter(|_| !national).cloned(),
+        cnf: to.cnf.filter(|_| !national).cloned(),
     };
     encrypt(to, &claims)
 }

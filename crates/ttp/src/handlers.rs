@@ -39,6 +39,7 @@ use crate::evaluation::{self, Audience, Item, Keys, RecordWork};
 use crate::extract::{ApiJson, Authenticated};
 use crate::keys::DomainKeys;
 use crate::queue::{Class, CHUNK_EVALUATIONS};
+use crate::security;
 use crate::state::{AppState, RecipientState};
 
 type Shared = State<Arc<AppState>>;
@@ -111,7 +112,42 @@ pub async fn audited<R: Evaluating>(
         request.answer(to, &mut draft).await
     }
     .await;
+    if R::PERMISSION == Permission::Evaluate {
+        evaluation_event(&state, &draft, &result);
+    }
     conclude(&state, draft, result).await
+}
+
+/// The national service's evaluation event of an authenticated caller's
+/// evaluating request ([`security::OprfEvent`]); none for a refusal that
+/// has its own event or none there (credentials, roles, budgets, shapes).
+fn evaluation_event(state: &AppState, draft: &AuditDraft, result: &Result<Response, ApiError>) {
+    use security::{OprfEvent, OprfSubject};
+    let row = draft.so_far();
+    if row.caller.is_empty() {
+        return;
+    }
+    let (event, error_type) = match result {
+        Ok(_) => (OprfEvent::EvalOk, ""),
+        Err(ApiError::RecipientUnknown) => (OprfEvent::NoRecipientKey, ""),
+        Err(ApiError::BlindedInvalid { .. }) => (OprfEvent::EvalFailed, "invalid_blinded_input"),
+        Err(ApiError::Internal) => (OprfEvent::EvalFailed, "crypto_evaluation_failure"),
+        Err(_) => return,
+    };
+    let recipient = state.recipient(&row.organization, &row.scope);
+    security::emit_oprf(
+        event,
+        &OprfSubject {
+            endpoint: &row.endpoint,
+            acting: &row.caller,
+            on_behalf_of: &row.provider,
+            person: &row.person,
+            target: &row.organization,
+            key_version: row.key_versions.first().copied(),
+            recipient_kid: recipient.as_ref().map_or("", |r| r.key.kid()),
+            error_type,
+        },
+    );
 }
 
 /// Audits the request of `draft` and gives its answer: an accepted one only
@@ -330,6 +366,9 @@ impl Evaluating for BatchRequest {
     const PERMISSION: Permission = Permission::Evaluate;
 
     async fn answer(self, to: Admitted<'_>, draft: &mut AuditDraft) -> Result<Response, ApiError> {
+        if to.recipient.key.is_national() {
+            return Err(ApiError::NationalSingleOnly);
+        }
         let records = batch_items(&to.recipient, self.records, draft)?;
         // Cheap syntax check first, in order, so the error names the first bad item.
         for item in records.iter().flat_map(|r| &r.items) {

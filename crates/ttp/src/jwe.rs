@@ -11,7 +11,7 @@ use josekit::jwe::alg::rsaes::RsaesJweEncrypter;
 use josekit::jwe::{self, JweHeader};
 use openssl::pkey::PKey;
 use openssl::rsa::Rsa;
-use pseudoform_protocol::{JWE_ALG_RSA_OAEP_256, JWE_ENC_A256GCM, NESTED_JWT};
+use pseudoform_protocol::{JSON_CONTENT, JWE_ALG_RSA_OAEP_256, JWE_ENC_A256GCM, NESTED_JWT};
 
 use crate::config::JweAlg;
 use crate::signing::{SigningKey, TYP_RECIPIENT_KEY};
@@ -22,6 +22,8 @@ pub struct RecipientKey {
     header: JweHeader,
     kid: String,
     alg: JweAlg,
+    /// Whether the plaintext is the bare claims (national profile).
+    national: bool,
     /// The modulus and exponent, big-endian (for the published JWK).
     n: Vec<u8>,
     e: Vec<u8>,
@@ -84,9 +86,25 @@ impl RecipientKey {
             header,
             kid,
             alg,
+            national: false,
             n,
             e,
         })
+    }
+
+    /// A recipient key of the national profile: `RSA-OAEP`, and `cty:
+    /// application/json` — its JWEs carry the bare claims ([`Self::encrypt`]
+    /// is then given the claims' JSON, not a JWS).
+    pub fn national_from_pem(pem: &[u8], kid: Option<&str>) -> anyhow::Result<Self> {
+        let mut key = RecipientKey::from_pem(pem, JweAlg::RsaOaep, kid)?;
+        key.header.set_content_type(JSON_CONTENT);
+        key.national = true;
+        Ok(key)
+    }
+
+    /// Whether its JWEs carry the bare claims (the national profile).
+    pub fn is_national(&self) -> bool {
+        self.national
     }
 
     /// The public key as a JWK for encrypting to the recipient in a
@@ -132,7 +150,8 @@ impl RecipientKey {
         self.alg
     }
 
-    /// Encrypts `payload` (the compact JWS of the claims) into a compact JWE.
+    /// Encrypts `payload` (the compact JWS of the claims, or of a national
+    /// key the claims' JSON) into a compact JWE.
     pub fn encrypt(&self, payload: &[u8]) -> anyhow::Result<String> {
         jwe::serialize_compact(payload, &self.header, &self.encrypter)
             .map_err(|e| anyhow!("JWE encryption failed: {e}"))

@@ -88,6 +88,9 @@ use tower_http::LatencyUnit;
 use handlers::Evaluating as _;
 use pseudoform_protocol::auth::TOKEN_PATH;
 use pseudoform_protocol::ttp::{BatchRequest, EvalRequest, RekeyRequest};
+use pseudoform_server::correlation::{
+    self, Correlation, CLIENT_TRACE_ID, CORRELATION_ID, REQUEST_ID,
+};
 
 pub use config::TtpConfig;
 
@@ -122,16 +125,37 @@ fn build(config: &TtpConfig) -> anyhow::Result<(Router, JoinHandle<()>)> {
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
             HeaderName::from_static("dpop"),
+            CORRELATION_ID,
+            CLIENT_TRACE_ID,
         ])
-        .expose_headers([header::RETRY_AFTER, header::WWW_AUTHENTICATE])
+        .expose_headers([
+            header::RETRY_AFTER,
+            header::WWW_AUTHENTICATE,
+            REQUEST_ID,
+            CORRELATION_ID,
+            CLIENT_TRACE_ID,
+        ])
         .max_age(state.cors_max_age);
-    // Method, path, status and latency only: never headers, queries or bodies.
+    // Method, path, status, latency and the correlation headers (sanitised
+    // by `correlate`) only: never other headers, queries or bodies.
     let trace = TraceLayer::new_for_http()
         .make_span_with(|request: &Request<_>| {
-            tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+            let c = Correlation::of(request.headers());
+            tracing::info_span!(
+                "request",
+                method = %request.method(),
+                path = %request.uri().path(),
+                request_id = %c.request_id,
+                correlation_id = c.correlation_id.as_deref().unwrap_or_default(),
+                client_trace_id = c.client_trace_id.as_deref().unwrap_or_default(),
+            )
         })
         .on_request(())
-        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO).latency_unit(LatencyUnit::Micros))
+        .on_response(
+            DefaultOnResponse::new()
+                .level(tracing::Level::INFO)
+                .latency_unit(LatencyUnit::Micros),
+        )
         .on_failure(());
     let state = Arc::new(state);
     // The directory is public data for any page (a registry's, a
@@ -143,6 +167,8 @@ fn build(config: &TtpConfig) -> anyhow::Result<(Router, JoinHandle<()>)> {
             CorsLayer::new()
                 .allow_origin(tower_http::cors::Any)
                 .allow_methods([Method::GET])
+                .allow_headers([CORRELATION_ID, CLIENT_TRACE_ID])
+                .expose_headers([REQUEST_ID, CORRELATION_ID, CLIENT_TRACE_ID])
                 .max_age(state.cors_max_age),
         )
         .method_not_allowed_fallback(handlers::method_not_allowed);
@@ -162,6 +188,9 @@ fn build(config: &TtpConfig) -> anyhow::Result<(Router, JoinHandle<()>)> {
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .with_state(state)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(
+            access::refuse_trusted_proxy_headers,
+        ))
         .layer(cors)
         .merge(directory);
     // The frame has its own headers and no CORS: it is a page, not an API.
@@ -173,7 +202,7 @@ fn build(config: &TtpConfig) -> anyhow::Result<(Router, JoinHandle<()>)> {
         error::ApiError::Internal.into_response()
     })
     .layer(trace);
-    Ok((router, audit_thread))
+    Ok((correlation::correlate(router), audit_thread))
 }
 
 /// The TTP as an [`axum::Router`], for embedding. It opens the database,

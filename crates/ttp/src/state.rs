@@ -14,7 +14,7 @@ use pseudoform_core::PseudonymType;
 
 use crate::audit::{self, AuditLog};
 use crate::callers::Callers;
-use crate::config::{Budgets, Limit, TokenLifetimes, TtpConfig, REVERSIBLE_TYPE};
+use crate::config::{Budgets, Limit, TokenLifetimes, TtpConfig, WireProfile, REVERSIBLE_TYPE};
 use crate::error::ApiError;
 use crate::jwe::RecipientKey;
 use crate::keys::{DomainKeys, KeyCache, KeyStore, MasterKey};
@@ -109,9 +109,15 @@ impl AppState {
         for r in &config.recipients {
             let pem = std::fs::read(&r.public_key)
                 .with_context(|| format!("cannot read public key {}", r.public_key.display()))?;
-            let key =
-                RecipientKey::from_pem(&pem, r.jwe_alg.unwrap_or(config.jwe_alg), r.kid.as_deref())
-                    .with_context(|| format!("public key {}", r.public_key.display()))?;
+            let key = match r.profile {
+                WireProfile::Pseudoform => RecipientKey::from_pem(
+                    &pem,
+                    r.jwe_alg.unwrap_or(config.jwe_alg),
+                    r.kid.as_deref(),
+                ),
+                WireProfile::National => RecipientKey::national_from_pem(&pem, r.kid.as_deref()),
+            }
+            .with_context(|| format!("public key {}", r.public_key.display()))?;
             let key_statement = key.statement(&r.organization, &r.scope, &signing_key)?;
             let mut allowed_types = r
                 .allowed_types

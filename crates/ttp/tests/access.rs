@@ -391,7 +391,7 @@ async fn roles_recipients_types_and_origins() {
         (eval, &b, single(ORG_B, SCOPE_B, "NGGV"), 403, Some("caller.notAllowed"), None),
         (eval, &b, single(ORG_A, SCOPE_A, "NGGV"), 200, None, None),
         // Unknown recipients; a malformed OIN is 422.
-        (eval, &a, single("oin:99999999999999999999", SCOPE_A, "NGGV"), 404, Some("recipient.unknown"), None),
+        (eval, &a, single("oin:99999999999999999000", SCOPE_A, "NGGV"), 404, Some("recipient.unknown"), None),
         (eval, &a, single("oin:123", SCOPE_A, "NGGV"), 422, Some("recipientOrganization.invalid"), Some("recipientOrganization")),
         // B where the BSN is not allowed: single, absent type, batch.
         (eval, &a, single(ORG_B, SCOPE_B, "B"), 403, Some("type.notAllowed"), Some("pseudonymType")),

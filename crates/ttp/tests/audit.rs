@@ -55,7 +55,7 @@ async fn requests_are_audited_with_who_asked_and_what_was_issued() {
         json!({"recipientOrganization": ORG_B, "recipientScope": SCOPE_B, "records": records});
     let forbidden = json!({"encryptedPersonalId": element("f"), "recipientOrganization": ORG_B,
         "recipientScope": SCOPE_B, "pseudonymType": "B"});
-    let unknown = json!({"encryptedPersonalId": element("u"), "recipientOrganization": "oin:99999999999999999999",
+    let unknown = json!({"encryptedPersonalId": element("u"), "recipientOrganization": "oin:99999999999999999000",
         "recipientScope": "secret-scope-name"});
 
     let backend = ttp.backend(Client::ProviderA).await;

@@ -248,7 +248,7 @@ async fn policy_health_and_cors() {
     // Required types in the order of the Wkz table, whatever the configuration's order.
     assert_eq!(body["requiredTypes"], json!(["NGGV", "RGG"]));
 
-    let (status, _, body) = ttp.get(&q("oin:00000001000000009999", SCOPE_A), None).await;
+    let (status, _, body) = ttp.get(&q("oin:00000001000000009000", SCOPE_A), None).await;
     assert_error(status, &body, 404, "recipient.unknown");
     let (status, _, body) = ttp.get(&q(ORG_A, "other-scope"), None).await;
     assert_error(status, &body, 404, "recipient.unknown");

@@ -136,6 +136,11 @@ impl AuditDraft {
         self.event.total += n;
     }
 
+    /// The row so far (for the security events of the request).
+    pub fn so_far(&self) -> &AuditEvent {
+        &self.event
+    }
+
     /// The evaluations counted so far.
     pub fn total(&self) -> u64 {
         self.event.total

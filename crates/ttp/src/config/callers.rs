@@ -197,7 +197,7 @@ pub fn validate(config: &TtpConfig) -> anyhow::Result<()> {
                 if c.role == Role::Provider {
                     "`ura:` followed by 8 digits"
                 } else {
-                    "`oin:` followed by 20 digits"
+                    pseudoform_protocol::OIN_RULE
                 }
             );
         }
