@@ -76,7 +76,7 @@ export function methodVersion(): number;
 export interface PseudonymiseOptions {
   /** Base URL of the TTP (https; http only on loopback). */
   ttp: string;
-  /** The registry's organisation, `oin:` + 20 digits. */
+  /** The registry's organisation, `oin:` + its OIN (8 digits, then 8 alphanumerics + `0000` or 9 + `000`). */
   recipientOrganization: string;
   /** The registry's scope. */
   recipientScope: string;

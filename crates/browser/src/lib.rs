@@ -65,7 +65,7 @@ export type Identity = { [F in FieldName]?: string };
 
 /** Options of `prepare`. */
 export interface PrepareOptions {
-  /** The registry's organisation, `oin:` + its 20-digit OIN. */
+  /** The registry's organisation, `oin:` + its OIN (8 digits, then 8 alphanumerics + `0000` or 9 + `000`). */
   recipientOrganization: string;
   /** The registry's scope (key domain). */
   recipientScope: string;

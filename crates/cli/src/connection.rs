@@ -63,7 +63,7 @@ pub enum ConnectionError {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegistryTarget {
-    /// `oin:` + 20 digits.
+    /// `oin:` + the OIN (8 digits, then 8 alphanumerics + `0000` or 9 + `000`).
     pub organization: String,
     /// The key domain.
     pub scope: String,

@@ -263,7 +263,7 @@ pub struct Receiver {
 }
 
 impl Receiver {
-    /// A receiver for the registry `organization` (`oin:` + 20 digits) and
+    /// A receiver for the registry `organization` (`oin:` + its OIN) and
     /// `scope`, accepting `allowed_types`, decrypting with `keys` and
     /// storing into `store`. It pins no TTP signing key: give them with
     /// [`Receiver::with_ttp_signing_keys`], or every JWE is refused.

@@ -43,7 +43,7 @@ impl ConfigFile {
 struct Domain {
     #[command(flatten)]
     config: ConfigFile,
-    /// Recipient organisation (`oin:` + 20 digits).
+    /// Recipient organisation (`oin:` + the national OIN: 8 digits, 8 alphanumerics + `0000` or 9 + `000`).
     #[arg(long)]
     organization: String,
     /// Recipient scope.
