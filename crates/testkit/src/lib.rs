@@ -15,6 +15,7 @@
 //! - [`registry`]: a real registry on loopback, and submissions for it.
 //! - [`validation`]: validate tokens and DPoP proofs of a provider, and
 //!   record submissions with a reversible pseudonym.
+//! - [`balancer`]: HAProxy in front of TTP replicas.
 //! - [`softhsm`]: a SoftHSM2 token for the TTP's keys over PKCS#11.
 //! - [`process`]: a server binary as a real process, for the crash tests.
 //! - [`disk`]: a tmpfs to fill, for the full-disk tests.
@@ -29,6 +30,7 @@
     clippy::panic
 )]
 
+pub mod balancer;
 pub mod disk;
 pub mod jose;
 pub mod keys;

@@ -20,11 +20,12 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use pseudoform_testkit::balancer::{free_port, until_all_up, Balancer};
 use pseudoform_testkit::keys::ttp_signing;
 use pseudoform_testkit::process::Process;
 use pseudoform_testkit::softhsm;
@@ -40,73 +41,6 @@ const REPLICAS: usize = 3;
 /// whole request to retry it: well under its buffer).
 const RECORDS: usize = 10;
 const TYPES: [&str; 3] = ["NGGV", "RGG", "MRN"];
-
-/// A free port on 127.0.0.1 (bound and released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// HAProxy in front of the replicas' ports, in the foreground.
-struct Balancer {
-    child: Child,
-    base: String,
-}
-
-impl Balancer {
-    fn start(dir: &Path, port: u16, replicas: &[u16]) -> Balancer {
-        assert!(
-            Path::new("/usr/sbin/haproxy").exists(),
-            "HAProxy is missing: ./build.sh setup installs it (Debian package haproxy)"
-        );
-        let servers: String = replicas
-            .iter()
-            .enumerate()
-            .map(|(i, p)| format!("    server r{i} 127.0.0.1:{p} check\n"))
-            .collect();
-        let config = format!(
-            "global\n    maxconn 2000\n    tune.bufsize 65536\n\
-             defaults\n    mode http\n    timeout connect 1s\n    timeout client 30s\n    timeout server 30s\n\
-             \x20   retries 3\n    option redispatch 1\n    retry-on conn-failure empty-response response-timeout 503\n\
-             \x20   option http-buffer-request\n\
-             frontend ttp\n    bind 127.0.0.1:{port}\n    default_backend replicas\n\
-             backend replicas\n    balance roundrobin\n    option httpchk GET /ready\n    http-check expect status 200\n\
-             \x20   default-server inter 200ms fall 1 rise 2\n    http-response set-header X-Replica %s\n{servers}"
-        );
-        let path = dir.join("haproxy.cfg");
-        std::fs::write(&path, config).unwrap();
-        let check = Command::new("/usr/sbin/haproxy")
-            .arg("-c")
-            .arg("-f")
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert!(check.status.success(), "{check:?}");
-        let child = Command::new("/usr/sbin/haproxy")
-            .arg("-db")
-            .arg("-f")
-            .arg(&path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        Balancer {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        }
-    }
-}
-
-impl Drop for Balancer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A configuration for replicas: the test TTP's with `extra`, its keys on
 /// the token (the test's master key and signing key imported, so the
@@ -146,26 +80,6 @@ async fn replica(path: &Path, port: u16) -> Process {
         ],
     )
     .await
-}
-
-/// Waits until the balancer answers `/ready` from every replica.
-async fn until_all_up(client: &reqwest::Client, base: &str) {
-    let started = Instant::now();
-    let mut seen = std::collections::HashSet::new();
-    while seen.len() < REPLICAS {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "only {seen:?} up"
-        );
-        if let Ok(r) = client.get(format!("{base}/ready")).send().await {
-            if r.status() == 200 {
-                if let Some(name) = r.headers().get("x-replica") {
-                    seen.insert(name.to_str().unwrap().to_owned());
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// POSTs `body` with the static token; the status and the JSON body, or
@@ -214,7 +128,7 @@ async fn a_replica_killed_under_load_loses_nothing_and_the_clients_see_no_error(
     }
     let balancer = Balancer::start(dir.path(), port, &ports);
     let client = reqwest::Client::new();
-    until_all_up(&client, &balancer.base).await;
+    until_all_up(&client, &balancer.base, REPLICAS).await;
 
     let acknowledged = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
@@ -279,7 +193,7 @@ async fn a_replica_killed_under_load_loses_nothing_and_the_clients_see_no_error(
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         replicas[i] = Some(replica(&path, ports[i]).await);
-        until_all_up(&client, &balancer.base).await;
+        until_all_up(&client, &balancer.base, REPLICAS).await;
     }
     stop.store(true, Ordering::SeqCst);
     for c in clients {
@@ -320,7 +234,7 @@ async fn a_budget_holds_across_replicas_and_a_rotation_reaches_each() {
     }
     let balancer = Balancer::start(dir.path(), port, &ports);
     let client = reqwest::Client::new();
-    until_all_up(&client, &balancer.base).await;
+    until_all_up(&client, &balancer.base, REPLICAS).await;
 
     // A rotation by the CLI on the shared database and token is current on
     // every replica, asked directly, at its next request.

@@ -1,0 +1,192 @@
+//! Benchmark of TTP replicas (in `./build.sh bench`): batch evaluations/s
+//! of one `pseudoform-ttp serve` process asked directly, of one behind
+//! HAProxy, and of three behind HAProxy, on this host, side by side in one
+//! run; and the CPU each took per 1 000 evaluations (the TTP processes and
+//! HAProxy, from `/proc`), which docs/bench.md turns into a model of how
+//! throughput scales with cores and replicas.
+//!
+//! `cargo run --release -p pseudoform-ttp --example replicas -- [--seconds S] [--clients C] [--out FILE]`
+//!
+//! The replicas share one database (key files; the token's cost is
+//! `--example custody`'s) and run in development mode with a static token,
+//! so that the load stays on the evaluation path; batches of 100 records of
+//! NGGV+RGG+MRN (300 evaluations). The load generator runs in this process
+//! and shares the host's cores with the replicas and HAProxy.
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pseudoform_testkit::balancer::{free_port, until_all_up, Balancer};
+use pseudoform_testkit::process::Process;
+use pseudoform_testkit::ttp::*;
+use serde_json::{json, Value};
+
+const RECORDS: usize = 100;
+const TYPES: [&str; 3] = ["NGGV", "RGG", "MRN"];
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+/// CPU seconds (user + system) a process has used, from `/proc/PID/stat`.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command name (which is in parentheses).
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    // USER_HZ, 100 on Linux.
+    ticks / 100.0
+}
+
+/// The TTP binary next to this example's (the same release build).
+fn ttp_binary() -> String {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let ttp = dir.join("pseudoform-ttp");
+    assert!(
+        ttp.exists(),
+        "build it first: cargo build --release -p pseudoform-ttp"
+    );
+    ttp.to_str().unwrap().to_owned()
+}
+
+/// Evaluations/s of `clients` for `seconds` against `base`.
+async fn load(base: &str, clients: usize, seconds: u64) -> f64 {
+    let done = Arc::new(AtomicU64::new(0));
+    let end = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let (base, done) = (base.to_owned(), Arc::clone(&done));
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                let mut n = 0;
+                while Instant::now() < end {
+                    let body = batch_request(ORG_A, SCOPE_A, &TYPES, RECORDS, &format!("{c}/{n}"));
+                    let r = client
+                        .post(format!("{base}/v1/evaluate"))
+                        .bearer_auth(TOKEN_FORM)
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), 200);
+                    r.bytes().await.unwrap();
+                    done.fetch_add((RECORDS * TYPES.len()) as u64, Ordering::Relaxed);
+                    n += 1;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// One setup: `replicas` processes, behind HAProxy or not.
+async fn measure(replicas: usize, balanced: bool, clients: usize, seconds: u64) -> Value {
+    let port = free_port();
+    let (dir, path, _) = prepare(&format!("{DEV}\npublic_url = \"http://127.0.0.1:{port}\""));
+    let ttp = ttp_binary();
+    let ports: Vec<u16> = (0..replicas).map(|_| free_port()).collect();
+    let mut processes = Vec::new();
+    for p in &ports {
+        let listen = format!("127.0.0.1:{p}");
+        processes.push(
+            Process::start(
+                &ttp,
+                &[
+                    "serve",
+                    "--config",
+                    path.to_str().unwrap(),
+                    "--listen",
+                    &listen,
+                ],
+            )
+            .await,
+        );
+    }
+    let balancer = balanced.then(|| Balancer::start(dir.path(), port, &ports));
+    let base = match &balancer {
+        Some(b) => {
+            until_all_up(&reqwest::Client::new(), &b.base, replicas).await;
+            b.base.clone()
+        }
+        None => processes[0].base.clone(),
+    };
+    // A warm-up: the domain's first key version and the connections.
+    load(&base, clients, 1).await;
+    let cpu = |processes: &[Process], balancer: &Option<Balancer>| {
+        let ttp: f64 = processes.iter().map(|p| cpu_seconds(p.id())).sum();
+        (ttp, balancer.as_ref().map_or(0.0, |b| cpu_seconds(b.id())))
+    };
+    let (ttp_before, lb_before) = cpu(&processes, &balancer);
+    let started = Instant::now();
+    let rate = load(&base, clients, seconds).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let (ttp_after, lb_after) = cpu(&processes, &balancer);
+    let evaluations = rate * elapsed;
+    drop(balancer);
+    drop(processes);
+    drop(dir);
+    json!({
+        "replicas": replicas,
+        "haproxy": balanced,
+        "evaluationsPerSecond": rate.round() as u64,
+        "ttpCpuMsPer1000": ((ttp_after - ttp_before) / evaluations * 1e6).round() as u64,
+        "haproxyCpuMsPer1000": ((lb_after - lb_before) / evaluations * 1e6).round() as u64,
+    })
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let seconds: u64 = arg("--seconds").map_or(10, |s| s.parse().unwrap());
+    let clients: usize = arg("--clients").map_or(8, |s| s.parse().unwrap());
+    let out = arg("--out");
+    let mut rows = Vec::new();
+    for (replicas, balanced) in [(1, false), (1, true), (3, true)] {
+        eprintln!(
+            "replicas: {replicas} replica(s), haproxy {balanced}, {clients} clients, {seconds} s"
+        );
+        rows.push(measure(replicas, balanced, clients, seconds).await);
+    }
+    let direct = rows[0]["evaluationsPerSecond"].as_f64().unwrap();
+    println!("| setup | evaluations/s | ratio | TTP CPU ms / 1 000 | HAProxy CPU ms / 1 000 |");
+    println!("|---|---:|---:|---:|---:|");
+    for r in &rows {
+        let name = match (
+            r["replicas"].as_u64().unwrap(),
+            r["haproxy"].as_bool().unwrap(),
+        ) {
+            (1, false) => "1 replica, direct".to_owned(),
+            (1, true) => "1 replica, HAProxy".to_owned(),
+            (n, _) => format!("{n} replicas, HAProxy"),
+        };
+        println!(
+            "| {name} | {} | {:.2} | {} | {} |",
+            r["evaluationsPerSecond"],
+            r["evaluationsPerSecond"].as_f64().unwrap() / direct,
+            r["ttpCpuMsPer1000"],
+            r["haproxyCpuMsPer1000"]
+        );
+    }
+    let result = json!({
+        "clients": clients,
+        "seconds": seconds,
+        "recordsPerBatch": RECORDS,
+        "types": TYPES,
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "setups": rows,
+    });
+    if let Some(out) = out {
+        std::fs::write(&out, serde_json::to_string_pretty(&result).unwrap()).unwrap();
+    }
+}
