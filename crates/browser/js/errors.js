@@ -10,9 +10,10 @@ export class PseudoformError extends Error {
    * @param {string} code stable code, e.g. "bsn.checksum" or "ttp.timeout"
    * @param {string} message English sentence without any input value
    * @param {string} [field] the field or option the error is about
-   * @param {{ status?: number, cause?: unknown, serverCode?: string, problems?: FieldProblem[] }} [extra]
-   *   the HTTP status and the server's code of a refusal, the error behind
-   *   it, every field problem when there are several (`field` is the first)
+   * @param {{ status?: number, cause?: unknown, serverCode?: string, retryAfter?: number, problems?: FieldProblem[] }} [extra]
+   *   the HTTP status and the server's code of a refusal, the seconds its
+   *   `Retry-After` asks to wait, the error behind it, every field problem
+   *   when there are several (`field` is the first)
    */
   constructor(code, message, field, extra = {}) {
     super(message, extra.cause === undefined ? undefined : { cause: extra.cause });
@@ -20,6 +21,7 @@ export class PseudoformError extends Error {
     if (field !== undefined) this.field = field;
     if (extra.status !== undefined) this.status = extra.status;
     if (extra.serverCode !== undefined) this.serverCode = extra.serverCode;
+    if (extra.retryAfter !== undefined) this.retryAfter = extra.retryAfter;
     if (extra.problems !== undefined) this.problems = extra.problems;
   }
 

@@ -66,7 +66,7 @@ export async function requestJson(service, url, init, limits = {}) {
       if (body === undefined && !limits.allowEmpty) throw malformed(service, response.status);
       return body;
     }
-    throw refusal(service, response.status, body);
+    throw refusal(service, response.status, body, retryAfterOf(response));
   } catch (error) {
     if (error instanceof PseudoformError) throw error;
     if (outer?.aborted) throw new PseudoformError("aborted", "the operation was cancelled");
@@ -113,8 +113,9 @@ function malformed(service, status) {
  * @param {Service} service
  * @param {number} status
  * @param {unknown} body
+ * @param {number | undefined} retryAfter
  */
-function refusal(service, status, body) {
+function refusal(service, status, body, retryAfter) {
   const code = /** @type {{ code?: unknown } | undefined} */ (body)?.code;
   const serverCode = typeof code === "string" ? code : undefined;
   const kind =
@@ -129,6 +130,16 @@ function refusal(service, status, body) {
     `${service}.${kind}`,
     `the ${service} answered ${status}${serverCode ? ` (${serverCode})` : ""}`,
     undefined,
-    { status, serverCode },
+    { status, serverCode, retryAfter },
   );
+}
+
+/**
+ * The seconds of a `Retry-After` given as a number (at most a day), if any.
+ * @param {Response} response
+ * @returns {number | undefined}
+ */
+function retryAfterOf(response) {
+  const value = response.headers.get("retry-after")?.trim() ?? "";
+  return /^\d{1,5}$/.test(value) ? Math.min(Number(value), 86_400) : undefined;
 }

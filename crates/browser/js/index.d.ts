@@ -29,7 +29,7 @@ export class PseudoformError extends Error {
     code: string,
     message: string,
     field?: string,
-    extra?: { status?: number; cause?: unknown; serverCode?: string; problems?: FieldProblem[] },
+    extra?: { status?: number; cause?: unknown; serverCode?: string; retryAfter?: number; problems?: FieldProblem[] },
   );
   readonly name: "PseudoformError";
   /** `bsn.checksum`, `ttp.timeout`, `registry.rejected`, `policy.noTypes`, `aborted`, … */
@@ -40,6 +40,8 @@ export class PseudoformError extends Error {
   readonly status?: number;
   /** The code the TTP or registry gave for a refusal. */
   serverCode?: string;
+  /** The seconds a refusal's `Retry-After` asks to wait (a spent budget, a busy server). */
+  readonly retryAfter?: number;
   /**
    * Every field problem when there are several, in field order (`field` is
    * the first): the invalid fields, or every field a required type lacks

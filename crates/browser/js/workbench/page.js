@@ -453,7 +453,11 @@ async function main() {
         const left = p.secondsLeft === undefined ? "" : ` · nog ongeveer ${duration(p.secondsLeft)}`;
         status(
           $("progress-text"),
-          `${p.done} van ${p.total} rijen · ${p.rate.toFixed(1)} rijen/s${left}${p.paused ? " · gepauzeerd" : ""}`,
+          `${p.done} van ${p.total} rijen · ${p.rate.toFixed(1)} rijen/s${left}${p.paused ? " · gepauzeerd" : ""}${
+            p.waitingSeconds === undefined
+              ? ""
+              : ` · het budget van de pseudonimiseringsdienst is voor nu op: wachten (${p.waitingSeconds} s)`
+          }`,
           p.done === p.total ? "done" : "busy",
         );
       },

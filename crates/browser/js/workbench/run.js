@@ -27,11 +27,14 @@ import { batchIdOf, saveCheckpoint } from "./checkpoint.js";
 import { openLanes } from "./pool.js";
 import { dataOf, identityOf, problemOf, rowNumber } from "./rows.js";
 
+/** The longest wait for the TTP's budget at a time, in seconds (a minute's budget comes back within 60). */
+const MAX_BUDGET_WAIT_S = 120;
+
 /** Most records in one registry batch (the registry's limit). */
 export const MAX_CHUNK = 500;
 
 /**
- * @typedef {{ done: number, total: number, delivered: number, refused: number, rate: number, secondsLeft: number | undefined, paused: boolean }} Progress
+ * @typedef {{ done: number, total: number, delivered: number, refused: number, rate: number, secondsLeft: number | undefined, paused: boolean, waitingSeconds?: number }} Progress
  */
 
 /** The `rec` of one submission: of its record JWE, or of its national packages joined by `.`. */
@@ -109,7 +112,43 @@ export class Run {
       rate,
       secondsLeft: rate > 0 ? (total - done) / rate : undefined,
       paused: this.#paused,
+      ...(this.#waiting === undefined ? {} : { waitingSeconds: this.#waiting }),
     });
+  }
+
+  /** Seconds the run waits for the TTP's budget, while it does. */
+  #waiting = /** @type {number | undefined} */ (undefined);
+
+  /**
+   * `call()` until the TTP answers it other than 429 with a `Retry-After`:
+   * a spent budget of the caller is waited out (at most `MAX_BUDGET_WAIT_S`
+   * at a time, the progress saying so; cancel still stops it), then the
+   * same request is made again with a fresh proof. Any other error, and a
+   * 429 without `Retry-After` (a request larger than the budget), is thrown on.
+   * @template T
+   * @param {() => Promise<T>} call
+   * @returns {Promise<T>}
+   */
+  async #withinBudget(call) {
+    const signal = this.#controller.signal;
+    for (;;) {
+      try {
+        return await call();
+      } catch (error) {
+        const after = /** @type {{ code?: unknown, retryAfter?: unknown }} */ (error)?.retryAfter;
+        const spent = /** @type {{ code?: unknown }} */ (error)?.code === "ttp.rateLimited";
+        if (!spent || typeof after !== "number" || after <= 0 || signal.aborted) throw error;
+        this.#waiting = Math.min(after, MAX_BUDGET_WAIT_S);
+        this.#report();
+        await new Promise((resolve) => {
+          const timer = setTimeout(resolve, /** @type {number} */ (this.#waiting) * 1000);
+          signal.addEventListener("abort", () => (clearTimeout(timer), resolve(undefined)), { once: true });
+        });
+        this.#waiting = undefined;
+        this.#report();
+        if (signal.aborted) throw new PseudoformError("aborted", "the run was cancelled");
+      }
+    }
   }
 
   async #gate() {
@@ -271,13 +310,17 @@ export class Run {
       for (let start = 0; start < ok.length; start += LIMITS.maxRecordsPerRequest) {
         const part = ok.slice(start, start + LIMITS.maxRecordsPerRequest);
         if (o.ttpApi === "national") {
-          evaluated.push(...(await Promise.all(part.map((r) => evaluateNational(r.items, o)))));
+          evaluated.push(
+            ...(await this.#withinBudget(() => Promise.all(part.map((r) => evaluateNational(r.items, o))))),
+          );
         } else {
           evaluated.push(
-            ...(await evaluateRecords(
-              part.map((r) => r.items),
-              o,
-              part.map((r) => r.reversible),
+            ...(await this.#withinBudget(() =>
+              evaluateRecords(
+                part.map((r) => r.items),
+                o,
+                part.map((r) => r.reversible),
+              ),
             )),
           );
         }
