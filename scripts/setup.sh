@@ -62,7 +62,7 @@ needs_build() {
 needs_services() {
   # softhsm2: the PKCS#11 token of the TTP's key custody tests (crates/ttp/tests/hsm.rs);
   # haproxy: the load balancer in front of the TTP replicas (crates/ttp/tests/replicas.rs).
-  debian_install libssl-dev "pkg-config:pkg-config" "softhsm2-util:softhsm2" "haproxy:haproxy"
+  debian_install libssl-dev "pkg-config:pkg-config" "softhsm2-util:softhsm2" "/usr/sbin/haproxy:haproxy"
 }
 
 needs_browsers() {

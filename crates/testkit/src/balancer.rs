@@ -23,6 +23,8 @@ pub struct Balancer {
     child: Child,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
+    /// HAProxy's stats socket (`show stat`).
+    socket: std::path::PathBuf,
 }
 
 impl Balancer {
@@ -38,14 +40,16 @@ impl Balancer {
             .enumerate()
             .map(|(i, p)| format!("    server r{i} 127.0.0.1:{p} check\n"))
             .collect();
+        let socket = dir.join("haproxy.sock");
         let config = format!(
-            "global\n    maxconn 2000\n    tune.bufsize 65536\n\
+            "global\n    maxconn 2000\n    tune.bufsize 65536\n    stats socket {socket} mode 600 level operator\n\
              defaults\n    mode http\n    timeout connect 1s\n    timeout client 30s\n    timeout server 30s\n\
-             \x20   retries 3\n    option redispatch 1\n    retry-on conn-failure empty-response response-timeout 503\n\
+             \x20   retries 3\n    option redispatch 1\n    retry-on conn-failure empty-response\n\
              \x20   option http-buffer-request\n\
              frontend ttp\n    bind 127.0.0.1:{port}\n    default_backend replicas\n\
              backend replicas\n    balance roundrobin\n    option httpchk GET /ready\n    http-check expect status 200\n\
-             \x20   default-server inter 200ms fall 1 rise 2\n    http-response set-header X-Replica %s\n{servers}"
+             \x20   default-server inter 200ms fall 1 rise 2\n    http-response set-header X-Replica %s\n{servers}",
+            socket = socket.display()
         );
         let path = dir.join("haproxy.cfg");
         std::fs::write(&path, config).unwrap();
@@ -68,11 +72,39 @@ impl Balancer {
         Balancer {
             child,
             base: format!("http://127.0.0.1:{port}"),
+            socket,
         }
     }
 }
 
 impl Balancer {
+    /// The backend's `(wretr, wredis)` from `show stat` on the stats
+    /// socket: the requests HAProxy resent to the same server, and those it
+    /// redispatched to another — proof that a client saw no error because
+    /// the balancer retried, not because nothing failed.
+    pub fn retries(&self) -> (u64, u64) {
+        use std::io::{Read, Write};
+        let mut stream = std::os::unix::net::UnixStream::connect(&self.socket).unwrap();
+        stream.write_all(b"show stat\n").unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines
+            .next()
+            .unwrap()
+            .trim_start_matches("# ")
+            .split(',')
+            .collect();
+        let column = |name: &str| header.iter().position(|h| *h == name).unwrap();
+        let (svname, wretr, wredis) = (column("svname"), column("wretr"), column("wredis"));
+        let backend: Vec<&str> = lines
+            .map(|l| l.split(',').collect::<Vec<_>>())
+            .find(|row| row.get(svname) == Some(&"BACKEND"))
+            .unwrap();
+        let number = |i: usize| backend[i].parse::<u64>().unwrap_or(0);
+        (number(wretr), number(wredis))
+    }
+
     /// HAProxy's process id.
     pub fn id(&self) -> u32 {
         self.child.id()

@@ -202,16 +202,27 @@ impl Token {
                         config.token_label
                     );
                 }
-                found = Some(slot);
+                found = Some((slot, info));
             }
         }
-        let slot = found.ok_or_else(|| {
+        let (slot, info) = found.ok_or_else(|| {
             anyhow!(
                 "no initialised PKCS#11 token labelled {:?} in module {}",
                 config.token_label,
                 config.module.display()
             )
         })?;
+        // A locked PIN cannot log in, and a wrong PIN at the last try would
+        // lock the token for every replica: neither is tried.
+        if info.user_pin_locked() {
+            bail!("the PIN of token {:?} is locked", config.token_label);
+        }
+        if info.user_pin_final_try() {
+            bail!(
+                "token {:?} locks its PIN at the next wrong try: not logging in (check the PIN, then log in once with the token's own tool to reset the count)",
+                config.token_label
+            );
+        }
         let token = Token {
             context,
             slot,
@@ -329,6 +340,22 @@ impl TokenAesKey {
         let handle = token.require(ObjectClass::SECRET_KEY, label, "master key")?;
         if !token.guarded(handle)? {
             bail!("the master key {label:?} on token {:?} is extractable or not sensitive; make a new one with hsm-init", token.label);
+        }
+        let attributes = token.with_session(|s| {
+            s.get_attributes(handle, &[AttributeType::KeyType, AttributeType::ValueLen])
+        })?;
+        let aes = attributes
+            .iter()
+            .any(|a| matches!(a, Attribute::KeyType(k) if *k == KeyType::AES));
+        let bytes = attributes.iter().find_map(|a| match a {
+            Attribute::ValueLen(n) => Some(u64::from(*n)),
+            _ => None,
+        });
+        if !aes || bytes != Some(32) {
+            bail!(
+                "the master key {label:?} on token {:?} is not an AES-256 key",
+                token.label
+            );
         }
         Ok(TokenAesKey {
             token: Arc::clone(token),
@@ -535,6 +562,42 @@ pub fn init(config: &HsmConfig, source: &InitSource<'_>) -> anyhow::Result<(Made
     if private_there && source.signing_key_pem.is_some() {
         return Err(taken(&config.signing_key_label));
     }
+    // Everything that can be refused is checked before the first object is
+    // made; an object made by this call is destroyed again when a later
+    // step fails, so that a failed init leaves the token as it was.
+    let imported_pair = match source.signing_key_pem {
+        Some(pem) if !private_there => Some(p256_parts(pem)?),
+        _ => None,
+    };
+    let mut made = Vec::new();
+    let result = make_keys(
+        &token,
+        config,
+        source.master_key.filter(|_| !master_there),
+        master_there,
+        imported_pair.as_ref(),
+        private_there,
+        &mut made,
+    );
+    if result.is_err() {
+        for handle in made {
+            // Best effort: the error of the step that failed is the one reported.
+            let _ = token.with_session(|s| s.destroy_object(handle));
+        }
+    }
+    result
+}
+
+/// The objects of [`init`], each handle it makes pushed to `made`.
+fn make_keys(
+    token: &Token,
+    config: &HsmConfig,
+    master_key: Option<&Zeroizing<[u8; 32]>>,
+    master_there: bool,
+    imported_pair: Option<&(Zeroizing<Vec<u8>>, Vec<u8>)>,
+    private_there: bool,
+    made: &mut Vec<ObjectHandle>,
+) -> anyhow::Result<(Made, Made)> {
     let guarded = |label: &str| {
         vec![
             Attribute::Token(true),
@@ -545,8 +608,14 @@ pub fn init(config: &HsmConfig, source: &InitSource<'_>) -> anyhow::Result<(Made
         ]
     };
     let mut master = guarded(&config.master_key_label);
-    master.extend([Attribute::Encrypt(true), Attribute::Decrypt(true)]);
-    let master_made = match source.master_key {
+    master.extend([
+        Attribute::Encrypt(true),
+        Attribute::Decrypt(true),
+        Attribute::Wrap(false),
+        Attribute::Unwrap(false),
+        Attribute::Derive(false),
+    ]);
+    let master_made = match master_key {
         _ if master_there => Made::Kept,
         Some(key) => {
             master.extend([
@@ -554,17 +623,17 @@ pub fn init(config: &HsmConfig, source: &InitSource<'_>) -> anyhow::Result<(Made
                 Attribute::KeyType(KeyType::AES),
                 Attribute::Value(key.to_vec()),
             ]);
-            token.with_session(|s| s.create_object(&master))?;
+            made.push(token.with_session(|s| s.create_object(&master))?);
             Made::Imported
         }
         None => {
             master.push(Attribute::ValueLen(32.into()));
-            token.with_session(|s| s.generate_key(&Mechanism::AesKeyGen, &master))?;
+            made.push(token.with_session(|s| s.generate_key(&Mechanism::AesKeyGen, &master))?);
             Made::Generated
         }
     };
     let mut private = guarded(&config.signing_key_label);
-    private.push(Attribute::Sign(true));
+    private.extend([Attribute::Sign(true), Attribute::Derive(false)]);
     let public_common = [
         Attribute::Token(true),
         Attribute::Private(false),
@@ -572,10 +641,9 @@ pub fn init(config: &HsmConfig, source: &InitSource<'_>) -> anyhow::Result<(Made
         Attribute::Label(config.signing_key_label.as_bytes().to_vec()),
         Attribute::EcParams(P256_OID.to_vec()),
     ];
-    let signing_made = match source.signing_key_pem {
+    let signing_made = match imported_pair {
         _ if private_there => Made::Kept,
-        Some(pem) => {
-            let (scalar, point) = p256_parts(pem)?;
+        Some((scalar, point)) => {
             private.extend([
                 Attribute::Class(ObjectClass::PRIVATE_KEY),
                 Attribute::KeyType(KeyType::EC),
@@ -584,20 +652,21 @@ pub fn init(config: &HsmConfig, source: &InitSource<'_>) -> anyhow::Result<(Made
             ]);
             let mut public = public_common.to_vec();
             let mut octets = vec![0x04, 0x41];
-            octets.extend_from_slice(&point);
+            octets.extend_from_slice(point);
             public.extend([
                 Attribute::Class(ObjectClass::PUBLIC_KEY),
                 Attribute::KeyType(KeyType::EC),
                 Attribute::EcPoint(octets),
             ]);
-            token.with_session(|s| s.create_object(&private))?;
-            token.with_session(|s| s.create_object(&public))?;
+            made.push(token.with_session(|s| s.create_object(&private))?);
+            made.push(token.with_session(|s| s.create_object(&public))?);
             Made::Imported
         }
         None => {
-            token.with_session(|s| {
+            let (public, private) = token.with_session(|s| {
                 s.generate_key_pair(&Mechanism::EccKeyPairGen, &public_common, &private)
             })?;
+            made.extend([public, private]);
             Made::Generated
         }
     };

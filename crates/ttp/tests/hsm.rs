@@ -294,6 +294,29 @@ fn refusals_are_clear_and_never_show_the_pin() {
         "{err}"
     );
 
+    // A signing key to import that is no PEM key is refused before
+    // anything is made: the master key is not left behind alone.
+    let not_pem = dir.path().join("not-a-key.pem");
+    std::fs::write(&not_pem, "-----BEGIN NOTHING-----\n").unwrap();
+    std::fs::set_permissions(
+        &not_pem,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let (code, _, err) = ttp_cli(
+        &[
+            "hsm-init",
+            "--import-signing-key",
+            not_pem.to_str().unwrap(),
+        ],
+        &path,
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("is not a PEM private key"), "{err}");
+    let (code, out, _) = ttp_cli(&["hsm-status"], &path);
+    assert_eq!(code, 1);
+    assert_eq!(out.matches("MISSING").count(), 2, "{out}");
+
     // Made once; a second hsm-init changes nothing and says so.
     let (code, out, err) = ttp_cli(&["hsm-init"], &path);
     assert_eq!(code, 0, "{err}");
