@@ -46,11 +46,20 @@ impl Process {
             .unwrap();
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        // The first lines of the log, for the message when the process ends
+        // before it listens (a refused configuration, a taken port).
+        let early = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let seen = std::sync::Arc::clone(&early);
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 let line = strip_ansi(&line);
                 if !sent {
+                    if let Ok(mut lines) = seen.lock() {
+                        if lines.len() < 40 {
+                            lines.push(line.clone());
+                        }
+                    }
                     if let Some(at) = line.find("address=") {
                         let address: String = line[at + 8..]
                             .chars()
@@ -69,7 +78,11 @@ impl Process {
         let address = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(60)))
             .await
             .unwrap()
-            .unwrap_or_else(|_| panic!("{binary} did not log its address"));
+            .unwrap_or_else(|_| {
+                let status = process.child.try_wait().ok().flatten();
+                let log = early.lock().map(|l| l.join("\n")).unwrap_or_default();
+                panic!("{binary} did not log its address (exit: {status:?}); its log:\n{log}")
+            });
         process.base = format!("http://{address}");
         let client = reqwest::Client::new();
         let started = Instant::now();

@@ -43,6 +43,12 @@ const REPLICAS: usize = 3;
 const RECORDS: usize = 10;
 const TYPES: [&str; 3] = ["NGGV", "RGG", "MRN"];
 
+/// The tests of this file one at a time: each runs three replicas and a
+/// balancer under load, and two such sets on 2 cores (and one SoftHSM2
+/// store, whose tokens the other test's set-up is writing) only measure
+/// each other.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A configuration for replicas: the test TTP's with `extra`, its keys on
 /// the token (the test's master key and signing key imported, so the
 /// test's openers verify), its public URL the balancer's.
@@ -119,6 +125,7 @@ fn accepted_rows(db: &Path) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_killed_under_load_loses_nothing_and_the_clients_see_no_error() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let port = free_port();
     let (dir, path) = replica_config("replicas-kill", "", port);
     let database = dir.path().join("ttp.sqlite");
@@ -229,6 +236,7 @@ async fn a_replica_killed_under_load_loses_nothing_and_the_clients_see_no_error(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_budget_holds_across_replicas_and_a_rotation_reaches_each() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let port = free_port();
     let budgets = "[budgets]\nbrowser_token = { per_minute = 1000, per_day = 1000 }\nperson = { per_minute = 1000, per_day = 1000 }\nprovider = { per_minute = 100000, per_day = 100000 }\nrecipient = { per_minute = 100000, per_day = 100000 }\nclient = { per_minute = 30, per_day = 30 }\n";
     let (dir, path) = replica_config("replicas-budget", budgets, port);
