@@ -196,33 +196,22 @@ async fn a_ttp_on_key_files_moves_to_the_token_with_the_same_pseudonyms_and_kid(
     // token and deletes the files.
     let dir = ttp.dir.path().to_owned();
     let hsm = hsm_config(&dir, "migrate");
-    let out = Command::new(env!("CARGO_BIN_EXE_pseudoform-ttp"))
-        .args(["hsm-init", "--config"])
-        .arg(&ttp.config_path)
-        .arg("--import-master-key")
-        .arg(dir.join("master.key"))
-        .arg("--import-signing-key")
-        .arg(dir.join("signing.pem"))
-        .env("SOFTHSM2_CONF", softhsm::conf())
-        .output()
-        .unwrap();
+    let (master, signing) = (dir.join("master.key"), dir.join("signing.pem"));
+    let import = [
+        "hsm-init",
+        "--import-master-key",
+        master.to_str().unwrap(),
+        "--import-signing-key",
+        signing.to_str().unwrap(),
+    ];
+    let (code, _, err) = ttp_cli(&import, &ttp.config_path);
     // hsm-init needs [hsm] in the configuration: refused on the old one.
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("has no [hsm]"));
+    assert_ne!(code, 0);
+    assert!(err.contains("has no [hsm]"), "{err}");
     let text = std::fs::read_to_string(&ttp.config_path).unwrap();
     std::fs::write(&ttp.config_path, on_token(&text, &hsm)).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_pseudoform-ttp"))
-        .args(["hsm-init", "--config"])
-        .arg(&ttp.config_path)
-        .arg("--import-master-key")
-        .arg(dir.join("master.key"))
-        .arg("--import-signing-key")
-        .arg(dir.join("signing.pem"))
-        .env("SOFTHSM2_CONF", softhsm::conf())
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{out:?}");
+    let (code, said, err) = ttp_cli(&import, &ttp.config_path);
+    assert_eq!(code, 0, "{err}");
     assert!(
         said.contains("(imported)") && said.contains(&ttp_signing().kid),
         "{said}"
@@ -240,14 +229,8 @@ async fn a_ttp_on_key_files_moves_to_the_token_with_the_same_pseudonyms_and_kid(
         vector["pseudonym"].as_str().unwrap()
     );
     assert_eq!(pseudonym(&after, &vector), pseudonym(&before, &vector));
-    let status = Command::new(env!("CARGO_BIN_EXE_pseudoform-ttp"))
-        .args(["hsm-status", "--config"])
-        .arg(&ttp.config_path)
-        .env("SOFTHSM2_CONF", softhsm::conf())
-        .output()
-        .unwrap();
-    assert!(status.status.success(), "{status:?}");
-    let said = String::from_utf8_lossy(&status.stdout);
+    let (code, said, err) = ttp_cli(&["hsm-status"], &ttp.config_path);
+    assert_eq!(code, 0, "{err}");
     assert_eq!(
         said.matches("sensitive, not extractable").count(),
         2,

@@ -14,12 +14,10 @@ import assert from "node:assert/strict";
 import { launch } from "./support.mjs";
 import { startChain } from "./chain.mjs";
 import { generateIdentities } from "./identities.mjs";
+import { csvFile } from "./extracts.mjs";
 
 const ROWS = 60;
 const identities = generateIdentities(ROWS, 20261207);
-
-/** A CSV field, quoted where it needs to be. */
-const field = (value) => (/[,"\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value);
 
 /** The extract: UTF-8, `,`, a header row the workbench maps by itself. */
 function extract() {
@@ -35,7 +33,7 @@ function extract() {
     "Toevoeging",
     "Diagnose",
   ];
-  const lines = identities.map((identity, i) => {
+  const rows = identities.map((identity, i) => {
     const t = identity.typed;
     return [
       `r${i + 2}`,
@@ -48,11 +46,9 @@ function extract() {
       t.houseNumber,
       t.houseNumberAddition,
       i % 2 ? "Knieartrose" : "Heupartrose",
-    ]
-      .map(field)
-      .join(",");
+    ];
   });
-  return Buffer.from(`${[header.join(","), ...lines].join("\n")}\n`, "utf8");
+  return csvFile(header, rows, { delimiter: ",", eol: "\n", encoding: "utf8" });
 }
 
 let chain, chrome;

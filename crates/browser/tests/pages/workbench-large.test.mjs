@@ -21,11 +21,9 @@ import { readFile } from "node:fs/promises";
 import { launch } from "./support.mjs";
 import { startChain } from "./chain.mjs";
 import { generateIdentities } from "./identities.mjs";
+import { cp1252Safe, csvFile } from "./extracts.mjs";
 
 const ROWS = 10_000;
-/** Whether every character of `text` has a Windows-1252 byte that is its Latin-1 code point. */
-const cp1252Safe = (text) =>
-  [...text].every((c) => c.charCodeAt(0) < 0x80 || (c.charCodeAt(0) >= 0xa0 && c.charCodeAt(0) <= 0xff));
 const identities = generateIdentities(ROWS + 3000, 20261206)
   .filter((i) => Object.values(i.typed).every(cp1252Safe))
   .slice(0, ROWS);
@@ -36,9 +34,6 @@ assert.ok(identities.filter((i) => [...i.typed.birthName].some((c) => c.charCode
 const brokenKind = (i) => (i % 50 === 7 ? ["birthDate", "postcode", "birthName"][Math.floor(i / 50) % 3] : undefined);
 /** Row index i objects; one in 25, never a broken row. */
 const objecting = (i) => i % 25 === 3;
-
-/** A CSV field, quoted as Excel quotes it. */
-const field = (value) => (/[;"\n]/.test(value) || value.includes(" ") ? `"${value.replaceAll('"', '""')}"` : value);
 
 /** An extract of `list`: the header and one row per identity, CRLF, Windows-1252 bytes. */
 function extract(list, { broken = brokenKind, objects = objecting } = {}) {
@@ -56,30 +51,25 @@ function extract(list, { broken = brokenKind, objects = objecting } = {}) {
     "Opmerking",
     "Bezwaar",
   ];
-  const lines = [header.join(";")];
-  list.forEach((identity, i) => {
+  const rows = list.map((identity, i) => {
     const t = identity.typed;
     const kind = broken(i);
-    lines.push(
-      [
-        `r${i + 2}`,
-        t.mrn,
-        kind === "birthName" ? "" : t.birthName,
-        t.initial,
-        kind === "birthDate" ? `30-02-${identity.date.year}` : t.birthDate,
-        t.sex === "1" ? "man" : "vrouw",
-        kind === "postcode" ? "12345" : t.postcode,
-        t.houseNumber,
-        t.houseNumberAddition,
-        i % 2 ? "Knieartrose" : "Heupartrose",
-        i % 10 === 0 ? 'controle; "na" zes weken' : "geen bijzonderheden",
-        objects(i) ? "ja" : "nee",
-      ]
-        .map(field)
-        .join(";"),
-    );
+    return [
+      `r${i + 2}`,
+      t.mrn,
+      kind === "birthName" ? "" : t.birthName,
+      t.initial,
+      kind === "birthDate" ? `30-02-${identity.date.year}` : t.birthDate,
+      t.sex === "1" ? "man" : "vrouw",
+      kind === "postcode" ? "12345" : t.postcode,
+      t.houseNumber,
+      t.houseNumberAddition,
+      i % 2 ? "Knieartrose" : "Heupartrose",
+      i % 10 === 0 ? 'controle; "na" zes weken' : "geen bijzonderheden",
+      objects(i) ? "ja" : "nee",
+    ];
   });
-  return Buffer.from(`${lines.join("\r\n")}\r\n`, "latin1");
+  return csvFile(header, rows);
 }
 
 const FILE = { name: "export-epd-groot.csv", mimeType: "text/csv", buffer: extract(identities) };

@@ -29,15 +29,12 @@ import { join } from "node:path";
 import { launch } from "./support.mjs";
 import { ROOT, startChain } from "./chain.mjs";
 import { generateIdentities, needlesOf } from "./identities.mjs";
+import { cp1252Safe, csvFile } from "./extracts.mjs";
 import { chainHaystacks, derivedForms, needleIndex, scan } from "./leaks.mjs";
 import writeExcelFile from "write-excel-file/node";
 import { PSEUDONYM_TYPES as TYPES } from "../../../../www/pkg/constants.js";
 
 const SCREENSHOT = join(ROOT, "docs", "screenshots", "workbench.png");
-
-/** Whether every character of `text` has a Windows-1252 byte that is its Latin-1 code point. */
-const cp1252Safe = (text) =>
-  [...text].every((c) => c.charCodeAt(0) < 0x80 || (c.charCodeAt(0) >= 0xa0 && c.charCodeAt(0) <= 0xff));
 
 /** Identities whose values Windows-1252 can hold, at least one with a letter outside ASCII. */
 const identities = generateIdentities(200, 20261203)
@@ -60,9 +57,6 @@ const INVALID_DATE = "31-02-1980";
 const VALID = identities.length - 2;
 const CHUNK = 4;
 
-/** A CSV field, quoted as Excel quotes it. */
-const field = (value) => (/[;"\n]/.test(value) || value.includes(" ") ? `"${value.replaceAll('"', '""')}"` : value);
-
 /** The extract: a header row and one row per identity, CRLF, Windows-1252 bytes. */
 function extract(list) {
   const header = [
@@ -80,31 +74,26 @@ function extract(list) {
     "Opmerking",
     "Bezwaar",
   ];
-  const lines = [header.join(";")];
-  list.forEach((identity, i) => {
+  const rows = list.map((identity, i) => {
     const t = identity.typed;
-    lines.push(
-      [
-        t.mrn,
-        t.birthName,
-        t.initial,
-        i === INVALID ? INVALID_DATE : t.birthDate,
-        t.sex === "1" ? "man" : "vrouw",
-        t.postcode,
-        t.houseNumber,
-        t.houseNumberAddition,
-        t.bsn,
-        i % 2 ? "Knieartrose" : "Heupartrose",
-        "II",
-        // A quoted field with the delimiter and a quote in it.
-        i === 0 ? 'controle; "na" zes weken' : "geen bijzonderheden",
-        i === OBJECTING ? "ja" : "nee",
-      ]
-        .map(field)
-        .join(";"),
-    );
+    return [
+      t.mrn,
+      t.birthName,
+      t.initial,
+      i === INVALID ? INVALID_DATE : t.birthDate,
+      t.sex === "1" ? "man" : "vrouw",
+      t.postcode,
+      t.houseNumber,
+      t.houseNumberAddition,
+      t.bsn,
+      i % 2 ? "Knieartrose" : "Heupartrose",
+      "II",
+      // A quoted field with the delimiter and a quote in it.
+      i === 0 ? 'controle; "na" zes weken' : "geen bijzonderheden",
+      i === OBJECTING ? "ja" : "nee",
+    ];
   });
-  return Buffer.from(`${lines.join("\r\n")}\r\n`, "latin1");
+  return csvFile(header, rows);
 }
 
 const FILE = { name: "export-epd.csv", mimeType: "text/csv", buffer: extract(identities) };
