@@ -14,7 +14,7 @@ import assert from "node:assert/strict";
 import { launch } from "./support.mjs";
 import { startChain } from "./chain.mjs";
 import { generateIdentities } from "./identities.mjs";
-import { csvFile } from "./extracts.mjs";
+import { csvFile, openFile, openWorkbench, runOutcome } from "./workbench-support.mjs";
 
 const ROWS = 60;
 const identities = generateIdentities(ROWS, 20261207);
@@ -65,13 +65,11 @@ after(async () => {
 
 test("a run that spends the TTP's budget waits as long as the TTP asks, says so, and delivers every row once", async () => {
   const page = await chrome.newPage();
-  await page.goto(`${chain.formUrl}workbench/`);
-  await page.waitForSelector("#page-status[data-kind=ready]", { timeout: 30_000 });
+  await openWorkbench(page, chain);
   const all = async () => (await chain.json(`${chain.urls.registryA}/api/records?limit=10000`)).body;
   const before = (await all()).length;
 
-  await page.setInputFiles("#file", { name: "export.csv", mimeType: "text/csv", buffer: extract() });
-  await page.waitForSelector("#file-info[data-kind=ready]", { timeout: 30_000 });
+  await openFile(page, { name: "export.csv", mimeType: "text/csv", buffer: extract() });
   await page.click("#check");
   assert.equal(
     await page.textContent("#check-summary"),
@@ -96,20 +94,13 @@ test("a run that spends the TTP's budget waits as long as the TTP asks, says so,
   assert.ok(doneWhileWaiting < ROWS, `${doneWhileWaiting} rows done when the budget was spent`);
 
   // Then it goes on by itself to the end.
-  await page.waitForFunction(
-    () => ["done", "error", "cancelled"].includes(document.getElementById("run-status").dataset.kind),
-    undefined,
-    { timeout: 240_000 },
-  );
-  const outcome = await page.evaluate(() => {
-    const s = document.getElementById("run-status");
-    return { kind: s.dataset.kind, text: s.textContent };
-  });
+  const outcome = await runOutcome(page, 240_000);
   assert.equal(outcome.kind, "done", outcome.text);
   assert.doesNotMatch(await page.textContent("#progress-text"), /wachten/);
 
   // Every row stored once, none twice, none missing.
-  const stored = (await all()).slice(0, (await all()).length - before).map((r) => r.data.volgnummer);
+  const records = await all();
+  const stored = records.slice(0, records.length - before).map((r) => r.data.volgnummer);
   assert.equal(stored.length, ROWS);
   assert.deepEqual([...new Set(stored)].sort(), identities.map((_, i) => `r${i + 2}`).sort());
   await page.close();

@@ -21,7 +21,7 @@ import { readFile } from "node:fs/promises";
 import { launch } from "./support.mjs";
 import { startChain } from "./chain.mjs";
 import { generateIdentities } from "./identities.mjs";
-import { cp1252Safe, csvFile } from "./extracts.mjs";
+import { cp1252Safe, csvFile, openFile, openWorkbench, runToEnd } from "./workbench-support.mjs";
 
 const ROWS = 10_000;
 const identities = generateIdentities(ROWS + 3000, 20261206)
@@ -94,32 +94,6 @@ after(async () => {
 
 const CHECKPOINT = "pseudoform-workbench:checkpoint:oin:00000001000000001000|kwaliteitsregistratie-a";
 
-async function openWorkbench() {
-  await page.goto(`${chain.formUrl}workbench/`);
-  await page.waitForSelector("#page-status[data-kind=ready]", { timeout: 30_000 });
-}
-
-async function openFile(file = FILE) {
-  await page.evaluate(() => delete document.getElementById("file-info").dataset.kind);
-  await page.setInputFiles("#file", file);
-  await page.waitForSelector("#file-info[data-kind=ready], #file-info[data-kind=error]", { timeout: 60_000 });
-}
-
-/** Presses start (or resume) and waits for the run's outcome: `{ kind, text }`. */
-async function runToEnd(timeout = 240_000) {
-  await page.evaluate(() => delete document.getElementById("run-status").dataset.kind);
-  await page.click("#start");
-  await page.waitForFunction(
-    () => ["done", "error", "cancelled"].includes(document.getElementById("run-status").dataset.kind),
-    undefined,
-    { timeout },
-  );
-  return page.evaluate(() => {
-    const s = document.getElementById("run-status");
-    return { kind: s.dataset.kind, text: s.textContent };
-  });
-}
-
 const text = (selector) => page.textContent(selector);
 const workerStatus = () =>
   page.evaluate(() => {
@@ -139,9 +113,9 @@ const storedRows = async (before) => {
 
 test("a new user's 10 000-row extract: 2 % broken rows reported, objecting rows left out, delivered in Web Workers, cancelled and resumed, every valid row stored once", async () => {
   page = await chrome.newPage();
-  await openWorkbench();
+  await openWorkbench(page, chain);
   const before = await count();
-  await openFile();
+  await openFile(page, FILE, 60_000);
   assert.match(await text("#file-info"), /^10000 rijen, 12 kolommen; gelezen als Windows-1252, scheidingsteken ";"/);
   // The quoted field with `;` and `""` arrives as one value; an accented name as itself.
   assert.ok((await text("#preview tbody tr:first-child")).includes('controle; "na" zes weken'));
@@ -195,9 +169,9 @@ test("a new user's 10 000-row extract: 2 % broken rows reported, objecting rows 
   // After a reload the same file resumes to the end.
   await page.reload();
   await page.waitForSelector("#page-status[data-kind=ready]", { timeout: 30_000 });
-  await openFile();
+  await openFile(page, FILE, 60_000);
   assert.match(await text("#run-status"), /^Hervatten: /);
-  const resumed = await runToEnd();
+  const resumed = await runToEnd(page, 240_000);
   assert.equal(resumed.kind, "done", resumed.text);
   // This run delivered what the checkpoint had no receipt for (the chunk cancelled in flight included).
   assert.match(resumed.text, new RegExp(`^Klaar: ${VALID.length - kept} rijen afgeleverd`));
@@ -239,12 +213,12 @@ test("without Web Workers (an old browser) the whole run goes in the page, and t
   await page.addInitScript(() => {
     delete window.Worker;
   });
-  await openWorkbench();
+  await openWorkbench(page, chain);
   await page.evaluate((key) => localStorage.removeItem(key), CHECKPOINT);
   const before = await count();
-  await openFile(SMALL);
+  await openFile(page, SMALL, 60_000);
   await page.fill("#chunk", "5");
-  const outcome = await runToEnd();
+  const outcome = await runToEnd(page, 240_000);
   assert.equal(outcome.kind, "done", outcome.text);
   assert.deepEqual(await workerStatus(), {
     kind: "fallback",
@@ -268,13 +242,17 @@ test("a Web Worker that fails fails its chunk closed: nothing of it delivered, t
         })
       : route.continue(),
   );
-  await openWorkbench();
+  await openWorkbench(page, chain);
   await page.evaluate((key) => localStorage.removeItem(key), CHECKPOINT);
   const before = await count();
   const sent = chrome.requests.length;
-  await openFile({ ...SMALL, name: "klein-2.csv", buffer: Buffer.concat([SMALL.buffer, Buffer.from("\r\n")]) });
+  await openFile(
+    page,
+    { ...SMALL, name: "klein-2.csv", buffer: Buffer.concat([SMALL.buffer, Buffer.from("\r\n")]) },
+    60_000,
+  );
   await page.fill("#chunk", "5");
-  const stopped = await runToEnd();
+  const stopped = await runToEnd(page, 240_000);
   assert.equal(stopped.kind, "error", stopped.text);
   assert.match(stopped.text, /worker\.failed/);
   assert.equal((await workerStatus()).kind, "workers");
@@ -286,7 +264,7 @@ test("a Web Worker that fails fails its chunk closed: nothing of it delivered, t
   assert.equal(checkpoint.finished, false);
   // With the real worker the same file resumes to exactly its rows.
   crash = false;
-  const resumed = await runToEnd();
+  const resumed = await runToEnd(page, 240_000);
   assert.equal(resumed.kind, "done", resumed.text);
   assert.equal(await count(), before + 12);
 });

@@ -29,7 +29,7 @@ import { join } from "node:path";
 import { launch } from "./support.mjs";
 import { ROOT, startChain } from "./chain.mjs";
 import { generateIdentities, needlesOf } from "./identities.mjs";
-import { cp1252Safe, csvFile } from "./extracts.mjs";
+import { cp1252Safe, csvFile, openFile, openWorkbench, runToEnd } from "./workbench-support.mjs";
 import { chainHaystacks, derivedForms, needleIndex, scan } from "./leaks.mjs";
 import writeExcelFile from "write-excel-file/node";
 import { PSEUDONYM_TYPES as TYPES } from "../../../../www/pkg/constants.js";
@@ -110,45 +110,15 @@ after(async () => {
   await chain?.stop();
 });
 
-const WORKBENCH = () => `${chain.formUrl}workbench/`;
-
-/** Opens the workbench and waits until it knows the registry. */
-async function openWorkbench() {
-  await page.goto(WORKBENCH());
-  await page.waitForSelector("#page-status[data-kind=ready]", { timeout: 30_000 });
-}
-
-/** Opens the extract and waits until it is read. */
-async function openFile(file = FILE) {
-  await page.evaluate(() => delete document.getElementById("file-info").dataset.kind);
-  await page.setInputFiles("#file", file);
-  await page.waitForSelector("#file-info[data-kind=ready], #file-info[data-kind=error]");
-}
-
-/** Presses start (or resume) and waits for the run's outcome: `{ kind, text }`. */
-async function runToEnd() {
-  await page.evaluate(() => delete document.getElementById("run-status").dataset.kind);
-  await page.click("#start");
-  await page.waitForFunction(
-    () => ["done", "error", "cancelled"].includes(document.getElementById("run-status").dataset.kind),
-    undefined,
-    { timeout: 120_000 },
-  );
-  return page.evaluate(() => {
-    const s = document.getElementById("run-status");
-    return { kind: s.dataset.kind, text: s.textContent };
-  });
-}
-
 const text = (selector) => page.textContent(selector);
 
 test("a new user's extract: read in the browser, mapped, checked, delivered once despite a lost answer", async () => {
   page = await chrome.newPage();
-  await openWorkbench();
+  await openWorkbench(page, chain);
   const before = (await chain.records()).length;
 
   // 1. Read as Windows-1252 with `;`; nothing uploaded.
-  await openFile();
+  await openFile(page, FILE);
   const info = await text("#file-info");
   assert.match(info, /^12 rijen, 13 kolommen; gelezen als Windows-1252, scheidingsteken ";"/);
 
@@ -183,9 +153,9 @@ test("a new user's extract: read in the browser, mapped, checked, delivered once
   assert.deepEqual(preset.Diagnose, { role: "clinical", name: "diagnose" });
   assert.deepEqual(preset["Patiëntnummer"], { role: "mrn" });
   // The preset applies to the next file with these columns: the BSN stays off.
-  await openFile({ ...FILE, name: "volgende.csv", buffer: extract(OTHERS.slice(0, 5)) });
+  await openFile(page, { ...FILE, name: "volgende.csv", buffer: extract(OTHERS.slice(0, 5)) });
   assert.equal(await page.$eval("#mapping select[data-column='8']", (s) => s.value), "");
-  await openFile();
+  await openFile(page, FILE);
   assert.equal(await page.$eval("#mapping select[data-column='8']", (s) => s.value), "");
 
   // 3. Every row checked: one invalid (row 5 of the file), one objecting; the report names row, field and rule.
@@ -212,7 +182,7 @@ test("a new user's extract: read in the browser, mapped, checked, delivered once
   // 4. Delivered in batches of four; the answer of the first batch is lost on the way back.
   await page.fill("#chunk", String(CHUNK));
   chain.registryProxy.setMode("dropAnswer");
-  const stopped = await runToEnd();
+  const stopped = await runToEnd(page);
   chain.registryProxy.setMode("pass");
   assert.equal(stopped.kind, "error", stopped.text);
   assert.match(stopped.text, /registry\.unreachable/);
@@ -233,12 +203,12 @@ test("a new user's extract: read in the browser, mapped, checked, delivered once
   // Another file is refused while this delivery is unfinished.
   await page.reload();
   await page.waitForSelector("#page-status[data-kind=ready]", { timeout: 30_000 });
-  await openFile({ ...FILE, name: "ander.csv", buffer: extract(identities.slice(0, 5)) });
+  await openFile(page, { ...FILE, name: "ander.csv", buffer: extract(identities.slice(0, 5)) });
   assert.match(await text("#file-info"), /onderbroken aanlevering van een ander bestand/);
   assert.equal(await page.isHidden("#step-run"), true);
 
   // After the reload the same file resumes: the lost batch again under its id, then the rest.
-  await openFile();
+  await openFile(page, FILE);
   assert.match(await text("#run-status"), /^Hervatten: 0 van 10 rijen/);
   assert.equal(await page.isDisabled("#mapping select[data-column='0']"), true);
   // Mid-run (the first resumed batch done) for the README.
@@ -248,7 +218,7 @@ test("a new user's extract: read in the browser, mapped, checked, delivered once
       await mkdir(join(ROOT, "docs", "screenshots"), { recursive: true });
       await page.screenshot({ path: SCREENSHOT, fullPage: true });
     });
-  const resumed = await runToEnd();
+  const resumed = await runToEnd(page);
   await shot;
   assert.equal(resumed.kind, "done", resumed.text);
   assert.match(
@@ -281,9 +251,9 @@ test("a new user's extract: read in the browser, mapped, checked, delivered once
   // The whole file delivered again after another reload: the same batch ids, nothing stored twice.
   await page.reload();
   await page.waitForSelector("#page-status[data-kind=ready]", { timeout: 30_000 });
-  await openFile();
+  await openFile(page, FILE);
   assert.match(await text("#run-status"), /^Dit bestand is al afgeleverd/);
-  const again = await runToEnd();
+  const again = await runToEnd(page);
   assert.equal(again.kind, "done", again.text);
   assert.match(again.text, /^Klaar: 10 rijen afgeleverd \(waarvan 10 al eerder opgeslagen, niet dubbel\)/);
   assert.equal((await chain.records()).length, before + VALID);
@@ -313,14 +283,14 @@ async function needlesOfAll(list) {
  */
 async function downloadRun(mode) {
   page = await chrome.newPage();
-  await openWorkbench();
+  await openWorkbench(page, chain);
   const before = (await chain.records()).length;
-  await openFile();
+  await openFile(page, FILE);
   await page.selectOption("#mapping select[data-column='8']", "");
   await page.check(`input[name=mode][value=${mode}]`);
   await page.fill("#chunk", "5");
   const sent = chrome.requests.length;
-  const outcome = await runToEnd();
+  const outcome = await runToEnd(page);
   assert.equal(outcome.kind, "done", outcome.text);
   return { before, sent, outcome };
 }
@@ -404,9 +374,9 @@ test("download as FHIR: one delivery Bundle per batch, valid R4 by an independen
 test("pause holds the run after the chunk in flight, cancel stops it, and the same file resumes to exactly its rows", async () => {
   const file = { ...FILE, name: "tweede-export.csv", buffer: extract(OTHERS) };
   page = await chrome.newPage();
-  await openWorkbench();
+  await openWorkbench(page, chain);
   const before = (await chain.records()).length;
-  await openFile(file);
+  await openFile(page, file);
   await page.selectOption("#mapping select[data-column='8']", "");
   await page.fill("#chunk", "2");
   // A slow TTP, so that there is time to press the buttons.
@@ -443,9 +413,9 @@ test("pause holds the run after the chunk in flight, cancel stops it, and the sa
   assert.ok(partial < VALID, `${partial} rows stored before the cancel`);
   await page.reload();
   await page.waitForSelector("#page-status[data-kind=ready]", { timeout: 30_000 });
-  await openFile(file);
+  await openFile(page, file);
   assert.match(await text("#run-status"), /^Hervatten: /);
-  const resumed = await runToEnd();
+  const resumed = await runToEnd(page);
   assert.equal(resumed.kind, "done", resumed.text);
   assert.equal((await chain.records()).length, before + VALID);
 });
@@ -478,11 +448,11 @@ test("an XLSX workbook: date cells, number cells, a boolean opt-out and an uncle
   ];
   const buffer = await writeExcelFile(rows).toBuffer();
   page = await chrome.newPage();
-  await openWorkbench();
+  await openWorkbench(page, chain);
   // A sheet over 512 KiB, which read-excel-file alone would inflate in a blob: worker the CSP refuses.
   const large = [["Geboortenaam", "Voorletter", "Diagnose"]];
   for (let i = 0; i < 30_000; i++) large.push([`Naam${i}`, "J", `Heupartrose ${i}`]);
-  await openFile({
+  await openFile(page, {
     name: "groot.xlsx",
     mimeType: "application/octet-stream",
     buffer: await writeExcelFile(large).toBuffer(),
@@ -492,7 +462,7 @@ test("an XLSX workbook: date cells, number cells, a boolean opt-out and an uncle
     "30000 rijen, 3 kolommen; gelezen als Excel-werkmap (eerste blad). Het bestand is niet verstuurd.",
   );
   const before = (await chain.records()).length;
-  await openFile({
+  await openFile(page, {
     name: "export.xlsx",
     mimeType: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     buffer,
@@ -532,7 +502,7 @@ test("an XLSX workbook: date cells, number cells, a boolean opt-out and an uncle
       ],
     ],
   );
-  const outcome = await runToEnd();
+  const outcome = await runToEnd(page);
   assert.equal(outcome.kind, "done", outcome.text);
   assert.equal((await chain.records()).length, before + 4);
 });
