@@ -3,19 +3,23 @@
 #   needs_build     the wasm target, wasm-bindgen-cli at the Cargo.lock version,
 #                   Node and the npm tools (wasm-opt, esbuild, prettier, eslint, tsc);
 #                   the lints need the target and the npm tools only
-#   needs_services  OpenSSL headers and pkg-config (the TTP and the registry), SoftHSM2
-#                   and HAProxy (the TTP's keys on a PKCS#11 token, its replicas, in the tests)
+#   needs_services  OpenSSL headers and pkg-config (the TTP and the registry), SoftHSM2,
+#                   HAProxy and PostgreSQL (the TTP's keys on a PKCS#11 token, its replicas
+#                   and their shared ledger, in the tests)
 #   needs_browsers  Chromium, chromedriver, Firefox ESR, geckodriver and sqlite3 (page tests)
 #
 # `./build.sh setup` installs all three.
 
 # Debian packages for the commands that are missing: "command:package ...".
-# (libssl-dev has no command: it is checked with dpkg.)
+# (libssl-dev has no command: it is checked with dpkg; postgresql by its
+# server's binaries.)
 debian_install() {
   local missing=() pair
   for pair in "$@"; do
     case "$pair" in
       libssl-dev) dpkg -s libssl-dev >/dev/null 2>&1 || missing+=(libssl-dev) ;;
+      # The server's binaries live under a versioned folder, not on PATH.
+      postgresql) compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql) ;;
       # shellcheck disable=SC2206 # "node:nodejs npm" names two packages
       *) command -v "${pair%%:*}" >/dev/null || missing+=(${pair#*:}) ;;
     esac
@@ -61,8 +65,10 @@ needs_build() {
 
 needs_services() {
   # softhsm2: the PKCS#11 token of the TTP's key custody tests (crates/ttp/tests/hsm.rs);
-  # haproxy: the load balancer in front of the TTP replicas (crates/ttp/tests/replicas.rs).
-  debian_install libssl-dev "pkg-config:pkg-config" "softhsm2-util:softhsm2" "/usr/sbin/haproxy:haproxy"
+  # haproxy: the load balancer in front of the TTP replicas (crates/ttp/tests/replicas.rs);
+  # postgresql: the replicas' shared ledger (crates/ttp/tests/ledger.rs, replicas.rs), a
+  # private server per test in a temporary folder (crates/testkit/src/postgres.rs).
+  debian_install libssl-dev "pkg-config:pkg-config" "softhsm2-util:softhsm2" "/usr/sbin/haproxy:haproxy" postgresql
 }
 
 needs_browsers() {

@@ -17,6 +17,7 @@
 //!   record submissions with a reversible pseudonym.
 //! - [`balancer`]: HAProxy in front of TTP replicas.
 //! - [`softhsm`]: a SoftHSM2 token for the TTP's keys over PKCS#11.
+//! - [`postgres`]: a PostgreSQL server of one test, for the shared ledger.
 //! - [`process`]: a server binary as a real process, for the crash tests.
 //! - [`disk`]: a tmpfs to fill, for the full-disk tests.
 //! - [`mutate`]: deterministic mutations of valid bodies, for the runs of
@@ -35,6 +36,7 @@ pub mod disk;
 pub mod jose;
 pub mod keys;
 pub mod mutate;
+pub mod postgres;
 pub mod process;
 pub mod registry;
 pub mod softhsm;

@@ -1,14 +1,16 @@
 //! Benchmark of TTP replicas (in `./build.sh bench`): batch evaluations/s
-//! of one `pseudoform-ttp serve` process asked directly, of one behind
-//! HAProxy, and of three behind HAProxy, on this host, side by side in one
-//! run; and the CPU each took per 1 000 evaluations (the TTP processes and
-//! HAProxy, from `/proc`), which docs/bench.md turns into a model of how
-//! throughput scales with cores and replicas.
+//! of one `pseudoform-ttp serve` process asked directly with its ledger in
+//! SQLite and in PostgreSQL, of one behind HAProxy, and of three behind
+//! HAProxy (sharing a PostgreSQL ledger), on this host, side by side in one
+//! run; and the CPU each took per 1 000 evaluations (the TTP processes,
+//! HAProxy and PostgreSQL, from `/proc`), which docs/bench.md turns into a
+//! model of how throughput scales with cores and replicas.
 //!
 //! `cargo run --release -p pseudoform-ttp --example replicas -- [--seconds S] [--clients C] [--out FILE]`
 //!
 //! The replicas share one database (key files; the token's cost is
-//! `--example custody`'s) and run in development mode with a static token,
+//! `--example custody`'s), a PostgreSQL server of the run that flushes
+//! every commit (`fsync = on`, as in production) holds the ledger, and they run in development mode with a static token,
 //! so that the load stays on the evaluation path; batches of 100 records of
 //! NGGV+RGG+MRN (300 evaluations). The load generator runs in this process
 //! and shares the host's cores with the replicas and HAProxy.
@@ -20,6 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pseudoform_testkit::balancer::{free_port, until_all_up, Balancer};
+use pseudoform_testkit::postgres::Postgres;
 use pseudoform_testkit::process::Process;
 use pseudoform_testkit::ttp::*;
 use serde_json::{json, Value};
@@ -91,10 +94,41 @@ async fn load(base: &str, clients: usize, seconds: u64) -> f64 {
     done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
 }
 
-/// One setup: `replicas` processes, behind HAProxy or not.
-async fn measure(replicas: usize, balanced: bool, clients: usize, seconds: u64) -> Value {
+/// CPU seconds of every process whose command line names `needle`.
+fn cpu_seconds_of(needle: &str) -> f64 {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        })
+        .map(cpu_seconds)
+        .sum()
+}
+
+/// One setup: `replicas` processes, behind HAProxy or not, their ledger in
+/// a database of `postgres` or in SQLite.
+async fn measure(
+    replicas: usize,
+    balanced: bool,
+    postgres: Option<&Postgres>,
+    clients: usize,
+    seconds: u64,
+) -> Value {
     let port = free_port();
-    let (dir, path, _) = prepare(&format!("{DEV}\npublic_url = \"http://127.0.0.1:{port}\""));
+    let ledger = postgres.map_or(String::new(), |pg| {
+        let config = pg.ledger_config();
+        format!(
+            "[ledger]\nurl = \"{}\"\npassword_file = \"{}\"\n",
+            config.url.unwrap(),
+            config.password_file.unwrap().display()
+        )
+    });
+    let (dir, path, _) = prepare(&format!(
+        "{DEV}\npublic_url = \"http://127.0.0.1:{port}\"\n{ledger}"
+    ));
     let ttp = ttp_binary();
     let ports: Vec<u16> = (0..replicas).map(|_| free_port()).collect();
     let mut processes = Vec::new();
@@ -124,15 +158,21 @@ async fn measure(replicas: usize, balanced: bool, clients: usize, seconds: u64) 
     };
     // A warm-up: the domain's first key version and the connections.
     load(&base, clients, 1).await;
+    // PostgreSQL's backends and background processes run as `postgres: …`.
+    let pg_cpu = || postgres.map_or(0.0, |_| cpu_seconds_of("postgres"));
     let cpu = |processes: &[Process], balancer: &Option<Balancer>| {
         let ttp: f64 = processes.iter().map(|p| cpu_seconds(p.id())).sum();
-        (ttp, balancer.as_ref().map_or(0.0, |b| cpu_seconds(b.id())))
+        (
+            ttp,
+            balancer.as_ref().map_or(0.0, |b| cpu_seconds(b.id())),
+            pg_cpu(),
+        )
     };
-    let (ttp_before, lb_before) = cpu(&processes, &balancer);
+    let (ttp_before, lb_before, pg_before) = cpu(&processes, &balancer);
     let started = Instant::now();
     let rate = load(&base, clients, seconds).await;
     let elapsed = started.elapsed().as_secs_f64();
-    let (ttp_after, lb_after) = cpu(&processes, &balancer);
+    let (ttp_after, lb_after, pg_after) = cpu(&processes, &balancer);
     let evaluations = rate * elapsed;
     drop(balancer);
     drop(processes);
@@ -140,9 +180,11 @@ async fn measure(replicas: usize, balanced: bool, clients: usize, seconds: u64) 
     json!({
         "replicas": replicas,
         "haproxy": balanced,
+        "ledger": if postgres.is_some() { "postgres" } else { "sqlite" },
         "evaluationsPerSecond": rate.round() as u64,
         "ttpCpuMsPer1000": ((ttp_after - ttp_before) / evaluations * 1e6).round() as u64,
         "haproxyCpuMsPer1000": ((lb_after - lb_before) / evaluations * 1e6).round() as u64,
+        "postgresCpuMsPer1000": ((pg_after - pg_before) / evaluations * 1e6).round() as u64,
     })
 }
 
@@ -151,16 +193,25 @@ async fn main() {
     let seconds: u64 = arg("--seconds").map_or(10, |s| s.parse().unwrap());
     let clients: usize = arg("--clients").map_or(8, |s| s.parse().unwrap());
     let out = arg("--out");
+    let pg = tokio::task::spawn_blocking(Postgres::start_durable)
+        .await
+        .unwrap();
     let mut rows = Vec::new();
-    for (replicas, balanced) in [(1, false), (1, true), (3, true)] {
+    for (replicas, balanced, shared) in [
+        (1, false, false),
+        (1, false, true),
+        (1, true, true),
+        (3, true, true),
+    ] {
         eprintln!(
-            "replicas: {replicas} replica(s), haproxy {balanced}, {clients} clients, {seconds} s"
+            "replicas: {replicas} replica(s), haproxy {balanced}, postgres {shared}, {clients} clients, {seconds} s"
         );
-        rows.push(measure(replicas, balanced, clients, seconds).await);
+        let postgres = shared.then_some(&pg);
+        rows.push(measure(replicas, balanced, postgres, clients, seconds).await);
     }
     let direct = rows[0]["evaluationsPerSecond"].as_f64().unwrap();
-    println!("| setup | evaluations/s | ratio | TTP CPU ms / 1 000 | HAProxy CPU ms / 1 000 |");
-    println!("|---|---:|---:|---:|---:|");
+    println!("| setup | ledger | evaluations/s | ratio | TTP CPU ms / 1 000 | HAProxy CPU ms / 1 000 | PostgreSQL CPU ms / 1 000 |");
+    println!("|---|---|---:|---:|---:|---:|---:|");
     for r in &rows {
         let name = match (
             r["replicas"].as_u64().unwrap(),
@@ -171,13 +222,16 @@ async fn main() {
             (n, _) => format!("{n} replicas, HAProxy"),
         };
         println!(
-            "| {name} | {} | {:.2} | {} | {} |",
+            "| {name} | {} | {} | {:.2} | {} | {} | {} |",
+            r["ledger"].as_str().unwrap(),
             r["evaluationsPerSecond"],
             r["evaluationsPerSecond"].as_f64().unwrap() / direct,
             r["ttpCpuMsPer1000"],
-            r["haproxyCpuMsPer1000"]
+            r["haproxyCpuMsPer1000"],
+            r["postgresCpuMsPer1000"]
         );
     }
+    drop(pg);
     let result = json!({
         "clients": clients,
         "seconds": seconds,

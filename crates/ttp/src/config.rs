@@ -42,8 +42,13 @@ pub struct TtpConfig {
     pub listen: String,
     /// SQLite database of the key versions (encrypted) and the audit log;
     /// budgets and single-use ids are in the file next to it that
-    /// [`crate::ledger::ledger_path`] names.
+    /// [`crate::ledger::ledger_path`] names, unless `[ledger]` names a
+    /// PostgreSQL database.
     pub database: PathBuf,
+    /// Where budgets and single-use ids are kept (`[ledger]`): PostgreSQL,
+    /// shared by replicas, or by default the SQLite file next to `database`.
+    #[serde(default)]
+    pub ledger: crate::ledger::LedgerConfig,
     /// File holding the 32-byte master key as padded base64url. When absent
     /// (and there is no `[hsm]`) the key is read from the environment
     /// variable [`crate::keys::MASTER_KEY_ENV`]; giving both is refused.
@@ -365,6 +370,7 @@ impl TtpConfig {
         if let Some(hsm) = self.hsm.as_mut() {
             hsm.resolve_paths(base);
         }
+        self.ledger.resolve_paths(base);
         for r in &mut self.recipients {
             resolve(&mut r.public_key);
         }
@@ -429,6 +435,7 @@ impl TtpConfig {
             }
         }
         self.limits.validate()?;
+        self.ledger.validate()?;
         match (&self.hsm, &self.signing_key, &self.master_key_file) {
             (Some(_), Some(_), _) | (Some(_), _, Some(_)) => bail!(
                 "[hsm] holds the master key and the signing key: remove master_key_file and signing_key"

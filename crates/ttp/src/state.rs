@@ -18,7 +18,7 @@ use crate::config::{Budgets, Limit, TokenLifetimes, TtpConfig, WireProfile, REVE
 use crate::error::ApiError;
 use crate::jwe::RecipientKey;
 use crate::keys::{DomainKeys, KeyCache, KeyStore, MasterKey};
-use crate::ledger::{ledger_path, Charge, Charged, Ledger, Once, OnceKind, SqliteLedger};
+use crate::ledger::{self, Charge, Charged, Ledger, Once, OnceKind};
 use crate::provider_keys::Directory;
 use crate::queue::EvalQueue;
 use crate::signing::SigningKey;
@@ -177,10 +177,7 @@ impl AppState {
             store.load(&r.organization, &r.scope)?;
         }
         let keys = Arc::new(KeyCache::new(store));
-        let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(
-            &ledger_path(&config.database),
-            config.replay_capacity,
-        )?);
+        let ledger = ledger::open(&config.ledger, &config.database, config.replay_capacity)?;
         let (audit, audit_thread) = audit::open(&config.database, Arc::clone(&signing_key))?;
         let state = AppState {
             recipients,

@@ -1,7 +1,8 @@
 //! Three TTP processes behind HAProxy (Debian's `haproxy`, which
-//! `./build.sh setup` installs) on loopback, sharing one database and one
-//! SoftHSM2 token, as an operator runs replicas on one host
-//! (docs/operations.md, "Replicas behind a load balancer"):
+//! `./build.sh setup` installs) on loopback, sharing one database, one
+//! PostgreSQL ledger (budgets and single-use ids) and one SoftHSM2 token,
+//! as an operator runs replicas (docs/operations.md, "Replicas behind a
+//! load balancer"):
 //!
 //! - `kill -9` of a replica under load, three times (each replica once,
 //!   restarted after): the clients, which do not retry themselves, see no
@@ -10,7 +11,8 @@
 //!   committed audit rows as acknowledged batches; no answer is partial;
 //!   the one audit chain verifies;
 //! - a caller's budget holds across the replicas: spread round-robin over
-//!   all three, it gets exactly its budget, not three times it;
+//!   all three, it gets exactly its budget, not three times it, booked in
+//!   PostgreSQL;
 //! - a rotation made with the CLI is current on every replica at its next
 //!   request.
 //!
@@ -28,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use pseudoform_testkit::balancer::{free_port, until_all_up, Balancer};
 use pseudoform_testkit::keys::ttp_signing;
+use pseudoform_testkit::postgres::Postgres;
 use pseudoform_testkit::process::Process;
 use pseudoform_testkit::softhsm;
 use pseudoform_testkit::ttp::*;
@@ -51,10 +54,21 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 
 /// A configuration for replicas: the test TTP's with `extra`, its keys on
 /// the token (the test's master key and signing key imported, so the
-/// test's openers verify), its public URL the balancer's.
-fn replica_config(test: &str, extra: &str, balancer: u16) -> (tempfile::TempDir, PathBuf) {
+/// test's openers verify), its ledger a database of `pg`, its public URL
+/// the balancer's.
+fn replica_config(
+    test: &str,
+    extra: &str,
+    balancer: u16,
+    pg: &Postgres,
+) -> (tempfile::TempDir, PathBuf) {
     softhsm::conf();
-    let extra = format!("{DEV}\npublic_url = \"http://127.0.0.1:{balancer}\"\n{extra}");
+    let ledger = pg.ledger_config();
+    let extra = format!(
+        "{DEV}\npublic_url = \"http://127.0.0.1:{balancer}\"\n{extra}\n[ledger]\nurl = \"{}\"\npassword_file = \"{}\"\n",
+        ledger.url.unwrap(),
+        ledger.password_file.unwrap().display()
+    );
     let (dir, path, _) = prepare(&extra);
     let hsm = softhsm::config_for(dir.path(), test);
     let master = Zeroizing::new([0x42u8; 32]);
@@ -127,7 +141,8 @@ fn accepted_rows(db: &Path) -> u64 {
 async fn a_replica_killed_under_load_loses_nothing_and_the_clients_see_no_error() {
     let _one = ONE_AT_A_TIME.lock().await;
     let port = free_port();
-    let (dir, path) = replica_config("replicas-kill", "", port);
+    let pg = Postgres::start();
+    let (dir, path) = replica_config("replicas-kill", "", port, &pg);
     let database = dir.path().join("ttp.sqlite");
     let ports: Vec<u16> = (0..REPLICAS).map(|_| free_port()).collect();
     let mut replicas = Vec::new();
@@ -239,7 +254,8 @@ async fn a_budget_holds_across_replicas_and_a_rotation_reaches_each() {
     let _one = ONE_AT_A_TIME.lock().await;
     let port = free_port();
     let budgets = "[budgets]\nbrowser_token = { per_minute = 1000, per_day = 1000 }\nperson = { per_minute = 1000, per_day = 1000 }\nprovider = { per_minute = 100000, per_day = 100000 }\nrecipient = { per_minute = 100000, per_day = 100000 }\nclient = { per_minute = 30, per_day = 30 }\n";
-    let (dir, path) = replica_config("replicas-budget", budgets, port);
+    let pg = Postgres::start();
+    let (dir, path) = replica_config("replicas-budget", budgets, port, &pg);
     let ports: Vec<u16> = (0..REPLICAS).map(|_| free_port()).collect();
     let mut replicas = Vec::new();
     for &p in &ports {
@@ -297,5 +313,13 @@ async fn a_budget_holds_across_replicas_and_a_rotation_reaches_each() {
     }
     assert_eq!(served_by.len(), REPLICAS, "{served_by:?}");
     assert_eq!((accepted, refused), (24, 36), "three replicas, one budget");
+    // Booked in PostgreSQL, not in a file of each replica.
+    let db = dir.path().join("ttp.sqlite");
+    assert!(!pseudoform_ttp::ledger::ledger_path(&db).exists());
+    let used = pg.query_i64(
+        "ledger_0",
+        "SELECT used FROM budgets WHERE dimension = 'credential' AND span = 'day'",
+    );
+    assert_eq!(used, 30);
     drop(replicas);
 }
