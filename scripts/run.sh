@@ -57,6 +57,8 @@ bench() {
   cargo run --release --quiet -p pseudoform-ttp --example custody -- --out bench/results/custody.json
   log "bench: one TTP replica asked directly, one and three behind HAProxy (crates/ttp/examples/replicas.rs)"
   cargo run --release --quiet -p pseudoform-ttp --example replicas -- --out bench/results/replicas.json
+  log "bench: the mixed load (single, forms under bulk, a burst) on one replica with SQLite and PostgreSQL, and three behind HAProxy (crates/ttp/examples/mixed.rs)"
+  cargo run --release --quiet -p pseudoform-ttp --example mixed -- --out bench/results/mixed.json
   log "bench: the workbench from file to delivered (and to the CSV download), 1 Web Worker and all, in the page (bench/workbench.mjs)"
   node bench/workbench.mjs --rows "${WORKBENCH_BENCH_ROWS:-100000}" --modes deliver,csv --out bench/results/workbench.json
   log "bench: opening 1 000 reversible pseudonyms (type R) in the page, as the provider's validation page does (bench/validation.mjs)"

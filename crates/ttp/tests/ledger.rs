@@ -305,6 +305,40 @@ fn postgres_a_clock_ahead_does_not_reset_a_window() {
     ));
 }
 
+/// The database ends every connection of the ledger (as a restart of the
+/// server does): the next charge and id go through on new connections, and
+/// what was booked before is still there.
+#[test]
+fn postgres_connections_the_server_closed_are_replaced() {
+    let pg = Postgres::start();
+    let config = pg.ledger_config();
+    let ledger = PostgresLedger::open(&config, 100).unwrap();
+    let budget = [charge(Dimension::Provider, "ura:00000003", 10, 1_000)];
+    // Several connections in the pool, all of them to be ended.
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| assert_eq!(ledger.charge(&budget, 1, T0).unwrap(), Charged::Booked));
+        }
+    });
+    let ended = pg.query_i64(
+        &database_of(&config),
+        "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE application_name = 'pseudoform-ttp') AS t",
+    );
+    assert!(ended >= 1, "{ended}");
+    assert_eq!(ledger.charge(&budget, 6, T0 + 1).unwrap(), Charged::Booked);
+    assert!(matches!(
+        ledger.charge(&budget, 1, T0 + 2).unwrap(),
+        Charged::Exceeded { .. }
+    ));
+    assert_eq!(
+        ledger
+            .use_once(OnceKind::Proof, "jkt", "after-restart", T0 + 60, T0 + 2)
+            .unwrap(),
+        Once::Fresh
+    );
+}
+
 /// Three replicas starting on a fresh database at once: one migrates, all open.
 #[test]
 fn postgres_replicas_starting_together_migrate_once() {

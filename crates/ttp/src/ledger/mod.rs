@@ -202,6 +202,12 @@ pub struct LedgerConfig {
     /// it fails.
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout_seconds: u64,
+    /// Whether each commit waits for PostgreSQL's WAL flush. Default off,
+    /// as the SQLite ledger's `synchronous = NORMAL`: a crash of the
+    /// database server may lose its last fraction of a second of counts
+    /// and ids, and a single request's commit costs no disk flush.
+    #[serde(default)]
+    pub durable_commits: bool,
 }
 
 fn default_pool_size() -> u32 {
@@ -219,6 +225,7 @@ impl Default for LedgerConfig {
             password_file: None,
             pool_size: default_pool_size(),
             connect_timeout_seconds: default_connect_timeout(),
+            durable_commits: false,
         }
     }
 }

@@ -1,15 +1,19 @@
 //! The shared ledger: one PostgreSQL database for every TTP replica.
 //!
-//! A charge is one transaction of one statement: an `INSERT … ON CONFLICT
-//! DO UPDATE … WHERE` over every budget of the request, which books a row
-//! only while it stays within its limit; when fewer rows come back than
-//! were asked, the transaction is rolled back and nothing is booked. The
-//! conflicting rows are locked in one fixed order (dimension, key, window),
-//! so that two replicas charging the same budgets wait for each other
-//! instead of deadlocking, and the check and the booking of a row happen
-//! under its lock: two replicas can never both take the last evaluations
-//! of a budget. A replica whose clock runs ahead does not reset a window
-//! for the others: a row's window start only moves forward.
+//! A charge is one statement, its own transaction: an `INSERT … ON
+//! CONFLICT DO UPDATE` over every budget of the request that adds the
+//! evaluations and stores each row's limit beside its count, under the
+//! table's check `used <= ceiling`. When any budget would go over, the
+//! check fails the statement and nothing is booked; a second query then
+//! reads which budgets refused, for the answer. The conflicting rows are
+//! locked in one fixed order (dimension, key, window), so that two replicas
+//! charging the same budgets wait for each other instead of deadlocking,
+//! and the check and the booking happen under the rows' locks: two replicas
+//! can never both take the last evaluations of a budget. The locks are held
+//! for the statement only, never across a round trip to the replica, so a
+//! budget every request shares (a recipient's) is not a queue. A replica
+//! whose clock runs ahead does not reset a window for the others: a row's
+//! window start only moves forward.
 //!
 //! A single-use id is one `INSERT … ON CONFLICT DO UPDATE … WHERE expired`:
 //! it comes back only when the id was new (or its earlier use expired), so
@@ -20,6 +24,13 @@
 //! so with replicas the bound on held ids (`replay_capacity`) is checked
 //! against the count of the last sweep plus this process's own ids. A
 //! deadlock or serialization failure (a sweep meeting a charge) is retried.
+//!
+//! Like the SQLite ledger's `synchronous = NORMAL`, its commits do not
+//! wait for the WAL flush (`synchronous_commit = off` on its sessions, set
+//! when a connection is made), unless `durable_commits` is set: a crash of
+//! a replica loses nothing, a crash of the database server at most its
+//! last fraction of a second of counts and ids (`wal_writer_delay`), never
+//! its consistency. A single request's commit then costs no disk flush.
 //!
 //! The connection string may not carry a password: it comes from
 //! `password_file` or [`super::PASSWORD_ENV`]. TLS follows the string's
@@ -55,6 +66,21 @@ const MIGRATION_LOCK: i64 = 0x7073_6675_6c65_6467;
 const ATTEMPTS: u32 = 3;
 
 type Pool = r2d2::Pool<PostgresConnectionManager<MakeTlsConnector>>;
+
+/// Sets the ledger's session settings on each new connection.
+#[derive(Debug)]
+struct Session {
+    durable_commits: bool,
+}
+
+impl r2d2::CustomizeConnection<postgres::Client, postgres::Error> for Session {
+    fn on_acquire(&self, conn: &mut postgres::Client) -> Result<(), postgres::Error> {
+        if !self.durable_commits {
+            conn.batch_execute("SET synchronous_commit = off")?;
+        }
+        Ok(())
+    }
+}
 
 /// What this process knows of the ids held.
 #[derive(Debug)]
@@ -131,15 +157,51 @@ fn is_transient(e: &postgres::Error) -> bool {
     )
 }
 
-/// Runs `f` up to [`ATTEMPTS`] times while it fails transiently.
-fn retrying<T>(mut f: impl FnMut() -> Result<T, postgres::Error>) -> anyhow::Result<T> {
-    let mut attempt = 1;
-    loop {
-        match f() {
-            Err(e) if attempt < ATTEMPTS && is_transient(&e) => attempt += 1,
-            other => return other.context("the ledger's PostgreSQL failed"),
-        }
+/// The ledger's statements, as text; prepared once per connection
+/// ([`Statements`]).
+const CHARGE: &str = "INSERT INTO budgets AS b (dimension, key, span, start, used, ceiling)
+     SELECT a.dimension, a.key, a.span, a.start, $6, a.ceiling
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[])
+         WITH ORDINALITY AS a (dimension, key, span, start, ceiling, position)
+     ORDER BY a.position
+     ON CONFLICT (dimension, key, span) DO UPDATE SET
+         start = GREATEST(b.start, excluded.start),
+         used = CASE WHEN b.start >= excluded.start THEN b.used + excluded.used ELSE excluded.used END,
+         ceiling = excluded.ceiling";
+const STANDING: &str = "SELECT b.dimension, b.key, b.span, b.start, b.used
+     FROM budgets b
+     JOIN unnest($1::text[], $2::text[], $3::text[]) AS a (dimension, key, span)
+         USING (dimension, key, span)";
+const SEEN: &str = "SELECT expires_at FROM single_use WHERE id = $1";
+const USE_ONCE: &str = "INSERT INTO single_use (id, expires_at) VALUES ($1, $2)
+     ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at
+     WHERE single_use.expires_at < $3
+     RETURNING (xmax = 0) AS inserted";
+
+/// The statements of one connection, prepared at its first use and kept
+/// with it in the pool: a charge or an id is then one round trip.
+#[derive(Clone)]
+struct Statements {
+    charge: postgres::Statement,
+    standing: postgres::Statement,
+    seen: postgres::Statement,
+    use_once: postgres::Statement,
+}
+
+type Connection = r2d2::PooledConnection<PostgresConnectionManager<MakeTlsConnector>>;
+
+fn statements(conn: &mut Connection) -> Result<Statements, postgres::Error> {
+    if let Some(prepared) = r2d2::PooledConnection::extensions(conn).get::<Statements>() {
+        return Ok(prepared.clone());
     }
+    let prepared = Statements {
+        charge: conn.prepare(CHARGE)?,
+        standing: conn.prepare(STANDING)?,
+        seen: conn.prepare(SEEN)?,
+        use_once: conn.prepare(USE_ONCE)?,
+    };
+    r2d2::PooledConnection::extensions_mut(conn).insert(prepared.clone());
+    Ok(prepared)
 }
 
 impl PostgresLedger {
@@ -165,6 +227,10 @@ impl PostgresLedger {
             .max_size(config.pool_size)
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(config.connect_timeout_seconds))
+            .test_on_check_out(false)
+            .connection_customizer(Box::new(Session {
+                durable_commits: config.durable_commits,
+            }))
             .build(PostgresConnectionManager::new(pg, tls))
             .context("cannot connect to the ledger's PostgreSQL")?;
         // The sync client blocks on a runtime of its own, which tokio
@@ -186,12 +252,33 @@ impl PostgresLedger {
         })
     }
 
-    fn connection(
+    /// Runs `f` on a pooled connection with its prepared statements, up to
+    /// [`ATTEMPTS`] times while it fails transiently (a deadlock or a
+    /// serialization failure), and again on another connection when the
+    /// server had closed this one: after a restart of the database, or a
+    /// backend it ended, every pooled connection is found closed at its
+    /// first use (the pool does not test one before lending it) and is
+    /// dropped, so at most `pool_size` such retries come before a new one.
+    fn with_connection<T>(
         &self,
-    ) -> anyhow::Result<r2d2::PooledConnection<PostgresConnectionManager<MakeTlsConnector>>> {
-        self.pool
-            .get()
-            .context("no connection to the ledger's PostgreSQL")
+        mut f: impl FnMut(&mut postgres::Client, &Statements) -> Result<T, postgres::Error>,
+    ) -> anyhow::Result<T> {
+        let mut attempt = 1;
+        let mut closed = 0;
+        loop {
+            let mut conn = self
+                .pool
+                .get()
+                .context("no connection to the ledger's PostgreSQL")?;
+            let outcome = statements(&mut conn).and_then(|prepared| f(&mut conn, &prepared));
+            match outcome {
+                Err(e) if (e.is_closed() || conn.is_closed()) && closed <= self.pool.max_size() => {
+                    closed += 1;
+                }
+                Err(e) if attempt < ATTEMPTS && is_transient(&e) => attempt += 1,
+                other => return other.context("the ledger's PostgreSQL failed"),
+            }
+        }
     }
 
     /// Sweeps when a minute has passed since the last sweep, or when `full`
@@ -205,8 +292,7 @@ impl PostgresLedger {
         {
             return Ok(sweeps.remembered);
         }
-        let mut conn = self.connection()?;
-        let count = retrying(|| {
+        let count = self.with_connection(|conn, _| {
             let mut tx = conn.transaction()?;
             tx.execute("DELETE FROM single_use WHERE expires_at < $1", &[&now])?;
             tx.execute(
@@ -250,6 +336,9 @@ fn migrate(pool: &Pool) -> anyhow::Result<()> {
         .context("cannot migrate the ledger's tables")
 }
 
+/// A budget as it stands: dimension, key, window, window start, count.
+type Standing = (String, String, String, i64, i64);
+
 /// One row a charge books: a budget in one window.
 struct Row<'a> {
     dimension: Dimension,
@@ -270,11 +359,10 @@ impl Ledger for PostgresLedger {
         let held = self.sweep_if_due(now, true)?;
         let key = once_key(kind, issuer, jti);
         let key = key.as_slice();
-        let mut conn = self.connection()?;
         if held >= self.capacity {
             // Full: only an expired use of this very id may be renewed.
-            let seen: Option<i64> = retrying(|| {
-                conn.query_opt("SELECT expires_at FROM single_use WHERE id = $1", &[&key])
+            let seen: Option<i64> = self.with_connection(|conn, st| {
+                conn.query_opt(&st.seen, &[&key])
                     .map(|row| row.map(|r| r.get(0)))
             })?;
             match seen {
@@ -284,15 +372,9 @@ impl Ledger for PostgresLedger {
             }
         }
         let expires_at = expires_at.max(now);
-        let stored = retrying(|| {
-            conn.query_opt(
-                "INSERT INTO single_use (id, expires_at) VALUES ($1, $2)
-                 ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at
-                 WHERE single_use.expires_at < $3
-                 RETURNING (xmax = 0) AS inserted",
-                &[&key, &expires_at, &now],
-            )
-            .map(|row| row.map(|r| r.get::<_, bool>(0)))
+        let stored = self.with_connection(|conn, st| {
+            conn.query_opt(&st.use_once, &[&key, &expires_at, &now])
+                .map(|row| row.map(|r| r.get::<_, bool>(0)))
         })?;
         match stored {
             None => Ok(Once::Replayed),
@@ -350,52 +432,53 @@ impl Ledger for PostgresLedger {
             .iter()
             .map(|r| i64::try_from(r.limit).unwrap_or(i64::MAX))
             .collect();
-        let n = i64::try_from(n).unwrap_or(i64::MAX);
-        let mut conn = self.connection()?;
-        let booked: Vec<(String, String, String)> = retrying(|| {
-            let mut tx = conn.transaction()?;
-            let booked: Vec<(String, String, String)> = tx
-                .query(
-                    "WITH asked AS (
-                         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[])
-                             WITH ORDINALITY AS a (dimension, key, span, start, ceiling, position)
-                     )
-                     INSERT INTO budgets AS b (dimension, key, span, start, used)
-                     SELECT dimension, key, span, start, $6 FROM asked ORDER BY position
-                     ON CONFLICT (dimension, key, span) DO UPDATE SET
-                         start = GREATEST(b.start, excluded.start),
-                         used = CASE WHEN b.start >= excluded.start THEN b.used + excluded.used ELSE excluded.used END
-                     WHERE (CASE WHEN b.start >= excluded.start THEN b.used ELSE 0 END) + excluded.used
-                         <= (SELECT a.ceiling FROM asked a
-                             WHERE a.dimension = b.dimension AND a.key = b.key AND a.span = b.span)
-                     RETURNING b.dimension, b.key, b.span",
-                    &[&dimensions, &keys, &spans, &starts, &limits, &n],
-                )?
-                .iter()
-                .map(|r| (r.get(0), r.get(1), r.get(2)))
-                .collect();
-            if booked.len() == asked.len() {
-                tx.commit()?;
-            } else {
-                tx.rollback()?;
+        let count = i64::try_from(n).unwrap_or(i64::MAX);
+        for _ in 0..ATTEMPTS {
+            // One statement, its own transaction: every row booked, or the
+            // `used <= ceiling` check fails and none is; then which budgets
+            // refused, as they stand now (for the answer only: the decision
+            // was the statement's).
+            let standing: Option<Vec<Standing>> = self.with_connection(|conn, st| {
+                match conn.execute(
+                    &st.charge,
+                    &[&dimensions, &keys, &spans, &starts, &limits, &count],
+                ) {
+                    Ok(_) => return Ok(None),
+                    Err(e) if e.code() == Some(&SqlState::CHECK_VIOLATION) => {}
+                    Err(e) => return Err(e),
+                }
+                let found = conn.query(&st.standing, &[&dimensions, &keys, &spans])?;
+                Ok(Some(
+                    found
+                        .iter()
+                        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+                        .collect(),
+                ))
+            })?;
+            let Some(standing) = standing else {
+                return Ok(Charged::Booked);
+            };
+            let mut refusals = Refusals::new();
+            for row in &rows {
+                let used = standing
+                    .iter()
+                    .find(|(d, k, s, _, _)| {
+                        d == row.dimension.name() && k == row.key && s == row.window.name()
+                    })
+                    .filter(|(_, _, _, start, _)| *start >= row.window.start(now))
+                    .map_or(0, |(_, _, _, _, used)| u64::try_from(*used).unwrap_or(0));
+                if used.saturating_add(n) > row.limit {
+                    refusals.refuse(row.dimension, row.window, row.limit, n, now);
+                }
             }
-            Ok(booked)
-        })?;
-        if booked.len() == asked.len() {
-            return Ok(Charged::Booked);
-        }
-        let n = u64::try_from(n).unwrap_or(u64::MAX);
-        let mut refusals = Refusals::new();
-        for row in &rows {
-            let was_booked = booked.iter().any(|(d, k, s)| {
-                d == row.dimension.name() && k == row.key && s == row.window.name()
-            });
-            if !was_booked {
-                refusals.refuse(row.dimension, row.window, row.limit, n, now);
+            if let Some(refused) = refusals.outcome() {
+                return Ok(refused);
             }
+            // Room was made between the two statements (a new window, a
+            // sweep): try again.
         }
-        refusals
-            .outcome()
-            .ok_or_else(|| anyhow!("the ledger booked fewer budgets than it was asked"))
+        Err(anyhow!(
+            "the ledger's PostgreSQL kept refusing a charge it had room for"
+        ))
     }
 }
