@@ -184,9 +184,10 @@ pub const PASSWORD_ENV: &str = "PSEUDOFORM_TTP_LEDGER_PASSWORD";
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LedgerConfig {
-    /// A PostgreSQL connection string (`postgresql://user@host:port/db`,
-    /// `?sslmode=require` for TLS, verified against the system's CA store)
-    /// shared by every replica. Without one, the SQLite file next to the
+    /// A PostgreSQL connection string (`postgresql://user@host:port/db?sslmode=require`:
+    /// TLS, the server verified against the system's CA store;
+    /// `sslmode=disable` only for a database on this machine) shared by
+    /// every replica. Without one, the SQLite file next to the
     /// TTP database ([`ledger_path`]). It may not hold a password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,

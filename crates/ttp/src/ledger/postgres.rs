@@ -11,9 +11,14 @@
 //! and the check and the booking happen under the rows' locks: two replicas
 //! can never both take the last evaluations of a budget. The locks are held
 //! for the statement only, never across a round trip to the replica, so a
-//! budget every request shares (a recipient's) is not a queue. A replica
-//! whose clock runs ahead does not reset a window for the others: a row's
-//! window start only moves forward.
+//! budget every request shares (a recipient's) is not a queue.
+//!
+//! Replicas' clocks may differ. A row's window start only moves forward, so
+//! a replica whose clock runs behind counts in the window the others are
+//! in, and one that runs ahead opens the next window early by its lead,
+//! never reopens an old one; a sweep keeps ids and windows for
+//! [`CLOCK_SKEW_SECONDS`] past their end by the sweeping replica's clock,
+//! so that a fast replica never deletes what a slow one still counts.
 //!
 //! A single-use id is one `INSERT … ON CONFLICT DO UPDATE … WHERE expired`:
 //! it comes back only when the id was new (or its earlier use expired), so
@@ -22,7 +27,8 @@
 //! Each process sweeps expired ids and spent windows once a minute, and
 //! counts the ids then; between sweeps it adds the ids it remembers itself,
 //! so with replicas the bound on held ids (`replay_capacity`) is checked
-//! against the count of the last sweep plus this process's own ids. A
+//! against the count of the last sweep plus this process's own ids: the
+//! table can pass it by what the other replicas added within a minute. A
 //! deadlock or serialization failure (a sweep meeting a charge) is retried.
 //!
 //! Like the SQLite ledger's `synchronous = NORMAL`, its commits do not
@@ -33,9 +39,11 @@
 //! its consistency. A single request's commit then costs no disk flush.
 //!
 //! The connection string may not carry a password: it comes from
-//! `password_file` or [`super::PASSWORD_ENV`]. TLS follows the string's
-//! `sslmode`; the server's certificate is verified against the system's
-//! CA store.
+//! `password_file` or [`super::PASSWORD_ENV`]. The string must say
+//! `sslmode=require` (the server's certificate and host name verified
+//! against the system's CA store), or `sslmode=disable` for a database on
+//! the same machine; `prefer`, the default, would let anyone on the path
+//! turn TLS off and read the password.
 
 use std::str::FromStr;
 use std::sync::Mutex;
@@ -43,6 +51,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use openssl::ssl::{SslConnector, SslMethod};
+use postgres::config::{Host, SslMode};
 use postgres::error::SqlState;
 use postgres_openssl::MakeTlsConnector;
 use r2d2_postgres::PostgresConnectionManager;
@@ -61,6 +70,10 @@ mod embedded {
 /// starting at once do not all create the tables.
 const MIGRATION_LOCK: i64 = 0x7073_6675_6c65_6467;
 
+/// How far the replicas' clocks may differ, in seconds: a sweep keeps what
+/// a replica whose clock runs this much behind still counts in.
+const CLOCK_SKEW_SECONDS: i64 = 300;
+
 /// Times a charge or an id is tried when PostgreSQL aborts it for a
 /// deadlock or a serialization failure.
 const ATTEMPTS: u32 = 3;
@@ -75,6 +88,9 @@ struct Session {
 
 impl r2d2::CustomizeConnection<postgres::Client, postgres::Error> for Session {
     fn on_acquire(&self, conn: &mut postgres::Client) -> Result<(), postgres::Error> {
+        // A lock or a statement that hangs fails the request (500) instead
+        // of holding a worker thread.
+        conn.batch_execute("SET lock_timeout = '2s'; SET statement_timeout = '5s'")?;
         if !self.durable_commits {
             conn.batch_execute("SET synchronous_commit = off")?;
         }
@@ -85,9 +101,11 @@ impl r2d2::CustomizeConnection<postgres::Client, postgres::Error> for Session {
 /// What this process knows of the ids held.
 #[derive(Debug)]
 struct Sweeps {
-    /// Unexpired ids at the last sweep, plus those this process added since.
+    /// Ids held at the last sweep, plus those this process added since.
     remembered: u64,
     last_sweep: i64,
+    /// The last sweep made because the ids seemed to fill the capacity.
+    last_forced: i64,
 }
 
 /// The ledger in a PostgreSQL database.
@@ -120,7 +138,35 @@ pub(crate) fn connection_config(url: &str) -> anyhow::Result<postgres::Config> {
     if config.get_dbname().is_none() {
         bail!("[ledger] url names no database");
     }
+    // Without TLS the password (and every count and id) would cross the
+    // network in the clear, and with `prefer` (the default) anyone on the
+    // path can answer "no TLS" and ask for the password as plain text: only
+    // `require` is taken, or `disable` to the same machine.
+    match config.get_ssl_mode() {
+        SslMode::Require => {}
+        SslMode::Disable if config.get_hosts().iter().all(is_local) => {}
+        SslMode::Disable => bail!(
+            "[ledger] url has sslmode=disable for a host on the network: use sslmode=require"
+        ),
+        _ => bail!(
+            "[ledger] url must say sslmode=require (or sslmode=disable for a database on this machine)"
+        ),
+    }
     Ok(config)
+}
+
+/// Whether `host` is this machine: a Unix socket or a loopback address.
+fn is_local(host: &Host) -> bool {
+    match host {
+        Host::Tcp(name) => {
+            name == "localhost"
+                || name
+                    .trim_matches(['[', ']'])
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        Host::Unix(_) => true,
+    }
 }
 
 /// The password of `config`: from its file or the environment, or none.
@@ -154,6 +200,16 @@ fn is_transient(e: &postgres::Error) -> bool {
     matches!(
         e.code(),
         Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
+    )
+}
+
+/// Whether the server had ended the connection's backend (shut down,
+/// crashed, or ended by an operator) before it ran anything of this call:
+/// safe to send again on another connection.
+fn is_gone(e: &postgres::Error) -> bool {
+    matches!(
+        e.code(),
+        Some(c) if *c == SqlState::ADMIN_SHUTDOWN || *c == SqlState::CRASH_SHUTDOWN || *c == SqlState::CANNOT_CONNECT_NOW
     )
 }
 
@@ -247,6 +303,7 @@ impl PostgresLedger {
             sweeps: Mutex::new(Sweeps {
                 remembered: 0,
                 last_sweep: i64::MIN / 2,
+                last_forced: i64::MIN / 2,
             }),
             capacity,
         })
@@ -255,10 +312,12 @@ impl PostgresLedger {
     /// Runs `f` on a pooled connection with its prepared statements, up to
     /// [`ATTEMPTS`] times while it fails transiently (a deadlock or a
     /// serialization failure), and again on another connection when the
-    /// server had closed this one: after a restart of the database, or a
-    /// backend it ended, every pooled connection is found closed at its
-    /// first use (the pool does not test one before lending it) and is
-    /// dropped, so at most `pool_size` such retries come before a new one.
+    /// server had ended this one's backend before the statement came
+    /// ([`is_gone`]): after a restart of the database every pooled
+    /// connection is found so at its first use (the pool does not test one
+    /// before lending it) and is dropped, so at most `pool_size` such
+    /// retries come before a new one. A connection lost in the middle of a
+    /// statement is not retried: it may have committed.
     fn with_connection<T>(
         &self,
         mut f: impl FnMut(&mut postgres::Client, &Statements) -> Result<T, postgres::Error>,
@@ -272,7 +331,7 @@ impl PostgresLedger {
                 .context("no connection to the ledger's PostgreSQL")?;
             let outcome = statements(&mut conn).and_then(|prepared| f(&mut conn, &prepared));
             match outcome {
-                Err(e) if (e.is_closed() || conn.is_closed()) && closed <= self.pool.max_size() => {
+                Err(e) if is_gone(&e) && closed <= self.pool.max_size() => {
                     closed += 1;
                 }
                 Err(e) if attempt < ATTEMPTS && is_transient(&e) => attempt += 1,
@@ -282,29 +341,45 @@ impl PostgresLedger {
     }
 
     /// Sweeps when a minute has passed since the last sweep, or when `full`
-    /// says the count must be refreshed; returns the ids held.
+    /// says the count must be refreshed (at most once a second); returns
+    /// the ids held. The lock is not held while the database sweeps.
     fn sweep_if_due(&self, now: i64, full: bool) -> anyhow::Result<u64> {
-        let mut sweeps = self
-            .sweeps
-            .lock()
-            .map_err(|_| anyhow!("ledger lock poisoned"))?;
-        if now - sweeps.last_sweep < SWEEP_SECONDS && !(full && sweeps.remembered >= self.capacity)
         {
-            return Ok(sweeps.remembered);
+            let mut sweeps = self
+                .sweeps
+                .lock()
+                .map_err(|_| anyhow!("ledger lock poisoned"))?;
+            let due = now - sweeps.last_sweep >= SWEEP_SECONDS;
+            let forced = full && sweeps.remembered >= self.capacity && now > sweeps.last_forced;
+            if !due && !forced {
+                return Ok(sweeps.remembered);
+            }
+            // The others go on meanwhile, on the count they have.
+            sweeps.last_forced = now;
+            if due {
+                sweeps.last_sweep = now;
+            }
         }
+        // Another replica's clock may run behind: what it still counts in
+        // (an id not yet expired, a window not yet over by its clock) is
+        // kept for CLOCK_SKEW_SECONDS more.
+        let then = now - CLOCK_SKEW_SECONDS;
         let count = self.with_connection(|conn, _| {
             let mut tx = conn.transaction()?;
-            tx.execute("DELETE FROM single_use WHERE expires_at < $1", &[&now])?;
+            tx.execute("DELETE FROM single_use WHERE expires_at < $1", &[&then])?;
             tx.execute(
                 "DELETE FROM budgets WHERE (span = 'minute' AND start < $1) OR (span = 'day' AND start < $2)",
-                &[&Window::Minute.start(now), &Window::Day.start(now)],
+                &[&Window::Minute.start(then), &Window::Day.start(then)],
             )?;
             let count: i64 = tx.query_one("SELECT COUNT(*) FROM single_use", &[])?.get(0);
             tx.commit()?;
             Ok(count)
         })?;
+        let mut sweeps = self
+            .sweeps
+            .lock()
+            .map_err(|_| anyhow!("ledger lock poisoned"))?;
         sweeps.remembered = u64::try_from(count).unwrap_or(0);
-        sweeps.last_sweep = now;
         Ok(sweeps.remembered)
     }
 
