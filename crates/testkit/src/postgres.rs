@@ -226,6 +226,24 @@ impl Postgres {
         name
     }
 
+    /// A `[ledger]` table (TOML) for a TTP configuration, of a new database
+    /// of this server ([`Postgres::ledger_config`]), and that database's name.
+    pub fn ledger_section(&self) -> (String, String) {
+        let config = self.ledger_config();
+        let url = config.url.unwrap();
+        let database = url
+            .rsplit('/')
+            .next()
+            .and_then(|tail| tail.split('?').next())
+            .unwrap()
+            .to_owned();
+        let section = format!(
+            "[ledger]\nurl = \"{url}\"\npassword_file = \"{}\"\n",
+            config.password_file.unwrap().display()
+        );
+        (section, database)
+    }
+
     /// A `[ledger]` of a new database of this server; the password is in a
     /// file next to the server's data.
     pub fn ledger_config(&self) -> pseudoform_ttp::ledger::LedgerConfig {

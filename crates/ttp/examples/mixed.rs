@@ -85,14 +85,7 @@ async fn measure(
     seconds: u64,
 ) -> Value {
     let port = free_port();
-    let ledger = postgres.map_or(String::new(), |pg| {
-        let config = pg.ledger_config();
-        format!(
-            "[ledger]\nurl = \"{}\"\npassword_file = \"{}\"\n",
-            config.url.unwrap(),
-            config.password_file.unwrap().display()
-        )
-    });
+    let ledger = postgres.map_or(String::new(), |pg| pg.ledger_section().0);
     let (dir, path, _) = prepare(&format!(
         "{DEV}\npublic_url = \"http://127.0.0.1:{port}\"\n{BUDGETS}{ledger}"
     ));

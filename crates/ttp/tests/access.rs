@@ -3,7 +3,9 @@
 //! key), roles (403: a recipient's credential never evaluates), recipients
 //! and types (403/404/422), origins (403: a browser token only from its
 //! own form origin), and the persistent budgets that stop a dictionary run
-//! with a lifted browser token (429 + `Retry-After`, kept over a restart).
+//! with a lifted browser token (429 + `Retry-After`, kept over a restart);
+//! the tests of the single-use ids and the budgets on both ledgers (SQLite
+//! and PostgreSQL).
 
 #![cfg(test)]
 
@@ -12,6 +14,7 @@ use pseudoform_protocol::auth::{
     AccessTokenClaims, CLIENT_ASSERTION_TYPE, GRANT_CLIENT_CREDENTIALS, SCOPE_EVALUATE,
 };
 use pseudoform_protocol::client::EcKey;
+use pseudoform_testkit::postgres::Postgres;
 use pseudoform_testkit::ttp::*;
 use pseudoform_testkit::vectors::*;
 use serde_json::{json, Value};
@@ -42,9 +45,23 @@ fn body(value: &Value) -> Vec<u8> {
     serde_json::to_vec(value).unwrap()
 }
 
+// The two tests of what the ledger holds (single-use proofs, assertions
+// and subject tokens; budgets) run on both ledgers: the SQLite file and a
+// database of a PostgreSQL server of the test.
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tokens_and_proofs_are_required_and_bound() {
-    let ttp = TestTtp::start(false).await;
+async fn tokens_and_proofs_are_required_and_bound_sqlite() {
+    tokens_and_proofs_are_required_and_bound("").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_and_proofs_are_required_and_bound_postgres() {
+    let pg = Postgres::start();
+    tokens_and_proofs_are_required_and_bound(&pg.ledger_section().0).await;
+}
+
+async fn tokens_and_proofs_are_required_and_bound(ledger: &str) {
+    let ttp = TestTtp::start_with(false, ledger).await;
     let single = eval_request(ORG_A, SCOPE_A, "NGGV", "x");
     for path in ["/oprf/eval", "/v1/evaluate", "/v1/rekey"] {
         let (status, headers, err) = ttp.post_raw(path, None, None, body(&single)).await;
@@ -417,9 +434,46 @@ async fn roles_recipients_types_and_origins() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dictionary_run_with_a_lifted_browser_token_stops_at_its_budget() {
-    let budgets = "[budgets]\nbrowser_token = { per_minute = 60, per_day = 60 }\n";
-    let mut ttp = TestTtp::start_with(false, budgets).await;
+async fn a_dictionary_run_with_a_lifted_browser_token_stops_at_its_budget_sqlite() {
+    let ttp = a_dictionary_run_with_a_lifted_browser_token_stops_at_its_budget("").await;
+    // The counts are in the ledger, a file of its own (owner-only), not in
+    // the database the audit writer commits to.
+    let ledger = pseudoform_ttp::ledger::ledger_path(&ttp.database());
+    assert_eq!(ledger.file_name().unwrap(), "ttp.ledger.sqlite");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&ledger).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "owner only");
+    }
+    let counted: i64 = rusqlite::Connection::open(&ledger)
+        .unwrap()
+        .query_row("SELECT COALESCE(MAX(used), 0) FROM budgets", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(counted >= 60, "{counted}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dictionary_run_with_a_lifted_browser_token_stops_at_its_budget_postgres() {
+    let pg = Postgres::start();
+    let (ledger, database) = pg.ledger_section();
+    let ttp = a_dictionary_run_with_a_lifted_browser_token_stops_at_its_budget(&ledger).await;
+    // The counts are in PostgreSQL, and no ledger file was made.
+    assert!(!pseudoform_ttp::ledger::ledger_path(&ttp.database()).exists());
+    let counted = pg.query_i64(
+        &database,
+        "SELECT COALESCE(MAX(used), 0) FROM budgets WHERE dimension = 'credential'",
+    );
+    assert!(counted >= 60, "{counted}");
+}
+
+/// The run on the ledger `ledger` names (a `[ledger]` table, or none for
+/// the SQLite file); returns the stopped TTP for the ledger's own checks.
+async fn a_dictionary_run_with_a_lifted_browser_token_stops_at_its_budget(ledger: &str) -> TestTtp {
+    let budgets =
+        format!("[budgets]\nbrowser_token = {{ per_minute = 60, per_day = 60 }}\n{ledger}");
+    let mut ttp = TestTtp::start_with(false, &budgets).await;
     // Whoever lifted the token also lifted the key (the worst case): they
     // try birth dates one evaluation at a time.
     let lifted = ttp.browser().await;
@@ -453,23 +507,7 @@ async fn a_dictionary_run_with_a_lifted_browser_token_stops_at_its_budget() {
     let guess = eval_request(ORG_A, SCOPE_A, "GG", "after-restart");
     let (status, _, err) = ttp.call(&lifted, "/oprf/eval", &guess).await;
     assert_error(status, &err, 429, "rateLimited");
-    // The counts are in the ledger, a file of its own (owner-only), not in
-    // the database the audit writer commits to.
     ttp.stop().await;
-    let ledger = pseudoform_ttp::ledger::ledger_path(&ttp.database());
-    assert_eq!(ledger.file_name().unwrap(), "ttp.ledger.sqlite");
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&ledger).unwrap().permissions().mode();
-        assert_eq!(mode & 0o077, 0, "owner only");
-    }
-    let counted: i64 = rusqlite::Connection::open(&ledger)
-        .unwrap()
-        .query_row("SELECT COALESCE(MAX(used), 0) FROM budgets", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    assert!(counted >= 60, "{counted}");
     // The refusals are audited without the guesses.
     let conn = rusqlite::Connection::open(ttp.database()).unwrap();
     let tables: i64 = conn
@@ -488,6 +526,7 @@ async fn a_dictionary_run_with_a_lifted_browser_token_stops_at_its_budget() {
         )
         .unwrap();
     assert!(refused >= 2, "{refused}");
+    ttp
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

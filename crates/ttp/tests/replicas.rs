@@ -63,12 +63,8 @@ fn replica_config(
     pg: &Postgres,
 ) -> (tempfile::TempDir, PathBuf) {
     softhsm::conf();
-    let ledger = pg.ledger_config();
-    let extra = format!(
-        "{DEV}\npublic_url = \"http://127.0.0.1:{balancer}\"\n{extra}\n[ledger]\nurl = \"{}\"\npassword_file = \"{}\"\n",
-        ledger.url.unwrap(),
-        ledger.password_file.unwrap().display()
-    );
+    let (ledger, _) = pg.ledger_section();
+    let extra = format!("{DEV}\npublic_url = \"http://127.0.0.1:{balancer}\"\n{extra}\n{ledger}");
     let (dir, path, _) = prepare(&extra);
     let hsm = softhsm::config_for(dir.path(), test);
     let master = Zeroizing::new([0x42u8; 32]);

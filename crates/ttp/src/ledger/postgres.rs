@@ -80,6 +80,29 @@ const ATTEMPTS: u32 = 3;
 
 type Pool = r2d2::Pool<PostgresConnectionManager<MakeTlsConnector>>;
 
+/// The pool, dropped on a thread of its own: closing a sync client blocks on
+/// its runtime, which panics on a thread that drives tasks (the server
+/// drops its state there when it shuts down, and a failed start drops it
+/// on the thread that opened it).
+struct PoolHandle(Option<Pool>);
+
+impl PoolHandle {
+    fn get(&self) -> anyhow::Result<&Pool> {
+        self.0
+            .as_ref()
+            .ok_or_else(|| anyhow!("the ledger's PostgreSQL pool is closed"))
+    }
+}
+
+impl Drop for PoolHandle {
+    fn drop(&mut self) {
+        if let Some(pool) = self.0.take() {
+            // A panic there only loses the clean close of the connections.
+            let _ = std::thread::spawn(move || drop(pool)).join();
+        }
+    }
+}
+
 /// Sets the ledger's session settings on each new connection.
 #[derive(Debug)]
 struct Session {
@@ -110,7 +133,7 @@ struct Sweeps {
 
 /// The ledger in a PostgreSQL database.
 pub struct PostgresLedger {
-    pool: Pool,
+    pool: PoolHandle,
     sweeps: Mutex<Sweeps>,
     capacity: u64,
 }
@@ -264,7 +287,20 @@ impl PostgresLedger {
     /// Connects to the database of `config.url` (a pool of at most
     /// `pool_size` connections), migrates it, and holds at most `capacity`
     /// unexpired single-use ids.
+    ///
+    /// The sync client blocks on a runtime of its own, which tokio forbids
+    /// on a thread that drives tasks (the server opens its ledger from
+    /// `serve`): the connecting and migrating run on a thread of their own.
+    /// The ledger's calls later run on the blocking pool, where it may.
     pub fn open(config: &LedgerConfig, capacity: u64) -> anyhow::Result<Self> {
+        std::thread::scope(|s| {
+            s.spawn(|| PostgresLedger::connect(config, capacity))
+                .join()
+                .map_err(|_| anyhow!("opening the ledger's PostgreSQL panicked"))?
+        })
+    }
+
+    fn connect(config: &LedgerConfig, capacity: u64) -> anyhow::Result<Self> {
         let url = config
             .url
             .as_deref()
@@ -279,25 +315,19 @@ impl PostgresLedger {
                 .context("cannot set up TLS for the ledger")?
                 .build(),
         );
-        let pool = r2d2::Pool::builder()
-            .max_size(config.pool_size)
-            .min_idle(Some(1))
-            .connection_timeout(Duration::from_secs(config.connect_timeout_seconds))
-            .test_on_check_out(false)
-            .connection_customizer(Box::new(Session {
-                durable_commits: config.durable_commits,
-            }))
-            .build(PostgresConnectionManager::new(pg, tls))
-            .context("cannot connect to the ledger's PostgreSQL")?;
-        // The sync client blocks on a runtime of its own, which tokio
-        // forbids on a thread that drives tasks (the server opens its
-        // ledger from `serve`): the migration runs on a thread of its own.
-        // The ledger's calls later run on the blocking pool, where it may.
-        std::thread::scope(|s| {
-            s.spawn(|| migrate(&pool))
-                .join()
-                .map_err(|_| anyhow!("the ledger's migration panicked"))?
-        })?;
+        let pool = PoolHandle(Some(
+            r2d2::Pool::builder()
+                .max_size(config.pool_size)
+                .min_idle(Some(1))
+                .connection_timeout(Duration::from_secs(config.connect_timeout_seconds))
+                .test_on_check_out(false)
+                .connection_customizer(Box::new(Session {
+                    durable_commits: config.durable_commits,
+                }))
+                .build(PostgresConnectionManager::new(pg, tls))
+                .context("cannot connect to the ledger's PostgreSQL")?,
+        ));
+        migrate(pool.get()?)?;
         Ok(PostgresLedger {
             pool,
             sweeps: Mutex::new(Sweeps {
@@ -325,13 +355,13 @@ impl PostgresLedger {
         let mut attempt = 1;
         let mut closed = 0;
         loop {
-            let mut conn = self
-                .pool
+            let pool = self.pool.get()?;
+            let mut conn = pool
                 .get()
                 .context("no connection to the ledger's PostgreSQL")?;
             let outcome = statements(&mut conn).and_then(|prepared| f(&mut conn, &prepared));
             match outcome {
-                Err(e) if is_gone(&e) && closed <= self.pool.max_size() => {
+                Err(e) if is_gone(&e) && closed <= pool.max_size() => {
                     closed += 1;
                 }
                 Err(e) if attempt < ATTEMPTS && is_transient(&e) => attempt += 1,
