@@ -16,12 +16,12 @@
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use pseudoform_testkit::balancer::{free_port, until_all_up, Balancer};
 use pseudoform_testkit::postgres::Postgres;
-use pseudoform_testkit::process::Process;
 use pseudoform_testkit::ttp::*;
 use serde_json::{json, Value};
 
@@ -31,13 +31,6 @@ const MIXED_BULK: usize = 64;
 const OVERLOAD: usize = 256;
 const SINGLE_CLIENTS: usize = 16;
 const BUDGETS: &str = "[budgets]\nbrowser_token = { per_minute = 1000000000, per_day = 1000000000 }\nperson = { per_minute = 1000000000, per_day = 1000000000 }\nprovider = { per_minute = 1000000000, per_day = 1000000000 }\nrecipient = { per_minute = 1000000000, per_day = 1000000000 }\nclient = { per_minute = 1000000000, per_day = 1000000000 }\n";
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
 
 /// The workspace's root (this example's manifest is crates/ttp's).
 fn root() -> PathBuf {
@@ -61,22 +54,6 @@ fn load_generator() -> PathBuf {
     binary
 }
 
-/// The TTP binary next to this example's (the same release build).
-fn ttp_binary() -> String {
-    let exe = std::env::current_exe().unwrap();
-    let ttp = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("pseudoform-ttp");
-    assert!(
-        ttp.exists(),
-        "build it first: cargo build --release -p pseudoform-ttp"
-    );
-    ttp.to_str().unwrap().to_owned()
-}
-
 /// One setup's scenarios, as the generator's JSON lines.
 async fn measure(
     replicas: usize,
@@ -84,40 +61,15 @@ async fn measure(
     balanced: bool,
     seconds: u64,
 ) -> Value {
-    let port = free_port();
     let ledger = postgres.map_or(String::new(), |pg| pg.ledger_section().0);
-    let (dir, path, _) = prepare(&format!(
-        "{DEV}\npublic_url = \"http://127.0.0.1:{port}\"\n{BUDGETS}{ledger}"
-    ));
+    let common::Replicas {
+        dir,
+        processes,
+        balancer,
+        base,
+    } = common::start(replicas, balanced, &format!("{BUDGETS}{ledger}")).await;
     let token = dir.path().join("token");
     std::fs::write(&token, TOKEN_FORM).unwrap();
-    let ttp = ttp_binary();
-    let ports: Vec<u16> = (0..replicas).map(|_| free_port()).collect();
-    let mut processes = Vec::new();
-    for p in &ports {
-        let listen = format!("127.0.0.1:{p}");
-        processes.push(
-            Process::start(
-                &ttp,
-                &[
-                    "serve",
-                    "--config",
-                    path.to_str().unwrap(),
-                    "--listen",
-                    &listen,
-                ],
-            )
-            .await,
-        );
-    }
-    let balancer = balanced.then(|| Balancer::start(dir.path(), port, &ports));
-    let base = match &balancer {
-        Some(b) => {
-            until_all_up(&reqwest::Client::new(), &b.base, replicas).await;
-            b.base.clone()
-        }
-        None => processes[0].base.clone(),
-    };
     let generator = load_generator();
     let out = tokio::task::spawn_blocking(move || {
         Command::new(generator)
@@ -166,8 +118,8 @@ async fn measure(
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let seconds: u64 = arg("--seconds").map_or(10, |s| s.parse().unwrap());
-    let out = arg("--out");
+    let seconds: u64 = common::arg("--seconds").map_or(10, |s| s.parse().unwrap());
+    let out = common::arg("--out");
     let pg = tokio::task::spawn_blocking(Postgres::start_durable)
         .await
         .unwrap();

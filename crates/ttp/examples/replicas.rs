@@ -17,11 +17,13 @@
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
+mod common;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pseudoform_testkit::balancer::{free_port, until_all_up, Balancer};
+use pseudoform_testkit::balancer::Balancer;
 use pseudoform_testkit::postgres::Postgres;
 use pseudoform_testkit::process::Process;
 use pseudoform_testkit::ttp::*;
@@ -29,13 +31,6 @@ use serde_json::{json, Value};
 
 const RECORDS: usize = 100;
 const TYPES: [&str; 3] = ["NGGV", "RGG", "MRN"];
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
 
 /// CPU seconds (user + system) a process has used, from `/proc/PID/stat`.
 fn cpu_seconds(pid: u32) -> f64 {
@@ -46,18 +41,6 @@ fn cpu_seconds(pid: u32) -> f64 {
     let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
     // USER_HZ, 100 on Linux.
     ticks / 100.0
-}
-
-/// The TTP binary next to this example's (the same release build).
-fn ttp_binary() -> String {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let ttp = dir.join("pseudoform-ttp");
-    assert!(
-        ttp.exists(),
-        "build it first: cargo build --release -p pseudoform-ttp"
-    );
-    ttp.to_str().unwrap().to_owned()
 }
 
 /// Evaluations/s of `clients` for `seconds` against `base`.
@@ -117,38 +100,13 @@ async fn measure(
     clients: usize,
     seconds: u64,
 ) -> Value {
-    let port = free_port();
     let ledger = postgres.map_or(String::new(), |pg| pg.ledger_section().0);
-    let (dir, path, _) = prepare(&format!(
-        "{DEV}\npublic_url = \"http://127.0.0.1:{port}\"\n{ledger}"
-    ));
-    let ttp = ttp_binary();
-    let ports: Vec<u16> = (0..replicas).map(|_| free_port()).collect();
-    let mut processes = Vec::new();
-    for p in &ports {
-        let listen = format!("127.0.0.1:{p}");
-        processes.push(
-            Process::start(
-                &ttp,
-                &[
-                    "serve",
-                    "--config",
-                    path.to_str().unwrap(),
-                    "--listen",
-                    &listen,
-                ],
-            )
-            .await,
-        );
-    }
-    let balancer = balanced.then(|| Balancer::start(dir.path(), port, &ports));
-    let base = match &balancer {
-        Some(b) => {
-            until_all_up(&reqwest::Client::new(), &b.base, replicas).await;
-            b.base.clone()
-        }
-        None => processes[0].base.clone(),
-    };
+    let common::Replicas {
+        dir,
+        processes,
+        balancer,
+        base,
+    } = common::start(replicas, balanced, &ledger).await;
     // A warm-up: the domain's first key version and the connections.
     load(&base, clients, 1).await;
     // PostgreSQL's backends and background processes run as `postgres: …`.
@@ -183,9 +141,9 @@ async fn measure(
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let seconds: u64 = arg("--seconds").map_or(10, |s| s.parse().unwrap());
-    let clients: usize = arg("--clients").map_or(8, |s| s.parse().unwrap());
-    let out = arg("--out");
+    let seconds: u64 = common::arg("--seconds").map_or(10, |s| s.parse().unwrap());
+    let clients: usize = common::arg("--clients").map_or(8, |s| s.parse().unwrap());
+    let out = common::arg("--out");
     let pg = tokio::task::spawn_blocking(Postgres::start_durable)
         .await
         .unwrap();
