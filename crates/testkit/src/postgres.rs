@@ -216,7 +216,7 @@ impl Postgres {
         let n = self
             .databases
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let name = format!("ledger_{n}");
+        let name = format!("pseudoform_{n}");
         off_runtime(|| {
             self.client("postgres")
                 .unwrap()
@@ -231,12 +231,7 @@ impl Postgres {
     pub fn ledger_section(&self) -> (String, String) {
         let config = self.ledger_config();
         let url = config.url.unwrap();
-        let database = url
-            .rsplit('/')
-            .next()
-            .and_then(|tail| tail.split('?').next())
-            .unwrap()
-            .to_owned();
+        let database = database_of(&url);
         let section = format!(
             "[ledger]\nurl = \"{url}\"\npassword_file = \"{}\"\n",
             config.password_file.unwrap().display()
@@ -247,14 +242,48 @@ impl Postgres {
     /// A `[ledger]` of a new database of this server; the password is in a
     /// file next to the server's data.
     pub fn ledger_config(&self) -> pseudoform_ttp::ledger::LedgerConfig {
-        let database = self.create_database();
-        let password_file = self.dir.path().join(format!("{database}.password"));
-        pseudoform_protocol::secret_file::create(&password_file, PASSWORD.as_bytes()).unwrap();
+        let (url, password_file) = self.database_with_password();
         pseudoform_ttp::ledger::LedgerConfig {
-            url: Some(self.url(&database)),
+            url: Some(url),
             password_file: Some(password_file),
             ..Default::default()
         }
+    }
+
+    /// A `[keys]` of a new database of this server; the password is in a
+    /// file next to the server's data.
+    pub fn keys_config(&self) -> pseudoform_ttp::keys::KeysConfig {
+        let (url, password_file) = self.database_with_password();
+        pseudoform_ttp::keys::KeysConfig {
+            url: Some(url),
+            password_file: Some(password_file),
+            ..Default::default()
+        }
+    }
+
+    /// A `[keys]` table (TOML) for a TTP configuration, of a new database
+    /// of this server, and that database's name.
+    pub fn keys_section(&self) -> (String, String) {
+        let config = self.keys_config();
+        let url = config.url.unwrap();
+        let section = format!(
+            "[keys]\nurl = \"{url}\"\npassword_file = \"{}\"\n",
+            config.password_file.unwrap().display()
+        );
+        (section, database_of(&url))
+    }
+
+    /// The URL of a new database and a file with its password.
+    fn database_with_password(&self) -> (String, PathBuf) {
+        let database = self.create_database();
+        let password_file = self.dir.path().join(format!("{database}.password"));
+        pseudoform_protocol::secret_file::create(&password_file, PASSWORD.as_bytes()).unwrap();
+        (self.url(&database), password_file)
+    }
+
+    /// The server's data folder (for tests that read its files).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
     }
 }
 
@@ -274,4 +303,13 @@ impl Drop for Postgres {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The database name of a URL of [`Postgres::url`].
+pub fn database_of(url: &str) -> String {
+    url.rsplit('/')
+        .next()
+        .and_then(|tail| tail.split('?').next())
+        .unwrap()
+        .to_owned()
 }

@@ -252,6 +252,32 @@ pub fn prepare_edited(
     (dir, path, config)
 }
 
+/// One configuration file per replica next to `config` (`replica-{i}.toml`,
+/// the same text with `database = "replica-{i}.sqlite"`): replicas as on
+/// machines of their own, each with its own database and audit chain,
+/// sharing what the configuration puts in PostgreSQL or on a token.
+pub fn replica_configs(config: &std::path::Path, replicas: usize) -> Vec<PathBuf> {
+    let text = std::fs::read_to_string(config).unwrap();
+    let dir = config.parent().unwrap();
+    (0..replicas)
+        .map(|i| {
+            let own = text.replace(
+                "database = \"ttp.sqlite\"",
+                &format!("database = \"replica-{i}.sqlite\""),
+            );
+            assert_ne!(own, text, "the test configuration names its database");
+            let path = dir.join(format!("replica-{i}.toml"));
+            std::fs::write(&path, own).unwrap();
+            path
+        })
+        .collect()
+}
+
+/// The database of replica `i` of [`replica_configs`] in `dir`.
+pub fn replica_database(dir: &std::path::Path, i: usize) -> PathBuf {
+    dir.join(format!("replica-{i}.sqlite"))
+}
+
 /// A status, the headers and the JSON body (`null` if none) of an answer.
 pub type Answer = (u16, reqwest::header::HeaderMap, Value);
 
@@ -644,7 +670,7 @@ impl TestTtp {
     /// The MRN provider factor `t_p` of `provider` in recipient A's domain,
     /// from the TTP's database (the test knows the master key).
     pub fn provider_factor(&self, provider: &str) -> Scalar {
-        let store = KeyStore::open_config(&self.config).unwrap();
+        let mut store = KeyStore::open_config(&self.config).unwrap();
         let keys = store.load(ORG_A, SCOPE_A).unwrap();
         let binding = keys.binding_key().expect("recipient A has a binding key");
         *pseudoform_ttp::binding::provider_factor(binding, ORG_A, SCOPE_A, provider)

@@ -88,7 +88,7 @@ async fn measure(ttp: TestTtp, clients: usize, seconds: u64) -> Value {
     let signatures = per_second(|| {
         key.sign(b"{\"bench\":1}").unwrap();
     });
-    let store = KeyStore::open_config(&ttp.config).unwrap();
+    let mut store = KeyStore::open_config(&ttp.config).unwrap();
     let loads = per_second(|| {
         store.load(ORG_A, SCOPE_A).unwrap();
     });

@@ -2,16 +2,17 @@
 //! bench`): the reliability figures of `bench/ttp-load.mjs` — single
 //! evaluations/s, the form's p99 while bulk batches saturate the TTP, and
 //! a burst of 256 forms served or shed — on one replica asked directly
-//! with its ledger in SQLite and in PostgreSQL, and on three replicas
-//! behind HAProxy sharing the PostgreSQL ledger, side by side in one run.
+//! with its ledger and key versions in SQLite and in PostgreSQL, and on
+//! three replicas behind HAProxy sharing PostgreSQL (each with a database
+//! of its own for its audit chain), side by side in one run.
 //!
 //! `cargo run --release -p pseudoform-ttp --example mixed -- [--seconds S] [--out FILE]`
 //!
 //! The load is `bench/ttp-load`'s generator (built into
 //! `target/bench-load` when missing), against replicas in development mode
-//! with a static token, on one database with key files (the token's cost
-//! is `--example custody`'s); PostgreSQL is a server of the run that
-//! flushes every commit. The generator, the replicas, HAProxy and
+//! with a static token and key files (the token's cost is `--example
+//! custody`'s); PostgreSQL is a server of the run that flushes every
+//! commit. The generator, the replicas, HAProxy and
 //! PostgreSQL share this host's cores.
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
@@ -61,7 +62,10 @@ async fn measure(
     balanced: bool,
     seconds: u64,
 ) -> Value {
-    let ledger = postgres.map_or(String::new(), |pg| pg.ledger_section().0);
+    // On PostgreSQL: the ledger and the key versions, two databases.
+    let ledger = postgres.map_or(String::new(), |pg| {
+        format!("{}\n{}", pg.ledger_section().0, pg.keys_section().0)
+    });
     let common::Replicas {
         dir,
         processes,

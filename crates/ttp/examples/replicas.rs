@@ -1,16 +1,17 @@
 //! Benchmark of TTP replicas (in `./build.sh bench`): batch evaluations/s
-//! of one `pseudoform-ttp serve` process asked directly with its ledger in
-//! SQLite and in PostgreSQL, of one behind HAProxy, and of three behind
-//! HAProxy (sharing a PostgreSQL ledger), on this host, side by side in one
-//! run; and the CPU each took per 1 000 evaluations (the TTP processes,
+//! of one `pseudoform-ttp serve` process asked directly with its ledger and
+//! key versions in SQLite and in PostgreSQL, of one behind HAProxy, and of
+//! three behind HAProxy (sharing PostgreSQL, each with a database of its
+//! own for its audit chain), on this host, side by side in one run; and the CPU each took per 1 000 evaluations (the TTP processes,
 //! HAProxy and PostgreSQL, from `/proc`), which docs/bench.md turns into a
 //! model of how throughput scales with cores and replicas.
 //!
 //! `cargo run --release -p pseudoform-ttp --example replicas -- [--seconds S] [--clients C] [--out FILE]`
 //!
-//! The replicas share one database (key files; the token's cost is
+//! The master and signing keys are key files (the token's cost is
 //! `--example custody`'s), a PostgreSQL server of the run that flushes
-//! every commit (`fsync = on`, as in production) holds the ledger, and they run in development mode with a static token,
+//! every commit (`fsync = on`, as in production) holds the ledger and the
+//! key versions, and the replicas run in development mode with a static token,
 //! so that the load stays on the evaluation path; batches of 100 records of
 //! NGGV+RGG+MRN (300 evaluations). The load generator runs in this process
 //! and shares the host's cores with the replicas and HAProxy.
@@ -100,7 +101,10 @@ async fn measure(
     clients: usize,
     seconds: u64,
 ) -> Value {
-    let ledger = postgres.map_or(String::new(), |pg| pg.ledger_section().0);
+    // On PostgreSQL: the ledger and the key versions, two databases.
+    let ledger = postgres.map_or(String::new(), |pg| {
+        format!("{}\n{}", pg.ledger_section().0, pg.keys_section().0)
+    });
     let common::Replicas {
         dir,
         processes,

@@ -49,6 +49,10 @@ pub struct TtpConfig {
     /// shared by replicas, or by default the SQLite file next to `database`.
     #[serde(default)]
     pub ledger: crate::ledger::LedgerConfig,
+    /// Where the key versions are kept (`[keys]`): PostgreSQL, shared by
+    /// replicas on several machines, or by default `database`.
+    #[serde(default)]
+    pub keys: crate::keys::KeysConfig,
     /// File holding the 32-byte master key as padded base64url. When absent
     /// (and there is no `[hsm]`) the key is read from the environment
     /// variable [`crate::keys::MASTER_KEY_ENV`]; giving both is refused.
@@ -371,6 +375,7 @@ impl TtpConfig {
             hsm.resolve_paths(base);
         }
         self.ledger.resolve_paths(base);
+        self.keys.resolve_paths(base);
         for r in &mut self.recipients {
             resolve(&mut r.public_key);
         }
@@ -436,6 +441,7 @@ impl TtpConfig {
         }
         self.limits.validate()?;
         self.ledger.validate()?;
+        self.keys.validate()?;
         match (&self.hsm, &self.signing_key, &self.master_key_file) {
             (Some(_), Some(_), _) | (Some(_), _, Some(_)) => bail!(
                 "[hsm] holds the master key and the signing key: remove master_key_file and signing_key"

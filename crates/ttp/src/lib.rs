@@ -63,6 +63,7 @@ pub mod jose;
 pub mod jwe;
 pub mod keys;
 pub mod ledger;
+mod pg;
 pub mod provider_keys;
 pub mod queue;
 pub mod security;

@@ -87,6 +87,14 @@ enum Command {
         #[arg(long)]
         key_file: PathBuf,
     },
+    /// Move every key version and binding key from the configuration's
+    /// `database` into PostgreSQL of its `[keys]`: sealed as they are, each
+    /// active one decrypted there before it is deleted from the database.
+    /// Run it with the servers stopped, once, when moving to `[keys]`.
+    MoveKeys {
+        #[command(flatten)]
+        config: ConfigFile,
+    },
     /// List the key versions of a domain.
     ListKeys {
         #[command(flatten)]
@@ -311,8 +319,20 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 domain.organization, domain.scope
             );
         }
+        Command::MoveKeys { config } => {
+            let config = config.load()?;
+            let (mut from, mut to) = KeyStore::move_stores(&config)?;
+            let moved = from.move_into(&mut to)?;
+            println!(
+                "moved {} versions ({} active, each decrypted in PostgreSQL) of {} domains from {}; it holds no key now",
+                moved.versions,
+                moved.active,
+                moved.domains,
+                config.database.display()
+            );
+        }
         Command::ListKeys { domain } => {
-            let (_, store) = configured(&domain)?;
+            let (_, mut store) = configured(&domain)?;
             let versions = store.versions(&domain.organization, &domain.scope)?;
             let current = versions
                 .iter()

@@ -17,7 +17,7 @@ use crate::callers::Callers;
 use crate::config::{Budgets, Limit, TokenLifetimes, TtpConfig, WireProfile, REVERSIBLE_TYPE};
 use crate::error::ApiError;
 use crate::jwe::RecipientKey;
-use crate::keys::{DomainKeys, KeyCache, KeyStore, MasterKey};
+use crate::keys::{DomainKeys, KeyCache, KeyStore};
 use crate::ledger::{self, Charge, Charged, Ledger, Once, OnceKind};
 use crate::provider_keys::Directory;
 use crate::queue::EvalQueue;
@@ -171,7 +171,7 @@ impl AppState {
         }
         let callers = Callers::new(config)?;
         let provider_keys = Directory::new(config, &callers, &signing_key)?;
-        let store = KeyStore::open(&config.database, MasterKey::load(config)?)?;
+        let mut store = KeyStore::open_config(config)?;
         for r in &config.recipients {
             // Fails early on a wrong master key or a damaged database.
             store.load(&r.organization, &r.scope)?;

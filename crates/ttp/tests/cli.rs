@@ -162,7 +162,7 @@ fn key_management_commands() {
         !o.status.success(),
         "a group/other-readable key file is refused"
     );
-    let store = KeyStore::open_config(&config).unwrap();
+    let mut store = KeyStore::open_config(&config).unwrap();
     assert_eq!(
         store.load(ORG_A, SCOPE_A).unwrap().version_numbers(),
         vec![3, 2]

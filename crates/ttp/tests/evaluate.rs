@@ -131,7 +131,7 @@ async fn batch_gives_one_jwe_per_record_in_order() {
     assert_eq!(results.len(), 7);
 
     // The key the TTP made on first use, read back through the key store.
-    let store = pseudoform_ttp::keys::KeyStore::open_config(&ttp.config).unwrap();
+    let mut store = pseudoform_ttp::keys::KeyStore::open_config(&ttp.config).unwrap();
     let keys = store.load(ORG_B, SCOPE_B).unwrap();
     let (version, key) = keys.current().unwrap();
     assert_eq!(version, 1);

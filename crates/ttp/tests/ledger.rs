@@ -170,14 +170,7 @@ fn postgres(config: &LedgerConfig) -> impl Fn(u64) -> Box<dyn Ledger> + '_ {
 }
 
 fn database_of(config: &LedgerConfig) -> String {
-    let url = config.url.as_deref().unwrap();
-    url.rsplit('/')
-        .next()
-        .unwrap()
-        .split('?')
-        .next()
-        .unwrap()
-        .to_owned()
+    pseudoform_testkit::postgres::database_of(config.url.as_deref().unwrap())
 }
 
 #[test]
@@ -392,11 +385,33 @@ fn postgres_replicas_starting_together_migrate_once() {
     assert_eq!(versions, 1);
 }
 
-/// What an operator gets wrong is said plainly, and never with the password.
+/// What an operator gets wrong is said plainly, and never with the password,
+/// in both sections that name a PostgreSQL database (`[ledger]`, `[keys]`).
 #[test]
 fn postgres_configuration_errors_are_clear_and_keep_the_password() {
+    for section in ["ledger", "keys"] {
+        configuration_errors_of(section);
+    }
+    // A wrong password is refused by the server, and the error is the server's.
+    let pg = Postgres::start();
+    let mut config = pg.ledger_config();
+    let wrong = tempfile::tempdir().unwrap();
+    let file = wrong.path().join("password");
+    pseudoform_protocol::secret_file::create(&file, b"not-the-password").unwrap();
+    config.password_file = Some(file);
+    config.connect_timeout_seconds = 2;
+    let message = format!("{:#}", ledger::open(&config, wrong.path(), 10).unwrap_err());
+    assert!(
+        message.contains("cannot connect to the PostgreSQL of [ledger]"),
+        "{message}"
+    );
+    assert!(!message.contains("not-the-password") && !message.contains(PASSWORD));
+}
+
+/// The configuration checks of the PostgreSQL section `section`.
+fn configuration_errors_of(section: &str) {
     let base = |ledger: &str| {
-        format!("database = \"ttp.sqlite\"\nsigning_key = \"signing.pem\"\n[ledger]\n{ledger}\n")
+        format!("database = \"ttp.sqlite\"\nsigning_key = \"signing.pem\"\n[{section}]\n{ledger}\n")
     };
     let refused = |ledger: &str| {
         format!(
@@ -450,19 +465,4 @@ fn postgres_configuration_errors_are_clear_and_keep_the_password() {
         refused("url = \"postgresql://ttp@h/d?sslmode=require\"\npool_size = 0")
             .contains("pool_size")
     );
-
-    // A wrong password is refused by the server, and the error is the server's.
-    let pg = Postgres::start();
-    let mut config = pg.ledger_config();
-    let wrong = tempfile::tempdir().unwrap();
-    let file = wrong.path().join("password");
-    pseudoform_protocol::secret_file::create(&file, b"not-the-password").unwrap();
-    config.password_file = Some(file);
-    config.connect_timeout_seconds = 2;
-    let message = format!("{:#}", ledger::open(&config, wrong.path(), 10).unwrap_err());
-    assert!(
-        message.contains("cannot connect to the ledger's PostgreSQL"),
-        "{message}"
-    );
-    assert!(!message.contains("not-the-password") && !message.contains(PASSWORD));
 }

@@ -1,20 +1,23 @@
 //! Three TTP processes behind HAProxy (Debian's `haproxy`, which
-//! `./build.sh setup` installs) on loopback, sharing one database, one
-//! PostgreSQL ledger (budgets and single-use ids) and one SoftHSM2 token,
-//! as an operator runs replicas (docs/operations.md, "Replicas behind a
-//! load balancer"):
+//! `./build.sh setup` installs) on loopback, as an operator runs replicas
+//! on several machines (docs/operations.md, "Replicas behind a load
+//! balancer"): each with a database of its own (its own signed audit
+//! chain), all sharing PostgreSQL (the key versions and the ledger's
+//! budgets and single-use ids, two databases of one server) and one
+//! SoftHSM2 token:
 //!
 //! - `kill -9` of a replica under load, three times (each replica once,
 //!   restarted after): the clients, which do not retry themselves, see no
 //!   error (HAProxy retries a failed connection or an empty answer on
 //!   another replica, and its stats socket shows it did); at least as many
-//!   committed audit rows as acknowledged batches; no answer is partial;
-//!   the one audit chain verifies;
+//!   committed audit rows, over the three chains, as acknowledged batches;
+//!   no answer is partial; each replica's chain verifies;
 //! - a caller's budget holds across the replicas: spread round-robin over
 //!   all three, it gets exactly its budget, not three times it, booked in
 //!   PostgreSQL;
-//! - a rotation made with the CLI is current on every replica at its next
-//!   request.
+//! - a rotation made with the CLI of one replica's machine is current on
+//!   every replica at its next request: the versions are in PostgreSQL,
+//!   not in a replica's database.
 //!
 //! The replicas run in development mode with a static token: these
 //! properties do not depend on the credential (DPoP-bound credentials are
@@ -52,19 +55,30 @@ const TYPES: [&str; 3] = ["NGGV", "RGG", "MRN"];
 /// each other.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// A configuration for replicas: the test TTP's with `extra`, its keys on
-/// the token (the test's master key and signing key imported, so the
-/// test's openers verify), its ledger a database of `pg`, its public URL
-/// the balancer's.
-fn replica_config(
-    test: &str,
-    extra: &str,
-    balancer: u16,
-    pg: &Postgres,
-) -> (tempfile::TempDir, PathBuf) {
+/// The configurations of the replicas: the test TTP's with `extra`, its
+/// keys on the token (the test's master key and signing key imported, so
+/// the test's openers verify), its key versions and its ledger in two
+/// databases of `pg`, its public URL the balancer's; one file per replica,
+/// each naming a database of its own ([`replica_configs`]).
+struct Replicas {
+    dir: tempfile::TempDir,
+    configs: Vec<PathBuf>,
+    ledger_database: String,
+    keys_database: String,
+}
+
+impl Replicas {
+    fn database(&self, i: usize) -> PathBuf {
+        replica_database(self.dir.path(), i)
+    }
+}
+
+fn replicas_of(test: &str, extra: &str, balancer: u16, pg: &Postgres) -> Replicas {
     softhsm::conf();
-    let (ledger, _) = pg.ledger_section();
-    let extra = format!("{DEV}\npublic_url = \"http://127.0.0.1:{balancer}\"\n{extra}\n{ledger}");
+    let (ledger, ledger_database) = pg.ledger_section();
+    let (keys, keys_database) = pg.keys_section();
+    let extra =
+        format!("{DEV}\npublic_url = \"http://127.0.0.1:{balancer}\"\n{extra}\n{ledger}\n{keys}");
     let (dir, path, _) = prepare(&extra);
     let hsm = softhsm::config_for(dir.path(), test);
     let master = Zeroizing::new([0x42u8; 32]);
@@ -80,7 +94,14 @@ fn replica_config(
     std::fs::write(&path, softhsm::on_token(&text, &hsm)).unwrap();
     std::fs::remove_file(dir.path().join("master.key")).unwrap();
     std::fs::remove_file(dir.path().join("signing.pem")).unwrap();
-    (dir, path)
+    let configs = replica_configs(&path, REPLICAS);
+    std::fs::remove_file(&path).unwrap();
+    Replicas {
+        dir,
+        configs,
+        ledger_database,
+        keys_database,
+    }
 }
 
 /// Starts replica `i` on `port`.
@@ -138,14 +159,13 @@ async fn a_replica_killed_under_load_loses_nothing_and_the_clients_see_no_error(
     let _one = ONE_AT_A_TIME.lock().await;
     let port = free_port();
     let pg = Postgres::start();
-    let (dir, path) = replica_config("replicas-kill", "", port, &pg);
-    let database = dir.path().join("ttp.sqlite");
+    let set = replicas_of("replicas-kill", "", port, &pg);
     let ports: Vec<u16> = (0..REPLICAS).map(|_| free_port()).collect();
     let mut replicas = Vec::new();
-    for &p in &ports {
-        replicas.push(Some(replica(&path, p).await));
+    for (config, &p) in set.configs.iter().zip(&ports) {
+        replicas.push(Some(replica(config, p).await));
     }
-    let balancer = Balancer::start(dir.path(), port, &ports);
+    let balancer = Balancer::start(set.dir.path(), port, &ports);
     let client = reqwest::Client::new();
     until_all_up(&client, &balancer.base, REPLICAS).await;
 
@@ -211,7 +231,7 @@ async fn a_replica_killed_under_load_loses_nothing_and_the_clients_see_no_error(
             );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        replicas[i] = Some(replica(&path, ports[i]).await);
+        replicas[i] = Some(replica(&set.configs[i], ports[i]).await);
         until_all_up(&client, &balancer.base, REPLICAS).await;
     }
     stop.store(true, Ordering::SeqCst);
@@ -224,7 +244,7 @@ async fn a_replica_killed_under_load_loses_nothing_and_the_clients_see_no_error(
         partial.load(Ordering::SeqCst),
     );
     drop(replicas);
-    let rows = accepted_rows(&database);
+    let rows: u64 = (0..REPLICAS).map(|i| accepted_rows(&set.database(i))).sum();
     let (resent, redispatched) = balancer.retries();
     eprintln!(
         "replicas: {kills} kills, {acked} batches acknowledged, {rows} accepted audit rows, {errors} errors, {partial} partial, HAProxy resent {resent} and redispatched {redispatched}"
@@ -240,9 +260,16 @@ async fn a_replica_killed_under_load_loses_nothing_and_the_clients_see_no_error(
     // as acknowledged batches (a batch whose answer died with its replica
     // and was retried elsewhere has two).
     assert!(rows >= acked, "{acked} acknowledged, {rows} audited");
-    // One chain, written by all replicas, verifies.
-    let verification = verify_audit_file(&database);
-    assert!(verification.ok(), "{verification:?}");
+    // Each replica's chain verifies, and each replica served (after its
+    // restart, too: its chain goes on where it ended).
+    for i in 0..REPLICAS {
+        let verification = verify_audit_file(&set.database(i));
+        assert!(verification.ok(), "replica {i}: {verification:?}");
+        assert!(
+            accepted_rows(&set.database(i)) > 0,
+            "replica {i} served nothing"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,18 +278,19 @@ async fn a_budget_holds_across_replicas_and_a_rotation_reaches_each() {
     let port = free_port();
     let budgets = "[budgets]\nbrowser_token = { per_minute = 1000, per_day = 1000 }\nperson = { per_minute = 1000, per_day = 1000 }\nprovider = { per_minute = 100000, per_day = 100000 }\nrecipient = { per_minute = 100000, per_day = 100000 }\nclient = { per_minute = 30, per_day = 30 }\n";
     let pg = Postgres::start();
-    let (dir, path) = replica_config("replicas-budget", budgets, port, &pg);
+    let set = replicas_of("replicas-budget", budgets, port, &pg);
     let ports: Vec<u16> = (0..REPLICAS).map(|_| free_port()).collect();
     let mut replicas = Vec::new();
-    for &p in &ports {
-        replicas.push(replica(&path, p).await);
+    for (config, &p) in set.configs.iter().zip(&ports) {
+        replicas.push(replica(config, p).await);
     }
-    let balancer = Balancer::start(dir.path(), port, &ports);
+    let balancer = Balancer::start(set.dir.path(), port, &ports);
     let client = reqwest::Client::new();
     until_all_up(&client, &balancer.base, REPLICAS).await;
 
-    // A rotation by the CLI on the shared database and token is current on
-    // every replica, asked directly, at its next request.
+    // A rotation by the CLI of one replica's machine, on the shared
+    // PostgreSQL and token, is current on every replica, asked directly,
+    // at its next request.
     let direct = |p: u16| format!("http://127.0.0.1:{p}");
     let version_on = |base: String, label: String| {
         let client = client.clone();
@@ -277,7 +305,7 @@ async fn a_budget_holds_across_replicas_and_a_rotation_reaches_each() {
         assert_eq!(version_on(direct(p), format!("before/{p}")).await, 1);
     }
     let out = Command::new(TTP)
-        .args(["rotate", "--config", path.to_str().unwrap()])
+        .args(["rotate", "--config", set.configs[1].to_str().unwrap()])
         .args(["--organization", ORG_A, "--scope", SCOPE_A])
         .env("SOFTHSM2_CONF", softhsm::conf())
         .output()
@@ -309,11 +337,27 @@ async fn a_budget_holds_across_replicas_and_a_rotation_reaches_each() {
     }
     assert_eq!(served_by.len(), REPLICAS, "{served_by:?}");
     assert_eq!((accepted, refused), (24, 36), "three replicas, one budget");
-    // Booked in PostgreSQL, not in a file of each replica.
-    let db = dir.path().join("ttp.sqlite");
-    assert!(!pseudoform_ttp::ledger::ledger_path(&db).exists());
+    // Booked in PostgreSQL, not in a file of each replica; the versions
+    // are there too, and in no replica's database.
+    for i in 0..REPLICAS {
+        let db = set.database(i);
+        assert!(!pseudoform_ttp::ledger::ledger_path(&db).exists());
+        let tables: i64 = Connection::open(&db)
+            .unwrap()
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'key_versions'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 0, "replica {i} holds key versions");
+    }
+    assert_eq!(
+        pg.query_i64(&set.keys_database, "SELECT MAX(version) FROM key_versions"),
+        2
+    );
     let used = pg.query_i64(
-        "ledger_0",
+        &set.ledger_database,
         "SELECT used FROM budgets WHERE dimension = 'credential' AND span = 'day'",
     );
     assert_eq!(used, 30);

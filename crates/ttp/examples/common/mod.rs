@@ -1,10 +1,11 @@
 //! What the replica benchmarks share (`replicas.rs`, `mixed.rs`): their
 //! command-line options, the TTP binary, and replicas started on one
-//! configuration, behind HAProxy or not.
+//! configuration, each with a database of its own (its audit chain, as on
+//! machines of their own), behind HAProxy or not.
 
 use pseudoform_testkit::balancer::{free_port, until_all_up, Balancer};
 use pseudoform_testkit::process::Process;
-use pseudoform_testkit::ttp::{prepare, DEV};
+use pseudoform_testkit::ttp::{prepare, replica_configs, DEV};
 
 /// The value after `name` on the command line.
 pub fn arg(name: &str) -> Option<String> {
@@ -43,7 +44,8 @@ pub struct Replicas {
 }
 
 /// Starts `replicas` development-mode TTPs on one configuration with
-/// `extra` (its public URL the balancer's), behind HAProxy when `balanced`.
+/// `extra` (its public URL the balancer's), each with its own database
+/// ([`replica_configs`]), behind HAProxy when `balanced`.
 pub async fn start(replicas: usize, balanced: bool, extra: &str) -> Replicas {
     let port = free_port();
     let (dir, path, _) = prepare(&format!(
@@ -51,8 +53,9 @@ pub async fn start(replicas: usize, balanced: bool, extra: &str) -> Replicas {
     ));
     let ttp = ttp_binary();
     let ports: Vec<u16> = (0..replicas).map(|_| free_port()).collect();
+    let configs = replica_configs(&path, replicas);
     let mut processes = Vec::new();
-    for p in &ports {
+    for (config, p) in configs.iter().zip(&ports) {
         let listen = format!("127.0.0.1:{p}");
         processes.push(
             Process::start(
@@ -60,7 +63,7 @@ pub async fn start(replicas: usize, balanced: bool, extra: &str) -> Replicas {
                 &[
                     "serve",
                     "--config",
-                    path.to_str().unwrap(),
+                    config.to_str().unwrap(),
                     "--listen",
                     &listen,
                 ],

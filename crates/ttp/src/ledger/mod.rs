@@ -242,6 +242,18 @@ impl LedgerConfig {
         }
     }
 
+    /// Where the database of `url` (this section's) is.
+    pub(crate) fn target<'a>(&'a self, url: &'a str) -> crate::pg::Target<'a> {
+        crate::pg::Target {
+            section: "[ledger]",
+            url,
+            password_file: self.password_file.as_deref(),
+            password_env: PASSWORD_ENV,
+            pool_size: self.pool_size,
+            connect_timeout_seconds: self.connect_timeout_seconds,
+        }
+    }
+
     /// Checks what can be checked without the database.
     pub(crate) fn validate(&self) -> anyhow::Result<()> {
         if self.pool_size == 0 || self.pool_size > 256 {
@@ -251,7 +263,7 @@ impl LedgerConfig {
             anyhow::bail!("[ledger] connect_timeout_seconds must be at least 1");
         }
         match &self.url {
-            Some(url) => postgres::connection_config(url).map(|_| ()),
+            Some(url) => crate::pg::connection_config("[ledger]", PASSWORD_ENV, url).map(|_| ()),
             None if self.password_file.is_some() => {
                 anyhow::bail!("[ledger] password_file is set but there is no url")
             }

@@ -39,28 +39,19 @@
 //! its consistency. A single request's commit then costs no disk flush.
 //!
 //! The connection string may not carry a password: it comes from
-//! `password_file` or [`super::PASSWORD_ENV`]. The string must say
-//! `sslmode=require` (the server's certificate and host name verified
-//! against the system's CA store), or `sslmode=disable` for a database on
-//! the same machine; `prefer`, the default, would let anyone on the path
-//! turn TLS off and read the password.
+//! `password_file` or [`super::PASSWORD_ENV`]; it must say TLS or the same
+//! machine ([`crate::pg`], the policy of every PostgreSQL store of the TTP).
 
-use std::str::FromStr;
 use std::sync::Mutex;
-use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context};
-use openssl::ssl::{SslConnector, SslMethod};
-use postgres::config::{Host, SslMode};
-use postgres::error::SqlState;
-use postgres_openssl::MakeTlsConnector;
-use r2d2_postgres::PostgresConnectionManager;
-use zeroize::Zeroizing;
+use anyhow::{anyhow, Context};
 
 use super::{
     once_key, Charge, Charged, Dimension, Ledger, LedgerConfig, Once, OnceKind, Refusals, Window,
-    PASSWORD_ENV, SWEEP_SECONDS,
+    SWEEP_SECONDS,
 };
+use crate::pg::{self, is_gone, is_transient, Connection, PoolHandle};
+use postgres::error::SqlState;
 
 mod embedded {
     refinery::embed_migrations!("migrations/ledger/postgres");
@@ -77,31 +68,6 @@ const CLOCK_SKEW_SECONDS: i64 = 300;
 /// Times a charge or an id is tried when PostgreSQL aborts it for a
 /// deadlock or a serialization failure.
 const ATTEMPTS: u32 = 3;
-
-type Pool = r2d2::Pool<PostgresConnectionManager<MakeTlsConnector>>;
-
-/// The pool, dropped on a thread of its own: closing a sync client blocks on
-/// its runtime, which panics on a thread that drives tasks (the server
-/// drops its state there when it shuts down, and a failed start drops it
-/// on the thread that opened it).
-struct PoolHandle(Option<Pool>);
-
-impl PoolHandle {
-    fn get(&self) -> anyhow::Result<&Pool> {
-        self.0
-            .as_ref()
-            .ok_or_else(|| anyhow!("the ledger's PostgreSQL pool is closed"))
-    }
-}
-
-impl Drop for PoolHandle {
-    fn drop(&mut self) {
-        if let Some(pool) = self.0.take() {
-            // A panic there only loses the clean close of the connections.
-            let _ = std::thread::spawn(move || drop(pool)).join();
-        }
-    }
-}
 
 /// Sets the ledger's session settings on each new connection.
 #[derive(Debug)]
@@ -147,95 +113,6 @@ impl std::fmt::Debug for PostgresLedger {
     }
 }
 
-/// Parses `url` as a connection string, refusing one with a password.
-pub(crate) fn connection_config(url: &str) -> anyhow::Result<postgres::Config> {
-    // The parser's message may quote the string, password and all: not shown.
-    let config = postgres::Config::from_str(url)
-        .map_err(|_| anyhow!("[ledger] url is not a PostgreSQL connection string"))?;
-    if config.get_password().is_some() {
-        bail!("[ledger] url holds a password: give it in [ledger] password_file or {PASSWORD_ENV}");
-    }
-    if config.get_hosts().is_empty() {
-        bail!("[ledger] url names no host");
-    }
-    if config.get_dbname().is_none() {
-        bail!("[ledger] url names no database");
-    }
-    // Without TLS the password (and every count and id) would cross the
-    // network in the clear, and with `prefer` (the default) anyone on the
-    // path can answer "no TLS" and ask for the password as plain text: only
-    // `require` is taken, or `disable` to the same machine.
-    match config.get_ssl_mode() {
-        SslMode::Require => {}
-        SslMode::Disable if config.get_hosts().iter().all(is_local) => {}
-        SslMode::Disable => bail!(
-            "[ledger] url has sslmode=disable for a host on the network: use sslmode=require"
-        ),
-        _ => bail!(
-            "[ledger] url must say sslmode=require (or sslmode=disable for a database on this machine)"
-        ),
-    }
-    Ok(config)
-}
-
-/// Whether `host` is this machine: a Unix socket or a loopback address.
-fn is_local(host: &Host) -> bool {
-    match host {
-        Host::Tcp(name) => {
-            name == "localhost"
-                || name
-                    .trim_matches(['[', ']'])
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback())
-        }
-        Host::Unix(_) => true,
-    }
-}
-
-/// The password of `config`: from its file or the environment, or none.
-fn password(config: &LedgerConfig) -> anyhow::Result<Option<Zeroizing<String>>> {
-    let env = std::env::var(PASSWORD_ENV).ok().map(Zeroizing::new);
-    let text = match (&config.password_file, env) {
-        (Some(_), Some(_)) => {
-            bail!(
-                "both [ledger] password_file and {PASSWORD_ENV} are set; give the password one way"
-            )
-        }
-        (Some(path), None) => {
-            let bytes = Zeroizing::new(pseudoform_protocol::secret_file::read(path).with_context(
-                || format!("cannot read the ledger's password file {}", path.display()),
-            )?);
-            let text = std::str::from_utf8(&bytes)
-                .map_err(|_| anyhow!("the ledger's password file is not text"))?;
-            Zeroizing::new(text.trim_end_matches(['\r', '\n']).to_owned())
-        }
-        (None, Some(text)) => text,
-        (None, None) => return Ok(None),
-    };
-    if text.is_empty() {
-        bail!("the ledger's password is empty");
-    }
-    Ok(Some(text))
-}
-
-/// Whether PostgreSQL aborted a transaction that may pass when tried again.
-fn is_transient(e: &postgres::Error) -> bool {
-    matches!(
-        e.code(),
-        Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
-    )
-}
-
-/// Whether the server had ended the connection's backend (shut down,
-/// crashed, or ended by an operator) before it ran anything of this call:
-/// safe to send again on another connection.
-fn is_gone(e: &postgres::Error) -> bool {
-    matches!(
-        e.code(),
-        Some(c) if *c == SqlState::ADMIN_SHUTDOWN || *c == SqlState::CRASH_SHUTDOWN || *c == SqlState::CANNOT_CONNECT_NOW
-    )
-}
-
 /// The ledger's statements, as text; prepared once per connection
 /// ([`Statements`]).
 const CHARGE: &str = "INSERT INTO budgets AS b (dimension, key, span, start, used, ceiling)
@@ -266,8 +143,6 @@ struct Statements {
     seen: postgres::Statement,
     use_once: postgres::Statement,
 }
-
-type Connection = r2d2::PooledConnection<PostgresConnectionManager<MakeTlsConnector>>;
 
 fn statements(conn: &mut Connection) -> Result<Statements, postgres::Error> {
     if let Some(prepared) = r2d2::PooledConnection::extensions(conn).get::<Statements>() {
@@ -305,29 +180,18 @@ impl PostgresLedger {
             .url
             .as_deref()
             .ok_or_else(|| anyhow!("[ledger] has no url"))?;
-        let mut pg = connection_config(url)?;
-        if let Some(password) = password(config)? {
-            pg.password(password.as_bytes());
-        }
-        pg.application_name("pseudoform-ttp");
-        let tls = MakeTlsConnector::new(
-            SslConnector::builder(SslMethod::tls())
-                .context("cannot set up TLS for the ledger")?
-                .build(),
-        );
-        let pool = PoolHandle(Some(
-            r2d2::Pool::builder()
-                .max_size(config.pool_size)
-                .min_idle(Some(1))
-                .connection_timeout(Duration::from_secs(config.connect_timeout_seconds))
-                .test_on_check_out(false)
-                .connection_customizer(Box::new(Session {
-                    durable_commits: config.durable_commits,
-                }))
-                .build(PostgresConnectionManager::new(pg, tls))
-                .context("cannot connect to the ledger's PostgreSQL")?,
-        ));
-        migrate(pool.get()?)?;
+        let pool = pg::pool(
+            &config.target(url),
+            Box::new(Session {
+                durable_commits: config.durable_commits,
+            }),
+        )?;
+        pg::migrate(
+            pool.get()?,
+            MIGRATION_LOCK,
+            embedded::migrations::runner(),
+            "the ledger",
+        )?;
         Ok(PostgresLedger {
             pool,
             sweeps: Mutex::new(Sweeps {
@@ -421,24 +285,6 @@ impl PostgresLedger {
         sweeps.remembered += 1;
         Ok(())
     }
-}
-
-/// Applies the ledger's migrations that `pool`'s database lacks, under an
-/// advisory lock, so that replicas starting together migrate once.
-fn migrate(pool: &Pool) -> anyhow::Result<()> {
-    let mut conn = pool
-        .get()
-        .context("cannot connect to the ledger's PostgreSQL")?;
-    conn.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
-        .context("cannot lock the ledger's schema")?;
-    let migrated = embedded::migrations::runner()
-        .set_grouped(true)
-        .run(&mut *conn);
-    conn.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
-        .context("cannot unlock the ledger's schema")?;
-    migrated
-        .map(|_| ())
-        .context("cannot migrate the ledger's tables")
 }
 
 /// A budget as it stands: dimension, key, window, window start, count.
