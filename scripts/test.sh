@@ -30,6 +30,9 @@ test_all() {
   lint
   log "test: native (cargo test)"
   cargo test --workspace --quiet 2>&1 | tee -a "$results"
+  log "test: the TTP's tests again, its ledger and key versions in PostgreSQL (with-postgres)"
+  cargo build --quiet -p pseudoform-testkit --bin with-postgres
+  "${CARGO_TARGET_DIR:-target}/debug/with-postgres" cargo test -p pseudoform-ttp --quiet 2>&1 | tee -a "$results"
   build
   log "test: browser, headless Chromium (wasm-bindgen-test-runner)"
   browser_tests chrome 2>&1 | tee -a "$results"

@@ -305,6 +305,53 @@ impl Drop for Postgres {
     }
 }
 
+/// Environment variable with the port of a PostgreSQL server that serves a
+/// whole test run (`with-postgres`): while it is set, every TTP that
+/// [`crate::ttp::prepare`] configures keeps its ledger and key versions in
+/// two new databases of it, unless the test names a `[ledger]` or `[keys]`
+/// of its own or is about the SQLite stores ([`SQLITE_STORES`]). `./build.sh test` runs the TTP's tests so a second time.
+pub const RUN_PORT_ENV: &str = "PSEUDOFORM_TEST_POSTGRES_PORT";
+
+/// A line (a TOML comment) for a TTP configuration of a test about the
+/// embedded SQLite stores: such a TTP keeps them even in a run with a
+/// server of [`RUN_PORT_ENV`].
+pub const SQLITE_STORES: &str = "# this test is about the embedded SQLite stores\n";
+
+static RUN_DATABASES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// The `[ledger]` and `[keys]` tables (TOML) of two new databases of the
+/// run's server ([`RUN_PORT_ENV`]), the password in a file in `dir`; none
+/// when no such server is set.
+pub fn run_sections(dir: &Path) -> Option<String> {
+    let port: u16 = std::env::var(RUN_PORT_ENV).ok()?.parse().ok()?;
+    let password_file = dir.join("postgres.password");
+    if !password_file.exists() {
+        pseudoform_protocol::secret_file::create(&password_file, PASSWORD.as_bytes()).unwrap();
+    }
+    let mut sections = String::new();
+    for section in ["ledger", "keys"] {
+        let n = RUN_DATABASES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("run_{}_{n}_{section}", std::process::id());
+        off_runtime(|| {
+            postgres::Config::new()
+                .host("127.0.0.1")
+                .port(port)
+                .user(USER)
+                .password(PASSWORD)
+                .dbname("postgres")
+                .connect(postgres::NoTls)
+                .unwrap()
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .unwrap()
+        });
+        sections.push_str(&format!(
+            "\n[{section}]\nurl = \"postgresql://{USER}@127.0.0.1:{port}/{name}?sslmode=disable\"\npassword_file = \"{}\"\n",
+            password_file.display()
+        ));
+    }
+    Some(sections)
+}
+
 /// The database name of a URL of [`Postgres::url`].
 pub fn database_of(url: &str) -> String {
     url.rsplit('/')

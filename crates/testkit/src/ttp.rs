@@ -246,7 +246,15 @@ pub fn prepare_edited(
         format!("{}\n", encoding::encode(&[0x42; 32])).as_bytes(),
     );
     let path = dir.path().join("ttp.toml");
-    let text = edit(dir.path(), config_text(extra_global));
+    let mut text = edit(dir.path(), config_text(extra_global));
+    if !text.contains("[ledger]")
+        && !text.contains("[keys]")
+        && !text.contains(crate::postgres::SQLITE_STORES)
+    {
+        if let Some(sections) = crate::postgres::run_sections(dir.path()) {
+            text.push_str(&sections);
+        }
+    }
     std::fs::write(&path, text).unwrap();
     let config = TtpConfig::from_toml_file(&path);
     (dir, path, config)

@@ -187,13 +187,19 @@ impl Drop for PoolHandle {
     }
 }
 
-/// Runs `f` on a thread of its own, where the sync client may block: the
-/// callers of a store may be on a thread that drives tasks (the server's
-/// start, the command line's `async` commands).
+/// Runs `f` where the sync client may block: here on a thread outside
+/// tokio (the evaluation queue's workers, which read the key epoch for
+/// every piece of work), else on a thread of its own, since the callers of
+/// a store may be on a thread that drives tasks (the server's start, the
+/// command line's `async` commands, a blocking-pool thread that cannot
+/// tell).
 pub(crate) fn off_runtime<T: Send>(
     what: &str,
     f: impl FnOnce() -> anyhow::Result<T> + Send,
 ) -> anyhow::Result<T> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return f();
+    }
     std::thread::scope(|s| s.spawn(f).join().map_err(|_| anyhow!("{what} panicked"))?)
 }
 

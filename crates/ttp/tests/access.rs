@@ -47,11 +47,13 @@ fn body(value: &Value) -> Vec<u8> {
 
 // The two tests of what the ledger holds (single-use proofs, assertions
 // and subject tokens; budgets) run on both ledgers: the SQLite file and a
-// database of a PostgreSQL server of the test.
+// database of a PostgreSQL server of the test. (Every other test here runs
+// on both too: `./build.sh test` runs the TTP's tests a second time with
+// the stores in PostgreSQL, `with-postgres`.)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_and_proofs_are_required_and_bound_sqlite() {
-    tokens_and_proofs_are_required_and_bound("").await;
+    tokens_and_proofs_are_required_and_bound(pseudoform_testkit::postgres::SQLITE_STORES).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -435,7 +437,10 @@ async fn roles_recipients_types_and_origins() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dictionary_run_with_a_lifted_browser_token_stops_at_its_budget_sqlite() {
-    let ttp = a_dictionary_run_with_a_lifted_browser_token_stops_at_its_budget("").await;
+    let ttp = a_dictionary_run_with_a_lifted_browser_token_stops_at_its_budget(
+        pseudoform_testkit::postgres::SQLITE_STORES,
+    )
+    .await;
     // The counts are in the ledger, a file of its own (owner-only), not in
     // the database the audit writer commits to.
     let ledger = pseudoform_ttp::ledger::ledger_path(&ttp.database());

@@ -152,7 +152,7 @@ async fn a_ttp_on_the_token_evaluates_signs_and_stores_with_keys_it_cannot_read_
     // with the key file's (which is still in the folder, unused).
     let mut store = KeyStore::open_config(&ttp.config).unwrap();
     assert_eq!(store.load(ORG_A, SCOPE_A).unwrap().current().unwrap().0, 1);
-    let mut by_file = KeyStore::open(&ttp.database(), file_master_key()).unwrap();
+    let mut by_file = KeyStore::open_store(&ttp.config, file_master_key()).unwrap();
     let refused = by_file.load(ORG_A, SCOPE_A).unwrap_err();
     assert!(
         format!("{refused:#}").contains("wrong master key"),

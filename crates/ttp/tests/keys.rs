@@ -450,7 +450,8 @@ fn postgres_the_ledger_may_share_the_database() {
 #[test]
 fn move_keys_takes_every_version_to_postgres_and_leaves_none_behind() {
     use pseudoform_testkit::ttp::{prepare, ORG_A, SCOPE_A};
-    let (dir, path, config) = prepare("");
+    // It starts on SQLite, whatever the run.
+    let (dir, path, config) = prepare(pseudoform_testkit::postgres::SQLITE_STORES);
     let mut old = KeyStore::open_config(&config).unwrap();
     old.ensure(ORG_A, SCOPE_A).unwrap();
     old.rotate(ORG_A, SCOPE_A).unwrap();

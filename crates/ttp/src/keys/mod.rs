@@ -620,7 +620,12 @@ impl KeyStore {
     /// must move them first ([`KeyStore::move_into`]), or it would make new
     /// first versions in PostgreSQL and every pseudonym would change.
     pub fn open_config(config: &TtpConfig) -> anyhow::Result<Self> {
-        let master = MasterKey::load(config)?;
+        KeyStore::open_store(config, MasterKey::load(config)?)
+    }
+
+    /// The key store `config` names ([`KeyStore::open_config`]) with the
+    /// master key `master` instead of the configured one.
+    pub fn open_store(config: &TtpConfig, master: MasterKey) -> anyhow::Result<Self> {
         match config.keys.url {
             Some(_) => {
                 if sqlite::holds_keys(&config.database)? {
