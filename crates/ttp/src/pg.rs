@@ -81,7 +81,11 @@ pub(crate) fn connection_config(
     }
     match config.get_ssl_mode() {
         SslMode::Require => {}
-        SslMode::Disable if config.get_hosts().iter().all(is_local) => {}
+        // A `hostaddr` is where the client really connects, whatever the
+        // host name says.
+        SslMode::Disable
+            if config.get_hosts().iter().all(is_local)
+                && config.get_hostaddrs().iter().all(|ip| ip.is_loopback()) => {}
         SslMode::Disable => bail!(
             "{section} url has sslmode=disable for a host on the network: use sslmode=require"
         ),
@@ -219,6 +223,13 @@ pub(crate) fn is_gone(e: &postgres::Error) -> bool {
         e.code(),
         Some(c) if *c == SqlState::ADMIN_SHUTDOWN || *c == SqlState::CRASH_SHUTDOWN || *c == SqlState::CANNOT_CONNECT_NOW
     )
+}
+
+/// Whether `e` says the connection `conn` is lost: the server ended its
+/// backend ([`is_gone`]), or the socket failed (no SQL state) and the
+/// client has closed it.
+pub(crate) fn is_lost(e: &postgres::Error, conn: &Connection) -> bool {
+    is_gone(e) || (e.code().is_none() && conn.is_closed())
 }
 
 /// Applies the migrations of `runner` that the database of `pool` lacks,

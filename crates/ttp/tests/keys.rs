@@ -67,10 +67,26 @@ fn versions_rotate_retire_and_encryption_at_rest(store: &Store<'_>) {
     assert_eq!(infos[2].status, KeyStatus::Active);
     drop(s);
 
-    // What the database holds is sealed: no stored value is a key.
+    // What the database holds is sealed: no stored value holds an active
+    // key (a v2, a v3, b v1).
+    let mut s = (store.open)(master(7));
+    let active: Vec<[u8; 32]> = ["a", "b"]
+        .iter()
+        .flat_map(|scope| {
+            let d = s.load(ORG, scope).unwrap();
+            d.active().map(|(_, k)| *k.to_bytes()).collect::<Vec<_>>()
+        })
+        .collect();
+    drop(s);
+    assert_eq!(active.len(), 3);
     let stored = (store.blobs)("SELECT ciphertext FROM key_versions WHERE ciphertext IS NOT NULL");
     assert_eq!(stored.len(), 3);
-    assert!(stored.iter().all(|c| c.len() == 48 && c[..32] != *k1));
+    for c in &stored {
+        assert_eq!(c.len(), 48, "32 bytes and the tag");
+        for key in &active {
+            assert!(!c.windows(32).any(|w| w == key.as_slice()));
+        }
+    }
     assert!(
         (store.blobs)(
             "SELECT ciphertext FROM key_versions
@@ -92,7 +108,11 @@ fn versions_rotate_retire_and_encryption_at_rest(store: &Store<'_>) {
          WHERE scope = 'a' AND version = 3",
     );
     let mut s = (store.open)(master(7));
-    assert!(s.load(ORG, "a").is_err());
+    let moved = format!("{:#}", s.load(ORG, "a").unwrap_err());
+    assert!(
+        moved.contains("cannot decrypt key") && moved.contains("v3"),
+        "{moved}"
+    );
     assert!(s.load(ORG, "b").is_ok());
 }
 
@@ -262,7 +282,7 @@ fn sqlite_a_database_from_before_migrations_is_taken_over() {
             .unwrap()
             .query_row("SELECT COUNT(*) FROM key_migrations", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(history, 1);
+        assert_eq!(history, 2, "V1 (the tables) and V2 (the moved mark)");
     });
 }
 
@@ -344,7 +364,7 @@ fn relation_files(pg: &Postgres, database: &str, table: &str) -> Vec<PathBuf> {
 
 /// Retiring on PostgreSQL leaves the ciphertext in no page of the table:
 /// it is in the table's file before (once written out by a checkpoint),
-/// and in neither the rewritten file nor the old one after.
+/// not in the rewritten file after, and the old file is gone or empty.
 #[test]
 fn postgres_retire_leaves_no_ciphertext_in_the_table() {
     postgres_store(|store, pg, config| {
@@ -374,7 +394,10 @@ fn postgres_retire_leaves_no_ciphertext_in_the_table() {
         let after = relation_files(pg, &database, "key_versions");
         assert_ne!(before, after, "the table was rewritten");
         assert!(!holds(&after), "not in the rewritten table");
-        assert!(!holds(&before), "not in the old file either");
+        for old_file in &before {
+            let left = std::fs::metadata(old_file).map_or(0, |m| m.len());
+            assert_eq!(left, 0, "{} still holds data", old_file.display());
+        }
         assert_eq!(s.load(ORG, "a").unwrap().version_numbers(), vec![2]);
     });
 }
@@ -397,6 +420,15 @@ fn postgres_connections_the_server_closed_are_replaced() {
         let mut other = (store.open)(master(7));
         other.rotate(ORG, "a").unwrap();
         assert_eq!(cache.load(ORG, "a").unwrap().version_numbers(), vec![2, 1]);
+        // A change on a store whose connections were all ended runs once,
+        // on a new connection: one rotation, one version.
+        pg.query_i64(
+            &database,
+            "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE application_name = 'pseudoform-ttp') AS t",
+        );
+        assert_eq!(other.rotate(ORG, "a").unwrap(), 3);
+        assert_eq!(other.versions(ORG, "a").unwrap().len(), 3);
     });
 }
 
@@ -523,12 +555,62 @@ fn move_keys_takes_every_version_to_postgres_and_leaves_none_behind() {
             "a sealed key stayed in the SQLite files"
         );
     }
+    // A server still on the database makes no new key there.
+    let mut left = KeyStore::open(&config.database, master_of(&dir)).unwrap();
+    let refused = format!("{:#}", left.ensure(ORG, "new").unwrap_err());
+    assert!(refused.contains("were moved to PostgreSQL"), "{refused}");
+    drop(left);
     // A second run has nothing to move, and says so.
     let again = run();
     assert!(!again.status.success());
     let said = String::from_utf8(again.stderr).unwrap();
     assert!(said.contains("nothing to move"), "{said}");
     drop(dir);
+}
+
+/// The master key of a [`pseudoform_testkit::ttp::prepare`]d folder.
+fn master_of(dir: &tempfile::TempDir) -> MasterKey {
+    MasterKey::from_text(&std::fs::read_to_string(dir.path().join("master.key")).unwrap()).unwrap()
+}
+
+/// A database from before binding keys (its `key_versions` only) still
+/// counts as holding keys: a server given `[keys]` refuses to start on it.
+#[test]
+fn a_database_with_versions_but_no_binding_keys_is_not_taken_for_empty() {
+    use pseudoform_testkit::ttp::prepare;
+    let (_dir, path, config) = prepare(pseudoform_testkit::postgres::SQLITE_STORES);
+    let conn = rusqlite::Connection::open(&config.database).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE key_versions (organization TEXT, scope TEXT, version INTEGER, status TEXT,
+         created_at INTEGER, retired_at INTEGER, nonce BLOB, ciphertext BLOB);
+         INSERT INTO key_versions VALUES ('o', 's', 1, 'active', 0, NULL, x'00', x'00');",
+    )
+    .unwrap();
+    drop(conn);
+    let pg = Postgres::start();
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("{text}\n{}", pg.keys_section().0)).unwrap();
+    let config = pseudoform_ttp::config::TtpConfig::from_toml_file(&path).unwrap();
+    let refused = format!("{:#}", KeyStore::open_config(&config).unwrap_err());
+    assert!(refused.contains("still holds key versions"), "{refused}");
+}
+
+/// A move into a store that already holds other keys is refused, and the
+/// old store keeps its keys.
+#[test]
+fn move_keys_into_a_store_with_other_keys_is_refused() {
+    sqlite_store(|store, _| {
+        let mut old = (store.open)(master(7));
+        old.ensure(ORG, "a").unwrap();
+        let pg = Postgres::start();
+        let config = pg.keys_config();
+        let mut new = KeyStore::open_postgres(&config, master(7)).unwrap();
+        new.ensure(ORG, "other").unwrap();
+        let message = format!("{:#}", old.move_into(&mut new).unwrap_err());
+        assert!(message.contains("already holds keys"), "{message}");
+        assert_eq!(old.load(ORG, "a").unwrap().version_numbers(), vec![1]);
+        assert!(new.load(ORG, "a").unwrap().current().is_none());
+    });
 }
 
 /// Keys moved to a store whose master key differs do not open there: the

@@ -445,10 +445,17 @@ fn configuration_errors_of(section: &str) {
         let message = refused(&format!("url = \"{url}\""));
         assert!(message.contains("sslmode=require"), "{url}: {message}");
     }
-    assert!(
-        refused("url = \"postgresql://ttp@db.internal/ttp?sslmode=disable\"")
-            .contains("for a host on the network")
-    );
+    for url in [
+        "postgresql://ttp@db.internal/ttp?sslmode=disable",
+        // The address connected to is not this machine, whatever the name.
+        "host=localhost hostaddr=10.0.0.5 user=ttp dbname=ttp sslmode=disable",
+    ] {
+        let message = refused(&format!("url = \"{url}\""));
+        assert!(
+            message.contains("for a host on the network"),
+            "{url}: {message}"
+        );
+    }
     for url in [
         "postgresql://ttp@db.internal/ttp?sslmode=require",
         "postgresql://ttp@127.0.0.1:5433/ttp?sslmode=disable",

@@ -492,6 +492,9 @@ pub(crate) struct StoredKeys {
     pub epoch: i64,
 }
 
+/// Why a move deleted nothing from the old store.
+const CHANGED_DURING_MOVE: &str = "the old key store changed during the move (is a server still running on it?): nothing was deleted from it; stop every server, empty the new store's tables (DELETE FROM key_versions; DELETE FROM binding_keys) and run move-keys again";
+
 /// What [`KeyStore::move_into`] moved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Moved {
@@ -568,9 +571,12 @@ pub(crate) trait KeyRows: Send + std::fmt::Debug {
     /// past both stores'.
     fn restore(&mut self, keys: &StoredKeys) -> anyhow::Result<()>;
 
-    /// In one transaction: every version and binding key deleted, the epoch
-    /// bumped; then erased from the backend's files as far as it can.
-    fn clear(&mut self) -> anyhow::Result<()>;
+    /// In one transaction, only while the epoch is still `epoch` (nothing
+    /// changed since [`KeyRows::dump`]): every version and binding key
+    /// deleted, the store marked as moved (SQLite: it makes no new key
+    /// after), the epoch bumped; then erased from the backend's files as
+    /// far as it can.
+    fn clear(&mut self, epoch: i64) -> anyhow::Result<()>;
 
     /// In one transaction: the facts of the version, `allow` deciding on
     /// them, the version marked retired at `now` and its sealed key
@@ -696,8 +702,9 @@ impl KeyStore {
                 bail!("the moved keys of {organization}/{scope} differ in the new store; nothing was deleted from the old one");
             }
         }
-        self.run(|s| s.rows.clear()).context(
-            "the keys are in the new store, but the old one could not be emptied: run move-keys again to delete them there",
+        let epoch = keys.epoch;
+        self.run(|s| s.rows.clear(epoch)).context(
+            "the keys are in the new store and open there, but they were not deleted from the old one",
         )?;
         Ok(Moved {
             domains: domains.len(),
@@ -802,13 +809,15 @@ impl KeyStore {
     /// Makes the domain's binding key if it has none (a database from
     /// before binding keys). Returns whether one was made.
     pub fn ensure_binding(&mut self, organization: &str, scope: &str) -> anyhow::Result<bool> {
-        self.run(|s| {
-            let master = &s.master;
-            s.rows
-                .add_binding(organization, scope, unix_now(), &mut || {
-                    KeyStore::sealed_binding(master, organization, scope)
-                })
-        })
+        self.run(|s| s.ensure_binding_here(organization, scope))
+    }
+
+    fn ensure_binding_here(&mut self, organization: &str, scope: &str) -> anyhow::Result<bool> {
+        let master = &self.master;
+        self.rows
+            .add_binding(organization, scope, unix_now(), &mut || {
+                KeyStore::sealed_binding(master, organization, scope)
+            })
     }
 
     /// The key epoch: bumped by every change of any domain's versions.
@@ -823,23 +832,31 @@ impl KeyStore {
         key: &ServerKey,
         only_if_empty: bool,
     ) -> anyhow::Result<Option<u32>> {
-        self.run(|s| {
-            let master = &s.master;
-            let key_bytes = key.to_bytes();
-            s.rows.add_version(
-                organization,
-                scope,
-                only_if_empty,
-                unix_now(),
-                &mut |version| {
-                    Ok(Sealed::new(master.seal(
-                        &aad(organization, scope, version),
-                        key_bytes.as_ref(),
-                    )?))
-                },
-                &mut || KeyStore::sealed_binding(master, organization, scope),
-            )
-        })
+        self.run(|s| s.insert_here(organization, scope, key, only_if_empty))
+    }
+
+    fn insert_here(
+        &mut self,
+        organization: &str,
+        scope: &str,
+        key: &ServerKey,
+        only_if_empty: bool,
+    ) -> anyhow::Result<Option<u32>> {
+        let master = &self.master;
+        let key_bytes = key.to_bytes();
+        self.rows.add_version(
+            organization,
+            scope,
+            only_if_empty,
+            unix_now(),
+            &mut |version| {
+                Ok(Sealed::new(master.seal(
+                    &aad(organization, scope, version),
+                    key_bytes.as_ref(),
+                )?))
+            },
+            &mut || KeyStore::sealed_binding(master, organization, scope),
+        )
     }
 
     fn random_key() -> anyhow::Result<ServerKey> {
@@ -937,41 +954,48 @@ impl KeyCache {
         }
     }
 
-    /// The current key epoch, read from the database (blocking, but one
-    /// indexed row). Fails when the key store cannot be read.
+    /// The current key epoch, read from the store (one indexed row).
+    /// Fails when the key store cannot be read. Blocking, in place: call it
+    /// off the async executor (a blocking-pool thread, the evaluation
+    /// queue's workers).
     pub fn epoch(&self) -> anyhow::Result<i64> {
         self.store
             .lock()
             .map_err(|_| anyhow!("key store lock poisoned"))?
+            .rows
             .epoch()
     }
 
     /// The domain's keys as they are now: the cached ones while the key
     /// epoch is unchanged, else read (and on first use made) from the
-    /// database. Blocking: call it off the async executor.
+    /// store. Blocking, in place (no thread of its own per call: it is read
+    /// for every piece of work): call it off the async executor.
     pub fn load(&self, organization: &str, scope: &str) -> anyhow::Result<Arc<DomainKeys>> {
         let domain = (organization.to_owned(), scope.to_owned());
         let mut store = self
             .store
             .lock()
             .map_err(|_| anyhow!("key store lock poisoned"))?;
-        let epoch = store.epoch()?;
+        let epoch = store.rows.epoch()?;
         if let Ok(domains) = self.domains.read() {
             if let Some(cached) = domains.get(&domain).filter(|d| d.epoch == epoch) {
                 return Ok(Arc::clone(&cached.keys));
             }
         }
-        let mut keys = store.load(organization, scope)?;
+        let mut keys = store.load_here(organization, scope)?;
         let mut epoch = epoch;
+        // The epoch is read before the keys it labels: a change between the
+        // two leaves newer keys under an older epoch (read again at the
+        // next use), never older keys under a newer one.
         if keys.current().is_none() {
-            store.ensure(organization, scope)?;
-            keys = store.load(organization, scope)?;
-            epoch = store.epoch()?;
+            store.insert_here(organization, scope, &KeyStore::random_key()?, true)?;
+            epoch = store.rows.epoch()?;
+            keys = store.load_here(organization, scope)?;
         }
         if keys.binding.is_none() {
-            store.ensure_binding(organization, scope)?;
-            keys = store.load(organization, scope)?;
-            epoch = store.epoch()?;
+            store.ensure_binding_here(organization, scope)?;
+            epoch = store.rows.epoch()?;
+            keys = store.load_here(organization, scope)?;
         }
         drop(store);
         if keys.current().is_none() {

@@ -12,9 +12,9 @@
 //!   same number twice. Commits wait for the WAL flush (the default): a
 //!   version that was reported made is never lost by a crash.
 //! - Reads are retried on another connection when the server had ended
-//!   this one's backend (a restart of the database); changes are not,
-//!   except making a domain's first version, which makes nothing the
-//!   second time.
+//!   this one's backend (a restart of the database); a change runs once,
+//!   on a connection probed just before (except making a domain's first
+//!   version, which makes nothing the second time, and is retried).
 //! - **Retiring** drops the sealed key from its row and rewrites the table
 //!   (`VACUUM FULL key_versions`, a table of a few rows), so no page of
 //!   the live table holds the old ciphertext. PostgreSQL cannot overwrite
@@ -33,7 +33,7 @@ use super::{
     KeyRows, KeyStatus, KeyVersionInfo, KeysConfig, RetireFacts, Sealed, StoredBinding, StoredKeys,
     StoredVersion,
 };
-use crate::pg::{self, is_gone, Connection, PoolHandle};
+use crate::pg::{self, is_lost, Connection, PoolHandle};
 
 mod embedded {
     refinery::embed_migrations!("migrations/keys/postgres");
@@ -49,7 +49,9 @@ struct Session;
 impl r2d2::CustomizeConnection<postgres::Client, postgres::Error> for Session {
     fn on_acquire(&self, conn: &mut postgres::Client) -> Result<(), postgres::Error> {
         // A change waits for another (or a retirement's rewrite) this long
-        // before it fails; a read never waits on a change.
+        // before it fails. Reads wait only for a rewrite (VACUUM FULL holds
+        // the table exclusively for the few milliseconds a table of a few
+        // rows takes).
         conn.batch_execute("SET lock_timeout = '10s'; SET statement_timeout = '30s'")
     }
 }
@@ -161,9 +163,12 @@ impl PostgresKeys {
         })
     }
 
-    /// Runs `f` on a pooled connection; again on another one while the
-    /// server had ended the backends of the pooled ones (after a restart
-    /// of the database), when `retry` says `f` may run twice.
+    /// Runs `f` on a pooled connection. A read (`retry`) runs again on
+    /// another connection while the server had ended the backends of the
+    /// pooled ones (after a restart of the database). A change runs once:
+    /// its connection is probed first, so a stale one is replaced before
+    /// anything of the change is sent, and a connection lost during the
+    /// change fails it (it may have committed).
     fn with_connection<T>(
         &self,
         retry: bool,
@@ -175,20 +180,55 @@ impl PostgresKeys {
             let mut conn = pool
                 .get()
                 .context("no connection to the key store's PostgreSQL")?;
-            let outcome = statements(&mut conn)
-                .map_err(anyhow::Error::from)
-                .and_then(|prepared| f(&mut conn, &prepared));
-            match outcome {
+            // A connection whose end the client has already seen (the
+            // server ended it while it was idle in the pool) is dropped
+            // before anything is sent on it.
+            if conn.is_closed() && closed <= pool.max_size() {
+                closed += 1;
+                continue;
+            }
+            let max = pool.max_size();
+            let prepared = match statements(&mut conn) {
+                Ok(prepared) => prepared,
+                Err(e) if is_lost(&e, &conn) && closed <= max => {
+                    closed += 1;
+                    continue;
+                }
+                Err(e) => return Err(e).context("the key store's PostgreSQL failed"),
+            };
+            if !retry {
+                // Nothing of the change is sent yet: any loss here is safe
+                // to meet on another connection.
+                match conn.batch_execute("SELECT 1") {
+                    Ok(()) => {}
+                    Err(e) if is_lost(&e, &conn) && closed <= max => {
+                        closed += 1;
+                        continue;
+                    }
+                    Err(e) => return Err(e).context("the key store's PostgreSQL failed"),
+                }
+                return f(&mut conn, &prepared).context("the key store's PostgreSQL failed");
+            }
+            match f(&mut conn, &prepared) {
                 Err(e)
-                    if e.downcast_ref::<postgres::Error>().is_some_and(is_gone)
-                        && (retry || conn.is_closed())
-                        && closed <= pool.max_size() =>
+                    if e.downcast_ref::<postgres::Error>()
+                        .is_some_and(|e| is_lost(e, &conn))
+                        && closed <= max =>
                 {
                     closed += 1;
                 }
                 other => return other.context("the key store's PostgreSQL failed"),
             }
         }
+    }
+
+    /// Rewrites `tables` without their dead rows (outside a transaction,
+    /// as VACUUM must be); `what` says what stays if it cannot.
+    fn rewrite(&self, tables: &str, what: &str) -> anyhow::Result<()> {
+        self.with_connection(true, |conn, _| {
+            Ok(conn.batch_execute(&format!("VACUUM FULL {tables}"))?)
+        })
+        .with_context(|| format!("{what}, but the table could not be rewritten: run `VACUUM FULL {tables}` on the database"))
     }
 }
 
@@ -325,7 +365,12 @@ impl KeyRows for PostgresKeys {
 
     fn dump(&mut self) -> anyhow::Result<StoredKeys> {
         self.with_connection(true, |conn, st| {
-            let mut tx = conn.transaction()?;
+            // One snapshot: the epoch and the rows of one moment.
+            let mut tx = conn
+                .build_transaction()
+                .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()?;
             let versions = tx
                 .query(
                     "SELECT organization, scope, version, status, created_at, retired_at, nonce, ciphertext
@@ -436,18 +481,25 @@ impl KeyRows for PostgresKeys {
         })
     }
 
-    fn clear(&mut self) -> anyhow::Result<()> {
-        self.with_connection(false, |conn, _| {
+    fn clear(&mut self, epoch: i64) -> anyhow::Result<()> {
+        self.with_connection(false, |conn, st| {
             let mut tx = conn.transaction()?;
             tx.batch_execute(LOCK)?;
+            let now: i64 = tx
+                .query_opt(&st.epoch, &[])?
+                .map(|row| row.try_get(0))
+                .transpose()?
+                .unwrap_or(0);
+            if now != epoch {
+                bail!("{}", super::CHANGED_DURING_MOVE);
+            }
             tx.execute("DELETE FROM key_versions", &[])?;
             tx.execute("DELETE FROM binding_keys", &[])?;
             tx.execute(BUMP_EPOCH, &[])?;
             tx.commit()?;
-            conn.batch_execute("VACUUM FULL key_versions; VACUUM FULL binding_keys")
-                .context("the keys are deleted, but the tables could not be rewritten")?;
             Ok(())
-        })
+        })?;
+        self.rewrite("key_versions, binding_keys", "the keys are deleted")
     }
 
     fn retire(
@@ -496,15 +548,13 @@ impl KeyRows for PostgresKeys {
             )?;
             tx.execute(BUMP_EPOCH, &[])?;
             tx.commit()?;
-            // The old row version is dead but still in the table's pages:
-            // rewrite the table without it (outside a transaction, as
-            // VACUUM must be).
-            conn.batch_execute("VACUUM FULL key_versions").with_context(|| {
-                format!(
-                    "{organization}/{scope} v{version} is retired, but the table could not be rewritten: its old ciphertext stays in the table's free space until `VACUUM FULL key_versions` runs"
-                )
-            })?;
             Ok(())
-        })
+        })?;
+        // The old row version is dead but still in the table's pages:
+        // rewrite the table without it.
+        self.rewrite(
+            "key_versions",
+            &format!("{organization}/{scope} v{version} is retired (its old ciphertext stays in the table's free space until then)"),
+        )
     }
 }

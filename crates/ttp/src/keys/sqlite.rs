@@ -17,7 +17,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
     open_database, KeyRows, KeyStatus, KeyVersionInfo, RetireFacts, Sealed, StoredBinding,
-    StoredKeys, StoredVersion,
+    StoredKeys, StoredVersion, CHANGED_DURING_MOVE,
 };
 
 mod embedded {
@@ -55,6 +55,19 @@ fn bump_epoch(tx: &rusqlite::Transaction<'_>) -> anyhow::Result<()> {
          ON CONFLICT (id) DO UPDATE SET epoch = epoch + 1",
         [],
     )?;
+    Ok(())
+}
+
+/// Refuses a new key in a database whose keys were moved to PostgreSQL.
+fn refuse_if_moved(tx: &rusqlite::Transaction<'_>) -> anyhow::Result<()> {
+    let moved: Option<i64> = tx
+        .query_row("SELECT moved_at FROM keys_moved WHERE id = 1", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if moved.is_some() {
+        bail!("the keys of this database were moved to PostgreSQL (pseudoform-ttp move-keys): set [keys] url to use them");
+    }
     Ok(())
 }
 
@@ -166,6 +179,7 @@ impl KeyRows for SqliteKeys {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        refuse_if_moved(&tx)?;
         let last: Option<u32> = tx.query_row(
             "SELECT MAX(version) FROM key_versions WHERE organization = ?1 AND scope = ?2",
             params![organization, scope],
@@ -199,6 +213,7 @@ impl KeyRows for SqliteKeys {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        refuse_if_moved(&tx)?;
         let made = insert_binding(&tx, organization, scope, now, bind)?;
         if made {
             bump_epoch(&tx)?;
@@ -208,8 +223,13 @@ impl KeyRows for SqliteKeys {
     }
 
     fn dump(&mut self) -> anyhow::Result<StoredKeys> {
-        let epoch = self.epoch()?;
-        let mut stmt = self.conn.prepare(
+        // One read transaction: the epoch and the rows of one moment.
+        let tx = self.conn.transaction()?;
+        let epoch: i64 = tx
+            .query_row("SELECT epoch FROM key_epoch WHERE id = 1", [], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0);
+        let mut stmt = tx.prepare(
             "SELECT organization, scope, version, status, created_at, retired_at, nonce, ciphertext
              FROM key_versions ORDER BY organization, scope, version",
         )?;
@@ -232,7 +252,8 @@ impl KeyRows for SqliteKeys {
                 })
             })?
             .collect::<Result<_, _>>()?;
-        let mut stmt = self.conn.prepare(
+        drop(stmt);
+        let mut stmt = tx.prepare(
             "SELECT organization, scope, created_at, nonce, ciphertext FROM binding_keys
              ORDER BY organization, scope",
         )?;
@@ -249,6 +270,8 @@ impl KeyRows for SqliteKeys {
                 })
             })?
             .collect::<Result<_, _>>()?;
+        drop(stmt);
+        tx.commit()?;
         Ok(StoredKeys {
             versions,
             bindings,
@@ -295,19 +318,38 @@ impl KeyRows for SqliteKeys {
              ON CONFLICT (id) DO UPDATE SET epoch = MAX(epoch, excluded.epoch - 1) + 1",
             params![keys.epoch.saturating_add(1)],
         )?;
+        tx.execute("DELETE FROM keys_moved", [])?;
         tx.commit()?;
         Ok(())
     }
 
-    fn clear(&mut self) -> anyhow::Result<()> {
+    fn clear(&mut self, epoch: i64) -> anyhow::Result<()> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now: i64 = tx
+            .query_row("SELECT epoch FROM key_epoch WHERE id = 1", [], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0);
+        if now != epoch {
+            bail!("{CHANGED_DURING_MOVE}");
+        }
         tx.execute("DELETE FROM key_versions", [])?;
         tx.execute("DELETE FROM binding_keys", [])?;
+        tx.execute(
+            "INSERT OR REPLACE INTO keys_moved (id, moved_at) VALUES (1, ?1)",
+            params![pseudoform_protocol::unix_now()],
+        )?;
         bump_epoch(&tx)?;
         tx.commit()?;
-        self.checkpoint("the deleted keys")
+        // The rows are gone; a busy WAL only delays their erasure from it
+        // to the next checkpoint (a server's start), which is said, not
+        // failed on.
+        if let Err(e) = self.checkpoint("the deleted keys") {
+            tracing::warn!(error = %e, "the moved keys are deleted, but not yet checkpointed");
+            eprintln!("warning: {e:#}");
+        }
+        Ok(())
     }
 
     fn retire(
@@ -376,26 +418,28 @@ impl SqliteKeys {
 }
 
 /// Whether the SQLite database at `path` holds key versions or binding
-/// keys (of a TTP from before `[keys] url`); false when it has no key
-/// tables.
+/// keys (of a TTP from before `[keys] url`, or from before binding keys);
+/// false when it has neither table.
 pub(crate) fn holds_keys(path: &Path) -> anyhow::Result<bool> {
     if !path.exists() {
         return Ok(false);
     }
     let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
         .with_context(|| format!("cannot open database {}", path.display()))?;
-    let tables: i64 = conn.query_row(
-        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ('key_versions', 'binding_keys')",
-        [],
-        |r| r.get(0),
-    )?;
-    if tables < 2 {
-        return Ok(false);
+    for table in ["key_versions", "binding_keys"] {
+        let exists: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            params![table],
+            |r| r.get(0),
+        )?;
+        if exists == 0 {
+            continue;
+        }
+        let rows: i64 =
+            conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?;
+        if rows > 0 {
+            return Ok(true);
+        }
     }
-    let rows: i64 = conn.query_row(
-        "SELECT (SELECT COUNT(*) FROM key_versions) + (SELECT COUNT(*) FROM binding_keys)",
-        [],
-        |r| r.get(0),
-    )?;
-    Ok(rows > 0)
+    Ok(false)
 }

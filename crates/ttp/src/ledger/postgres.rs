@@ -50,7 +50,7 @@ use super::{
     once_key, Charge, Charged, Dimension, Ledger, LedgerConfig, Once, OnceKind, Refusals, Window,
     SWEEP_SECONDS,
 };
-use crate::pg::{self, is_gone, is_transient, Connection, PoolHandle};
+use crate::pg::{self, is_lost, is_transient, Connection, PoolHandle};
 use postgres::error::SqlState;
 
 mod embedded {
@@ -207,11 +207,16 @@ impl PostgresLedger {
     /// [`ATTEMPTS`] times while it fails transiently (a deadlock or a
     /// serialization failure), and again on another connection when the
     /// server had ended this one's backend before the statement came
-    /// ([`is_gone`]): after a restart of the database every pooled
-    /// connection is found so at its first use (the pool does not test one
-    /// before lending it) and is dropped, so at most `pool_size` such
-    /// retries come before a new one. A connection lost in the middle of a
-    /// statement is not retried: it may have committed.
+    /// ([`is_gone`]), or the connection was lost (reset): after a restart of
+    /// the database every pooled connection is found so at its first use
+    /// (the pool does not test one before lending it) and is dropped, so at
+    /// most `pool_size` such retries come before a new one. Whether the
+    /// client reads the server's goodbye or meets a reset socket is a race
+    /// of the kernel's, and a reset may also come after the statement
+    /// committed: the retry may then book a charge twice (the caller loses
+    /// that much budget) or find its own id used (the request is refused
+    /// and the client retries with a fresh proof). Both fail closed; none
+    /// lets a request through that should not pass.
     fn with_connection<T>(
         &self,
         mut f: impl FnMut(&mut postgres::Client, &Statements) -> Result<T, postgres::Error>,
@@ -223,9 +228,16 @@ impl PostgresLedger {
             let mut conn = pool
                 .get()
                 .context("no connection to the ledger's PostgreSQL")?;
+            // A connection whose end the client has already seen (the
+            // server ended it while it was idle in the pool) is dropped
+            // before anything is sent on it.
+            if conn.is_closed() && closed <= pool.max_size() {
+                closed += 1;
+                continue;
+            }
             let outcome = statements(&mut conn).and_then(|prepared| f(&mut conn, &prepared));
             match outcome {
-                Err(e) if is_gone(&e) && closed <= pool.max_size() => {
+                Err(e) if is_lost(&e, &conn) && closed <= pool.max_size() => {
                     closed += 1;
                 }
                 Err(e) if attempt < ATTEMPTS && is_transient(&e) => attempt += 1,
