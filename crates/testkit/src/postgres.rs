@@ -202,13 +202,7 @@ impl Postgres {
     /// A client of `database` as the superuser (not for an async test's
     /// thread: see [`Postgres::query_i64`]).
     pub fn client(&self, database: &str) -> Result<postgres::Client, postgres::Error> {
-        postgres::Config::new()
-            .host("127.0.0.1")
-            .port(self.port)
-            .user(USER)
-            .password(PASSWORD)
-            .dbname(database)
-            .connect(postgres::NoTls)
+        client_at(self.port, database)
     }
 
     /// Makes a new empty database and returns its name.
@@ -333,13 +327,7 @@ pub fn run_sections(dir: &Path) -> Option<String> {
         let n = RUN_DATABASES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let name = format!("run_{}_{n}_{section}", std::process::id());
         off_runtime(|| {
-            postgres::Config::new()
-                .host("127.0.0.1")
-                .port(port)
-                .user(USER)
-                .password(PASSWORD)
-                .dbname("postgres")
-                .connect(postgres::NoTls)
+            client_at(port, "postgres")
                 .unwrap()
                 .batch_execute(&format!("CREATE DATABASE {name}"))
                 .unwrap()
@@ -350,6 +338,17 @@ pub fn run_sections(dir: &Path) -> Option<String> {
         ));
     }
     Some(sections)
+}
+
+/// A client of `database` on the test server at `port`, as its superuser.
+fn client_at(port: u16, database: &str) -> Result<postgres::Client, postgres::Error> {
+    postgres::Config::new()
+        .host("127.0.0.1")
+        .port(port)
+        .user(USER)
+        .password(PASSWORD)
+        .dbname(database)
+        .connect(postgres::NoTls)
 }
 
 /// The database name of a URL of [`Postgres::url`].

@@ -101,10 +101,7 @@ async fn measure(
     clients: usize,
     seconds: u64,
 ) -> Value {
-    // On PostgreSQL: the ledger and the key versions, two databases.
-    let ledger = postgres.map_or(String::new(), |pg| {
-        format!("{}\n{}", pg.ledger_section().0, pg.keys_section().0)
-    });
+    let ledger = postgres.map_or(String::new(), common::postgres_stores);
     let common::Replicas {
         dir,
         processes,

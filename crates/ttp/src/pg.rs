@@ -18,7 +18,7 @@
 //! - migrations (`refinery`) run under an advisory lock, so replicas
 //!   starting at once migrate once ([`migrate`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -39,22 +39,56 @@ pub(crate) type Connection = r2d2::PooledConnection<PostgresConnectionManager<Ma
 /// Session settings a store puts on each new connection.
 pub(crate) type Session = Box<dyn r2d2::CustomizeConnection<postgres::Client, postgres::Error>>;
 
-/// Where a store's database is, as its configuration section says.
+/// A configuration section that may name a store's PostgreSQL database
+/// (`[ledger]`, `[keys]`), as read: what both check and connect the same
+/// way.
 #[derive(Debug)]
-pub(crate) struct Target<'a> {
+pub(crate) struct Section<'a> {
     /// The section's name as the operator writes it (`[ledger]`, `[keys]`),
     /// for messages.
-    pub section: &'static str,
-    /// The connection string.
-    pub url: &'a str,
+    pub name: &'static str,
+    /// The connection string, if the section names a database.
+    pub url: Option<&'a str>,
     /// The file with the password, if any.
     pub password_file: Option<&'a Path>,
     /// The environment variable with the password when there is no file.
     pub password_env: &'static str,
     /// Most connections the pool holds.
     pub pool_size: u32,
+    /// The most `pool_size` may be.
+    pub max_pool_size: u32,
     /// Seconds a caller waits for a connection.
     pub connect_timeout_seconds: u64,
+}
+
+impl Section<'_> {
+    /// Checks what can be checked without the database.
+    pub(crate) fn validate(&self) -> anyhow::Result<()> {
+        let name = self.name;
+        if self.pool_size == 0 || self.pool_size > self.max_pool_size {
+            bail!("{name} pool_size must be 1 to {}", self.max_pool_size);
+        }
+        if self.connect_timeout_seconds == 0 {
+            bail!("{name} connect_timeout_seconds must be at least 1");
+        }
+        match self.url {
+            Some(url) => connection_config(name, self.password_env, url).map(|_| ()),
+            None if self.password_file.is_some() => {
+                bail!("{name} password_file is set but there is no url")
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+/// Resolves a relative password file of a section against `base` (the
+/// configuration's folder).
+pub(crate) fn resolve_password_file(file: &mut Option<PathBuf>, base: &Path) {
+    if let Some(p) = file.as_mut() {
+        if p.is_relative() {
+            *p = base.join(&*p);
+        }
+    }
 }
 
 /// Parses `url` of `section` as a connection string and checks the policy
@@ -110,12 +144,13 @@ fn is_local(host: &Host) -> bool {
     }
 }
 
-/// The password of `target`: from its file or its environment variable, or
-/// none.
-fn password(target: &Target<'_>) -> anyhow::Result<Option<Zeroizing<String>>> {
-    let (section, env_name) = (target.section, target.password_env);
+/// The password of `section`: from its file or its environment variable,
+/// or none.
+fn password(section: &Section<'_>) -> anyhow::Result<Option<Zeroizing<String>>> {
+    let (env_name, file) = (section.password_env, section.password_file);
     let env = std::env::var(env_name).ok().map(Zeroizing::new);
-    let text = match (target.password_file, env) {
+    let section = section.name;
+    let text = match (file, env) {
         (Some(_), Some(_)) => {
             bail!("both {section} password_file and {env_name} are set; give the password one way")
         }
@@ -141,12 +176,13 @@ fn password(target: &Target<'_>) -> anyhow::Result<Option<Zeroizing<String>>> {
     Ok(Some(text))
 }
 
-/// A pool to the database of `target`, each new connection set up by
+/// A pool to the database of `section`, each new connection set up by
 /// `session`, with at least one connection made (so that a wrong address
 /// or password fails here, at start).
-pub(crate) fn pool(target: &Target<'_>, session: Session) -> anyhow::Result<PoolHandle> {
-    let section = target.section;
-    let mut pg = connection_config(section, target.password_env, target.url)?;
+pub(crate) fn pool(target: &Section<'_>, session: Session) -> anyhow::Result<PoolHandle> {
+    let section = target.name;
+    let url = target.url.ok_or_else(|| anyhow!("{section} has no url"))?;
+    let mut pg = connection_config(section, target.password_env, url)?;
     if let Some(password) = password(target)? {
         pg.password(password.as_bytes());
     }

@@ -4,6 +4,7 @@
 //! machines of their own), behind HAProxy or not.
 
 use pseudoform_testkit::balancer::{free_port, until_all_up, Balancer};
+use pseudoform_testkit::postgres::Postgres;
 use pseudoform_testkit::process::Process;
 use pseudoform_testkit::ttp::{prepare, replica_configs, DEV};
 
@@ -29,6 +30,12 @@ pub fn ttp_binary() -> String {
         "build it first: cargo build --release -p pseudoform-ttp"
     );
     ttp.to_str().unwrap().to_owned()
+}
+
+/// The `[ledger]` and `[keys]` of two new databases of `pg`: the stores
+/// the replicas share on PostgreSQL.
+pub fn postgres_stores(pg: &Postgres) -> String {
+    format!("{}\n{}", pg.ledger_section().0, pg.keys_section().0)
 }
 
 /// Replicas on one configuration, and where to reach them.

@@ -123,40 +123,25 @@ impl KeysConfig {
     /// Resolves a relative `password_file` against `base` (the
     /// configuration's folder).
     pub(crate) fn resolve_paths(&mut self, base: &Path) {
-        if let Some(p) = self.password_file.as_mut() {
-            if p.is_relative() {
-                *p = base.join(&*p);
-            }
-        }
+        crate::pg::resolve_password_file(&mut self.password_file, base);
     }
 
-    /// Where the database of `url` (this section's) is.
-    pub(crate) fn target<'a>(&'a self, url: &'a str) -> crate::pg::Target<'a> {
-        crate::pg::Target {
-            section: "[keys]",
-            url,
+    /// The section as the PostgreSQL stores read it.
+    pub(crate) fn section(&self) -> crate::pg::Section<'_> {
+        crate::pg::Section {
+            name: "[keys]",
+            url: self.url.as_deref(),
             password_file: self.password_file.as_deref(),
             password_env: PASSWORD_ENV,
             pool_size: self.pool_size,
+            max_pool_size: 64,
             connect_timeout_seconds: self.connect_timeout_seconds,
         }
     }
 
     /// Checks what can be checked without the database.
     pub(crate) fn validate(&self) -> anyhow::Result<()> {
-        if self.pool_size == 0 || self.pool_size > 64 {
-            bail!("[keys] pool_size must be 1 to 64");
-        }
-        if self.connect_timeout_seconds == 0 {
-            bail!("[keys] connect_timeout_seconds must be at least 1");
-        }
-        match &self.url {
-            Some(url) => crate::pg::connection_config("[keys]", PASSWORD_ENV, url).map(|_| ()),
-            None if self.password_file.is_some() => {
-                bail!("[keys] password_file is set but there is no url")
-            }
-            None => Ok(()),
-        }
+        self.section().validate()
     }
 }
 
@@ -301,6 +286,29 @@ impl MasterKey {
     }
 }
 
+impl MasterKey {
+    /// The `N` bytes sealed in `sealed` under `aad`: `damaged` when its
+    /// nonce or its plaintext has the wrong length, and a message naming
+    /// `what` when it does not open (wrong master key, or a ciphertext
+    /// changed or moved).
+    fn open_sealed<const N: usize>(
+        &self,
+        sealed: &Sealed,
+        aad: &[u8],
+        what: &str,
+        damaged: impl Fn() -> anyhow::Error,
+    ) -> anyhow::Result<Zeroizing<[u8; N]>> {
+        let nonce: [u8; NONCE_BYTES] = sealed.nonce.as_slice().try_into().map_err(|_| damaged())?;
+        let plain = self
+            .open(&nonce, aad, &sealed.ciphertext)
+            .with_context(|| {
+                format!("cannot decrypt {what}: wrong master key or tampered database")
+            })?;
+        let bytes: [u8; N] = plain.as_slice().try_into().map_err(|_| damaged())?;
+        Ok(Zeroizing::new(bytes))
+    }
+}
+
 /// Associated data binding a stored key to its domain and version.
 fn aad(organization: &str, scope: &str, version: u32) -> Vec<u8> {
     format!("pseudoform-ttp/oprf-key/v1|{organization}|{scope}|{version}").into_bytes()
@@ -354,6 +362,16 @@ pub enum KeyStatus {
 }
 
 impl KeyStatus {
+    /// The status of its stored name (anything but `active` is retired:
+    /// the tables allow only the two).
+    pub(crate) fn from_name(name: &str) -> Self {
+        if name == "active" {
+            KeyStatus::Active
+        } else {
+            KeyStatus::Retired
+        }
+    }
+
     /// The status as stored.
     pub(crate) const fn name(self) -> &'static str {
         match self {
@@ -744,20 +762,12 @@ impl KeyStore {
     fn load_here(&mut self, organization: &str, scope: &str) -> anyhow::Result<DomainKeys> {
         let mut versions = Vec::new();
         for (version, sealed) in self.rows.active(organization, scope)? {
-            let damaged = || anyhow!("stored key {organization}/{scope} v{version} is damaged");
-            let nonce: [u8; NONCE_BYTES] =
-                sealed.nonce.as_slice().try_into().map_err(|_| damaged())?;
-            let aad = aad(organization, scope, version);
-            let plain = self
-                .master
-                .open(&nonce, &aad, &sealed.ciphertext)
-                .with_context(|| {
-                    format!(
-                        "cannot decrypt key {organization}/{scope} v{version}: wrong master key or tampered database"
-                    )
-                })?;
-            let bytes: [u8; 32] = plain.as_slice().try_into().map_err(|_| damaged())?;
-            let bytes = Zeroizing::new(bytes);
+            let bytes: Zeroizing<[u8; 32]> = self.master.open_sealed(
+                &sealed,
+                &aad(organization, scope, version),
+                &format!("key {organization}/{scope} v{version}"),
+                || anyhow!("stored key {organization}/{scope} v{version} is damaged"),
+            )?;
             let key = ServerKey::from_bytes(&bytes).map_err(|_| {
                 anyhow!("stored key {organization}/{scope} v{version} is not a valid scalar")
             })?;
@@ -778,19 +788,14 @@ impl KeyStore {
         let Some(sealed) = self.rows.binding(organization, scope)? else {
             return Ok(None);
         };
-        let damaged = || anyhow!("the binding key of {organization}/{scope} is damaged");
-        let nonce: [u8; NONCE_BYTES] = sealed.nonce.as_slice().try_into().map_err(|_| damaged())?;
-        let aad = binding_aad(organization, scope);
-        let plain = self
-            .master
-            .open(&nonce, &aad, &sealed.ciphertext)
-            .with_context(|| {
-                format!(
-                    "cannot decrypt the binding key of {organization}/{scope}: wrong master key or tampered database"
-                )
-            })?;
-        let bytes: [u8; BINDING_KEY_BYTES] = plain.as_slice().try_into().map_err(|_| damaged())?;
-        Ok(Some(Zeroizing::new(bytes)))
+        self.master
+            .open_sealed(
+                &sealed,
+                &binding_aad(organization, scope),
+                &format!("the binding key of {organization}/{scope}"),
+                || anyhow!("the binding key of {organization}/{scope} is damaged"),
+            )
+            .map(Some)
     }
 
     /// A fresh binding key, sealed for its domain.

@@ -107,14 +107,6 @@ fn version_of(stored: i64) -> anyhow::Result<u32> {
     u32::try_from(stored).map_err(|_| anyhow!("a stored key version is out of range"))
 }
 
-fn status_of(text: &str) -> KeyStatus {
-    if text == "active" {
-        KeyStatus::Active
-    } else {
-        KeyStatus::Retired
-    }
-}
-
 /// Stores the binding key `bind` makes in `tx`, if the domain has none;
 /// whether one was stored (another replica's may have come first).
 fn insert_binding(
@@ -151,11 +143,7 @@ impl PostgresKeys {
     /// Connects to the database of `config.url` and migrates it.
     pub(crate) fn open(config: &KeysConfig) -> anyhow::Result<Self> {
         pg::off_runtime("opening the key store's PostgreSQL", || {
-            let url = config
-                .url
-                .as_deref()
-                .ok_or_else(|| anyhow!("[keys] has no url"))?;
-            let pool = pg::pool(&config.target(url), Box::new(Session))?;
+            let pool = pg::pool(&config.section(), Box::new(Session))?;
             let mut runner = embedded::migrations::runner();
             runner.set_migration_table_name(super::MIGRATION_TABLE);
             pg::migrate(pool.get()?, MIGRATION_LOCK, runner, "the key store")?;
@@ -248,7 +236,7 @@ impl KeyRows for PostgresKeys {
             .map(|row| {
                 Ok(KeyVersionInfo {
                     version: version_of(row.try_get(0)?)?,
-                    status: status_of(row.try_get(1)?),
+                    status: KeyStatus::from_name(row.try_get(1)?),
                     created_at: row.try_get(2)?,
                     retired_at: row.try_get(3)?,
                 })
@@ -386,7 +374,7 @@ impl KeyRows for PostgresKeys {
                         scope: row.try_get(1)?,
                         info: KeyVersionInfo {
                             version: version_of(row.try_get(2)?)?,
-                            status: status_of(row.try_get(3)?),
+                            status: KeyStatus::from_name(row.try_get(3)?),
                             created_at: row.try_get(4)?,
                             retired_at: row.try_get(5)?,
                         },
@@ -537,7 +525,7 @@ impl KeyRows for PostgresKeys {
                 )?
                 .try_get(0)?;
             allow(&RetireFacts {
-                status: status.as_deref().map(status_of),
+                status: status.as_deref().map(KeyStatus::from_name),
                 current: current.map(version_of).transpose()?,
                 superseded_at,
             })?;

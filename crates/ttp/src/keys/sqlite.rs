@@ -97,14 +97,6 @@ fn insert_binding(
     Ok(true)
 }
 
-fn status_of(text: &str) -> KeyStatus {
-    if text == "active" {
-        KeyStatus::Active
-    } else {
-        KeyStatus::Retired
-    }
-}
-
 impl KeyRows for SqliteKeys {
     fn blocks_on_runtime(&self) -> bool {
         false
@@ -118,7 +110,7 @@ impl KeyRows for SqliteKeys {
         let rows = stmt.query_map(params![organization, scope], |row| {
             Ok(KeyVersionInfo {
                 version: row.get(0)?,
-                status: status_of(&row.get::<_, String>(1)?),
+                status: KeyStatus::from_name(&row.get::<_, String>(1)?),
                 created_at: row.get(2)?,
                 retired_at: row.get(3)?,
             })
@@ -242,7 +234,7 @@ impl KeyRows for SqliteKeys {
                     scope: row.get(1)?,
                     info: KeyVersionInfo {
                         version: row.get(2)?,
-                        status: status_of(&row.get::<_, String>(3)?),
+                        status: KeyStatus::from_name(&row.get::<_, String>(3)?),
                         created_at: row.get(4)?,
                         retired_at: row.get(5)?,
                     },
@@ -383,7 +375,7 @@ impl KeyRows for SqliteKeys {
             |row| row.get(0),
         )?;
         allow(&RetireFacts {
-            status: status.as_deref().map(status_of),
+            status: status.as_deref().map(KeyStatus::from_name),
             current,
             superseded_at,
         })?;

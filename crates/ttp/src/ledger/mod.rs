@@ -20,7 +20,7 @@
 //! `provider|person` as pseudonymous ids of the caller, never a patient).
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -234,41 +234,26 @@ impl Default for LedgerConfig {
 impl LedgerConfig {
     /// Resolves a relative `password_file` against `base` (the
     /// configuration's folder).
-    pub(crate) fn resolve_paths(&mut self, base: &std::path::Path) {
-        if let Some(p) = self.password_file.as_mut() {
-            if p.is_relative() {
-                *p = base.join(&*p);
-            }
-        }
+    pub(crate) fn resolve_paths(&mut self, base: &Path) {
+        crate::pg::resolve_password_file(&mut self.password_file, base);
     }
 
-    /// Where the database of `url` (this section's) is.
-    pub(crate) fn target<'a>(&'a self, url: &'a str) -> crate::pg::Target<'a> {
-        crate::pg::Target {
-            section: "[ledger]",
-            url,
+    /// The section as the PostgreSQL stores read it.
+    pub(crate) fn section(&self) -> crate::pg::Section<'_> {
+        crate::pg::Section {
+            name: "[ledger]",
+            url: self.url.as_deref(),
             password_file: self.password_file.as_deref(),
             password_env: PASSWORD_ENV,
             pool_size: self.pool_size,
+            max_pool_size: 256,
             connect_timeout_seconds: self.connect_timeout_seconds,
         }
     }
 
     /// Checks what can be checked without the database.
     pub(crate) fn validate(&self) -> anyhow::Result<()> {
-        if self.pool_size == 0 || self.pool_size > 256 {
-            anyhow::bail!("[ledger] pool_size must be 1 to 256");
-        }
-        if self.connect_timeout_seconds == 0 {
-            anyhow::bail!("[ledger] connect_timeout_seconds must be at least 1");
-        }
-        match &self.url {
-            Some(url) => crate::pg::connection_config("[ledger]", PASSWORD_ENV, url).map(|_| ()),
-            None if self.password_file.is_some() => {
-                anyhow::bail!("[ledger] password_file is set but there is no url")
-            }
-            None => Ok(()),
-        }
+        self.section().validate()
     }
 }
 

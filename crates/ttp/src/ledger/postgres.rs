@@ -176,12 +176,8 @@ impl PostgresLedger {
     }
 
     fn connect(config: &LedgerConfig, capacity: u64) -> anyhow::Result<Self> {
-        let url = config
-            .url
-            .as_deref()
-            .ok_or_else(|| anyhow!("[ledger] has no url"))?;
         let pool = pg::pool(
-            &config.target(url),
+            &config.section(),
             Box::new(Session {
                 durable_commits: config.durable_commits,
             }),
